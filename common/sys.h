@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Thin syscall wrappers. Every function returns 0 (or a non-negative
+ * value) on success and -errno on failure, and leaves the caller's errno
+ * exactly as it found it. All are async-signal-safe (they are single
+ * syscalls) unless noted.
+ */
+#pragma once
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "uapi.h"
+
+/* mmap into *out; *out untouched on failure. */
+int mk_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, void **out);
+int mk_munmap(void *addr, size_t len);
+int mk_mprotect(void *addr, size_t len, int prot);
+int mk_madvise(void *addr, size_t len, int advice);
+
+/* Anonymous reservation of len bytes with a PROT_NONE guard of guard bytes on
+ * each side; *out is the usable start. Undo with mk_unmap_guarded(). */
+int mk_map_guarded(size_t len, size_t guard, int prot, int flags, void **out);
+int mk_unmap_guarded(void *p, size_t len, size_t guard);
+
+/* memfd_create; returns the fd. flags: MFD_*; MFD_CLOEXEC is always added. */
+int mk_memfd_create(const char *name, unsigned flags);
+int mk_add_seals(int fd, int seals);
+int mk_get_seals(int fd);
+
+int mk_ftruncate(int fd, uint64_t len);
+int mk_fallocate(int fd, int mode, uint64_t off, uint64_t len);
+
+/* openat with O_CLOEXEC|O_NOFOLLOW always added; returns the fd. */
+int mk_openat(int dirfd, const char *path, int flags, mode_t mode);
+int mk_unlinkat(int dirfd, const char *path, int flags);
+int mk_close(int fd);
+int mk_fstat(int fd, struct stat *st);
+int mk_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx);
+int mk_flock(int fd, int op);
+ssize_t mk_pread_full(int fd, void *buf, size_t len, uint64_t off);
+ssize_t mk_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
+pid_t mk_getpid(void);
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t mk_now_ns(void);
+int mk_clock_ns(clockid_t clk, uint64_t *out);
+
+/*
+ * Start time of a process in clock ticks since boot (field 22 of
+ * /proc/PID/stat): together with the pid it names one process for the
+ * life of the machine, so pid reuse cannot fool liveness checks.
+ * Async-signal-safe (open/read/close and hand parsing only).
+ */
+int mk_proc_start_time(pid_t pid, uint64_t *out);

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* memkit libshm: cross-process shared-memory allocator. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library's version, "MAJOR.MINOR.PATCH"; thread-safe, async-signal-safe. */
+const char *shma_version(void);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit tests of common/: size math, formatter, syscall wrappers. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/fmt.h"
+#include "common/macro.h"
+#include "common/size.h"
+#include "common/sys.h"
+
+static void test_size_math(void)
+{
+	uint64_t v;
+	size_t s;
+
+	g_assert_cmpint(mk_add_u64(1, 2, &v), ==, 0);
+	g_assert_cmpuint(v, ==, 3);
+	g_assert_cmpint(mk_add_u64(UINT64_MAX, 1, &v), ==, -EOVERFLOW);
+	g_assert_cmpint(mk_mul_u64(UINT64_MAX / 2, 3, &v), ==, -EOVERFLOW);
+	g_assert_cmpint(mk_mul_size(4096, 4096, &s), ==, 0);
+	g_assert_cmpuint(s, ==, 1u << 24);
+	g_assert_cmpint(mk_add_size(SIZE_MAX, 1, &s), ==, -EOVERFLOW);
+
+	g_assert_true(mk_is_pow2(1));
+	g_assert_true(mk_is_pow2(4096));
+	g_assert_false(mk_is_pow2(0));
+	g_assert_false(mk_is_pow2(12));
+
+	g_assert_cmpint(mk_align_up(1, 4096, &v), ==, 0);
+	g_assert_cmpuint(v, ==, 4096);
+	g_assert_cmpint(mk_align_up(8192, 4096, &v), ==, 0);
+	g_assert_cmpuint(v, ==, 8192);
+	g_assert_cmpint(mk_align_up(0, 4096, &v), ==, 0);
+	g_assert_cmpuint(v, ==, 0);
+	g_assert_cmpint(mk_align_up(UINT64_MAX - 10, 4096, &v), ==, -EOVERFLOW);
+	g_assert_cmpint(mk_align_up(5, 3, &v), ==, -EINVAL);
+	g_assert_cmpuint(mk_align_down(8191, 4096), ==, 4096);
+	g_assert_true(mk_is_aligned(0x200000, 0x200000));
+	g_assert_false(mk_is_aligned(0x201000, 0x200000));
+	g_assert_false(mk_is_aligned(16, 0));
+
+	g_assert_true(mk_range_ok(0, 10, 10));
+	g_assert_true(mk_range_ok(10, 0, 10));
+	g_assert_false(mk_range_ok(11, 0, 10));
+	g_assert_false(mk_range_ok(5, 6, 10));
+	g_assert_false(mk_range_ok(UINT64_MAX, 2, UINT64_MAX));
+	g_assert_true(mk_ranges_overlap(0, 10, 9, 1));
+	g_assert_false(mk_ranges_overlap(0, 10, 10, 1));
+	g_assert_cmpuint(mk_log2(4096), ==, 12);
+	g_assert_cmpuint(mk_log2(1), ==, 0);
+	g_assert_cmpuint(mk_page_size(), ==, (size_t)sysconf(_SC_PAGESIZE));
+}
+
+static void test_fmt(void)
+{
+	char buf[64];
+	int n;
+
+	n = mk_fmt(buf, sizeof(buf), "a%sb%dc%u", "X", -12, 34u);
+	g_assert_cmpstr(buf, ==, "aXb-12c34");
+	g_assert_cmpint(n, ==, 9);
+	mk_fmt(buf, sizeof(buf), "%x %X %016llx %lu %zu", 255u, 255u, 0x1234ull, 7ul, (size_t)9);
+	g_assert_cmpstr(buf, ==, "ff FF 0000000000001234 7 9");
+	mk_fmt(buf, sizeof(buf), "%lld %ld %i", LLONG_MIN, -1l, INT_MIN);
+	g_assert_cmpstr(buf, ==, "-9223372036854775808 -1 -2147483648");
+	const char *volatile null_str = NULL;
+	mk_fmt(buf, sizeof(buf), "%5d|%s|%05d|%c|%%|%s|%3s", 42, "", -42, 'q', null_str, "ab");
+	g_assert_cmpstr(buf, ==, "   42||-0042|q|%|(null)| ab");
+	mk_fmt(buf, sizeof(buf), "%p", (void *)0x1000);
+	g_assert_cmpstr(buf, ==, "0x1000");
+
+	/* Truncation: snprintf semantics, always terminated. */
+	n = mk_fmt(buf, 5, "%s", "abcdefgh");
+	g_assert_cmpint(n, ==, 8);
+	g_assert_cmpstr(buf, ==, "abcd");
+	n = mk_fmt(buf, 0, "%d", 123);
+	g_assert_cmpint(n, ==, 3);
+
+	/* Agrees with snprintf over a range of values. */
+	for (long long v = -100000; v <= 100000; v += 997) {
+		char ref[64];
+		snprintf(ref, sizeof(ref), "%lld:%llx:%08llu", v, (unsigned long long)v,
+			 (unsigned long long)(v < 0 ? -v : v));
+		mk_fmt(buf, sizeof(buf), "%lld:%llx:%08llu", v, (unsigned long long)v,
+		       (unsigned long long)(v < 0 ? -v : v));
+		g_assert_cmpstr(buf, ==, ref);
+	}
+}
+
+static void test_errno_untouched(void)
+{
+	void *p;
+
+	errno = 1234;
+	g_assert_cmpint(mk_mmap(NULL, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &p), ==, -EINVAL);
+	g_assert_cmpint(errno, ==, 1234);
+	g_assert_cmpint(mk_close(-1), ==, -EBADF);
+	g_assert_cmpint(errno, ==, 1234);
+	g_assert_cmpint(mk_openat(AT_FDCWD, "/nonexistent/memkit", O_RDONLY, 0), ==, -ENOENT);
+	g_assert_cmpint(errno, ==, 1234);
+}
+
+static void test_guarded(void)
+{
+	size_t ps = mk_page_size();
+	void *p;
+
+	g_assert_cmpint(mk_map_guarded(0, ps, PROT_READ | PROT_WRITE, 0, &p), ==, -EINVAL);
+	g_assert_cmpint(mk_map_guarded(ps + 1, ps, PROT_READ | PROT_WRITE, 0, &p), ==, -EINVAL);
+	g_assert_cmpint(mk_map_guarded(4 * ps, ps, PROT_READ | PROT_WRITE, 0, &p), ==, 0);
+	memset(p, 0xa5, 4 * ps);
+	if (g_test_subprocess()) {
+		((volatile char *)p)[4 * ps] = 1;  /* the guard page after */
+		return;
+	}
+	g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+	g_test_trap_assert_failed();
+	g_assert_cmpint(mk_unmap_guarded(p, 4 * ps, ps), ==, 0);
+}
+
+static void test_memfd_seals(void)
+{
+	int fd = mk_memfd_create("memkit-test", MFD_ALLOW_SEALING);
+	int seals;
+
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(fcntl(fd, F_GETFD) & FD_CLOEXEC, ==, FD_CLOEXEC);
+	g_assert_cmpint(mk_ftruncate(fd, 8192), ==, 0);
+	g_assert_cmpint(mk_pwrite_full(fd, "hello", 5, 4096), ==, 5);
+	g_assert_cmpint(mk_add_seals(fd, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), ==, 0);
+	seals = mk_get_seals(fd);
+	g_assert_cmpint(seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), ==,
+			F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	g_assert_cmpint(mk_ftruncate(fd, 4096), ==, -EPERM);
+	g_assert_cmpint(mk_pwrite_full(fd, "x", 1, 0), ==, -EPERM);
+	g_assert_cmpint(mk_add_seals(fd, F_SEAL_FUTURE_WRITE), ==, -EPERM);
+	g_assert_cmpint(mk_ftruncate(fd, UINT64_MAX), ==, -EINVAL);
+	mk_close(fd);
+}
+
+static void test_files(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("memkit-common-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "f", NULL);
+	g_autofree char *link = g_build_filename(dir, "l", NULL);
+	struct statx stx;
+	struct stat st;
+	char buf[8];
+	int fd, fd2;
+
+	fd = mk_openat(AT_FDCWD, path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(mk_openat(AT_FDCWD, path, O_RDWR | O_CREAT | O_EXCL, 0600), ==, -EEXIST);
+	g_assert_cmpint(mk_fallocate(fd, 0, 0, 65536), ==, 0);
+	g_assert_cmpint(mk_fstat(fd, &st), ==, 0);
+	g_assert_cmpint(st.st_size, ==, 65536);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+	g_assert_cmpint(mk_fallocate(fd, 0, UINT64_MAX, 2), ==, -EINVAL);
+	g_assert_cmpint(mk_statx(AT_FDCWD, path, 0, STATX_SIZE | STATX_INO, &stx), ==, 0);
+	g_assert_cmpuint(stx.stx_size, ==, 65536);
+	g_assert_cmpuint(stx.stx_ino, ==, st.st_ino);
+	g_assert_cmpint(mk_pwrite_full(fd, "abc", 3, 100), ==, 3);
+	g_assert_cmpint(mk_pread_full(fd, buf, 3, 100), ==, 3);
+	g_assert_cmpmem(buf, 3, "abc", 3);
+	g_assert_cmpint(mk_pread_full(fd, buf, 8, 65536), ==, 0);
+
+	/* flock: a second open file description cannot take the lock. */
+	g_assert_cmpint(mk_flock(fd, LOCK_EX | LOCK_NB), ==, 0);
+	fd2 = mk_openat(AT_FDCWD, path, O_RDWR, 0);
+	g_assert_cmpint(fd2, >=, 0);
+	g_assert_cmpint(mk_flock(fd2, LOCK_EX | LOCK_NB), ==, -EWOULDBLOCK);
+	mk_close(fd2);
+
+	/* O_NOFOLLOW is always on. */
+	g_assert_cmpint(symlink(path, link), ==, 0);
+	g_assert_cmpint(mk_openat(AT_FDCWD, link, O_RDONLY, 0), ==, -ELOOP);
+
+	g_assert_cmpint(mk_unlinkat(AT_FDCWD, link, 0), ==, 0);
+	g_assert_cmpint(mk_unlinkat(AT_FDCWD, path, 0), ==, 0);
+	g_assert_cmpint(mk_unlinkat(AT_FDCWD, path, 0), ==, -ENOENT);
+	mk_close(fd);
+	g_rmdir(dir);
+}
+
+static void test_proc_start_time(void)
+{
+	uint64_t a, b, c;
+	pid_t child;
+	int status;
+
+	g_assert_cmpint(mk_getpid(), ==, getpid());
+	g_assert_cmpint(mk_proc_start_time(mk_getpid(), &a), ==, 0);
+	g_assert_cmpint(mk_proc_start_time(mk_getpid(), &b), ==, 0);
+	g_assert_cmpuint(a, ==, b);
+	g_assert_cmpuint(a, >, 0);
+	g_assert_cmpint(mk_proc_start_time(0, &a), ==, -EINVAL);
+
+	child = fork();
+	g_assert_cmpint(child, >=, 0);
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	g_assert_cmpint(mk_proc_start_time(child, &c), ==, 0);
+	g_assert_cmpuint(c, >=, a);
+	kill(child, SIGKILL);
+	waitpid(child, &status, 0);
+	g_assert_cmpint(mk_proc_start_time(child, &c), ==, -ENOENT);
+}
+
+static void test_clock(void)
+{
+	uint64_t a = mk_now_ns(), b;
+
+	g_assert_cmpint(mk_clock_ns(CLOCK_MONOTONIC, &b), ==, 0);
+	g_assert_cmpuint(b, >=, a);
+	g_assert_cmpint(mk_clock_ns((clockid_t)-100, &b), ==, -EINVAL);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/common/size-math", test_size_math);
+	g_test_add_func("/common/fmt", test_fmt);
+	g_test_add_func("/common/errno-untouched", test_errno_untouched);
+	g_test_add_func("/common/guarded-map", test_guarded);
+	g_test_add_func("/common/memfd-seals", test_memfd_seals);
+	g_test_add_func("/common/files", test_files);
+	g_test_add_func("/common/proc-start-time", test_proc_start_time);
+	g_test_add_func("/common/clock", test_clock);
+	return g_test_run();
+}
