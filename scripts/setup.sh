@@ -14,9 +14,9 @@ $SUDO ldconfig
 if command -v memcheck-guest >/dev/null 2>&1; then
 	memcheck-guest
 else
+	export PKG_CONFIG_PATH=/usr/local/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 	for lib in libshm libdax libsandbox; do
-		PKG_CONFIG_PATH=/usr/local/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH} \
-			printf '%s %s\n' "$lib" "$(pkg-config --modversion $lib)"
+		printf '%s %s\n' "$lib" "$(pkg-config --modversion "$lib")"
 	done
 	for tool in shmctl daxsnap; do
 		if command -v "$tool" >/dev/null 2>&1; then "$tool" --version; fi
