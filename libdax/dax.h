@@ -1,5 +1,24 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* memkit libdax: virtio-fs DAX window session for KVM. */
+/*
+ * memkit libdax: the virtio-fs DAX window of one KVM guest.
+ *
+ * A virtio-fs device (vhost-user backend or in-VMM) links libdax to serve
+ * FUSE_SETUPMAPPING / FUSE_REMOVEMAPPING: a struct dax_session owns the
+ * bookkeeping of one DAX window (guest-physical base, length, cap on
+ * mapped bytes, alignment) and maps file ranges into the guest through a
+ * mapper (the KVM window mapper by default). Sessions serialise to a
+ * "DAXS" blob (version 1: the seed VMM's format, byte-exact; version 2:
+ * adds alignment, per-entry file identity, CRC-32C). A restored session
+ * holds metadata only; each slot is bound on the guest's first touch,
+ * which KVM reports as KVM_EXIT_MMIO inside the window.
+ *
+ * Conventions: functions return 0 (or a non-negative count) on success
+ * and a negative errno on failure; a failed call leaves the session
+ * exactly as it was. Out parameters come last. dax_*_free(NULL) is a
+ * no-op. Unless stated otherwise every function taking a session is
+ * thread-safe (one mutex per session). Callbacks (backend, mapper) are
+ * called with the session lock held and must not call back into it.
+ */
 #pragma once
 
 #include <stddef.h>
@@ -11,6 +30,297 @@ extern "C" {
 
 /* The library's version, "MAJOR.MINOR.PATCH"; thread-safe, async-signal-safe. */
 const char *dax_version(void);
+
+/* ---- protocol ------------------------------------------------------------ */
+
+/* Permission bits of a mapping (the same bits the DAXS blob stores). */
+#define DAX_PROT_READ  1u
+#define DAX_PROT_WRITE 2u
+
+/* FUSE_SETUPMAPPING_FLAG_* from <linux/fuse.h> (kernel ABI values). */
+#define DAX_FUSE_FLAG_WRITE (1ull << 0)
+#define DAX_FUSE_FLAG_READ  (1ull << 1)
+
+/* A file handle value meaning "no handle" (Linux guests send it; rebind uses it). */
+#define DAX_FH_NONE UINT64_MAX
+
+/* Length of a REMOVEMAPPING entry that means "the whole window" (moffset 0). */
+#define DAX_LEN_ALL UINT64_MAX
+
+/* Same layout as struct fuse_setupmapping_in (40 bytes). */
+struct dax_setup_req {
+	uint64_t fh;       /* open handle, or DAX_FH_NONE */
+	uint64_t foffset;  /* offset in the file */
+	uint64_t len;      /* bytes; a multiple of the alignment */
+	uint64_t flags;    /* DAX_FUSE_FLAG_READ | DAX_FUSE_FLAG_WRITE */
+	uint64_t moffset;  /* offset in the window; aligned */
+};
+
+/* Same layout as struct fuse_removemapping_one (16 bytes). */
+struct dax_range {
+	uint64_t moffset;
+	uint64_t len;
+};
+
+/* ---- file identity and backend ------------------------------------------ */
+
+/* What a slot's file was: a changed file (any field) is refused on rebind. */
+struct dax_file_id {
+	uint64_t dev;
+	uint64_t ino;
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint32_t valid;     /* 1 when the fields above are known, 0 otherwise */
+};
+
+/*
+ * The filesystem side. open() turns (nodeid, fh) into an fd opened for
+ * at least prot (DAX_PROT_*) and fills *id from fstat of that fd; the
+ * fd then belongs to libdax, which closes it. fh is DAX_FH_NONE when
+ * libdax rebinds a restored slot. Returns the fd or -errno.
+ * destroy (optional) is called by dax_session_free().
+ */
+struct dax_backend {
+	int (*open)(void *data, uint64_t nodeid, uint64_t fh, uint32_t prot,
+		    struct dax_file_id *id);
+	void (*destroy)(void *data);
+	void *data;
+};
+
+/*
+ * Built-in table backend: nodeid -> path. dax_table_add() opens the path
+ * (read-write when possible, else read-only) and keeps that fd;
+ * dax_table_open() hands out a duplicate, so its signature fits
+ * struct dax_backend.open with data = the table:
+ *     struct dax_backend be = { dax_table_open, NULL, table };
+ * Adding an existing nodeid replaces its file. All table functions are
+ * thread-safe; the table must outlive the sessions using it.
+ */
+struct dax_table;
+int dax_table_new(struct dax_table **out);
+void dax_table_free(struct dax_table *t);
+int dax_table_add(struct dax_table *t, uint64_t nodeid, const char *path);
+int dax_table_remove(struct dax_table *t, uint64_t nodeid);
+int dax_table_open(void *table, uint64_t nodeid, uint64_t fh, uint32_t prot,
+		   struct dax_file_id *id);
+/* fstat-based identity of a path, as the table would record it. */
+int dax_file_id_of_path(const char *path, struct dax_file_id *id);
+
+/* ---- mappers -------------------------------------------------------------- */
+
+enum dax_mapper_kind {
+	/* One memslot over the whole window (a PROT_NONE, MAP_NORESERVE
+	 * reservation); setup = mmap(MAP_SHARED|MAP_FIXED) of the file range,
+	 * remove = PROT_NONE anonymous memory back. The default. */
+	DAX_MAPPER_KVM_WINDOW = 0,
+	/* One memslot per mapping (KVM_MEM_READONLY for read-only ones). */
+	DAX_MAPPER_KVM_MEMSLOT = 1,
+	/* Caller's callbacks (struct dax_mapper_ops); for other hypervisors and tests. */
+	DAX_MAPPER_CUSTOM = 2,
+};
+
+/*
+ * A custom mapper. map() maps len bytes of fd at foffset to guest address
+ * gpa with prot; old_hva is NULL for a new mapping, or the host address
+ * of the live mapping being replaced in place (permission upgrade). It
+ * stores the host address in *hva (NULL if there is none). unmap()
+ * removes a mapping made by map(). destroy (optional) runs at free.
+ */
+struct dax_mapper_ops {
+	int (*map)(void *data, uint64_t gpa, uint64_t len, int fd, uint64_t foffset,
+		   uint32_t prot, void *old_hva, void **hva);
+	int (*unmap)(void *data, uint64_t gpa, uint64_t len, void *hva);
+	void (*destroy)(void *data);
+	void *data;
+};
+
+/* ---- session -------------------------------------------------------------- */
+
+struct dax_config {
+	uint64_t base_gpa;      /* guest-physical start of the window; aligned */
+	uint64_t window_len;    /* > 0, a multiple of the alignment */
+	uint64_t cap;           /* max mapped bytes; 0 = window_len */
+	uint32_t align_log2;    /* FUSE_INIT map_alignment; 0 = host page size (>= it) */
+	uint32_t max_remove;    /* max REMOVEMAPPING entries; 0 = page size / 16 */
+	uint64_t max_mappings;  /* live mapping limit; 0 = from vm.max_map_count */
+	uint32_t mapper;        /* enum dax_mapper_kind */
+	int32_t vm_fd;          /* KVM mappers: the VM fd (borrowed, not closed) */
+	uint32_t slot;          /* window: its memslot; memslot mapper: first memslot */
+	uint32_t nslots;        /* memslot mapper: memslots it may use; 0 = 256 */
+	const struct dax_mapper_ops *ops;  /* DAX_MAPPER_CUSTOM only (copied) */
+	uint64_t reserved[4];   /* must be zero */
+};
+
+struct dax_session;
+
+/*
+ * Create a session. Validates cfg (-EINVAL), and for the window mapper
+ * reserves the window and registers its memslot on cfg->vm_fd. backend
+ * is copied. On failure nothing is left behind (backend->destroy is
+ * not called).
+ */
+int dax_session_new(const struct dax_config *cfg, const struct dax_backend *backend,
+		    struct dax_session **out);
+/* Tear down every mapping, the window memslot/reservation, call destroys. */
+void dax_session_free(struct dax_session *s);
+
+/*
+ * FUSE_SETUPMAPPING for nodeid. -EINVAL: zero/unknown permission flags,
+ * zero length, misalignment, outside the window, overflow; -EEXIST: the
+ * range partially overlaps live mappings; -ENOSPC: the cap or the
+ * mapping limit would be exceeded; errors of the backend or mapper.
+ * A request for exactly the range of a live mapping replaces it in place
+ * (the guest's read -> write upgrade, or a new file at the same slot).
+ */
+int dax_session_setup(struct dax_session *s, uint64_t nodeid, const struct dax_setup_req *req);
+/* Same, from the raw fuse_setupmapping_in bytes (len must be >= 40). */
+int dax_session_setup_raw(struct dax_session *s, uint64_t nodeid, const void *payload,
+			  size_t len);
+
+/*
+ * FUSE_REMOVEMAPPING: remove count ranges, all or nothing. Each entry
+ * must be aligned and name exactly one live mapping (-ENOENT when none
+ * starts there, -EINVAL for a length mismatch, a duplicate, or count
+ * above max_remove); { 0, DAX_LEN_ALL } removes everything.
+ */
+int dax_session_remove(struct dax_session *s, const struct dax_range *entries, size_t count);
+/* Same, from the raw payload: u32 count, then count 16-byte entries at offset 4. */
+int dax_session_remove_raw(struct dax_session *s, const void *payload, size_t len);
+/* Remove every mapping (FUSE_INIT / FUSE_DESTROY). */
+int dax_session_reset(struct dax_session *s);
+
+/*
+ * Bind the slot covering gpa if it is not bound yet (after restore).
+ * Returns 1 when a slot covers gpa (bound now or before), 0 when gpa is
+ * outside the window or no slot covers it, -ESTALE when the slot's file
+ * no longer matches its recorded identity (the slot stays unbound), or
+ * other -errno from the backend/mapper.
+ */
+int dax_session_fault(struct dax_session *s, uint64_t gpa);
+
+/*
+ * Lazy rebind for a KVM_EXIT_MMIO at phys_addr inside the window: binds
+ * the slot (as dax_session_fault) and completes the pending access with
+ * pread/pwrite on the file (zeros read past end of file; writes past it
+ * are dropped) - libdax never touches mapped pages, so the host cannot
+ * take SIGBUS. data/len/is_write are struct kvm_run's mmio fields (len
+ * 1..8); for a read data is filled. Afterwards the guest accesses the
+ * page directly. Returns 1 handled, 0 not ours (caller dispatches the
+ * MMIO elsewhere), -EACCES for a write to a read-only slot, -ESTALE, ...
+ */
+int dax_session_handle_mmio(struct dax_session *s, uint64_t phys_addr, uint8_t *data,
+			    uint32_t len, int is_write);
+/*
+ * Convenience: run is the vCPU's struct kvm_run. Handles KVM_EXIT_MMIO
+ * (as above) and KVM_EXIT_MEMORY_FAULT (binds; the caller re-enters).
+ * Returns 1 handled, 0 not ours / other exit, -errno.
+ */
+int dax_session_handle_kvm_exit(struct dax_session *s, void *run);
+
+/*
+ * Host address of gpa for request buffers living in the window: binds
+ * the slot if needed; *hva and *len (bytes to the slot's end). -ENOENT
+ * if no slot covers gpa, -ENODATA if the mapper has no host address.
+ * The caller reads mapped file pages: past end of file that is SIGBUS.
+ */
+int dax_session_translate(struct dax_session *s, uint64_t gpa, void **hva, uint64_t *len);
+
+/* ---- inspection ----------------------------------------------------------- */
+
+#define DAX_MAPPING_BOUND 1u   /* mapped into the guest (else: restored, metadata only) */
+
+struct dax_mapping {
+	uint64_t moffset;
+	uint64_t len;
+	uint64_t nodeid;
+	uint64_t foffset;
+	uint32_t prot;          /* DAX_PROT_* */
+	uint32_t flags;         /* DAX_MAPPING_* (sessions); blob entries: 0 */
+	struct dax_file_id id;
+};
+
+/* Live mappings sorted by moffset into a malloc'd array (free()); returns the count. */
+int dax_session_list(struct dax_session *s, struct dax_mapping **out, size_t *count);
+
+enum dax_err_index {
+	DAX_ERR_EINVAL, DAX_ERR_EEXIST, DAX_ERR_ENOSPC, DAX_ERR_ENOENT,
+	DAX_ERR_ESTALE, DAX_ERR_EACCES, DAX_ERR_ENOMEM, DAX_ERR_OTHER,
+	DAX_ERR_MAX
+};
+
+/* Latency histograms: bucket i counts operations taking [2^i, 2^(i+1)) ns. */
+#define DAX_HIST_BUCKETS 40
+
+struct dax_stats {
+	uint64_t live_slots;
+	uint64_t bound_slots;
+	uint64_t mapped_bytes;
+	uint64_t cap;
+	uint64_t max_mappings;
+	uint64_t setups;        /* successful, including upgrades */
+	uint64_t upgrades;      /* in-place replacements */
+	uint64_t removes;       /* mappings removed */
+	uint64_t faults;        /* slots bound lazily */
+	uint64_t mmio_completed;
+	uint64_t restores;
+	uint64_t resets;
+	uint64_t rejects[DAX_ERR_MAX];   /* failed calls by errno */
+	uint64_t setup_ns[DAX_HIST_BUCKETS];
+	uint64_t remove_ns[DAX_HIST_BUCKETS];
+	uint64_t fault_ns[DAX_HIST_BUCKETS];
+};
+
+int dax_session_stats(struct dax_session *s, struct dax_stats *st);
+/* The index into dax_stats.rejects for a negative errno. */
+int dax_err_index(int err);
+
+/* ---- snapshots ------------------------------------------------------------ */
+
+#define DAX_BLOB_V1 1u
+#define DAX_BLOB_V2 2u
+
+/*
+ * Serialise the session's metadata into a malloc'd blob (free()).
+ * Version 2 records the current identity of each bound slot's file (via
+ * the backend) and the recorded one of unbound slots.
+ */
+int dax_session_snapshot(struct dax_session *s, unsigned version, void **blob, size_t *len);
+/*
+ * Replace the session's mappings by the blob's, all or nothing: the blob
+ * is validated fully first (-EINVAL bad magic/version/CRC/structure,
+ * -EBADSLT window base/length mismatch, -EINVAL misaligned/overlapping/
+ * out-of-window entries, -ENOSPC above the cap or mapping limit), then
+ * live mappings are torn down and the entries become unbound slots.
+ */
+int dax_session_restore(struct dax_session *s, const void *blob, size_t len);
+
+struct dax_blob_header {
+	uint32_t version;       /* DAX_BLOB_V1 or DAX_BLOB_V2 */
+	uint32_t align_log2;    /* v2; 0 in v1 */
+	uint64_t base_gpa;
+	uint64_t window_len;
+	uint64_t cap;
+	uint64_t mapped_bytes;  /* recorded sum of lengths */
+	uint64_t count;
+};
+
+/*
+ * Parse and validate a blob on its own (no session): structure, CRC,
+ * each entry aligned (v2: to align_log2; v1: to 4 KiB), in window,
+ * non-overlapping, total within cap, mapped_bytes consistent. *entries
+ * (malloc'd, free()) is sorted by moffset. On error *why (if not NULL)
+ * points to a static description.
+ */
+int dax_blob_parse(const void *blob, size_t len, struct dax_blob_header *hdr,
+		   struct dax_mapping **entries, const char **why);
+/*
+ * Build a blob of hdr->version from hdr and n entries (sorted on the
+ * way; hdr->count and mapped_bytes are recomputed). Validated like
+ * dax_blob_parse. *blob is malloc'd (free()).
+ */
+int dax_blob_build(const struct dax_blob_header *hdr, const struct dax_mapping *entries,
+		   size_t n, void **blob, size_t *len, const char **why);
 
 #ifdef __cplusplus
 }
