@@ -121,15 +121,17 @@ enum dax_mapper_kind {
 };
 
 /*
- * A custom mapper. map() maps len bytes of fd at foffset to guest address
- * gpa with prot; old_hva is NULL for a new mapping, or the host address
- * of the live mapping being replaced in place (permission upgrade). It
- * stores the host address in *hva (NULL if there is none). unmap()
- * removes a mapping made by map(). destroy (optional) runs at free.
+ * A custom mapper. map() maps len bytes of fd at foffset (fd is only
+ * valid during the call) to guest address gpa with prot (DAX_PROT_*) and
+ * stores the host address in *hva (NULL if there is none). replace is
+ * non-zero when a live mapping of exactly that range is replaced in
+ * place (permission upgrade); *hva then holds its host address on entry.
+ * unmap() removes a mapping made by map(). destroy (optional) runs at
+ * dax_session_free().
  */
 struct dax_mapper_ops {
 	int (*map)(void *data, uint64_t gpa, uint64_t len, int fd, uint64_t foffset,
-		   uint32_t prot, void *old_hva, void **hva);
+		   uint32_t prot, int replace, void **hva);
 	int (*unmap)(void *data, uint64_t gpa, uint64_t len, void *hva);
 	void (*destroy)(void *data);
 	void *data;

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libdax internals: shared by the session, mappers, blob code and tests. */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dax.h"
+
+/* One live mapping (or restored, not yet bound, slot) of the window. */
+struct dax_slot {
+	uint64_t moffset;       /* GTree key: slots never overlap */
+	uint64_t len;
+	uint64_t nodeid;
+	uint64_t foffset;
+	uint32_t prot;          /* DAX_PROT_* */
+	bool bound;             /* mapped into the guest */
+	bool marked;            /* scratch for batch validation, always false outside a call */
+	void *hva;              /* host address when bound (mapper-provided, may be NULL) */
+	struct dax_file_id id;  /* recorded identity: checked on rebind when valid */
+};
+
+/*
+ * The identity a restored blob recorded for a node, checked once: the
+ * first open of the node after restore (by a fault or a setup) compares
+ * it with the file; afterwards the guest's own writes (which move mtime)
+ * do not make the node's other slots stale.
+ */
+enum { DAX_NODE_UNCHECKED, DAX_NODE_VERIFIED, DAX_NODE_STALE };
+struct dax_node {
+	uint64_t nodeid;
+	int state;
+	struct dax_file_id id;
+};
+
+struct dax_session {
+	GMutex lock;
+	uint64_t base;
+	uint64_t wlen;
+	uint64_t cap;
+	uint64_t align;
+	unsigned align_log2;
+	uint32_t max_remove;
+	uint64_t max_mappings;
+	uint64_t mapped;        /* sum of slot lengths */
+	uint64_t nbound;
+	GTree *slots;           /* moffset -> struct dax_slot */
+	GHashTable *nodes;      /* nodeid -> struct dax_node: restored identities */
+	struct dax_backend be;
+	struct dax_mapper_ops mops;
+	unsigned kind;          /* enum dax_mapper_kind */
+	struct dax_stats st;
+};
+
+/* Mappers (mapper-kvm.c): fill *ops for the session's window; 0 or -errno. */
+int dax_kvm_window_new(int vm_fd, uint32_t slot, uint64_t base, uint64_t wlen,
+		       struct dax_mapper_ops *ops);
+int dax_kvm_memslot_new(int vm_fd, uint32_t first, uint32_t nslots,
+			struct dax_mapper_ops *ops);
+/* Host address of a window mapper's reservation (tests). */
+void *dax_kvm_window_hva(const struct dax_mapper_ops *ops);
+
+/* Live-mapping limit derived from vm.max_map_count and our current map count. */
+uint64_t dax_default_max_mappings(unsigned vmas_per_mapping);
+
+/* Blob codec (blob.c). */
+#define DAX_BLOB_V1_HDR 48u
+#define DAX_BLOB_V1_ENT 40u
+#define DAX_BLOB_V2_HDR 56u
+#define DAX_BLOB_V2_ENT 80u
+uint32_t dax_crc32c(uint32_t crc, const void *buf, size_t len);
+bool dax_file_id_equal(const struct dax_file_id *a, const struct dax_file_id *b);
+
+void dax_slot_free(gpointer p);
+int dax_session_unmap_all_locked(struct dax_session *s);
+GHashTable *dax_nodes_new(void);
+/* Check a node's file identity against the restored one: 0 or -ESTALE. */
+int dax_node_check(struct dax_session *s, uint64_t nodeid, const struct dax_file_id *id);
+void dax_slot_to_mapping(const struct dax_slot *sl, struct dax_mapping *m);
+
+/* GTree key comparison on uint64_t moffset. */
+gint dax_slot_cmp(gconstpointer a, gconstpointer b, gpointer unused);

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * KVM mappers. The window mapper registers the whole DAX window as one
+ * memslot over a PROT_NONE reservation and maps files into it with
+ * mmap(MAP_FIXED): KVM follows the host page tables through its MMU
+ * notifier, so no memslot changes per mapping, and an access to a
+ * PROT_NONE page of the slot comes back from KVM_RUN as KVM_EXIT_MMIO.
+ * The memslot mapper gives every mapping its own memslot (the seed's
+ * shape), KVM_MEM_READONLY when it is read-only.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "common/kvm.h"
+#include "common/macro.h"
+#include "common/size.h"
+#include "common/sys.h"
+#include "daxP.h"
+
+static int to_mmap_prot(uint32_t prot)
+{
+	/* PROT_WRITE implies read on every KVM host; say so explicitly. */
+	return PROT_READ | ((prot & DAX_PROT_WRITE) ? PROT_WRITE : 0);
+}
+
+/* ---- window ---------------------------------------------------------------- */
+
+struct kvm_window {
+	int vm_fd;
+	uint32_t slot;
+	uint64_t base;
+	uint64_t wlen;
+	char *res;
+};
+
+static int hole(char *addr, uint64_t len)
+{
+	void *p;
+
+	return mk_mmap(addr, len, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0, &p);
+}
+
+static int window_map(void *data, uint64_t gpa, uint64_t len, int fd, uint64_t foffset,
+		      uint32_t prot, int replace, void **hva)
+{
+	struct kvm_window *w = data;
+	char *addr = w->res + (gpa - w->base);
+	void *p;
+	int r;
+
+	/* MAP_FIXED replaces an old mapping atomically (the upgrade case). */
+	r = mk_mmap(addr, len, to_mmap_prot(prot), MAP_SHARED | MAP_FIXED, fd,
+		    (off_t)foffset, &p);
+	if (r < 0) {
+		/* A failed MAP_FIXED may leave a hole: put the reservation back. */
+		hole(addr, len);
+		return r;
+	}
+	*hva = p;
+	return 0;
+}
+
+static int window_unmap(void *data, uint64_t gpa, uint64_t len, void *hva)
+{
+	struct kvm_window *w = data;
+
+	return hole(w->res + (gpa - w->base), len);
+}
+
+static void window_destroy(void *data)
+{
+	struct kvm_window *w = data;
+
+	mk_kvm_delete_memslot(w->vm_fd, w->slot);
+	mk_munmap(w->res, w->wlen);
+	g_free(w);
+}
+
+int dax_kvm_window_new(int vm_fd, uint32_t slot, uint64_t base, uint64_t wlen,
+		       struct dax_mapper_ops *ops)
+{
+	struct kvm_window *w;
+	void *p;
+	int r;
+
+	if (vm_fd < 0 || wlen > SIZE_MAX)
+		return -EINVAL;
+	r = mk_mmap(NULL, wlen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		    -1, 0, &p);
+	if (r < 0)
+		return r;
+	r = mk_kvm_set_memslot(vm_fd, slot, 0, base, wlen, p);
+	if (r < 0) {
+		mk_munmap(p, wlen);
+		return r;
+	}
+	w = g_new0(struct kvm_window, 1);
+	w->vm_fd = vm_fd;
+	w->slot = slot;
+	w->base = base;
+	w->wlen = wlen;
+	w->res = p;
+	*ops = (struct dax_mapper_ops){ window_map, window_unmap, window_destroy, w };
+	return 0;
+}
+
+void *dax_kvm_window_hva(const struct dax_mapper_ops *ops)
+{
+	return ops->map == window_map ? ((struct kvm_window *)ops->data)->res : NULL;
+}
+
+/* ---- memslot per mapping --------------------------------------------------- */
+
+struct kvm_memslots {
+	int vm_fd;
+	uint32_t first;
+	uint32_t n;
+	uint32_t hint;
+	GHashTable *by_gpa;     /* gpa -> slot index + 1 */
+	uint8_t *used;
+};
+
+static int memslot_free_one(struct kvm_memslots *m, uint64_t gpa, uint64_t len, void *hva)
+{
+	gpointer v = g_hash_table_lookup(m->by_gpa, &gpa);
+	uint32_t idx;
+	int r;
+
+	if (!v)
+		return -ENOENT;
+	idx = GPOINTER_TO_UINT(v) - 1;
+	r = mk_kvm_delete_memslot(m->vm_fd, m->first + idx);
+	if (r < 0)
+		return r;
+	g_hash_table_remove(m->by_gpa, &gpa);
+	m->used[idx] = 0;
+	mk_munmap(hva, len);
+	return 0;
+}
+
+static int memslot_map(void *data, uint64_t gpa, uint64_t len, int fd, uint64_t foffset,
+		       uint32_t prot, int replace, void **hva)
+{
+	struct kvm_memslots *m = data;
+	uint32_t flags = (prot & DAX_PROT_WRITE) ? 0 : KVM_MEM_READONLY;
+	uint64_t *key;
+	uint32_t idx;
+	void *p;
+	int r;
+
+	/* Memslot flags cannot change in place: replace = delete + create. */
+	if (replace) {
+		r = memslot_free_one(m, gpa, len, *hva);
+		if (r < 0)
+			return r;
+	}
+	for (idx = 0; idx < m->n; idx++)
+		if (!m->used[(m->hint + idx) % m->n])
+			break;
+	if (idx == m->n)
+		return -ENOSPC;
+	idx = (m->hint + idx) % m->n;
+	r = mk_mmap(NULL, len, to_mmap_prot(prot), MAP_SHARED, fd, (off_t)foffset, &p);
+	if (r < 0)
+		return r;
+	r = mk_kvm_set_memslot(m->vm_fd, m->first + idx, flags, gpa, len, p);
+	if (r < 0) {
+		mk_munmap(p, len);
+		return r;
+	}
+	m->used[idx] = 1;
+	m->hint = (idx + 1) % m->n;
+	key = g_new(uint64_t, 1);
+	*key = gpa;
+	g_hash_table_insert(m->by_gpa, key, GUINT_TO_POINTER(idx + 1));
+	*hva = p;
+	return 0;
+}
+
+static int memslot_unmap(void *data, uint64_t gpa, uint64_t len, void *hva)
+{
+	return memslot_free_one(data, gpa, len, hva);
+}
+
+static void memslot_destroy(void *data)
+{
+	struct kvm_memslots *m = data;
+
+	/* The session unmapped every mapping before; drop any stragglers' slots. */
+	for (uint32_t i = 0; i < m->n; i++)
+		if (m->used[i])
+			mk_kvm_delete_memslot(m->vm_fd, m->first + i);
+	g_hash_table_destroy(m->by_gpa);
+	g_free(m->used);
+	g_free(m);
+}
+
+int dax_kvm_memslot_new(int vm_fd, uint32_t first, uint32_t nslots,
+			struct dax_mapper_ops *ops)
+{
+	struct kvm_memslots *m;
+
+	if (vm_fd < 0 || nslots == 0 || first + (uint64_t)nslots > UINT16_MAX)
+		return -EINVAL;
+	m = g_new0(struct kvm_memslots, 1);
+	m->vm_fd = vm_fd;
+	m->first = first;
+	m->n = nslots;
+	m->used = g_new0(uint8_t, nslots);
+	m->by_gpa = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	*ops = (struct dax_mapper_ops){ memslot_map, memslot_unmap, memslot_destroy, m };
+	return 0;
+}
+
+/* ---- map count guard ------------------------------------------------------- */
+
+static uint64_t read_u64_file(const char *path, uint64_t dflt)
+{
+	g_autofree char *s = NULL;
+
+	if (!g_file_get_contents(path, &s, NULL, NULL))
+		return dflt;
+	return g_ascii_strtoull(s, NULL, 10) ?: dflt;
+}
+
+static uint64_t count_lines(const char *path)
+{
+	g_autofree char *s = NULL;
+	uint64_t n = 0;
+
+	if (!g_file_get_contents(path, &s, NULL, NULL))
+		return 0;
+	for (const char *p = s; *p; p++)
+		n += *p == '\n';
+	return n;
+}
+
+/*
+ * Every window mapping splits the reservation, so it costs up to two
+ * VMAs; mmap fails with ENOMEM at vm.max_map_count. Leave headroom for
+ * the rest of the process (libraries, threads, other sessions).
+ */
+uint64_t dax_default_max_mappings(unsigned vmas_per_mapping)
+{
+	uint64_t max = read_u64_file("/proc/sys/vm/max_map_count", 65530);
+	uint64_t used = count_lines("/proc/self/maps") + 1024;
+
+	return max > used ? (max - used) / vmas_per_mapping : 0;
+}
