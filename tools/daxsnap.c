@@ -1,0 +1,953 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * daxsnap: inspect, check, edit and replay libdax DAXS snapshot blobs.
+ * Exit status: 0 success (valid, same), 1 invalid / different / changed
+ * files / failed replay, 2 usage or I/O trouble. See daxsnap(1).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/kvm.h"
+#include "common/sys.h"
+#include "dax.h"
+#include "daxsnap.h"
+
+#define EXIT_BAD 1
+#define EXIT_USAGE 2
+
+static const char *prog = "daxsnap";
+
+static int G_GNUC_PRINTF(1, 2) usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+	return EXIT_USAGE;
+}
+
+/* "daxsnap: what: why" and the exit status. */
+static int complain(int status, const char *what, const char *why)
+{
+	fprintf(stderr, "%s: %s: %s\n", prog, what, why);
+	return status;
+}
+
+/* ---- input / output -------------------------------------------------------------------- */
+
+#define DAXSNAP_MAX_INPUT (1ull << 30)
+
+static int read_input(const char *path, char **data, size_t *len)
+{
+	g_autoptr(GError) err = NULL;
+	GString *s;
+	char buf[65536];
+	ssize_t n;
+
+	if (strcmp(path, "-")) {
+		gsize l;
+		if (!g_file_get_contents(path, data, &l, &err))
+			return complain(EXIT_USAGE, path, err->message);
+		*len = l;
+		return 0;
+	}
+	s = g_string_new(NULL);
+	while ((n = read(STDIN_FILENO, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			g_string_free(s, TRUE);
+			return complain(EXIT_USAGE, "stdin", g_strerror(errno));
+		}
+		if (s->len + (size_t)n > DAXSNAP_MAX_INPUT) {
+			g_string_free(s, TRUE);
+			return complain(EXIT_USAGE, "stdin", "input too large");
+		}
+		g_string_append_len(s, buf, n);
+	}
+	*len = s->len;
+	*data = g_string_free(s, FALSE);
+	return 0;
+}
+
+static int write_all(int fd, const void *p, size_t len)
+{
+	const char *c = p;
+
+	while (len) {
+		ssize_t n = write(fd, c, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Write to path atomically (temp file in the same directory + rename), or to stdout. */
+static int write_output(const char *path, const void *data, size_t len)
+{
+	g_autofree char *dir = NULL, *base = NULL, *tmp = NULL;
+	int fd, r;
+
+	if (!path || !strcmp(path, "-")) {
+		r = write_all(STDOUT_FILENO, data, len);
+		return r < 0 ? complain(EXIT_USAGE, "stdout", g_strerror(-r)) : 0;
+	}
+	dir = g_path_get_dirname(path);
+	base = g_path_get_basename(path);
+	tmp = g_strdup_printf("%s/.%s.XXXXXX", dir, base);
+	fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return complain(EXIT_USAGE, path, g_strerror(errno));
+	r = write_all(fd, data, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		g_unlink(tmp);
+		return complain(EXIT_USAGE, path, g_strerror(-r));
+	}
+	return 0;
+}
+
+/* Parse and validate a blob file; prints the reason and returns the exit status on error. */
+static int load_blob(const char *path, int bad_status, struct dax_blob_header *h,
+		     struct dax_mapping **v)
+{
+	g_autofree char *data = NULL;
+	const char *why;
+	size_t len;
+	int r;
+
+	r = read_input(path, &data, &len);
+	if (r)
+		return r;
+	r = dax_blob_parse(data, len, h, v, &why);
+	if (r < 0)
+		return complain(bad_status, path, why ?: g_strerror(-r));
+	return 0;
+}
+
+/* ---- numbers ----------------------------------------------------------------------------- */
+
+/* Decimal or 0x hex, optional binary suffix K M G T. */
+static bool parse_num(const char *s, uint64_t *out)
+{
+	static const char suffixes[] = "KMGT";
+	const char *sfx;
+	uint64_t v, mul = 1;
+	char *end;
+	int saved = errno;
+
+	if (!s || !*s || *s == '-' || *s == '+' || g_ascii_isspace(*s))
+		return false;
+	errno = 0;
+	v = g_ascii_strtoull(s, &end, (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10);
+	if (errno || end == s || (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && end == s + 2)) {
+		errno = saved;
+		return false;
+	}
+	errno = saved;
+	if (*end) {
+		sfx = strchr(suffixes, g_ascii_toupper(*end));
+		if (!sfx || end[1])
+			return false;
+		mul = 1ull << (10 * (sfx - suffixes + 1));
+	}
+	if (v > UINT64_MAX / mul)
+		return false;
+	*out = v * mul;
+	return true;
+}
+
+static bool parse_prot(const char *s, uint32_t *out)
+{
+	if (!strcmp(s, "r"))
+		*out = DAX_PROT_READ;
+	else if (!strcmp(s, "w"))
+		*out = DAX_PROT_WRITE;
+	else if (!strcmp(s, "rw"))
+		*out = DAX_PROT_READ | DAX_PROT_WRITE;
+	else
+		return false;
+	return true;
+}
+
+static const char *prot_str(uint32_t p)
+{
+	switch (p) {
+	case DAX_PROT_READ: return "r";
+	case DAX_PROT_WRITE: return "w";
+	case DAX_PROT_READ | DAX_PROT_WRITE: return "rw";
+	default: return "?";
+	}
+}
+
+/* ---- option helpers ---------------------------------------------------------------------- */
+
+/* Parse a subcommand's options; returns 0, or the exit status to leave with. */
+static int parse_opts(const char *cmd, const char *params, const char *summary,
+		      const GOptionEntry *entries, int *argc, char ***argv)
+{
+	g_autoptr(GOptionContext) ctx = NULL;
+	g_autoptr(GError) err = NULL;
+	g_autofree char *name = g_strdup_printf("%s %s", cmd, params);
+
+	ctx = g_option_context_new(name);
+	g_option_context_set_summary(ctx, summary);
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	if (!g_option_context_parse(ctx, argc, argv, &err))
+		return usage_error("%s: %s", cmd, err->message);
+	return 0;
+}
+
+static int want_args(const char *cmd, int argc, int min, int max)
+{
+	/* argv[0] is the subcommand */
+	if (argc - 1 < min)
+		return usage_error("%s: missing argument", cmd);
+	if (argc - 1 > max)
+		return usage_error("%s: too many arguments", cmd);
+	return 0;
+}
+
+static int num_opt(const char *cmd, const char *opt, const char *s, uint64_t *out)
+{
+	if (!parse_num(s, out))
+		return usage_error("%s: --%s: not a number: '%s'", cmd, opt, s);
+	return 0;
+}
+
+/* ---- show --------------------------------------------------------------------------------- */
+
+static void show_table(const struct dax_blob_header *h, const struct dax_mapping *v)
+{
+	printf("version %u  base 0x%" PRIx64 "  window 0x%" PRIx64 "  cap 0x%" PRIx64
+	       "  mapped 0x%" PRIx64 "  entries %" PRIu64, h->version, h->base_gpa, h->window_len,
+	       h->cap, h->mapped_bytes, h->count);
+	if (h->version >= 2)
+		printf("  align %u", h->align_log2);
+	printf("\n%-18s %-12s %-10s %-14s %-4s %s\n", "MOFFSET", "LEN", "NODEID", "FOFFSET", "PROT",
+	       "IDENTITY");
+	for (uint64_t i = 0; i < h->count; i++) {
+		const struct dax_mapping *m = &v[i];
+		printf("0x%-16" PRIx64 " 0x%-10" PRIx64 " %-10" PRIu64 " 0x%-12" PRIx64 " %-4s ",
+		       m->moffset, m->len, m->nodeid, m->foffset, prot_str(m->prot));
+		if (m->id.valid)
+			printf("dev=%" PRIu64 " ino=%" PRIu64 " size=%" PRIu64 " mtime=%" PRId64 ".%09u\n",
+			       m->id.dev, m->id.ino, m->id.size, m->id.mtime_sec, m->id.mtime_nsec);
+		else
+			printf("-\n");
+	}
+}
+
+static void show_json(const struct dax_blob_header *h, const struct dax_mapping *v)
+{
+	printf("{\n  \"version\": %u,\n  \"base_gpa\": %" PRIu64 ",\n  \"window_len\": %" PRIu64
+	       ",\n  \"cap\": %" PRIu64 ",\n  \"mapped_bytes\": %" PRIu64 ",\n  \"count\": %" PRIu64
+	       ",\n", h->version, h->base_gpa, h->window_len, h->cap, h->mapped_bytes, h->count);
+	if (h->version >= 2)
+		printf("  \"align_log2\": %u,\n", h->align_log2);
+	printf("  \"entries\": [");
+	for (uint64_t i = 0; i < h->count; i++) {
+		const struct dax_mapping *m = &v[i];
+		printf("%s\n    {\"moffset\": %" PRIu64 ", \"len\": %" PRIu64 ", \"nodeid\": %" PRIu64
+		       ", \"foffset\": %" PRIu64 ", \"prot\": \"%s\"", i ? "," : "", m->moffset, m->len,
+		       m->nodeid, m->foffset, prot_str(m->prot));
+		if (m->id.valid)
+			printf(", \"identity\": {\"dev\": %" PRIu64 ", \"ino\": %" PRIu64 ", \"size\": %"
+			       PRIu64 ", \"mtime_sec\": %" PRId64 ", \"mtime_nsec\": %u}", m->id.dev,
+			       m->id.ino, m->id.size, m->id.mtime_sec, m->id.mtime_nsec);
+		printf("}");
+	}
+	printf("%s]\n}\n", h->count ? "\n  " : "");
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	gboolean json = FALSE;
+	const GOptionEntry opts[] = {
+		{ "json", 'J', 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
+		{ NULL }
+	};
+	g_autofree struct dax_mapping *v = NULL;
+	struct dax_blob_header h;
+	int r;
+
+	if ((r = parse_opts("show", "FILE|-", "Print a snapshot blob as a table or JSON.", opts, &argc, &argv)) ||
+	    (r = want_args("show", argc, 1, 1)) || (r = load_blob(argv[1], EXIT_BAD, &h, &v)))
+		return r;
+	json ? show_json(&h, v) : show_table(&h, v);
+	return fflush(stdout) ? complain(EXIT_USAGE, "stdout", g_strerror(errno)) : 0;
+}
+
+/* ---- verify ------------------------------------------------------------------------------ */
+
+static int cmd_verify(int argc, char **argv)
+{
+	g_autofree char *base = NULL, *len = NULL, *cap = NULL;
+	const GOptionEntry opts[] = {
+		{ "base", 0, 0, G_OPTION_ARG_STRING, &base, "Expected window base GPA", "GPA" },
+		{ "len", 0, 0, G_OPTION_ARG_STRING, &len, "Expected window length", "BYTES" },
+		{ "cap", 0, 0, G_OPTION_ARG_STRING, &cap, "Cap the entries must fit in", "BYTES" },
+		{ NULL }
+	};
+	g_autofree struct dax_mapping *v = NULL;
+	struct dax_blob_header h;
+	uint64_t x;
+	int r;
+
+	if ((r = parse_opts("verify", "FILE|-", "Check a blob; exit 0 valid, 1 invalid.", opts, &argc, &argv)) ||
+	    (r = want_args("verify", argc, 1, 1)))
+		return r;
+	if ((base && (r = num_opt("verify", "base", base, &x))) ||
+	    (len && (r = num_opt("verify", "len", len, &x))) ||
+	    (cap && (r = num_opt("verify", "cap", cap, &x))))
+		return r;
+	if ((r = load_blob(argv[1], EXIT_BAD, &h, &v)))
+		return r;
+	if (base && parse_num(base, &x) && x != h.base_gpa)
+		return complain(EXIT_BAD, argv[1], "window base does not match --base");
+	if (len && parse_num(len, &x) && x != h.window_len)
+		return complain(EXIT_BAD, argv[1], "window length does not match --len");
+	if (cap && parse_num(cap, &x) && h.mapped_bytes > x)
+		return complain(EXIT_BAD, argv[1], "mapped bytes above --cap");
+	return 0;
+}
+
+/* ---- diff -------------------------------------------------------------------------------- */
+
+static void print_entry(char tag, const struct dax_mapping *m)
+{
+	printf("%c 0x%" PRIx64 " len 0x%" PRIx64 " node %" PRIu64 " foffset 0x%" PRIx64 " %s\n", tag,
+	       m->moffset, m->len, m->nodeid, m->foffset, prot_str(m->prot));
+}
+
+static bool same_entry(const struct dax_mapping *a, const struct dax_mapping *b)
+{
+	return a->len == b->len && a->nodeid == b->nodeid && a->foffset == b->foffset &&
+	       a->prot == b->prot && a->id.valid == b->id.valid &&
+	       (!a->id.valid || (a->id.dev == b->id.dev && a->id.ino == b->id.ino &&
+				 a->id.size == b->id.size && a->id.mtime_sec == b->id.mtime_sec &&
+				 a->id.mtime_nsec == b->id.mtime_nsec));
+}
+
+static int cmd_diff(int argc, char **argv)
+{
+	const GOptionEntry opts[] = { { NULL } };
+	g_autofree struct dax_mapping *a = NULL, *b = NULL;
+	struct dax_blob_header ha, hb;
+	uint64_t i = 0, j = 0;
+	bool differ = false;
+	int r;
+
+	/* like diff(1): trouble (including an invalid blob) is 2 */
+	if ((r = parse_opts("diff", "A B", "Compare two blobs; exit 1 when they differ.", opts, &argc, &argv)) ||
+	    (r = want_args("diff", argc, 2, 2)) || (r = load_blob(argv[1], EXIT_USAGE, &ha, &a)) ||
+	    (r = load_blob(argv[2], EXIT_USAGE, &hb, &b)))
+		return r;
+#define HDR(field, name) do {                                                              \
+		if (ha.field != hb.field) {                                                \
+			printf("! %s 0x%" PRIx64 " -> 0x%" PRIx64 "\n", name,             \
+			       (uint64_t)ha.field, (uint64_t)hb.field);                     \
+			differ = true;                                                     \
+		}                                                                          \
+	} while (0)
+	HDR(version, "version");
+	HDR(base_gpa, "base");
+	HDR(window_len, "window");
+	HDR(cap, "cap");
+	HDR(align_log2, "align");
+	while (i < ha.count || j < hb.count) {
+		if (j >= hb.count || (i < ha.count && a[i].moffset < b[j].moffset)) {
+			print_entry('-', &a[i++]);
+			differ = true;
+		} else if (i >= ha.count || b[j].moffset < a[i].moffset) {
+			print_entry('+', &b[j++]);
+			differ = true;
+		} else {
+			if (!same_entry(&a[i], &b[j])) {
+				print_entry('<', &a[i]);
+				print_entry('>', &b[j]);
+				differ = true;
+			}
+			i++;
+			j++;
+		}
+	}
+	return differ ? EXIT_BAD : 0;
+}
+
+/* --map NODEID=PATH into a node -> path table. */
+static int parse_maps(const char *cmd, char **maps, GHashTable *paths)
+{
+	for (size_t i = 0; maps && maps[i]; i++) {
+		const char *eq = strchr(maps[i], '=');
+		g_autofree char *num = eq ? g_strndup(maps[i], (size_t)(eq - maps[i])) : NULL;
+		uint64_t *node = g_new(uint64_t, 1);
+
+		if (!eq || !eq[1] || !parse_num(num, node)) {
+			g_free(node);
+			return usage_error("%s: --map '%s': want NODEID=PATH", cmd, maps[i]);
+		}
+		g_hash_table_replace(paths, node, g_strdup(eq + 1));
+	}
+	return 0;
+}
+
+/* ---- create ------------------------------------------------------------------------------- */
+
+static bool jnum(const struct jv *v, uint64_t *out)
+{
+	if (!v)
+		return false;
+	if (v->type == JV_INT && !v->neg) {
+		*out = v->u;
+		return true;
+	}
+	return v->type == JV_STRING && parse_num(v->str, out);
+}
+
+/* Fill h and the entries from JSON (the schema of show --json). */
+static int from_json(const char *text, size_t len, struct dax_blob_header *h, GArray *ents)
+{
+	g_autofree char *err = NULL;
+	struct jv *root = jv_parse(text, len, &err);
+	const struct jv *e;
+	uint64_t x;
+	int r = EXIT_BAD;
+
+	if (!root)
+		return complain(EXIT_BAD, "stdin", err);
+	if (root->type != JV_OBJECT) {
+		complain(EXIT_BAD, "stdin", "JSON input is not an object");
+		goto out;
+	}
+	if (jv_get(root, "version")) {
+		if (!jnum(jv_get(root, "version"), &x) || x > 2) {
+			complain(EXIT_BAD, "stdin", "bad \"version\"");
+			goto out;
+		}
+		h->version = (uint32_t)x;
+	}
+	if (!jnum(jv_get(root, "base_gpa"), &h->base_gpa) ||
+	    !jnum(jv_get(root, "window_len"), &h->window_len)) {
+		complain(EXIT_BAD, "stdin", "\"base_gpa\" and \"window_len\" are required numbers");
+		goto out;
+	}
+	if (jv_get(root, "cap") && !jnum(jv_get(root, "cap"), &h->cap)) {
+		complain(EXIT_BAD, "stdin", "bad \"cap\"");
+		goto out;
+	}
+	if (jv_get(root, "align_log2")) {
+		if (!jnum(jv_get(root, "align_log2"), &x) || x > 63) {
+			complain(EXIT_BAD, "stdin", "bad \"align_log2\"");
+			goto out;
+		}
+		h->align_log2 = (uint32_t)x;
+	}
+	e = jv_get(root, "entries");
+	if (e && e->type != JV_ARRAY) {
+		complain(EXIT_BAD, "stdin", "\"entries\" is not an array");
+		goto out;
+	}
+	for (size_t i = 0; e && i < e->n; i++) {
+		const struct jv *o = e->items[i], *p = jv_get(o, "prot"), *id = jv_get(o, "identity");
+		struct dax_mapping m = { 0 };
+		g_autofree char *what = g_strdup_printf("stdin: entry %zu", i);
+
+		if (!o || o->type != JV_OBJECT || !jnum(jv_get(o, "moffset"), &m.moffset) ||
+		    !jnum(jv_get(o, "len"), &m.len) || !jnum(jv_get(o, "nodeid"), &m.nodeid) ||
+		    !jnum(jv_get(o, "foffset"), &m.foffset) || !p) {
+			complain(EXIT_BAD, what, "needs moffset, len, nodeid, foffset, prot");
+			goto out;
+		}
+		if (p->type == JV_STRING ? !parse_prot(p->str, &m.prot) :
+		    !(jnum(p, &x) && x <= 3 && (m.prot = (uint32_t)x))) {
+			complain(EXIT_BAD, what, "bad prot (r, w, rw or 1..3)");
+			goto out;
+		}
+		if (id) {
+			uint64_t sec, nsec;
+			if (id->type != JV_OBJECT || !jnum(jv_get(id, "dev"), &m.id.dev) ||
+			    !jnum(jv_get(id, "ino"), &m.id.ino) || !jnum(jv_get(id, "size"), &m.id.size) ||
+			    !jnum(jv_get(id, "mtime_sec"), &sec) || !jnum(jv_get(id, "mtime_nsec"), &nsec) ||
+			    sec > INT64_MAX || nsec > UINT32_MAX) {
+				complain(EXIT_BAD, what, "bad identity");
+				goto out;
+			}
+			m.id.mtime_sec = (int64_t)sec;
+			m.id.mtime_nsec = (uint32_t)nsec;
+			m.id.valid = 1;
+		}
+		g_array_append_val(ents, m);
+	}
+	r = 0;
+out:
+	jv_free(root);
+	return r;
+}
+
+static int emit_blob(const char *what, const struct dax_blob_header *h, const struct dax_mapping *v,
+		     size_t n, const char *out)
+{
+	g_autofree void *blob = NULL;
+	const char *why;
+	size_t len;
+	int r;
+
+	r = dax_blob_build(h, v, n, &blob, &len, &why);
+	if (r < 0)
+		return complain(EXIT_BAD, what, why ?: g_strerror(-r));
+	if (!out && isatty(STDOUT_FILENO))
+		return usage_error("%s: refusing to write a binary blob to a terminal (use -o FILE)", what);
+	return write_output(out, blob, len);
+}
+
+static int cmd_create(int argc, char **argv)
+{
+	g_autofree char *base = NULL, *len = NULL, *cap = NULL, *out = NULL;
+	g_auto(GStrv) entries = NULL, maps = NULL;
+	gint format = 2, align = 12;
+	gboolean json = FALSE;
+	const GOptionEntry opts[] = {
+		{ "format", 'f', 0, G_OPTION_ARG_INT, &format, "Blob version, 1 or 2 (default 2)", "N" },
+		{ "base", 0, 0, G_OPTION_ARG_STRING, &base, "Window base GPA", "GPA" },
+		{ "len", 0, 0, G_OPTION_ARG_STRING, &len, "Window length", "BYTES" },
+		{ "cap", 0, 0, G_OPTION_ARG_STRING, &cap, "Cap on mapped bytes (default: the window)", "BYTES" },
+		{ "align", 0, 0, G_OPTION_ARG_INT, &align, "log2 of the alignment (v2, default 12)", "LOG2" },
+		{ "entry", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &entries, "A slot", "MOFF:LEN:NODE:FOFF:PROT" },
+		{ "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Read the blob as JSON from stdin", NULL },
+		{ "map", 'm', 0, G_OPTION_ARG_FILENAME_ARRAY, &maps, "Record this node's file identity (v2)", "NODEID=PATH" },
+		{ "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write here (atomically), else stdout", "FILE" },
+		{ NULL }
+	};
+	g_autoptr(GHashTable) paths = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+	struct dax_blob_header h = { 0 };
+	g_autoptr(GArray) ents = g_array_new(FALSE, TRUE, sizeof(struct dax_mapping));
+	int r;
+
+	if ((r = parse_opts("create", "", "Write a new blob from options or JSON on stdin.", opts, &argc, &argv)) ||
+	    (r = want_args("create", argc, 0, 0)))
+		return r;
+	if (format != 1 && format != 2)
+		return usage_error("create: --format must be 1 or 2");
+	if ((r = parse_maps("create", maps, paths)))
+		return r;
+	if (align < 12 || align > 40)
+		return usage_error("create: --align must be 12..40");
+	h.version = (uint32_t)format;
+	h.align_log2 = (uint32_t)align;
+	if (json) {
+		g_autofree char *text = NULL;
+		size_t tl;
+		if (base || len || cap || entries)
+			return usage_error("create: --json excludes --base, --len, --cap, --entry");
+		if ((r = read_input("-", &text, &tl)) || (r = from_json(text, tl, &h, ents)))
+			return r;
+		if (!h.cap)
+			h.cap = h.window_len;
+	} else {
+		if (!base || !len)
+			return usage_error("create: --base and --len are required (or --json)");
+		if ((r = num_opt("create", "base", base, &h.base_gpa)) ||
+		    (r = num_opt("create", "len", len, &h.window_len)) ||
+		    (cap && (r = num_opt("create", "cap", cap, &h.cap))))
+			return r;
+		if (!cap)
+			h.cap = h.window_len;
+		for (size_t i = 0; entries && entries[i]; i++) {
+			g_auto(GStrv) f = g_strsplit(entries[i], ":", 0);
+			struct dax_mapping m = { 0 };
+			if (g_strv_length(f) != 5 || !parse_num(f[0], &m.moffset) ||
+			    !parse_num(f[1], &m.len) || !parse_num(f[2], &m.nodeid) ||
+			    !parse_num(f[3], &m.foffset) || !parse_prot(f[4], &m.prot))
+				return usage_error("create: --entry '%s': want MOFF:LEN:NODE:FOFF:r|w|rw", entries[i]);
+			g_array_append_val(ents, m);
+		}
+	}
+	for (guint i = 0; i < ents->len; i++) {
+		struct dax_mapping *m = &g_array_index(ents, struct dax_mapping, i);
+		const char *path = g_hash_table_lookup(paths, &m->nodeid);
+		if (path && (r = dax_file_id_of_path(path, &m->id)) < 0)
+			return complain(EXIT_BAD, path, g_strerror(-r));
+	}
+	return emit_blob("create", &h, (struct dax_mapping *)(void *)ents->data, ents->len, out);
+}
+
+/* ---- convert / rebase ---------------------------------------------------------------------- */
+
+static int cmd_convert(int argc, char **argv)
+{
+	g_autofree char *to = NULL, *out = NULL;
+	gint align = 12;
+	const GOptionEntry opts[] = {
+		{ "to", 't', 0, G_OPTION_ARG_STRING, &to, "Target version: v1 or v2", "v1|v2" },
+		{ "align", 0, 0, G_OPTION_ARG_INT, &align, "log2 alignment to record going to v2 (default 12)", "LOG2" },
+		{ "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write here (atomically), else stdout", "FILE" },
+		{ NULL }
+	};
+	g_autofree struct dax_mapping *v = NULL;
+	struct dax_blob_header h;
+	int r;
+
+	if ((r = parse_opts("convert", "FILE|-", "Rewrite a blob as version 1 or 2 (v1 drops file identities).",
+			    opts, &argc, &argv)) || (r = want_args("convert", argc, 1, 1)))
+		return r;
+	if (!to || (strcmp(to, "v1") && strcmp(to, "v2")))
+		return usage_error("convert: --to v1 or --to v2 is required");
+	if (align < 12 || align > 40)
+		return usage_error("convert: --align must be 12..40");
+	if ((r = load_blob(argv[1], EXIT_BAD, &h, &v)))
+		return r;
+	if (to[1] == '1') {
+		h.version = 1;
+		for (uint64_t i = 0; i < h.count; i++)
+			v[i].id.valid = 0;
+	} else if (h.version == 1) {
+		h.version = 2;
+		h.align_log2 = (uint32_t)align;
+	}
+	return emit_blob(argv[1], &h, v, h.count, out);
+}
+
+static int cmd_rebase(int argc, char **argv)
+{
+	g_autofree char *base = NULL, *out = NULL;
+	const GOptionEntry opts[] = {
+		{ "base", 'b', 0, G_OPTION_ARG_STRING, &base, "New window base GPA", "GPA" },
+		{ "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write here (atomically), else stdout", "FILE" },
+		{ NULL }
+	};
+	g_autofree struct dax_mapping *v = NULL;
+	struct dax_blob_header h;
+	uint64_t nb;
+	int r;
+
+	if ((r = parse_opts("rebase", "FILE|-", "Move a blob's window to another guest-physical base.",
+			    opts, &argc, &argv)) || (r = want_args("rebase", argc, 1, 1)))
+		return r;
+	if (!base)
+		return usage_error("rebase: --base is required");
+	if ((r = num_opt("rebase", "base", base, &nb)) || (r = load_blob(argv[1], EXIT_BAD, &h, &v)))
+		return r;
+	if (nb & ((h.version == 2 ? 1ull << h.align_log2 : 4096) - 1))
+		return complain(EXIT_BAD, base, "base not aligned to the blob's alignment");
+	h.base_gpa = nb;
+	return emit_blob(argv[1], &h, v, h.count, out);
+}
+
+/* ---- check-files / replay ------------------------------------------------------------------ */
+
+static int cmd_check_files(int argc, char **argv)
+{
+	g_auto(GStrv) maps = NULL;
+	const GOptionEntry opts[] = {
+		{ "map", 'm', 0, G_OPTION_ARG_FILENAME_ARRAY, &maps, "Node's file", "NODEID=PATH" },
+		{ NULL }
+	};
+	g_autoptr(GHashTable) paths = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+	g_autofree struct dax_mapping *v = NULL;
+	struct dax_blob_header h;
+	unsigned bad = 0;
+	int r;
+
+	if ((r = parse_opts("check-files", "FILE|- --map NODEID=PATH...",
+			    "List entries whose file changed since the snapshot; exit 1 if any.",
+			    opts, &argc, &argv)) || (r = want_args("check-files", argc, 1, 1)) ||
+	    (r = parse_maps("check-files", maps, paths)) || (r = load_blob(argv[1], EXIT_USAGE, &h, &v)))
+		return r;
+	if (h.version < 2)
+		return complain(EXIT_BAD, argv[1], "version 1 blobs record no file identity");
+	for (uint64_t i = 0; i < h.count; i++) {
+		const struct dax_mapping *m = &v[i];
+		const char *path = g_hash_table_lookup(paths, &m->nodeid);
+		struct dax_file_id now;
+
+		if (!path) {
+			printf("0x%" PRIx64 " node %" PRIu64 ": no --map for this node\n", m->moffset, m->nodeid);
+			bad++;
+		} else if (!m->id.valid) {
+			printf("0x%" PRIx64 " node %" PRIu64 " %s: no identity recorded\n", m->moffset,
+			       m->nodeid, path);
+			bad++;
+		} else if ((r = dax_file_id_of_path(path, &now)) < 0) {
+			printf("0x%" PRIx64 " node %" PRIu64 " %s: %s\n", m->moffset, m->nodeid, path,
+			       g_strerror(-r));
+			bad++;
+		} else if (now.dev != m->id.dev || now.ino != m->id.ino) {
+			printf("0x%" PRIx64 " node %" PRIu64 " %s: another file (inode %" PRIu64 " -> %"
+			       PRIu64 ")\n", m->moffset, m->nodeid, path, m->id.ino, now.ino);
+			bad++;
+		} else if (now.size != m->id.size || now.mtime_sec != m->id.mtime_sec ||
+			   now.mtime_nsec != m->id.mtime_nsec) {
+			printf("0x%" PRIx64 " node %" PRIu64 " %s: changed (size %" PRIu64 " -> %" PRIu64
+			       ", mtime %" PRId64 ".%09u -> %" PRId64 ".%09u)\n", m->moffset, m->nodeid, path,
+			       m->id.size, now.size, m->id.mtime_sec, m->id.mtime_nsec, now.mtime_sec,
+			       now.mtime_nsec);
+			bad++;
+		}
+	}
+	return bad ? EXIT_BAD : 0;
+}
+
+/*
+ * The replay guest (32-bit flat): for each slot address in a table at
+ * TABLE, load the slot's first dword (first touch: an MMIO exit libdax
+ * completes) and the next one (must be direct), then hlt.
+ */
+#define REPLAY_CODE 0x1000u
+#define REPLAY_TABLE 0x2000u
+
+static size_t replay_code(uint8_t *c, uint32_t n)
+{
+	static const uint8_t tmpl[] = {
+		0xbe, 0, 0, 0, 0,       /* mov esi, TABLE */
+		0xb9, 0, 0, 0, 0,       /* mov ecx, n */
+		0x85, 0xc9,             /* test ecx, ecx */
+		0x74, 0x0d,             /* jz done */
+		0x8b, 0x06,             /* loop: mov eax, [esi] */
+		0x8b, 0x10,             /* mov edx, [eax] */
+		0x8b, 0x50, 0x04,       /* mov edx, [eax + 4] */
+		0x83, 0xc6, 0x04,       /* add esi, 4 */
+		0x49,                   /* dec ecx */
+		0x75, 0xf3,             /* jnz loop */
+		0xf4,                   /* done: hlt */
+	};
+	uint32_t t = REPLAY_TABLE;
+
+	memcpy(c, tmpl, sizeof(tmpl));
+	memcpy(c + 1, &t, 4);
+	memcpy(c + 6, &n, 4);
+	return sizeof(tmpl);
+}
+
+static int cmd_replay(int argc, char **argv)
+{
+	g_auto(GStrv) maps = NULL;
+	gboolean quiet = FALSE;
+	const GOptionEntry opts[] = {
+		{ "map", 'm', 0, G_OPTION_ARG_FILENAME_ARRAY, &maps, "Node's file", "NODEID=PATH" },
+		{ "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Print only errors", NULL },
+		{ NULL }
+	};
+	g_autoptr(GHashTable) paths = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+	g_autofree struct dax_mapping *v = NULL;
+	g_autofree char *data = NULL;
+	struct dax_blob_header h;
+	struct dax_table *table = NULL;
+	struct dax_session *s = NULL;
+	struct dax_stats st;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	GHashTableIter it;
+	gpointer k, p;
+	int kvm = -1, vm = -1, vcpu = -1, r, status = EXIT_BAD;
+	struct kvm_run *run = NULL;
+	size_t run_size = 0, mem_size, dlen;
+	void *mem = NULL;
+	unsigned exits = 0, failed = 0;
+	uint64_t t0, t1;
+
+	if ((r = parse_opts("replay", "FILE|- --map NODEID=PATH...",
+			    "Restore into a real KVM VM (window mapper) and touch every slot.",
+			    opts, &argc, &argv)) || (r = want_args("replay", argc, 1, 1)) ||
+	    (r = parse_maps("replay", maps, paths)) || (r = read_input(argv[1], &data, &dlen)))
+		return r;
+	r = dax_blob_parse(data, dlen, &h, &v, NULL);
+	if (r < 0) {
+		const char *why;
+		dax_blob_parse(data, dlen, &h, &v, &why);
+		return complain(EXIT_BAD, argv[1], why);
+	}
+	mem_size = (REPLAY_TABLE + 4 * (size_t)h.count + 0x10000 + 0xfffff) & ~(size_t)0xfffff;
+	if (h.base_gpa < mem_size || h.base_gpa + h.window_len > (1ull << 32))
+		return complain(EXIT_BAD, argv[1], "replay needs the window between the guest's RAM and 4 GiB "
+				"(the replay guest is 32-bit; see rebase)");
+
+	dax_table_new(&table);
+	g_hash_table_iter_init(&it, paths);
+	while (g_hash_table_iter_next(&it, &k, &p)) {
+		r = dax_table_add(table, *(uint64_t *)k, p);
+		if (r < 0) {
+			complain(EXIT_BAD, p, g_strerror(-r));
+			goto out;
+		}
+	}
+	kvm = mk_kvm_open();
+	if (kvm < 0) {
+		complain(EXIT_BAD, "/dev/kvm", mk_kvm_strerror(kvm));
+		goto out;
+	}
+	if ((vm = mk_kvm_create_vm(kvm)) < 0 ||
+	    mk_mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &mem) < 0 ||
+	    mk_kvm_set_memslot(vm, 0, 0, 0, mem_size, mem) < 0 || (vcpu = mk_kvm_create_vcpu(vm, 0)) < 0 ||
+	    (r = mk_kvm_vcpu_mmap_size(kvm)) < 0 ||
+	    mk_mmap(NULL, run_size = (size_t)r, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0, (void **)&run) < 0) {
+		complain(EXIT_BAD, "replay", "cannot create the KVM VM");
+		goto out;
+	}
+	{
+		struct dax_config cfg = {
+			.base_gpa = h.base_gpa, .window_len = h.window_len, .cap = h.cap,
+			.align_log2 = h.version == 2 ? h.align_log2 : 12,
+			.mapper = DAX_MAPPER_KVM_WINDOW, .vm_fd = vm, .slot = 1,
+		};
+		struct dax_backend be = { dax_table_open, NULL, table };
+		if (cfg.cap > cfg.window_len)
+			cfg.cap = cfg.window_len;
+		r = dax_session_new(&cfg, &be, &s);
+		if (r < 0) {
+			complain(EXIT_BAD, "replay: session", g_strerror(-r));
+			goto out;
+		}
+	}
+	r = dax_session_restore(s, data, dlen);
+	if (r < 0) {
+		complain(EXIT_BAD, "replay: restore", g_strerror(-r));
+		goto out;
+	}
+	/* guest: code, slot address table, flat 32-bit segments */
+	replay_code((uint8_t *)mem + REPLAY_CODE, (uint32_t)h.count);
+	for (uint64_t i = 0; i < h.count; i++) {
+		uint32_t a = (uint32_t)(h.base_gpa + v[i].moffset);
+		memcpy((uint8_t *)mem + REPLAY_TABLE + 4 * i, &a, 4);
+	}
+	if (mk_kvm_get_sregs(vcpu, &sregs) < 0)
+		goto kvm_fail;
+	{
+		struct kvm_segment seg = { .base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 3,
+					   .present = 1, .db = 1, .s = 1, .g = 1 };
+		sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = seg;
+		seg.selector = 0x08;
+		seg.type = 0x0b;
+		sregs.cs = seg;
+		sregs.cr0 |= 1;
+	}
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = REPLAY_CODE;
+	regs.rsp = mem_size;
+	regs.rflags = 2;
+	if (mk_kvm_set_sregs(vcpu, &sregs) < 0 || mk_kvm_set_regs(vcpu, &regs) < 0)
+		goto kvm_fail;
+
+	t0 = mk_now_ns();
+	for (;;) {
+		r = mk_kvm_run(vcpu);
+		if (r < 0)
+			goto kvm_fail;
+		if (run->exit_reason == KVM_EXIT_HLT)
+			break;
+		if (run->exit_reason != KVM_EXIT_MMIO) {
+			fprintf(stderr, "%s: replay: unexpected KVM exit %u\n", prog, run->exit_reason);
+			goto out;
+		}
+		exits++;
+		r = dax_session_handle_kvm_exit(s, run);
+		if (r == 0) {
+			fprintf(stderr, "%s: replay: guest access 0x%llx outside every slot\n", prog,
+				(unsigned long long)run->mmio.phys_addr);
+			goto out;
+		}
+		if (r < 0) {
+			/* report, complete the read with zeros, go on with the next slot */
+			printf("0x%llx: %s\n", (unsigned long long)(run->mmio.phys_addr - h.base_gpa),
+			       g_strerror(-r));
+			memset(run->mmio.data, 0, sizeof(run->mmio.data));
+			failed++;
+		}
+	}
+	t1 = mk_now_ns();
+	dax_session_stats(s, &st);
+	if (!quiet)
+		printf("replayed %" PRIu64 " slots: %" PRIu64 " rebound, %u failed, %u exits, %.1f us per slot\n",
+		       h.count, st.faults, failed, exits, h.count ? (double)(t1 - t0) / 1e3 / (double)h.count : 0.0);
+	/* each slot exits exactly once: the second access went straight to the file */
+	if (exits != h.count) {
+		fprintf(stderr, "%s: replay: %u exits for %" PRIu64 " slots\n", prog, exits, h.count);
+		goto out;
+	}
+	status = failed ? EXIT_BAD : 0;
+	goto out;
+kvm_fail:
+	complain(EXIT_BAD, "replay", "KVM vCPU setup or run failed");
+out:
+	dax_session_free(s);
+	dax_table_free(table);
+	if (run)
+		mk_munmap(run, run_size);
+	if (vcpu >= 0)
+		mk_close(vcpu);
+	if (vm >= 0)
+		mk_close(vm);
+	if (mem)
+		mk_munmap(mem, mem_size);
+	if (kvm >= 0)
+		mk_close(kvm);
+	return status;
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+} cmds[] = {
+	{ "show", cmd_show, "print a blob (table or --json)" },
+	{ "verify", cmd_verify, "check a blob [--base --len --cap]; exit 1 if invalid" },
+	{ "diff", cmd_diff, "compare two blobs; exit 1 if they differ" },
+	{ "create", cmd_create, "write a blob from options or JSON (--json) on stdin" },
+	{ "convert", cmd_convert, "rewrite as --to v1|v2" },
+	{ "rebase", cmd_rebase, "move the window to --base GPA" },
+	{ "check-files", cmd_check_files, "list entries whose file changed (--map NODEID=PATH)" },
+	{ "replay", cmd_replay, "restore into a KVM VM and touch every slot (--map NODEID=PATH)" },
+};
+
+static void help(void)
+{
+	printf("Usage: %s COMMAND [OPTION...] [ARG...]\n\n"
+	       "Inspect, check, edit and replay libdax DAX snapshot blobs.\n\nCommands:\n", prog);
+	for (size_t i = 0; i < G_N_ELEMENTS(cmds); i++)
+		printf("  %-12s %s\n", cmds[i].name, cmds[i].help);
+	printf("\n'%s COMMAND --help' describes a command's options.\n"
+	       "Exit status: 0 ok, 1 invalid/different/changed/failed, 2 usage or I/O error.\n", prog);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error("missing command");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		help();
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("daxsnap (memkit) %s, libdax %s\n", PACKAGE_VERSION, dax_version());
+		return 0;
+	}
+	for (size_t i = 0; i < G_N_ELEMENTS(cmds); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	return usage_error("unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* daxsnap internals shared between its source files. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A parsed JSON value (daxsnap-json.c). */
+enum jv_type { JV_NULL, JV_BOOL, JV_INT, JV_STRING, JV_ARRAY, JV_OBJECT };
+
+struct jv {
+	enum jv_type type;
+	bool neg;               /* JV_INT: negative (value is -u) */
+	uint64_t u;             /* JV_INT magnitude, JV_BOOL 0/1 */
+	char *str;              /* JV_STRING */
+	size_t n;               /* JV_ARRAY / JV_OBJECT: number of items */
+	struct jv **items;
+	char **keys;            /* JV_OBJECT */
+};
+
+/* Parse text; on error returns NULL and *err (g_free) says what and where. */
+struct jv *jv_parse(const char *text, size_t len, char **err);
+void jv_free(struct jv *v);
+/* Member of an object, or NULL. */
+const struct jv *jv_get(const struct jv *obj, const char *key);
