@@ -1,5 +1,27 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* memkit libshm: cross-process shared-memory allocator. */
+/*
+ * memkit libshm: a cross-process shared-memory allocator.
+ *
+ * A pool is a growing set of chunks of shared memory (memfd, or files
+ * under /dev/shm). Every process that attached a pool read-write may
+ * allocate and free in it concurrently: the allocator's state lives in the
+ * shared memory itself as offsets (each process maps the pool at its own
+ * address) and is updated with lock-free atomics only, so a process killed
+ * at any instant never blocks the others; what it held is at most leaked,
+ * and shma_pool_reclaim() gives it back. Allocation is O(1) (size classes,
+ * one lock-free free list per class) and async-signal-safe.
+ *
+ * A block is named across processes by a struct shma_handle (16 bytes,
+ * plain data: copy it through any channel). Resolving a handle validates
+ * everything about it and never opens a path taken from it.
+ *
+ * Conventions: functions return 0 (or a non-negative count) on success
+ * and a negative errno on failure; a failed call leaves the pool exactly
+ * as it was. Out parameters come last. shma_pool_free(NULL) is a no-op.
+ * Thread safety and async-signal safety are stated per function below and
+ * in the man pages (libshm(3), shma_pool_create(3), shma_alloc(3),
+ * shma_blob_publish(3)).
+ */
 #pragma once
 
 #include <stddef.h>
@@ -11,6 +33,255 @@ extern "C" {
 
 /* The library's version, "MAJOR.MINOR.PATCH"; thread-safe, async-signal-safe. */
 const char *shma_version(void);
+
+/* ---- pools ---------------------------------------------------------------- */
+
+struct shma_pool;                       /* one process's view of a pool (opaque) */
+
+enum shma_backend {
+	SHMA_BACKEND_MEMFD = 0,         /* memfd chunks; share the fds (SCM_RIGHTS) */
+	SHMA_BACKEND_SHM   = 1,         /* named files in a tmpfs directory (/dev/shm) */
+};
+
+#define SHMA_CHUNK_SIZE_DEFAULT (8u << 20)   /* 8 MiB */
+#define SHMA_CHUNK_SIZE_MIN     (64u << 10)  /* 64 KiB */
+#define SHMA_CHUNK_SIZE_MAX     (1u << 30)   /* 1 GiB */
+#define SHMA_NAME_MAX           64           /* pool names: [A-Za-z0-9_-], 1..63 bytes */
+#define SHMA_DIR_DEFAULT        "/dev/shm"
+/* File names in the directory: "memkit-shm.NAME" (the root) and
+ * "memkit-shm.NAME.INDEX.NONCE" (chunks). */
+#define SHMA_FILE_PREFIX        "memkit-shm."
+
+struct shma_pool_opts {
+	size_t size;            /* sizeof(struct shma_pool_opts) (ABI extension) */
+	unsigned backend;       /* enum shma_backend */
+	const char *name;       /* SHM: pool name, NULL = generate a unique one;
+				 * MEMFD: memfd name shown in /proc (may be NULL) */
+	const char *dir;        /* SHM: tmpfs directory, NULL = SHMA_DIR_DEFAULT */
+	uint64_t chunk_size;    /* power of two in [MIN, MAX]; 0 = default */
+	uint32_t max_chunks;    /* chunk slots, 0 = as many as fit in 64 GiB of
+				 * regular chunks (at most 8192) */
+	unsigned flags;         /* none defined yet: 0 */
+};
+
+/*
+ * Create a pool and attach to it read-write. opts NULL means a memfd pool
+ * with default chunk size. A named SHM pool whose name exists is -EEXIST
+ * (a generated name is retried on a clash). Files are created 0600 with
+ * O_EXCL|O_NOFOLLOW and their space is reserved with fallocate(2), so a
+ * full tmpfs is -ENOSPC here or in shma_alloc(), never SIGBUS later.
+ * Not async-signal-safe; thread-safe (creates a new object).
+ */
+int shma_pool_create(const struct shma_pool_opts *opts, struct shma_pool **out);
+
+#define SHMA_ATTACH_RDONLY 1u   /* map read-only, do not register as a user:
+				 * inspection only (shma_alloc/free -EPERM) */
+
+/*
+ * Attach to a named SHM pool in dir (NULL = SHMA_DIR_DEFAULT). Only the
+ * fixed file names derived from name are opened (never a path found in
+ * the pool), and each file is checked (regular, owned by us, sizes and
+ * headers consistent) before use. -ENOENT if there is no such pool,
+ * -EINVAL for a bad name, -EBADMSG for a damaged pool.
+ */
+int shma_pool_attach(const char *dir, const char *name, unsigned flags,
+		     struct shma_pool **out);
+
+/*
+ * Attach to a pool from fds received from its creator (shma_pool_fds() on
+ * the other side, shma_recv_fds() here): fds[0] is the pool's root, the
+ * others its chunks in any order. The fds are duplicated; the caller
+ * keeps its own. Works for both backends.
+ */
+int shma_pool_attach_fds(const int *fds, size_t n, unsigned flags,
+			 struct shma_pool **out);
+
+/*
+ * A memfd pool grows only in processes that can map its new chunks: the
+ * creator adds chunks itself; other processes import chunk fds they are
+ * sent (shma_pool_import_fd, duplicated). An attacher of a memfd pool that
+ * needs a new chunk gets -ENOSPC from shma_alloc (no chunk of its own is
+ * created: nobody else could map it). Resolving a handle into a chunk this
+ * process has no fd for is -ENXIO. SHM pools have neither limitation.
+ */
+int shma_pool_import_fd(struct shma_pool *pool, int fd);
+
+/*
+ * Detach and unmap; NULL is a no-op. Blocks stay allocated in the pool
+ * (they belong to the pool, not to the process). The files of a SHM pool
+ * stay until shma_pool_unlink()/shma_pool_remove() or `shmctl rm`.
+ * Not async-signal-safe; no other call may use pool concurrently.
+ */
+void shma_pool_free(struct shma_pool *pool);
+
+/* Remove the files of a SHM pool (mappings stay valid until freed). A
+ * memfd pool has no files: 0. Thread-safe. */
+int shma_pool_unlink(struct shma_pool *pool);
+
+/* Remove the files of the named SHM pool in dir without attaching (the
+ * root and every chunk file of that name). -ENOENT if none existed. */
+int shma_pool_remove(const char *dir, const char *name);
+
+/* The pool's name (SHM) or memfd name; never NULL. Valid until free. */
+const char *shma_pool_name(const struct shma_pool *pool);
+
+/*
+ * The fds to send to another process for shma_pool_attach_fds(): the
+ * root first, then each chunk this process has. Returns the count written,
+ * -ENOBUFS (with nothing written) when cap is too small. The fds stay
+ * owned by the pool. Thread-safe.
+ */
+int shma_pool_fds(struct shma_pool *pool, int *fds, size_t cap);
+
+/* Send n (1..253) fds with an optional payload over a unix socket in one
+ * SCM_RIGHTS message; returns 0. */
+int shma_send_fds(int sock, const int *fds, size_t n, const void *data, size_t len);
+/* Receive up to cap fds (O_CLOEXEC) and up to len payload bytes; returns
+ * the number of fds received, *data_len (may be NULL) the payload length.
+ * A truncated message is -EMSGSIZE (and the fds that came are closed). */
+int shma_recv_fds(int sock, int *fds, size_t cap, void *data, size_t len, size_t *data_len);
+
+/* ---- blocks and handles ------------------------------------------------- */
+
+/*
+ * A block's name across processes. Plain data, 16 bytes, host byte
+ * order. An all-zero handle never names a block.
+ */
+struct shma_handle {
+	uint32_t chunk;         /* chunk slot (low 16 bits) | slot generation << 16 */
+	uint32_t gen;           /* block generation (odd while allocated) */
+	uint32_t offset;        /* offset of the data in the chunk */
+	uint32_t len;           /* length requested at allocation */
+};
+
+/*
+ * Allocate len bytes (1 .. 4 GiB - 1) aligned to align (0 = 16; a power
+ * of two up to the page size) from the pool. Returns the data pointer in
+ * *ptr and/or its handle in *handle (either may be NULL). Blocks up to
+ * SHMA_CLASS_MAX come from size classes in O(1); larger ones get a
+ * dedicated chunk. The memory is not zeroed. -ENOSPC when the pool cannot
+ * grow (chunk slots exhausted, tmpfs full), -EPERM on a read-only attach.
+ * Thread-safe and async-signal-safe (may grow the pool: open/fallocate/
+ * mmap, all signal-safe syscalls).
+ */
+int shma_alloc(struct shma_pool *pool, size_t len, size_t align,
+	       struct shma_handle *handle, void **ptr);
+
+#define SHMA_CLASS_MAX (256u << 10)  /* largest size-class block (bytes of data, at
+				       * most chunk_size / 4 of smaller chunks) */
+
+/*
+ * Free a block by its pointer or by its handle. A pointer outside this
+ * pool's chunks, or not the start of a block, is -EINVAL; a block already
+ * free is -EINVAL (double free), a handle to a freed or reused block is
+ * -ESTALE; a damaged block header is -EFAULT. In every error case the
+ * pool is unchanged. shma_free(pool, NULL) is a no-op returning 0.
+ * Thread-safe and async-signal-safe.
+ */
+int shma_free(struct shma_pool *pool, void *ptr);
+int shma_free_handle(struct shma_pool *pool, const struct shma_handle *handle);
+
+/* The handle of an allocated block from its data pointer (errors as
+ * shma_free). Thread-safe, async-signal-safe. */
+int shma_handle_of(struct shma_pool *pool, const void *ptr, struct shma_handle *handle);
+
+/*
+ * Resolve a handle (from any process) to a pointer in this process,
+ * mapping the chunk on first use. Checks: the chunk slot is live in this
+ * pool with the handle's generation (else -ESTALE; never used: -ENOENT),
+ * offset and length lie inside the chunk, the block header's magic and
+ * self-reference are intact (else -EFAULT), the block is allocated with
+ * the handle's generation (else -ESTALE) and length. Malformed handles are
+ * -EINVAL. Thread-safe, async-signal-safe; the warm path is a few loads.
+ */
+int shma_resolve(struct shma_pool *pool, const struct shma_handle *handle, void **ptr);
+
+/*
+ * Where a block lives, for binding its chunk elsewhere (e.g. as a KVM
+ * memslot: base/len are page aligned, the fd can be mmap()ed at offset 0
+ * or sent to a VMM). Validates the handle like shma_resolve.
+ */
+struct shma_chunk_info {
+	void *base;             /* this process's mapping of the whole chunk */
+	uint64_t len;           /* chunk length (a multiple of the page size) */
+	int fd;                 /* the chunk's fd, owned by the pool (dup to keep) */
+	uint32_t index;         /* chunk slot */
+	uint64_t offset;        /* the block's data offset within the chunk */
+};
+int shma_block_chunk(struct shma_pool *pool, const struct shma_handle *handle,
+		     struct shma_chunk_info *info);
+
+/* ---- inspection, crash recovery ------------------------------------------ */
+
+#define SHMA_NCLASSES 64
+
+struct shma_pool_stat {
+	uint64_t chunk_size;    /* regular chunk size */
+	uint32_t chunks;        /* live chunks (regular + dedicated) */
+	uint32_t max_chunks;
+	uint64_t mapped_bytes;  /* sum of live chunk sizes */
+	uint64_t used_bytes;    /* bytes in allocated blocks (headers included) */
+	uint64_t free_bytes;    /* bytes in free blocks + never-used chunk tails */
+	uint64_t blocks_used;
+	uint64_t blocks_free;
+	uint32_t users;         /* attached processes still alive */
+	uint32_t users_dead;    /* registered processes that died without detaching */
+	uint32_t nclasses;      /* entries used in the arrays below */
+	uint32_t class_size[SHMA_NCLASSES];   /* block size of each class (with header) */
+	uint64_t class_used[SHMA_NCLASSES];
+	uint64_t class_free[SHMA_NCLASSES];
+};
+
+/* Walk the pool and fill *st. A consistent snapshot only when nobody is
+ * allocating concurrently (the counts are otherwise approximate). Thread-
+ * safe; not async-signal-safe. */
+int shma_pool_stat(struct shma_pool *pool, struct shma_pool_stat *st);
+
+struct shma_chunk_stat {
+	uint32_t index;
+	uint32_t gen;
+	unsigned dedicated;     /* 1: a chunk of one large block */
+	int owner_pid;          /* creator */
+	uint64_t owner_start;   /* creator's start time (clock ticks since boot) */
+	int owner_alive;        /* that process (pid + start time) still runs */
+	uint64_t size;
+	uint64_t used;          /* bytes handed out by the chunk's bump pointer */
+};
+
+/* Per-chunk records: for index = 0, 1, ... until -ENOENT past the last
+ * slot; an unused slot is -ESRCH. */
+int shma_pool_chunk_stat(struct shma_pool *pool, uint32_t index, struct shma_chunk_stat *st);
+
+/*
+ * Give back what processes that died without detaching held: blocks they
+ * allocated and never freed are freed, their registration slots cleared.
+ * Returns the number of blocks freed. Safe while live processes keep
+ * allocating (it only frees blocks whose allocator is provably dead).
+ * A block handed to another process stays owned by its allocator.
+ */
+int shma_pool_reclaim(struct shma_pool *pool);
+
+/* ---- sealed blobs ------------------------------------------------------- */
+
+/*
+ * Publish len bytes as a sealed memfd (F_SEAL_WRITE|SHRINK|GROW|SEAL):
+ * returns the fd (O_CLOEXEC), which anyone may map knowing its bytes and
+ * size can never change. len 0 is -EINVAL. Thread-safe.
+ */
+int shma_blob_publish(const char *name, const void *data, size_t len);
+
+/*
+ * Check that fd is provably immutable: a memfd sealed against write,
+ * shrink and grow, or a regular file with fs-verity enabled. -EPERM when
+ * it is not (unsealed, resizable, or an ordinary file), -EINVAL for an
+ * empty one or a non-regular fd. On success *size is its size.
+ */
+int shma_blob_check(int fd, uint64_t *size);
+
+/* shma_blob_check, then map the whole file read-only (private to the
+ * caller; unmap with shma_blob_unmap). Thread-safe. */
+int shma_blob_map(int fd, const void **addr, size_t *len);
+int shma_blob_unmap(const void *addr, size_t len);
 
 #ifdef __cplusplus
 }
