@@ -368,7 +368,7 @@ MK_EXPORT int dax_session_snapshot(struct dax_session *s, unsigned version, void
 	g_autoptr(GHashTable) ids = NULL;
 	struct dax_blob_header h;
 	uint8_t *b, *p;
-	GTreeNode *n;
+	struct dax_slot *sl;
 	size_t sz;
 
 	if (!s || (version != 1 && version != 2) || !blob || !len)
@@ -379,7 +379,7 @@ MK_EXPORT int dax_session_snapshot(struct dax_session *s, unsigned version, void
 	h = (struct dax_blob_header){
 		.version = version, .align_log2 = version == 2 ? s->align_log2 : 0,
 		.base_gpa = s->base, .window_len = s->wlen, .cap = s->cap,
-		.mapped_bytes = s->mapped, .count = (uint64_t)g_tree_nnodes(s->slots),
+		.mapped_bytes = s->mapped, .count = s->slots.count,
 	};
 	sz = blob_size(version, (size_t)h.count);
 	b = sz ? malloc(sz) : NULL;
@@ -389,8 +389,7 @@ MK_EXPORT int dax_session_snapshot(struct dax_session *s, unsigned version, void
 	}
 	put_header(b, &h);
 	p = b + hdr_size(version);
-	for (n = g_tree_node_first(s->slots); n; n = g_tree_node_next(n), p += ent_size(version)) {
-		struct dax_slot *sl = g_tree_node_value(n);
+	dax_slots_foreach(&s->slots, sl) {
 		struct dax_mapping m;
 
 		dax_slot_to_mapping(sl, &m);
@@ -412,6 +411,7 @@ MK_EXPORT int dax_session_snapshot(struct dax_session *s, unsigned version, void
 			m.id = e->id;
 		}
 		put_entry(p, version, &m);
+		p += ent_size(version);
 	}
 	g_mutex_unlock(&s->lock);
 	if (version == 2)
@@ -426,7 +426,7 @@ MK_EXPORT int dax_session_restore(struct dax_session *s, const void *blob, size_
 	struct dax_blob_header h;
 	struct dax_mapping *v;
 	const char *why;
-	GTree *fresh, *old;
+	struct dax_slots fresh, old;
 	GHashTable *nodes, *old_nodes;
 	int r;
 
@@ -457,23 +457,17 @@ MK_EXPORT int dax_session_restore(struct dax_session *s, const void *blob, size_
 	}
 
 	/* Build the new tree outside the lock: restored slots are metadata only. */
-	fresh = g_tree_new_full(dax_slot_cmp, NULL, NULL, dax_slot_free);
+	dax_slots_build(&fresh, v, h.count);
 	nodes = dax_nodes_new();
 	for (size_t i = 0; i < h.count; i++) {
-		if (v[i].id.valid && !g_hash_table_contains(nodes, &v[i].nodeid)) {
+		/* runs of one node are common: skip the hash lookup for a repeat */
+		if (v[i].id.valid && !(i && v[i - 1].id.valid && v[i - 1].nodeid == v[i].nodeid) &&
+		    !g_hash_table_contains(nodes, &v[i].nodeid)) {
 			struct dax_node *n = g_new0(struct dax_node, 1);
 			n->nodeid = v[i].nodeid;
 			n->id = v[i].id;
 			g_hash_table_insert(nodes, &n->nodeid, n);
 		}
-		struct dax_slot *sl = g_slice_new0(struct dax_slot);
-		sl->moffset = v[i].moffset;
-		sl->len = v[i].len;
-		sl->nodeid = v[i].nodeid;
-		sl->foffset = v[i].foffset;
-		sl->prot = v[i].prot;
-		sl->id = v[i].id;
-		g_tree_insert(fresh, &sl->moffset, sl);
 	}
 	free(v);
 
@@ -483,7 +477,7 @@ MK_EXPORT int dax_session_restore(struct dax_session *s, const void *blob, size_
 	if (r < 0) {
 		s->st.rejects[dax_err_index(r)]++;
 		g_mutex_unlock(&s->lock);
-		g_tree_destroy(fresh);
+		dax_slots_clear(&fresh);
 		g_hash_table_destroy(nodes);
 		return r;
 	}
@@ -494,7 +488,7 @@ MK_EXPORT int dax_session_restore(struct dax_session *s, const void *blob, size_
 	s->mapped = h.mapped_bytes;
 	s->st.restores++;
 	g_mutex_unlock(&s->lock);
-	g_tree_destroy(old);
+	dax_slots_clear(&old);
 	g_hash_table_destroy(old_nodes);
 	return 0;
 

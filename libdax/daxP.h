@@ -18,8 +18,45 @@ struct dax_slot {
 	bool bound;             /* mapped into the guest */
 	bool marked;            /* scratch for batch validation, always false outside a call */
 	void *hva;              /* host address when bound (mapper-provided, may be NULL) */
-	struct dax_file_id id;  /* recorded identity: checked on rebind when valid */
+	struct dax_file_id id;  /* recorded identity (what snapshots write for unbound slots) */
+	struct dax_slot_arena *arena;  /* set when allocated in bulk by dax_slots_build() */
 };
+
+/* The slot index (slots.c): sorted chunks of slot pointers. */
+#define DAX_SLOT_CHUNK 64
+struct dax_slot_chunk {
+	unsigned n;
+	struct dax_slot *s[DAX_SLOT_CHUNK];
+};
+
+struct dax_slots {
+	struct dax_slot_chunk **chunks;
+	uint64_t *firsts;       /* first moffset of each chunk */
+	size_t nchunks;
+	size_t cap;
+	size_t count;
+};
+
+struct dax_slot *dax_slot_new(void);
+void dax_slot_free(struct dax_slot *s);
+void dax_slots_init(struct dax_slots *x);
+/* Free every slot and the index. */
+void dax_slots_clear(struct dax_slots *x);
+/* The slot with the largest moffset <= key, or NULL. */
+struct dax_slot *dax_slots_find_le(const struct dax_slots *x, uint64_t key);
+/* The slot starting at key, or NULL. */
+struct dax_slot *dax_slots_get(const struct dax_slots *x, uint64_t key);
+/* Insert a slot whose moffset is not in the index yet. */
+void dax_slots_insert(struct dax_slots *x, struct dax_slot *s);
+/* Remove and free s. */
+void dax_slots_remove(struct dax_slots *x, struct dax_slot *s);
+/* Initialise x with unbound slots made from n entries sorted by moffset. */
+void dax_slots_build(struct dax_slots *x, const struct dax_mapping *v, size_t n);
+
+#define dax_slots_foreach(x, sl)                                                   \
+	for (size_t _c = 0; _c < (x)->nchunks; _c++)                               \
+		for (unsigned _i = 0; _i < (x)->chunks[_c]->n &&                   \
+		     ((sl) = (x)->chunks[_c]->s[_i], 1); _i++)
 
 /*
  * The identity a restored blob recorded for a node, checked once: the
@@ -45,7 +82,7 @@ struct dax_session {
 	uint64_t max_mappings;
 	uint64_t mapped;        /* sum of slot lengths */
 	uint64_t nbound;
-	GTree *slots;           /* moffset -> struct dax_slot */
+	struct dax_slots slots;
 	GHashTable *nodes;      /* nodeid -> struct dax_node: restored identities */
 	struct dax_backend be;
 	struct dax_mapper_ops mops;
@@ -72,12 +109,8 @@ uint64_t dax_default_max_mappings(unsigned vmas_per_mapping);
 uint32_t dax_crc32c(uint32_t crc, const void *buf, size_t len);
 bool dax_file_id_equal(const struct dax_file_id *a, const struct dax_file_id *b);
 
-void dax_slot_free(gpointer p);
 int dax_session_unmap_all_locked(struct dax_session *s);
 GHashTable *dax_nodes_new(void);
 /* Check a node's file identity against the restored one: 0 or -ESTALE. */
 int dax_node_check(struct dax_session *s, uint64_t nodeid, const struct dax_file_id *id);
 void dax_slot_to_mapping(const struct dax_slot *sl, struct dax_mapping *m);
-
-/* GTree key comparison on uint64_t moffset. */
-gint dax_slot_cmp(gconstpointer a, gconstpointer b, gpointer unused);

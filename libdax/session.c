@@ -28,13 +28,6 @@ _Static_assert(sizeof(struct fuse_removemapping_in) == 4, "abi");
 _Static_assert(DAX_FUSE_FLAG_READ == FUSE_SETUPMAPPING_FLAG_READ, "abi");
 _Static_assert(DAX_FUSE_FLAG_WRITE == FUSE_SETUPMAPPING_FLAG_WRITE, "abi");
 
-gint dax_slot_cmp(gconstpointer a, gconstpointer b, gpointer unused)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 MK_EXPORT int dax_err_index(int err)
 {
 	switch (err) {
@@ -67,11 +60,7 @@ static int account(struct dax_session *s, int r)
 /* The slot with the largest moffset below end (the only candidate to overlap [.., end)). */
 static struct dax_slot *slot_before(struct dax_session *s, uint64_t end)
 {
-	uint64_t key = end - 1;
-	GTreeNode *n = g_tree_upper_bound(s->slots, &key);
-
-	n = n ? g_tree_node_previous(n) : g_tree_node_last(s->slots);
-	return n ? g_tree_node_value(n) : NULL;
+	return dax_slots_find_le(&s->slots, end - 1);
 }
 
 static struct dax_slot *slot_covering(struct dax_session *s, uint64_t moff)
@@ -82,11 +71,6 @@ static struct dax_slot *slot_covering(struct dax_session *s, uint64_t moff)
 }
 
 /* ---- create / free ----------------------------------------------------------- */
-
-void dax_slot_free(gpointer p)
-{
-	g_slice_free(struct dax_slot, p);
-}
 
 GHashTable *dax_nodes_new(void)
 {
@@ -102,11 +86,6 @@ int dax_node_check(struct dax_session *s, uint64_t nodeid, const struct dax_file
 	if (n->state == DAX_NODE_UNCHECKED)
 		n->state = dax_file_id_equal(&n->id, id) ? DAX_NODE_VERIFIED : DAX_NODE_STALE;
 	return n->state == DAX_NODE_STALE ? -ESTALE : 0;
-}
-
-static GTree *slots_new(void)
-{
-	return g_tree_new_full(dax_slot_cmp, NULL, NULL, dax_slot_free);
 }
 
 MK_EXPORT int dax_session_new(const struct dax_config *cfg, const struct dax_backend *backend,
@@ -163,7 +142,7 @@ MK_EXPORT int dax_session_new(const struct dax_config *cfg, const struct dax_bac
 	s->max_mappings = cfg->max_mappings ?: dax_default_max_mappings(vmas);
 	if (cfg->mapper == DAX_MAPPER_KVM_MEMSLOT)
 		s->max_mappings = MK_MIN(s->max_mappings, cfg->nslots ?: 256);
-	s->slots = slots_new();
+	dax_slots_init(&s->slots);
 	s->nodes = dax_nodes_new();
 	s->be = *backend;
 	s->mops = ops;
@@ -172,25 +151,12 @@ MK_EXPORT int dax_session_new(const struct dax_config *cfg, const struct dax_bac
 	return 0;
 }
 
-static gboolean unmap_one(gpointer key, gpointer value, gpointer data)
-{
-	struct dax_session *s = data;
-	struct dax_slot *sl = value;
-
-	if (sl->bound && s->mops.unmap(s->mops.data, s->base + sl->moffset, sl->len, sl->hva) == 0) {
-		sl->bound = false;
-		sl->hva = NULL;
-		s->nbound--;
-	}
-	return FALSE;
-}
-
 MK_EXPORT void dax_session_free(struct dax_session *s)
 {
 	if (!s)
 		return;
-	g_tree_foreach(s->slots, unmap_one, s);
-	g_tree_destroy(s->slots);
+	dax_session_unmap_all_locked(s);
+	dax_slots_clear(&s->slots);
 	g_hash_table_destroy(s->nodes);
 	if (s->mops.destroy)
 		s->mops.destroy(s->mops.data);
@@ -230,7 +196,7 @@ static int setup_locked(struct dax_session *s, uint64_t nodeid, const struct dax
 			return -EEXIST;
 	} else {
 		old = NULL;
-		if (s->mapped + q->len > s->cap || (uint64_t)g_tree_nnodes(s->slots) >= s->max_mappings)
+		if (s->mapped + q->len > s->cap || s->slots.count >= s->max_mappings)
 			return -ENOSPC;
 	}
 
@@ -259,10 +225,10 @@ static int setup_locked(struct dax_session *s, uint64_t nodeid, const struct dax
 		if (!sl->bound)
 			s->nbound++;
 	} else {
-		sl = g_slice_new0(struct dax_slot);
+		sl = dax_slot_new();
 		sl->moffset = q->moffset;
 		sl->len = q->len;
-		g_tree_insert(s->slots, &sl->moffset, sl);
+		dax_slots_insert(&s->slots, sl);
 		s->mapped += q->len;
 		s->nbound++;
 	}
@@ -326,8 +292,15 @@ static int unmap_slot(struct dax_session *s, struct dax_slot *sl)
  */
 int dax_session_unmap_all_locked(struct dax_session *s)
 {
-	g_tree_foreach(s->slots, unmap_one, s);
-	return s->nbound ? -EIO : 0;
+	struct dax_slot *sl;
+	int err = 0;
+
+	dax_slots_foreach(&s->slots, sl) {
+		int r = unmap_slot(s, sl);
+		if (r < 0 && !err)
+			err = r;
+	}
+	return s->nbound ? (err ?: -EIO) : 0;
 }
 
 static int reset_locked(struct dax_session *s)
@@ -336,9 +309,8 @@ static int reset_locked(struct dax_session *s)
 
 	if (r < 0)
 		return r;
-	s->st.removes += (uint64_t)g_tree_nnodes(s->slots);
-	g_tree_destroy(s->slots);
-	s->slots = slots_new();
+	s->st.removes += s->slots.count;
+	dax_slots_clear(&s->slots);
 	g_hash_table_remove_all(s->nodes);
 	s->mapped = 0;
 	s->st.resets++;
@@ -366,7 +338,7 @@ static int remove_locked(struct dax_session *s, const struct dax_range *e, size_
 			r = -EINVAL;
 			break;
 		}
-		sl = g_tree_lookup(s->slots, &key);
+		sl = dax_slots_get(&s->slots, key);
 		if (!sl) {
 			r = -ENOENT;
 			break;
@@ -393,7 +365,7 @@ static int remove_locked(struct dax_session *s, const struct dax_range *e, size_
 	}
 	for (i = 0; i < count; i++) {
 		s->mapped -= v[i]->len;
-		g_tree_remove(s->slots, &v[i]->moffset);
+		dax_slots_remove(&s->slots, v[i]);
 	}
 	s->st.removes += count;
 out:
@@ -633,19 +605,19 @@ void dax_slot_to_mapping(const struct dax_slot *sl, struct dax_mapping *m)
 MK_EXPORT int dax_session_list(struct dax_session *s, struct dax_mapping **out, size_t *count)
 {
 	struct dax_mapping *v;
-	GTreeNode *n;
+	struct dax_slot *sl;
 	size_t i = 0;
 
 	if (!s || !out || !count)
 		return -EINVAL;
 	g_mutex_lock(&s->lock);
-	v = malloc(sizeof(*v) * ((size_t)g_tree_nnodes(s->slots) + 1));
+	v = malloc(sizeof(*v) * (s->slots.count + 1));
 	if (!v) {
 		g_mutex_unlock(&s->lock);
 		return -ENOMEM;
 	}
-	for (n = g_tree_node_first(s->slots); n; n = g_tree_node_next(n))
-		dax_slot_to_mapping(g_tree_node_value(n), &v[i++]);
+	dax_slots_foreach(&s->slots, sl)
+		dax_slot_to_mapping(sl, &v[i++]);
 	g_mutex_unlock(&s->lock);
 	*out = v;
 	*count = i;
@@ -658,7 +630,7 @@ MK_EXPORT int dax_session_stats(struct dax_session *s, struct dax_stats *st)
 		return -EINVAL;
 	g_mutex_lock(&s->lock);
 	*st = s->st;
-	st->live_slots = (uint64_t)g_tree_nnodes(s->slots);
+	st->live_slots = s->slots.count;
 	st->bound_slots = s->nbound;
 	st->mapped_bytes = s->mapped;
 	st->cap = s->cap;

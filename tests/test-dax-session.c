@@ -956,6 +956,84 @@ static void test_threads(void)
 	fx_close(&f);
 }
 
+/* ---- slot index ------------------------------------------------------------------------ */
+
+/* Random inserts/removes against a bitmap; find_le/get checked at every step's neighbourhood. */
+static void test_slot_index(void)
+{
+	enum { N = 3000 };
+	static bool have[N];
+	struct dax_slots x;
+	GRand *rnd = g_rand_new_with_seed(42);
+	struct dax_mapping *v = g_new0(struct dax_mapping, N / 2);
+	size_t count = 0;
+
+	memset(have, 0, sizeof(have));
+	dax_slots_init(&x);
+	for (unsigned step = 0; step < 40000; step++) {
+		unsigned k = (unsigned)g_rand_int_range(rnd, 0, N);
+		struct dax_slot *sl = dax_slots_get(&x, (uint64_t)k * 16);
+
+		g_assert_true((sl != NULL) == have[k]);
+		if (sl) {
+			dax_slots_remove(&x, sl);
+			have[k] = false;
+			count--;
+		} else if (g_rand_boolean(rnd) || step < 5000) {
+			sl = dax_slot_new();
+			sl->moffset = (uint64_t)k * 16;
+			dax_slots_insert(&x, sl);
+			have[k] = true;
+			count++;
+		}
+		g_assert_cmpuint(x.count, ==, count);
+		/* find_le of a key between slots */
+		{
+			uint64_t q = (uint64_t)g_rand_int_range(rnd, 0, N) * 16 + 7;
+			struct dax_slot *f = dax_slots_find_le(&x, q);
+			int j = (int)(q / 16);
+			while (j >= 0 && !have[j])
+				j--;
+			if (j < 0)
+				g_assert_null(f);
+			else
+				g_assert_cmpuint(f->moffset, ==, (uint64_t)j * 16);
+		}
+	}
+	/* iteration is sorted and complete */
+	{
+		struct dax_slot *sl;
+		uint64_t prev = 0;
+		size_t n = 0;
+		dax_slots_foreach(&x, sl) {
+			g_assert_true(n == 0 || sl->moffset > prev);
+			g_assert_true(have[sl->moffset / 16]);
+			prev = sl->moffset;
+			n++;
+		}
+		g_assert_cmpuint(n, ==, count);
+	}
+	dax_slots_clear(&x);
+	/* bulk build, then mixed inserts/removes on the arena's slots */
+	for (unsigned i = 0; i < N / 2; i++)
+		v[i] = (struct dax_mapping){ .moffset = (uint64_t)i * 32, .len = 16 };
+	dax_slots_build(&x, v, N / 2);
+	g_assert_cmpuint(x.count, ==, N / 2);
+	for (unsigned i = 0; i < N / 2; i++) {
+		struct dax_slot *sl = dax_slot_new();
+		sl->moffset = (uint64_t)i * 32 + 16;
+		dax_slots_insert(&x, sl);
+	}
+	for (unsigned i = 0; i < N; i++)
+		g_assert_cmpuint(dax_slots_find_le(&x, (uint64_t)i * 16 + 3)->moffset, ==, (uint64_t)i * 16);
+	for (unsigned i = 0; i < N; i += 2)
+		dax_slots_remove(&x, dax_slots_get(&x, (uint64_t)i * 16));
+	g_assert_cmpuint(x.count, ==, N / 2);
+	dax_slots_clear(&x);
+	g_free(v);
+	g_rand_free(rnd);
+}
+
 /* ---- table backend ------------------------------------------------------------------- */
 
 static void test_table(void)
@@ -1018,5 +1096,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/dax/fault/stale", test_fault_stale);
 	g_test_add_func("/dax/fault/mmio", test_mmio);
 	g_test_add_func("/dax/table", test_table);
+	g_test_add_func("/dax/slots/random", test_slot_index);
 	return g_test_run();
 }
