@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * memcheck-guest: run a real KVM guest over memory from libsandbox,
+ * libdax and libshm and check from both sides that it behaves.
+ * See memcheck-guest(1).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/kvm.h"
+#include "common/macro.h"
+#include "common/sys.h"
+#include "tools/memcheck/check.h"
+#include "tools/memcheck/proto.h"
+
+#define PROG "memcheck-guest"
+
+enum { EXIT_PASS = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_NOKVM = 77 };
+
+const struct mc_check mc_checks[] = {
+	{ "patterns", "guest and host write and verify each other's patterns", mc_check_patterns },
+	{ "guard", "accesses just outside the region exit as MMIO", mc_check_guard },
+	{ "dirty", "every page the guest writes is in libsandbox's dirty log", mc_check_dirty },
+	{ "readonly", "a read-only region stops guest writes", mc_check_readonly },
+	{ "snapshot", "restore brings back the snapshot bytes", mc_check_snapshot },
+	{ "dax", "a file in the DAX window, snapshot, lazy rebind", mc_check_dax },
+	{ "shm", "a libshm block written by the guest, read by another process", mc_check_shm },
+};
+const unsigned mc_ncheck = MK_ARRAY_SIZE(mc_checks);
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry '" PROG " --help' for more information.\n", stderr);
+	exit(EXIT_USAGE);
+}
+
+/* "64M", "1G", "4096", "2MiB" -> bytes. */
+static bool parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	guint64 v;
+	unsigned shift = 0;
+
+	if (!s || !g_ascii_isdigit(*s))
+		return false;
+	errno = 0;
+	v = g_ascii_strtoull(s, &end, 10);
+	if (errno)
+		return false;
+	switch (g_ascii_toupper(*end)) {
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case '\0': break;
+	default: return false;
+	}
+	if (shift && (!strcmp(end, "iB") || !strcmp(end, "B")))
+		end += strlen(end);
+	if (*end || v > (UINT64_MAX >> shift))
+		return false;
+	*out = v << shift;
+	return true;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	if (!s || !g_ascii_isdigit(*s))
+		return false;
+	errno = 0;
+	*out = g_ascii_strtoull(s, &end, 0);
+	return !errno && !*end;
+}
+
+/* ---- output --------------------------------------------------------------- */
+
+static const char *status_name(enum mc_status st)
+{
+	return st == MC_PASS ? "PASS" : st == MC_FAIL ? "FAIL" : "SKIP";
+}
+
+static void json_str(GString *out, const char *s)
+{
+	g_string_append_c(out, '"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			g_string_append_printf(out, "\\%c", ch);
+		else if (ch < 0x20)
+			g_string_append_printf(out, "\\u%04x", ch);
+		else
+			g_string_append_c(out, (char)ch);
+	}
+	g_string_append_c(out, '"');
+}
+
+static void print_json(const struct mc_opts *o, const struct mc_result *res, unsigned n,
+		       const char *verdict, unsigned counts[3], double total_ms)
+{
+	g_autoptr(GString) out = g_string_new("{\"program\": \"" PROG "\", \"version\": ");
+
+	json_str(out, PACKAGE_VERSION);
+	g_string_append_printf(out, ", \"size\": %" G_GUINT64_FORMAT ", \"seed\": %" G_GUINT64_FORMAT
+			       ", \"iterations\": %u, \"result\": \"%s\", \"passed\": %u"
+			       ", \"failed\": %u, \"skipped\": %u, \"ms\": %.3f, \"checks\": [",
+			       o->size, o->seed, o->iterations, verdict, counts[MC_PASS],
+			       counts[MC_FAIL], counts[MC_SKIP], total_ms);
+	for (unsigned i = 0; i < n; i++) {
+		g_string_append(out, i ? ", {\"name\": " : "{\"name\": ");
+		json_str(out, res[i].name);
+		g_string_append_printf(out, ", \"status\": \"%s\", \"ms\": %.3f, \"detail\": ",
+				       res[i].status == MC_PASS ? "pass" :
+				       res[i].status == MC_FAIL ? "fail" : "skip", res[i].ms);
+		json_str(out, res[i].detail);
+		g_string_append(out, ", \"metrics\": {");
+		for (unsigned j = 0; j < res[i].nmetrics; j++) {
+			if (j)
+				g_string_append(out, ", ");
+			json_str(out, res[i].metrics[j].name);
+			g_string_append_printf(out, ": %.6g", res[i].metrics[j].value);
+		}
+		g_string_append(out, "}}");
+	}
+	g_string_append(out, "]}\n");
+	fputs(out->str, stdout);
+}
+
+static void print_table(const struct mc_opts *o, const struct mc_result *res, unsigned n,
+			unsigned counts[3], double total_ms)
+{
+	printf("%s %s: %llu MiB, seed %llu, %u iterations\n", PROG, PACKAGE_VERSION,
+	       (unsigned long long)(o->size >> 20), (unsigned long long)o->seed, o->iterations);
+	printf("%-9s %-6s %10s  %s\n", "CHECK", "RESULT", "TIME", "DETAIL");
+	for (unsigned i = 0; i < n; i++)
+		printf("%-9s %-6s %7.1f ms  %s\n", res[i].name, status_name(res[i].status),
+		       res[i].ms, res[i].detail);
+	printf("%u checks: %u passed, %u failed, %u skipped (%.1f ms)\n", n, counts[MC_PASS],
+	       counts[MC_FAIL], counts[MC_SKIP], total_ms);
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	g_autofree char *size_s = NULL, *tests_s = NULL, *seed_s = NULL, *iter_s = NULL,
+			*timeout_s = NULL, *inject = NULL, *shm_helper = NULL;
+	gboolean json = FALSE, verbose = FALSE, version = FALSE, list = FALSE;
+	GOptionEntry entries[] = {
+		{ "size", 's', 0, G_OPTION_ARG_STRING, &size_s,
+		  "Test region size (K/M/G suffixes; default 64M, at most 1G)", "SIZE" },
+		{ "tests", 't', 0, G_OPTION_ARG_STRING, &tests_s,
+		  "Comma-separated checks to run (default: all)", "LIST" },
+		{ "seed", 0, 0, G_OPTION_ARG_STRING, &seed_s, "Pattern seed (default 1)", "N" },
+		{ "iterations", 'i', 0, G_OPTION_ARG_STRING, &iter_s,
+		  "Snapshot restore rounds (default 3)", "N" },
+		{ "timeout", 0, 0, G_OPTION_ARG_STRING, &timeout_s,
+		  "Seconds a guest command may take before the guest is stopped (default 10)", "SEC" },
+		{ "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
+		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Explain each step on stderr", NULL },
+		{ "list", 'l', 0, G_OPTION_ARG_NONE, &list, "List the checks and exit", NULL },
+		{ "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+		{ "inject-fault", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &inject, NULL, NULL },
+		{ "shm-helper", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &shm_helper, NULL, NULL },
+		{ NULL },
+	};
+	g_autoptr(GOptionContext) ctx = g_option_context_new("- check memory from inside a KVM guest");
+	g_autoptr(GError) err = NULL;
+	struct mc_opts o = { .size = 64ull << 20, .seed = 1, .iterations = 3,
+			     .timeout_ns = 10000000000ull };
+	bool selected[MK_ARRAY_SIZE(mc_checks)];
+	struct mc_result res[MK_ARRAY_SIZE(mc_checks)];
+	unsigned n = 0, counts[3] = { 0 }, done = 0, total = 0;
+	bool progress;
+	uint64_t t0;
+	int fd;
+
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	g_option_context_set_description(ctx,
+		"Checks: patterns guard dirty readonly snapshot dax shm.\n"
+		"Exit status: 0 no check failed, 1 a check failed, 2 usage error,\n"
+		"77 KVM unavailable. See memcheck-guest(1).");
+	if (!g_option_context_parse(ctx, &argc, &argv, &err))
+		usage_error("%s", err->message);
+	if (argc > 1)
+		usage_error("unexpected argument '%s'", argv[1]);
+	if (shm_helper)
+		return mc_shm_helper(shm_helper);
+	if (version) {
+		printf("%s %s\n", PROG, PACKAGE_VERSION);
+		return EXIT_PASS;
+	}
+	if (list) {
+		for (unsigned i = 0; i < mc_ncheck; i++)
+			printf("%-9s %s\n", mc_checks[i].name, mc_checks[i].summary);
+		return EXIT_PASS;
+	}
+	if (size_s && (!parse_size(size_s, &o.size) || o.size < (1u << 20) ||
+		       o.size > MC_SIZE_MAX || o.size % 4096))
+		usage_error("--size: '%s' is not a size from 1M to 1G in whole 4 KiB pages", size_s);
+	if (seed_s && !parse_u64(seed_s, &o.seed))
+		usage_error("--seed: '%s' is not a number", seed_s);
+	if (iter_s) {
+		uint64_t v;
+		if (!parse_u64(iter_s, &v) || v < 1 || v > 100000)
+			usage_error("--iterations: '%s' is not a number from 1 to 100000", iter_s);
+		o.iterations = (unsigned)v;
+	}
+	if (timeout_s) {
+		uint64_t v;
+		if (!parse_u64(timeout_s, &v) || v < 1 || v > 3600)
+			usage_error("--timeout: '%s' is not a number of seconds from 1 to 3600",
+				    timeout_s);
+		o.timeout_ns = v * 1000000000ull;
+	}
+	memset(selected, 0, sizeof(selected));
+	if (!tests_s || !strcmp(tests_s, "all")) {
+		for (unsigned i = 0; i < mc_ncheck; i++)
+			selected[i] = true;
+	} else {
+		g_auto(GStrv) names = g_strsplit(tests_s, ",", -1);
+		for (char **p = names; *p; p++) {
+			unsigned i;
+			for (i = 0; i < mc_ncheck && strcmp(*p, mc_checks[i].name); i++)
+				;
+			if (i == mc_ncheck)
+				usage_error("--tests: unknown check '%s' (see --list)", *p);
+			selected[i] = true;
+		}
+	}
+	if (inject) {
+		unsigned i;
+		for (i = 0; i < mc_ncheck && strcmp(inject, mc_checks[i].name); i++)
+			;
+		if (i == mc_ncheck && strcmp(inject, "all") && strcmp(inject, "hang"))
+			usage_error("--inject-fault: unknown check '%s'", inject);
+	}
+	o.inject = inject;
+	o.verbose = verbose;
+	o.self = "/proc/self/exe";
+
+	fd = mk_kvm_open();
+	if (fd < 0) {
+		fprintf(stderr, "%s: KVM unavailable: %s\n", PROG, mk_kvm_strerror(fd));
+		if (json) {
+			g_autoptr(GString) out = g_string_new("{\"program\": \"" PROG "\", \"result\": \"unavailable\", \"reason\": ");
+			json_str(out, mk_kvm_strerror(fd));
+			g_string_append(out, "}\n");
+			fputs(out->str, stdout);
+		}
+		return EXIT_NOKVM;
+	}
+	o.kvm_fd = fd;
+
+	for (unsigned i = 0; i < mc_ncheck; i++)
+		total += selected[i];
+	progress = isatty(STDERR_FILENO) && !verbose;
+	t0 = mk_now_ns();
+	for (unsigned i = 0; i < mc_ncheck; i++) {
+		uint64_t t;
+
+		if (!selected[i])
+			continue;
+		if (progress)
+			fprintf(stderr, "\r\033[K[%u/%u] %s...", ++done, total, mc_checks[i].name);
+		memset(&res[n], 0, sizeof(res[n]));
+		res[n].name = mc_checks[i].name;
+		mc_note(&o, "%s: start", mc_checks[i].name);
+		t = mk_now_ns();
+		mc_checks[i].run(&o, &res[n]);
+		res[n].ms = (double)(mk_now_ns() - t) / 1e6;
+		mc_note(&o, "%s: %s %s", mc_checks[i].name, status_name(res[n].status), res[n].detail);
+		counts[res[n].status]++;
+		n++;
+	}
+	if (progress)
+		fputs("\r\033[K", stderr);
+	mk_close(fd);
+	if (json)
+		print_json(&o, res, n, counts[MC_FAIL] ? "fail" : "pass", counts,
+			   (double)(mk_now_ns() - t0) / 1e6);
+	else
+		print_table(&o, res, n, counts, (double)(mk_now_ns() - t0) / 1e6);
+	return counts[MC_FAIL] ? EXIT_FAILED : EXIT_PASS;
+}

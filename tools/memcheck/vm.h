@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * memcheck-guest: one VM with one vCPU in 64-bit long mode running the
+ * guest program (memcheck-guest.S) over identity-mapped 2 MiB pages, and
+ * the command protocol of memcheck/proto.h on top of KVM_RUN.
+ *
+ * Every run is bounded by a deadline: a timer signal sets the vCPU's
+ * immediate_exit, so a guest that hangs makes mc_vm_call() return
+ * MC_RUN_TIMEOUT instead of hanging the tool.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/kvm.h>
+
+struct mc_vm;
+
+/*
+ * Called for an MMIO or memory-fault exit (e.g. libdax's lazy rebind).
+ * Return 1 if handled (the vCPU re-enters), 0 if not ours, -errno.
+ */
+typedef int (*mc_exit_fn)(void *data, struct kvm_run *run);
+
+struct mc_vm {
+	int kvm_fd;             /* borrowed */
+	int vm_fd;
+	int vcpu_fd;
+	struct kvm_run *run;
+	size_t run_size;
+	uint8_t *low;           /* MC_LOW_SIZE bytes of control RAM at gpa 0 */
+	uint64_t timeout_ns;    /* per call */
+	mc_exit_fn exit_fn;
+	void *exit_data;
+	unsigned handled_exits; /* exits exit_fn handled */
+	uint64_t t_open_ns;     /* mk_now_ns() when mc_vm_open() started */
+	uint64_t t_hello_ns;    /* ... when the guest's first OUT arrived */
+	char why[256];          /* the reason of the last failure */
+};
+
+enum mc_run_result {
+	MC_RUN_DONE = 0,        /* command completed; status in *status */
+	MC_RUN_MMIO,            /* unhandled MMIO exit: see vm->run->mmio; mc_vm_resume() continues */
+	MC_RUN_TIMEOUT,         /* deadline passed: the guest hangs */
+	MC_RUN_ERROR,           /* anything else (shutdown, internal error, bad exit); vm->why */
+};
+
+/*
+ * Create the VM on kvm_fd, with low RAM at gpa 0 (slot 0), page tables,
+ * GDT, the guest program, long-mode registers; runs the guest to its
+ * first OUT. Returns 0 or -errno with vm->why set.
+ */
+int mc_vm_open(struct mc_vm *vm, int kvm_fd, uint64_t timeout_ns);
+void mc_vm_close(struct mc_vm *vm);
+
+/* KVM memslot numbers for callers' memory (slot 0 is low RAM). */
+#define MC_SLOT_TEST 1
+#define MC_SLOT_DAX  2
+#define MC_SLOT_SHM  3
+
+struct mc_cmd {
+	uint64_t op, addr, len, seed, arg;
+	uint64_t res[4];
+};
+
+/*
+ * Hand cmd to the guest and run until it reports. On MC_RUN_DONE the
+ * results are copied (once) into cmd->res and *status is the guest's
+ * status byte (MC_ST_*).
+ */
+enum mc_run_result mc_vm_call(struct mc_vm *vm, struct mc_cmd *cmd, unsigned *status);
+/* Continue after MC_RUN_MMIO (for a read, fill vm->run->mmio.data first). */
+enum mc_run_result mc_vm_resume(struct mc_vm *vm, struct mc_cmd *cmd, unsigned *status);
+
+/* Convenience: call and require DONE with MC_ST_OK; else -EIO with vm->why. */
+int mc_vm_do(struct mc_vm *vm, struct mc_cmd *cmd);
+
+const char *mc_exit_name(uint32_t reason);
+
+/* The guest program's bytes (memcheck-guest.S). */
+extern const uint8_t mc_guest_start[], mc_guest_end[];
