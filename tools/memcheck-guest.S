@@ -7,6 +7,8 @@
  * itself on MC_PORT_HELLO, then executes the command block at MC_CMD
  * over and over, reporting each on MC_PORT_DONE (see memcheck/proto.h).
  *
+ * Every access to test memory is through %rdi (the host recovers the
+ * address of a fault from it when KVM cannot say, see mc_fault_fn).
  * Registers: rbx = command block; rdi = cursor; rcx = words left;
  * rdx = pattern generator; r9/r11/r12/r13 = verify results.
  */
@@ -220,7 +222,7 @@ op_write64:
 /* ---- WRITE_PAGES: arg pages chosen by xorshift from seed ---------------- */
 /* state = xs(state); page = state % npages; *(base + page * 4096 + ((state >> 32) & 0xff8)) = state */
 op_write_pages:
-	mov	MC_C_ADDR(%rbx), %rdi
+	mov	MC_C_ADDR(%rbx), %r13
 	mov	MC_C_LEN(%rbx), %r14
 	shr	$12, %r14
 	jz	bad_arg
@@ -249,11 +251,12 @@ op_write_pages:
 	mov	%rdx, (%r15)
 	add	$8, %r15
 	shl	$12, %rdx
-	add	%rdi, %rdx
+	add	%r13, %rdx
 	mov	%r8, %rax
 	shr	$32, %rax
 	and	$0xff8, %eax
-	mov	%r8, (%rdx, %rax)
+	lea	(%rdx, %rax), %rdi
+	mov	%r8, (%rdi)
 	dec	%rcx
 	jnz	1b
 	jmp	op_ok

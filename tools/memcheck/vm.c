@@ -274,9 +274,31 @@ static enum mc_run_result run_io(struct mc_vm *vm, struct mc_cmd *cmd, unsigned 
 	return run_error(vm, what);
 }
 
+/* KVM_RUN said EFAULT and nothing else: see mc_fault_fn. 1 retry, 0 not ours, -errno. */
+static int efault(struct mc_vm *vm, uint64_t *last_rip, unsigned *same)
+{
+	struct kvm_regs regs;
+	int r = mk_kvm_get_regs(vm->vcpu_fd, &regs);
+
+	if (r < 0)
+		return 0;
+	/* The same instruction faulting again after a successful bind: give up. */
+	if (regs.rip == *last_rip && ++*same > 4)
+		return 0;
+	if (regs.rip != *last_rip)
+		*same = 0;
+	*last_rip = regs.rip;
+	r = vm->fault_fn(vm->exit_data, regs.rdi & ~0xfffull);
+	if (r < 0)
+		snprintf(vm->why, sizeof(vm->why), "fault at gpa 0x%llx: handler: %s",
+			 (unsigned long long)regs.rdi, strerror(-r));
+	return r;
+}
+
 static enum mc_run_result run_loop(struct mc_vm *vm, struct mc_cmd *cmd, unsigned *status)
 {
-	uint64_t deadline = mk_now_ns() + vm->timeout_ns;
+	uint64_t deadline = mk_now_ns() + vm->timeout_ns, last_fault_rip = ~0ull;
+	unsigned same_rip = 0;
 	enum mc_run_result res;
 	char what[128];
 
@@ -298,8 +320,19 @@ static enum mc_run_result run_loop(struct mc_vm *vm, struct mc_cmd *cmd, unsigne
 		vm->run->immediate_exit = 0;
 		if (r == -EINTR || r == -EAGAIN)
 			continue;
+		if (r == -EFAULT && vm->run->exit_reason != KVM_EXIT_MEMORY_FAULT && vm->fault_fn) {
+			h = efault(vm, &last_fault_rip, &same_rip);
+			if (h > 0) {
+				vm->handled_exits++;
+				continue;
+			}
+			if (h < 0) {
+				res = run_error(vm, vm->why);
+				break;
+			}
+		}
 		if (r < 0 && !(r == -EFAULT && vm->run->exit_reason == KVM_EXIT_MEMORY_FAULT)) {
-			snprintf(what, sizeof(what), "KVM_RUN: %s", strerror(-r));
+			snprintf(what, sizeof(what), "KVM_RUN: %s (exit %u)", strerror(-r), vm->run->exit_reason);
 			res = run_error(vm, what);
 			break;
 		}

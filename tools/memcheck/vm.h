@@ -22,6 +22,15 @@ struct mc_vm;
  * Return 1 if handled (the vCPU re-enters), 0 if not ours, -errno.
  */
 typedef int (*mc_exit_fn)(void *data, struct kvm_run *run);
+/*
+ * Called when KVM_RUN fails with EFAULT without saying where (no
+ * KVM_EXIT_MEMORY_FAULT, as on software KVMs like PVM): the host memory
+ * behind a guest page is missing, e.g. an unbound DAX slot. By the guest
+ * program's convention every access to test memory is through %rdi and
+ * the map is identity, so gpa is the page of the guest's rdi. Return 1
+ * if the page was bound (the vCPU re-enters), 0 if not ours, -errno.
+ */
+typedef int (*mc_fault_fn)(void *data, uint64_t gpa);
 
 struct mc_vm {
 	int kvm_fd;             /* borrowed */
@@ -32,7 +41,8 @@ struct mc_vm {
 	uint8_t *low;           /* MC_LOW_SIZE bytes of control RAM at gpa 0 */
 	uint64_t timeout_ns;    /* per call */
 	mc_exit_fn exit_fn;
-	void *exit_data;
+	mc_fault_fn fault_fn;
+	void *exit_data;        /* for both */
 	unsigned handled_exits; /* exits exit_fn handled */
 	uint64_t t_open_ns;     /* mk_now_ns() when mc_vm_open() started */
 	uint64_t t_hello_ns;    /* ... when the guest's first OUT arrived */

@@ -1,0 +1,103 @@
+#!/bin/sh
+# memcheck-guest end to end: options, exit codes, --json, every check at a
+# small size on the real KVM (SKIP with the reason without it), and that a
+# deliberately corrupted host-side verification is reported as FAIL.
+. "$top_srcdir/tests/tap.sh"
+MC="$top_builddir/tools/memcheck-guest"
+CHECKS="patterns guard dirty readonly snapshot dax shm"
+SIZE=4M
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+plan 30
+
+# run ARGS...: output in $tmp/out, stderr in $tmp/err, exit status in $rc.
+run() { "$MC" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
+expect_rc() {
+	want=$1; desc=$2; shift 2
+	run "$@"
+	if [ "$rc" -eq "$want" ]; then ok "$desc"; else
+		fail "$desc (exit $rc, expected $want)"; cat "$tmp/out" "$tmp/err" | diag; fi
+}
+
+# -- interface (no KVM needed) -- 9 tests
+expect_rc 0 "--help" --help
+expect_rc 0 "--version" --version
+if grep -q "^memcheck-guest [0-9]" "$tmp/out"; then ok "--version prints the version"; else fail "--version output"; fi
+expect_rc 2 "bad --size is a usage error" --size 12X
+expect_rc 2 "--size above 1G is a usage error" --size 2G
+expect_rc 2 "unknown check is a usage error" --tests patterns,bogus
+expect_rc 2 "--iterations 0 is a usage error" --iterations 0
+expect_rc 2 "stray argument is a usage error" extra
+if grep -q "^memcheck-guest: " "$tmp/err"; then ok "usage errors say 'memcheck-guest: ...'"; else
+	fail "usage error message"; diag <"$tmp/err"; fi
+
+# -- KVM unavailable: 77 with the reason -- 2 tests
+MEMKIT_KVM_DEV=/nonexistent/kvm run --tests patterns
+if [ "$rc" -eq 77 ] && grep -q "KVM unavailable: no /dev/kvm" "$tmp/err"; then
+	ok "no KVM device: exit 77 with the reason"; else fail "no KVM device (exit $rc)"; diag <"$tmp/err"; fi
+MEMKIT_KVM_DEV=/nonexistent/kvm run --tests patterns --json
+if [ "$rc" -eq 77 ] && python3 -m json.tool "$tmp/out" >/dev/null; then
+	ok "no KVM device: --json still one JSON object"; else fail "no KVM --json (exit $rc)"; fi
+
+# -- real KVM --
+run --tests patterns --size 1M
+if [ "$rc" -eq 77 ]; then
+	reason=$(cat "$tmp/err")
+	n=$((30 - tap_n))
+	while [ "$n" -gt 0 ]; do skip "$reason"; n=$((n - 1)); done
+	finish
+fi
+
+# Every check on its own at a small size: 7 tests.
+for c in $CHECKS; do
+	run --size $SIZE --tests "$c"
+	line=$(grep "^$c " "$tmp/out")
+	case "$rc:$line" in
+	0:*" PASS "*) ok "$c passes at $SIZE";;
+	0:*" SKIP "*) skip "$c: $(printf '%s' "$line" | sed 's/^.* ms  //')";;
+	*) fail "$c at $SIZE (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag;;
+	esac
+	eval "status_$c=\$(printf '%s' \"\$line\" | awk '{print \$2}')"
+done
+
+# The checks can fail: a corrupted host-side verification is a FAIL, exit 1. 7 tests.
+for c in $CHECKS; do
+	eval "st=\$status_$c"
+	if [ "$st" = SKIP ]; then skip "$c: skipped above, cannot inject"; continue; fi
+	run --size $SIZE --tests "$c" --inject-fault="$c"
+	if [ "$rc" -eq 1 ] && grep -q "^$c  *FAIL " "$tmp/out"; then
+		ok "$c: injected fault is reported as FAIL"
+	else
+		fail "$c: injected fault not detected (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag
+	fi
+done
+
+# A guest that hangs is stopped by the timeout and failed, never a hang. 1 test.
+run --size 1M --tests patterns --inject-fault=hang --timeout 1
+if [ "$rc" -eq 1 ] && grep -q "did not answer within" "$tmp/out"; then
+	ok "hanging guest stopped by --timeout, reported as FAIL"; else
+	fail "hanging guest (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
+
+# --json: one valid object per run, with every selected check. 2 tests.
+run --size $SIZE --json
+if [ "$rc" -le 1 ] && python3 -m json.tool "$tmp/out" >/dev/null; then ok "--json is valid JSON"; else
+	fail "--json (exit $rc)"; diag <"$tmp/out"; fi
+if python3 - "$tmp/out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = [c["name"] for c in d["checks"]]
+assert names == "patterns guard dirty readonly snapshot dax shm".split(), names
+assert d["result"] in ("pass", "fail")
+assert d["passed"] + d["failed"] + d["skipped"] == 7
+for c in d["checks"]:
+    assert c["status"] in ("pass", "fail", "skip") and isinstance(c["metrics"], dict)
+PY
+then ok "--json lists every check with status and metrics"; else fail "--json content"; fi
+
+# A full default-style run (all checks) passes at a small size: 1 test.
+expect_rc 0 "all checks at $SIZE exit 0" --size $SIZE --seed 7 --iterations 2
+
+# Non-terminal stderr gets no progress lines. 1 test.
+if [ ! -s "$tmp/err" ]; then ok "no progress output when stderr is not a terminal"; else
+	fail "stderr not empty"; diag <"$tmp/err"; fi
+finish
