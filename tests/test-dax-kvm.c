@@ -12,6 +12,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -387,6 +388,141 @@ static void test_translate(void)
 	kfx_close(&f, false);
 }
 
+/*
+ * Two vCPUs walk the same restored slots in opposite orders at once:
+ * every slot is bound exactly once, every exit is completed with the
+ * file's bytes, whichever vCPU wins.
+ */
+struct walker {
+	struct kfx *f;
+	int vcpu_fd;
+	struct kvm_run *run;
+	unsigned exits;
+	int err;
+};
+
+static gpointer walk(gpointer p)
+{
+	struct walker *w = p;
+
+	for (;;) {
+		int r = mk_kvm_run(w->vcpu_fd);
+		if (r < 0) {
+			w->err = r;
+			return NULL;
+		}
+		if (w->run->exit_reason == KVM_EXIT_HLT)
+			return NULL;
+		if (w->run->exit_reason != KVM_EXIT_MMIO ||
+		    dax_session_handle_kvm_exit(w->f->s, w->run) != 1) {
+			w->err = -EIO;
+			return NULL;
+		}
+		w->exits++;
+	}
+}
+
+static void walk_code(struct code *c, uint32_t table, uint32_t n)
+{
+	op_addr(c, (const uint8_t[]){ 0xbe }, 1, table);        /* mov esi, table */
+	op_addr(c, (const uint8_t[]){ 0xb9 }, 1, n);            /* mov ecx, n */
+	emit(c, (const uint8_t[]){ 0x31, 0xdb,                  /* xor ebx, ebx */
+				   0x8b, 0x06,                  /* loop: mov eax, [esi] */
+				   0x8b, 0x10,                  /* mov edx, [eax] */
+				   0x31, 0xd3,                  /* xor ebx, edx */
+				   0x83, 0xc6, 0x04,            /* add esi, 4 */
+				   0x49,                        /* dec ecx */
+				   0x75, 0xf4,                  /* jnz loop */
+				   0xf4 }, 15);                 /* hlt */
+}
+
+static void test_concurrent_faults(void)
+{
+	enum { N = 24 };
+	struct kfx f;
+	struct code c0 = { 0 }, c1 = { 0 };
+	struct walker w[2];
+	GThread *th[2];
+	struct kvm_sregs sregs;
+	struct kvm_regs rg;
+	struct dax_stats st;
+	g_autofree void *blob = NULL;
+	size_t len;
+	uint32_t want = 0;
+	int vcpu1, sz;
+
+	if (!kfx_open(&f, DAX_MAPPER_KVM_WINDOW, NULL))
+		return;
+	for (unsigned i = 0; i < N; i++) {
+		uint32_t a = (uint32_t)(WBASE + i * M2 + 0x10 * i);
+		uint32_t b = (uint32_t)(WBASE + (N - 1 - i) * M2 + 0x10 * (N - 1 - i));
+		g_assert_cmpint(setup(&f, i * M2, (i % 4) * M2, M2, R), ==, 0);
+		memcpy((uint8_t *)f.vm.mem + 0x2000 + 4 * i, &a, 4);
+		memcpy((uint8_t *)f.vm.mem + 0x3000 + 4 * i, &b, 4);
+		want ^= pat32((i % 4) * M2 + 0x10 * i);
+	}
+	g_assert_cmpint(dax_session_snapshot(f.s, 2, &blob, &len), ==, 0);
+	g_assert_cmpint(dax_session_restore(f.s, blob, len), ==, 0);
+
+	walk_code(&c0, 0x2000, N);
+	walk_code(&c1, 0x3000, N);
+	memcpy((uint8_t *)f.vm.mem + 0x1800, c1.b, c1.n);
+	load(&f, &c0);
+	vcpu1 = mk_kvm_create_vcpu(f.vm.vm_fd, 1);
+	g_assert_cmpint(vcpu1, >=, 0);
+	sz = mk_kvm_vcpu_mmap_size(f.vm.kvm_fd);
+	w[0] = (struct walker){ &f, f.vm.vcpu_fd, f.vm.run, 0, 0 };
+	w[1] = (struct walker){ &f, vcpu1, NULL, 0, 0 };
+	g_assert_cmpint(mk_mmap(NULL, (size_t)sz, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu1, 0,
+				(void **)&w[1].run), ==, 0);
+	g_assert_cmpint(mk_kvm_get_sregs(f.vm.vcpu_fd, &sregs), ==, 0);
+	g_assert_cmpint(mk_kvm_set_sregs(vcpu1, &sregs), ==, 0);
+	memset(&rg, 0, sizeof(rg));
+	rg.rip = 0x1800;
+	rg.rsp = f.vm.mem_size - 0x1000;
+	rg.rflags = 2;
+	g_assert_cmpint(mk_kvm_set_regs(vcpu1, &rg), ==, 0);
+
+	th[0] = g_thread_new("vcpu0", walk, &w[0]);
+	th[1] = g_thread_new("vcpu1", walk, &w[1]);
+	g_thread_join(th[0]);
+	g_thread_join(th[1]);
+	g_assert_cmpint(w[0].err, ==, 0);
+	g_assert_cmpint(w[1].err, ==, 0);
+	g_assert_cmpint(mk_kvm_get_regs(f.vm.vcpu_fd, &rg), ==, 0);
+	g_assert_cmphex(rg.rbx, ==, want);
+	g_assert_cmpint(mk_kvm_get_regs(vcpu1, &rg), ==, 0);
+	g_assert_cmphex(rg.rbx, ==, want);
+	g_assert_cmpint(dax_session_stats(f.s, &st), ==, 0);
+	g_assert_cmpuint(st.faults, ==, N);             /* each slot bound once */
+	g_assert_cmpuint(st.bound_slots, ==, N);
+	g_assert_cmpuint(st.mmio_completed, ==, w[0].exits + w[1].exits);
+	g_assert_cmpuint(w[0].exits + w[1].exits, >=, N);
+	g_assert_cmpuint(w[0].exits + w[1].exits, <=, 2 * N);
+	g_test_message("exits: vcpu0 %u, vcpu1 %u", w[0].exits, w[1].exits);
+	mk_munmap(w[1].run, (size_t)sz);
+	mk_close(vcpu1);
+	kfx_close(&f, false);
+}
+
+/* The default mapping limit keeps the window mapper under vm.max_map_count. */
+static void test_map_count_guard(void)
+{
+	struct kfx f;
+	struct dax_stats st;
+	g_autofree char *s = NULL;
+
+	if (!kfx_open(&f, DAX_MAPPER_KVM_WINDOW, NULL))
+		return;
+	g_assert_cmpint(dax_session_stats(f.s, &st), ==, 0);
+	g_assert_true(g_file_get_contents("/proc/sys/vm/max_map_count", &s, NULL, NULL));
+	g_test_message("vm.max_map_count %s -> max_mappings %" G_GUINT64_FORMAT, g_strstrip(s),
+		       st.max_mappings);
+	g_assert_cmpuint(st.max_mappings, >, 0);
+	g_assert_cmpuint(2 * st.max_mappings, <, g_ascii_strtoull(s, NULL, 10));
+	kfx_close(&f, false);
+}
+
 static void add(const char *name, GTestDataFunc fn)
 {
 	g_autofree char *w = g_strdup_printf("/dax/kvm/window/%s", name);
@@ -406,5 +542,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/dax/kvm/window/restore-first-read", test_restore_first_read_value);
 	g_test_add_func("/dax/kvm/window/restore-stale", test_restore_stale);
 	g_test_add_func("/dax/kvm/window/translate", test_translate);
+	g_test_add_func("/dax/kvm/window/concurrent-faults", test_concurrent_faults);
+	g_test_add_func("/dax/kvm/window/map-count-guard", test_map_count_guard);
 	return g_test_run();
 }
