@@ -7,8 +7,8 @@
  * itself on MC_PORT_HELLO, then executes the command block at MC_CMD
  * over and over, reporting each on MC_PORT_DONE (see memcheck/proto.h).
  *
- * Every access to test memory is through %rdi (the host recovers the
- * address of a fault from it when KVM cannot say, see mc_fault_fn).
+ * Every access to test memory is in [%rdi, %rdi + 32) (the host recovers
+ * the address of a fault from it when KVM cannot say, see mc_fault_fn).
  * Registers: rbx = command block; rdi = cursor; rcx = words left;
  * rdx = pattern generator; r9/r11/r12/r13 = verify results.
  */
@@ -107,17 +107,57 @@ op_fill:
 	je	fill_random
 	jmp	bad_arg
 fill_rol:
-	mov	%rdx, (%rdi)
+	/* Four independent rotation chains: the stores, not rol, set the pace. */
+	cmp	$4, %rcx
+	jb	fill_rol1
+	mov	%rdx, %r10
+	rol	$1, %r10
+	mov	%rdx, %r11
+	rol	$2, %r11
+	mov	%rdx, %r12
+	rol	$3, %r12
+1:	movnti	%rdx, (%rdi)
+	movnti	%r10, 8(%rdi)
+	movnti	%r11, 16(%rdi)
+	movnti	%r12, 24(%rdi)
+	rol	$4, %rdx
+	rol	$4, %r10
+	rol	$4, %r11
+	rol	$4, %r12
+	add	$32, %rdi
+	sub	$4, %rcx
+	cmp	$4, %rcx
+	jae	1b
+	test	%rcx, %rcx
+	jz	fill_done
+fill_rol1:
+	movnti	%rdx, (%rdi)
 	rol	$1, %rdx
 	add	$8, %rdi
 	dec	%rcx
-	jnz	fill_rol
-	jmp	op_ok
+	jnz	fill_rol1
+	jmp	fill_done
 fill_addr:
-	mov	%rdi, (%rdi)
+	cmp	$4, %rcx
+	jb	fill_addr1
+	lea	8(%rdi), %r10
+	lea	16(%rdi), %r11
+	lea	24(%rdi), %r12
+	movnti	%rdi, (%rdi)
+	movnti	%r10, 8(%rdi)
+	movnti	%r11, 16(%rdi)
+	movnti	%r12, 24(%rdi)
+	add	$32, %rdi
+	sub	$4, %rcx
+	jnz	fill_addr
+	jmp	fill_done
+fill_addr1:
+	movnti	%rdi, (%rdi)
 	add	$8, %rdi
 	dec	%rcx
-	jnz	fill_addr
+	jnz	fill_addr1
+fill_done:
+	sfence			/* the stores are non-temporal (no read for ownership) */
 	jmp	op_ok
 fill_random:
 	mov	%rdx, %r10
@@ -129,11 +169,11 @@ fill_random:
 	mov	%rdx, %r10
 	shl	$17, %r10
 	xor	%r10, %rdx
-	mov	%rdx, (%rdi)
+	movnti	%rdx, (%rdi)
 	add	$8, %rdi
 	dec	%rcx
 	jnz	fill_random
-	jmp	op_ok
+	jmp	fill_done
 
 /* ---- VERIFY ----------------------------------------------------------- */
 /* Mismatch at rdi: expected rdx, actual rax. Counts; keeps the first. */

@@ -47,6 +47,7 @@ void mc_mem_free(struct mc_mem *m)
 }
 
 uint64_t mc_mem_size(const struct mc_mem *m) { return m->size; }
+void *mc_mem_host_ptr(struct mc_mem *m) { return m->p; }
 
 int mc_mem_read(struct mc_mem *m, uint64_t off, void *buf, size_t len)
 {

@@ -12,6 +12,7 @@
 #include <sys/time.h>
 
 #include "common/kvm.h"
+#include "common/macro.h"
 #include "common/sys.h"
 #include "tools/memcheck/proto.h"
 #include "tools/memcheck/vm.h"
@@ -288,7 +289,12 @@ static int efault(struct mc_vm *vm, uint64_t *last_rip, unsigned *same)
 	if (regs.rip != *last_rip)
 		*same = 0;
 	*last_rip = regs.rip;
+	/* The guest's access is in [rdi, rdi + 32): one page, or two. */
 	r = vm->fault_fn(vm->exit_data, regs.rdi & ~0xfffull);
+	if (r >= 0 && ((regs.rdi + 31) & ~0xfffull) != (regs.rdi & ~0xfffull)) {
+		int r2 = vm->fault_fn(vm->exit_data, (regs.rdi + 31) & ~0xfffull);
+		r = r2 < 0 ? r2 : MK_MAX(r, r2);
+	}
 	if (r < 0)
 		snprintf(vm->why, sizeof(vm->why), "fault at gpa 0x%llx: handler: %s",
 			 (unsigned long long)regs.rdi, strerror(-r));

@@ -26,8 +26,9 @@ typedef int (*mc_exit_fn)(void *data, struct kvm_run *run);
  * Called when KVM_RUN fails with EFAULT without saying where (no
  * KVM_EXIT_MEMORY_FAULT, as on software KVMs like PVM): the host memory
  * behind a guest page is missing, e.g. an unbound DAX slot. By the guest
- * program's convention every access to test memory is through %rdi and
- * the map is identity, so gpa is the page of the guest's rdi. Return 1
+ * program's convention every access to test memory is in [rdi, rdi + 32)
+ * and the map is identity, so gpa is the page of rdi (or of rdi + 31;
+ * both are offered). Return 1
  * if the page was bound (the vCPU re-enters), 0 if not ours, -errno.
  */
 typedef int (*mc_fault_fn)(void *data, uint64_t gpa);
