@@ -24,6 +24,7 @@
 #include "common/sys.h"
 #include "dax.h"
 #include "tests/kvmtest.h"
+#include "tools/daxsnap.h"
 
 #define M2 (2ull << 20)
 #define WBASE 0x40000000ull
@@ -209,35 +210,18 @@ static double eager_setup_ms(int kvm, unsigned n)
 	return median(v, RUNS);
 }
 
-/*
- * Guest loop over a table of slot addresses: first touch of each slot
- * (MMIO exit, rebind, completion), then a second touch (direct).
- */
-static const uint8_t touch_code[] = {
-	0xbe, 0x00, 0x20, 0x00, 0x00,   /* mov esi, 0x2000 */
-	0xb9, 0, 0, 0, 0,               /* mov ecx, n */
-	0x8b, 0x06,                     /* loop: mov eax, [esi] */
-	0x8b, 0x10,                     /* mov edx, [eax] */
-	0x8b, 0x50, 0x04,               /* mov edx, [eax + 4] */
-	0x83, 0xc6, 0x04,               /* add esi, 4 */
-	0x49,                           /* dec ecx */
-	0x75, 0xf3,                     /* jnz loop */
-	0xf4,                           /* hlt */
-};
-
 /* µs per slot for the guest's walk; first = restored slots, else already bound. */
 static double guest_walk(struct kvmtest_vm *vm, struct dax_session *s, unsigned n)
 {
-	uint8_t code[sizeof(touch_code)];
+	uint8_t code[DAXSNAP_TOUCH_CODE_MAX];
+	size_t clen = daxsnap_touch_code(code, 0x2000, n);
 	double t0;
 
-	memcpy(code, touch_code, sizeof(code));
-	memcpy(code + 6, &n, 4);
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t a = (uint32_t)(WBASE + (uint64_t)i * M2);
 		memcpy((uint8_t *)vm->mem + 0x2000 + 4 * i, &a, 4);
 	}
-	if (kvmtest_load(vm, 0x1000, code, sizeof(code)) < 0)
+	if (kvmtest_load(vm, 0x1000, code, clen) < 0)
 		die("load", EINVAL);
 	t0 = now_us();
 	for (;;) {

@@ -711,36 +711,8 @@ static int cmd_check_files(int argc, char **argv)
 	return bad ? EXIT_BAD : 0;
 }
 
-/*
- * The replay guest (32-bit flat): for each slot address in a table at
- * TABLE, load the slot's first dword (first touch: an MMIO exit libdax
- * completes) and the next one (must be direct), then hlt.
- */
 #define REPLAY_CODE 0x1000u
 #define REPLAY_TABLE 0x2000u
-
-static size_t replay_code(uint8_t *c, uint32_t n)
-{
-	static const uint8_t tmpl[] = {
-		0xbe, 0, 0, 0, 0,       /* mov esi, TABLE */
-		0xb9, 0, 0, 0, 0,       /* mov ecx, n */
-		0x85, 0xc9,             /* test ecx, ecx */
-		0x74, 0x0d,             /* jz done */
-		0x8b, 0x06,             /* loop: mov eax, [esi] */
-		0x8b, 0x10,             /* mov edx, [eax] */
-		0x8b, 0x50, 0x04,       /* mov edx, [eax + 4] */
-		0x83, 0xc6, 0x04,       /* add esi, 4 */
-		0x49,                   /* dec ecx */
-		0x75, 0xf3,             /* jnz loop */
-		0xf4,                   /* done: hlt */
-	};
-	uint32_t t = REPLAY_TABLE;
-
-	memcpy(c, tmpl, sizeof(tmpl));
-	memcpy(c + 1, &t, 4);
-	memcpy(c + 6, &n, 4);
-	return sizeof(tmpl);
-}
 
 static int cmd_replay(int argc, char **argv)
 {
@@ -828,7 +800,7 @@ static int cmd_replay(int argc, char **argv)
 		goto out;
 	}
 	/* guest: code, slot address table, flat 32-bit segments */
-	replay_code((uint8_t *)mem + REPLAY_CODE, (uint32_t)h.count);
+	daxsnap_touch_code((uint8_t *)mem + REPLAY_CODE, REPLAY_TABLE, (uint32_t)h.count);
 	for (uint64_t i = 0; i < h.count; i++) {
 		uint32_t a = (uint32_t)(h.base_gpa + v[i].moffset);
 		memcpy((uint8_t *)mem + REPLAY_TABLE + 4 * i, &a, 4);

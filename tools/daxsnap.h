@@ -24,3 +24,13 @@ struct jv *jv_parse(const char *text, size_t len, char **err);
 void jv_free(struct jv *v);
 /* Member of an object, or NULL. */
 const struct jv *jv_get(const struct jv *obj, const char *key);
+
+/*
+ * The 32-bit flat guest code daxsnap replay runs (daxsnap-guest.c): for
+ * each of the n slot addresses in a u32 table at guest address table,
+ * load the slot's first dword (the first touch) and the next one (which
+ * must not exit), then hlt. Writes at most DAXSNAP_TOUCH_CODE_MAX bytes
+ * to c; returns the length.
+ */
+#define DAXSNAP_TOUCH_CODE_MAX 64
+size_t daxsnap_touch_code(uint8_t *c, uint32_t table, uint32_t n);
