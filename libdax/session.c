@@ -563,9 +563,21 @@ MK_EXPORT int dax_session_handle_kvm_exit(struct dax_session *s, void *runp)
 	if (run->exit_reason == KVM_EXIT_MEMORY_FAULT) {
 		/* struct { u64 flags, gpa, size; } memory_fault shares the exit union. */
 		uint64_t mf[3];
+		struct dax_slot *sl;
+		int r;
 
 		memcpy(mf, &run->mmio, sizeof(mf));
-		return dax_session_fault(s, mf[1]);
+		g_mutex_lock(&s->lock);
+		sl = lookup_gpa(s, mf[1]);
+		if (!sl)
+			r = 0;
+		else if (sl->bound)
+			r = -EFAULT;    /* re-entering would fault again: not ours to fix */
+		else
+			r = bind_locked(s, sl, NULL, NULL) ?: 1;
+		account(s, r);
+		g_mutex_unlock(&s->lock);
+		return r;
 	}
 	return 0;
 }

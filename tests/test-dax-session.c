@@ -12,10 +12,12 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <linux/fuse.h>
+#include <linux/kvm.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/uapi.h"
 #include "daxP.h"
 #include "test-dax-util.h"
 
@@ -720,10 +722,28 @@ static void test_fault(void)
 	g_assert_cmpint(dax_session_fault(g.s, BASE + 0x4000), ==, -ENOMEM);
 	g.rec.fail_map = 0;
 	g_assert_cmpint(dax_session_fault(g.s, BASE + 0x4000), ==, 1);
+	/* KVM_EXIT_MEMORY_FAULT (struct kvm_run built by hand: no kernel makes one on demand) */
+	{
+		struct kvm_run *run = g_malloc0(sizeof(*run));
+		uint64_t mf[3] = { 0, BASE + 0x40000 + 0x10, 8 };
+		g_assert_cmpint(dax_session_restore(g.s, b, len), ==, 0);
+		run->exit_reason = KVM_EXIT_MEMORY_FAULT;
+		memcpy(&run->mmio, mf, sizeof(mf));
+		g_assert_cmpint(dax_session_handle_kvm_exit(g.s, run), ==, 1);
+		g_assert_cmpuint(rec_count(&g.rec), ==, 5);
+		/* a second one for a bound slot: re-entering cannot help */
+		g_assert_cmpint(dax_session_handle_kvm_exit(g.s, run), ==, -EFAULT);
+		mf[1] = BASE + 0x100000;
+		memcpy(&run->mmio, mf, sizeof(mf));
+		g_assert_cmpint(dax_session_handle_kvm_exit(g.s, run), ==, 0);
+		run->exit_reason = KVM_EXIT_HLT;
+		g_assert_cmpint(dax_session_handle_kvm_exit(g.s, run), ==, 0);
+		g_free(run);
+	}
 	/* removing an unbound slot makes no mapper call */
 	g_assert_cmpint(dax_session_restore(g.s, b, len), ==, 0);
 	g_assert_cmpint(dax_session_remove(g.s, &(struct dax_range){ 0x4000, 0x4000 }, 1), ==, 0);
-	g_assert_cmpuint(rec_count(&g.rec), ==, 4);   /* 2 maps + 2 teardown unmaps */
+	g_assert_cmpuint(rec_count(&g.rec), ==, 6);   /* 2 maps, 2 unmaps, 1 map, 1 unmap: none for the remove */
 	fx_close(&g);
 	fx_close(&f);
 }
