@@ -46,6 +46,7 @@ static double median(double *v, int n)
 	return v[n / 2];
 }
 
+static void die(const char *what, const char *why) __attribute__((noreturn));
 static void die(const char *what, const char *why)
 {
 	fprintf(stderr, "bench-memcheck: %s: %s\n", what, why);

@@ -12,6 +12,8 @@
 #include "tools/memcheck/pattern.h"
 
 static void set(struct mc_result *res, enum mc_status st, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void set(struct mc_result *res, enum mc_status st, const char *fmt, va_list ap)
 {
 	res->status = st;
 	vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
