@@ -215,8 +215,9 @@ int dax_session_handle_mmio(struct dax_session *s, uint64_t phys_addr, uint8_t *
 			    uint32_t len, int is_write);
 /*
  * Convenience: run is the vCPU's struct kvm_run. Handles KVM_EXIT_MMIO
- * (as above) and KVM_EXIT_MEMORY_FAULT (binds; the caller re-enters).
- * Returns 1 handled, 0 not ours / other exit, -errno.
+ * (as above) and KVM_EXIT_MEMORY_FAULT (binds; the caller re-enters; a
+ * memory fault on an already bound slot is -EFAULT). Returns 1 handled,
+ * 0 not ours / other exit, -errno.
  */
 int dax_session_handle_kvm_exit(struct dax_session *s, void *run);
 

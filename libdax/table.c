@@ -72,7 +72,8 @@ MK_EXPORT int dax_table_add(struct dax_table *t, uint64_t nodeid, const char *pa
 		return -EINVAL;
 	/* mk_openat adds O_NOFOLLOW: the table maps exactly the named file. */
 	fd = mk_openat(AT_FDCWD, path, O_RDWR, 0);
-	if (fd == -EACCES || fd == -EROFS || fd == -ETXTBSY) {
+	/* not writable for us: mode bits, read-only mount, immutable file, running binary */
+	if (fd == -EACCES || fd == -EROFS || fd == -EPERM || fd == -ETXTBSY) {
 		writable = false;
 		fd = mk_openat(AT_FDCWD, path, O_RDONLY, 0);
 	}

@@ -12,7 +12,9 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <linux/fuse.h>
+#include <linux/fs.h>
 #include <linux/kvm.h>
+#include <sys/ioctl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -976,6 +978,39 @@ static void test_threads(void)
 	fx_close(&f);
 }
 
+/* A file we may only read (immutable, so root cannot write it either): -EACCES for write mappings. */
+static void test_read_only_file(void)
+{
+	struct fx f;
+	int fd, flags, r;
+
+	fx_open(&f, 0, 0);
+	f.ro_path = dax_test_file(A);
+	fd = open(f.ro_path, O_RDONLY);
+	g_assert_cmpint(fd, >=, 0);
+	flags = FS_IMMUTABLE_FL;
+	r = ioctl(fd, FS_IOC_SETFLAGS, &flags);
+	if (r < 0) {
+		g_autofree char *why = g_strdup_printf("cannot make a file immutable here: %s", g_strerror(errno));
+		close(fd);
+		fx_close(&f);
+		g_test_skip(why);
+		return;
+	}
+	g_assert_cmpint(dax_table_add(f.table, 77, f.ro_path), ==, 0);
+	g_assert_cmpint(dax_session_setup(f.s, 77, &(struct dax_setup_req){ 1, 0, A, R | W, 0 }), ==, -EACCES);
+	g_assert_cmpuint(live(&f), ==, 0);
+	g_assert_cmpint(dax_session_setup(f.s, 77, &(struct dax_setup_req){ 1, 0, A, R, 0 }), ==, 0);
+	/* the guest's upgrade of it fails and keeps the read mapping */
+	g_assert_cmpint(dax_session_setup(f.s, 77, &(struct dax_setup_req){ 1, 0, A, R | W, 0 }), ==, -EACCES);
+	g_assert_cmpuint(live(&f), ==, 1);
+	g_assert_cmpuint(rec_get(&f.rec, 0).prot, ==, DAX_PROT_READ);
+	flags = 0;
+	g_assert_cmpint(ioctl(fd, FS_IOC_SETFLAGS, &flags), ==, 0);
+	close(fd);
+	fx_close(&f);
+}
+
 /* ---- slot index ------------------------------------------------------------------------ */
 
 /* Random inserts/removes against a bitmap; find_le/get checked at every step's neighbourhood. */
@@ -1116,6 +1151,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/dax/fault/stale", test_fault_stale);
 	g_test_add_func("/dax/fault/mmio", test_mmio);
 	g_test_add_func("/dax/table", test_table);
+	g_test_add_func("/dax/table/read-only-file", test_read_only_file);
 	g_test_add_func("/dax/slots/random", test_slot_index);
 	return g_test_run();
 }
