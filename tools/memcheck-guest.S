@@ -14,6 +14,19 @@
  */
 #include "tools/memcheck/proto.h"
 
+/* One xorshift64 step on state (13, 7, 17); clobbers r10. */
+	.macro XORSHIFT state
+	mov	\state, %r10
+	shl	$13, %r10
+	xor	%r10, \state
+	mov	\state, %r10
+	shr	$7, %r10
+	xor	%r10, \state
+	mov	\state, %r10
+	shl	$17, %r10
+	xor	%r10, \state
+	.endm
+
 	.section .rodata.mc_guest, "a"
 	.balign 64
 	.globl mc_guest_start
@@ -160,15 +173,7 @@ fill_done:
 	sfence			/* the stores are non-temporal (no read for ownership) */
 	jmp	op_ok
 fill_random:
-	mov	%rdx, %r10
-	shl	$13, %r10
-	xor	%r10, %rdx
-	mov	%rdx, %r10
-	shr	$7, %r10
-	xor	%r10, %rdx
-	mov	%rdx, %r10
-	shl	$17, %r10
-	xor	%r10, %rdx
+	XORSHIFT %rdx
 	movnti	%rdx, (%rdi)
 	add	$8, %rdi
 	dec	%rcx
@@ -222,15 +227,7 @@ verify_addr:
 	call	record_bad
 	jmp	4b
 verify_random:
-	mov	%rdx, %r10
-	shl	$13, %r10
-	xor	%r10, %rdx
-	mov	%rdx, %r10
-	shr	$7, %r10
-	xor	%r10, %rdx
-	mov	%rdx, %r10
-	shl	$17, %r10
-	xor	%r10, %rdx
+	XORSHIFT %rdx
 	mov	(%rdi), %rax
 	cmp	%rdx, %rax
 	jne	3f
@@ -276,15 +273,7 @@ op_write_pages:
 	mov	%rcx, MC_C_RES0(%rbx)
 	test	%rcx, %rcx
 	jz	op_ok
-1:	mov	%r8, %r10
-	shl	$13, %r10
-	xor	%r10, %r8
-	mov	%r8, %r10
-	shr	$7, %r10
-	xor	%r10, %r8
-	mov	%r8, %r10
-	shl	$17, %r10
-	xor	%r10, %r8
+1:	XORSHIFT %r8
 	mov	%r8, %rax
 	xor	%edx, %edx
 	div	%r14
