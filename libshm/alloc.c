@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Allocation, free and handle resolution. Every path here is lock-free
+ * on the shared state and async-signal-safe: the only blocking is the
+ * process-local slow path that maps or creates a chunk (pool.c), taken
+ * with signals blocked.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "common/macro.h"
+#include "common/size.h"
+#include "common/sys.h"
+#include "shmP.h"
+
+#define BLK ((uint64_t)sizeof(struct shma_blk))
+/* Corrupt entries popped in a row before alloc gives up with -EFAULT. */
+#define MAX_BAD_POPS 64
+
+static inline uint64_t slot_state(const struct shma_pool *p, uint32_t idx)
+{
+	return __atomic_load_n(&p->root->slots[idx].state, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * The header a free-list ref names, mapping its chunk if needed; NULL if
+ * the ref cannot name a block of a live regular chunk (a damaged list).
+ */
+struct shma_blk *shma_blk_at(struct shma_pool *p, uint32_t ref)
+{
+	uint64_t pvo = (uint64_t)ref * SHMA_GRANULE;
+	uint32_t idx = (uint32_t)(pvo >> p->chunk_shift);
+	uint64_t off = pvo & (p->chunk_size - 1), s;
+	char *base;
+
+	if (idx >= p->max_chunks || off < SHMA_CHUNK_DATA || off > p->chunk_size - BLK)
+		return NULL;
+	s = slot_state(p, idx);
+	if (shma_s_st(s) != SHMA_SLOT_LIVE || shma_s_kind(s) != SHMA_KIND_REGULAR)
+		return NULL;
+	if (shma_map_slot(p, idx, s, &base) < 0)
+		return NULL;
+	return (struct shma_blk *)(base + off);
+}
+
+static int pop(struct shma_pool *p, unsigned c, uint32_t *ref, struct shma_blk **blk)
+{
+	uint64_t *head = &p->root->heads[c].word;
+	uint64_t old = __atomic_load_n(head, __ATOMIC_ACQUIRE);
+
+	for (;;) {
+		uint32_t r = (uint32_t)old, next;
+		struct shma_blk *b;
+
+		if (!r)
+			return -ENOENT;
+		b = shma_blk_at(p, r);
+		if (!b)
+			return -EFAULT;
+		/* May read a block someone else just popped: the tag makes our CAS fail then. */
+		next = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);
+		if (__atomic_compare_exchange_n(head, &old, (((old >> 32) + 1) << 32) | next, true,
+						__ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
+			*ref = r;
+			*blk = b;
+			return 0;
+		}
+	}
+}
+
+static void push(struct shma_pool *p, unsigned c, uint32_t ref, struct shma_blk *b)
+{
+	uint64_t *head = &p->root->heads[c].word;
+	uint64_t old = __atomic_load_n(head, __ATOMIC_RELAXED);
+
+	do
+		__atomic_store_n(&b->aux, (uint32_t)old, __ATOMIC_RELAXED);
+	while (!__atomic_compare_exchange_n(head, &old, (((old >> 32) + 1) << 32) | ref, true,
+					    __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
+/* Try to bump bytes off regular chunk idx. */
+static int bump_in(struct shma_pool *p, uint32_t idx, uint64_t bytes, uint32_t *ref,
+		   struct shma_blk **blk)
+{
+	struct shma_slot *s = &p->root->slots[idx];
+	uint64_t st = slot_state(p, idx), b;
+	char *base;
+
+	if (shma_s_st(st) != SHMA_SLOT_LIVE || shma_s_kind(st) != SHMA_KIND_REGULAR)
+		return -ENOENT;
+	b = __atomic_load_n(&s->bump, __ATOMIC_RELAXED);
+	do {
+		if (b < SHMA_CHUNK_DATA || b > p->chunk_size || bytes > p->chunk_size - b)
+			return -ENOENT;
+	} while (!__atomic_compare_exchange_n(&s->bump, &b, b + bytes, true,
+					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	/* The block is ours even if we cannot map it (then it is leaked). */
+	if (shma_map_slot(p, idx, st, &base) < 0)
+		return -ENXIO;
+	*blk = (struct shma_blk *)(base + b);
+	*ref = shma_ref(p, idx, b);
+	(*blk)->self = *ref;
+	return 0;
+}
+
+/* Carve a fresh block of class c: current chunk, any chunk with room, a new chunk. */
+static int carve(struct shma_pool *p, unsigned c, uint32_t *ref, struct shma_blk **blk)
+{
+	struct shma_root *rt = p->root;
+	uint64_t bytes = shma_class_bytes(c);
+
+	for (int tries = 0; tries < 8; tries++) {
+		uint32_t cur = __atomic_load_n(&rt->cur, __ATOMIC_ACQUIRE), hwm, idx;
+		int r;
+
+		if (cur < p->max_chunks) {
+			r = bump_in(p, cur, bytes, ref, blk);
+			if (r != -ENOENT)
+				return r;
+		}
+		hwm = MK_MIN(__atomic_load_n(&rt->hwm, __ATOMIC_ACQUIRE), p->max_chunks);
+		for (idx = 0; idx < hwm; idx++) {
+			if (idx == cur)
+				continue;
+			r = bump_in(p, idx, bytes, ref, blk);
+			if (r == 0) {
+				__atomic_compare_exchange_n(&rt->cur, &cur, idx, false,
+							    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+				return 0;
+			}
+			if (r != -ENOENT)
+				return r;
+		}
+		r = shma_add_chunk(p, SHMA_KIND_REGULAR, p->chunk_size, &idx);
+		if (r < 0)
+			return r;
+		__atomic_compare_exchange_n(&rt->cur, &cur, idx, false,
+					    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+		r = bump_in(p, idx, bytes, ref, blk);
+		if (r != -ENOENT)
+			return r;
+	}
+	return -ENOSPC;
+}
+
+static void fill_handle(struct shma_handle *h, uint32_t idx, uint64_t state, uint32_t gen,
+			uint64_t off, uint64_t len)
+{
+	h->chunk = idx | (uint32_t)shma_s_gen(state) << 16;
+	h->gen = gen;
+	h->offset = (uint32_t)off;
+	h->len = (uint32_t)len;
+}
+
+static int alloc_large(struct shma_pool *p, size_t len, struct shma_handle *h, void **ptr)
+{
+	uint64_t page = mk_page_size(), size, st;
+	struct shma_blk *b;
+	uint32_t idx;
+	char *base;
+	int r;
+
+	if (mk_align_up(page + len, page, &size) < 0)
+		return -ENOMEM;
+	r = shma_add_chunk(p, SHMA_KIND_DEDICATED, size, &idx);
+	if (r < 0)
+		return r;
+	st = slot_state(p, idx);
+	base = p->loc[idx].addr;
+	b = (struct shma_blk *)(base + page - BLK);
+	b->self = shma_ref(p, idx, page - BLK);
+	b->aux = (uint32_t)len;
+	__atomic_store_n(&b->word, shma_blk_word(1, SHMA_CLASS_LARGE, p->owner), __ATOMIC_RELEASE);
+	if (h)
+		fill_handle(h, idx, st, 1, page, len);
+	if (ptr)
+		*ptr = base + page;
+	return 0;
+}
+
+MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
+			 struct shma_handle *h, void **ptr)
+{
+	uint64_t total, pvo;
+	struct shma_blk *b;
+	uint32_t ref = 0, gen, idx;
+	unsigned c;
+	char *data;
+	int r, bad = 0;
+
+	if (!p || !len || len > UINT32_MAX - 2 * mk_page_size())
+		return -EINVAL;
+	if (!align)
+		align = SHMA_GRANULE;
+	if (!mk_is_pow2(align) || align > mk_page_size())
+		return -EINVAL;
+	if (align < SHMA_GRANULE)
+		align = SHMA_GRANULE;
+	if (p->rdonly)
+		return -EPERM;
+	total = len + BLK + (align - SHMA_GRANULE);
+	c = total <= p->class_max + BLK + mk_page_size() ? shma_size_class(total) : SHMA_NCLASSES;
+	if (c >= p->nclasses)
+		return alloc_large(p, len, h, ptr);
+
+	for (;;) {
+		uint64_t w;
+
+		r = pop(p, c, &ref, &b);
+		if (r == -ENOENT) {
+			r = carve(p, c, &ref, &b);
+			if (r < 0)
+				return r;
+			gen = 1;
+			break;
+		}
+		if (r < 0)
+			return r;
+		/* A block from the list must look free and of this class; a damaged
+		 * one is dropped (leaked), never handed out. */
+		w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
+		if (shma_w_magic_ok(w) && shma_w_cls(w) == c && !shma_w_flags(w) &&
+		    !(shma_w_gen(w) & 1) && b->self == ref) {
+			gen = shma_w_gen(w) + 1;
+			break;
+		}
+		if (++bad >= MAX_BAD_POPS)
+			return -EFAULT;
+	}
+
+	data = (char *)b + BLK;
+	if (align > SHMA_GRANULE)
+		data = (char *)(((uintptr_t)data + align - 1) & ~(uintptr_t)(align - 1));
+	if (data == (char *)b + BLK) {
+		b->aux = (uint32_t)len;
+		__atomic_store_n(&b->word, shma_blk_word(gen, c, p->owner), __ATOMIC_RELEASE);
+	} else {
+		struct shma_blk *in = (struct shma_blk *)(data - BLK);
+		in->self = ref;
+		in->aux = (uint32_t)len;
+		__atomic_store_n(&in->word, shma_blk_word(gen, c | SHMA_F_INNER, p->owner),
+				 __ATOMIC_RELEASE);
+		b->aux = (uint32_t)((char *)in - (char *)b);
+		__atomic_store_n(&b->word, shma_blk_word(gen, c | SHMA_F_SHIFTED, p->owner),
+				 __ATOMIC_RELEASE);
+	}
+	pvo = (uint64_t)(data - p->resv);
+	idx = (uint32_t)(pvo >> p->chunk_shift);
+	if (h)
+		fill_handle(h, idx, slot_state(p, idx), gen, pvo & (p->chunk_size - 1), len);
+	if (ptr)
+		*ptr = data;
+	return 0;
+}
+
+/*
+ * Validate the header h (at ref) and free its block: the CAS that moves
+ * the generation from odd to even is the commit point, so every error
+ * return leaves the pool untouched. want_gen: the handle's generation
+ * (by_handle); only_owner: free only blocks of that owner (> 0xff: any).
+ */
+int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_t want_gen,
+		  bool by_handle, unsigned only_owner)
+{
+	uint64_t w = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE);
+	struct shma_blk *start = h;
+	uint32_t start_ref = ref;
+	unsigned c;
+
+	for (;;) {
+		c = shma_w_cls(w);
+		if (!shma_w_magic_ok(w) || (c != SHMA_CLASS_LARGE && c >= p->nclasses))
+			return -EFAULT;
+		if (shma_w_flags(w) == SHMA_F_SHIFTED)
+			return -EINVAL;     /* not where the data starts */
+		if (shma_w_flags(w) == SHMA_F_INNER) {
+			uint32_t s = __atomic_load_n(&h->self, __ATOMIC_RELAXED);
+			uint64_t sw;
+			if (c == SHMA_CLASS_LARGE || s >= ref ||
+			    (uint64_t)(ref - s) * SHMA_GRANULE >= shma_class_bytes(c))
+				return -EFAULT;
+			start = shma_blk_at(p, s);
+			if (!start)
+				return -EFAULT;
+			start_ref = s;
+			sw = __atomic_load_n(&start->word, __ATOMIC_ACQUIRE);
+			if (!shma_w_magic_ok(sw) || shma_w_flags(sw) != SHMA_F_SHIFTED ||
+			    shma_w_cls(sw) != c || shma_w_gen(sw) != shma_w_gen(w) ||
+			    start->self != s || start->aux != (uint64_t)(ref - s) * SHMA_GRANULE)
+				return -EFAULT;
+		} else if (shma_w_flags(w) || __atomic_load_n(&h->self, __ATOMIC_RELAXED) != ref) {
+			return -EFAULT;
+		}
+		if (by_handle && shma_w_gen(w) != want_gen)
+			return -ESTALE;
+		if (!(shma_w_gen(w) & 1))
+			return -EINVAL;     /* already free */
+		if (only_owner <= 0xff && shma_w_owner(w) != only_owner)
+			return -EPERM;
+		if (__atomic_compare_exchange_n(&h->word, &w, w + 1, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			break;
+		/* Someone changed it under us (a racing free): judge again. */
+	}
+	if (c == SHMA_CLASS_LARGE) {
+		uint32_t idx = (uint32_t)(((uint64_t)ref * SHMA_GRANULE) >> p->chunk_shift);
+		shma_release_chunk(p, idx, slot_state(p, idx));
+		return 0;
+	}
+	if (start != h)
+		__atomic_store_n(&start->word,
+				 shma_blk_word(shma_w_gen(w) + 1, c, SHMA_OWNER_NONE), __ATOMIC_RELEASE);
+	else
+		__atomic_store_n(&h->word, shma_blk_word(shma_w_gen(w) + 1, c, SHMA_OWNER_NONE),
+				 __ATOMIC_RELEASE);
+	push(p, c, start_ref, start);
+	return 0;
+}
+
+/*
+ * Find the chunk a data pointer of this process lies in: regular chunks by
+ * arithmetic, dedicated ones by a scan of our mappings.
+ */
+static int locate(struct shma_pool *p, const void *ptr, uint32_t *idx, uint64_t *off)
+{
+	const char *c = ptr;
+
+	if (c >= p->resv && c < p->resv + p->resv_len) {
+		uint64_t pvo = (uint64_t)(c - p->resv);
+		uint32_t i = (uint32_t)(pvo >> p->chunk_shift);
+		uint64_t s = slot_state(p, i);
+		if (shma_s_st(s) != SHMA_SLOT_LIVE || shma_s_kind(s) != SHMA_KIND_REGULAR ||
+		    __atomic_load_n(&p->loc[i].addr, __ATOMIC_ACQUIRE) != p->resv + (pvo & ~(p->chunk_size - 1)))
+			return -EINVAL;
+		*idx = i;
+		*off = pvo & (p->chunk_size - 1);
+		return 0;
+	}
+	for (uint32_t i = 0; i < p->max_chunks; i++) {
+		const char *a = __atomic_load_n(&p->loc[i].addr, __ATOMIC_ACQUIRE);
+		if (a && (a < p->resv || a >= p->resv + p->resv_len) &&
+		    c >= a && c < a + p->loc[i].len) {
+			*idx = i;
+			*off = (uint64_t)(c - a);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* The header before ptr, if ptr can be the data of a block in this pool. */
+static int header_of(struct shma_pool *p, const void *ptr, uint32_t *idx, uint64_t *off,
+		     struct shma_blk **h)
+{
+	uint64_t s;
+	int r = locate(p, ptr, idx, off);
+
+	if (r < 0)
+		return r;
+	s = slot_state(p, *idx);
+	if (*off % SHMA_GRANULE)
+		return -EINVAL;
+	if (shma_s_kind(s) == SHMA_KIND_DEDICATED ? *off != mk_page_size()
+						   : *off < SHMA_CHUNK_DATA + BLK)
+		return -EINVAL;
+	*h = (struct shma_blk *)((char *)ptr - BLK);
+	return 0;
+}
+
+MK_EXPORT int shma_free(struct shma_pool *p, void *ptr)
+{
+	struct shma_blk *h;
+	uint32_t idx;
+	uint64_t off;
+	int r;
+
+	if (!ptr)
+		return 0;
+	if (!p)
+		return -EINVAL;
+	if (p->rdonly)
+		return -EPERM;
+	r = header_of(p, ptr, &idx, &off, &h);
+	if (r < 0)
+		return r;
+	return shma_free_blk(p, h, shma_ref(p, idx, off - BLK), 0, false, 0x100);
+}
+
+/*
+ * Everything shma_resolve checks; on success *hdr is the block header and
+ * *base the chunk mapping.
+ */
+static int check_handle(struct shma_pool *p, const struct shma_handle *h,
+			struct shma_blk **hdr, char **base)
+{
+	uint32_t idx, off, len, sgen;
+	uint64_t s, w;
+	struct shma_blk *b;
+	int r;
+
+	if (!p || !h)
+		return -EINVAL;
+	idx = h->chunk & 0xffff;
+	sgen = h->chunk >> 16;
+	off = h->offset;
+	len = h->len;
+	if (idx >= p->max_chunks || !len || off % SHMA_GRANULE ||
+	    off < SHMA_CHUNK_DATA + BLK || !(h->gen & 1))
+		return -EINVAL;
+	s = slot_state(p, idx);
+	if (shma_s_gen(s) != sgen || shma_s_st(s) != SHMA_SLOT_LIVE)
+		return !shma_s_gen(s) || !sgen ? -ENOENT : -ESTALE;
+	if (shma_s_kind(s) == SHMA_KIND_DEDICATED && off != mk_page_size())
+		return -EINVAL;
+	r = shma_map_slot(p, idx, s, base);
+	if (r < 0)
+		return r;
+	if (!mk_range_ok(off, len, p->loc[idx].len))
+		return -EINVAL;
+	b = (struct shma_blk *)(*base + off - BLK);
+	w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
+	if (!shma_w_magic_ok(w))
+		return -EFAULT;
+	if (shma_w_flags(w) == SHMA_F_SHIFTED || shma_w_flags(w) == (SHMA_F_SHIFTED | SHMA_F_INNER))
+		return -EINVAL;
+	if ((shma_w_cls(w) == SHMA_CLASS_LARGE) != (shma_s_kind(s) == SHMA_KIND_DEDICATED) ||
+	    (shma_w_cls(w) != SHMA_CLASS_LARGE && shma_w_cls(w) >= p->nclasses))
+		return -EFAULT;
+	if (!(shma_w_flags(w) & SHMA_F_INNER) &&
+	    __atomic_load_n(&b->self, __ATOMIC_RELAXED) != shma_ref(p, idx, off - BLK))
+		return -EFAULT;
+	if (shma_w_gen(w) != h->gen)
+		return -ESTALE;
+	if (__atomic_load_n(&b->aux, __ATOMIC_RELAXED) != len)
+		return -EINVAL;
+	*hdr = b;
+	return 0;
+}
+
+MK_EXPORT int shma_resolve(struct shma_pool *p, const struct shma_handle *h, void **ptr)
+{
+	struct shma_blk *b;
+	char *base;
+	int r;
+
+	if (!ptr)
+		return -EINVAL;
+	r = check_handle(p, h, &b, &base);
+	if (r < 0)
+		return r;
+	*ptr = base + h->offset;
+	return 0;
+}
+
+MK_EXPORT int shma_free_handle(struct shma_pool *p, const struct shma_handle *h)
+{
+	struct shma_blk *b;
+	char *base;
+	int r;
+
+	if (p && p->rdonly)
+		return -EPERM;
+	r = check_handle(p, h, &b, &base);
+	if (r < 0)
+		return r;
+	return shma_free_blk(p, b, shma_ref(p, h->chunk & 0xffff, h->offset - BLK), h->gen,
+			     true, 0x100);
+}
+
+MK_EXPORT int shma_handle_of(struct shma_pool *p, const void *ptr, struct shma_handle *out)
+{
+	struct shma_blk *b;
+	struct shma_handle h;
+	uint32_t idx;
+	uint64_t off, w;
+	int r;
+
+	if (!p || !ptr || !out)
+		return -EINVAL;
+	r = header_of(p, ptr, &idx, &off, &b);
+	if (r < 0)
+		return r;
+	w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
+	if (!shma_w_magic_ok(w))
+		return -EFAULT;
+	if (!(shma_w_gen(w) & 1))
+		return -EINVAL;
+	fill_handle(&h, idx, slot_state(p, idx), shma_w_gen(w), off, b->aux);
+	/* Full validation (self-reference, class, length) as a resolve would. */
+	r = check_handle(p, &h, &b, &(char *){ NULL });
+	if (r < 0)
+		return r;
+	*out = h;
+	return 0;
+}
+
+MK_EXPORT int shma_block_chunk(struct shma_pool *p, const struct shma_handle *h,
+			       struct shma_chunk_info *info)
+{
+	struct shma_blk *b;
+	char *base;
+	uint32_t idx;
+	int r;
+
+	if (!info)
+		return -EINVAL;
+	r = check_handle(p, h, &b, &base);
+	if (r < 0)
+		return r;
+	idx = h->chunk & 0xffff;
+	info->base = base;
+	info->len = p->loc[idx].len;
+	info->fd = p->loc[idx].fd;
+	info->index = idx;
+	info->offset = h->offset;
+	return 0;
+}

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libshm internals: the shared layout and one process's view of it.
+ *
+ * Shared (the same bytes in every process, offsets only):
+ *   root file   struct shma_root: geometry, registered users, one free-list
+ *               head per size class, the chunk slot table.
+ *   chunk file  struct shma_chunk_hdr at offset 0, then blocks. Regular
+ *               chunks (chunk_size bytes) are carved by a bump pointer
+ *               kept in the slot; dedicated chunks hold one large block.
+ *   block       struct shma_blk (16 bytes) right before the data.
+ *
+ * A block is named inside the pool by a 32-bit ref: (slot * chunk_size +
+ * offset) / 16. Regular chunk slot i is mapped at resv + i * chunk_size in
+ * every process, so pointer <-> ref is arithmetic.
+ *
+ * Free lists are Treiber stacks; each head packs {tag:32, ref:32} in one
+ * 64-bit word so a CAS can never suffer ABA (the tag changes on every
+ * push/pop). A block's state and generation share one 64-bit word; a
+ * block is allocated iff its generation is odd, and the free path moves
+ * it odd -> even with one CAS, so a double free loses that race cleanly.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shm.h"
+
+#define SHMA_ROOT_MAGIC  "MKSHMPL1"
+#define SHMA_CHUNK_MAGIC "MKSHMCK1"
+#define SHMA_LAYOUT_VERSION 1
+
+#define SHMA_MAX_USERS   255u           /* owner byte 0xff = unowned */
+#define SHMA_OWNER_NONE  0xffu
+#define SHMA_SLOTS_MAX   8192u
+#define SHMA_SPAN_MAX    (64ull << 30)  /* refs are 32-bit in 16-byte granules */
+#define SHMA_CHUNK_DATA  64u            /* first block header of a regular chunk */
+#define SHMA_GRANULE     16u
+
+/* ---- block header ---------------------------------------------------------- */
+
+#define SHMA_BLK_MAGIC   0x5a4du
+#define SHMA_CLASS_LARGE 0x3fu          /* class id of a dedicated chunk's block */
+#define SHMA_F_SHIFTED   0x40u          /* start header of an over-aligned block */
+#define SHMA_F_INNER     0x80u          /* the header right before over-aligned data */
+
+/*
+ * word: gen (bits 0..31) | class+flags (32..39) | owner (40..47) | magic (48..63)
+ * self: this header's ref (INNER: the block start's ref)
+ * aux:  free: next ref in the class list; allocated: length (SHIFTED: the
+ *       distance in bytes from the start to the inner header)
+ */
+struct shma_blk {
+	uint64_t word;
+	uint32_t self;
+	uint32_t aux;
+};
+
+static inline uint64_t shma_blk_word(uint32_t gen, unsigned cls, unsigned owner)
+{
+	return (uint64_t)gen | (uint64_t)(cls & 0xff) << 32 | (uint64_t)(owner & 0xff) << 40 |
+	       (uint64_t)SHMA_BLK_MAGIC << 48;
+}
+static inline uint32_t shma_w_gen(uint64_t w) { return (uint32_t)w; }
+static inline unsigned shma_w_cls(uint64_t w) { return (unsigned)(w >> 32) & 0x3f; }
+static inline unsigned shma_w_flags(uint64_t w) { return (unsigned)(w >> 32) & 0xc0; }
+static inline unsigned shma_w_owner(uint64_t w) { return (unsigned)(w >> 40) & 0xff; }
+static inline bool shma_w_magic_ok(uint64_t w) { return (w >> 48) == SHMA_BLK_MAGIC; }
+
+/* ---- chunk slots ------------------------------------------------------------ */
+
+enum { SHMA_SLOT_FREE = 0, SHMA_SLOT_CREATING = 1, SHMA_SLOT_LIVE = 2 };
+enum { SHMA_KIND_REGULAR = 0, SHMA_KIND_DEDICATED = 1 };
+
+/* state: nonce (0..31) | gen (32..47) | st (48..55) | kind (56..63) */
+static inline uint64_t shma_slot_word(uint32_t nonce, unsigned gen, unsigned st, unsigned kind)
+{
+	return (uint64_t)nonce | (uint64_t)(gen & 0xffff) << 32 | (uint64_t)(st & 0xff) << 48 |
+	       (uint64_t)(kind & 0xff) << 56;
+}
+static inline uint32_t shma_s_nonce(uint64_t s) { return (uint32_t)s; }
+static inline unsigned shma_s_gen(uint64_t s) { return (unsigned)(s >> 32) & 0xffff; }
+static inline unsigned shma_s_st(uint64_t s) { return (unsigned)(s >> 48) & 0xff; }
+static inline unsigned shma_s_kind(uint64_t s) { return (unsigned)(s >> 56) & 0xff; }
+
+struct shma_slot {                      /* 64 bytes: one cache line each */
+	uint64_t state;
+	uint64_t size;
+	uint64_t bump;                  /* regular: next free byte offset */
+	int64_t owner_pid;
+	uint64_t owner_start;
+	uint64_t pad[3];
+};
+
+struct shma_user {
+	int64_t pid;                    /* 0 = free; claimed by CAS */
+	uint64_t start;                 /* 0 while being registered */
+};
+
+struct shma_head {                      /* one cache line per class */
+	uint64_t word;                  /* tag << 32 | ref */
+	uint64_t pad[7];
+};
+
+struct shma_root {
+	char magic[8];
+	uint32_t version;
+	uint32_t backend;
+	uint64_t root_size;
+	uint64_t chunk_size;
+	uint32_t max_chunks;
+	uint32_t nclasses;
+	uint64_t class_max;             /* largest data length served by classes */
+	uint64_t pool_id;
+	char name[SHMA_NAME_MAX];
+	uint32_t class_size[SHMA_NCLASSES];
+	uint32_t hwm;                   /* slots [0, hwm) have ever been used */
+	uint32_t cur;                   /* regular chunk being carved */
+	uint64_t pad0[6];
+	struct shma_user users[SHMA_MAX_USERS + 1];
+	struct shma_head heads[SHMA_NCLASSES];
+	struct shma_slot slots[];       /* max_chunks */
+};
+
+struct shma_chunk_hdr {                 /* at offset 0 of every chunk file */
+	char magic[8];
+	uint64_t pool_id;
+	uint32_t index;
+	uint32_t gen;
+	uint64_t size;
+	uint64_t pad[4];
+};
+
+/* ---- one process's view ------------------------------------------------------ */
+
+struct shma_local {                     /* per slot */
+	int fd;                         /* -1: none */
+	uint32_t gen;                   /* slot generation that addr/fd belong to */
+	char *addr;                     /* NULL: not mapped here */
+	uint64_t len;
+};
+
+struct shma_pool {
+	struct shma_root *root;
+	uint64_t root_len;
+	int root_fd;
+	int dirfd;                      /* SHM backend; -1 for memfd */
+	unsigned backend;
+	bool rdonly;
+	bool creator;
+	unsigned owner;                 /* our user slot, or SHMA_OWNER_NONE */
+	uint64_t chunk_size;
+	unsigned chunk_shift;
+	uint32_t max_chunks;
+	uint32_t nclasses;
+	uint64_t class_max;
+	char *resv;                     /* max_chunks * chunk_size, PROT_NONE */
+	uint64_t resv_len;
+	struct shma_local *loc;         /* max_chunks entries, mmap()ed */
+	uint64_t loc_len;
+	int lock;                       /* slow-path spinlock (taken with signals blocked) */
+	char name[SHMA_NAME_MAX];
+};
+
+/* Size classes (header included), 4 per power of two past 128 bytes. */
+static inline unsigned shma_size_class(uint64_t total)
+{
+	unsigned lg;
+
+	if (total <= 128)
+		return total <= 32 ? 0 : (unsigned)((total + 15) / 16 - 2);
+	lg = 63u - (unsigned)__builtin_clzll(total - 1);
+	return 7 + (lg - 7) * 4 + (unsigned)(((total - 1) >> (lg - 2)) & 3);
+}
+
+static inline uint64_t shma_class_bytes(unsigned c)
+{
+	unsigned lg, sub;
+
+	if (c < 7)
+		return (uint64_t)(c + 2) * 16;
+	lg = 7 + (c - 7) / 4;
+	sub = (c - 7) % 4;
+	return (1ull << lg) + (uint64_t)(sub + 1) * (1ull << (lg - 2));
+}
+
+static inline uint32_t shma_ref(const struct shma_pool *p, uint32_t idx, uint64_t off)
+{
+	return (uint32_t)(((uint64_t)idx << p->chunk_shift | off) / SHMA_GRANULE);
+}
+
+/* pool.c */
+int shma_map_slot(struct shma_pool *p, uint32_t idx, uint64_t state, char **base);
+int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *idx);
+void shma_release_chunk(struct shma_pool *p, uint32_t idx, uint64_t state);
+bool shma_pid_alive(int64_t pid, uint64_t start);
+void shma_lock(struct shma_pool *p, void *oldmask);
+void shma_unlock(struct shma_pool *p, const void *oldmask);
+int shma_chunk_name(const struct shma_pool *p, uint32_t idx, uint32_t nonce, char *buf, size_t len);
+
+/* alloc.c */
+int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_t want_gen,
+		  bool by_handle, unsigned only_owner);
+struct shma_blk *shma_blk_at(struct shma_pool *p, uint32_t ref);

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Walking a pool's blocks: statistics, per-chunk records, reclaiming what
+ * dead processes held, and disowning our blocks when we detach.
+ *
+ * Regular chunks are carved front to back by the bump pointer, so their
+ * blocks can be walked header to header (each header names its class,
+ * hence its size). A walk racing with allocation may stop early at a
+ * block whose header is not written yet; that only makes it approximate.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "common/macro.h"
+#include "common/size.h"
+#include "common/sys.h"
+#include "shmP.h"
+
+#define BLK ((uint64_t)sizeof(struct shma_blk))
+
+/* Called for each block with its start header; returns < 0 to stop. */
+typedef int (*walk_fn)(struct shma_pool *p, struct shma_blk *start, uint32_t ref,
+		       uint64_t word, void *ud);
+
+/* The header that carries an allocated block's owner and length. */
+static struct shma_blk *data_header(struct shma_blk *start, uint64_t w, uint64_t bytes)
+{
+	if (shma_w_flags(w) == SHMA_F_SHIFTED) {
+		uint32_t d = __atomic_load_n(&start->aux, __ATOMIC_RELAXED);
+		if (d % 16 || d + BLK >= bytes)
+			return NULL;
+		return (struct shma_blk *)((char *)start + d);
+	}
+	return start;
+}
+
+static int walk(struct shma_pool *p, walk_fn fn, void *ud)
+{
+	struct shma_root *rt = p->root;
+	uint32_t hwm = MK_MIN(__atomic_load_n(&rt->hwm, __ATOMIC_ACQUIRE), p->max_chunks);
+
+	for (uint32_t i = 0; i < hwm; i++) {
+		uint64_t s = __atomic_load_n(&rt->slots[i].state, __ATOMIC_ACQUIRE), end;
+		char *base;
+		int r;
+
+		if (shma_s_st(s) != SHMA_SLOT_LIVE)
+			continue;
+		if (shma_map_slot(p, i, s, &base) < 0)
+			continue;   /* e.g. a memfd chunk we were never sent */
+		if (shma_s_kind(s) == SHMA_KIND_DEDICATED) {
+			uint64_t off = mk_page_size() - BLK;
+			struct shma_blk *b = (struct shma_blk *)(base + off);
+			r = fn(p, b, shma_ref(p, i, off), __atomic_load_n(&b->word, __ATOMIC_ACQUIRE), ud);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		end = MK_MIN(__atomic_load_n(&rt->slots[i].bump, __ATOMIC_ACQUIRE), p->chunk_size);
+		for (uint64_t off = SHMA_CHUNK_DATA; off + BLK <= end;) {
+			struct shma_blk *b = (struct shma_blk *)(base + off);
+			uint64_t w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
+			unsigned c = shma_w_cls(w);
+			if (!shma_w_magic_ok(w) || c >= p->nclasses)
+				break;
+			r = fn(p, b, shma_ref(p, i, off), w, ud);
+			if (r < 0)
+				return r;
+			off += shma_class_bytes(c);
+		}
+	}
+	return 0;
+}
+
+static int stat_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint64_t w, void *ud)
+{
+	struct shma_pool_stat *st = ud;
+	unsigned c = shma_w_cls(w);
+	uint64_t bytes;
+
+	if (c == SHMA_CLASS_LARGE) {
+		bytes = p->loc[(uint32_t)(((uint64_t)ref * 16) >> p->chunk_shift)].len;
+		if (shma_w_gen(w) & 1) {
+			st->blocks_used++;
+			st->used_bytes += bytes;
+		}
+		return 0;
+	}
+	bytes = shma_class_bytes(c);
+	if (shma_w_gen(w) & 1) {
+		st->blocks_used++;
+		st->used_bytes += bytes;
+		st->class_used[c]++;
+	} else {
+		st->blocks_free++;
+		st->free_bytes += bytes;
+		st->class_free[c]++;
+	}
+	return 0;
+}
+
+MK_EXPORT int shma_pool_stat(struct shma_pool *p, struct shma_pool_stat *st)
+{
+	struct shma_root *rt;
+
+	if (!p || !st)
+		return -EINVAL;
+	rt = p->root;
+	memset(st, 0, sizeof(*st));
+	st->chunk_size = p->chunk_size;
+	st->max_chunks = p->max_chunks;
+	st->nclasses = p->nclasses;
+	for (unsigned c = 0; c < p->nclasses; c++)
+		st->class_size[c] = (uint32_t)shma_class_bytes(c);
+	for (uint32_t i = 0; i < p->max_chunks; i++) {
+		uint64_t s = __atomic_load_n(&rt->slots[i].state, __ATOMIC_ACQUIRE);
+		uint64_t size = rt->slots[i].size, bump = rt->slots[i].bump;
+		if (shma_s_st(s) != SHMA_SLOT_LIVE)
+			continue;
+		st->chunks++;
+		st->mapped_bytes += size;
+		if (shma_s_kind(s) == SHMA_KIND_REGULAR && bump <= size)
+			st->free_bytes += size - bump;
+	}
+	for (unsigned u = 0; u < SHMA_MAX_USERS; u++) {
+		int64_t pid = __atomic_load_n(&rt->users[u].pid, __ATOMIC_ACQUIRE);
+		if (!pid)
+			continue;
+		if (shma_pid_alive(pid, __atomic_load_n(&rt->users[u].start, __ATOMIC_ACQUIRE)))
+			st->users++;
+		else
+			st->users_dead++;
+	}
+	return walk(p, stat_fn, st);
+}
+
+MK_EXPORT int shma_pool_chunk_stat(struct shma_pool *p, uint32_t index, struct shma_chunk_stat *st)
+{
+	struct shma_slot *sl;
+	uint64_t s;
+
+	if (!p || !st)
+		return -EINVAL;
+	if (index >= p->max_chunks)
+		return -ENOENT;
+	sl = &p->root->slots[index];
+	s = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+	if (shma_s_st(s) != SHMA_SLOT_LIVE)
+		return -ESRCH;
+	memset(st, 0, sizeof(*st));
+	st->index = index;
+	st->gen = shma_s_gen(s);
+	st->dedicated = shma_s_kind(s) == SHMA_KIND_DEDICATED;
+	st->owner_pid = (int)sl->owner_pid;
+	st->owner_start = sl->owner_start;
+	st->owner_alive = shma_pid_alive(sl->owner_pid, sl->owner_start);
+	st->size = sl->size;
+	st->used = st->dedicated ? sl->size : MK_MIN(sl->bump, sl->size);
+	return 0;
+}
+
+struct owner_ud {
+	unsigned owner;
+	int count;
+};
+
+/* Free allocated blocks of a dead owner. */
+static int reclaim_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint64_t w, void *ud)
+{
+	struct owner_ud *o = ud;
+	unsigned c = shma_w_cls(w);
+	uint64_t bytes = c == SHMA_CLASS_LARGE ? 0 : shma_class_bytes(c);
+	struct shma_blk *h;
+
+	if (!(shma_w_gen(w) & 1) || shma_w_owner(w) != o->owner)
+		return 0;
+	h = c == SHMA_CLASS_LARGE ? b : data_header(b, w, bytes);
+	if (!h)
+		return 0;
+	if (shma_free_blk(p, h, ref + (uint32_t)(((char *)h - (char *)b) / 16), 0, false,
+			  o->owner) == 0)
+		o->count++;
+	return 0;
+}
+
+/* Mark our allocated blocks unowned (they outlive our attachment). */
+static int disown_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint64_t w, void *ud)
+{
+	struct owner_ud *o = ud;
+	unsigned c = shma_w_cls(w);
+	struct shma_blk *h;
+
+	if (!(shma_w_gen(w) & 1) || shma_w_owner(w) != o->owner)
+		return 0;
+	h = c == SHMA_CLASS_LARGE ? b : data_header(b, w, shma_class_bytes(c));
+	for (struct shma_blk *x = b;; x = h) {
+		uint64_t xw = __atomic_load_n(&x->word, __ATOMIC_ACQUIRE);
+		while (shma_w_owner(xw) == o->owner && shma_w_gen(xw) == shma_w_gen(w) &&
+		       !__atomic_compare_exchange_n(&x->word, &xw,
+						    (xw & ~(0xffull << 40)) | (uint64_t)SHMA_OWNER_NONE << 40,
+						    true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			;
+		if (!h || x == h)
+			break;
+	}
+	return 0;
+}
+
+void shma_disown(struct shma_pool *p);
+void shma_disown(struct shma_pool *p)
+{
+	struct owner_ud o = { .owner = p->owner };
+
+	if (!p->rdonly && p->owner != SHMA_OWNER_NONE)
+		walk(p, disown_fn, &o);
+}
+
+MK_EXPORT int shma_pool_reclaim(struct shma_pool *p)
+{
+	struct shma_root *rt;
+	int total = 0;
+
+	if (!p)
+		return -EINVAL;
+	if (p->rdonly)
+		return -EPERM;
+	rt = p->root;
+	for (unsigned u = 0; u < SHMA_MAX_USERS; u++) {
+		int64_t pid = __atomic_load_n(&rt->users[u].pid, __ATOMIC_ACQUIRE);
+		uint64_t start = __atomic_load_n(&rt->users[u].start, __ATOMIC_ACQUIRE);
+		struct owner_ud o = { .owner = u };
+
+		if (!pid || u == p->owner || shma_pid_alive(pid, start))
+			continue;
+		walk(p, reclaim_fn, &o);
+		total += o.count;
+		/* Free the registration only if nobody re-registered meanwhile. */
+		__atomic_compare_exchange_n(&rt->users[u].pid, &pid, 0, false,
+					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	}
+	/* Slots whose creator died half-way: give them back. */
+	for (uint32_t i = 0; i < p->max_chunks; i++) {
+		struct shma_slot *sl = &rt->slots[i];
+		uint64_t s = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+		/* owner_pid 0: the claimer has not recorded itself yet. */
+		if (shma_s_st(s) != SHMA_SLOT_CREATING || !sl->owner_pid ||
+		    shma_pid_alive(sl->owner_pid, sl->owner_start))
+			continue;
+		if (p->backend == SHMA_BACKEND_SHM) {
+			char fname[128];
+			if (shma_chunk_name(p, i, shma_s_nonce(s), fname, sizeof(fname)) == 0)
+				mk_unlinkat(p->dirfd, fname, 0);
+		}
+		__atomic_compare_exchange_n(&sl->state, &s,
+					    shma_slot_word(0, shma_s_gen(s), SHMA_SLOT_FREE, 0), false,
+					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	}
+	return total;
+}

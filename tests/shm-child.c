@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Helper for the cross-process libshm tests (tests/test-shm.c): a separate
+ * program, started with fork+exec, that attaches to a pool and works on
+ * it. Exit status 0 on success, 2 on a usage error, 1 (with a message on
+ * stderr) on anything else.
+ *
+ *   shm-child resolve DIR NAME HANDLE...   verify each block's pattern, write its complement
+ *   shm-child memfd SOCKFD                 receive fds + handles, same as resolve
+ *   shm-child churn DIR NAME ID ITERS KEEP alloc/free ITERS times, keep KEEP blocks
+ *                                          (pattern ID), print their handles
+ *   shm-child loop DIR NAME                alloc/free forever; prints "R" once running
+ *   shm-child leak DIR NAME N              allocate N blocks, exit without detaching
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shm.h"
+#include "tests/test-shm-util.h"
+
+static int fail(const char *what, int r)
+{
+	fprintf(stderr, "shm-child: %s: %s\n", what, strerror(-r));
+	return 1;
+}
+
+static int verify_and_flip(struct shma_pool *p, const struct shma_handle *h)
+{
+	uint8_t *d;
+	int r = shma_resolve(p, h, (void **)&d);
+
+	if (r < 0)
+		return fail("resolve", r);
+	if (!shm_pattern_ok(d, h->len, shm_pattern_seed(h)))
+		return fail("pattern", -EBADMSG);
+	for (uint32_t i = 0; i < h->len; i++)
+		d[i] = (uint8_t)~d[i];
+	return 0;
+}
+
+static int do_resolve(int argc, char **argv)
+{
+	struct shma_pool *p;
+	int r = shma_pool_attach(argv[2], argv[3], 0, &p);
+
+	if (r < 0)
+		return fail("attach", r);
+	for (int i = 4; i < argc; i++) {
+		struct shma_handle h;
+		if (shm_handle_parse(argv[i], &h) < 0)
+			return fail("handle", -EINVAL);
+		if (verify_and_flip(p, &h))
+			return 1;
+	}
+	shma_pool_free(p);
+	return 0;
+}
+
+static int do_memfd(char **argv)
+{
+	int sock = atoi(argv[2]), fds[64], n, r;
+	struct shma_handle hs[64];
+	struct shma_pool *p;
+	size_t got = 0;
+
+	n = shma_recv_fds(sock, fds, 64, hs, sizeof(hs), &got);
+	if (n < 0)
+		return fail("recv", n);
+	r = shma_pool_attach_fds(fds, (size_t)n, 0, &p);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	if (r < 0)
+		return fail("attach_fds", r);
+	for (size_t i = 0; i < got / sizeof(hs[0]); i++)
+		if (verify_and_flip(p, &hs[i]))
+			return 1;
+	shma_pool_free(p);
+	if (write(sock, "K", 1) != 1)
+		return fail("write", -errno);
+	return 0;
+}
+
+static int do_churn(char **argv)
+{
+	unsigned id = (unsigned)atoi(argv[4]);
+	long iters = atol(argv[5]), keep = atol(argv[6]);
+	struct shma_handle *live = calloc((size_t)keep, sizeof(*live));
+	uint64_t rng = 0x1234567 + id;
+	struct shma_pool *p;
+	int r = shma_pool_attach(argv[2], argv[3], 0, &p);
+
+	if (r < 0)
+		return fail("attach", r);
+	for (long i = 0; i < keep; i++)
+		live[i].len = 0;
+	for (long i = 0; i < iters; i++) {
+		long k = (long)(shm_rand(&rng) % (uint64_t)keep);
+		size_t len = 16 + shm_rand(&rng) % 4080;
+		void *d;
+		if (live[k].len) {
+			r = shma_free_handle(p, &live[k]);
+			if (r < 0)
+				return fail("free", r);
+		}
+		r = shma_alloc(p, len, 0, &live[k], &d);
+		if (r < 0)
+			return fail("alloc", r);
+		shm_pattern_fill(d, len, shm_pattern_seed(&live[k]) ^ id);
+	}
+	for (long i = 0; i < keep; i++) {
+		char buf[64];
+		if (!live[i].len)
+			continue;
+		shm_handle_format(&live[i], buf, sizeof(buf));
+		printf("%s\n", buf);
+	}
+	fflush(stdout);
+	shma_pool_free(p);
+	free(live);
+	return 0;
+}
+
+static int do_loop(char **argv)
+{
+	struct shma_handle live[256] = { 0 };
+	uint64_t rng = 99;
+	struct shma_pool *p;
+	int r = shma_pool_attach(argv[2], argv[3], 0, &p);
+
+	if (r < 0)
+		return fail("attach", r);
+	for (unsigned long i = 0;; i++) {
+		unsigned k = (unsigned)(shm_rand(&rng) % 256);
+		void *d;
+		if (live[k].len && (r = shma_free_handle(p, &live[k])) < 0)
+			return fail("free", r);
+		r = shma_alloc(p, 16 + shm_rand(&rng) % 4080, 0, &live[k], &d);
+		if (r < 0)
+			return fail("alloc", r);
+		memset(d, 0x5a, live[k].len);
+		if (i == 1000) {
+			if (write(1, "R", 1) != 1)
+				return 1;
+		}
+	}
+}
+
+static int do_leak(char **argv)
+{
+	struct shma_pool *p;
+	long n = atol(argv[4]);
+	int r = shma_pool_attach(argv[2], argv[3], 0, &p);
+
+	if (r < 0)
+		return fail("attach", r);
+	for (long i = 0; i < n; i++) {
+		struct shma_handle h;
+		r = shma_alloc(p, 100 + (size_t)i, 0, &h, NULL);
+		if (r < 0)
+			return fail("alloc", r);
+	}
+	_exit(0);   /* no shma_pool_free: as if we crashed */
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 4 && !strcmp(argv[1], "resolve"))
+		return do_resolve(argc, argv);
+	if (argc == 3 && !strcmp(argv[1], "memfd"))
+		return do_memfd(argv);
+	if (argc == 7 && !strcmp(argv[1], "churn"))
+		return do_churn(argv);
+	if (argc == 4 && !strcmp(argv[1], "loop"))
+		return do_loop(argv);
+	if (argc == 5 && !strcmp(argv[1], "leak"))
+		return do_leak(argv);
+	fprintf(stderr, "usage: shm-child resolve|memfd|churn|loop|leak ...\n");
+	return 2;
+}

@@ -1,0 +1,1028 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * libshm: pools, allocation, handles and every error path, against real
+ * memfds, real files in /dev/shm, real processes (fork+exec of
+ * tests/shm-child), real signals and a real SIGKILL.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "shm.h"
+#include "libshm/shmP.h"
+#include "tests/test-shm-util.h"
+
+#define CHILD MK_BUILDDIR "/tests/shm-child"
+
+static char *unique_name(const char *tag)
+{
+	static unsigned n;
+	return g_strdup_printf("t%d-%s-%u", (int)getpid(), tag, n++);
+}
+
+static struct shma_pool *new_pool(unsigned backend, const char *name, uint64_t chunk)
+{
+	struct shma_pool_opts o = { .size = sizeof(o), .backend = backend, .name = name,
+				    .chunk_size = chunk };
+	struct shma_pool *p = NULL;
+
+	g_assert_cmpint(shma_pool_create(&o, &p), ==, 0);
+	g_assert_nonnull(p);
+	return p;
+}
+
+static void stat_of(struct shma_pool *p, struct shma_pool_stat *st)
+{
+	g_assert_cmpint(shma_pool_stat(p, st), ==, 0);
+}
+
+static bool file_exists(const char *dir, const char *fname)
+{
+	g_autofree char *path = g_build_filename(dir, fname, NULL);
+	return g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
+/* ---- pools ---------------------------------------------------------------------- */
+
+static void test_pool_memfd_basic(void)
+{
+	struct shma_pool *p = NULL;
+	struct shma_handle h;
+	struct shma_pool_stat st;
+	void *d, *r;
+
+	g_assert_cmpint(shma_pool_create(NULL, &p), ==, 0);
+	g_assert_cmpstr(shma_pool_name(p), !=, "");
+	g_assert_cmpint(shma_alloc(p, 100, 0, &h, &d), ==, 0);
+	g_assert_cmpuint((uintptr_t)d % 16, ==, 0);
+	g_assert_cmpuint(h.len, ==, 100);
+	g_assert_cmpuint(h.gen & 1, ==, 1);
+	memset(d, 0xab, 100);
+	g_assert_cmpint(shma_resolve(p, &h, &r), ==, 0);
+	g_assert_true(r == d);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 1);
+	g_assert_cmpuint(st.chunks, ==, 1);
+	g_assert_cmpuint(st.users, ==, 1);
+	g_assert_cmpint(shma_free(p, d), ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 0);
+	g_assert_cmpuint(st.blocks_free, ==, 1);
+	g_assert_cmpint(shma_free(p, NULL), ==, 0);
+	g_assert_cmpint(shma_pool_unlink(p), ==, 0);   /* memfd: nothing to do */
+	shma_pool_free(p);
+	shma_pool_free(NULL);
+}
+
+static void test_pool_bad_opts(void)
+{
+	struct shma_pool *p = NULL;
+	struct shma_pool_opts o = { .size = sizeof(o) };
+
+	g_assert_cmpint(shma_pool_create(NULL, NULL), ==, -EINVAL);
+	o.chunk_size = 12345;
+	g_assert_cmpint(shma_pool_create(&o, &p), ==, -EINVAL);
+	o.chunk_size = 4096;
+	g_assert_cmpint(shma_pool_create(&o, &p), ==, -EINVAL);
+	o.chunk_size = 2ull << 30;
+	g_assert_cmpint(shma_pool_create(&o, &p), ==, -EINVAL);
+	o.chunk_size = 0;
+	o.backend = 7;
+	g_assert_cmpint(shma_pool_create(&o, &p), ==, -EINVAL);
+	o.backend = SHMA_BACKEND_SHM;
+	o.name = "../etc";
+	g_assert_cmpint(shma_pool_create(&o, &p), ==, -EINVAL);
+	o.name = "";
+	g_assert_cmpint(shma_pool_create(&o, &p), ==, -EINVAL);
+	o.name = "a/b";
+	g_assert_cmpint(shma_pool_create(&o, &p), ==, -EINVAL);
+	o.name = "ok";
+	o.flags = 1;
+	g_assert_cmpint(shma_pool_create(&o, &p), ==, -EINVAL);
+	o.flags = 0;
+	o.max_chunks = 1u << 20;
+	g_assert_cmpint(shma_pool_create(&o, &p), ==, -EINVAL);
+	o.max_chunks = 0;
+	o.size = 4;
+	g_assert_cmpint(shma_pool_create(&o, &p), ==, -EINVAL);
+	o.size = sizeof(o);
+	o.dir = "/nonexistent-memkit-dir";
+	g_assert_cmpint(shma_pool_create(&o, &p), ==, -ENOENT);
+	g_assert_null(p);
+}
+
+static void test_pool_named(void)
+{
+	g_autofree char *name = unique_name("named");
+	g_autofree char *root = g_strconcat(SHMA_FILE_PREFIX, name, NULL);
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 0), *q = NULL, *dup = NULL;
+	struct shma_pool_opts o = { .size = sizeof(o), .backend = SHMA_BACKEND_SHM, .name = name };
+	g_autofree char *path = g_build_filename("/dev/shm", root, NULL);
+	struct shma_handle h;
+	struct stat sb;
+	void *d, *r;
+
+	g_assert_cmpstr(shma_pool_name(p), ==, name);
+	g_assert_cmpint(stat(path, &sb), ==, 0);
+	g_assert_cmpuint(sb.st_mode & 0777, ==, 0600);
+	g_assert_cmpint(shma_pool_create(&o, &dup), ==, -EEXIST);
+	g_assert_null(dup);
+
+	g_assert_cmpint(shma_alloc(p, 1000, 0, &h, &d), ==, 0);
+	memcpy(d, "hello", 6);
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, 0);
+	g_assert_cmpint(shma_resolve(q, &h, &r), ==, 0);
+	g_assert_true(r != d);          /* a second mapping of the same bytes */
+	g_assert_cmpstr(r, ==, "hello");
+	/* A block allocated through one view is freed through the other. */
+	g_assert_cmpint(shma_free(q, r), ==, 0);
+	g_assert_cmpint(shma_resolve(p, &h, &r), ==, -ESTALE);
+	g_assert_cmpint(shma_free(p, d), ==, -EINVAL);
+	shma_pool_free(q);
+
+	g_assert_cmpint(shma_pool_unlink(p), ==, 0);
+	g_assert_false(file_exists("/dev/shm", root));
+	shma_pool_free(p);
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, -ENOENT);
+	g_assert_cmpint(shma_pool_remove(NULL, name), ==, -ENOENT);
+}
+
+static void test_pool_generated_name(void)
+{
+	struct shma_pool_opts o = { .size = sizeof(o), .backend = SHMA_BACKEND_SHM };
+	struct shma_pool *a = NULL, *b = NULL;
+
+	g_assert_cmpint(shma_pool_create(&o, &a), ==, 0);
+	g_assert_cmpint(shma_pool_create(&o, &b), ==, 0);
+	g_assert_cmpstr(shma_pool_name(a), !=, shma_pool_name(b));
+	g_assert_cmpint(shma_pool_remove(NULL, shma_pool_name(a)), ==, 0);
+	g_assert_cmpint(shma_pool_remove(NULL, shma_pool_name(b)), ==, 0);
+	shma_pool_free(a);
+	shma_pool_free(b);
+}
+
+static void test_pool_attach_errors(void)
+{
+	g_autofree char *name = unique_name("bad");
+	g_autofree char *fname = g_strconcat("/dev/shm/" SHMA_FILE_PREFIX, name, NULL);
+	g_autofree char *lname = unique_name("link");
+	g_autofree char *lpath = g_strconcat("/dev/shm/" SHMA_FILE_PREFIX, lname, NULL);
+	char junk[8192];
+	struct shma_pool *p = NULL;
+
+	g_assert_cmpint(shma_pool_attach(NULL, "../../etc/passwd", 0, &p), ==, -EINVAL);
+	g_assert_cmpint(shma_pool_attach(NULL, NULL, 0, &p), ==, -EINVAL);
+	g_assert_cmpint(shma_pool_attach(NULL, "x", 0x80, &p), ==, -EINVAL);
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &p), ==, -ENOENT);
+	g_assert_cmpint(shma_pool_attach("/nonexistent-memkit", name, 0, &p), ==, -ENOENT);
+	/* A file of the right name with junk inside. */
+	memset(junk, 'x', sizeof(junk));
+	g_assert_true(g_file_set_contents(fname, junk, sizeof(junk), NULL));
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &p), ==, -EBADMSG);
+	/* Too short. */
+	g_assert_true(g_file_set_contents(fname, junk, 10, NULL));
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &p), ==, -EBADMSG);
+	g_assert_cmpint(shma_pool_remove(NULL, name), ==, 0);
+	/* A symlink is never followed. */
+	g_assert_cmpint(symlink("/etc/passwd", lpath), ==, 0);
+	g_assert_cmpint(shma_pool_attach(NULL, lname, 0, &p), ==, -ELOOP);
+	unlink(lpath);
+	/* attach_fds: a non-pool fd. */
+	{
+		int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+		g_assert_cmpint(shma_pool_attach_fds(&fd, 1, 0, &p), <, 0);
+		close(fd);
+		g_assert_cmpint(shma_pool_attach_fds(NULL, 1, 0, &p), ==, -EINVAL);
+		g_assert_cmpint(shma_pool_attach_fds(&fd, 0, 0, &p), ==, -EINVAL);
+	}
+	g_assert_null(p);
+}
+
+/* Damaging a live root's geometry makes later attaches fail cleanly. */
+static void test_pool_attach_damaged(void)
+{
+	g_autofree char *name = unique_name("dmg");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 0), *q = NULL;
+	uint64_t saved = p->root->chunk_size;
+
+	p->root->chunk_size = 3;
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, -EBADMSG);
+	p->root->chunk_size = saved;
+	p->root->class_size[3] ^= 16;
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, -EBADMSG);
+	p->root->class_size[3] ^= 16;
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, 0);
+	shma_pool_free(q);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+/* ---- allocation ---------------------------------------------------------------------- */
+
+static void test_alloc_sizes_aligns(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 0);
+	static const size_t aligns[] = { 0, 1, 8, 16, 32, 64, 256, 1024, 4096 };
+	GPtrArray *ptrs = g_ptr_array_new();
+	struct shma_pool_stat st;
+
+	for (size_t len = 1; len <= 70000; len = len < 300 ? len + 1 : len * 5 / 4) {
+		for (size_t a = 0; a < G_N_ELEMENTS(aligns); a++) {
+			struct shma_handle h, h2;
+			uint8_t *d;
+			void *r;
+			size_t al = aligns[a] < 16 ? 16 : aligns[a];
+
+			g_assert_cmpint(shma_alloc(p, len, aligns[a], &h, (void **)&d), ==, 0);
+			g_assert_cmpuint((uintptr_t)d % al, ==, 0);
+			shm_pattern_fill(d, len, shm_pattern_seed(&h));
+			g_assert_cmpint(shma_resolve(p, &h, &r), ==, 0);
+			g_assert_true(r == d);
+			g_assert_cmpint(shma_handle_of(p, d, &h2), ==, 0);
+			g_assert_cmpmem(&h, sizeof(h), &h2, sizeof(h2));
+			g_ptr_array_add(ptrs, d);
+		}
+	}
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, ptrs->len);
+	for (guint i = 0; i < ptrs->len; i++) {
+		struct shma_handle h;
+		g_assert_cmpint(shma_handle_of(p, ptrs->pdata[i], &h), ==, 0);
+		g_assert_true(shm_pattern_ok(ptrs->pdata[i], h.len, shm_pattern_seed(&h)));
+		g_assert_cmpint(shma_free(p, ptrs->pdata[i]), ==, 0);
+	}
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 0);
+	g_assert_cmpuint(st.used_bytes, ==, 0);
+	g_ptr_array_free(ptrs, TRUE);
+	shma_pool_free(p);
+}
+
+static void test_alloc_errors(void)
+{
+	g_autofree char *name = unique_name("ro");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 0), *ro = NULL;
+	struct shma_handle h;
+	void *d = NULL;
+
+	g_assert_cmpint(shma_alloc(NULL, 10, 0, &h, &d), ==, -EINVAL);
+	g_assert_cmpint(shma_alloc(p, 0, 0, &h, &d), ==, -EINVAL);
+	g_assert_cmpint(shma_alloc(p, 10, 3, &h, &d), ==, -EINVAL);
+	g_assert_cmpint(shma_alloc(p, 10, 8192, &h, &d), ==, -EINVAL);
+	g_assert_cmpint(shma_alloc(p, (size_t)UINT32_MAX + 1, 0, &h, &d), ==, -EINVAL);
+	g_assert_null(d);
+	/* Handle only, pointer only. */
+	g_assert_cmpint(shma_alloc(p, 10, 0, &h, NULL), ==, 0);
+	g_assert_cmpint(shma_alloc(p, 10, 0, NULL, &d), ==, 0);
+
+	g_assert_cmpint(shma_pool_attach(NULL, name, SHMA_ATTACH_RDONLY, &ro), ==, 0);
+	g_assert_cmpint(shma_alloc(ro, 10, 0, &h, &d), ==, -EPERM);
+	g_assert_cmpint(shma_free_handle(ro, &h), ==, -EPERM);
+	g_assert_cmpint(shma_pool_reclaim(ro), ==, -EPERM);
+	{
+		void *r;
+		g_assert_cmpint(shma_resolve(ro, &h, &r), ==, 0);   /* reading is fine */
+	}
+	shma_pool_free(ro);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+static void test_alloc_reuse_stale(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 0);
+	struct shma_handle h1, h2;
+	void *a, *b, *r;
+
+	g_assert_cmpint(shma_alloc(p, 200, 0, &h1, &a), ==, 0);
+	g_assert_cmpint(shma_free_handle(p, &h1), ==, 0);
+	/* O(1) reuse: the same class hands the same block back, a new generation. */
+	g_assert_cmpint(shma_alloc(p, 190, 0, &h2, &b), ==, 0);
+	g_assert_true(a == b);
+	g_assert_cmpuint(h2.gen, ==, h1.gen + 2);
+	g_assert_cmpint(shma_resolve(p, &h1, &r), ==, -ESTALE);
+	g_assert_cmpint(shma_free_handle(p, &h1), ==, -ESTALE);
+	g_assert_cmpint(shma_resolve(p, &h2, &r), ==, 0);
+	g_assert_cmpint(shma_free(p, b), ==, 0);
+	g_assert_cmpint(shma_resolve(p, &h2, &r), ==, -ESTALE);
+	shma_pool_free(p);
+}
+
+static void test_alloc_large(void)
+{
+	g_autofree char *name = unique_name("large");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20), *q = NULL;
+	struct shma_chunk_info ci;
+	struct shma_chunk_stat cs;
+	struct shma_handle h;
+	size_t len = 3u << 20;
+	uint8_t *d, *m;
+	void *r;
+
+	g_assert_cmpint(shma_alloc(p, len, 4096, &h, (void **)&d), ==, 0);
+	g_assert_cmpuint((uintptr_t)d % 4096, ==, 0);
+	shm_pattern_fill(d, len, 7);
+	g_assert_cmpint(shma_block_chunk(p, &h, &ci), ==, 0);
+	g_assert_true((uint8_t *)ci.base + ci.offset == d);
+	g_assert_cmpuint(ci.len, >=, len + ci.offset);
+	g_assert_cmpuint(ci.len % 4096, ==, 0);
+	g_assert_cmpint(shma_pool_chunk_stat(p, ci.index, &cs), ==, 0);
+	g_assert_true(cs.dedicated);
+	g_assert_true(cs.owner_alive);
+	g_assert_cmpint(cs.owner_pid, ==, getpid());
+	/* The fd maps the same bytes (how a VMM binds it as a memslot). */
+	m = mmap(NULL, ci.len, PROT_READ, MAP_SHARED, ci.fd, 0);
+	g_assert_true(m != MAP_FAILED);
+	g_assert_true(shm_pattern_ok(m + ci.offset, len, 7));
+	munmap(m, ci.len);
+
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, 0);
+	g_assert_cmpint(shma_resolve(q, &h, &r), ==, 0);
+	g_assert_true(shm_pattern_ok(r, len, 7));
+	shma_pool_free(q);
+
+	g_assert_cmpint(shma_free(p, d), ==, 0);
+	g_assert_cmpint(shma_pool_chunk_stat(p, ci.index, &cs), ==, -ESRCH);
+	g_assert_cmpint(shma_resolve(p, &h, &r), ==, -ESTALE);
+	g_assert_cmpint(shma_pool_chunk_stat(p, 1u << 20, &cs), ==, -ENOENT);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+static void test_alloc_growth(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);
+	struct shma_handle *hs = g_new(struct shma_handle, 3000);
+	struct shma_pool_stat st;
+
+	for (int i = 0; i < 3000; i++) {
+		void *d;
+		g_assert_cmpint(shma_alloc(p, 1000, 0, &hs[i], &d), ==, 0);
+		shm_pattern_fill(d, 1000, shm_pattern_seed(&hs[i]));
+	}
+	stat_of(p, &st);
+	g_assert_cmpuint(st.chunks, >, 40);
+	g_assert_cmpuint(st.blocks_used, ==, 3000);
+	for (int i = 0; i < 3000; i++) {
+		void *d;
+		g_assert_cmpint(shma_resolve(p, &hs[i], &d), ==, 0);
+		g_assert_true(shm_pattern_ok(d, 1000, shm_pattern_seed(&hs[i])));
+	}
+	g_free(hs);
+	shma_pool_free(p);
+}
+
+/* A pool with few chunk slots runs out with -ENOSPC, not a crash. */
+static void test_alloc_slots_exhausted(void)
+{
+	struct shma_pool_opts o = { .size = sizeof(o), .chunk_size = 64u << 10, .max_chunks = 2 };
+	struct shma_pool *p = NULL;
+	int r = 0, n = 0;
+
+	g_assert_cmpint(shma_pool_create(&o, &p), ==, 0);
+	while ((r = shma_alloc(p, 4000, 0, NULL, NULL)) == 0)
+		n++;
+	g_assert_cmpint(r, ==, -ENOSPC);
+	g_assert_cmpint(n, >, 20);
+	g_assert_cmpint(shma_alloc(p, 1u << 20, 0, NULL, NULL), ==, -ENOSPC);
+	shma_pool_free(p);
+}
+
+/* A full tmpfs is -ENOSPC at allocation, never SIGBUS later. */
+static void test_alloc_enospc_tmpfs(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("memkit-shm-XXXXXX", NULL);
+	struct shma_pool_opts o = { .size = sizeof(o), .backend = SHMA_BACKEND_SHM,
+				    .name = "full", .dir = dir, .chunk_size = 256u << 10,
+				    .max_chunks = 16 };
+	GPtrArray *blocks = g_ptr_array_new();
+	struct shma_pool *p = NULL;
+	int r;
+
+	if (mount("memkit-test", dir, "tmpfs", 0, "size=1m") < 0) {
+		g_test_skip_printf("cannot mount a small tmpfs: %s", g_strerror(errno));
+		g_rmdir(dir);
+		g_ptr_array_free(blocks, TRUE);
+		return;
+	}
+	g_assert_cmpint(shma_pool_create(&o, &p), ==, 0);
+	for (;;) {
+		void *d;
+		r = shma_alloc(p, 3000, 0, NULL, &d);
+		if (r < 0)
+			break;
+		memset(d, 0x77, 3000);      /* every byte we got is backed */
+		g_ptr_array_add(blocks, d);
+	}
+	g_assert_cmpint(r, ==, -ENOSPC);
+	g_assert_cmpuint(blocks->len, >, 100);
+	g_assert_cmpint(shma_alloc(p, 600u << 10, 0, NULL, NULL), ==, -ENOSPC);
+	/* Freeing makes room again, inside the reserved chunks. */
+	g_assert_cmpint(shma_free(p, blocks->pdata[0]), ==, 0);
+	g_assert_cmpint(shma_alloc(p, 3000, 0, NULL, NULL), ==, 0);
+	shma_pool_free(p);
+	umount(dir);
+	g_rmdir(dir);
+	g_ptr_array_free(blocks, TRUE);
+}
+
+/* ---- free errors ---------------------------------------------------------------------- */
+
+static void test_free_double(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 0);
+	struct shma_pool_stat a, b;
+	struct shma_handle h;
+	void *d;
+
+	g_assert_cmpint(shma_alloc(p, 64, 0, &h, &d), ==, 0);
+	g_assert_cmpint(shma_alloc(p, 64, 0, NULL, NULL), ==, 0);
+	g_assert_cmpint(shma_free(p, d), ==, 0);
+	stat_of(p, &a);
+	g_assert_cmpint(shma_free(p, d), ==, -EINVAL);
+	g_assert_cmpint(shma_free_handle(p, &h), ==, -ESTALE);
+	stat_of(p, &b);
+	g_assert_cmpmem(&a, sizeof(a), &b, sizeof(b));
+	/* The free list is intact: two allocations get two blocks. */
+	{
+		void *x, *y;
+		g_assert_cmpint(shma_alloc(p, 64, 0, NULL, &x), ==, 0);
+		g_assert_cmpint(shma_alloc(p, 64, 0, NULL, &y), ==, 0);
+		g_assert_true(x != y);
+	}
+	shma_pool_free(p);
+}
+
+static void test_free_foreign(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 0);
+	struct shma_pool *q = new_pool(SHMA_BACKEND_MEMFD, NULL, 0);
+	struct shma_pool_stat a, b;
+	struct shma_handle h;
+	char stackbuf[64];
+	char *heap = g_malloc(64);
+	char *d, *e;
+
+	g_assert_cmpint(shma_alloc(p, 256, 0, &h, (void **)&d), ==, 0);
+	g_assert_cmpint(shma_alloc(q, 256, 0, NULL, (void **)&e), ==, 0);
+	stat_of(p, &a);
+	g_assert_cmpint(shma_free(p, e), ==, -EINVAL);
+	g_assert_cmpint(shma_free(p, heap), ==, -EINVAL);
+	g_assert_cmpint(shma_free(p, stackbuf), ==, -EINVAL);
+	g_assert_cmpint(shma_free(p, d + 16), ==, -EFAULT);  /* inside a block: no header there */
+	g_assert_cmpint(shma_free(p, d + 1), ==, -EINVAL);
+	g_assert_cmpint(shma_free(p, p->resv), ==, -EINVAL); /* chunk header */
+	g_assert_cmpint(shma_free(p, p->resv + p->resv_len - 64), ==, -EINVAL); /* unmapped slot */
+	g_assert_cmpint(shma_handle_of(p, e, &h), ==, -EINVAL);
+	stat_of(p, &b);
+	g_assert_cmpmem(&a, sizeof(a), &b, sizeof(b));
+	g_assert_cmpint(shma_free(q, e), ==, 0);
+	g_assert_cmpint(shma_free(p, d), ==, 0);
+	g_free(heap);
+	shma_pool_free(p);
+	shma_pool_free(q);
+}
+
+static void test_free_corrupt(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 0);
+	struct shma_pool_stat a, b;
+	struct shma_handle h;
+	uint8_t *d, saved[16];
+	void *r;
+
+	g_assert_cmpint(shma_alloc(p, 100, 0, &h, (void **)&d), ==, 0);
+	memcpy(saved, d - 16, 16);
+	stat_of(p, &a);
+	d[-9] ^= 0xff;                  /* magic (top byte of the word) */
+	g_assert_cmpint(shma_free(p, d), ==, -EFAULT);
+	g_assert_cmpint(shma_resolve(p, &h, &r), ==, -EFAULT);
+	memcpy(d - 16, saved, 16);
+	d[-8] ^= 1;                     /* self reference */
+	g_assert_cmpint(shma_free(p, d), ==, -EFAULT);
+	g_assert_cmpint(shma_resolve(p, &h, &r), ==, -EFAULT);
+	memcpy(d - 16, saved, 16);
+	d[-4] ^= 1;                     /* length */
+	g_assert_cmpint(shma_resolve(p, &h, &r), ==, -EINVAL);
+	memcpy(d - 16, saved, 16);
+	d[-12] = 60;                    /* class out of range */
+	g_assert_cmpint(shma_free(p, d), ==, -EFAULT);
+	memcpy(d - 16, saved, 16);
+	stat_of(p, &b);
+	g_assert_cmpmem(&a, sizeof(a), &b, sizeof(b));
+	g_assert_cmpint(shma_free(p, d), ==, 0);
+	/* A corrupted free-list entry is never handed out. */
+	{
+		struct shma_handle h2;
+		void *x;
+		d[-16 + 7] ^= 0xff;     /* magic of the free block */
+		g_assert_cmpint(shma_alloc(p, 100, 0, &h2, &x), ==, 0);
+		g_assert_true(x != d);
+	}
+	shma_pool_free(p);
+}
+
+/* ---- handles ---------------------------------------------------------------------- */
+
+static void test_handle_hostile(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 0);
+	struct shma_handle good, h, big;
+	char *d;
+	void *r;
+
+	g_assert_cmpint(shma_alloc(p, 100, 0, &good, (void **)&d), ==, 0);
+	g_assert_cmpint(shma_alloc(p, 200, 0, &big, NULL), ==, 0);
+#define EXPECT(expr, err) do { h = good; expr; g_assert_cmpint(shma_resolve(p, &h, &r), ==, err); } while (0)
+	EXPECT(memset(&h, 0, sizeof(h)), -EINVAL);
+	EXPECT(h.chunk = 0xffff, -EINVAL);
+	EXPECT(h.chunk = (good.chunk & 0xffff0000) | 5, -ENOENT);    /* unused slot */
+	EXPECT(h.chunk += 1u << 16, -ESTALE);                          /* other slot generation */
+	EXPECT(h.gen += 2, -ESTALE);
+	EXPECT(h.gen += 1, -EINVAL);                                   /* even: never allocated */
+	EXPECT(h.offset += 1, -EINVAL);
+	EXPECT(h.offset = 0, -EINVAL);
+	EXPECT(h.offset = 32, -EINVAL);                                /* chunk header */
+	EXPECT(h.offset = 8u << 20, -EINVAL);                          /* past the chunk */
+	EXPECT(h.offset = UINT32_MAX - 15, -EINVAL);
+	EXPECT(h.len = 0, -EINVAL);
+	EXPECT(h.len = 101, -EINVAL);
+	EXPECT(h.len = UINT32_MAX, -EINVAL);
+	EXPECT(h.offset += 48, -EFAULT);                               /* inside the data */
+	EXPECT(h.offset = big.offset + 4096, -EFAULT);                 /* never carved */
+#undef EXPECT
+	g_assert_cmpint(shma_resolve(p, NULL, &r), ==, -EINVAL);
+	g_assert_cmpint(shma_resolve(p, &good, NULL), ==, -EINVAL);
+	g_assert_cmpint(shma_resolve(NULL, &good, &r), ==, -EINVAL);
+	g_assert_cmpint(shma_resolve(p, &good, &r), ==, 0);
+	g_assert_true(r == d);
+	shma_pool_free(p);
+}
+
+static void test_handle_block_chunk(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 0);
+	struct shma_chunk_info ci;
+	struct shma_handle h;
+	uint8_t *d, *m;
+
+	g_assert_cmpint(shma_alloc(p, 5000, 4096, &h, (void **)&d), ==, 0);
+	shm_pattern_fill(d, 5000, 3);
+	g_assert_cmpint(shma_block_chunk(p, &h, &ci), ==, 0);
+	g_assert_cmpuint(ci.len, ==, SHMA_CHUNK_SIZE_DEFAULT);
+	g_assert_cmpuint((uintptr_t)ci.base % 4096, ==, 0);
+	g_assert_true((uint8_t *)ci.base + ci.offset == d);
+	g_assert_cmpuint(ci.offset, ==, h.offset);
+	g_assert_cmpuint(ci.index, ==, h.chunk & 0xffff);
+	m = mmap(NULL, ci.len, PROT_READ, MAP_SHARED, ci.fd, 0);
+	g_assert_true(m != MAP_FAILED);
+	g_assert_true(shm_pattern_ok(m + ci.offset, 5000, 3));
+	munmap(m, ci.len);
+	h.gen += 2;
+	g_assert_cmpint(shma_block_chunk(p, &h, &ci), ==, -ESTALE);
+	g_assert_cmpint(shma_block_chunk(p, &h, NULL), ==, -EINVAL);
+	shma_pool_free(p);
+}
+
+/* ---- concurrency ---------------------------------------------------------------------- */
+
+struct churn {
+	struct shma_pool *p;
+	unsigned id;
+	long iters;
+	int err;
+};
+
+static void *churn_thread(void *arg)
+{
+	struct churn *c = arg;
+	struct shma_handle live[512] = { 0 };
+	uint64_t rng = 77 + c->id;
+
+	for (long i = 0; i < c->iters && !c->err; i++) {
+		unsigned k = (unsigned)(shm_rand(&rng) % 512);
+		size_t len = 16 + shm_rand(&rng) % 4080;
+		uint8_t *d;
+		if (live[k].len) {
+			void *r;
+			if (shma_resolve(c->p, &live[k], &r) < 0 ||
+			    !shm_pattern_ok(r, live[k].len, shm_pattern_seed(&live[k]) ^ (uint8_t)c->id))
+				c->err = -EBADMSG;
+			if (shma_free_handle(c->p, &live[k]) < 0)
+				c->err = -EIO;
+		}
+		if (shma_alloc(c->p, len, 0, &live[k], (void **)&d) < 0) {
+			c->err = -ENOMEM;
+			break;
+		}
+		shm_pattern_fill(d, len, shm_pattern_seed(&live[k]) ^ (uint8_t)c->id);
+	}
+	for (unsigned k = 0; k < 512; k++)
+		if (live[k].len && shma_free_handle(c->p, &live[k]) < 0)
+			c->err = -EIO;
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 1u << 20);
+	struct churn c[2] = { { p, 1, 200000, 0 }, { p, 2, 200000, 0 } };
+	pthread_t t[2];
+	struct shma_pool_stat st;
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, churn_thread, &c[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	g_assert_cmpint(c[0].err, ==, 0);
+	g_assert_cmpint(c[1].err, ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 0);
+	shma_pool_free(p);
+}
+
+/* Signal handler allocating and freeing while the interrupted code does too. */
+static struct shma_pool *sig_pool;
+static volatile sig_atomic_t sig_runs, sig_errors;
+
+static void on_alarm(int sig)
+{
+	struct shma_handle h[4];
+	int saved = errno;
+
+	for (int i = 0; i < 4; i++) {
+		uint8_t *d;
+		if (shma_alloc(sig_pool, 24 + (size_t)i * 500, 0, &h[i], (void **)&d) < 0) {
+			sig_errors++;
+			continue;
+		}
+		memset(d, 0xee, h[i].len);
+	}
+	for (int i = 0; i < 4; i++)
+		if (shma_free_handle(sig_pool, &h[i]) < 0)
+			sig_errors++;
+	sig_runs++;
+	errno = saved;
+}
+
+static void test_signal_safety(void)
+{
+	struct itimerval it = { { 0, 50 }, { 0, 50 } };
+	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
+	struct churn c = { 0 };
+	struct shma_pool_stat st;
+	uint64_t t0 = g_get_monotonic_time();
+
+	sig_pool = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);  /* small: growth in handlers too */
+	c.p = sig_pool;
+	c.id = 9;
+	c.iters = 1;
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+	while (sig_runs < 2000 && g_get_monotonic_time() - t0 < 5 * G_USEC_PER_SEC) {
+		c.iters = 2000;
+		churn_thread(&c);
+		g_assert_cmpint(c.err, ==, 0);
+	}
+	memset(&it, 0, sizeof(it));
+	setitimer(ITIMER_REAL, &it, NULL);
+	signal(SIGALRM, SIG_DFL);
+	g_test_message("%d handler runs", (int)sig_runs);
+	g_assert_cmpint(sig_runs, >, 100);
+	g_assert_cmpint(sig_errors, ==, 0);
+	stat_of(sig_pool, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 0);
+	shma_pool_free(sig_pool);
+}
+
+/* ---- cross-process ------------------------------------------------------------------- */
+
+static int run_child(char **argv, char **out)
+{
+	GError *err = NULL;
+	int status = 0;
+
+	g_assert_true(g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, out, NULL,
+				   &status, &err));
+	g_assert_no_error(err);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void test_xproc_resolve(void)
+{
+	g_autofree char *name = unique_name("xres");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
+	GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+	struct shma_handle hs[40];
+	uint8_t *ds[40];
+
+	g_ptr_array_add(argv, g_strdup(CHILD));
+	g_ptr_array_add(argv, g_strdup("resolve"));
+	g_ptr_array_add(argv, g_strdup("/dev/shm"));
+	g_ptr_array_add(argv, g_strdup(name));
+	for (int i = 0; i < 40; i++) {
+		char buf[64];
+		size_t len = i == 39 ? (3u << 20) : 10 + (size_t)i * 97;   /* one dedicated chunk */
+		g_assert_cmpint(shma_alloc(p, len, i % 3 ? 0 : 256, &hs[i], (void **)&ds[i]), ==, 0);
+		shm_pattern_fill(ds[i], len, shm_pattern_seed(&hs[i]));
+		shm_handle_format(&hs[i], buf, sizeof(buf));
+		g_ptr_array_add(argv, g_strdup(buf));
+	}
+	g_ptr_array_add(argv, NULL);
+	g_assert_cmpint(run_child((char **)argv->pdata, NULL), ==, 0);
+	for (int i = 0; i < 40; i++)
+		for (uint32_t k = 0; k < hs[i].len; k++)
+			g_assert_cmpuint(ds[i][k], ==, (uint8_t)~(uint8_t)(shm_pattern_seed(&hs[i]) + k * 31));
+	/* A stale handle fails in the child too. */
+	{
+		char buf[64];
+		char *a[] = { CHILD, "resolve", "/dev/shm", name, buf, NULL };
+		g_assert_cmpint(shma_free_handle(p, &hs[5]), ==, 0);
+		shm_handle_format(&hs[5], buf, sizeof(buf));
+		g_assert_cmpint(run_child(a, NULL), ==, 1);
+	}
+	g_ptr_array_free(argv, TRUE);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+static void test_xproc_memfd(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 1u << 20);
+	struct shma_handle hs[16];
+	uint8_t *ds[16];
+	int sv[2], fds[64], n;
+	char sockarg[16], ack = 0;
+	GError *err = NULL;
+	GPid pid;
+	int status;
+
+	for (int i = 0; i < 16; i++) {
+		size_t len = i == 15 ? (2u << 20) : 100 + (size_t)i * 300;
+		g_assert_cmpint(shma_alloc(p, len, 0, &hs[i], (void **)&ds[i]), ==, 0);
+		shm_pattern_fill(ds[i], len, shm_pattern_seed(&hs[i]));
+	}
+	g_assert_cmpint(shma_pool_fds(p, fds, 1), ==, -ENOBUFS);
+	n = shma_pool_fds(p, fds, 64);
+	g_assert_cmpint(n, ==, 3);      /* root, a regular chunk, a dedicated chunk */
+	g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
+	fcntl(sv[0], F_SETFD, FD_CLOEXEC);
+	snprintf(sockarg, sizeof(sockarg), "%d", sv[1]);
+	{
+		char *argv[] = { CHILD, "memfd", sockarg, NULL };
+		g_assert_true(g_spawn_async(NULL, argv, NULL,
+					    G_SPAWN_LEAVE_DESCRIPTORS_OPEN | G_SPAWN_DO_NOT_REAP_CHILD,
+					    NULL, NULL, &pid, &err));
+		g_assert_no_error(err);
+	}
+	close(sv[1]);
+	g_assert_cmpint(shma_send_fds(sv[0], fds, (size_t)n, hs, sizeof(hs)), ==, 0);
+	g_assert_cmpint(read(sv[0], &ack, 1), ==, 1);
+	g_assert_cmpint(ack, ==, 'K');
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (int i = 0; i < 16; i++)
+		g_assert_cmpuint(ds[i][hs[i].len - 1], ==,
+				 (uint8_t)~(uint8_t)(shm_pattern_seed(&hs[i]) + (hs[i].len - 1) * 31));
+	close(sv[0]);
+	shma_pool_free(p);
+}
+
+static void test_xproc_memfd_attacher(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10), *q = NULL;
+	struct shma_handle h;
+	int fds[8], n;
+	void *d;
+
+	g_assert_cmpint(shma_alloc(p, 100, 0, &h, NULL), ==, 0);
+	n = shma_pool_fds(p, fds, 8);
+	g_assert_cmpint(shma_pool_attach_fds(fds, 1, 0, &q), ==, 0);   /* root only */
+	g_assert_cmpint(shma_resolve(q, &h, &d), ==, -ENXIO);
+	g_assert_cmpint(shma_pool_import_fd(q, fds[1]), ==, 0);
+	g_assert_cmpint(shma_pool_import_fd(q, fds[1]), ==, 0);        /* again: no-op */
+	g_assert_cmpint(shma_pool_import_fd(q, fds[0]), ==, -EBADMSG); /* the root is no chunk */
+	g_assert_cmpint(shma_resolve(q, &h, &d), ==, 0);
+	/* The attacher allocates from existing chunks but cannot grow a memfd pool. */
+	g_assert_cmpint(shma_alloc(q, 1000, 0, NULL, NULL), ==, 0);
+	g_assert_cmpint(shma_alloc(q, 1u << 20, 0, NULL, NULL), ==, -ENOSPC);
+	g_assert_cmpint(n, ==, 2);
+	shma_pool_free(q);
+	shma_pool_free(p);
+}
+
+static void test_xproc_concurrent(void)
+{
+	g_autofree char *name = unique_name("conc");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
+	GPid pids[2];
+	int outs[2];
+	GString *text[2] = { g_string_new(NULL), g_string_new(NULL) };
+	GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	struct shma_pool_stat st;
+	unsigned total = 0;
+
+	for (int i = 0; i < 2; i++) {
+		char id[4];
+		GError *err = NULL;
+		snprintf(id, sizeof(id), "%d", i + 1);
+		char *argv[] = { CHILD, "churn", "/dev/shm", name, id, "100000", "300", NULL };
+		g_assert_true(g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+						       NULL, NULL, &pids[i], NULL, &outs[i], NULL, &err));
+		g_assert_no_error(err);
+	}
+	for (int i = 0; i < 2; i++) {
+		char buf[4096];
+		ssize_t n;
+		int status;
+		while ((n = read(outs[i], buf, sizeof(buf))) > 0)
+			g_string_append_len(text[i], buf, n);
+		close(outs[i]);
+		g_assert_cmpint(waitpid(pids[i], &status, 0), ==, pids[i]);
+		g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		g_auto(GStrv) lines = g_strsplit(text[i]->str, "\n", -1);
+		for (char **l = lines; *l && **l; l++) {
+			struct shma_handle h;
+			void *d;
+			g_assert_cmpint(shm_handle_parse(*l, &h), ==, 0);
+			g_assert_false(g_hash_table_contains(seen, *l));
+			g_hash_table_add(seen, g_strdup(*l));
+			g_assert_cmpint(shma_resolve(p, &h, &d), ==, 0);
+			g_assert_true(shm_pattern_ok(d, h.len, shm_pattern_seed(&h) ^ (uint8_t)(i + 1)));
+			total++;
+		}
+		g_string_free(text[i], TRUE);
+	}
+	g_assert_cmpuint(total, ==, 600);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 600);
+	g_assert_cmpuint(st.users, ==, 1);           /* the children detached */
+	g_hash_table_destroy(seen);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+static void test_xproc_kill9(void)
+{
+	g_autofree char *name = unique_name("kill");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
+	struct churn c = { p, 5, 20000, 0 };
+	struct shma_pool_stat st;
+	GError *err = NULL;
+	GPid pid;
+	int out, status, reclaimed;
+	char ready;
+
+	{
+		char *argv[] = { CHILD, "loop", "/dev/shm", name, NULL };
+		g_assert_true(g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+						       NULL, NULL, &pid, NULL, &out, NULL, &err));
+		g_assert_no_error(err);
+	}
+	g_assert_cmpint(read(out, &ready, 1), ==, 1);
+	/* Let it run a little, racing with us, then kill it mid-loop. */
+	churn_thread(&c);
+	g_assert_cmpint(c.err, ==, 0);
+	kill(pid, SIGKILL);
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFSIGNALED(status));
+	close(out);
+	/* The survivors go on. */
+	c.iters = 50000;
+	churn_thread(&c);
+	g_assert_cmpint(c.err, ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.users_dead, ==, 1);
+	g_test_message("dead writer held %" G_GUINT64_FORMAT " blocks", st.blocks_used);
+	g_assert_cmpuint(st.blocks_used, <=, 256);
+	reclaimed = shma_pool_reclaim(p);
+	g_assert_cmpint(reclaimed, >, 200);  /* all but a block or two it was moving */
+	g_assert_cmpuint(reclaimed, <=, st.blocks_used);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.users_dead, ==, 0);
+	g_assert_cmpuint(st.blocks_used, <=, 1);
+	/* The pool still allocates and frees correctly. */
+	c.iters = 20000;
+	churn_thread(&c);
+	g_assert_cmpint(c.err, ==, 0);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+static void test_reclaim_leak(void)
+{
+	g_autofree char *name = unique_name("leak");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
+	char *argv[] = { CHILD, "leak", "/dev/shm", name, "150", NULL };
+	struct shma_pool_stat st;
+	struct shma_handle mine;
+
+	g_assert_cmpint(shma_alloc(p, 77, 0, &mine, NULL), ==, 0);
+	g_assert_cmpint(run_child(argv, NULL), ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 151);
+	g_assert_cmpuint(st.users_dead, ==, 1);
+	g_assert_cmpint(shma_pool_reclaim(p), ==, 150);
+	g_assert_cmpint(shma_pool_reclaim(p), ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 1);
+	g_assert_cmpint(shma_resolve(p, &mine, &(void *){ NULL }), ==, 0);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+/* Detaching cleanly hands blocks to the pool: no reclaim frees them later. */
+static void test_reclaim_detached(void)
+{
+	g_autofree char *name = unique_name("det");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
+	char *argv[] = { CHILD, "churn", "/dev/shm", name, "3", "1000", "50", NULL };
+	struct shma_pool_stat st;
+	g_autofree char *out = NULL;
+
+	g_assert_cmpint(run_child(argv, &out), ==, 0);
+	g_assert_cmpint(shma_pool_reclaim(p), ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 50);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+/* ---- fd passing -------------------------------------------------------------------- */
+
+static void test_fdpass_errors(void)
+{
+	int sv[2], fds[4], fd = memfd_create("x", MFD_CLOEXEC);
+	char data[8];
+	size_t got;
+
+	g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+	g_assert_cmpint(shma_send_fds(-1, &fd, 1, NULL, 0), ==, -EINVAL);
+	g_assert_cmpint(shma_send_fds(sv[0], &fd, 0, NULL, 0), ==, -EINVAL);
+	g_assert_cmpint(shma_send_fds(sv[0], &fd, 300, NULL, 0), ==, -EINVAL);
+	{
+		int two[2] = { fd, fd };
+		g_assert_cmpint(shma_send_fds(sv[0], two, 2, "ab", 2), ==, 0);
+		g_assert_cmpint(shma_recv_fds(sv[1], fds, 1, data, sizeof(data), &got), ==, -EMSGSIZE);
+	}
+	g_assert_cmpint(shma_send_fds(sv[0], &fd, 1, "abc", 3), ==, 0);
+	g_assert_cmpint(shma_recv_fds(sv[1], fds, 4, data, sizeof(data), &got), ==, 1);
+	g_assert_cmpuint(got, ==, 3);
+	g_assert_cmpint(fcntl(fds[0], F_GETFD), ==, FD_CLOEXEC);
+	close(fds[0]);
+	close(sv[0]);
+	g_assert_cmpint(shma_recv_fds(sv[1], fds, 4, data, sizeof(data), &got), ==, -ECONNRESET);
+	close(sv[1]);
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/shm/pool/memfd-basic", test_pool_memfd_basic);
+	g_test_add_func("/shm/pool/bad-opts", test_pool_bad_opts);
+	g_test_add_func("/shm/pool/named", test_pool_named);
+	g_test_add_func("/shm/pool/generated-name", test_pool_generated_name);
+	g_test_add_func("/shm/pool/attach-errors", test_pool_attach_errors);
+	g_test_add_func("/shm/pool/attach-damaged", test_pool_attach_damaged);
+	g_test_add_func("/shm/alloc/sizes-aligns", test_alloc_sizes_aligns);
+	g_test_add_func("/shm/alloc/errors", test_alloc_errors);
+	g_test_add_func("/shm/alloc/reuse-stale", test_alloc_reuse_stale);
+	g_test_add_func("/shm/alloc/large", test_alloc_large);
+	g_test_add_func("/shm/alloc/growth", test_alloc_growth);
+	g_test_add_func("/shm/alloc/slots-exhausted", test_alloc_slots_exhausted);
+	g_test_add_func("/shm/alloc/enospc-tmpfs", test_alloc_enospc_tmpfs);
+	g_test_add_func("/shm/free/double", test_free_double);
+	g_test_add_func("/shm/free/foreign", test_free_foreign);
+	g_test_add_func("/shm/free/corrupt", test_free_corrupt);
+	g_test_add_func("/shm/handle/hostile", test_handle_hostile);
+	g_test_add_func("/shm/handle/block-chunk", test_handle_block_chunk);
+	g_test_add_func("/shm/concurrency/threads", test_threads);
+	g_test_add_func("/shm/concurrency/signal-handler", test_signal_safety);
+	g_test_add_func("/shm/xproc/resolve", test_xproc_resolve);
+	g_test_add_func("/shm/xproc/memfd", test_xproc_memfd);
+	g_test_add_func("/shm/xproc/memfd-attacher", test_xproc_memfd_attacher);
+	g_test_add_func("/shm/xproc/concurrent", test_xproc_concurrent);
+	g_test_add_func("/shm/xproc/kill9", test_xproc_kill9);
+	g_test_add_func("/shm/reclaim/leak", test_reclaim_leak);
+	g_test_add_func("/shm/reclaim/detached", test_reclaim_detached);
+	g_test_add_func("/shm/fdpass/errors", test_fdpass_errors);
+	return g_test_run();
+}
