@@ -50,9 +50,21 @@ fail:
 
 static void fixture_close(struct fixture *f)
 {
-	/* The VM first: the memslot must go before its memory does. */
-	mc_vm_close(&f->vm);
+	/* The region first: its binding deletes the memslot through the VM fd. */
 	mc_mem_free(f->mem);
+	mc_vm_close(&f->vm);
+}
+
+/* A libsandbox call's result: true if it worked, else SKIP (not implemented) or FAIL. */
+static bool lib_ok(struct mc_result *res, int64_t r, const char *why)
+{
+	if (r >= 0)
+		return true;
+	if (r == -ENOSYS)
+		mc_skip(res, "%s not implemented", why);
+	else
+		mc_fail(res, "%s: %s", why, strerror((int)-r));
+	return false;
 }
 
 static bool guest_do(struct fixture *f, struct mc_cmd *c, struct mc_result *res, const char *what)
@@ -269,14 +281,8 @@ void mc_check_dirty(const struct mc_opts *o, struct mc_result *res)
 	}
 	/* Start from a clean log. */
 	r = mc_mem_dirty_log(f.mem, bm, &why);
-	if (r == -ENOSYS) {
-		mc_skip(res, "%s", why);
+	if (!lib_ok(res, r, why))
 		goto out;
-	}
-	if (r < 0) {
-		mc_fail(res, "%s: %s", why, strerror(-r));
-		goto out;
-	}
 	c = (struct mc_cmd){ MC_OP_WRITE_PAGES, MC_GPA_TEST, o->size, o->seed, count, { 0 } };
 	if (!guest_do(&f, &c, res, "guest write-pages"))
 		goto out;
@@ -296,10 +302,8 @@ void mc_check_dirty(const struct mc_opts *o, struct mc_result *res)
 		written[w.page] = 1;
 	}
 	r = mc_mem_dirty_log(f.mem, bm, &why);
-	if (r < 0) {
-		mc_fail(res, "%s: %s", why, strerror(-r));
+	if (!lib_ok(res, r, why))
 		goto out;
-	}
 	if (mc_injected(o, "dirty"))
 		bm[list[0] / 64] &= ~(1ull << (list[0] % 64));
 	for (uint64_t p = 0; p < npages; p++) {
@@ -402,8 +406,9 @@ void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res)
 {
 	uint64_t seed = o->seed ^ 0x736e6170, npages = o->size / 4096;
 	uint64_t dirty = MK_MIN(MK_MAX(npages / 100, 64u), (uint64_t)MC_LIST_MAX);
-	uint64_t *cost = calloc(o->iterations, 8);
+	uint64_t *cost = calloc(o->iterations, 8), restored = 0;
 	const char *why = "";
+	int64_t pages;
 	struct mc_mismatch mm;
 	struct fixture f;
 	struct mc_cmd c;
@@ -421,14 +426,8 @@ void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res)
 	if (!guest_do(&f, &c, res, "guest fill"))
 		goto out;
 	r = mc_mem_snapshot(f.mem, &why);
-	if (r == -ENOSYS) {
-		mc_skip(res, "%s", why);
+	if (!lib_ok(res, r, why))
 		goto out;
-	}
-	if (r < 0) {
-		mc_fail(res, "%s: %s", why, strerror(-r));
-		goto out;
-	}
 	for (unsigned it = 0; it < o->iterations; it++) {
 		uint64_t t;
 
@@ -437,12 +436,11 @@ void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res)
 		if (!guest_do(&f, &c, res, "guest write-pages"))
 			goto out;
 		t = mk_now_ns();
-		r = mc_mem_restore(f.mem, &why);
+		pages = mc_mem_restore(f.mem, &why);
 		cost[it] = mk_now_ns() - t;
-		if (r < 0) {
-			mc_fail(res, "round %u: %s: %s", it + 1, why, strerror(-r));
+		if (!lib_ok(res, pages, why))
 			goto out;
-		}
+		restored += (uint64_t)pages;
 		if (mc_injected(o, "snapshot"))
 			mc_host_corrupt(f.mem, (o->size / 3) & ~7ull);
 		c = (struct mc_cmd){ MC_OP_VERIFY, MC_GPA_TEST, o->size, seed, MC_PAT_RANDOM, { 0 } };
@@ -464,8 +462,10 @@ void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res)
 	mc_metric(res, "restore_median_us", (double)cost[o->iterations / 2] / 1e3, "us");
 	mc_metric(res, "restore_max_us", (double)cost[o->iterations - 1] / 1e3, "us");
 	mc_metric(res, "dirty_writes", (double)dirty, "pages");
-	mc_pass(res, "%u rounds of %llu page writes; restore median %.1f us, max %.1f us",
-		o->iterations, (unsigned long long)dirty, (double)cost[o->iterations / 2] / 1e3,
+	mc_metric(res, "pages_restored_avg", (double)restored / o->iterations, "pages");
+	mc_pass(res, "%u rounds of %llu page writes, %.0f pages restored each; restore median "
+		"%.1f us, max %.1f us", o->iterations, (unsigned long long)dirty,
+		(double)restored / o->iterations, (double)cost[o->iterations / 2] / 1e3,
 		(double)cost[o->iterations - 1] / 1e3);
 out:
 	free(cost);

@@ -79,18 +79,18 @@ int mc_mem_bind(struct mc_mem *m, struct mc_vm *vm, uint32_t slot, uint64_t gpa,
 
 int mc_mem_dirty_log(struct mc_mem *m, uint64_t *bitmap, const char **why)
 {
-	*why = "libsandbox: dirty log API not available yet";
+	*why = "libsandbox: sbx_vm_dirty_log";
 	return -ENOSYS;
 }
 
 int mc_mem_snapshot(struct mc_mem *m, const char **why)
 {
-	*why = "libsandbox: sbx_snapshot_take not available yet";
+	*why = "libsandbox: sbx_snapshot_take";
 	return -ENOSYS;
 }
 
-int mc_mem_restore(struct mc_mem *m, const char **why)
+int64_t mc_mem_restore(struct mc_mem *m, const char **why)
 {
-	*why = "libsandbox: sbx_snapshot_restore not available yet";
+	*why = "libsandbox: sbx_snapshot_restore";
 	return -ENOSYS;
 }

@@ -28,6 +28,6 @@ int mc_mem_bind(struct mc_mem *m, struct mc_vm *vm, uint32_t slot, uint64_t gpa,
 		unsigned flags, const char **why);
 /* The guest's dirty pages since the last call, one bit per 4 KiB page; clears the log. */
 int mc_mem_dirty_log(struct mc_mem *m, uint64_t *bitmap, const char **why);
-/* Snapshot of the current bytes; restore the region to it (O(dirty)). */
+/* Snapshot of the current bytes; restore the region to it (O(dirty)): pages restored. */
 int mc_mem_snapshot(struct mc_mem *m, const char **why);
-int mc_mem_restore(struct mc_mem *m, const char **why);
+int64_t mc_mem_restore(struct mc_mem *m, const char **why);

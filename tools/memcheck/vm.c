@@ -318,11 +318,21 @@ static enum mc_run_result run_loop(struct mc_vm *vm, struct mc_cmd *cmd, unsigne
 			res = MC_RUN_TIMEOUT;
 			break;
 		}
+		if (vm->enter_fn) {
+			r = vm->enter_fn(vm->run_data);
+			if (r < 0) {
+				snprintf(what, sizeof(what), "entering the guest: %s", strerror(-r));
+				res = run_error(vm, what);
+				break;
+			}
+		}
 		cur_run = vm->run;
 		alarm_arm(deadline - now);
 		r = mk_kvm_run(vm->vcpu_fd);
 		alarm_arm(0);
 		cur_run = NULL;
+		if (vm->leave_fn)
+			vm->leave_fn(vm->run_data);
 		vm->run->immediate_exit = 0;
 		if (r == -EINTR || r == -EAGAIN)
 			continue;

@@ -45,6 +45,10 @@ struct mc_vm {
 	mc_fault_fn fault_fn;
 	void *exit_data;        /* for both */
 	unsigned handled_exits; /* exits exit_fn handled */
+	/* Around every KVM_RUN (e.g. sbx_guest_enter/exit); enter may refuse (-errno). */
+	int (*enter_fn)(void *data);
+	void (*leave_fn)(void *data);
+	void *run_data;
 	uint64_t t_open_ns;     /* mk_now_ns() when mc_vm_open() started */
 	uint64_t t_hello_ns;    /* ... when the guest's first OUT arrived */
 	char why[256];          /* the reason of the last failure */
