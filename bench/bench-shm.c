@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * bench-shm: libshm beside its alternatives, one table.
+ *
+ * Workload ("random replace"): fill a live set of N blocks of uniformly
+ * random sizes 16 B .. 4 KiB, then OPS times pick a random live block, free
+ * it and allocate a new random size in its place (the first 8 bytes of
+ * every block are written, as a user would). The number is the time per
+ * free+alloc pair, per thread (T threads each own N/T of the live set and
+ * do OPS/T pairs; a perfectly scaling allocator shows the same number at
+ * 1 and 2 threads). Median of RUNS runs.
+ *
+ *   libshm  a memfd pool (shma_alloc/shma_free by pointer)
+ *   malloc  glibc malloc/free (private memory, the reference)
+ *   seed    a faithful C port of the seed allocator (Shadow's shmalloc:
+ *           /dev/shm chunks, bump allocation, one free list searched
+ *           linearly for an exact size match); not thread-safe, so a mutex
+ *           wraps it at 2 threads
+ *   boost   Boost.Interprocess managed_shared_memory (bench/bench-shm-boost,
+ *           run as a subprocess when it was built)
+ *
+ * Then handle resolution in a second process: it attaches the pool by
+ * name and resolves 1000 handles, first touch (maps chunks) and warm.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shm.h"
+
+#define RUNS 3
+
+static long seed_free_max_seen;      /* longest seed free list seen */
+#define MIN_SZ 16
+#define MAX_SZ 4096
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t xs(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static inline size_t rand_size(uint64_t *s)
+{
+	return MIN_SZ + (size_t)(xs(s) % (MAX_SZ - MIN_SZ + 1));
+}
+
+/* ---- the seed port ------------------------------------------------------------------
+ * Shadow's FreelistAllocator (shmalloc_impl.rs), function for function:
+ * chunks are /dev/shm files (open O_CREAT|O_EXCL, ftruncate, mmap), a new
+ * chunk is pushed in front; alloc first scans the free list for a block of
+ * exactly this size and alignment, else bumps in the first chunk; dealloc
+ * pushes the block on the free list.
+ */
+#define SEED_CHUNK (8u << 20)
+
+struct seed_chunk {
+	char name[64];
+	int fd;
+	size_t nbytes;
+	uint32_t data_cur;
+	struct seed_chunk *next_chunk;
+};
+
+struct seed_block {
+	struct seed_block *next_free_block;
+	uint32_t alloc_nbytes;
+	uint32_t data_offset;
+};
+
+struct seed_alloc {
+	struct seed_chunk *first_chunk;
+	struct seed_block *next_free_block;
+	size_t free_len;        /* instrumentation only: length of the free list */
+};
+
+static int seed_add_chunk(struct seed_alloc *a)
+{
+	static unsigned n;
+	struct seed_chunk *c;
+	char name[64];
+	void *m;
+	int fd;
+
+	snprintf(name, sizeof(name), "/dev/shm/shadow_shmemfile_bench.%d.%u", (int)getpid(), n++);
+	fd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0660);
+	if (fd < 0 || ftruncate(fd, SEED_CHUNK) < 0)
+		return -1;
+	m = mmap(NULL, SEED_CHUNK, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return -1;
+	c = m;
+	memcpy(c->name, name, sizeof(name));
+	c->fd = fd;
+	c->nbytes = SEED_CHUNK;
+	c->data_cur = 0;
+	c->next_chunk = a->first_chunk;
+	a->first_chunk = c;
+	return 0;
+}
+
+static struct seed_block *seed_try_chunk(struct seed_chunk *c, size_t n, size_t align)
+{
+	uintptr_t start = (uintptr_t)(c + 1) + c->data_cur;
+	uintptr_t bs = (start + _Alignof(struct seed_block) - 1) & ~(uintptr_t)(_Alignof(struct seed_block) - 1);
+	uintptr_t ds = (bs + sizeof(struct seed_block) + align - 1) & ~(uintptr_t)(align - 1);
+	struct seed_block *b;
+
+	if (ds + n > (uintptr_t)c + c->nbytes)
+		return NULL;
+	b = (struct seed_block *)bs;
+	b->next_free_block = NULL;
+	b->alloc_nbytes = (uint32_t)n;
+	b->data_offset = (uint32_t)(ds - bs);
+	return b;
+}
+
+static struct seed_block *seed_alloc(struct seed_alloc *a, size_t n, size_t align)
+{
+	struct seed_block *pred = NULL, *b;
+
+	for (b = a->next_free_block; b; pred = b, b = b->next_free_block)
+		if (b->alloc_nbytes == n && ((uintptr_t)b + b->data_offset) % align == 0)
+			break;
+	if (b) {
+		if (pred)
+			pred->next_free_block = b->next_free_block;
+		else
+			a->next_free_block = b->next_free_block;
+		a->free_len--;
+		return b;
+	}
+	b = seed_try_chunk(a->first_chunk, n, align);
+	if (!b) {
+		if (seed_add_chunk(a) < 0)
+			abort();
+		b = seed_try_chunk(a->first_chunk, n, align);
+		if (!b)
+			abort();
+	}
+	a->first_chunk->data_cur = (uint32_t)((uintptr_t)b + b->data_offset + n -
+					      (uintptr_t)(a->first_chunk + 1));
+	return b;
+}
+
+static void seed_dealloc(struct seed_alloc *a, struct seed_block *b)
+{
+	b->next_free_block = a->next_free_block;
+	a->next_free_block = b;
+	a->free_len++;
+}
+
+static void seed_destruct(struct seed_alloc *a)
+{
+	for (struct seed_chunk *c = a->first_chunk, *n; c; c = n) {
+		char name[64];
+		n = c->next_chunk;
+		memcpy(name, c->name, sizeof(name));
+		close(c->fd);
+		munmap(c, SEED_CHUNK);
+		unlink(name);
+	}
+	a->first_chunk = NULL;
+}
+
+/* ---- the workload -------------------------------------------------------------------- */
+
+enum kind { K_SHM, K_MALLOC, K_SEED, K_N };
+
+struct ctx {
+	enum kind kind;
+	struct shma_pool *pool;
+	struct seed_alloc seed;
+	pthread_mutex_t seed_lock;
+};
+
+struct worker {
+	struct ctx *c;
+	size_t live;
+	long ops;
+	uint64_t seed;
+	uint64_t ns;
+	void **slots;
+};
+
+static inline void *do_alloc(struct ctx *c, size_t n)
+{
+	void *p = NULL;
+
+	switch (c->kind) {
+	case K_SHM:
+		if (shma_alloc(c->pool, n, 0, NULL, &p) < 0)
+			abort();
+		break;
+	case K_MALLOC:
+		p = malloc(n);
+		break;
+	case K_SEED:
+		pthread_mutex_lock(&c->seed_lock);
+		p = seed_alloc(&c->seed, n, 16);
+		pthread_mutex_unlock(&c->seed_lock);
+		break;
+	default:
+		break;
+	}
+	if (!p)
+		abort();
+	return p;
+}
+
+static inline void *payload(struct ctx *c, void *p)
+{
+	if (c->kind == K_SEED) {
+		struct seed_block *b = p;
+		return (char *)b + b->data_offset;
+	}
+	return p;
+}
+
+static inline void do_free(struct ctx *c, void *p)
+{
+	switch (c->kind) {
+	case K_SHM:
+		if (shma_free(c->pool, p) < 0)
+			abort();
+		break;
+	case K_MALLOC:
+		free(p);
+		break;
+	case K_SEED:
+		pthread_mutex_lock(&c->seed_lock);
+		seed_dealloc(&c->seed, p);
+		pthread_mutex_unlock(&c->seed_lock);
+		break;
+	default:
+		break;
+	}
+}
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	struct ctx *c = w->c;
+	uint64_t s = w->seed, t0;
+
+	w->slots = malloc(w->live * sizeof(void *));
+	for (size_t i = 0; i < w->live; i++) {
+		w->slots[i] = do_alloc(c, rand_size(&s));
+		memset(payload(c, w->slots[i]), 1, 8);
+	}
+	t0 = now_ns();
+	for (long i = 0; i < w->ops; i++) {
+		size_t k = (size_t)(xs(&s) % w->live);
+		do_free(c, w->slots[k]);
+		w->slots[k] = do_alloc(c, rand_size(&s));
+		memset(payload(c, w->slots[k]), 2, 8);
+	}
+	w->ns = now_ns() - t0;
+	return NULL;
+}
+
+/* One run: ns per pair per thread. */
+static double run_once(enum kind kind, size_t live, long ops, int threads, unsigned run)
+{
+	struct ctx c = { .kind = kind };
+	struct worker w[2];
+	pthread_t t[2];
+	uint64_t ns = 0;
+
+	pthread_mutex_init(&c.seed_lock, NULL);
+	if (kind == K_SHM) {
+		struct shma_pool_opts o = { .size = sizeof(o), .backend = SHMA_BACKEND_MEMFD,
+					    .name = "bench" };
+		if (shma_pool_create(&o, &c.pool) < 0)
+			abort();
+	}
+	if (kind == K_SEED && seed_add_chunk(&c.seed) < 0)
+		abort();
+	for (int i = 0; i < threads; i++) {
+		w[i] = (struct worker){ .c = &c, .live = live / (size_t)threads,
+					.ops = ops / threads, .seed = 0x9e3779b97f4a7c15ull * (run + 1) + (uint64_t)i };
+		pthread_create(&t[i], NULL, work, &w[i]);
+	}
+	for (int i = 0; i < threads; i++) {
+		pthread_join(t[i], NULL);
+		ns = ns > w[i].ns ? ns : w[i].ns;
+	}
+	for (int i = 0; i < threads; i++) {
+		if (kind != K_SEED)
+			for (size_t k = 0; k < w[i].live; k++)
+				do_free(&c, w[i].slots[k]);
+		free(w[i].slots);
+	}
+	if (kind == K_SHM)
+		shma_pool_free(c.pool);
+	if (kind == K_SEED) {
+		if ((long)c.seed.free_len > seed_free_max_seen)
+			seed_free_max_seen = (long)c.seed.free_len;
+		seed_destruct(&c.seed);
+	}
+	pthread_mutex_destroy(&c.seed_lock);
+	return (double)ns / (double)(ops / threads);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median3(double *v)
+{
+	qsort(v, RUNS, sizeof(double), cmp_double);
+	return v[RUNS / 2];
+}
+
+static long ops_for(enum kind k, size_t live)
+{
+	if (k == K_SEED)
+		return live >= 100000 ? 4000 : 20000;   /* linear scans: keep it short */
+	return live >= 1000000 ? 1000000 : 500000;
+}
+
+/* Boost numbers from the C++ harness, if it was built next to us. */
+static double boost_ns(const char *self, size_t live, int threads)
+{
+	char path[4096], cmd[4200], line[128];
+	const char *slash = strrchr(self, '/');
+	double v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%.*sbench-shm-boost", slash ? (int)(slash - self + 1) : 0, self);
+	if (access(path, X_OK) < 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%s %zu %d %ld %d", path, live, threads,
+		 live >= 1000000 ? 500000L : 300000L, RUNS);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	if (fgets(line, sizeof(line), f))
+		v = strtod(line, NULL);
+	if (pclose(f) != 0)
+		return -1;
+	return v;
+}
+
+/* ---- resolve latency in a second process --------------------------------------------- */
+
+#define NRES 1000
+
+static void resolve_bench(void)
+{
+	struct shma_pool_opts o = { .size = sizeof(o), .backend = SHMA_BACKEND_SHM };
+	static struct shma_handle hs[NRES];
+	struct shma_pool *p;
+	uint64_t s = 42;
+	int pfd[2];
+	pid_t pid;
+
+	if (shma_pool_create(&o, &p) < 0 || pipe(pfd) < 0)
+		abort();
+	for (int i = 0; i < NRES; i++)
+		if (shma_alloc(p, rand_size(&s), 0, &hs[i], NULL) < 0)
+			abort();
+	/* Some dedicated chunks too, so first touch maps several files. */
+	for (int i = 0; i < NRES; i += 100)
+		if (shma_alloc(p, 1u << 20, 0, &hs[i], NULL) < 0)
+			abort();
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct shma_pool *q;
+		double cold, warm[RUNS];
+		uint64_t t0, sum = 0;
+		void *ptr;
+
+		if (shma_pool_attach(NULL, shma_pool_name(p), 0, &q) < 0)
+			_exit(1);
+		t0 = now_ns();
+		for (int i = 0; i < NRES; i++) {
+			if (shma_resolve(q, &hs[i], &ptr) < 0)
+				_exit(1);
+			sum += (uintptr_t)ptr;
+		}
+		cold = (double)(now_ns() - t0) / NRES;
+		for (int r = 0; r < RUNS; r++) {
+			t0 = now_ns();
+			for (int k = 0; k < 1000; k++)
+				for (int i = 0; i < NRES; i++) {
+					shma_resolve(q, &hs[i], &ptr);
+					sum += (uintptr_t)ptr;
+				}
+			warm[r] = (double)(now_ns() - t0) / (1000.0 * NRES);
+		}
+		printf("\nhandle resolve in a second process (%d handles, SHM pool attached by name):\n"
+		       "  first touch (maps chunks)  %8.1f ns/handle\n"
+		       "  warm                       %8.1f ns/handle   target <= 50 ns  %s\n",
+		       NRES, cold, median3(warm), median3(warm) <= 50 ? "met" : "MISSED");
+		fflush(stdout);
+		shma_pool_free(q);
+		_exit(sum == 0xdead ? 3 : 0);
+	}
+	waitpid(pid, NULL, 0);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+
+int main(int argc, char **argv)
+{
+	static const size_t lives[] = { 1000, 100000, 1000000 };
+	int quick = argc > 1 && !strcmp(argv[1], "--quick");
+
+	printf("bench-shm: mixed %d B..%d B random replace, ns per free+alloc pair per thread "
+	       "(median of %d)\n\n", MIN_SZ, MAX_SZ, RUNS);
+	printf("%-9s %3s %9s %9s %9s %9s   %8s %9s %9s\n", "live", "thr", "libshm", "malloc",
+	       "seed", "boost", "shm/mall", "seed/shm", "boost/shm");
+	for (size_t li = 0; li < (quick ? 1 : 3); li++) {
+		for (int threads = 1; threads <= 2; threads++) {
+			double m[K_N], b;
+			for (int k = 0; k < K_N; k++) {
+				double v[RUNS];
+				for (unsigned r = 0; r < RUNS; r++)
+					v[r] = run_once((enum kind)k, lives[li], ops_for((enum kind)k, lives[li]),
+							threads, r);
+				m[k] = median3(v);
+			}
+			b = boost_ns(argv[0], lives[li], threads);
+			printf("%-9zu %3d %9.1f %9.1f %9.1f ", lives[li], threads, m[K_SHM], m[K_MALLOC],
+			       m[K_SEED]);
+			if (b > 0)
+				printf("%9.1f", b);
+			else
+				printf("%9s", "n/a");
+			printf("   %7.2fx %8.1fx ", m[K_SHM] / m[K_MALLOC], m[K_SEED] / m[K_SHM]);
+			if (b > 0)
+				printf("%8.1fx\n", b / m[K_SHM]);
+			else
+				printf("%9s\n", "n/a");
+			fflush(stdout);
+		}
+	}
+	printf("\nseed free list reached %ld blocks. Targets: libshm/malloc <= 1.5x, "
+	       "seed/shm >= 10x once 10k blocks are free, boost/shm >= 5x at 1k live.\n",
+	       seed_free_max_seen);
+	resolve_bench();
+	return 0;
+}
