@@ -7,7 +7,7 @@ D="$top_builddir/tools/daxsnap"
 T=$(mktemp -d "${TMPDIR:-/tmp}/daxsnap-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 2
-plan 44
+plan 51
 
 # expect STATUS DESC CMD...: ok when CMD exits with STATUS
 expect() {
@@ -86,6 +86,15 @@ else
 	skip "no /dev/kvm"; skip "no /dev/kvm"
 fi
 
+printf '{"base_gpa": 1, "window_len": [}' > bad.json
+expect 1 "create --json: malformed JSON" sh -c "'$D' create --json -o y < bad.json"
+check "JSON error names the byte" grep -q 'daxsnap: stdin: unexpected character at byte 31' err
+printf '{"base_gpa": 4096, "window_len": 65536, "entries": [{"moffset": 0}]}' > short.json
+expect 1 "create --json: entry without fields" sh -c "'$D' create --json -o y < short.json"
+check "no output from failed creates" test ! -e y
+expect 2 "usage: bad --format" "$D" create --format 3 --base 0 --len 1M -o y
+expect 2 "usage: bad number" "$D" verify a.v2 --base 12Q
+expect 2 "usage: unreadable file" "$D" show /nonexistent/blob
 expect 2 "usage: no command" "$D"
 expect 2 "usage: unknown option" "$D" show --bogus a.v2
 expect 0 "--help" "$D" --help

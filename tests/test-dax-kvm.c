@@ -388,6 +388,39 @@ static void test_translate(void)
 	kfx_close(&f, false);
 }
 
+/* Restoring into a session with live mappings unmaps them from the guest first. */
+static void test_restore_over_live(void)
+{
+	struct kfx f;
+	struct code c = { 0 };
+	struct kvm_regs rg;
+	g_autofree void *blob = NULL;
+	size_t len;
+
+	if (!kfx_open(&f, DAX_MAPPER_KVM_WINDOW, NULL))
+		return;
+	g_assert_cmpint(setup(&f, 4 * M2, 0, M2, R), ==, 0);
+	g_assert_cmpint(dax_session_snapshot(f.s, 2, &blob, &len), ==, 0);    /* only B */
+	g_assert_cmpint(dax_session_reset(f.s), ==, 0);
+	g_assert_cmpint(setup(&f, 0, M2, M2, R), ==, 0);                      /* A, live */
+	load_eax(&c, WBASE + 0x20);
+	out10(&c);
+	load_ebx(&c, WBASE + 0x20);             /* A again, after the restore */
+	hlt(&c);
+	load(&f, &c);
+	g_assert_cmpint(kvmtest_run(&f.vm), ==, KVM_EXIT_IO);
+	regs(&f, &rg);
+	g_assert_cmphex(rg.rax, ==, pat32(M2 + 0x20));
+	g_assert_cmpint(dax_session_restore(f.s, blob, len), ==, 0);
+	/* A is gone from the guest: an unclaimed MMIO exit, not a stale read */
+	g_assert_cmpint(kvmtest_run(&f.vm), ==, KVM_EXIT_MMIO);
+	g_assert_cmphex(f.vm.run->mmio.phys_addr, ==, WBASE + 0x20);
+	g_assert_cmpint(dax_session_handle_kvm_exit(f.s, f.vm.run), ==, 0);
+	/* B binds on first touch */
+	g_assert_cmpint(dax_session_handle_mmio(f.s, WBASE + 4 * M2, (uint8_t[8]){ 0 }, 4, 0), ==, 1);
+	kfx_close(&f, false);
+}
+
 /*
  * Two vCPUs walk the same restored slots in opposite orders at once:
  * every slot is bound exactly once, every exit is completed with the
@@ -543,6 +576,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/dax/kvm/window/restore-stale", test_restore_stale);
 	g_test_add_func("/dax/kvm/window/translate", test_translate);
 	g_test_add_func("/dax/kvm/window/concurrent-faults", test_concurrent_faults);
+	g_test_add_func("/dax/kvm/window/restore-over-live", test_restore_over_live);
 	g_test_add_func("/dax/kvm/window/map-count-guard", test_map_count_guard);
 	return g_test_run();
 }
