@@ -2,7 +2,7 @@
 /*
  * The DAX session: validation and bookkeeping of FUSE_SETUPMAPPING /
  * FUSE_REMOVEMAPPING over a window, lazy rebind after restore, and
- * statistics. One mutex per session covers the slot tree and every
+ * statistics. One mutex per session covers the slot index and every
  * mapper call, so setups, removes and faults from several vCPU or queue
  * threads see one consistent order, and a slot can never be mapped by a
  * fault after a remove dropped it.
