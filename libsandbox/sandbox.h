@@ -1,7 +1,35 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* memkit libsandbox: micro-VM sandbox memory. */
+/*
+ * memkit libsandbox: guarded sandbox memory for micro-VM hosts.
+ *
+ * A sandbox region (struct sbx_mem) is anonymous private memory with a
+ * PROT_NONE guard page before and after it. It starts as an exclusive
+ * handle (only the host can touch it). sbx_mem_split() hands out a guest
+ * view (struct sbx_guest); from then on the sbx_mem is the host view.
+ * Both share one lock word: while the guest view is entered (a vCPU runs,
+ * sbx_guest_enter() .. sbx_guest_exit()), host copies still work, but
+ * operations that need exclusivity (snapshot, zero, restore, trim) fail
+ * with -EBUSY instead of racing with the guest.
+ *
+ * Every host access goes through bounds-checked, overflow-safe volatile
+ * copies, so a value the guest can change is read exactly once. Every host
+ * write is recorded (one bit per page) and, together with KVM's dirty log,
+ * lets sbx_snapshot_restore() touch only the pages dirtied since the last
+ * snapshot or restore.
+ *
+ * Snapshots (struct sbx_snapshot) are sealed memfds (write, shrink, grow,
+ * seal): immutable for their whole life. A region restored to or created
+ * from a snapshot is a MAP_PRIVATE mapping of it, so many regions share the
+ * snapshot's pages copy-on-write.
+ *
+ * Conventions: functions return 0 (or a non-negative value) on success and
+ * a negative errno on failure; a failed call leaves every object as it was.
+ * Out parameters come last. x_free(NULL) is a no-op. Offsets and sizes are
+ * in bytes. The library never prints and never aborts on bad input.
+ */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,6 +39,257 @@ extern "C" {
 
 /* The library's version, "MAJOR.MINOR.PATCH"; thread-safe, async-signal-safe. */
 const char *sbx_version(void);
+
+struct sbx_mem;       /* a sandbox region: exclusive handle, then host view */
+struct sbx_guest;     /* the guest view of a region */
+struct sbx_snapshot;  /* an immutable snapshot (sealed memfd or fs-verity file) */
+struct sbx_vm;        /* a KVM VM that regions and snapshots are bound into */
+
+/* ------------------------------------------------------------------ */
+/* Regions and lifecycle (sbx_mem_new(3))                             */
+
+/*
+ * A new zero-filled region of size bytes (a non-zero multiple of the page
+ * size): MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE with a PROT_NONE guard page
+ * on each side. -EINVAL for 0, unaligned or overflowing sizes.
+ */
+int sbx_mem_new(uint64_t size, struct sbx_mem **out);
+/*
+ * A new region whose contents are the snapshot's: a MAP_PRIVATE mapping of
+ * it (pages are shared copy-on-write with every other region made from the
+ * same snapshot). The region holds a reference on the snapshot.
+ */
+int sbx_mem_new_from_snapshot(struct sbx_snapshot *snap, struct sbx_mem **out);
+/*
+ * Drop the host's handle. The memory stays mapped while a guest view or a
+ * KVM binding still uses it (they hold references); it is unmapped with
+ * the last one. NULL is a no-op.
+ */
+void sbx_mem_free(struct sbx_mem *m);
+/* Usable size in bytes (without the guard pages). */
+uint64_t sbx_mem_size(const struct sbx_mem *m);
+
+/*
+ * Split the exclusive handle: *guest is the guest view, m is from now on the
+ * host view. -EBUSY if m was already split (one guest view per region; it
+ * may be entered by several vCPUs at once).
+ */
+int sbx_mem_split(struct sbx_mem *m, struct sbx_guest **guest);
+/* Drop the guest view (it must not be entered: -EBUSY). NULL is a no-op (0). */
+int sbx_guest_free(struct sbx_guest *g);
+/*
+ * Mark the guest as running (call before KVM_RUN on any vCPU that can reach
+ * the region) / no longer running (after KVM_RUN returns). Enters nest
+ * (one per vCPU). enter fails with -EBUSY while an exclusive operation is
+ * in progress; exit fails with -EINVAL when not entered.
+ */
+int sbx_guest_enter(struct sbx_guest *g);
+int sbx_guest_exit(struct sbx_guest *g);
+/* The region behind a guest view (borrowed; valid while g lives). */
+struct sbx_mem *sbx_guest_mem(struct sbx_guest *g);
+
+/*
+ * Zero the whole region: MADV_DONTNEED where that yields zeros (anonymous
+ * memory), else a replacement anonymous mapping at the same address, else
+ * a fill. Exclusive: -EBUSY while the guest is entered. Afterwards the
+ * region is no longer based on a snapshot.
+ */
+int sbx_mem_zero(struct sbx_mem *m);
+
+/*
+ * The host address of byte 0 of the region. Accesses through it bypass
+ * bounds checks, volatile semantics and dirty tracking: after calling this
+ * the library can no longer trust its own write record, so the next restore
+ * remaps the whole region (still correct, no longer O(dirty)) unless the
+ * caller promises to report its writes with sbx_mem_mark_dirty() by passing
+ * will_mark_dirty = true.
+ */
+void *sbx_mem_host_ptr(struct sbx_mem *m, bool will_mark_dirty);
+/* Record that [off, off + len) was written behind the library's back. */
+int sbx_mem_mark_dirty(struct sbx_mem *m, uint64_t off, uint64_t len);
+
+/* ------------------------------------------------------------------ */
+/* Host access (sbx_mem_read(3)): bounds-checked volatile copies       */
+/*
+ * All fail with -EINVAL for a NULL handle/buffer (with len > 0) or when
+ * [off, off + len) is not inside the region (overflow-safe); then nothing
+ * is copied. They work while the guest is entered; they fail with -EBUSY
+ * only while an exclusive operation runs on another thread. Every byte of
+ * the region is read (or written) exactly once, in aligned 16-byte volatile
+ * chunks where possible. Multi-byte values are host byte order.
+ */
+int sbx_mem_read(struct sbx_mem *m, uint64_t off, void *buf, size_t len);
+int sbx_mem_write(struct sbx_mem *m, uint64_t off, const void *buf, size_t len);
+int sbx_mem_fill(struct sbx_mem *m, uint64_t off, uint8_t byte, uint64_t len);
+/* Copy len bytes inside the region (ranges may overlap: memmove semantics). */
+int sbx_mem_copy(struct sbx_mem *m, uint64_t dst_off, uint64_t src_off, uint64_t len);
+int sbx_mem_read_u8(struct sbx_mem *m, uint64_t off, uint8_t *out);
+int sbx_mem_read_u16(struct sbx_mem *m, uint64_t off, uint16_t *out);
+int sbx_mem_read_u32(struct sbx_mem *m, uint64_t off, uint32_t *out);
+int sbx_mem_read_u64(struct sbx_mem *m, uint64_t off, uint64_t *out);
+int sbx_mem_write_u8(struct sbx_mem *m, uint64_t off, uint8_t v);
+int sbx_mem_write_u16(struct sbx_mem *m, uint64_t off, uint16_t v);
+int sbx_mem_write_u32(struct sbx_mem *m, uint64_t off, uint32_t v);
+int sbx_mem_write_u64(struct sbx_mem *m, uint64_t off, uint64_t v);
+
+/* ------------------------------------------------------------------ */
+/* Buffer stack in guest-shared memory (sbx_stack_push(3))             */
+/*
+ * A buffer of buf_size bytes at buf_off: its first u64 is the stack pointer
+ * (offset of the next free byte, relative to buf_off; 8 when empty); each
+ * element is followed by an 8-byte back-pointer holding the element's own
+ * offset. The guest can write all of it, so every value read from it is
+ * read once and validated: stack pointer in [8, buf_size] (pop: >= 16),
+ * back-pointer in [8, sp - 8], element fits its slot, no overflow. A
+ * rejected call leaves the buffer unchanged. buf_off/buf_size must lie in
+ * the region (-EINVAL).
+ */
+/* Reset to empty: sp = 8, rest of the buffer zeroed. */
+int sbx_stack_init(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size);
+/* Push len bytes; -ENOSPC if they (plus the back-pointer) do not fit, -EBADMSG if sp is corrupt. */
+int sbx_stack_push(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
+		   const void *data, size_t len);
+/*
+ * Pop the top element whole into out (cap bytes) and zero its slot; the
+ * element's size goes to *len. -ENODATA when empty (sp == 8), -EBADMSG for
+ * a corrupt sp/back-pointer, -ENOBUFS if cap is too small (*len still set).
+ */
+int sbx_stack_pop(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
+		  void *out, size_t cap, size_t *len);
+/*
+ * Pop a size-prefixed element (a little-endian u32 byte count n, then n
+ * bytes; e.g. a size-prefixed flatbuffer): copies the 4 + n bytes to out.
+ * The element slot must hold at least 8 bytes and 4 + n must fit in it
+ * (-EBADMSG otherwise).
+ */
+int sbx_stack_pop_sized(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
+			void *out, size_t cap, size_t *len);
+
+/* ------------------------------------------------------------------ */
+/* Snapshots (sbx_snapshot_take(3))                                    */
+
+/*
+ * Copy the region into a new memfd sealed with F_SEAL_WRITE|F_SEAL_SHRINK|
+ * F_SEAL_GROW|F_SEAL_SEAL, and rebase the region on it (it becomes a
+ * MAP_PRIVATE mapping of the snapshot, same address, no gap; its dirty
+ * record is cleared). Exclusive: -EBUSY while the guest is entered.
+ */
+int sbx_snapshot_take(struct sbx_mem *m, struct sbx_snapshot **out);
+/*
+ * Accept a snapshot from outside. fd is dup'ed (the caller keeps its own).
+ * Mapped directly only when provably immutable: a memfd sealed against
+ * write, shrink and grow, or a regular file with fs-verity enabled, whose
+ * size is a non-zero multiple of the page size. Anything else (or, with
+ * SBX_IMPORT_COPY, everything) is read with pread into a new sealed memfd,
+ * its size rounded up to a page with zeros. -EINVAL for an empty or
+ * non-regular file.
+ */
+#define SBX_IMPORT_COPY 1u
+int sbx_snapshot_import(int fd, unsigned flags, struct sbx_snapshot **out);
+/* Snapshots are reference counted; regions and bindings hold references. */
+struct sbx_snapshot *sbx_snapshot_ref(struct sbx_snapshot *s);
+/* Drop a reference; NULL is a no-op. */
+void sbx_snapshot_free(struct sbx_snapshot *s);
+uint64_t sbx_snapshot_size(const struct sbx_snapshot *s);
+/* The snapshot's fd (borrowed; immutable contents). */
+int sbx_snapshot_fd(const struct sbx_snapshot *s);
+/* A read-only mapping of the snapshot's bytes (valid while s lives). */
+const void *sbx_snapshot_data(const struct sbx_snapshot *s);
+/* Was the snapshot accepted without a copy (sealed memfd / fs-verity)? */
+bool sbx_snapshot_is_direct(const struct sbx_snapshot *s);
+
+/*
+ * Make the region equal to the snapshot. If the region is based on s
+ * (made from it, or rebased by take/restore), only the pages dirtied since
+ * are touched: host writes from the library's record, guest writes from
+ * the dirty logs of the region's KVM bindings. Strategy by flags:
+ *   SBX_RESTORE_AUTO   copy-back for few dirty pages, remap for many
+ *   SBX_RESTORE_COPY   copy each dirty page back from the snapshot
+ *                      (keeps the pages mapped; memory stays allocated)
+ *   SBX_RESTORE_REMAP  one MAP_FIXED remap of the whole region
+ *   SBX_RESTORE_TRIM   MADV_DONTNEED the dirty pages (gives their memory back)
+ * Otherwise (other snapshot, untracked raw-pointer writes, a writable KVM
+ * binding without dirty logging) the whole region is remapped onto s.
+ * The mapping address never changes and memslots are never touched; bound
+ * guests see the snapshot's bytes. Exclusive: -EBUSY while entered.
+ * -EINVAL if the sizes differ. Returns the number of pages restored.
+ */
+#define SBX_RESTORE_AUTO  0u
+#define SBX_RESTORE_COPY  1u
+#define SBX_RESTORE_REMAP 2u
+#define SBX_RESTORE_TRIM  3u
+int64_t sbx_snapshot_restore(struct sbx_mem *m, struct sbx_snapshot *s, unsigned flags);
+/*
+ * Give back the private memory of pages that are equal to the region's
+ * snapshot (restored by copy-back, not written since). Exclusive. Returns
+ * the number of pages trimmed; 0 for a region not based on a snapshot.
+ */
+int64_t sbx_mem_trim(struct sbx_mem *m);
+
+/*
+ * Save to fd at offset 0: a 4 KiB header (magic "MKSBXSNP", version,
+ * size, data checksum, header checksum), then the bytes. The fd is
+ * truncated to the written size.
+ */
+int sbx_snapshot_save(const struct sbx_snapshot *s, int fd);
+/*
+ * Load a file written by sbx_snapshot_save() into a new sealed memfd,
+ * verifying everything: -EBADMSG bad magic, header or data checksum;
+ * -EPROTONOSUPPORT unknown version; -ENODATA truncated file.
+ */
+int sbx_snapshot_load(int fd, struct sbx_snapshot **out);
+
+/* Counters of a region (sbx_mem_stats(3)). */
+struct sbx_mem_stats {
+	uint64_t size;            /* usable bytes */
+	uint64_t dirty_pages;     /* recorded dirty since the last snapshot/restore (not yet
+				     counting unfetched KVM dirty logs) */
+	uint64_t private_bytes;   /* resident private (copy-on-write / anonymous) bytes */
+	uint64_t shared_bytes;    /* bytes still shared with the snapshot (size - private
+				     when based on a snapshot, else 0) */
+	uint64_t restores_copy;   /* restores done by copy-back */
+	uint64_t restores_remap;  /* ... by remapping the region */
+	uint64_t restores_trim;   /* ... by MADV_DONTNEED */
+	uint64_t pages_restored;
+	uint64_t reserved[8];
+};
+int sbx_mem_stats(struct sbx_mem *m, struct sbx_mem_stats *out);
+
+/* ------------------------------------------------------------------ */
+/* KVM binding (sbx_vm_new(3))                                         */
+
+/* Open /dev/kvm and create a VM owned by the handle. */
+int sbx_vm_new(struct sbx_vm **out);
+/* Wrap the caller's VM fd (borrowed: sbx_vm_free() does not close it). */
+int sbx_vm_from_fd(int vm_fd, struct sbx_vm **out);
+/* Delete every memslot bound through vm, close owned fds. NULL is a no-op. */
+void sbx_vm_free(struct sbx_vm *vm);
+/* The VM fd (for KVM_CREATE_VCPU etc.), and the /dev/kvm fd (-EBADF if borrowed). */
+int sbx_vm_fd(const struct sbx_vm *vm);
+int sbx_vm_kvm_fd(const struct sbx_vm *vm);
+
+#define SBX_BIND_READONLY  1u   /* KVM_MEM_READONLY: guest writes exit as MMIO */
+#define SBX_BIND_DIRTY_LOG 2u   /* KVM_MEM_LOG_DIRTY_PAGES: O(dirty) restore of guest writes */
+/*
+ * Bind the whole region as memslot slot at guest physical address gpa
+ * (page aligned). The binding holds a reference on the region. -EEXIST if
+ * the slot is in use through vm; KVM's errors otherwise.
+ */
+int sbx_vm_bind(struct sbx_vm *vm, struct sbx_mem *m, uint32_t slot, uint64_t gpa,
+		unsigned flags);
+/* Bind a snapshot's bytes read-only (KVM_MEM_READONLY over a PROT_READ mapping). */
+int sbx_vm_bind_snapshot(struct sbx_vm *vm, struct sbx_snapshot *s, uint32_t slot,
+			 uint64_t gpa);
+/* Delete the memslot; -ENOENT if slot was not bound through vm. */
+int sbx_vm_unbind(struct sbx_vm *vm, uint32_t slot);
+/*
+ * The pages the guest wrote through a SBX_BIND_DIRTY_LOG binding since the
+ * last call (or restore): one bit per page, bit i of word i / 64, into
+ * bitmap (nwords >= (pages + 63) / 64, else -ENOBUFS). The bits are also
+ * kept in the region's record for the next restore. Returns the number of
+ * dirty pages.
+ */
+int64_t sbx_vm_dirty_log(struct sbx_vm *vm, uint32_t slot, uint64_t *bitmap, size_t nwords);
 
 #ifdef __cplusplus
 }

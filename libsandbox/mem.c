@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Sandbox regions: guarded mappings, the host/guest lock word, dirty record, zeroing. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "common/macro.h"
+#include "common/size.h"
+#include "common/sys.h"
+#include "sandboxP.h"
+
+static int mem_alloc(uint64_t size, struct sbx_mem **out)
+{
+	size_t page = mk_page_size();
+	struct sbx_mem *m;
+
+	/* Two guard pages must fit too, and the region must be one mmap. */
+	if (size == 0 || !mk_is_aligned(size, page) || size > (uint64_t)(SIZE_MAX / 2) - 2 * page)
+		return -EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->size = size;
+	m->page = page;
+	m->page_shift = mk_log2(page);
+	m->npages = size >> m->page_shift;
+	m->dirty_words = (size_t)((m->npages + 63) / 64);
+	m->dirty = calloc(m->dirty_words, sizeof(uint64_t));
+	m->binds = g_ptr_array_new();
+	if (!m->dirty) {
+		g_ptr_array_free(m->binds, TRUE);
+		free(m);
+		return -ENOMEM;
+	}
+	m->refs = 1;
+	m->host_alive = true;
+	m->st.size = size;
+	*out = m;
+	return 0;
+}
+
+static void mem_release(struct sbx_mem *m)
+{
+	if (m->base)
+		mk_unmap_guarded(m->base, m->size, m->page);
+	sbx_snapshot_free(m->snap);
+	g_ptr_array_free(m->binds, TRUE);
+	free(m->dirty);
+	free(m);
+}
+
+MK_EXPORT int sbx_mem_new(uint64_t size, struct sbx_mem **out)
+{
+	struct sbx_mem *m;
+	void *p;
+	int r;
+
+	if (!out)
+		return -EINVAL;
+	r = mem_alloc(size, &m);
+	if (r < 0)
+		return r;
+	r = mk_map_guarded(size, m->page, PROT_READ | PROT_WRITE, MAP_NORESERVE, &p);
+	if (r < 0) {
+		mem_release(m);
+		return r;
+	}
+	m->base = p;
+	*out = m;
+	return 0;
+}
+
+MK_EXPORT int sbx_mem_new_from_snapshot(struct sbx_snapshot *snap, struct sbx_mem **out)
+{
+	struct sbx_mem *m;
+	void *p;
+	int r;
+
+	if (!snap || !out)
+		return -EINVAL;
+	r = mem_alloc(snap->size, &m);
+	if (r < 0)
+		return r;
+	/* Reserve region + guards as PROT_NONE, then put the file over the middle. */
+	r = mk_map_guarded(m->size, m->page, PROT_NONE, 0, &p);
+	if (r < 0) {
+		mem_release(m);
+		return r;
+	}
+	m->base = p;
+	r = sbx_mem_remap(m, snap);
+	if (r < 0) {
+		mem_release(m);
+		return r;
+	}
+	*out = m;
+	return 0;
+}
+
+struct sbx_mem *sbx_mem_ref_internal(struct sbx_mem *m)
+{
+	__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+	return m;
+}
+
+void sbx_mem_unref_internal(struct sbx_mem *m)
+{
+	if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		mem_release(m);
+}
+
+MK_EXPORT void sbx_mem_free(struct sbx_mem *m)
+{
+	if (!m || !m->host_alive)
+		return;
+	m->host_alive = false;
+	sbx_mem_unref_internal(m);
+}
+
+MK_EXPORT uint64_t sbx_mem_size(const struct sbx_mem *m)
+{
+	return m ? m->size : 0;
+}
+
+/* ---- the lock word ---- */
+
+int sbx_excl_begin(struct sbx_mem *m)
+{
+	uint64_t expect = 0;
+
+	if (!__atomic_compare_exchange_n(&m->state, &expect, SBX_EXCL, false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return -EBUSY;
+	return 0;
+}
+
+void sbx_excl_end(struct sbx_mem *m)
+{
+	__atomic_and_fetch(&m->state, ~SBX_EXCL, __ATOMIC_RELEASE);
+}
+
+/* Add inc to the lock word unless an exclusive operation holds it. */
+static int state_add(struct sbx_mem *m, uint64_t inc, uint64_t mask)
+{
+	uint64_t s = __atomic_load_n(&m->state, __ATOMIC_RELAXED);
+
+	do {
+		if (s & SBX_EXCL)
+			return -EBUSY;
+		if ((s & mask) == mask)
+			return -EOVERFLOW;
+	} while (!__atomic_compare_exchange_n(&m->state, &s, s + inc, true,
+					      __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));
+	return 0;
+}
+
+int sbx_host_begin(struct sbx_mem *m)
+{
+	return state_add(m, 1, SBX_HOST_MASK);
+}
+
+void sbx_host_end(struct sbx_mem *m)
+{
+	__atomic_sub_fetch(&m->state, 1, __ATOMIC_RELEASE);
+}
+
+/* ---- views ---- */
+
+MK_EXPORT int sbx_mem_split(struct sbx_mem *m, struct sbx_guest **guest)
+{
+	struct sbx_guest *g;
+
+	if (!m || !guest || !m->host_alive)
+		return -EINVAL;
+	if (m->guest)
+		return -EBUSY;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->m = sbx_mem_ref_internal(m);
+	m->guest = g;
+	*guest = g;
+	return 0;
+}
+
+MK_EXPORT int sbx_guest_free(struct sbx_guest *g)
+{
+	struct sbx_mem *m;
+
+	if (!g)
+		return 0;
+	m = g->m;
+	if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) & SBX_GUEST_MASK)
+		return -EBUSY;
+	m->guest = NULL;
+	free(g);
+	sbx_mem_unref_internal(m);
+	return 0;
+}
+
+MK_EXPORT int sbx_guest_enter(struct sbx_guest *g)
+{
+	if (!g)
+		return -EINVAL;
+	return state_add(g->m, SBX_GUEST_ONE, SBX_GUEST_MASK);
+}
+
+MK_EXPORT int sbx_guest_exit(struct sbx_guest *g)
+{
+	uint64_t s;
+
+	if (!g)
+		return -EINVAL;
+	s = __atomic_load_n(&g->m->state, __ATOMIC_RELAXED);
+	do {
+		if (!(s & SBX_GUEST_MASK))
+			return -EINVAL;
+	} while (!__atomic_compare_exchange_n(&g->m->state, &s, s - SBX_GUEST_ONE, true,
+					      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	return 0;
+}
+
+MK_EXPORT struct sbx_mem *sbx_guest_mem(struct sbx_guest *g)
+{
+	return g ? g->m : NULL;
+}
+
+/* ---- dirty record ---- */
+
+void sbx_mark_dirty(struct sbx_mem *m, uint64_t off, uint64_t len)
+{
+	uint64_t first, last;
+
+	if (!len)
+		return;
+	first = off >> m->page_shift;
+	last = (off + len - 1) >> m->page_shift;
+	/* Host copies may run on several threads at once: atomic OR per word. */
+	for (uint64_t w = first / 64; w <= last / 64; w++) {
+		uint64_t lo = w == first / 64 ? first % 64 : 0;
+		uint64_t hi = w == last / 64 ? last % 64 : 63;
+		uint64_t bits = (hi == 63 ? ~0ull : ((1ull << (hi + 1)) - 1)) & ~((1ull << lo) - 1);
+		if ((__atomic_load_n(&m->dirty[w], __ATOMIC_RELAXED) & bits) != bits)
+			__atomic_or_fetch(&m->dirty[w], bits, __ATOMIC_RELAXED);
+	}
+}
+
+void sbx_dirty_clear(struct sbx_mem *m)
+{
+	memset(m->dirty, 0, m->dirty_words * sizeof(uint64_t));
+}
+
+MK_EXPORT int sbx_mem_mark_dirty(struct sbx_mem *m, uint64_t off, uint64_t len)
+{
+	if (!m || !sbx_range_ok(m, off, len))
+		return -EINVAL;
+	sbx_mark_dirty(m, off, len);
+	return 0;
+}
+
+MK_EXPORT void *sbx_mem_host_ptr(struct sbx_mem *m, bool will_mark_dirty)
+{
+	if (!m)
+		return NULL;
+	if (!will_mark_dirty)
+		m->untracked = true;
+	return m->base;
+}
+
+/* ---- mappings ---- */
+
+int sbx_mem_remap(struct sbx_mem *m, struct sbx_snapshot *snap)
+{
+	void *p;
+	int r;
+
+	/* MAP_FIXED replaces the old pages atomically: no gap under a memslot. */
+	r = mk_mmap(m->base, m->size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, snap->fd, 0, &p);
+	if (r < 0)
+		return r;
+	if (m->snap != snap) {
+		sbx_snapshot_free(m->snap);
+		m->snap = sbx_snapshot_ref(snap);
+	}
+	sbx_dirty_clear(m);
+	m->untracked = false;
+	return 0;
+}
+
+MK_EXPORT int sbx_mem_zero(struct sbx_mem *m)
+{
+	void *p;
+	int r;
+
+	if (!m)
+		return -EINVAL;
+	r = sbx_excl_begin(m);
+	if (r < 0)
+		return r;
+	/* Drop the guest's pending log bits: they are about to be meaningless. */
+	(void)sbx_kvm_collect(m);
+	if (!m->snap && mk_madvise(m->base, m->size, MADV_DONTNEED) == 0)
+		goto done;
+	/* Snapshot-based (DONTNEED would bring the snapshot back) or DONTNEED
+	 * refused (e.g. locked pages): a fresh anonymous mapping in place. */
+	r = mk_mmap(m->base, m->size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0, &p);
+	if (r < 0) {
+		sbx_vfill(m->base, 0, m->size);
+	} else {
+		sbx_snapshot_free(m->snap);
+		m->snap = NULL;
+	}
+done:
+	sbx_dirty_clear(m);
+	m->untracked = false;
+	sbx_excl_end(m);
+	return 0;
+}
+
+/* Resident anonymous bytes of the region's mapping, from /proc/self/smaps. */
+static int private_bytes(const struct sbx_mem *m, uint64_t *out)
+{
+	char line[256];
+	uintptr_t lo = (uintptr_t)m->base, hi = lo + m->size;
+	bool in = false;
+	uint64_t total = 0;
+	FILE *f = fopen("/proc/self/smaps", "re");
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, b, kb;
+		if (sscanf(line, "%lx-%lx ", &a, &b) == 2) {
+			in = a >= lo && b <= hi;
+			continue;
+		}
+		if (in && sscanf(line, "Anonymous: %lu kB", &kb) == 1)
+			total += (uint64_t)kb * 1024;
+	}
+	fclose(f);
+	*out = total;
+	return 0;
+}
+
+MK_EXPORT int sbx_mem_stats(struct sbx_mem *m, struct sbx_mem_stats *out)
+{
+	uint64_t n = 0, priv = 0;
+	int r;
+
+	if (!m || !out)
+		return -EINVAL;
+	for (size_t i = 0; i < m->dirty_words; i++)
+		n += (uint64_t)__builtin_popcountll(__atomic_load_n(&m->dirty[i], __ATOMIC_RELAXED));
+	r = private_bytes(m, &priv);
+	if (r < 0)
+		return r;
+	*out = m->st;
+	out->size = m->size;
+	out->dirty_pages = n;
+	out->private_bytes = priv;
+	out->shared_bytes = m->snap ? m->size - MK_MIN(priv, m->size) : 0;
+	return 0;
+}

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The buffer stack protocol of guest-shared buffers (Hyperlight's
+ * push_buffer/try_pop_buffer_*): u64 stack pointer at offset 0, elements
+ * each followed by a u64 back-pointer to their own start. The guest owns
+ * the bytes, so each value is read once into a local, validated with
+ * overflow-safe arithmetic, and only then used; nothing is written until
+ * every check has passed.
+ */
+#include "config.h"
+
+#include <errno.h>
+
+#include "common/macro.h"
+#include "common/size.h"
+#include "sandboxP.h"
+
+static uint64_t vload64(const volatile uint8_t *p)
+{
+	uint64_t v;
+
+	if (((uintptr_t)p & 7) == 0)
+		return *(const volatile uint64_t *)p;
+	sbx_vcopy_out(&v, p, sizeof(v));
+	return v;
+}
+
+static void vstore64(volatile uint8_t *p, uint64_t v)
+{
+	if (((uintptr_t)p & 7) == 0)
+		*(volatile uint64_t *)p = v;
+	else
+		sbx_vcopy_in(p, &v, sizeof(v));
+}
+
+static int stack_begin(struct sbx_mem *m, uint64_t off, uint64_t size)
+{
+	if (!m || !m->host_alive || size < 8 || !sbx_range_ok(m, off, size))
+		return -EINVAL;
+	return sbx_host_begin(m);
+}
+
+MK_EXPORT int sbx_stack_init(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size)
+{
+	int r = stack_begin(m, buf_off, buf_size);
+
+	if (r < 0)
+		return r;
+	sbx_mark_dirty(m, buf_off, buf_size);
+	vstore64(m->base + buf_off, 8);
+	sbx_vfill(m->base + buf_off + 8, 0, buf_size - 8);
+	sbx_host_end(m);
+	return 0;
+}
+
+MK_EXPORT int sbx_stack_push(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
+			     const void *data, size_t len)
+{
+	uint8_t *b;
+	uint64_t sp, avail;
+	int r;
+
+	if (!data && len)
+		return -EINVAL;
+	r = stack_begin(m, buf_off, buf_size);
+	if (r < 0)
+		return r;
+	b = m->base + buf_off;
+	sp = vload64(b);
+	if (sp < 8 || sp > buf_size) {
+		r = -EBADMSG;
+		goto out;
+	}
+	avail = buf_size - sp;
+	if (len > avail || avail - len < 8) {
+		r = -ENOSPC;
+		goto out;
+	}
+	sbx_mark_dirty(m, buf_off, 8);
+	sbx_mark_dirty(m, buf_off + sp, len + 8);
+	sbx_vcopy_in(b + sp, data, len);
+	vstore64(b + sp + len, sp);
+	vstore64(b, sp + len + 8);
+out:
+	sbx_host_end(m);
+	return r;
+}
+
+static int pop(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
+	       void *out, size_t cap, size_t *len, bool sized)
+{
+	uint8_t *b;
+	uint64_t sp, bp, slot, n;
+	uint32_t prefix = 0;
+	int r;
+
+	if ((!out && cap) || !len)
+		return -EINVAL;
+	r = stack_begin(m, buf_off, buf_size);
+	if (r < 0)
+		return r;
+	b = m->base + buf_off;
+	sp = vload64(b);
+	if (sp == 8) {
+		r = -ENODATA;
+		goto out;
+	}
+	if (sp < 16 || sp > buf_size) {
+		r = -EBADMSG;
+		goto out;
+	}
+	bp = vload64(b + sp - 8);
+	if (bp < 8 || bp > sp - 8) {
+		r = -EBADMSG;
+		goto out;
+	}
+	slot = sp - 8 - bp;             /* bytes between element start and back-pointer */
+	n = slot;
+	if (sized) {
+		/* 4-byte prefix + at least 4 bytes of payload, as the seed demands. */
+		if (slot < 8) {
+			r = -EBADMSG;
+			goto out;
+		}
+		sbx_vcopy_out(&prefix, b + bp, sizeof(prefix));
+		n = (uint64_t)prefix + 4;   /* cannot overflow a u64 */
+		if (n > slot) {
+			r = -EBADMSG;
+			goto out;
+		}
+	}
+	*len = (size_t)n;
+	if (n > cap) {
+		r = -ENOBUFS;
+		goto out;
+	}
+	if (sized) {
+		/* The prefix we validated, not a second read of it. */
+		__builtin_memcpy(out, &prefix, sizeof(prefix));
+		sbx_vcopy_out((uint8_t *)out + 4, b + bp + 4, (size_t)n - 4);
+	} else {
+		sbx_vcopy_out(out, b + bp, (size_t)n);
+	}
+	sbx_mark_dirty(m, buf_off, 8);
+	sbx_mark_dirty(m, buf_off + bp, sp - bp);
+	vstore64(b, bp);
+	sbx_vfill(b + bp, 0, sp - bp);
+out:
+	sbx_host_end(m);
+	return r;
+}
+
+MK_EXPORT int sbx_stack_pop(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
+			    void *out, size_t cap, size_t *len)
+{
+	return pop(m, buf_off, buf_size, out, cap, len, false);
+}
+
+MK_EXPORT int sbx_stack_pop_sized(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
+				  void *out, size_t cap, size_t *len)
+{
+	return pop(m, buf_off, buf_size, out, cap, len, true);
+}
