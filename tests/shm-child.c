@@ -11,6 +11,8 @@
  *                                          (pattern ID), print their handles
  *   shm-child loop DIR NAME                alloc/free forever; prints "R" once running
  *   shm-child leak DIR NAME N              allocate N blocks, exit without detaching
+ *   shm-child create DIR NAME N            create a SHM pool, allocate N blocks, detach
+ *   shm-child hold DIR NAME SECONDS        stay attached for SECONDS (a live user)
  */
 #include "config.h"
 
@@ -168,6 +170,35 @@ static int do_leak(char **argv)
 	_exit(0);   /* no shma_pool_free: as if we crashed */
 }
 
+static int do_create(char **argv)
+{
+	struct shma_pool_opts o = { .size = sizeof(o), .backend = SHMA_BACKEND_SHM,
+				    .name = argv[3], .dir = argv[2], .chunk_size = 1u << 20 };
+	struct shma_pool *p;
+	long n = atol(argv[4]);
+	int r = shma_pool_create(&o, &p);
+
+	if (r < 0)
+		return fail("create", r);
+	for (long i = 0; i < n; i++)
+		if ((r = shma_alloc(p, 1000, 0, NULL, NULL)) < 0)
+			return fail("alloc", r);
+	shma_pool_free(p);
+	return 0;
+}
+
+static int do_hold(char **argv)
+{
+	struct shma_pool *p;
+	int r = shma_pool_attach(argv[2], argv[3], 0, &p);
+
+	if (r < 0)
+		return fail("attach", r);
+	sleep((unsigned)atoi(argv[4]));
+	shma_pool_free(p);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "resolve"))
@@ -180,6 +211,10 @@ int main(int argc, char **argv)
 		return do_loop(argv);
 	if (argc == 5 && !strcmp(argv[1], "leak"))
 		return do_leak(argv);
-	fprintf(stderr, "usage: shm-child resolve|memfd|churn|loop|leak ...\n");
+	if (argc == 5 && !strcmp(argv[1], "create"))
+		return do_create(argv);
+	if (argc == 5 && !strcmp(argv[1], "hold"))
+		return do_hold(argv);
+	fprintf(stderr, "usage: shm-child resolve|memfd|churn|loop|leak|create|hold ...\n");
 	return 2;
 }
