@@ -1,21 +1,26 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * memcheck-guest test region. TEMPORARY: plain anonymous memory until
- * libsandbox's API lands; the library-only operations report -ENOSYS.
+ * memcheck-guest test region: libsandbox memory. The region is split into
+ * a host view (every host access: sbx_mem_read/write, volatile, bounds
+ * checked) and a guest view entered around each KVM_RUN; it is bound into
+ * the check's VM through libsandbox's KVM binding.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
-#include "common/kvm.h"
-#include "common/sys.h"
+#include "sandbox.h"
 #include "tools/memcheck/mem.h"
 
 struct mc_mem {
-	void *p;
+	struct sbx_mem *m;
+	struct sbx_guest *g;
+	struct sbx_vm *vm;
+	struct sbx_snapshot *snap;
+	struct mc_vm *bound;     /* the memcheck VM whose run hooks we set */
+	uint32_t slot;
 	uint64_t size;
 };
 
@@ -26,14 +31,20 @@ int mc_mem_new(uint64_t size, struct mc_mem **out, const char **why)
 
 	if (!m)
 		return -ENOMEM;
-	r = mk_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		    -1, 0, &m->p);
+	m->size = size;
+	r = sbx_mem_new(size, &m->m);
 	if (r < 0) {
-		*why = "mmap";
+		*why = "libsandbox: sbx_mem_new";
 		free(m);
 		return r;
 	}
-	m->size = size;
+	r = sbx_mem_split(m->m, &m->g);
+	if (r < 0) {
+		*why = "libsandbox: sbx_mem_split";
+		sbx_mem_free(m->m);
+		free(m);
+		return r;
+	}
 	*out = m;
 	return 0;
 }
@@ -42,55 +53,100 @@ void mc_mem_free(struct mc_mem *m)
 {
 	if (!m)
 		return;
-	mk_munmap(m->p, m->size);
+	if (m->bound) {
+		m->bound->enter_fn = NULL;
+		m->bound->leave_fn = NULL;
+	}
+	/* Memslots go first (the VM fd is borrowed and still open), then the memory. */
+	sbx_vm_free(m->vm);
+	sbx_snapshot_free(m->snap);
+	sbx_guest_free(m->g);
+	sbx_mem_free(m->m);
 	free(m);
 }
 
 uint64_t mc_mem_size(const struct mc_mem *m) { return m->size; }
-void *mc_mem_host_ptr(struct mc_mem *m) { return m->p; }
+
+void *mc_mem_host_ptr(struct mc_mem *m)
+{
+	return sbx_mem_host_ptr(m->m, false);
+}
 
 int mc_mem_read(struct mc_mem *m, uint64_t off, void *buf, size_t len)
 {
-	if (off > m->size || len > m->size - off)
-		return -EINVAL;
-	memcpy(buf, (char *)m->p + off, len);
-	return 0;
+	return sbx_mem_read(m->m, off, buf, len);
 }
 
 int mc_mem_write(struct mc_mem *m, uint64_t off, const void *buf, size_t len)
 {
-	if (off > m->size || len > m->size - off)
-		return -EINVAL;
-	memcpy((char *)m->p + off, buf, len);
-	return 0;
+	return sbx_mem_write(m->m, off, buf, len);
+}
+
+static int enter(void *data)
+{
+	return sbx_guest_enter(data);
+}
+
+static void leave(void *data)
+{
+	sbx_guest_exit(data);
 }
 
 int mc_mem_bind(struct mc_mem *m, struct mc_vm *vm, uint32_t slot, uint64_t gpa,
 		unsigned flags, const char **why)
 {
-	uint32_t kf = ((flags & MC_MEM_RO) ? KVM_MEM_READONLY : 0) |
-		      ((flags & MC_MEM_DIRTY) ? KVM_MEM_LOG_DIRTY_PAGES : 0);
-	int r = mk_kvm_set_memslot(vm->vm_fd, slot, kf, gpa, m->size, m->p);
+	unsigned sf = ((flags & MC_MEM_RO) ? SBX_BIND_READONLY : 0) |
+		      ((flags & MC_MEM_DIRTY) ? SBX_BIND_DIRTY_LOG : 0);
+	int r;
 
-	if (r < 0)
-		*why = "KVM_SET_USER_MEMORY_REGION";
-	return r;
+	if (m->vm)
+		return -EBUSY;
+	r = sbx_vm_from_fd(vm->vm_fd, &m->vm);
+	if (r < 0) {
+		*why = "libsandbox: sbx_vm_from_fd";
+		return r;
+	}
+	r = sbx_vm_bind(m->vm, m->m, slot, gpa, sf);
+	if (r < 0) {
+		*why = "libsandbox: sbx_vm_bind";
+		sbx_vm_free(m->vm);
+		m->vm = NULL;
+		return r;
+	}
+	m->slot = slot;
+	m->bound = vm;
+	vm->enter_fn = enter;
+	vm->leave_fn = leave;
+	vm->run_data = m->g;
+	return 0;
 }
 
 int mc_mem_dirty_log(struct mc_mem *m, uint64_t *bitmap, const char **why)
 {
-	*why = "libsandbox: sbx_vm_dirty_log";
-	return -ENOSYS;
+	int64_t r = sbx_vm_dirty_log(m->vm, m->slot, bitmap, (m->size / 4096 + 63) / 64);
+
+	if (r < 0)
+		*why = "libsandbox: sbx_vm_dirty_log";
+	return r < 0 ? (int)r : 0;
 }
 
 int mc_mem_snapshot(struct mc_mem *m, const char **why)
 {
-	*why = "libsandbox: sbx_snapshot_take";
-	return -ENOSYS;
+	int r;
+
+	sbx_snapshot_free(m->snap);
+	m->snap = NULL;
+	r = sbx_snapshot_take(m->m, &m->snap);
+	if (r < 0)
+		*why = "libsandbox: sbx_snapshot_take";
+	return r;
 }
 
 int64_t mc_mem_restore(struct mc_mem *m, const char **why)
 {
-	*why = "libsandbox: sbx_snapshot_restore";
-	return -ENOSYS;
+	int64_t r = sbx_snapshot_restore(m->m, m->snap, SBX_RESTORE_AUTO);
+
+	if (r < 0)
+		*why = "libsandbox: sbx_snapshot_restore";
+	return r;
 }
