@@ -406,7 +406,7 @@ void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res)
 {
 	uint64_t seed = o->seed ^ 0x736e6170, npages = o->size / 4096;
 	uint64_t dirty = MK_MIN(MK_MAX(npages / 100, 64u), (uint64_t)MC_LIST_MAX);
-	uint64_t *cost = calloc(o->iterations, 8), restored = 0;
+	uint64_t *cost = calloc(o->iterations, 8), restored = 0, n_copy, n_remap, n_trim;
 	const char *why = "";
 	int64_t pages;
 	struct mc_mismatch mm;
@@ -463,10 +463,13 @@ void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res)
 	mc_metric(res, "restore_max_us", (double)cost[o->iterations - 1] / 1e3, "us");
 	mc_metric(res, "dirty_writes", (double)dirty, "pages");
 	mc_metric(res, "pages_restored_avg", (double)restored / o->iterations, "pages");
-	mc_pass(res, "%u rounds of %llu page writes, %.0f pages restored each; restore median "
-		"%.1f us, max %.1f us", o->iterations, (unsigned long long)dirty,
-		(double)restored / o->iterations, (double)cost[o->iterations / 2] / 1e3,
-		(double)cost[o->iterations - 1] / 1e3);
+	if (mc_mem_restore_counts(f.mem, &n_copy, &n_remap, &n_trim) < 0)
+		n_copy = n_remap = n_trim = 0;
+	mc_pass(res, "%u rounds of %llu page writes, %.0f pages restored each (%s); restore "
+		"median %.1f us, max %.1f us", o->iterations, (unsigned long long)dirty,
+		(double)restored / o->iterations,
+		n_copy && !n_remap ? "copy-back" : n_remap && !n_copy ? "remap" : "copy-back/remap",
+		(double)cost[o->iterations / 2] / 1e3, (double)cost[o->iterations - 1] / 1e3);
 out:
 	free(cost);
 	fixture_close(&f);

@@ -150,3 +150,16 @@ int64_t mc_mem_restore(struct mc_mem *m, const char **why)
 		*why = "libsandbox: sbx_snapshot_restore";
 	return r;
 }
+
+int mc_mem_restore_counts(struct mc_mem *m, uint64_t *copy, uint64_t *remap, uint64_t *trim)
+{
+	struct sbx_mem_stats st;
+	int r = sbx_mem_stats(m->m, &st);
+
+	if (r < 0)
+		return r;
+	*copy = st.restores_copy;
+	*remap = st.restores_remap;
+	*trim = st.restores_trim;
+	return 0;
+}

@@ -31,3 +31,5 @@ int mc_mem_dirty_log(struct mc_mem *m, uint64_t *bitmap, const char **why);
 /* Snapshot of the current bytes; restore the region to it (O(dirty)): pages restored. */
 int mc_mem_snapshot(struct mc_mem *m, const char **why);
 int64_t mc_mem_restore(struct mc_mem *m, const char **why);
+/* How the restores so far were done (libsandbox's counters). */
+int mc_mem_restore_counts(struct mc_mem *m, uint64_t *copy, uint64_t *remap, uint64_t *trim);
