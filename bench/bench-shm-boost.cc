@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // bench-shm-boost: the Boost.Interprocess reference for bench-shm. Same
-// workload (random replace, 16 B..4 KiB, first 8 bytes written) on a
+// workload (random replace, 16 B..4 KiB, 10k blocks freed first, first
+// 8 bytes written) on a
 // managed_shared_memory segment in /dev/shm. Prints one number: the median
 // ns per free+alloc pair per thread.
 //   bench-shm-boost LIVE THREADS OPS RUNS
@@ -55,7 +56,7 @@ int main(int argc, char **argv)
 	for (int run = 0; run < runs; run++) {
 		bip::shared_memory_object::remove(name.c_str());
 		// Room for the live set at the largest size plus allocator overhead.
-		size_t seg = live * 4200 + (64u << 20);
+		size_t seg = (live + 10000) * 4200 + (64u << 20);
 		bip::managed_shared_memory shm(bip::create_only, name.c_str(), seg);
 		std::vector<uint64_t> ns(threads);
 		std::vector<std::thread> ts;
@@ -63,11 +64,16 @@ int main(int argc, char **argv)
 			ts.emplace_back([&, t] {
 				uint64_t s = 0x9e3779b97f4a7c15ull * (run + 1) + (uint64_t)t;
 				size_t n = live / threads;
-				std::vector<void *> slots(n);
-				for (size_t i = 0; i < n; i++) {
+				size_t extra = 10000 / threads;
+				std::vector<void *> slots(n + extra);
+				for (size_t i = 0; i < n + extra; i++) {
 					slots[i] = shm.allocate(rand_size(s));
 					memset(slots[i], 1, 8);
 				}
+				// Same start as bench-shm: 10k blocks freed before timing.
+				for (size_t i = n; i < n + extra; i++)
+					shm.deallocate(slots[i]);
+				slots.resize(n);
 				uint64_t t0 = now_ns();
 				for (long i = 0; i < ops / threads; i++) {
 					size_t k = (size_t)(xs(s) % n);
