@@ -161,6 +161,9 @@ void mc_check_dax(const struct mc_opts *o, struct mc_result *res)
 			goto out;
 		}
 	}
+	mc_note(o, "dax: %s mapped at gpa 0x%llx (+0x%llx) and +0x%llx", path,
+		(unsigned long long)MC_GPA_DAX, (unsigned long long)moff[0],
+		(unsigned long long)moff[1]);
 	if (!guest_sums(&vm, got, res, "mapped"))
 		goto out;
 	for (unsigned i = 0; i < NMAP; i++) {
@@ -200,6 +203,7 @@ void mc_check_dax(const struct mc_opts *o, struct mc_result *res)
 		goto out;
 	}
 	faults0 = st.faults;
+	mc_note(o, "dax: snapshot of %zu bytes restored; %zu slots unbound", blob_len, nlist);
 	vm.handled_exits = 0;
 	t = mk_now_ns();
 	if (!guest_sums(&vm, got, res, "after restore"))

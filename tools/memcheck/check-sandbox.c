@@ -226,6 +226,7 @@ void mc_check_guard(const struct mc_opts *o, struct mc_result *res)
 	    !expect_mmio(&f, MC_GPA_TEST - 8, true, 0x5a5a5a5a5a5a5a5aull, res) ||
 	    !expect_mmio(&f, MC_GPA_TEST - 8, false, 0, res))
 		goto out;
+	mc_note(o, "guard: 5 accesses outside the region exited as MMIO");
 	if (mc_injected(o, "guard"))
 		mc_host_corrupt(f.mem, o->size - 1);
 	r = mc_host_checksum(f.mem, &after);
@@ -304,6 +305,8 @@ void mc_check_dirty(const struct mc_opts *o, struct mc_result *res)
 	r = mc_mem_dirty_log(f.mem, bm, &why);
 	if (!lib_ok(res, r, why))
 		goto out;
+	mc_note(o, "dirty: guest report matches the replay of seed %llu; dirty log fetched",
+		(unsigned long long)o->seed);
 	if (mc_injected(o, "dirty"))
 		bm[list[0] / 64] &= ~(1ull << (list[0] % 64));
 	for (uint64_t p = 0; p < npages; p++) {
@@ -359,6 +362,8 @@ void mc_check_readonly(const struct mc_opts *o, struct mc_result *res)
 		mc_fail(res, "host access: %s", strerror(-r));
 		goto out;
 	}
+	mc_note(o, "readonly: %llu MiB bound read-only, filled by the host",
+		(unsigned long long)(o->size >> 20));
 	/* Reads work... */
 	c = (struct mc_cmd){ MC_OP_VERIFY, MC_GPA_TEST, o->size, seed, MC_PAT_RANDOM, { 0 } };
 	if (!guest_do(&f, &c, res, "guest verify"))
@@ -441,6 +446,8 @@ void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res)
 		if (!lib_ok(res, pages, why))
 			goto out;
 		restored += (uint64_t)pages;
+		mc_note(o, "snapshot: round %u: %lld pages restored in %.1f us", it + 1,
+			(long long)pages, (double)cost[it] / 1e3);
 		if (mc_injected(o, "snapshot"))
 			mc_host_corrupt(f.mem, (o->size / 3) & ~7ull);
 		c = (struct mc_cmd){ MC_OP_VERIFY, MC_GPA_TEST, o->size, seed, MC_PAT_RANDOM, { 0 } };

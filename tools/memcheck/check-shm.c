@@ -107,6 +107,9 @@ void mc_check_shm(const struct mc_opts *o, struct mc_result *res)
 		mc_fail(res, "guest fill of the block: %s", vm.why);
 		goto out;
 	}
+	mc_note(o, "shm: pool %s, chunk %u (%llu bytes) at gpa 0x%llx; guest wrote the block",
+		shma_pool_name(pool), ci.index, (unsigned long long)ci.len,
+		(unsigned long long)MC_GPA_SHM);
 	t = mk_now_ns();
 	if (!run_helper(o, shma_pool_name(pool), &h, mc_injected(o, "shm") ? seed ^ 1 : seed, res))
 		goto out;
