@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* libsandbox snapshots: immutability, O(dirty) restore, sharing, import, files. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/sys.h"
+#include "sandboxP.h"
+
+#define PG 4096u
+
+static void pattern(uint8_t *p, size_t len, uint32_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)((i * 2654435761u + seed) >> 13);
+}
+
+/* A region of n pages with a recognizable pattern, and its snapshot. */
+static struct sbx_mem *patterned(unsigned n, struct sbx_snapshot **snap)
+{
+	struct sbx_mem *m;
+	uint8_t *buf = g_malloc(n * PG);
+
+	pattern(buf, n * PG, 1);
+	g_assert_cmpint(sbx_mem_new((uint64_t)n * PG, &m), ==, 0);
+	g_assert_cmpint(sbx_mem_write(m, 0, buf, n * PG), ==, 0);
+	g_assert_cmpint(sbx_snapshot_take(m, snap), ==, 0);
+	g_free(buf);
+	return m;
+}
+
+static void assert_equals_snapshot(struct sbx_mem *m, struct sbx_snapshot *s)
+{
+	uint64_t size = sbx_mem_size(m);
+	uint8_t *buf = g_malloc(size);
+
+	g_assert_cmpint(sbx_mem_read(m, 0, buf, size), ==, 0);
+	g_assert_cmpmem(buf, size, sbx_snapshot_data(s), sbx_snapshot_size(s));
+	g_free(buf);
+}
+
+static void test_immutable(void)
+{
+	struct sbx_snapshot *s;
+	struct sbx_mem *m = patterned(16, &s);
+	uint8_t copy[16 * PG], b = 0;
+	void *p;
+	int fd = sbx_snapshot_fd(s);
+
+	memcpy(copy, sbx_snapshot_data(s), sizeof(copy));
+	g_assert_cmpint(mk_get_seals(fd) & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
+			==, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	/* Every later write to the sandbox stays out of the snapshot. */
+	g_assert_cmpint(sbx_mem_fill(m, 0, 0xab, 16 * PG), ==, 0);
+	g_assert_cmpint(sbx_mem_zero(m), ==, 0);
+	g_assert_cmpint(sbx_mem_fill(m, 5 * PG, 0xcd, PG), ==, 0);
+	g_assert_cmpmem(sbx_snapshot_data(s), sizeof(copy), copy, sizeof(copy));
+	/* And nobody can change it through the fd. */
+	g_assert_cmpint(mk_pwrite_full(fd, &b, 1, 0), ==, -EPERM);
+	g_assert_cmpint(mk_ftruncate(fd, PG), ==, -EPERM);
+	g_assert_cmpint(mk_mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0, &p), ==, -EPERM);
+	g_assert_cmpint(mk_add_seals(fd, F_SEAL_FUTURE_WRITE), ==, -EPERM);
+	sbx_mem_free(m);
+	g_assert_cmpmem(sbx_snapshot_data(s), sizeof(copy), copy, sizeof(copy));
+	sbx_snapshot_free(s);
+}
+
+static void test_restore_strategies(void)
+{
+	static const unsigned modes[] = { SBX_RESTORE_AUTO, SBX_RESTORE_COPY, SBX_RESTORE_REMAP,
+					  SBX_RESTORE_TRIM };
+	const unsigned n = 256;
+	struct sbx_snapshot *s;
+	struct sbx_mem *m = patterned(n, &s);
+	struct sbx_mem_stats st;
+
+	assert_equals_snapshot(m, s);
+	for (unsigned k = 0; k < G_N_ELEMENTS(modes); k++) {
+		unsigned dirty = 0;
+		/* Dirty an assortment: single bytes, page-straddling writes, fills. */
+		for (unsigned p = k; p < n; p += 7 + k) {
+			g_assert_cmpint(sbx_mem_write_u8(m, (uint64_t)p * PG + 100, 0xee), ==, 0);
+			dirty++;
+		}
+		g_assert_cmpint(sbx_mem_write_u64(m, 10 * PG - 4, UINT64_MAX), ==, 0);
+		g_assert_cmpint(sbx_mem_fill(m, 200 * PG + 1, 0x99, 3 * PG), ==, 0);
+		g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
+		g_assert_cmpuint(st.dirty_pages, >=, dirty);
+		int64_t r = sbx_snapshot_restore(m, s, modes[k]);
+		if (modes[k] == SBX_RESTORE_REMAP)
+			g_assert_cmpint(r, ==, n);
+		else
+			g_assert_cmpint(r, ==, (int64_t)st.dirty_pages);
+		assert_equals_snapshot(m, s);
+		g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
+		g_assert_cmpuint(st.dirty_pages, ==, 0);
+		/* Nothing dirty: restore touches nothing. */
+		g_assert_cmpint(sbx_snapshot_restore(m, s, modes[k]),
+				==, modes[k] == SBX_RESTORE_REMAP ? (int64_t)n : 0);
+	}
+	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
+	g_assert_cmpuint(st.restores_copy, >=, 2);
+	g_assert_cmpuint(st.restores_remap, ==, 2);
+	g_assert_cmpuint(st.restores_trim, ==, 2);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, 17), ==, -EINVAL);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+}
+
+static void test_restore_raw_pointer(void)
+{
+	struct sbx_snapshot *s;
+	struct sbx_mem *m = patterned(32, &s);
+	uint8_t *p;
+
+	/* Promised marking: copy-back of just the reported page. */
+	p = sbx_mem_host_ptr(m, true);
+	p[3 * PG] ^= 1;
+	g_assert_cmpint(sbx_mem_mark_dirty(m, 3 * PG, 1), ==, 0);
+	g_assert_cmpint(sbx_mem_mark_dirty(m, 32 * PG, 1), ==, -EINVAL);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_COPY), ==, 1);
+	assert_equals_snapshot(m, s);
+	/* No promise: the library cannot know, the next restore is a full remap. */
+	p = sbx_mem_host_ptr(m, false);
+	p[7 * PG] ^= 1;
+	p[31 * PG + 5] ^= 1;
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_COPY), ==, 32);
+	assert_equals_snapshot(m, s);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+}
+
+static void test_restore_other(void)
+{
+	struct sbx_snapshot *a, *b, *small;
+	struct sbx_mem *m = patterned(8, &a), *m2;
+
+	g_assert_cmpint(sbx_mem_fill(m, 0, 0x3c, 8 * PG), ==, 0);
+	g_assert_cmpint(sbx_snapshot_take(m, &b), ==, 0);
+	g_assert_cmpint(sbx_mem_new(4 * PG, &m2), ==, 0);
+	g_assert_cmpint(sbx_snapshot_take(m2, &small), ==, 0);
+	g_assert_cmpint(sbx_snapshot_restore(m, small, 0), ==, -EINVAL);
+	g_assert_cmpint(sbx_snapshot_restore(m, a, 0), ==, 8);    /* other base: remap */
+	assert_equals_snapshot(m, a);
+	g_assert_cmpint(sbx_mem_write_u8(m, 0, 1), ==, 0);
+	g_assert_cmpint(sbx_snapshot_restore(m, a, 0), ==, 1);
+	g_assert_cmpint(sbx_snapshot_restore(m, b, 0), ==, 8);
+	assert_equals_snapshot(m, b);
+	sbx_mem_free(m);
+	sbx_mem_free(m2);
+	sbx_snapshot_free(a);
+	sbx_snapshot_free(b);
+	sbx_snapshot_free(small);
+}
+
+/* Many sandboxes from one snapshot share its pages; each pays only for what it writes. */
+static void test_shared_cow(void)
+{
+	const unsigned n = 1024, count = 4;
+	struct sbx_snapshot *s;
+	struct sbx_mem *base = patterned(n, &s), *ms[4];
+	struct sbx_mem_stats st;
+	uint64_t priv = 0;
+
+	sbx_mem_free(base);
+	for (unsigned i = 0; i < count; i++) {
+		g_assert_cmpint(sbx_mem_new_from_snapshot(s, &ms[i]), ==, 0);
+		assert_equals_snapshot(ms[i], s);       /* read everything: still shared */
+		g_assert_cmpint(sbx_mem_fill(ms[i], (uint64_t)i * PG, (uint8_t)i, 2 * PG), ==, 0);
+	}
+	for (unsigned i = 0; i < count; i++) {
+		uint8_t v;
+		g_assert_cmpint(sbx_mem_stats(ms[i], &st), ==, 0);
+		g_assert_cmpuint(st.private_bytes, ==, 2 * PG);
+		g_assert_cmpuint(st.shared_bytes, ==, (uint64_t)(n - 2) * PG);
+		priv += st.private_bytes;
+		/* Each sees only its own writes. */
+		g_assert_cmpint(sbx_mem_read_u8(ms[i], (uint64_t)((i + 1) % count) * PG + 2 * PG - 1, &v), ==, 0);
+		g_assert_cmpint(v, ==, ((const uint8_t *)sbx_snapshot_data(s))[((i + 1) % count) * PG + 2 * PG - 1]);
+	}
+	g_test_message("%u sandboxes of %u KiB from one snapshot: %" G_GUINT64_FORMAT
+		       " KiB private, %" G_GUINT64_FORMAT " KiB saved vs private copies",
+		       count, n * 4, priv / 1024, ((uint64_t)count * n * PG - priv) / 1024);
+	/* Trim after copy-back restore gives the private pages back. */
+	g_assert_cmpint(sbx_snapshot_restore(ms[0], s, SBX_RESTORE_COPY), ==, 2);
+	g_assert_cmpint(sbx_mem_stats(ms[0], &st), ==, 0);
+	g_assert_cmpuint(st.private_bytes, ==, 2 * PG);
+	g_assert_cmpint(sbx_mem_write_u8(ms[0], 100 * PG, 7), ==, 0);   /* dirty: must survive */
+	g_assert_cmpint(sbx_mem_trim(ms[0]), ==, n - 1);
+	g_assert_cmpint(sbx_mem_stats(ms[0], &st), ==, 0);
+	g_assert_cmpuint(st.private_bytes, ==, PG);
+	{
+		uint8_t v;
+		g_assert_cmpint(sbx_mem_read_u8(ms[0], 100 * PG, &v), ==, 0);
+		g_assert_cmpint(v, ==, 7);
+	}
+	g_assert_cmpint(sbx_snapshot_restore(ms[0], s, SBX_RESTORE_AUTO), ==, 1);
+	assert_equals_snapshot(ms[0], s);
+	for (unsigned i = 0; i < count; i++)
+		sbx_mem_free(ms[i]);
+	sbx_snapshot_free(s);
+}
+
+static int sealed_memfd(size_t size, int seals)
+{
+	uint8_t *buf = g_malloc(size);
+	int fd = mk_memfd_create("t", MFD_ALLOW_SEALING);
+
+	g_assert_cmpint(fd, >=, 0);
+	pattern(buf, size, 9);
+	g_assert_cmpint(mk_pwrite_full(fd, buf, size, 0), ==, (ssize_t)size);
+	if (seals)
+		g_assert_cmpint(mk_add_seals(fd, seals), ==, 0);
+	g_free(buf);
+	return fd;
+}
+
+static void test_import(void)
+{
+	struct sbx_snapshot *s;
+	uint8_t b = 0x77;
+	int fd;
+
+	/* Sealed memfd: mapped as is. */
+	fd = sealed_memfd(4 * PG, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW);
+	g_assert_cmpint(sbx_snapshot_import(fd, 0, &s), ==, 0);
+	g_assert_true(sbx_snapshot_is_direct(s));
+	g_assert_cmpint(sbx_snapshot_fd(s), !=, fd);
+	close(fd);
+	g_assert_cmpuint(sbx_snapshot_size(s), ==, 4 * PG);
+	sbx_snapshot_free(s);
+
+	/* Only F_SEAL_FUTURE_WRITE: old writable mappings could still change it -> copied. */
+	fd = sealed_memfd(4 * PG, F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW);
+	g_assert_cmpint(sbx_snapshot_import(fd, 0, &s), ==, 0);
+	g_assert_false(sbx_snapshot_is_direct(s));
+	sbx_snapshot_free(s);
+	close(fd);
+
+	/* Unsealed: copied, and later changes of the source do not show through. */
+	fd = sealed_memfd(4 * PG, 0);
+	g_assert_cmpint(sbx_snapshot_import(fd, 0, &s), ==, 0);
+	g_assert_false(sbx_snapshot_is_direct(s));
+	g_assert_cmpint(mk_pwrite_full(fd, &b, 1, 10), ==, 1);
+	g_assert_cmpint(((const uint8_t *)sbx_snapshot_data(s))[10], !=, 0x77);
+	g_assert_cmpint(mk_get_seals(sbx_snapshot_fd(s)) & F_SEAL_WRITE, ==, F_SEAL_WRITE);
+	sbx_snapshot_free(s);
+	/* Sealed but copy forced. */
+	g_assert_cmpint(sbx_snapshot_import(fd, SBX_IMPORT_COPY, &s), ==, 0);
+	g_assert_false(sbx_snapshot_is_direct(s));
+	sbx_snapshot_free(s);
+	g_assert_cmpint(sbx_snapshot_import(fd, 0x80, &s), ==, -EINVAL);
+	close(fd);
+
+	/* Unaligned size: copied and padded with zeros. */
+	fd = sealed_memfd(PG + 10, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW);
+	g_assert_cmpint(sbx_snapshot_import(fd, 0, &s), ==, 0);
+	g_assert_false(sbx_snapshot_is_direct(s));
+	g_assert_cmpuint(sbx_snapshot_size(s), ==, 2 * PG);
+	g_assert_cmpint(((const uint8_t *)sbx_snapshot_data(s))[PG + 10], ==, 0);
+	sbx_snapshot_free(s);
+	close(fd);
+
+	/* Empty files and non-files are refused. */
+	fd = mk_memfd_create("empty", 0);
+	g_assert_cmpint(sbx_snapshot_import(fd, 0, &s), ==, -EINVAL);
+	close(fd);
+	{
+		int p[2];
+		g_assert_cmpint(pipe(p), ==, 0);
+		g_assert_cmpint(sbx_snapshot_import(p[0], 0, &s), ==, -EINVAL);
+		close(p[0]);
+		close(p[1]);
+	}
+	g_assert_cmpint(sbx_snapshot_import(-1, 0, &s), ==, -EINVAL);
+}
+
+static void rewrite_header_checksum(uint8_t *hdr)
+{
+	uint64_t h = sbx_hash64(hdr, 40, 0);
+	memcpy(hdr + 40, &h, 8);
+}
+
+static void test_save_load(void)
+{
+	struct sbx_snapshot *s, *l = NULL;
+	struct sbx_mem *m = patterned(64, &s);
+	g_autofree char *dir = g_dir_make_tmp("sbx-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "snap", NULL);
+	uint8_t hdr[4096], byte;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(sbx_snapshot_save(s, fd), ==, 0);
+	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, 0);
+	g_assert_cmpuint(sbx_snapshot_size(l), ==, 64 * PG);
+	g_assert_cmpmem(sbx_snapshot_data(l), 64 * PG, sbx_snapshot_data(s), 64 * PG);
+	g_assert_cmpint(mk_get_seals(sbx_snapshot_fd(l)) & F_SEAL_WRITE, ==, F_SEAL_WRITE);
+	/* A loaded snapshot restores like any other. */
+	g_assert_cmpint(sbx_mem_fill(m, 0, 0, 64 * PG), ==, 0);
+	g_assert_cmpint(sbx_snapshot_restore(m, l, 0), ==, 64);
+	assert_equals_snapshot(m, s);
+	sbx_snapshot_free(l);
+
+	/* One flipped data byte. */
+	g_assert_cmpint(mk_pread_full(fd, &byte, 1, 4096 + 12345), ==, 1);
+	byte ^= 0x10;
+	g_assert_cmpint(mk_pwrite_full(fd, &byte, 1, 4096 + 12345), ==, 1);
+	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -EBADMSG);
+	byte ^= 0x10;
+	g_assert_cmpint(mk_pwrite_full(fd, &byte, 1, 4096 + 12345), ==, 1);
+	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, 0);
+	sbx_snapshot_free(l);
+
+	/* Header fields: magic, a size changed without fixing the checksum, version. */
+	g_assert_cmpint(mk_pread_full(fd, hdr, sizeof(hdr), 0), ==, 4096);
+	{
+		uint8_t bad[4096];
+		memcpy(bad, hdr, sizeof(bad));
+		bad[0] = 'X';
+		g_assert_cmpint(mk_pwrite_full(fd, bad, sizeof(bad), 0), ==, 4096);
+		g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -EBADMSG);
+		memcpy(bad, hdr, sizeof(bad));
+		bad[25] ^= 1;
+		g_assert_cmpint(mk_pwrite_full(fd, bad, sizeof(bad), 0), ==, 4096);
+		g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -EBADMSG);
+		memcpy(bad, hdr, sizeof(bad));
+		bad[8] = 2;
+		rewrite_header_checksum(bad);
+		g_assert_cmpint(mk_pwrite_full(fd, bad, sizeof(bad), 0), ==, 4096);
+		g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -EPROTONOSUPPORT);
+		/* A consistent header claiming a huge size: refused before allocating. */
+		memcpy(bad, hdr, sizeof(bad));
+		{
+			uint64_t huge = 1ull << 40;
+			memcpy(bad + 24, &huge, 8);
+		}
+		rewrite_header_checksum(bad);
+		g_assert_cmpint(mk_pwrite_full(fd, bad, sizeof(bad), 0), ==, 4096);
+		g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -ENODATA);
+		g_assert_cmpint(mk_pwrite_full(fd, hdr, sizeof(hdr), 0), ==, 4096);
+	}
+	/* Truncated: data short by a byte, then header only, then a partial header. */
+	l = NULL;
+	g_assert_cmpint(mk_ftruncate(fd, 4096 + 64 * PG - 1), ==, 0);
+	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -ENODATA);
+	g_assert_cmpint(mk_ftruncate(fd, 4096), ==, 0);
+	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -ENODATA);
+	g_assert_cmpint(mk_ftruncate(fd, 20), ==, 0);
+	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -ENODATA);
+	g_assert_null(l);
+	close(fd);
+	g_unlink(path);
+	g_rmdir(dir);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/sbx/snapshot/immutable", test_immutable);
+	g_test_add_func("/sbx/snapshot/restore-strategies", test_restore_strategies);
+	g_test_add_func("/sbx/snapshot/restore-raw-pointer", test_restore_raw_pointer);
+	g_test_add_func("/sbx/snapshot/restore-other", test_restore_other);
+	g_test_add_func("/sbx/snapshot/shared-cow", test_shared_cow);
+	g_test_add_func("/sbx/snapshot/import", test_import);
+	g_test_add_func("/sbx/snapshot/save-load", test_save_load);
+	return g_test_run();
+}
