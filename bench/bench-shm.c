@@ -194,6 +194,7 @@ struct ctx {
 	struct shma_pool *pool;
 	struct seed_alloc seed;
 	pthread_mutex_t seed_lock;
+	pthread_barrier_t start;
 };
 
 struct worker {
@@ -275,6 +276,7 @@ static void *work(void *arg)
 	 * then holds at least that many: the target is stated for >= 10k). */
 	for (size_t i = w->live; i < w->live + w->extra; i++)
 		do_free(c, w->slots[i]);
+	pthread_barrier_wait(&c->start);        /* all threads set up before timing */
 	t0 = now_ns();
 	for (long i = 0; i < w->ops; i++) {
 		size_t k = (size_t)(xs(&s) % w->live);
@@ -295,6 +297,7 @@ static double run_once(enum kind kind, size_t live, long ops, int threads, unsig
 	uint64_t ns = 0;
 
 	pthread_mutex_init(&c.seed_lock, NULL);
+	pthread_barrier_init(&c.start, NULL, (unsigned)threads);
 	if (kind == K_SHM) {
 		struct shma_pool_opts o = { .size = sizeof(o), .backend = SHMA_BACKEND_MEMFD,
 					    .name = "bench" };
@@ -329,6 +332,7 @@ static double run_once(enum kind kind, size_t live, long ops, int threads, unsig
 		seed_destruct(&c.seed);
 	}
 	pthread_mutex_destroy(&c.seed_lock);
+	pthread_barrier_destroy(&c.start);
 	return (double)ns / (double)(ops / threads);
 }
 
