@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * libsandbox KVM binding with a real guest (tests/kvmtest: 32-bit flat mode,
+ * its own RAM in memslot 0 at gpa 0; our region goes to slot 1 at GPA).
+ * The guest writes, the host restores while the region stays bound, the
+ * guest reads the snapshot's bytes back; dirty logs are exact.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <string.h>
+
+#include "common/kvm.h"
+#include "common/sys.h"
+#include "kvmtest.h"
+#include "sandbox.h"
+
+#define PG 4096u
+#define GPA 0x10000000u
+#define RO_GPA 0x20000000u
+
+struct guest {
+	struct kvmtest_vm vm;
+	struct sbx_vm *svm;
+	GByteArray *code;
+};
+
+static bool guest_open(struct guest *g)
+{
+	const char *why;
+	int r;
+
+	if (!kvmtest_available())
+		return false;
+	r = kvmtest_vm_open(&g->vm, 1 << 20, &why);
+	if (r < 0)
+		g_error("VM setup: %s: %s", why, g_strerror(-r));
+	g_assert_cmpint(sbx_vm_from_fd(g->vm.vm_fd, &g->svm), ==, 0);
+	g_assert_cmpint(sbx_vm_fd(g->svm), ==, g->vm.vm_fd);
+	g_assert_cmpint(sbx_vm_kvm_fd(g->svm), ==, -EBADF);
+	g->code = g_byte_array_new();
+	return true;
+}
+
+static void guest_close(struct guest *g)
+{
+	sbx_vm_free(g->svm);
+	kvmtest_vm_close(&g->vm);
+	g_byte_array_unref(g->code);
+}
+
+static void emit(struct guest *g, const void *p, size_t n) { g_byte_array_append(g->code, p, (guint)n); }
+static void emit32(struct guest *g, uint32_t v) { emit(g, &v, 4); }
+
+/* movl $v, addr */
+static void st32(struct guest *g, uint32_t addr, uint32_t v)
+{
+	emit(g, "\xc7\x05", 2);
+	emit32(g, addr);
+	emit32(g, v);
+}
+
+/* movl addr, %eax; out %eax, $port */
+static void ld_out(struct guest *g, uint32_t addr, uint8_t port)
+{
+	emit(g, "\xa1", 1);
+	emit32(g, addr);
+	emit(g, "\xe7", 1);
+	emit(g, &port, 1);
+}
+
+/* out %al, $port (a pause the host can act in) */
+static void out8(struct guest *g, uint8_t port)
+{
+	emit(g, "\xe6", 1);
+	emit(g, &port, 1);
+}
+
+static void load(struct guest *g)
+{
+	emit(g, "\xf4", 1);                      /* hlt */
+	g_assert_cmpint(kvmtest_load(&g->vm, 0x1000, g->code->data, g->code->len), ==, 0);
+	g_byte_array_set_size(g->code, 0);
+}
+
+/* Run the vCPU (entered in the guest view) to the next exit. */
+static int run(struct guest *g, struct sbx_guest *gv)
+{
+	int r;
+
+	g_assert_cmpint(sbx_guest_enter(gv), ==, 0);
+	r = kvmtest_run(&g->vm);
+	g_assert_cmpint(sbx_guest_exit(gv), ==, 0);
+	return r;
+}
+
+static uint32_t io_u32(struct guest *g, uint16_t port)
+{
+	uint32_t v;
+
+	g_assert_cmpint(g->vm.run->io.direction, ==, KVM_EXIT_IO_OUT);
+	g_assert_cmpint(g->vm.run->io.port, ==, port);
+	g_assert_cmpint(g->vm.run->io.size, ==, 4);
+	memcpy(&v, (uint8_t *)g->vm.run + g->vm.run->io.data_offset, 4);
+	return v;
+}
+
+static uint32_t snap_u32(struct sbx_snapshot *s, uint64_t off)
+{
+	uint32_t v;
+
+	memcpy(&v, (const uint8_t *)sbx_snapshot_data(s) + off, 4);
+	return v;
+}
+
+static struct sbx_mem *patterned(unsigned pages, struct sbx_snapshot **s)
+{
+	struct sbx_mem *m;
+
+	g_assert_cmpint(sbx_mem_new((uint64_t)pages * PG, &m), ==, 0);
+	for (unsigned p = 0; p < pages; p++)
+		g_assert_cmpint(sbx_mem_fill(m, (uint64_t)p * PG, (uint8_t)(0x40 + p), PG), ==, 0);
+	g_assert_cmpint(sbx_snapshot_take(m, s), ==, 0);
+	return m;
+}
+
+/* Guest writes two pages, host restores (each strategy), guest reads snapshot bytes. */
+static void test_restore_bound(void)
+{
+	static const unsigned modes[] = { SBX_RESTORE_AUTO, SBX_RESTORE_COPY, SBX_RESTORE_REMAP,
+					  SBX_RESTORE_TRIM };
+	struct guest g;
+	struct sbx_snapshot *s;
+	struct sbx_mem *m;
+	struct sbx_guest *gv;
+	uint32_t v;
+
+	if (!guest_open(&g))
+		return;
+	m = patterned(16, &s);
+	g_assert_cmpint(sbx_mem_split(m, &gv), ==, 0);
+	g_assert_cmpint(sbx_vm_bind(g.svm, m, 1, GPA, SBX_BIND_DIRTY_LOG), ==, 0);
+	for (unsigned k = 0; k < G_N_ELEMENTS(modes); k++) {
+		st32(&g, GPA + 3 * PG + 8, 0xdeadbeef);
+		st32(&g, GPA + 9 * PG, 0x12345678 + k);
+		ld_out(&g, GPA + 3 * PG + 8, 0x10);     /* guest sees its own write */
+		ld_out(&g, GPA + 3 * PG + 8, 0x11);     /* after the host's restore */
+		ld_out(&g, GPA + 9 * PG, 0x12);
+		ld_out(&g, GPA + 15 * PG + 4092, 0x13); /* never written */
+		load(&g);
+		g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_IO);
+		g_assert_cmphex(io_u32(&g, 0x10), ==, 0xdeadbeef);
+		g_assert_cmpint(sbx_mem_read_u32(m, 3 * PG + 8, &v), ==, 0);   /* host sees it too */
+		g_assert_cmphex(v, ==, 0xdeadbeef);
+		/* vCPU stopped at the OUT: restore with the region bound. */
+		g_assert_cmpint(sbx_snapshot_restore(m, s, modes[k]),
+				==, modes[k] == SBX_RESTORE_REMAP ? 16 : 2);
+		g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_IO);
+		g_assert_cmphex(io_u32(&g, 0x11), ==, snap_u32(s, 3 * PG + 8));
+		g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_IO);
+		g_assert_cmphex(io_u32(&g, 0x12), ==, snap_u32(s, 9 * PG));
+		g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_IO);
+		g_assert_cmphex(io_u32(&g, 0x13), ==, snap_u32(s, 15 * PG + 4092));
+		g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_HLT);
+		g_assert_cmpint(sbx_mem_read_u32(m, 3 * PG + 8, &v), ==, 0);
+		g_assert_cmphex(v, ==, snap_u32(s, 3 * PG + 8));
+	}
+	/* Binding errors. */
+	g_assert_cmpint(sbx_vm_bind(g.svm, m, 1, GPA + (1 << 24), 0), ==, -EEXIST);
+	g_assert_cmpint(sbx_vm_bind(g.svm, m, 3, GPA + 1, 0), ==, -EINVAL);
+	g_assert_cmpint(sbx_vm_bind(g.svm, m, 3, GPA, 0x100), ==, -EINVAL);
+	g_assert_cmpint(sbx_vm_bind(g.svm, m, 3, UINT64_MAX & ~0xfffull, 0), ==, -EINVAL);
+	g_assert_cmpint(sbx_vm_unbind(g.svm, 7), ==, -ENOENT);
+	g_assert_cmpint(sbx_guest_free(gv), ==, 0);
+	sbx_mem_free(m);                /* the binding keeps the memory alive */
+	g_assert_cmpint(sbx_vm_unbind(g.svm, 1), ==, 0);
+	sbx_snapshot_free(s);
+	guest_close(&g);
+}
+
+/* The dirty log holds exactly the pages the guest wrote; host writes are in the record. */
+static void test_dirty_log(void)
+{
+	static const unsigned pages[] = { 0, 5, 6, 63, 64, 99 };
+	struct guest g;
+	struct sbx_snapshot *s;
+	struct sbx_mem *m;
+	struct sbx_guest *gv;
+	struct sbx_mem_stats st;
+	uint64_t bm[2];
+	uint64_t small[1];
+
+	if (!guest_open(&g))
+		return;
+	m = patterned(100, &s);
+	g_assert_cmpint(sbx_mem_split(m, &gv), ==, 0);
+	g_assert_cmpint(sbx_vm_bind(g.svm, m, 1, GPA, SBX_BIND_DIRTY_LOG), ==, 0);
+	for (unsigned i = 0; i < G_N_ELEMENTS(pages); i++)
+		st32(&g, GPA + pages[i] * PG + 4 * i, i);
+	ld_out(&g, GPA + 50 * PG, 0x10);         /* a read: not dirty */
+	load(&g);
+	g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_IO);
+	g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_HLT);
+	g_assert_cmpint(sbx_mem_write_u8(m, 10 * PG, 1), ==, 0);   /* host write */
+	g_assert_cmpint(sbx_vm_dirty_log(g.svm, 1, small, 1), ==, -ENOBUFS);
+	g_assert_cmpint(sbx_vm_dirty_log(g.svm, 1, bm, 2), ==, G_N_ELEMENTS(pages));
+	g_assert_cmphex(bm[0], ==, (1ull << 0) | (1ull << 5) | (1ull << 6) | (1ull << 63));
+	g_assert_cmphex(bm[1], ==, (1ull << 0) | (1ull << 35));
+	/* Read again: nothing new. */
+	g_assert_cmpint(sbx_vm_dirty_log(g.svm, 1, bm, 2), ==, 0);
+	g_assert_cmphex(bm[0] | bm[1], ==, 0);
+	/* The fetched bits were kept for restore: guest pages + the host page. */
+	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
+	g_assert_cmpuint(st.dirty_pages, ==, G_N_ELEMENTS(pages) + 1);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_COPY), ==, G_N_ELEMENTS(pages) + 1);
+	for (unsigned i = 0; i < G_N_ELEMENTS(pages); i++) {
+		uint32_t v;
+		g_assert_cmpint(sbx_mem_read_u32(m, pages[i] * PG + 4 * i, &v), ==, 0);
+		g_assert_cmphex(v, ==, snap_u32(s, pages[i] * PG + 4 * i));
+	}
+	/* Unbind keeps pending guest writes for the next restore. */
+	st32(&g, GPA + 77 * PG, 1);
+	load(&g);
+	g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_HLT);
+	g_assert_cmpint(sbx_vm_unbind(g.svm, 1), ==, 0);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_COPY), ==, 1);
+	/* Unbound: the guest's access is an MMIO exit now. */
+	ld_out(&g, GPA, 0x10);
+	load(&g);
+	g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_MMIO);
+	g_assert_cmphex(g.vm.run->mmio.phys_addr, ==, GPA);
+	g_assert_cmpint(sbx_guest_free(gv), ==, 0);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	guest_close(&g);
+}
+
+/* A writable binding without dirty logging: restore cannot trust the record, remaps. */
+static void test_untracked_binding(void)
+{
+	struct guest g;
+	struct sbx_snapshot *s;
+	struct sbx_mem *m;
+	struct sbx_guest *gv;
+
+	if (!guest_open(&g))
+		return;
+	m = patterned(8, &s);
+	g_assert_cmpint(sbx_mem_split(m, &gv), ==, 0);
+	g_assert_cmpint(sbx_vm_bind(g.svm, m, 1, GPA, 0), ==, 0);
+	st32(&g, GPA + 2 * PG, 0xabcdef);
+	out8(&g, 0x10);
+	ld_out(&g, GPA + 2 * PG, 0x11);
+	load(&g);
+	g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_IO);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_COPY), ==, 8);
+	g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_IO);
+	g_assert_cmphex(io_u32(&g, 0x11), ==, snap_u32(s, 2 * PG));
+	g_assert_cmpint(sbx_guest_free(gv), ==, 0);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	guest_close(&g);
+}
+
+/* Snapshot memory bound read-only: the guest reads it, its writes exit as MMIO. */
+static void test_snapshot_readonly(void)
+{
+	struct guest g;
+	struct sbx_snapshot *s;
+	struct sbx_mem *m;
+	struct sbx_guest *gv;
+
+	if (!guest_open(&g))
+		return;
+	m = patterned(4, &s);
+	g_assert_cmpint(sbx_mem_split(m, &gv), ==, 0);
+	g_assert_cmpint(sbx_vm_bind_snapshot(g.svm, s, 2, RO_GPA), ==, 0);
+	g_assert_cmpint(sbx_vm_bind(g.svm, m, 3, GPA, SBX_BIND_READONLY), ==, 0);
+	ld_out(&g, RO_GPA + 2 * PG + 12, 0x10);
+	ld_out(&g, GPA + PG, 0x11);
+	st32(&g, RO_GPA + 8, 0x55);
+	load(&g);
+	g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_IO);
+	g_assert_cmphex(io_u32(&g, 0x10), ==, snap_u32(s, 2 * PG + 12));
+	g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_IO);
+	g_assert_cmphex(io_u32(&g, 0x11), ==, snap_u32(s, PG));
+	g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_MMIO);
+	g_assert_true(g.vm.run->mmio.is_write);
+	g_assert_cmphex(g.vm.run->mmio.phys_addr, ==, RO_GPA + 8);
+	g_assert_cmpint(snap_u32(s, 8), ==, 0x40404040);
+	g_assert_cmpint(sbx_guest_free(gv), ==, 0);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);           /* the binding still holds it */
+	guest_close(&g);                /* sbx_vm_free unbinds and drops it */
+}
+
+/* sbx_vm_new: a VM of our own; the fds work for KVM calls. */
+static void test_vm_new(void)
+{
+	struct sbx_vm *vm;
+	struct sbx_mem *m;
+
+	if (!kvmtest_available())
+		return;
+	g_assert_cmpint(sbx_vm_new(&vm), ==, 0);
+	g_assert_cmpint(mk_kvm_check_extension(sbx_vm_kvm_fd(vm), KVM_CAP_USER_MEMORY), >, 0);
+	g_assert_cmpint(sbx_mem_new(16 * PG, &m), ==, 0);
+	g_assert_cmpint(sbx_vm_bind(vm, m, 0, 0, SBX_BIND_DIRTY_LOG), ==, 0);
+	{
+		int vcpu = mk_kvm_create_vcpu(sbx_vm_fd(vm), 0);
+		g_assert_cmpint(vcpu, >=, 0);
+		mk_close(vcpu);
+	}
+	sbx_mem_free(m);
+	sbx_vm_free(vm);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/sbx/kvm/restore-bound", test_restore_bound);
+	g_test_add_func("/sbx/kvm/dirty-log", test_dirty_log);
+	g_test_add_func("/sbx/kvm/untracked-binding", test_untracked_binding);
+	g_test_add_func("/sbx/kvm/snapshot-readonly", test_snapshot_readonly);
+	g_test_add_func("/sbx/kvm/vm-new", test_vm_new);
+	return g_test_run();
+}
