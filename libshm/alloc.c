@@ -57,8 +57,15 @@ static int pop(struct shma_pool *p, unsigned c, uint32_t *ref, struct shma_blk *
 		if (!r)
 			return -ENOENT;
 		b = shma_blk_at(p, r);
-		if (!b)
+		if (!b) {
+			/* A stale head (its chunk was just trimmed) or a damaged list. */
+			uint64_t now = __atomic_load_n(head, __ATOMIC_ACQUIRE);
+			if (now != old) {
+				old = now;
+				continue;
+			}
 			return -EFAULT;
+		}
 		/* May read a block someone else just popped: the tag makes our CAS fail then. */
 		next = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);
 		if (__atomic_compare_exchange_n(head, &old, (((old >> 32) + 1) << 32) | next, true,
@@ -70,7 +77,7 @@ static int pop(struct shma_pool *p, unsigned c, uint32_t *ref, struct shma_blk *
 	}
 }
 
-static void push(struct shma_pool *p, unsigned c, uint32_t ref, struct shma_blk *b)
+void shma_push(struct shma_pool *p, unsigned c, uint32_t ref, struct shma_blk *b)
 {
 	uint64_t *head = &p->root->heads[c].word;
 	uint64_t old = __atomic_load_n(head, __ATOMIC_RELAXED);
@@ -316,7 +323,7 @@ int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_
 	else
 		__atomic_store_n(&h->word, shma_blk_word(shma_w_gen(w) + 1, c, SHMA_OWNER_NONE),
 				 __ATOMIC_RELEASE);
-	push(p, c, start_ref, start);
+	shma_push(p, c, start_ref, start);
 	return 0;
 }
 

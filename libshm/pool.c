@@ -773,6 +773,34 @@ void shma_release_chunk(struct shma_pool *p, uint32_t idx, uint64_t state)
 			 shma_slot_word(0, shma_s_gen(state), SHMA_SLOT_FREE, 0), __ATOMIC_RELEASE);
 }
 
+/* Give a regular chunk back (shma_pool_trim took all its blocks off the lists). */
+void shma_drop_regular(struct shma_pool *p, uint32_t idx, uint64_t state)
+{
+	struct shma_local *l = &p->loc[idx];
+	char fname[128];
+	sigset_t old;
+	void *m;
+
+	shma_lock(p, &old);
+	if (l->addr) {
+		/* Zero pages, not a hole: a pop racing in this process may still
+		 * read a stale header here (its CAS then fails on the tag). */
+		mk_mmap(l->addr, p->chunk_size, PROT_READ,
+			MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &m);
+		__atomic_store_n(&l->addr, NULL, __ATOMIC_RELEASE);
+	}
+	if (l->fd >= 0)
+		mk_close(l->fd);
+	l->fd = -1;
+	shma_unlock(p, &old);
+	if (p->backend == SHMA_BACKEND_SHM &&
+	    shma_chunk_name(p, idx, shma_s_nonce(state), fname, sizeof(fname)) == 0)
+		mk_unlinkat(p->dirfd, fname, 0);
+	p->root->slots[idx].owner_pid = 0;
+	__atomic_store_n(&p->root->slots[idx].state,
+			 shma_slot_word(0, shma_s_gen(state), SHMA_SLOT_FREE, 0), __ATOMIC_RELEASE);
+}
+
 /* ---- the rest of the pool API ------------------------------------------------------ */
 
 void shma_disown(struct shma_pool *p);   /* walk.c */

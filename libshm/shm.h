@@ -261,6 +261,15 @@ int shma_pool_chunk_stat(struct shma_pool *pool, uint32_t index, struct shma_chu
  */
 int shma_pool_reclaim(struct shma_pool *pool);
 
+/*
+ * Release regular chunks all of whose blocks are free: their files are
+ * removed and their memory returned (in other processes when they next
+ * touch the slot or detach). While it runs, allocations in other threads
+ * carve fresh space instead of reusing free blocks. Returns the number of
+ * chunks released. Thread-safe; not async-signal-safe.
+ */
+int shma_pool_trim(struct shma_pool *pool);
+
 /* ---- sealed blobs ------------------------------------------------------- */
 
 /*

@@ -204,3 +204,7 @@ int shma_chunk_name(const struct shma_pool *p, uint32_t idx, uint32_t nonce, cha
 int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_t want_gen,
 		  bool by_handle, unsigned only_owner);
 struct shma_blk *shma_blk_at(struct shma_pool *p, uint32_t ref);
+void shma_push(struct shma_pool *p, unsigned c, uint32_t ref, struct shma_blk *b);
+
+/* pool.c */
+void shma_drop_regular(struct shma_pool *p, uint32_t idx, uint64_t state);

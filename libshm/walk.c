@@ -259,3 +259,134 @@ MK_EXPORT int shma_pool_reclaim(struct shma_pool *p)
 	}
 	return total;
 }
+
+/*
+ * Trim: take every class list whole (one exchange per head), count the
+ * free blocks each chunk has in them, release the chunks whose every
+ * carved block is among them, and push the rest back. Blocks freed while
+ * we work land on the (new) lists, so their chunk simply does not qualify.
+ */
+static uint32_t take_list(struct shma_pool *p, unsigned c)
+{
+	uint64_t *head = &p->root->heads[c].word;
+	uint64_t old = __atomic_load_n(head, __ATOMIC_ACQUIRE);
+
+	while (!__atomic_compare_exchange_n(head, &old, ((old >> 32) + 1) << 32, true,
+					    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		;
+	return (uint32_t)old;
+}
+
+/* The next ref of a taken list, or 0 at its end or at a damaged entry. */
+static uint32_t list_next(struct shma_pool *p, unsigned c, uint32_t ref, struct shma_blk **out)
+{
+	struct shma_blk *b = shma_blk_at(p, ref);
+	uint64_t w;
+
+	if (!b)
+		return 0;
+	w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
+	if (!shma_w_magic_ok(w) || shma_w_cls(w) != c || shma_w_flags(w) || (shma_w_gen(w) & 1) ||
+	    b->self != ref)
+		return 0;
+	*out = b;
+	return 1;
+}
+
+/* Are all blocks carved from chunk i free, and exactly `count` of them? */
+static bool chunk_all_free(struct shma_pool *p, uint32_t i, uint64_t bump, uint32_t count)
+{
+	char *base = __atomic_load_n(&p->loc[i].addr, __ATOMIC_ACQUIRE);
+	uint32_t n = 0;
+
+	if (!base)
+		return false;
+	for (uint64_t off = SHMA_CHUNK_DATA; off < bump;) {
+		struct shma_blk *b = (struct shma_blk *)(base + off);
+		uint64_t w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
+		if (!shma_w_magic_ok(w) || shma_w_cls(w) >= p->nclasses || shma_w_flags(w) ||
+		    (shma_w_gen(w) & 1))
+			return false;
+		off += shma_class_bytes(shma_w_cls(w));
+		n++;
+	}
+	return n == count;
+}
+
+MK_EXPORT int shma_pool_trim(struct shma_pool *p)
+{
+	struct shma_root *rt;
+	uint32_t heads[SHMA_NCLASSES], *count;
+	uint64_t count_len, limit = 0;
+	uint8_t *drop;
+	void *m;
+	int released = 0, r;
+
+	if (!p)
+		return -EINVAL;
+	if (p->rdonly)
+		return -EPERM;
+	rt = p->root;
+	if (mk_align_up((uint64_t)p->max_chunks * 5, mk_page_size(), &count_len) < 0)
+		return -EINVAL;
+	r = mk_mmap(NULL, count_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &m);
+	if (r < 0)
+		return r;
+	count = m;
+	drop = (uint8_t *)(count + p->max_chunks);
+	for (uint32_t i = 0; i < p->max_chunks; i++)
+		limit += rt->slots[i].size / 32;
+
+	for (unsigned c = 0; c < p->nclasses; c++) {
+		uint64_t steps = 0;
+		heads[c] = take_list(p, c);
+		for (uint32_t ref = heads[c]; ref && steps++ < limit;) {
+			struct shma_blk *b;
+			if (!list_next(p, c, ref, &b))
+				break;
+			count[((uint64_t)ref * SHMA_GRANULE) >> p->chunk_shift]++;
+			ref = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);
+		}
+	}
+	for (uint32_t i = 0; i < p->max_chunks; i++) {
+		struct shma_slot *sl = &rt->slots[i];
+		uint64_t s = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE), b;
+		char *base;
+
+		if (shma_s_st(s) != SHMA_SLOT_LIVE || shma_s_kind(s) != SHMA_KIND_REGULAR ||
+		    i == __atomic_load_n(&rt->cur, __ATOMIC_ACQUIRE))
+			continue;
+		if (shma_map_slot(p, i, s, &base) < 0)
+			continue;
+		b = __atomic_load_n(&sl->bump, __ATOMIC_ACQUIRE);
+		if (b > p->chunk_size || !chunk_all_free(p, i, b, count[i]))
+			continue;
+		/* Close the chunk to carving; lose the race and it stays. */
+		if (!__atomic_compare_exchange_n(&sl->bump, &b, p->chunk_size + 1, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			continue;
+		drop[i] = 1;
+	}
+	/* Push back what stays (before any chunk goes: list entries point into them). */
+	for (unsigned c = 0; c < p->nclasses; c++) {
+		uint64_t steps = 0;
+		for (uint32_t ref = heads[c]; ref && steps++ < limit;) {
+			struct shma_blk *b;
+			uint32_t next;
+			if (!list_next(p, c, ref, &b))
+				break;
+			next = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);
+			if (!drop[((uint64_t)ref * SHMA_GRANULE) >> p->chunk_shift])
+				shma_push(p, c, ref, b);
+			ref = next;
+		}
+	}
+	for (uint32_t i = 0; i < p->max_chunks; i++) {
+		if (!drop[i])
+			continue;
+		shma_drop_regular(p, i, __atomic_load_n(&rt->slots[i].state, __ATOMIC_ACQUIRE));
+		released++;
+	}
+	mk_munmap(m, count_len);
+	return released;
+}

@@ -441,6 +441,90 @@ static void test_alloc_enospc_tmpfs(void)
 	g_ptr_array_free(blocks, TRUE);
 }
 
+/* Empty regular chunks are released; the pool keeps working, in every view. */
+static void test_alloc_trim(void)
+{
+	g_autofree char *name = unique_name("trim");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 64u << 10), *q = NULL;
+	struct shma_handle *hs = g_new(struct shma_handle, 3000), keep;
+	struct shma_pool_stat st;
+	int released;
+	void *d;
+
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, 0);
+	for (int i = 0; i < 3000; i++)
+		g_assert_cmpint(shma_alloc(p, 1000 + (size_t)(i % 7) * 64, i % 5 ? 0 : 256, &hs[i], NULL), ==, 0);
+	g_assert_cmpint(shma_alloc(p, 100, 0, &keep, NULL), ==, 0);   /* pins the last chunk */
+	for (int i = 0; i < 3000; i++)
+		g_assert_cmpint(shma_resolve(q, &hs[i], &d), ==, 0);    /* q maps every chunk */
+	for (int i = 0; i < 3000; i++)
+		g_assert_cmpint(shma_free_handle(i % 2 ? p : q, &hs[i]), ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.chunks, >, 45);
+	released = shma_pool_trim(p);
+	g_test_message("released %d of %u chunks", released, st.chunks);
+	g_assert_cmpint(released, >=, (int)st.chunks - 2);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.chunks, <=, 2);
+	g_assert_cmpuint(st.blocks_used, ==, 1);
+	g_assert_cmpint(shma_resolve(q, &hs[0], &d), ==, -ESTALE);
+	g_assert_cmpint(shma_resolve(q, &keep, &d), ==, 0);
+	g_assert_cmpint(shma_pool_trim(p), ==, 0);
+	/* Both views allocate again, reusing the freed slots with new generations. */
+	for (int i = 0; i < 3000; i++) {
+		uint8_t *x;
+		void *y;
+		g_assert_cmpint(shma_alloc(i % 2 ? p : q, 1000, 0, &hs[i], (void **)&x), ==, 0);
+		shm_pattern_fill(x, 1000, shm_pattern_seed(&hs[i]));
+		g_assert_cmpint(shma_resolve(i % 2 ? q : p, &hs[i], &y), ==, 0);
+		g_assert_true(shm_pattern_ok(y, 1000, shm_pattern_seed(&hs[i])));
+	}
+	g_assert_cmpint(shma_pool_trim(NULL), ==, -EINVAL);
+	g_free(hs);
+	shma_pool_free(q);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+/* Trim racing with allocating threads: nothing lost, nothing handed out twice. */
+static void *trim_loop(void *arg)
+{
+	struct shma_pool *p = arg;
+	int total = 0;
+
+	for (int i = 0; i < 200; i++) {
+		int r = shma_pool_trim(p);
+		g_assert_cmpint(r, >=, 0);
+		total += r;
+		g_usleep(100);
+	}
+	return GINT_TO_POINTER(total);
+}
+
+/* Bursts: fill a few chunks, check, empty them (so trim has work mid-race). */
+static void *burst_loop(void *arg)
+{
+	struct shma_pool *p = arg;
+	struct shma_handle h[100];
+	uint8_t *d[100];
+
+	for (int round = 0; round < 300; round++) {
+		for (int i = 0; i < 100; i++) {
+			if (shma_alloc(p, 3000, 0, &h[i], (void **)&d[i]) < 0)
+				return GINT_TO_POINTER(1);
+			shm_pattern_fill(d[i], 3000, shm_pattern_seed(&h[i]));
+		}
+		for (int i = 0; i < 100; i++)
+			if (!shm_pattern_ok(d[i], 3000, shm_pattern_seed(&h[i])) ||
+			    shma_free_handle(p, &h[i]) < 0)
+				return GINT_TO_POINTER(2);
+	}
+	return NULL;
+}
+
+struct churn;
+static void *churn_thread(void *arg);
+
 /* ---- free errors ---------------------------------------------------------------------- */
 
 static void test_free_double(void)
@@ -678,6 +762,32 @@ static void on_alarm(int sig)
 			sig_errors++;
 	sig_runs++;
 	errno = saved;
+}
+
+static void test_trim_race(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);
+	struct churn c[2] = { { p, 1, 100000, 0 }, { p, 2, 100000, 0 } };
+	pthread_t t[4];
+	struct shma_pool_stat st;
+	void *released, *burst;
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, churn_thread, &c[i]);
+	pthread_create(&t[2], NULL, trim_loop, p);
+	pthread_create(&t[3], NULL, burst_loop, p);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	pthread_join(t[2], &released);
+	pthread_join(t[3], &burst);
+	g_assert_null(burst);
+	g_test_message("trim released %d chunks while churning", GPOINTER_TO_INT(released));
+	g_assert_cmpint(c[0].err, ==, 0);
+	g_assert_cmpint(c[1].err, ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 0);
+	g_assert_cmpint(shma_pool_trim(p), >, 0);
+	shma_pool_free(p);
 }
 
 static void test_signal_safety(void)
@@ -1009,12 +1119,14 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/alloc/growth", test_alloc_growth);
 	g_test_add_func("/shm/alloc/slots-exhausted", test_alloc_slots_exhausted);
 	g_test_add_func("/shm/alloc/enospc-tmpfs", test_alloc_enospc_tmpfs);
+	g_test_add_func("/shm/alloc/trim", test_alloc_trim);
 	g_test_add_func("/shm/free/double", test_free_double);
 	g_test_add_func("/shm/free/foreign", test_free_foreign);
 	g_test_add_func("/shm/free/corrupt", test_free_corrupt);
 	g_test_add_func("/shm/handle/hostile", test_handle_hostile);
 	g_test_add_func("/shm/handle/block-chunk", test_handle_block_chunk);
 	g_test_add_func("/shm/concurrency/threads", test_threads);
+	g_test_add_func("/shm/concurrency/trim-race", test_trim_race);
 	g_test_add_func("/shm/concurrency/signal-handler", test_signal_safety);
 	g_test_add_func("/shm/xproc/resolve", test_xproc_resolve);
 	g_test_add_func("/shm/xproc/memfd", test_xproc_memfd);
