@@ -748,11 +748,24 @@ undo:
 	return r == -ENOMEM || r == -EFBIG || r == -EDQUOT ? -ENOSPC : r;
 }
 
+/* The end of giving a slot back: its file goes, then the slot is FREE. */
+static void slot_give_back(struct shma_pool *p, uint32_t idx, uint64_t state)
+{
+	char fname[128];
+
+	if (p->backend == SHMA_BACKEND_SHM &&
+	    shma_chunk_name(p, idx, shma_s_nonce(state), fname, sizeof(fname)) == 0)
+		mk_unlinkat(p->dirfd, fname, 0);
+	p->root->slots[idx].owner_pid = 0;
+	/* Publish last: once FREE the slot (and a new file name) may be reused. */
+	__atomic_store_n(&p->root->slots[idx].state,
+			 shma_slot_word(0, shma_s_gen(state), SHMA_SLOT_FREE, 0), __ATOMIC_RELEASE);
+}
+
 /* Give a dedicated chunk back (its block was just freed by us). */
 void shma_release_chunk(struct shma_pool *p, uint32_t idx, uint64_t state)
 {
 	struct shma_local *l = &p->loc[idx];
-	char fname[128];
 	sigset_t old;
 
 	shma_lock(p, &old);
@@ -764,20 +777,13 @@ void shma_release_chunk(struct shma_pool *p, uint32_t idx, uint64_t state)
 		l->fd = -1;
 	}
 	shma_unlock(p, &old);
-	if (p->backend == SHMA_BACKEND_SHM &&
-	    shma_chunk_name(p, idx, shma_s_nonce(state), fname, sizeof(fname)) == 0)
-		mk_unlinkat(p->dirfd, fname, 0);
-	p->root->slots[idx].owner_pid = 0;
-	/* Publish last: once FREE the slot (and a new file name) may be reused. */
-	__atomic_store_n(&p->root->slots[idx].state,
-			 shma_slot_word(0, shma_s_gen(state), SHMA_SLOT_FREE, 0), __ATOMIC_RELEASE);
+	slot_give_back(p, idx, state);
 }
 
 /* Give a regular chunk back (shma_pool_trim took all its blocks off the lists). */
 void shma_drop_regular(struct shma_pool *p, uint32_t idx, uint64_t state)
 {
 	struct shma_local *l = &p->loc[idx];
-	char fname[128];
 	sigset_t old;
 	void *m;
 
@@ -793,12 +799,7 @@ void shma_drop_regular(struct shma_pool *p, uint32_t idx, uint64_t state)
 		mk_close(l->fd);
 	l->fd = -1;
 	shma_unlock(p, &old);
-	if (p->backend == SHMA_BACKEND_SHM &&
-	    shma_chunk_name(p, idx, shma_s_nonce(state), fname, sizeof(fname)) == 0)
-		mk_unlinkat(p->dirfd, fname, 0);
-	p->root->slots[idx].owner_pid = 0;
-	__atomic_store_n(&p->root->slots[idx].state,
-			 shma_slot_word(0, shma_s_gen(state), SHMA_SLOT_FREE, 0), __ATOMIC_RELEASE);
+	slot_give_back(p, idx, state);
 }
 
 /* ---- the rest of the pool API ------------------------------------------------------ */

@@ -56,8 +56,15 @@ static void entry_free(gpointer p)
 	g_free(e);
 }
 
-/* Pools (and orphan chunk files) found in the directory, sorted by name. */
-static GPtrArray *scan(int *error)
+static int cmp_entry(gconstpointer a, gconstpointer b)
+{
+	const struct entry *x = *(struct entry *const *)a, *y = *(struct entry *const *)b;
+	return strcmp(x->name, y->name);
+}
+
+/* Pools (and orphan chunk files) found in the directory, sorted by name;
+ * NULL (reported) if the directory cannot be read. */
+static GPtrArray *scan(void)
 {
 	GHashTable *by = g_hash_table_new(g_str_hash, g_str_equal);
 	GPtrArray *out = g_ptr_array_new_with_free_func(entry_free);
@@ -66,13 +73,12 @@ static GPtrArray *scan(int *error)
 	const char *f;
 	GDir *d = g_dir_open(dir(), 0, &e);
 
-	*error = 0;
 	if (!d) {
 		fprintf(stderr, "%s: %s: %s\n", prog, dir(), e->message);
 		g_error_free(e);
-		*error = -ENOENT;
 		g_hash_table_destroy(by);
-		return out;
+		g_ptr_array_free(out, TRUE);
+		return NULL;
 	}
 	while ((f = g_dir_read_name(d))) {
 		g_autofree char *path = NULL;
@@ -104,27 +110,19 @@ static GPtrArray *scan(int *error)
 	}
 	g_dir_close(d);
 	g_hash_table_destroy(by);
+	g_ptr_array_sort(out, cmp_entry);
 	return out;
-}
-
-static int cmp_entry(gconstpointer a, gconstpointer b)
-{
-	const struct entry *x = *(struct entry *const *)a, *y = *(struct entry *const *)b;
-	return strcmp(x->name, y->name);
 }
 
 /* ---- list ---------------------------------------------------------------------------- */
 
 static int cmd_list(void)
 {
-	int error, status = 0;
-	GPtrArray *ents = scan(&error);
+	int status = 0;
+	GPtrArray *ents = scan();
 
-	if (error) {
-		g_ptr_array_free(ents, TRUE);
+	if (!ents)
 		return EXIT_FAIL;
-	}
-	g_ptr_array_sort(ents, cmp_entry);
 	if (opt_json)
 		printf("{\"dir\": \"%s\", \"pools\": [", dir());
 	else
@@ -252,14 +250,11 @@ static int cmd_stat(const char *name)
 
 static int cmd_gc(void)
 {
-	int error, status = 0, n = 0;
-	GPtrArray *ents = scan(&error);
+	int status = 0, n = 0;
+	GPtrArray *ents = scan();
 
-	if (error) {
-		g_ptr_array_free(ents, TRUE);
+	if (!ents)
 		return EXIT_FAIL;
-	}
-	g_ptr_array_sort(ents, cmp_entry);
 	if (opt_json)
 		printf("{\"dry_run\": %s, \"actions\": [", opt_dry_run ? "true" : "false");
 	for (guint i = 0; i < ents->len; i++) {
