@@ -273,7 +273,10 @@ static void *work(void *arg)
 		memset(payload(c, w->slots[i]), 1, 8);
 	}
 	/* Every allocator starts with EXTRA free blocks (the seed's free list
-	 * then holds at least that many: the target is stated for >= 10k). */
+	 * then holds at least that many: the target is stated for >= 10k).
+	 * Wait for every thread's fill first, or one thread's fill would
+	 * reuse another's extras. */
+	pthread_barrier_wait(&c->start);
 	for (size_t i = w->live; i < w->live + w->extra; i++)
 		do_free(c, w->slots[i]);
 	pthread_barrier_wait(&c->start);        /* all threads set up before timing */
