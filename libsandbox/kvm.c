@@ -131,9 +131,10 @@ int sbx_kvm_collect(struct sbx_mem *m)
 			untracked = true;
 			continue;
 		}
+		/* A log we cannot read (VM fd closed under us?): assume the worst. */
 		r = fetch_log(b);
 		if (r < 0)
-			return r;
+			untracked = true;
 	}
 	return untracked;
 }

@@ -267,7 +267,7 @@ MK_EXPORT void *sbx_mem_host_ptr(struct sbx_mem *m, bool will_mark_dirty)
 	if (!m)
 		return NULL;
 	if (!will_mark_dirty)
-		m->untracked = true;
+		m->raw_untracked = true;
 	return m->base;
 }
 

@@ -98,11 +98,11 @@ int sbx_mem_zero(struct sbx_mem *m);
 
 /*
  * The host address of byte 0 of the region. Accesses through it bypass
- * bounds checks, volatile semantics and dirty tracking: after calling this
- * the library can no longer trust its own write record, so the next restore
- * remaps the whole region (still correct, no longer O(dirty)) unless the
- * caller promises to report its writes with sbx_mem_mark_dirty() by passing
- * will_mark_dirty = true.
+ * bounds checks, volatile semantics and dirty tracking: once this was
+ * called with will_mark_dirty = false the library can no longer trust its
+ * write record, and every later restore remaps the whole region (still
+ * correct, no longer O(dirty)). With will_mark_dirty = true the caller
+ * promises to report every write with sbx_mem_mark_dirty().
  */
 void *sbx_mem_host_ptr(struct sbx_mem *m, bool will_mark_dirty);
 /* Record that [off, off + len) was written behind the library's back. */

@@ -41,7 +41,8 @@ struct sbx_mem {
 	uint64_t state;           /* atomic lock word, see SBX_EXCL */
 	uint64_t *dirty;          /* host record (+ fetched KVM logs), one bit per page */
 	size_t dirty_words;
-	bool untracked;           /* raw pointer handed out without a promise */
+	bool untracked;           /* writes since the last remap the record may lack */
+	bool raw_untracked;       /* raw pointer handed out without a promise: for good */
 	bool host_alive;          /* sbx_mem_free() not yet called */
 	struct sbx_guest *guest;
 	struct sbx_snapshot *snap; /* base snapshot (MAP_PRIVATE of its fd) or NULL */
@@ -93,8 +94,8 @@ int sbx_snapshot_new_sealed(uint64_t size, int *fd_out, uint8_t **rw_out);
 int sbx_snapshot_wrap(int fd, uint64_t size, bool direct, struct sbx_snapshot **out);
 
 /* kvm.c: fetch the dirty logs of m's writable bindings into m->dirty.
- * Returns 1 if some writable binding has no dirty log (guest writes are
- * untracked), 0, or -errno. */
+ * Returns 1 if guest writes may be missing from the record (a writable
+ * binding without dirty log, or a log that could not be read), else 0. */
 int sbx_kvm_collect(struct sbx_mem *m);
 void sbx_kvm_drop_mem_bindings(struct sbx_mem *m);
 

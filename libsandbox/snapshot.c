@@ -330,10 +330,8 @@ MK_EXPORT int64_t sbx_snapshot_restore(struct sbx_mem *m, struct sbx_snapshot *s
 	if (r < 0)
 		return r;
 	r = sbx_kvm_collect(m);
-	if (r < 0)
-		goto out;
 	n = dirty_count(m);
-	if (m->snap != s || m->untracked || r == 1 || flags == SBX_RESTORE_REMAP ||
+	if (m->snap != s || m->untracked || m->raw_untracked || r == 1 || flags == SBX_RESTORE_REMAP ||
 	    (flags == SBX_RESTORE_AUTO && prefer_remap(m, n))) {
 		r = sbx_mem_remap(m, s);
 		if (r < 0)
@@ -385,10 +383,10 @@ MK_EXPORT int64_t sbx_mem_trim(struct sbx_mem *m)
 		return 0;
 	}
 	r = sbx_kvm_collect(m);
-	if (r != 0 || m->untracked) {
+	if (r != 0 || m->untracked || m->raw_untracked) {
 		/* Unknown guest or raw writes: no page is known clean. */
 		sbx_excl_end(m);
-		return r < 0 ? r : 0;
+		return 0;
 	}
 	/* Clean pages equal the snapshot: dropping them changes no byte. */
 	pages = for_runs(m, false, run_dontneed);

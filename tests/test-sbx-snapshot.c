@@ -133,6 +133,11 @@ static void test_restore_raw_pointer(void)
 	p[31 * PG + 5] ^= 1;
 	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_COPY), ==, 32);
 	assert_equals_snapshot(m, s);
+	/* The pointer is still out there: every later restore stays a full one. */
+	p[9 * PG] ^= 1;
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_COPY), ==, 32);
+	assert_equals_snapshot(m, s);
+	g_assert_cmpint(sbx_mem_trim(m), ==, 0);
 	sbx_mem_free(m);
 	sbx_snapshot_free(s);
 }
