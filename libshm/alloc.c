@@ -28,21 +28,30 @@ static inline uint64_t slot_state(const struct shma_pool *p, uint32_t idx)
  * The header a free-list ref names, mapping its chunk if needed; NULL if
  * the ref cannot name a block of a live regular chunk (a damaged list).
  */
-struct shma_blk *shma_blk_at(struct shma_pool *p, uint32_t ref)
+static struct shma_blk *blk_at(struct shma_pool *p, uint32_t ref, int *err)
 {
 	uint64_t pvo = (uint64_t)ref * SHMA_GRANULE;
 	uint32_t idx = (uint32_t)(pvo >> p->chunk_shift);
 	uint64_t off = pvo & (p->chunk_size - 1), s;
 	char *base;
 
+	*err = -EFAULT;
 	if (idx >= p->max_chunks || off < SHMA_CHUNK_DATA || off > p->chunk_size - BLK)
 		return NULL;
 	s = slot_state(p, idx);
 	if (shma_s_st(s) != SHMA_SLOT_LIVE || shma_s_kind(s) != SHMA_KIND_REGULAR)
 		return NULL;
-	if (shma_map_slot(p, idx, s, &base) < 0)
+	*err = shma_map_slot(p, idx, s, &base);
+	if (*err < 0)
 		return NULL;
 	return (struct shma_blk *)(base + off);
+}
+
+struct shma_blk *shma_blk_at(struct shma_pool *p, uint32_t ref)
+{
+	int err;
+
+	return blk_at(p, ref, &err);
 }
 
 static int pop(struct shma_pool *p, unsigned c, uint32_t *ref, struct shma_blk **blk)
@@ -53,18 +62,20 @@ static int pop(struct shma_pool *p, unsigned c, uint32_t *ref, struct shma_blk *
 	for (;;) {
 		uint32_t r = (uint32_t)old, next;
 		struct shma_blk *b;
+		int err;
 
 		if (!r)
 			return -ENOENT;
-		b = shma_blk_at(p, r);
+		b = blk_at(p, r, &err);
 		if (!b) {
-			/* A stale head (its chunk was just trimmed) or a damaged list. */
+			/* A stale head (its chunk was just trimmed), a damaged list, or
+			 * (-ENXIO) a memfd chunk this process was never sent. */
 			uint64_t now = __atomic_load_n(head, __ATOMIC_ACQUIRE);
 			if (now != old) {
 				old = now;
 				continue;
 			}
-			return -EFAULT;
+			return err;
 		}
 		/* May read a block someone else just popped: the tag makes our CAS fail then. */
 		next = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);

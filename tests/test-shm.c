@@ -924,6 +924,13 @@ static void test_xproc_memfd_attacher(void)
 	n = shma_pool_fds(p, fds, 8);
 	g_assert_cmpint(shma_pool_attach_fds(fds, 1, 0, &q), ==, 0);   /* root only */
 	g_assert_cmpint(shma_resolve(q, &h, &d), ==, -ENXIO);
+	{
+		/* The free list leads into a chunk q cannot map: a clear error. */
+		void *x;
+		g_assert_cmpint(shma_alloc(p, 100, 0, NULL, &x), ==, 0);
+		g_assert_cmpint(shma_free(p, x), ==, 0);
+		g_assert_cmpint(shma_alloc(q, 100, 0, NULL, &x), ==, -ENXIO);
+	}
 	g_assert_cmpint(shma_pool_import_fd(q, fds[1]), ==, 0);
 	g_assert_cmpint(shma_pool_import_fd(q, fds[1]), ==, 0);        /* again: no-op */
 	g_assert_cmpint(shma_pool_import_fd(q, fds[0]), ==, -EBADMSG); /* the root is no chunk */
