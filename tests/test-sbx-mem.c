@@ -208,6 +208,98 @@ static void test_zero(void)
 	sbx_mem_free(m);
 }
 
+struct worker {
+	struct sbx_mem *m;
+	struct sbx_guest *g;
+	unsigned id;
+	unsigned ok, busy;
+	volatile int *stop;
+};
+
+static gpointer writer(gpointer data)
+{
+	struct worker *w = data;
+	uint8_t buf[PG], back[PG];
+
+	memset(buf, (int)w->id + 1, sizeof(buf));
+	while (!*w->stop) {
+		int r = sbx_mem_write(w->m, (uint64_t)w->id * PG, buf, PG);
+		if (r == -EBUSY) {
+			w->busy++;
+			continue;
+		}
+		g_assert_cmpint(r, ==, 0);
+		r = sbx_mem_read(w->m, (uint64_t)w->id * PG, back, PG);
+		g_assert_true(r == 0 || r == -EBUSY);
+		w->ok++;
+		g_usleep(5);
+	}
+	return NULL;
+}
+
+static gpointer vcpu(gpointer data)
+{
+	struct worker *w = data;
+
+	while (!*w->stop) {
+		int r = sbx_guest_enter(w->g);
+		if (r == -EBUSY) {
+			w->busy++;
+			continue;
+		}
+		g_assert_cmpint(r, ==, 0);
+		g_usleep(10);
+		g_assert_cmpint(sbx_guest_exit(w->g), ==, 0);
+		w->ok++;
+		g_usleep(10);
+	}
+	return NULL;
+}
+
+/* Host copies and guest enters on other threads race exclusive operations: each
+ * side either works or gets -EBUSY, never both at once, and nothing breaks. */
+static void test_threads(void)
+{
+	struct sbx_mem *m;
+	struct sbx_guest *g;
+	struct sbx_snapshot *s;
+	struct worker w[3];
+	GThread *t[3];
+	volatile int stop = 0;
+	unsigned done = 0, busy = 0;
+
+	g_assert_cmpint(sbx_mem_new(8 * PG, &m), ==, 0);
+	g_assert_cmpint(sbx_mem_split(m, &g), ==, 0);
+	g_assert_cmpint(sbx_snapshot_take(m, &s), ==, 0);
+	for (unsigned i = 0; i < 3; i++) {
+		w[i] = (struct worker){ .m = m, .g = g, .id = i, .stop = &stop };
+		t[i] = g_thread_new("w", i < 2 ? writer : vcpu, &w[i]);
+	}
+	for (gint64 end = g_get_monotonic_time() + 300000; g_get_monotonic_time() < end;) {
+		int64_t r = sbx_snapshot_restore(m, s, (done + busy) % 2 ? SBX_RESTORE_COPY
+								    : SBX_RESTORE_REMAP);
+		g_assert_true(r >= 0 || r == -EBUSY);
+		if (r >= 0)
+			done++;
+		else
+			busy++;
+		r = sbx_mem_zero(m);
+		g_assert_true(r == 0 || r == -EBUSY);
+	}
+	stop = 1;
+	for (unsigned i = 0; i < 3; i++)
+		g_thread_join(t[i]);
+	g_test_message("restores %u done, %u busy; writers %u/%u, vcpu %u enters",
+		       done, busy, w[0].ok, w[1].ok, w[2].ok);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_AUTO), >=, 0);
+	g_assert_cmpuint(w[2].ok, >, 0);
+	g_assert_cmpuint(done, >, 0);
+	g_assert_cmpuint(busy, >, 0);
+	sbx_snapshot_free(s);
+	g_assert_cmpint(sbx_guest_free(g), ==, 0);
+	sbx_mem_free(m);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -216,5 +308,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/sbx/mem/bounds", test_bounds);
 	g_test_add_func("/sbx/mem/lifecycle", test_lifecycle);
 	g_test_add_func("/sbx/mem/zero", test_zero);
+	g_test_add_func("/sbx/mem/threads", test_threads);
 	return g_test_run();
 }
