@@ -24,9 +24,14 @@ struct guest {
 	struct kvmtest_vm vm;
 	struct sbx_vm *svm;
 	GByteArray *code;
+	struct sbx_mem *m;          /* a patterned region, its snapshot, its guest view */
+	struct sbx_snapshot *s;
+	struct sbx_guest *gv;
 };
 
-static bool guest_open(struct guest *g)
+static struct sbx_mem *patterned(unsigned pages, struct sbx_snapshot **s);
+
+static bool guest_open(struct guest *g, unsigned pages)
 {
 	const char *why;
 	int r;
@@ -40,11 +45,16 @@ static bool guest_open(struct guest *g)
 	g_assert_cmpint(sbx_vm_fd(g->svm), ==, g->vm.vm_fd);
 	g_assert_cmpint(sbx_vm_kvm_fd(g->svm), ==, -EBADF);
 	g->code = g_byte_array_new();
+	g->m = patterned(pages, &g->s);
+	g_assert_cmpint(sbx_mem_split(g->m, &g->gv), ==, 0);
 	return true;
 }
 
 static void guest_close(struct guest *g)
 {
+	g_assert_cmpint(sbx_guest_free(g->gv), ==, 0);
+	sbx_mem_free(g->m);
+	sbx_snapshot_free(g->s);
 	sbx_vm_free(g->svm);
 	kvmtest_vm_close(&g->vm);
 	g_byte_array_unref(g->code);
@@ -131,15 +141,14 @@ static void test_restore_bound(void)
 	static const unsigned modes[] = { SBX_RESTORE_AUTO, SBX_RESTORE_COPY, SBX_RESTORE_REMAP,
 					  SBX_RESTORE_TRIM };
 	struct guest g;
-	struct sbx_snapshot *s;
-	struct sbx_mem *m;
-	struct sbx_guest *gv;
 	uint32_t v;
 
-	if (!guest_open(&g))
+	if (!guest_open(&g, 16))
 		return;
-	m = patterned(16, &s);
-	g_assert_cmpint(sbx_mem_split(m, &gv), ==, 0);
+	struct sbx_mem *m = g.m;
+	struct sbx_snapshot *s = g.s;
+	struct sbx_guest *gv = g.gv;
+
 	g_assert_cmpint(sbx_vm_bind(g.svm, m, 1, GPA, SBX_BIND_DIRTY_LOG), ==, 0);
 	for (unsigned k = 0; k < G_N_ELEMENTS(modes); k++) {
 		st32(&g, GPA + 3 * PG + 8, 0xdeadbeef);
@@ -174,8 +183,9 @@ static void test_restore_bound(void)
 	g_assert_cmpint(sbx_vm_unbind(g.svm, 7), ==, -ENOENT);
 	g_assert_cmpint(sbx_guest_free(gv), ==, 0);
 	sbx_mem_free(m);                /* the binding keeps the memory alive */
+	g.gv = NULL;
+	g.m = NULL;
 	g_assert_cmpint(sbx_vm_unbind(g.svm, 1), ==, 0);
-	sbx_snapshot_free(s);
 	guest_close(&g);
 }
 
@@ -184,17 +194,16 @@ static void test_dirty_log(void)
 {
 	static const unsigned pages[] = { 0, 5, 6, 63, 64, 99 };
 	struct guest g;
-	struct sbx_snapshot *s;
-	struct sbx_mem *m;
-	struct sbx_guest *gv;
 	struct sbx_mem_stats st;
 	uint64_t bm[2];
 	uint64_t small[1];
 
-	if (!guest_open(&g))
+	if (!guest_open(&g, 100))
 		return;
-	m = patterned(100, &s);
-	g_assert_cmpint(sbx_mem_split(m, &gv), ==, 0);
+	struct sbx_mem *m = g.m;
+	struct sbx_snapshot *s = g.s;
+	struct sbx_guest *gv = g.gv;
+
 	g_assert_cmpint(sbx_vm_bind(g.svm, m, 1, GPA, SBX_BIND_DIRTY_LOG), ==, 0);
 	for (unsigned i = 0; i < G_N_ELEMENTS(pages); i++)
 		st32(&g, GPA + pages[i] * PG + 4 * i, i);
@@ -230,9 +239,6 @@ static void test_dirty_log(void)
 	load(&g);
 	g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_MMIO);
 	g_assert_cmphex(g.vm.run->mmio.phys_addr, ==, GPA);
-	g_assert_cmpint(sbx_guest_free(gv), ==, 0);
-	sbx_mem_free(m);
-	sbx_snapshot_free(s);
 	guest_close(&g);
 }
 
@@ -240,14 +246,13 @@ static void test_dirty_log(void)
 static void test_untracked_binding(void)
 {
 	struct guest g;
-	struct sbx_snapshot *s;
-	struct sbx_mem *m;
-	struct sbx_guest *gv;
 
-	if (!guest_open(&g))
+	if (!guest_open(&g, 8))
 		return;
-	m = patterned(8, &s);
-	g_assert_cmpint(sbx_mem_split(m, &gv), ==, 0);
+	struct sbx_mem *m = g.m;
+	struct sbx_snapshot *s = g.s;
+	struct sbx_guest *gv = g.gv;
+
 	g_assert_cmpint(sbx_vm_bind(g.svm, m, 1, GPA, 0), ==, 0);
 	st32(&g, GPA + 2 * PG, 0xabcdef);
 	out8(&g, 0x10);
@@ -257,9 +262,6 @@ static void test_untracked_binding(void)
 	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_COPY), ==, 8);
 	g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_IO);
 	g_assert_cmphex(io_u32(&g, 0x11), ==, snap_u32(s, 2 * PG));
-	g_assert_cmpint(sbx_guest_free(gv), ==, 0);
-	sbx_mem_free(m);
-	sbx_snapshot_free(s);
 	guest_close(&g);
 }
 
@@ -267,14 +269,13 @@ static void test_untracked_binding(void)
 static void test_snapshot_readonly(void)
 {
 	struct guest g;
-	struct sbx_snapshot *s;
-	struct sbx_mem *m;
-	struct sbx_guest *gv;
 
-	if (!guest_open(&g))
+	if (!guest_open(&g, 4))
 		return;
-	m = patterned(4, &s);
-	g_assert_cmpint(sbx_mem_split(m, &gv), ==, 0);
+	struct sbx_mem *m = g.m;
+	struct sbx_snapshot *s = g.s;
+	struct sbx_guest *gv = g.gv;
+
 	g_assert_cmpint(sbx_vm_bind_snapshot(g.svm, s, 2, RO_GPA), ==, 0);
 	g_assert_cmpint(sbx_vm_bind(g.svm, m, 3, GPA, SBX_BIND_READONLY), ==, 0);
 	ld_out(&g, RO_GPA + 2 * PG + 12, 0x10);
@@ -289,9 +290,8 @@ static void test_snapshot_readonly(void)
 	g_assert_true(g.vm.run->mmio.is_write);
 	g_assert_cmphex(g.vm.run->mmio.phys_addr, ==, RO_GPA + 8);
 	g_assert_cmpint(snap_u32(s, 8), ==, 0x40404040);
-	g_assert_cmpint(sbx_guest_free(gv), ==, 0);
-	sbx_mem_free(m);
 	sbx_snapshot_free(s);           /* the binding still holds it */
+	g.s = NULL;
 	guest_close(&g);                /* sbx_vm_free unbinds and drops it */
 }
 
