@@ -67,7 +67,7 @@ static void test_guard(void)
 static void test_bounds(void)
 {
 	struct sbx_mem *m;
-	uint8_t buf[64] = { 0 }, back[64];
+	uint8_t buf[320] = { 0 }, back[320];
 	uint64_t v;
 	uint32_t v32;
 
@@ -99,12 +99,12 @@ static void test_bounds(void)
 	g_assert_cmpint(sbx_mem_read_u64(m, 27, &v), ==, 0);
 	g_assert_cmphex(v, ==, 0);
 
-	/* Unaligned copies of every length up to 64 round-trip exactly. */
+	/* Unaligned copies of every length up to 320 (both chunk widths) round-trip exactly. */
 	for (unsigned i = 0; i < sizeof(buf); i++)
 		buf[i] = (uint8_t)(i * 7 + 1);
-	for (unsigned off = 0; off < 17; off++)
-		for (unsigned len = 0; len <= 64; len++) {
-			g_assert_cmpint(sbx_mem_fill(m, 1000, 0xee, 200), ==, 0);
+	for (unsigned off = 0; off < 33; off++)
+		for (unsigned len = 0; len <= sizeof(buf); len++) {
+			g_assert_cmpint(sbx_mem_fill(m, 1000, 0xee, 400), ==, 0);
 			g_assert_cmpint(sbx_mem_write(m, 1024 + off, buf, len), ==, 0);
 			memset(back, 0, sizeof(back));
 			g_assert_cmpint(sbx_mem_read(m, 1024 + off, back, len), ==, 0);
