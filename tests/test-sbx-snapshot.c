@@ -8,6 +8,8 @@
 #include <glib/gstdio.h>
 #include <stdint.h>
 #include <string.h>
+#include <linux/fsverity.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -287,6 +289,36 @@ static void test_import(void)
 	g_assert_cmpint(sbx_snapshot_import(-1, 0, &s), ==, -EINVAL);
 }
 
+/* An fs-verity file is immutable too: mapped directly. SKIPs where the fs cannot. */
+static void test_import_verity(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("sbx-verity-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, "snap", NULL);
+	struct fsverity_enable_arg arg = { .version = 1, .hash_algorithm = FS_VERITY_HASH_ALG_SHA256,
+					   .block_size = 4096 };
+	struct sbx_snapshot *s;
+	uint8_t buf[4 * PG];
+	int fd;
+
+	pattern(buf, sizeof(buf), 5);
+	g_assert_true(g_file_set_contents(path, (const char *)buf, sizeof(buf), NULL));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	g_assert_cmpint(fd, >=, 0);
+	if (ioctl(fd, FS_IOC_ENABLE_VERITY, &arg) < 0) {
+		g_autofree char *msg = g_strdup_printf("fs-verity unavailable on %s: %s", dir,
+						       g_strerror(errno));
+		g_test_skip(msg);
+	} else {
+		g_assert_cmpint(sbx_snapshot_import(fd, 0, &s), ==, 0);
+		g_assert_true(sbx_snapshot_is_direct(s));
+		g_assert_cmpmem(sbx_snapshot_data(s), sizeof(buf), buf, sizeof(buf));
+		sbx_snapshot_free(s);
+	}
+	close(fd);
+	g_unlink(path);
+	g_rmdir(dir);
+}
+
 static void rewrite_header_checksum(uint8_t *hdr)
 {
 	uint64_t h = sbx_hash64(hdr, 40, 0);
@@ -378,6 +410,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/sbx/snapshot/restore-other", test_restore_other);
 	g_test_add_func("/sbx/snapshot/shared-cow", test_shared_cow);
 	g_test_add_func("/sbx/snapshot/import", test_import);
+	g_test_add_func("/sbx/snapshot/import-verity", test_import_verity);
 	g_test_add_func("/sbx/snapshot/save-load", test_save_load);
 	return g_test_run();
 }
