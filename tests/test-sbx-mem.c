@@ -225,13 +225,13 @@ static gpointer writer(gpointer data)
 	while (!*w->stop) {
 		int r = sbx_mem_write(w->m, (uint64_t)w->id * PG, buf, PG);
 		if (r == -EBUSY) {
-			w->busy++;
+			__atomic_fetch_add(&w->busy, 1, __ATOMIC_RELAXED);
 			continue;
 		}
 		g_assert_cmpint(r, ==, 0);
 		r = sbx_mem_read(w->m, (uint64_t)w->id * PG, back, PG);
 		g_assert_true(r == 0 || r == -EBUSY);
-		w->ok++;
+		__atomic_fetch_add(&w->ok, 1, __ATOMIC_RELAXED);
 		g_usleep(5);
 	}
 	return NULL;
@@ -244,13 +244,13 @@ static gpointer vcpu(gpointer data)
 	while (!*w->stop) {
 		int r = sbx_guest_enter(w->g);
 		if (r == -EBUSY) {
-			w->busy++;
+			__atomic_fetch_add(&w->busy, 1, __ATOMIC_RELAXED);
 			continue;
 		}
 		g_assert_cmpint(r, ==, 0);
 		g_usleep(10);
 		g_assert_cmpint(sbx_guest_exit(w->g), ==, 0);
-		w->ok++;
+		__atomic_fetch_add(&w->ok, 1, __ATOMIC_RELAXED);
 		g_usleep(10);
 	}
 	return NULL;
@@ -275,7 +275,24 @@ static void test_threads(void)
 		w[i] = (struct worker){ .m = m, .g = g, .id = i, .stop = &stop };
 		t[i] = g_thread_new("w", i < 2 ? writer : vcpu, &w[i]);
 	}
-	for (gint64 end = g_get_monotonic_time() + 300000; g_get_monotonic_time() < end;) {
+	/*
+	 * Run for at least 300 ms and until every thread has made progress and
+	 * restores both succeeded and met -EBUSY: on a loaded machine the other
+	 * threads may not be scheduled for a while, so time alone proves nothing.
+	 * The deadline only bounds a real livelock.
+	 */
+	gint64 start = g_get_monotonic_time();
+	for (;;) {
+		gint64 now = g_get_monotonic_time();
+		bool progressed = done > 0 && busy > 0;
+
+		for (unsigned i = 0; i < 3; i++)
+			progressed = progressed && __atomic_load_n(&w[i].ok, __ATOMIC_RELAXED) >= 20;
+		if (progressed && now - start >= 300000)
+			break;
+		if (now - start > 30 * G_USEC_PER_SEC)
+			g_error("no progress in 30 s: restores %u done, %u busy; ok %u/%u/%u",
+				done, busy, w[0].ok, w[1].ok, w[2].ok);
 		int64_t r = sbx_snapshot_restore(m, s, (done + busy) % 2 ? SBX_RESTORE_COPY
 								    : SBX_RESTORE_REMAP);
 		g_assert_true(r >= 0 || r == -EBUSY);
@@ -285,6 +302,8 @@ static void test_threads(void)
 			busy++;
 		r = sbx_mem_zero(m);
 		g_assert_true(r == 0 || r == -EBUSY);
+		if (!progressed)
+			g_thread_yield();
 	}
 	stop = 1;
 	for (unsigned i = 0; i < 3; i++)
