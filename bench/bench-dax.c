@@ -25,6 +25,7 @@
 #include "dax.h"
 #include "tests/kvmtest.h"
 #include "tools/daxsnap.h"
+#include "bench/bench-util.h"
 
 #define M2 (2ull << 20)
 #define WBASE 0x40000000ull
@@ -32,24 +33,6 @@
 
 static struct dax_table *table;
 static char *path;
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return v[n / 2];
-}
-
-static double now_us(void)
-{
-	return (double)mk_now_ns() / 1e3;
-}
 
 static void die(const char *what, int r)
 {
@@ -100,7 +83,7 @@ static double pairs(int kvm, unsigned mapper, unsigned live, unsigned npairs)
 	for (unsigned i = 0; i < live; i++)
 		setup_at(s, (uint64_t)i * M2, M2);
 	for (int run = 0; run < RUNS; run++) {
-		double t0 = now_us();
+		double t0 = bench_now_us();
 		for (unsigned i = 0; i < npairs; i++) {
 			uint64_t moff = (uint64_t)(live + i % 32) * M2;
 			struct dax_range e = { moff, M2 };
@@ -110,12 +93,12 @@ static double pairs(int kvm, unsigned mapper, unsigned live, unsigned npairs)
 			if (r < 0)
 				die("remove", r);
 		}
-		v[run] = (now_us() - t0) / npairs;
+		v[run] = (bench_now_us() - t0) / npairs;
 	}
 	dax_session_free(s);
 	mk_close(vcpu);
 	mk_close(vm);
-	return median(v, RUNS);
+	return bench_median(v, RUNS);
 }
 
 /* A blob of n 4 KiB slots spread over a window of 2n pages, nodes cycling 1..4. */
@@ -159,19 +142,19 @@ static struct snapres snap_restore(int kvm, unsigned n)
 	for (int run = 0; run < RUNS; run++) {
 		void *out;
 		size_t olen;
-		double t0 = now_us();
+		double t0 = bench_now_us();
 		int r = dax_session_restore(s, blob, len);
-		double t1 = now_us();
+		double t1 = bench_now_us();
 		if (r < 0)
 			die("restore", r);
 		r = dax_session_snapshot(s, 1, &out, &olen);
-		double t2 = now_us();
+		double t2 = bench_now_us();
 		if (r < 0)
 			die("snapshot v1", r);
 		free(out);
-		double t3 = now_us();
+		double t3 = bench_now_us();
 		r = dax_session_snapshot(s, 2, &out, &olen);
-		double t4 = now_us();
+		double t4 = bench_now_us();
 		if (r < 0)
 			die("snapshot v2", r);
 		free(out);
@@ -179,9 +162,9 @@ static struct snapres snap_restore(int kvm, unsigned n)
 		a[run] = (t2 - t1) / 1e3;
 		b[run] = (t4 - t3) / 1e3;
 	}
-	res.restore_ms = median(c, RUNS);
-	res.snap_v1_ms = median(a, RUNS);
-	res.snap_v2_ms = median(b, RUNS);
+	res.restore_ms = bench_median(c, RUNS);
+	res.snap_v1_ms = bench_median(a, RUNS);
+	res.snap_v2_ms = bench_median(b, RUNS);
 	dax_session_free(s);
 	mk_close(vm);
 	free(blob);
@@ -199,15 +182,15 @@ static double eager_setup_ms(int kvm, unsigned n)
 		die("KVM_CREATE_VM", vm);
 	s = session(vm, DAX_MAPPER_KVM_WINDOW, (uint64_t)n * 8192, 12, n, 0);
 	for (int run = 0; run < RUNS; run++) {
-		double t0 = now_us();
+		double t0 = bench_now_us();
 		for (unsigned i = 0; i < n; i++)
 			setup_at(s, (uint64_t)i * 8192, 4096);
-		v[run] = (now_us() - t0) / 1e3;
+		v[run] = (bench_now_us() - t0) / 1e3;
 		dax_session_reset(s);
 	}
 	dax_session_free(s);
 	mk_close(vm);
-	return median(v, RUNS);
+	return bench_median(v, RUNS);
 }
 
 /* µs per slot for the guest's walk; first = restored slots, else already bound. */
@@ -223,7 +206,7 @@ static double guest_walk(struct kvmtest_vm *vm, struct dax_session *s, unsigned 
 	}
 	if (kvmtest_load(vm, 0x1000, code, clen) < 0)
 		die("load", EINVAL);
-	t0 = now_us();
+	t0 = bench_now_us();
 	for (;;) {
 		int r = kvmtest_run(vm);
 		if (r == KVM_EXIT_HLT)
@@ -231,7 +214,7 @@ static double guest_walk(struct kvmtest_vm *vm, struct dax_session *s, unsigned 
 		if (r != KVM_EXIT_MMIO || dax_session_handle_kvm_exit(s, vm->run) != 1)
 			die("guest walk", r < 0 ? r : EIO);
 	}
-	return (now_us() - t0) / n;
+	return (bench_now_us() - t0) / n;
 }
 
 static void first_touch(double *lazy_us, double *bound_us, double *eager_us)
@@ -252,10 +235,10 @@ static void first_touch(double *lazy_us, double *bound_us, double *eager_us)
 			exit(1);
 		}
 		s = session(vm.vm_fd, DAX_MAPPER_KVM_WINDOW, (uint64_t)n * M2, 21, n, 0);
-		t0 = now_us();
+		t0 = bench_now_us();
 		for (unsigned i = 0; i < n; i++)
 			setup_at(s, (uint64_t)i * M2, M2);
-		c[run] = (now_us() - t0) / n;
+		c[run] = (bench_now_us() - t0) / n;
 		if (dax_session_snapshot(s, 2, &blob, &len) < 0 || dax_session_restore(s, blob, len) < 0)
 			die("snapshot/restore", EIO);
 		free(blob);
@@ -264,9 +247,9 @@ static void first_touch(double *lazy_us, double *bound_us, double *eager_us)
 		dax_session_free(s);
 		kvmtest_vm_close(&vm);
 	}
-	*lazy_us = median(a, RUNS);
-	*bound_us = median(b, RUNS);
-	*eager_us = median(c, RUNS);
+	*lazy_us = bench_median(a, RUNS);
+	*bound_us = bench_median(b, RUNS);
+	*eager_us = bench_median(c, RUNS);
 }
 
 int main(void)

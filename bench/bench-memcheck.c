@@ -26,25 +26,13 @@
 #include "tools/memcheck/pattern.h"
 #include "tools/memcheck/proto.h"
 #include "tools/memcheck/vm.h"
+#include "bench/bench-util.h"
 
 #define STARTS 15
 #define RUNS 5
 #define BIND_SIZE (64ull << 20)
 #define TPUT_SIZE (256ull << 20)
 #define TIMEOUT_NS 30000000000ull
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return v[n / 2];
-}
 
 static void die(const char *what, const char *why) __attribute__((noreturn));
 static void die(const char *what, const char *why)
@@ -127,10 +115,10 @@ static void startup(void)
 		bind_ms[i] = (double)c / 1e6;
 	}
 	printf("%-52s %10s %10s\n", "start-up (fresh process, median of 15)", "ms", "target");
-	printf("%-52s %10.3f\n", "  exec -> first guest instruction (first OUT)", median(exec_ms, STARTS));
-	printf("%-52s %10.3f %10s\n", "  VM create -> first guest instruction", median(create_ms, STARTS),
+	printf("%-52s %10.3f\n", "  exec -> first guest instruction (first OUT)", bench_median(exec_ms, STARTS));
+	printf("%-52s %10.3f %10s\n", "  VM create -> first guest instruction", bench_median(create_ms, STARTS),
 	       "<= 5");
-	printf("%-52s %10.3f\n", "  VM create + 64 MiB bind + first command exit", median(bind_ms, STARTS));
+	printf("%-52s %10.3f\n", "  VM create + 64 MiB bind + first command exit", bench_median(bind_ms, STARTS));
 }
 
 static double gbps(uint64_t bytes, double ns)
@@ -200,16 +188,16 @@ static void throughput(int fd)
 	}
 	printf("\n%-34s %9s %9s %9s %8s\n", "throughput, 256 MiB, warm (GB/s)", "guest", "host",
 	       "ratio", "target");
-	printf("%-34s %9.2f %9.2f %9.2f %8s\n", "  fill walking-ones vs memset", median(g_fill, RUNS),
-	       median(h_set, RUNS), median(g_fill, RUNS) / median(h_set, RUNS), ">= 0.5");
-	printf("%-34s %9.2f %9.2f %9.2f\n", "  fill walking-ones vs C loop", median(g_fill, RUNS),
-	       median(h_loop, RUNS), median(g_fill, RUNS) / median(h_loop, RUNS));
-	printf("%-34s %9.2f %9.2f %9.2f\n", "  fill random vs C xorshift loop", median(g_rand, RUNS),
-	       median(h_rand, RUNS), median(g_rand, RUNS) / median(h_rand, RUNS));
-	printf("%-34s %9.2f %9.2f %9.2f %8s\n", "  verify walking-ones vs memcmp", median(g_ver, RUNS),
-	       median(h_cmp, RUNS), median(g_ver, RUNS) / median(h_cmp, RUNS), ">= 0.5");
-	printf("%-34s %9.2f %9.2f %9.2f\n", "  verify walking-ones vs C loop", median(g_ver, RUNS),
-	       median(h_vloop, RUNS), median(g_ver, RUNS) / median(h_vloop, RUNS));
+	printf("%-34s %9.2f %9.2f %9.2f %8s\n", "  fill walking-ones vs memset", bench_median(g_fill, RUNS),
+	       bench_median(h_set, RUNS), bench_median(g_fill, RUNS) / bench_median(h_set, RUNS), ">= 0.5");
+	printf("%-34s %9.2f %9.2f %9.2f\n", "  fill walking-ones vs C loop", bench_median(g_fill, RUNS),
+	       bench_median(h_loop, RUNS), bench_median(g_fill, RUNS) / bench_median(h_loop, RUNS));
+	printf("%-34s %9.2f %9.2f %9.2f\n", "  fill random vs C xorshift loop", bench_median(g_rand, RUNS),
+	       bench_median(h_rand, RUNS), bench_median(g_rand, RUNS) / bench_median(h_rand, RUNS));
+	printf("%-34s %9.2f %9.2f %9.2f %8s\n", "  verify walking-ones vs memcmp", bench_median(g_ver, RUNS),
+	       bench_median(h_cmp, RUNS), bench_median(g_ver, RUNS) / bench_median(h_cmp, RUNS), ">= 0.5");
+	printf("%-34s %9.2f %9.2f %9.2f\n", "  verify walking-ones vs C loop", bench_median(g_ver, RUNS),
+	       bench_median(h_vloop, RUNS), bench_median(g_ver, RUNS) / bench_median(h_vloop, RUNS));
 	(void)sink;
 	mc_vm_close(&vm);
 	mc_mem_free(m);

@@ -27,6 +27,7 @@
 #include "common/sys.h"
 #include "sandbox.h"
 #include "tests/kvmtest.h"
+#include "bench/bench-util.h"
 
 #define PG 4096ull
 #define MIB (1ull << 20)
@@ -39,24 +40,6 @@
 static struct kvmtest_vm vm;
 static struct sbx_vm *svm;
 static bool have_kvm;
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return v[n / 2];
-}
-
-static double now_us(void)
-{
-	return (double)mk_now_ns() / 1e3;
-}
 
 static void die(const char *what, long r)
 {
@@ -133,20 +116,20 @@ static struct cycle memkit_cycle(struct sbx_mem *m, struct sbx_snapshot *s, uint
 	/* The same working set every cycle (a warm-up cycle first), as a
 	 * guest serving one request after another would dirty it. */
 	for (int i = -1; i < RUNS; i++) {
-		double t0 = now_us(), t1;
+		double t0 = bench_now_us(), t1;
 		int64_t r;
 		guest_dirty(gpa, m, raw, pages, n);
-		t1 = now_us();
+		t1 = bench_now_us();
 		r = sbx_snapshot_restore(m, s, flags);
 		if (r < 0)
 			die("sbx_snapshot_restore", r);
 		if (i >= 0) {
-			rs[i] = now_us() - t1;
+			rs[i] = bench_now_us() - t1;
 			d[i] = t1 - t0;
 		}
 	}
 	g_free(pages);
-	return (struct cycle){ median(d, RUNS), median(rs, RUNS) };
+	return (struct cycle){ bench_median(d, RUNS), bench_median(rs, RUNS) };
 }
 
 /* Hyperlight's way: the guest dirties, restore = memcpy of everything from a copy. */
@@ -157,17 +140,17 @@ static struct cycle memcpy_cycle(uint8_t *region, const uint8_t *saved, uint64_t
 	uint32_t *pages = random_pages(size / PG, n, seed);
 
 	for (int i = -1; i < RUNS; i++) {
-		double t0 = now_us(), t1;
+		double t0 = bench_now_us(), t1;
 		guest_dirty(GPA_BASE, NULL, region, pages, n);
-		t1 = now_us();
+		t1 = bench_now_us();
 		memcpy(region, saved, size);
 		if (i >= 0) {
-			rs[i] = now_us() - t1;
+			rs[i] = bench_now_us() - t1;
 			d[i] = t1 - t0;
 		}
 	}
 	g_free(pages);
-	return (struct cycle){ median(d, RUNS), median(rs, RUNS) };
+	return (struct cycle){ bench_median(d, RUNS), bench_median(rs, RUNS) };
 }
 
 static void row(const char *what, double a, double b, const char *unit)
@@ -257,14 +240,14 @@ static void bench_copy(void)
 			double a[RUNS], b[RUNS], ga, gb;
 			char name[64];
 			for (int i = 0; i < RUNS; i++) {
-				double t0 = now_us();
+				double t0 = bench_now_us();
 				for (unsigned it = 0; it < iters; it++) {
 					if (dir)
 						sbx_mem_read(m, 0, buf, n);
 					else
 						sbx_mem_write(m, 0, buf, n);
 				}
-				double t1 = now_us();
+				double t1 = bench_now_us();
 				for (unsigned it = 0; it < iters; it++) {
 					if (dir)
 						memcpy(buf, raw, n);
@@ -272,12 +255,12 @@ static void bench_copy(void)
 						memcpy(raw, buf, n);
 					__asm__ volatile("" ::: "memory");
 				}
-				double t2 = now_us();
+				double t2 = bench_now_us();
 				a[i] = (double)n * iters / ((t1 - t0) * 1e3);
 				b[i] = (double)n * iters / ((t2 - t1) * 1e3);
 			}
-			ga = median(a, RUNS);
-			gb = median(b, RUNS);
+			ga = bench_median(a, RUNS);
+			gb = bench_median(b, RUNS);
 			snprintf(name, sizeof(name), "  %s %zu KiB", dir ? "read (copy-out)" : "write (copy-in)",
 				 n / 1024);
 			printf("%-44s %12.2f %12.2f GB/s %7.2fx\n", name, ga, gb, ga / gb);
@@ -293,7 +276,7 @@ static void bench_create(void)
 	const unsigned iters = 200;
 
 	for (int i = 0; i < RUNS; i++) {
-		double t0 = now_us();
+		double t0 = bench_now_us();
 		for (unsigned it = 0; it < iters; it++) {
 			struct sbx_mem *m;
 			int r = sbx_mem_new(64 * MIB, &m);
@@ -301,7 +284,7 @@ static void bench_create(void)
 				die("sbx_mem_new", r);
 			sbx_mem_free(m);
 		}
-		double t1 = now_us();
+		double t1 = bench_now_us();
 		for (unsigned it = 0; it < iters; it++) {
 			void *p;
 			if (mk_mmap(NULL, 64 * MIB, PROT_READ | PROT_WRITE,
@@ -309,13 +292,13 @@ static void bench_create(void)
 				die("mmap", -ENOMEM);
 			mk_munmap(p, 64 * MIB);
 		}
-		double t2 = now_us();
+		double t2 = bench_now_us();
 		a[i] = (t1 - t0) / iters;
 		b[i] = (t2 - t1) / iters;
 	}
 	printf("\n%-44s %12s %12s\n", "create + destroy 64 MiB (median us)", "memkit", "mmap+munmap");
 	printf("%-44s %12.2f %12.2f us %7.2fx\n", "  sbx_mem_new + sbx_mem_free (guarded)",
-	       median(a, RUNS), median(b, RUNS), median(b, RUNS) / median(a, RUNS));
+	       bench_median(a, RUNS), bench_median(b, RUNS), bench_median(b, RUNS) / bench_median(a, RUNS));
 }
 
 /* Copy-on-write sharing: sandboxes made from one snapshot, each dirtying 1%. */
@@ -336,11 +319,11 @@ static void bench_sharing(void)
 	if ((r = sbx_snapshot_take(m, &s)) < 0)
 		die("sbx_snapshot_take", r);
 	sbx_mem_free(m);
-	t0 = now_us();
+	t0 = bench_now_us();
 	for (unsigned i = 0; i < count; i++)
 		if ((r = sbx_mem_new_from_snapshot(s, &ms[i])) < 0)
 			die("sbx_mem_new_from_snapshot", r);
-	t_new = (now_us() - t0) / count;
+	t_new = (bench_now_us() - t0) / count;
 	for (unsigned i = 0; i < count; i++) {
 		struct sbx_mem_stats st;
 		uint32_t *pages = random_pages(size / PG, dirty, 500 + i);

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "shm.h"
+#include "bench/bench-util.h"
 
 #define RUNS 3
 #define EXTRA_FREE 10000
@@ -46,13 +47,6 @@ static long seed_free_max_seen, seed_free_min_seen; /* seed free-list lengths at
 #define MIN_SZ 16
 #define MAX_SZ 4096
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static inline uint64_t xs(uint64_t *s)
 {
@@ -280,14 +274,14 @@ static void *work(void *arg)
 	for (size_t i = w->live; i < w->live + w->extra; i++)
 		do_free(c, w->slots[i]);
 	pthread_barrier_wait(&c->start);        /* all threads set up before timing */
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (long i = 0; i < w->ops; i++) {
 		size_t k = (size_t)(xs(&s) % w->live);
 		do_free(c, w->slots[k]);
 		w->slots[k] = do_alloc(c, rand_size(&s));
 		memset(payload(c, w->slots[k]), 2, 8);
 	}
-	w->ns = now_ns() - t0;
+	w->ns = bench_now_ns() - t0;
 	return NULL;
 }
 
@@ -337,18 +331,6 @@ static double run_once(enum kind kind, size_t live, long ops, int threads, unsig
 	pthread_mutex_destroy(&c.seed_lock);
 	pthread_barrier_destroy(&c.start);
 	return (double)ns / (double)(ops / threads);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median3(double *v)
-{
-	qsort(v, RUNS, sizeof(double), cmp_double);
-	return v[RUNS / 2];
 }
 
 static long ops_for(enum kind k, size_t live)
@@ -413,26 +395,26 @@ static void resolve_bench(void)
 
 		if (shma_pool_attach(NULL, shma_pool_name(p), 0, &q) < 0)
 			_exit(1);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (int i = 0; i < NRES; i++) {
 			if (shma_resolve(q, &hs[i], &ptr) < 0)
 				_exit(1);
 			sum += (uintptr_t)ptr;
 		}
-		cold = (double)(now_ns() - t0) / NRES;
+		cold = (double)(bench_now_ns() - t0) / NRES;
 		for (int r = 0; r < RUNS; r++) {
-			t0 = now_ns();
+			t0 = bench_now_ns();
 			for (int k = 0; k < 1000; k++)
 				for (int i = 0; i < NRES; i++) {
 					shma_resolve(q, &hs[i], &ptr);
 					sum += (uintptr_t)ptr;
 				}
-			warm[r] = (double)(now_ns() - t0) / (1000.0 * NRES);
+			warm[r] = (double)(bench_now_ns() - t0) / (1000.0 * NRES);
 		}
 		printf("\nhandle resolve in a second process (%d handles, SHM pool attached by name):\n"
 		       "  first touch (maps chunks)  %8.1f ns/handle\n"
 		       "  warm                       %8.1f ns/handle   target <= 50 ns  %s\n",
-		       NRES, cold, median3(warm), median3(warm) <= 50 ? "met" : "MISSED");
+		       NRES, cold, bench_median(warm, RUNS), bench_median(warm, RUNS) <= 50 ? "met" : "MISSED");
 		fflush(stdout);
 		shma_pool_free(q);
 		_exit(sum == 0xdead ? 3 : 0);
@@ -460,7 +442,7 @@ int main(int argc, char **argv)
 				for (unsigned r = 0; r < RUNS; r++)
 					v[r] = run_once((enum kind)k, lives[li], ops_for((enum kind)k, lives[li]),
 							threads, r);
-				m[k] = median3(v);
+				m[k] = bench_median(v, RUNS);
 			}
 			b = boost_ns(argv[0], lives[li], threads);
 			printf("%-9zu %3d %9.1f %9.1f %9.1f ", lives[li], threads, m[K_SHM], m[K_MALLOC],
