@@ -146,12 +146,25 @@ void sbx_vfill(volatile uint8_t *dst, uint8_t byte, size_t len)
 	vfill_sse2(dst, byte, len);
 }
 
-/* Validate and enter a host access; on success the caller must sbx_host_end(). */
-static int host_access(struct sbx_mem *m, uint64_t off, uint64_t len)
+/*
+ * Enter a host access and validate the range; on success the caller must
+ * sbx_host_end(). The range is checked inside: sbx_mem_resize() may change
+ * the size until the access has begun.
+ */
+int sbx_host_access(struct sbx_mem *m, uint64_t off, uint64_t len)
 {
-	if (!m || !m->host_alive || !sbx_range_ok(m, off, len))
+	int r;
+
+	if (!m || !m->host_alive)
 		return -EINVAL;
-	return sbx_host_begin(m);
+	r = sbx_host_begin(m);
+	if (r < 0)
+		return r;
+	if (!sbx_range_ok(m, off, len)) {
+		sbx_host_end(m);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 MK_EXPORT int sbx_mem_read(struct sbx_mem *m, uint64_t off, void *buf, size_t len)
@@ -160,7 +173,7 @@ MK_EXPORT int sbx_mem_read(struct sbx_mem *m, uint64_t off, void *buf, size_t le
 
 	if (!buf && len)
 		return -EINVAL;
-	r = host_access(m, off, len);
+	r = sbx_host_access(m, off, len);
 	if (r < 0)
 		return r;
 	sbx_vcopy_out(buf, m->base + off, len);
@@ -174,7 +187,7 @@ MK_EXPORT int sbx_mem_write(struct sbx_mem *m, uint64_t off, const void *buf, si
 
 	if (!buf && len)
 		return -EINVAL;
-	r = host_access(m, off, len);
+	r = sbx_host_access(m, off, len);
 	if (r < 0)
 		return r;
 	sbx_mark_dirty(m, off, len);
@@ -185,7 +198,7 @@ MK_EXPORT int sbx_mem_write(struct sbx_mem *m, uint64_t off, const void *buf, si
 
 MK_EXPORT int sbx_mem_fill(struct sbx_mem *m, uint64_t off, uint8_t byte, uint64_t len)
 {
-	int r = host_access(m, off, len);
+	int r = sbx_host_access(m, off, len);
 
 	if (r < 0)
 		return r;
@@ -200,11 +213,13 @@ MK_EXPORT int sbx_mem_copy(struct sbx_mem *m, uint64_t dst_off, uint64_t src_off
 	uint8_t tmp[4096];
 	int r;
 
-	if (!m || !sbx_range_ok(m, src_off, len))
-		return -EINVAL;
-	r = host_access(m, dst_off, len);
+	r = sbx_host_access(m, dst_off, len);
 	if (r < 0)
 		return r;
+	if (!sbx_range_ok(m, src_off, len)) {
+		sbx_host_end(m);
+		return -EINVAL;
+	}
 	sbx_mark_dirty(m, dst_off, len);
 	/* Through a private bounce buffer, in the direction that is overlap-safe. */
 	if (dst_off <= src_off) {
@@ -233,7 +248,7 @@ MK_EXPORT int sbx_mem_read_u##bits(struct sbx_mem *m, uint64_t off, uint##bits##
 	int r;                                                                     \
 	if (!out)                                                                  \
 		return -EINVAL;                                                    \
-	r = host_access(m, off, sizeof(*out));                                     \
+	r = sbx_host_access(m, off, sizeof(*out));                                     \
 	if (r < 0)                                                                 \
 		return r;                                                          \
 	if (((uintptr_t)(m->base + off) & (sizeof(*out) - 1)) == 0)                \
@@ -245,7 +260,7 @@ MK_EXPORT int sbx_mem_read_u##bits(struct sbx_mem *m, uint64_t off, uint##bits##
 }                                                                                  \
 MK_EXPORT int sbx_mem_write_u##bits(struct sbx_mem *m, uint64_t off, uint##bits##_t v)  \
 {                                                                                  \
-	int r = host_access(m, off, sizeof(v));                                    \
+	int r = sbx_host_access(m, off, sizeof(v));                                    \
 	if (r < 0)                                                                 \
 		return r;                                                          \
 	sbx_mark_dirty(m, off, sizeof(v));                                         \

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Sandbox regions: guarded mappings, the host/guest lock word, dirty record, zeroing. */
+/* Sandbox regions: guarded mappings, the host/guest lock word, dirty record, zeroing, resizing. */
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +14,18 @@
 #include "common/sys.h"
 #include "sandboxP.h"
 
+/* Two guard pages must fit too, and the region must be one mmap. */
+static bool size_ok(uint64_t size, size_t page)
+{
+	return size != 0 && mk_is_aligned(size, page) && size <= (uint64_t)(SIZE_MAX / 2) - 2 * page;
+}
+
 static int mem_alloc(uint64_t size, struct sbx_mem **out)
 {
 	size_t page = mk_page_size();
 	struct sbx_mem *m;
 
-	/* Two guard pages must fit too, and the region must be one mmap. */
-	if (size == 0 || !mk_is_aligned(size, page) || size > (uint64_t)(SIZE_MAX / 2) - 2 * page)
+	if (!size_ok(size, page))
 		return -EINVAL;
 	m = calloc(1, sizeof(*m));
 	if (!m)
@@ -123,7 +129,8 @@ MK_EXPORT void sbx_mem_free(struct sbx_mem *m)
 
 MK_EXPORT uint64_t sbx_mem_size(const struct sbx_mem *m)
 {
-	return m ? m->size : 0;
+	/* Atomic: sbx_mem_resize() may change it on another thread. */
+	return m ? __atomic_load_n(&m->size, __ATOMIC_RELAXED) : 0;
 }
 
 /* ---- the lock word ---- */
@@ -256,10 +263,20 @@ void sbx_dirty_clear(struct sbx_mem *m)
 
 MK_EXPORT int sbx_mem_mark_dirty(struct sbx_mem *m, uint64_t off, uint64_t len)
 {
-	if (!m || !sbx_range_ok(m, off, len))
+	int r;
+
+	if (!m)
 		return -EINVAL;
-	sbx_mark_dirty(m, off, len);
-	return 0;
+	/* Like a host copy: the record (and the size) are stable only inside. */
+	r = sbx_host_begin(m);
+	if (r < 0)
+		return r;
+	if (sbx_range_ok(m, off, len))
+		sbx_mark_dirty(m, off, len);
+	else
+		r = -EINVAL;
+	sbx_host_end(m);
+	return r;
 }
 
 MK_EXPORT void *sbx_mem_host_ptr(struct sbx_mem *m, bool will_mark_dirty)
@@ -287,6 +304,7 @@ int sbx_mem_remap(struct sbx_mem *m, struct sbx_snapshot *snap)
 		sbx_snapshot_free(m->snap);
 		m->snap = sbx_snapshot_ref(snap);
 	}
+	m->snap_len = m->size;
 	sbx_dirty_clear(m);
 	m->untracked = false;
 	return 0;
@@ -315,6 +333,7 @@ MK_EXPORT int sbx_mem_zero(struct sbx_mem *m)
 	} else {
 		sbx_snapshot_free(m->snap);
 		m->snap = NULL;
+		m->snap_len = 0;
 	}
 done:
 	sbx_dirty_clear(m);
@@ -355,15 +374,175 @@ MK_EXPORT int sbx_mem_stats(struct sbx_mem *m, struct sbx_mem_stats *out)
 
 	if (!m || !out)
 		return -EINVAL;
+	/*
+	 * The record and the mapping are stable only outside exclusive
+	 * operations (sbx_mem_resize() replaces both): wait those out, they
+	 * are short and never wait for anything themselves.
+	 */
+	while ((r = sbx_host_begin(m)) == -EBUSY)
+		sched_yield();
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < m->dirty_words; i++)
 		n += (uint64_t)__builtin_popcountll(__atomic_load_n(&m->dirty[i], __ATOMIC_RELAXED));
 	r = private_bytes(m, &priv);
-	if (r < 0)
+	if (r < 0) {
+		sbx_host_end(m);
 		return r;
+	}
 	*out = m->st;
 	out->size = m->size;
 	out->dirty_pages = n;
 	out->private_bytes = priv;
-	out->shared_bytes = m->snap ? m->size - MK_MIN(priv, m->size) : 0;
+	out->shared_bytes = m->snap ? m->snap_len - MK_MIN(priv, m->snap_len) : 0;
+	sbx_host_end(m);
 	return 0;
+}
+
+/* ---- resizing ---- */
+
+/* Move [from, from + old_len) to dst (replacing what is there), grown to new_len. */
+static int move_fixed(void *from, size_t old_len, size_t new_len, void *dst)
+{
+	int saved = errno, r = 0;
+
+	if (mremap(from, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == MAP_FAILED)
+		r = -errno;
+	errno = saved;
+	return r;
+}
+
+/*
+ * Shrink in place (host pointers stay valid): the page at the new end
+ * becomes the guard, everything after it goes. The mprotect is the step
+ * that can fail cleanly; if the munmap fails after it, it is undone.
+ */
+static int shrink(struct sbx_mem *m, uint64_t new_size)
+{
+	uint8_t *guard = m->base + new_size;
+	int r;
+
+	r = mk_mprotect(guard, m->page, PROT_NONE);
+	if (r < 0)
+		return r;
+	/* The rest of the old region and its old guard page. */
+	r = mk_munmap(guard + m->page, (size_t)(m->size - new_size));
+	if (r < 0) {
+		(void)mk_mprotect(guard, m->page, PROT_READ | PROT_WRITE);
+		return r;
+	}
+	/* The new guard's old bytes are never readable again: free them. */
+	(void)mk_madvise(guard, m->page, MADV_DONTNEED);
+	return 0;
+}
+
+/*
+ * Grow by moving the region into a fresh guarded reservation: mremap moves
+ * page tables, not bytes. The region is at most two mappings: the snapshot
+ * file part [0, snap_len) (moved as is: extending a mapping of the sealed
+ * memfd past its end would SIGBUS) and an anonymous part [snap_len, size)
+ * (the whole region when not snapshot-based), which one mremap moves and
+ * extends with zero pages. A snapshot region without an anonymous part gets
+ * a fresh anonymous tail. Until the last step succeeds the old mapping is
+ * intact (or moved back), so a failure changes nothing.
+ */
+static int grow(struct sbx_mem *m, uint64_t new_size, uint8_t **base_out)
+{
+	uint64_t old = m->size, anon = m->snap ? m->snap_len : 0;
+	uint8_t *nb;
+	void *p;
+	int r;
+
+	r = mk_map_guarded((size_t)new_size, m->page, PROT_NONE, 0, &p);
+	if (r < 0)
+		return r;
+	nb = p;
+	if (anon < old)
+		r = move_fixed(m->base + anon, (size_t)(old - anon), (size_t)(new_size - anon),
+			       nb + anon);
+	else
+		r = mk_mmap(nb + old, (size_t)(new_size - old), PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0, &p);
+	if (r < 0)
+		goto fail;
+	if (anon > 0) {
+		r = move_fixed(m->base, (size_t)anon, (size_t)anon, nb);
+		if (r < 0) {
+			/*
+			 * Put the anonymous part back into the hole it left in the
+			 * old reservation (same size, so this does not allocate).
+			 */
+			if (anon < old &&
+			    move_fixed(nb + anon, (size_t)(old - anon), (size_t)(old - anon),
+				       m->base + anon) < 0)
+				r = -ENOTRECOVERABLE;
+			goto fail;
+		}
+	}
+	/* Committed: the old guard pages go; the old region's range is already empty. */
+	(void)mk_munmap(m->base - m->page, m->page);
+	(void)mk_munmap(m->base + old, m->page);
+	*base_out = nb;
+	return 0;
+fail:
+	/*
+	 * A failed mremap may have unmapped its target in the reservation
+	 * first; the reservation is released whole either way. (The kernel
+	 * checks the map count before it unmaps anything, so this needs an
+	 * unexpected mapping layout, e.g. a caller's mprotect through the raw
+	 * pointer; then another thread's mmap could in theory land in that
+	 * hole before this munmap.)
+	 */
+	mk_unmap_guarded(nb, (size_t)new_size, m->page);
+	return r;
+}
+
+MK_EXPORT int sbx_mem_resize(struct sbx_mem *m, uint64_t new_size)
+{
+	uint64_t npages, keep, *dirty;
+	uint8_t *nb = NULL;
+	size_t words;
+	int r;
+
+	if (!m || !m->host_alive || !size_ok(new_size, m->page))
+		return -EINVAL;
+	r = sbx_excl_begin(m);
+	if (r < 0)
+		return r;
+	if (new_size == m->size)
+		goto out;
+	/* A memslot's size and address are fixed: the caller unbinds first. */
+	if (m->binds->len) {
+		r = -EBUSY;
+		goto out;
+	}
+	/* Everything that can fail comes before the mapping changes. */
+	npages = new_size >> m->page_shift;
+	words = (size_t)((npages + 63) / 64);
+	dirty = calloc(words, sizeof(uint64_t));
+	if (!dirty) {
+		r = -ENOMEM;
+		goto out;
+	}
+	keep = MK_MIN(npages, m->npages);
+	memcpy(dirty, m->dirty, (size_t)(keep / 64) * sizeof(uint64_t));
+	if (keep % 64)
+		dirty[keep / 64] = m->dirty[keep / 64] & ((1ull << (keep % 64)) - 1);
+	r = new_size < m->size ? shrink(m, new_size) : grow(m, new_size, &nb);
+	if (r < 0) {
+		free(dirty);
+		goto out;
+	}
+	if (nb)
+		m->base = nb;
+	free(m->dirty);
+	m->dirty = dirty;
+	m->dirty_words = words;
+	m->npages = npages;
+	m->snap_len = MK_MIN(m->snap_len, new_size);
+	m->st.size = new_size;
+	__atomic_store_n(&m->size, new_size, __ATOMIC_RELAXED);
+out:
+	sbx_excl_end(m);
+	return r;
 }

@@ -8,7 +8,7 @@
  * view (struct sbx_guest); from then on the sbx_mem is the host view.
  * Both share one lock word: while the guest view is entered (a vCPU runs,
  * sbx_guest_enter() .. sbx_guest_exit()), host copies still work, but
- * operations that need exclusivity (snapshot, zero, restore, trim) fail
+ * operations that need exclusivity (snapshot, zero, restore, trim, resize) fail
  * with -EBUSY instead of racing with the guest.
  *
  * Every host access goes through bounds-checked, overflow-safe volatile
@@ -87,6 +87,22 @@ int sbx_guest_enter(struct sbx_guest *g);
 int sbx_guest_exit(struct sbx_guest *g);
 /* The region behind a guest view (borrowed; valid while g lives). */
 struct sbx_mem *sbx_guest_mem(struct sbx_guest *g);
+
+/*
+ * Change the region's size to new_size (a non-zero multiple of the page
+ * size; -EINVAL otherwise). Bytes up to the smaller of the two sizes are
+ * kept, bytes past the old size read as zero, guard pages stay on both
+ * sides. Growing moves the region (mremap, no copy): pointers from
+ * sbx_mem_host_ptr() are invalid afterwards. A snapshot-based region keeps
+ * sharing its snapshot's pages; a grown tail is anonymous memory. A
+ * snapshot restores only into a region of its own size (-EINVAL), so
+ * resize back (or take a new snapshot) before restoring. The same size
+ * changes nothing (0). Exclusive: -EBUSY while the guest is entered, and,
+ * for a real change, while the region is bound into a VM (unbind, resize,
+ * bind again). Thread safety as for the other exclusive operations; a
+ * failure leaves size, address, contents and dirty record as they were.
+ */
+int sbx_mem_resize(struct sbx_mem *m, uint64_t new_size);
 
 /*
  * Zero the whole region: MADV_DONTNEED where that yields zeros (anonymous

@@ -46,6 +46,8 @@ struct sbx_mem {
 	bool host_alive;          /* sbx_mem_free() not yet called */
 	struct sbx_guest *guest;
 	struct sbx_snapshot *snap; /* base snapshot (MAP_PRIVATE of its fd) or NULL */
+	uint64_t snap_len;        /* bytes [0, snap_len) map snap; the rest (after a
+				     sbx_mem_resize() grow) is anonymous zero memory */
 	GPtrArray *binds;         /* struct sbx_binding *, writable ones matter to restore */
 	struct sbx_mem_stats st;
 };
@@ -88,6 +90,9 @@ void sbx_vcopy_out(void *dst, const volatile uint8_t *src, size_t len);
 void sbx_vcopy_in(volatile uint8_t *dst, const void *src, size_t len);
 void sbx_vfill(volatile uint8_t *dst, uint8_t byte, size_t len);
 bool sbx_range_ok(const struct sbx_mem *m, uint64_t off, uint64_t len);
+/* Begin a host access to [off, off + len) (checked inside, where the size is
+ * stable); on success the caller must sbx_host_end(). */
+int sbx_host_access(struct sbx_mem *m, uint64_t off, uint64_t len);
 
 /* snapshot.c */
 int sbx_snapshot_new_sealed(uint64_t size, int *fd_out, uint8_t **rw_out);

@@ -324,15 +324,23 @@ MK_EXPORT int64_t sbx_snapshot_restore(struct sbx_mem *m, struct sbx_snapshot *s
 
 	if (!m || !s || flags > SBX_RESTORE_TRIM || !m->host_alive)
 		return -EINVAL;
-	if (s->size != m->size)
-		return -EINVAL;
 	r = sbx_excl_begin(m);
 	if (r < 0)
 		return r;
+	/* Inside: sbx_mem_resize() changes the size. */
+	if (s->size != m->size) {
+		r = -EINVAL;
+		goto out;
+	}
 	r = sbx_kvm_collect(m);
 	n = dirty_count(m);
-	if (m->snap != s || m->untracked || m->raw_untracked || r == 1 || flags == SBX_RESTORE_REMAP ||
-	    (flags == SBX_RESTORE_AUTO && prefer_remap(m, n))) {
+	/*
+	 * Only a region that maps s whole can be restored page by page: after
+	 * a resize shrank it and grew it back, its tail is anonymous memory
+	 * that holds none of the snapshot's bytes, dirty or not.
+	 */
+	if (m->snap != s || m->snap_len != m->size || m->untracked || m->raw_untracked || r == 1 ||
+	    flags == SBX_RESTORE_REMAP || (flags == SBX_RESTORE_AUTO && prefer_remap(m, n))) {
 		r = sbx_mem_remap(m, s);
 		if (r < 0)
 			goto out;

@@ -35,9 +35,9 @@ static void vstore64(volatile uint8_t *p, uint64_t v)
 
 static int stack_begin(struct sbx_mem *m, uint64_t off, uint64_t size)
 {
-	if (!m || !m->host_alive || size < 8 || !sbx_range_ok(m, off, size))
+	if (size < 8)
 		return -EINVAL;
-	return sbx_host_begin(m);
+	return sbx_host_access(m, off, size);
 }
 
 MK_EXPORT int sbx_stack_init(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size)

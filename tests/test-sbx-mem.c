@@ -6,10 +6,13 @@
 #include <glib.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/kvm.h"
 #include "sandbox.h"
 
 #define PG 4096u
@@ -34,6 +37,23 @@ static void test_sizes(void)
 	sbx_vm_free(NULL);
 }
 
+/* A forked child reading p[off] must die of SIGSEGV. */
+static void expect_segv(const volatile uint8_t *p, ptrdiff_t off)
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL);
+		(void)p[off];
+		_exit(0);       /* not reached if the guard works */
+	}
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFSIGNALED(status));
+	g_assert_cmpint(WTERMSIG(status), ==, SIGSEGV);
+}
+
 /* A forked child touching the page before/after the region must die of SIGSEGV. */
 static void test_guard(void)
 {
@@ -44,23 +64,8 @@ static void test_guard(void)
 	p = sbx_mem_host_ptr(m, true);
 	p[0] = 1;                       /* the first and last bytes are fine */
 	p[4 * PG - 1] = 1;
-	for (int which = 0; which < 2; which++) {
-		int status = 0;
-		pid_t pid = fork();
-
-		g_assert_cmpint(pid, >=, 0);
-		if (pid == 0) {
-			signal(SIGSEGV, SIG_DFL);
-			if (which == 0)
-				(void)p[-1];
-			else
-				(void)p[4 * PG];
-			_exit(0);       /* not reached if the guard works */
-		}
-		g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
-		g_assert_true(WIFSIGNALED(status));
-		g_assert_cmpint(WTERMSIG(status), ==, SIGSEGV);
-	}
+	expect_segv(p, -1);
+	expect_segv(p, 4 * PG);
 	sbx_mem_free(m);
 }
 
@@ -319,6 +324,424 @@ static void test_threads(void)
 	sbx_mem_free(m);
 }
 
+/* ---- sbx_mem_resize ---- */
+
+/* Page i of a patterned region holds bytes i * 16 + 1 + (byte index % 7). */
+static uint8_t pat(uint64_t off, unsigned salt)
+{
+	return (uint8_t)((off / PG) * 16 + 1 + (off % PG) % 7 + salt);
+}
+
+static void fill_pattern(struct sbx_mem *m, uint64_t from, uint64_t to, unsigned salt)
+{
+	uint8_t buf[PG];
+
+	for (uint64_t off = from; off < to; off += PG) {
+		for (unsigned i = 0; i < PG; i++)
+			buf[i] = pat(off + i, salt);
+		g_assert_cmpint(sbx_mem_write(m, off, buf, PG), ==, 0);
+	}
+}
+
+static void check_pattern(struct sbx_mem *m, uint64_t from, uint64_t to, unsigned salt)
+{
+	uint8_t buf[PG], want[PG];
+
+	for (uint64_t off = from; off < to; off += PG) {
+		for (unsigned i = 0; i < PG; i++)
+			want[i] = pat(off + i, salt);
+		g_assert_cmpint(sbx_mem_read(m, off, buf, PG), ==, 0);
+		g_assert_cmpmem(buf, PG, want, PG);
+	}
+}
+
+static void check_zero(struct sbx_mem *m, uint64_t from, uint64_t to)
+{
+	static const uint8_t zero[PG];
+	uint8_t buf[PG];
+
+	for (uint64_t off = from; off < to; off += PG) {
+		g_assert_cmpint(sbx_mem_read(m, off, buf, PG), ==, 0);
+		g_assert_cmpmem(buf, PG, zero, PG);
+	}
+}
+
+/* Both guards of m are in place, the first and last bytes are not guards. */
+static void check_guards(struct sbx_mem *m)
+{
+	volatile uint8_t *p = sbx_mem_host_ptr(m, true);
+	uint64_t size = sbx_mem_size(m);
+
+	(void)p[0];
+	(void)p[size - 1];
+	expect_segv(p, -1);
+	expect_segv(p, (ptrdiff_t)size);
+}
+
+static void test_resize(void)
+{
+	struct sbx_mem *m;
+	struct sbx_mem_stats st;
+
+	g_assert_cmpint(sbx_mem_new(4 * PG, &m), ==, 0);
+	fill_pattern(m, 0, 4 * PG, 0);
+	g_assert_cmpint(sbx_mem_resize(m, 4 * PG), ==, 0);        /* same size: no-op */
+	g_assert_cmpuint(sbx_mem_size(m), ==, 4 * PG);
+
+	/* Grow: contents kept, the new tail reads zero and is writable. */
+	g_assert_cmpint(sbx_mem_resize(m, 9 * PG), ==, 0);
+	g_assert_cmpuint(sbx_mem_size(m), ==, 9 * PG);
+	check_pattern(m, 0, 4 * PG, 0);
+	check_zero(m, 4 * PG, 9 * PG);
+	check_guards(m);
+	fill_pattern(m, 4 * PG, 9 * PG, 0);
+	check_pattern(m, 0, 9 * PG, 0);
+	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
+	g_assert_cmpuint(st.size, ==, 9 * PG);
+
+	/* Shrink: the head is kept, the rest is out of bounds. */
+	g_assert_cmpint(sbx_mem_resize(m, 2 * PG), ==, 0);
+	g_assert_cmpuint(sbx_mem_size(m), ==, 2 * PG);
+	check_pattern(m, 0, 2 * PG, 0);
+	g_assert_cmpint(sbx_mem_write_u8(m, 2 * PG, 1), ==, -EINVAL);
+	g_assert_cmpint(sbx_mem_mark_dirty(m, 2 * PG, 1), ==, -EINVAL);
+	check_guards(m);
+	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
+	g_assert_cmpuint(st.size, ==, 2 * PG);
+	g_assert_cmpuint(st.dirty_pages, ==, 2);
+
+	/* Grow again: what was cut off does not come back. */
+	g_assert_cmpint(sbx_mem_resize(m, 6 * PG), ==, 0);
+	check_pattern(m, 0, 2 * PG, 0);
+	check_zero(m, 2 * PG, 6 * PG);
+	check_guards(m);
+	/* Down to one page and back up to a large size. */
+	g_assert_cmpint(sbx_mem_resize(m, PG), ==, 0);
+	check_guards(m);
+	g_assert_cmpint(sbx_mem_resize(m, 1024 * PG), ==, 0);
+	check_pattern(m, 0, PG, 0);
+	check_zero(m, PG, 1024 * PG);
+	check_guards(m);
+	sbx_mem_free(m);
+}
+
+/* Region m must still be 4 pages of pattern salt 0 with the given host pointer and dirty count. */
+static void check_unchanged(struct sbx_mem *m, void *ptr, uint64_t dirty)
+{
+	struct sbx_mem_stats st;
+
+	g_assert_cmpuint(sbx_mem_size(m), ==, 4 * PG);
+	g_assert_true(sbx_mem_host_ptr(m, true) == ptr);
+	check_pattern(m, 0, 4 * PG, 0);
+	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
+	g_assert_cmpuint(st.dirty_pages, ==, dirty);
+	g_assert_cmpint(sbx_mem_write_u8(m, 4 * PG, 1), ==, -EINVAL);
+	check_guards(m);
+}
+
+static void test_resize_einval(void)
+{
+	struct sbx_mem *m;
+	void *ptr;
+
+	g_assert_cmpint(sbx_mem_resize(NULL, PG), ==, -EINVAL);
+	g_assert_cmpint(sbx_mem_new(4 * PG, &m), ==, 0);
+	fill_pattern(m, 0, 4 * PG, 0);
+	ptr = sbx_mem_host_ptr(m, true);
+	g_assert_cmpint(sbx_mem_resize(m, 0), ==, -EINVAL);
+	g_assert_cmpint(sbx_mem_resize(m, 100), ==, -EINVAL);
+	g_assert_cmpint(sbx_mem_resize(m, 4 * PG + 1), ==, -EINVAL);
+	g_assert_cmpint(sbx_mem_resize(m, 8 * PG - 1), ==, -EINVAL);
+	g_assert_cmpint(sbx_mem_resize(m, UINT64_MAX & ~(uint64_t)(PG - 1)), ==, -EINVAL);
+	g_assert_cmpint(sbx_mem_resize(m, (uint64_t)SIZE_MAX - PG + 1), ==, -EINVAL);
+	g_assert_cmpint(sbx_mem_resize(m, (uint64_t)SIZE_MAX / 2), ==, -EINVAL);
+	check_unchanged(m, ptr, 4);
+	sbx_mem_free(m);
+}
+
+static void test_resize_busy(void)
+{
+	struct sbx_mem *m;
+	struct sbx_guest *g;
+	struct sbx_vm *vm;
+	void *ptr;
+	int r;
+
+	g_assert_cmpint(sbx_mem_new(4 * PG, &m), ==, 0);
+	fill_pattern(m, 0, 4 * PG, 0);
+	ptr = sbx_mem_host_ptr(m, true);
+	g_assert_cmpint(sbx_mem_split(m, &g), ==, 0);
+	g_assert_cmpint(sbx_mem_resize(m, 8 * PG), ==, 0);         /* split but not entered: fine */
+	g_assert_cmpint(sbx_mem_resize(m, 4 * PG), ==, 0);
+	ptr = sbx_mem_host_ptr(m, true);
+	g_assert_cmpint(sbx_guest_enter(g), ==, 0);
+	g_assert_cmpint(sbx_mem_resize(m, 8 * PG), ==, -EBUSY);
+	g_assert_cmpint(sbx_mem_resize(m, 2 * PG), ==, -EBUSY);
+	g_assert_cmpint(sbx_mem_resize(m, 4 * PG), ==, -EBUSY);    /* even the no-op */
+	g_assert_cmpint(sbx_guest_exit(g), ==, 0);
+	check_unchanged(m, ptr, 4);
+
+	/* Bound into a VM: the memslot pins size and address. */
+	r = sbx_vm_new(&vm);
+	if (r < 0) {
+		g_autofree char *msg = g_strdup_printf("KVM unavailable: %s", mk_kvm_strerror(r));
+		g_test_skip(msg);
+	} else {
+		g_assert_cmpint(sbx_vm_bind(vm, m, 0, 0, SBX_BIND_DIRTY_LOG), ==, 0);
+		g_assert_cmpint(sbx_mem_resize(m, 8 * PG), ==, -EBUSY);
+		g_assert_cmpint(sbx_mem_resize(m, 2 * PG), ==, -EBUSY);
+		check_unchanged(m, ptr, 4);
+		g_assert_cmpint(sbx_vm_unbind(vm, 0), ==, 0);
+		g_assert_cmpint(sbx_mem_resize(m, 8 * PG), ==, 0);
+		check_pattern(m, 0, 4 * PG, 0);
+		check_zero(m, 4 * PG, 8 * PG);
+		g_assert_cmpint(sbx_vm_bind(vm, m, 0, 0, SBX_BIND_READONLY), ==, 0);
+		g_assert_cmpint(sbx_mem_resize(m, 4 * PG), ==, -EBUSY);
+		g_assert_cmpuint(sbx_mem_size(m), ==, 8 * PG);
+		sbx_vm_free(vm);
+		g_assert_cmpint(sbx_mem_resize(m, 4 * PG), ==, 0);
+		check_unchanged(m, sbx_mem_host_ptr(m, true), 4);
+	}
+	g_assert_cmpint(sbx_guest_free(g), ==, 0);
+	sbx_mem_free(m);
+}
+
+/*
+ * A resize that fails for want of address space (RLIMIT_AS, in a child)
+ * leaves the region exactly as it was.
+ */
+static void test_resize_enomem(void)
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		struct sbx_mem *m;
+		struct rlimit rl;
+		unsigned long vsz = 0;
+		FILE *f;
+		void *ptr;
+		int r;
+
+		if (sbx_mem_new(4 * PG, &m) < 0)
+			_exit(10);
+		fill_pattern(m, 0, 4 * PG, 0);
+		ptr = sbx_mem_host_ptr(m, true);
+		f = fopen("/proc/self/statm", "re");
+		if (!f || fscanf(f, "%lu", &vsz) != 1)
+			_exit(11);
+		fclose(f);
+		/* Room for small allocations, not for a 1 GiB reservation. */
+		rl.rlim_cur = rl.rlim_max = vsz * (unsigned long)PG + (64ul << 20);
+		if (setrlimit(RLIMIT_AS, &rl) < 0)
+			_exit(12);
+		r = sbx_mem_resize(m, 1ull << 30);
+		if (r != -ENOMEM)
+			_exit(13);
+		check_unchanged(m, ptr, 4);
+		g_assert_cmpint(sbx_mem_resize(m, 8 * PG), ==, 0);   /* small growth still fits */
+		check_pattern(m, 0, 4 * PG, 0);
+		check_zero(m, 4 * PG, 8 * PG);
+		sbx_mem_free(m);
+		_exit(0);
+	}
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
+/* Snapshot-based regions: the grown tail is anonymous zeros, restore wants the snapshot's size. */
+static void test_resize_snapshot(void)
+{
+	struct sbx_mem *m, *m2;
+	struct sbx_snapshot *s;
+	const volatile uint8_t *p;
+	uint8_t b;
+
+	g_assert_cmpint(sbx_mem_new(4 * PG, &m), ==, 0);
+	fill_pattern(m, 0, 4 * PG, 0);
+	g_assert_cmpint(sbx_snapshot_take(m, &s), ==, 0);
+	fill_pattern(m, PG, 2 * PG, 5);                        /* one dirty page */
+
+	/* Grow: the tail past the snapshot's end reads zero (a SIGBUS would kill us). */
+	g_assert_cmpint(sbx_mem_resize(m, 8 * PG), ==, 0);
+	p = sbx_mem_host_ptr(m, true);
+	for (uint64_t off = 4 * PG; off < 8 * PG; off += 512)
+		g_assert_cmpint(p[off], ==, 0);
+	check_zero(m, 4 * PG, 8 * PG);
+	check_pattern(m, 0, PG, 0);
+	check_pattern(m, PG, 2 * PG, 5);
+	check_pattern(m, 2 * PG, 4 * PG, 0);
+	check_guards(m);
+	fill_pattern(m, 6 * PG, 7 * PG, 9);
+
+	/* A snapshot restores only into a region of its own size; nothing changes. */
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_AUTO), ==, -EINVAL);
+	g_assert_cmpuint(sbx_mem_size(m), ==, 8 * PG);
+	check_pattern(m, PG, 2 * PG, 5);
+	check_pattern(m, 6 * PG, 7 * PG, 9);
+	/* Trim drops only pages equal to the snapshot (or never-written tail pages). */
+	g_assert_cmpint(sbx_mem_trim(m), >=, 0);
+	check_pattern(m, 0, PG, 0);
+	check_pattern(m, PG, 2 * PG, 5);
+	check_pattern(m, 6 * PG, 7 * PG, 9);
+	check_zero(m, 7 * PG, 8 * PG);
+
+	/* Back to the snapshot's size: restore is still O(dirty) (the one page). */
+	g_assert_cmpint(sbx_mem_resize(m, 4 * PG), ==, 0);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_AUTO), ==, 1);
+	check_pattern(m, 0, 4 * PG, 0);
+	check_guards(m);
+
+	/* Shrink then grow back: the regrown pages hold none of the snapshot's
+	 * bytes, so restore must put them back (a full remap). */
+	g_assert_cmpint(sbx_mem_resize(m, 2 * PG), ==, 0);
+	g_assert_cmpint(sbx_mem_resize(m, 4 * PG), ==, 0);
+	check_zero(m, 2 * PG, 4 * PG);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_COPY), ==, 4);
+	check_pattern(m, 0, 4 * PG, 0);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_AUTO), ==, 0);
+
+	/* A region made from the snapshot grows the same way; the snapshot is untouched. */
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m2), ==, 0);
+	g_assert_cmpint(sbx_mem_resize(m2, 5 * PG), ==, 0);
+	check_pattern(m2, 0, 4 * PG, 0);
+	check_zero(m2, 4 * PG, 5 * PG);
+	g_assert_cmpint(sbx_mem_read_u8(m2, 5 * PG - 1, &b), ==, 0);
+	g_assert_cmpint(b, ==, 0);
+	fill_pattern(m2, 0, 5 * PG, 3);
+	check_guards(m2);
+	g_assert_cmpint(sbx_mem_resize(m2, 3 * PG), ==, 0);
+	check_pattern(m2, 0, 3 * PG, 3);
+	check_guards(m2);
+	g_assert_cmpint(((const uint8_t *)sbx_snapshot_data(s))[0], ==, pat(0, 0));
+	sbx_mem_free(m2);
+	check_pattern(m, 0, 4 * PG, 0);
+	sbx_snapshot_free(s);
+	sbx_mem_free(m);
+}
+
+/* Write, snapshot, restore round trips on resized regions (the record was resized too). */
+static void test_resize_roundtrip(void)
+{
+	struct sbx_mem *m;
+	struct sbx_snapshot *s, *s2;
+	struct sbx_mem_stats st;
+
+	g_assert_cmpint(sbx_mem_new(4 * PG, &m), ==, 0);
+	fill_pattern(m, 0, 4 * PG, 0);
+	g_assert_cmpint(sbx_snapshot_take(m, &s), ==, 0);
+	g_assert_cmpint(sbx_mem_resize(m, 200 * PG), ==, 0);  /* past a bitmap word */
+	fill_pattern(m, 100 * PG, 200 * PG, 1);
+	g_assert_cmpint(sbx_snapshot_take(m, &s2), ==, 0);
+	g_assert_cmpuint(sbx_snapshot_size(s2), ==, 200 * PG);
+	/* Dirty three pages, one in each bitmap word, and restore just those. */
+	fill_pattern(m, 3 * PG, 4 * PG, 7);
+	fill_pattern(m, 70 * PG, 71 * PG, 7);
+	fill_pattern(m, 199 * PG, 200 * PG, 7);
+	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
+	g_assert_cmpuint(st.dirty_pages, ==, 3);
+	g_assert_cmpint(sbx_snapshot_restore(m, s2, SBX_RESTORE_COPY), ==, 3);
+	check_pattern(m, 0, 4 * PG, 0);
+	check_zero(m, 4 * PG, 100 * PG);
+	check_pattern(m, 100 * PG, 200 * PG, 1);
+	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
+	g_assert_cmpuint(st.dirty_pages, ==, 0);
+	/* Trim path too. */
+	fill_pattern(m, 150 * PG, 152 * PG, 2);
+	g_assert_cmpint(sbx_snapshot_restore(m, s2, SBX_RESTORE_TRIM), ==, 2);
+	check_pattern(m, 150 * PG, 152 * PG, 1);
+
+	/* Shrink to the old snapshot's size: the first snapshot restores again. */
+	g_assert_cmpint(sbx_mem_resize(m, 4 * PG), ==, 0);
+	fill_pattern(m, 0, PG, 4);
+	g_assert_cmpint(sbx_snapshot_restore(m, s2, SBX_RESTORE_AUTO), ==, -EINVAL);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_AUTO), ==, 4);   /* other snapshot: remap */
+	check_pattern(m, 0, 4 * PG, 0);
+	/* And zero still works on a resized region. */
+	g_assert_cmpint(sbx_mem_resize(m, 6 * PG), ==, 0);
+	g_assert_cmpint(sbx_mem_zero(m), ==, 0);
+	check_zero(m, 0, 6 * PG);
+	check_guards(m);
+	sbx_snapshot_free(s2);
+	sbx_snapshot_free(s);
+	sbx_mem_free(m);
+}
+
+static gpointer stats_reader(gpointer data)
+{
+	struct worker *w = data;
+	struct sbx_mem_stats st;
+
+	while (!*w->stop) {
+		uint64_t size = sbx_mem_size(w->m);
+		int r = sbx_mem_mark_dirty(w->m, 0, PG);
+
+		g_assert_true(size == 8 * PG || size == 16 * PG);
+		g_assert_true(r == 0 || r == -EBUSY);
+		g_assert_cmpint(sbx_mem_stats(w->m, &st), ==, 0);
+		g_assert_true(st.size == 8 * PG || st.size == 16 * PG);
+		__atomic_fetch_add(&w->ok, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/* Resizes race host copies, guest enters, marking and stats on other threads. */
+static void test_resize_threads(void)
+{
+	struct sbx_mem *m;
+	struct sbx_guest *g;
+	struct worker w[4];
+	GThread *t[4];
+	volatile int stop = 0;
+	unsigned done = 0, busy = 0;
+	gint64 start;
+
+	g_assert_cmpint(sbx_mem_new(8 * PG, &m), ==, 0);
+	g_assert_cmpint(sbx_mem_split(m, &g), ==, 0);
+	for (unsigned i = 0; i < 4; i++) {
+		w[i] = (struct worker){ .m = m, .g = g, .id = i, .stop = &stop };
+		t[i] = g_thread_new("w", i < 2 ? writer : i == 2 ? vcpu : stats_reader, &w[i]);
+	}
+	start = g_get_monotonic_time();
+	for (;;) {
+		gint64 now = g_get_monotonic_time();
+		bool progressed = done >= 20 && busy > 0;
+
+		for (unsigned i = 0; i < 4; i++)
+			progressed = progressed && __atomic_load_n(&w[i].ok, __ATOMIC_RELAXED) >= 20;
+		if (progressed && now - start >= 200000)
+			break;
+		if (now - start > 30 * G_USEC_PER_SEC)
+			g_error("no progress in 30 s: resizes %u done, %u busy; ok %u/%u/%u/%u",
+				done, busy, w[0].ok, w[1].ok, w[2].ok, w[3].ok);
+		int r = sbx_mem_resize(m, sbx_mem_size(m) == 8 * PG ? 16 * PG : 8 * PG);
+		g_assert_true(r == 0 || r == -EBUSY);
+		if (r == 0)
+			done++;
+		else
+			busy++;
+		if (!progressed)
+			g_thread_yield();
+	}
+	stop = 1;
+	for (unsigned i = 0; i < 4; i++)
+		g_thread_join(t[i]);
+	g_test_message("resizes %u done, %u busy; writers %u/%u, vcpu %u, stats %u",
+		       done, busy, w[0].ok, w[1].ok, w[2].ok, w[3].ok);
+	/* Each writer's page holds its last full write. */
+	for (unsigned i = 0; i < 2; i++) {
+		uint8_t buf[PG], want[PG];
+		memset(want, (int)i + 1, sizeof(want));
+		g_assert_cmpint(sbx_mem_read(m, (uint64_t)i * PG, buf, PG), ==, 0);
+		g_assert_cmpmem(buf, PG, want, PG);
+	}
+	check_guards(m);
+	g_assert_cmpint(sbx_guest_free(g), ==, 0);
+	sbx_mem_free(m);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -328,5 +751,12 @@ int main(int argc, char **argv)
 	g_test_add_func("/sbx/mem/lifecycle", test_lifecycle);
 	g_test_add_func("/sbx/mem/zero", test_zero);
 	g_test_add_func("/sbx/mem/threads", test_threads);
+	g_test_add_func("/sbx/mem/resize", test_resize);
+	g_test_add_func("/sbx/mem/resize/einval", test_resize_einval);
+	g_test_add_func("/sbx/mem/resize/busy", test_resize_busy);
+	g_test_add_func("/sbx/mem/resize/enomem", test_resize_enomem);
+	g_test_add_func("/sbx/mem/resize/snapshot", test_resize_snapshot);
+	g_test_add_func("/sbx/mem/resize/roundtrip", test_resize_roundtrip);
+	g_test_add_func("/sbx/mem/resize/threads", test_resize_threads);
 	return g_test_run();
 }
