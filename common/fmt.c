@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#include <errno.h>
 #include <stdint.h>
-#include <unistd.h>
 
 #include "fmt.h"
 
@@ -132,30 +130,4 @@ int mk_fmt(char *buf, size_t size, const char *fmt, ...)
 	r = mk_vfmt(buf, size, fmt, ap);
 	va_end(ap);
 	return r;
-}
-
-int mk_dprint(int fd, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int n, saved = errno;
-	size_t len, done = 0;
-
-	va_start(ap, fmt);
-	n = mk_vfmt(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
-	while (done < len) {
-		ssize_t w = write(fd, buf + done, len - done);
-		if (w < 0) {
-			int r = -errno;
-			if (r == -EINTR)
-				continue;
-			errno = saved;
-			return r;
-		}
-		done += (size_t)w;
-	}
-	errno = saved;
-	return (int)done;
 }

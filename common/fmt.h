@@ -14,6 +14,3 @@
 
 int mk_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int mk_vfmt(char *buf, size_t size, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
-
-/* Format and write(2) to fd in one call; returns bytes written or -errno. */
-int mk_dprint(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

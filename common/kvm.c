@@ -139,10 +139,3 @@ int mk_kvm_set_sregs(int vcpu_fd, const struct kvm_sregs *sregs)
 {
 	return (int)kvm_ioctl(vcpu_fd, KVM_SET_SREGS, (unsigned long)sregs);
 }
-
-int mk_kvm_enable_cap(int vm_fd, uint32_t cap, uint64_t arg0)
-{
-	struct kvm_enable_cap ec = { .cap = cap, .args = { arg0 } };
-
-	return (int)kvm_ioctl(vm_fd, KVM_ENABLE_CAP, (unsigned long)&ec);
-}

@@ -27,4 +27,3 @@ int mk_kvm_get_regs(int vcpu_fd, struct kvm_regs *regs);
 int mk_kvm_set_regs(int vcpu_fd, const struct kvm_regs *regs);
 int mk_kvm_get_sregs(int vcpu_fd, struct kvm_sregs *sregs);
 int mk_kvm_set_sregs(int vcpu_fd, const struct kvm_sregs *sregs);
-int mk_kvm_enable_cap(int vm_fd, uint32_t cap, uint64_t arg0);

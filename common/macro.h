@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 /* Public API entry points: everything else stays hidden (-fvisibility=hidden). */
@@ -17,28 +16,11 @@
 #define MK_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]) + \
 	0 * sizeof(char[1 - 2 * __builtin_types_compatible_p(__typeof__(a), __typeof__(&(a)[0]))]))
 
-#define mk_container_of(ptr, type, member) \
-	((type *)((char *)(ptr) - offsetof(type, member)))
-
 #define MK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MK_MAX(a, b) ((a) > (b) ? (a) : (b))
 
-/*
- * ERR_PTR convention for wrappers that return pointers: errors are encoded
- * as the top 4095 addresses, which no mapping can start at.
- */
-#define MK_MAX_ERRNO 4095
-static inline void *mk_err_ptr(long err) { return (void *)err; }
-static inline long mk_ptr_err(const void *p) { return (long)p; }
-static inline int mk_is_err(const void *p)
-{
-	return (uintptr_t)p >= (uintptr_t)-MK_MAX_ERRNO;
-}
-
-/* Cleanup attributes (not for async-signal-safe paths: they may call free). */
+/* Cleanup attribute for fds (wrappers return pointers through out parameters). */
 #define _mk_cleanup_(fn) __attribute__((cleanup(fn)))
-static inline void mk_freep(void *p) { free(*(void **)p); }
-#define _mk_cleanup_free_ _mk_cleanup_(mk_freep)
 static inline void mk_closep(int *fd)
 {
 	if (*fd >= 0) {

@@ -15,11 +15,6 @@ static inline int mk_add_u64(uint64_t a, uint64_t b, uint64_t *out)
 	return __builtin_add_overflow(a, b, out) ? -EOVERFLOW : 0;
 }
 
-static inline int mk_mul_u64(uint64_t a, uint64_t b, uint64_t *out)
-{
-	return __builtin_mul_overflow(a, b, out) ? -EOVERFLOW : 0;
-}
-
 static inline int mk_add_size(size_t a, size_t b, size_t *out)
 {
 	return __builtin_add_overflow(a, b, out) ? -EOVERFLOW : 0;
@@ -48,11 +43,6 @@ static inline int mk_align_up(uint64_t x, uint64_t align, uint64_t *out)
 	return 0;
 }
 
-static inline uint64_t mk_align_down(uint64_t x, uint64_t align)
-{
-	return x & ~(align - 1);
-}
-
 /*
  * Is [off, off + len) inside [0, total)? False on overflow. len == 0 is
  * accepted when off <= total.
@@ -64,12 +54,6 @@ static inline bool mk_range_ok(uint64_t off, uint64_t len, uint64_t total)
 	if (__builtin_add_overflow(off, len, &end))
 		return false;
 	return end <= total;
-}
-
-/* Do [a, a + alen) and [b, b + blen) overlap? Callers pass non-wrapping ranges. */
-static inline bool mk_ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
-{
-	return a < b + blen && b < a + alen;
 }
 
 /* log2 of a power of two. */

@@ -27,7 +27,6 @@ static void test_size_math(void)
 	g_assert_cmpint(mk_add_u64(1, 2, &v), ==, 0);
 	g_assert_cmpuint(v, ==, 3);
 	g_assert_cmpint(mk_add_u64(UINT64_MAX, 1, &v), ==, -EOVERFLOW);
-	g_assert_cmpint(mk_mul_u64(UINT64_MAX / 2, 3, &v), ==, -EOVERFLOW);
 	g_assert_cmpint(mk_mul_size(4096, 4096, &s), ==, 0);
 	g_assert_cmpuint(s, ==, 1u << 24);
 	g_assert_cmpint(mk_add_size(SIZE_MAX, 1, &s), ==, -EOVERFLOW);
@@ -45,7 +44,6 @@ static void test_size_math(void)
 	g_assert_cmpuint(v, ==, 0);
 	g_assert_cmpint(mk_align_up(UINT64_MAX - 10, 4096, &v), ==, -EOVERFLOW);
 	g_assert_cmpint(mk_align_up(5, 3, &v), ==, -EINVAL);
-	g_assert_cmpuint(mk_align_down(8191, 4096), ==, 4096);
 	g_assert_true(mk_is_aligned(0x200000, 0x200000));
 	g_assert_false(mk_is_aligned(0x201000, 0x200000));
 	g_assert_false(mk_is_aligned(16, 0));
@@ -55,8 +53,6 @@ static void test_size_math(void)
 	g_assert_false(mk_range_ok(11, 0, 10));
 	g_assert_false(mk_range_ok(5, 6, 10));
 	g_assert_false(mk_range_ok(UINT64_MAX, 2, UINT64_MAX));
-	g_assert_true(mk_ranges_overlap(0, 10, 9, 1));
-	g_assert_false(mk_ranges_overlap(0, 10, 10, 1));
 	g_assert_cmpuint(mk_log2(4096), ==, 12);
 	g_assert_cmpuint(mk_log2(1), ==, 0);
 	g_assert_cmpuint(mk_page_size(), ==, (size_t)sysconf(_SC_PAGESIZE));
