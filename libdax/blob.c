@@ -155,7 +155,7 @@ static int cmp_mapping(const void *a, const void *b)
 
 /* Entries: present-range and field checks, sorted, non-overlapping, sum within cap. */
 static int check_entries(const struct dax_blob_header *h, struct dax_mapping *v, size_t n,
-			 uint64_t align, bool check_sum, const char **why)
+			 uint64_t align, bool check_sum, bool need_sorted, const char **why)
 {
 	uint64_t sum = 0, end;
 	bool sorted = true;
@@ -182,6 +182,9 @@ static int check_entries(const struct dax_blob_header *h, struct dax_mapping *v,
 		if (i && m->moffset < v[i - 1].moffset)
 			sorted = false;
 	}
+	/* daxsnap(5): version 2 is written sorted; disorder means a corrupt or forged blob. */
+	if (!sorted && need_sorted)
+		FAIL("version 2 entries out of order");
 	if (!sorted)
 		qsort(v, n, sizeof(*v), cmp_mapping);
 	for (size_t i = 1; i < n; i++)
@@ -266,7 +269,7 @@ static int parse(const uint8_t *b, size_t len, struct dax_blob_header *h,
 				.valid = 1,
 			};
 	}
-	r = check_entries(h, v, n, align, h->version == 2, why);
+	r = check_entries(h, v, n, align, h->version == 2, h->version == 2, why);
 	if (r < 0)
 		goto fail;
 	*out = v;
@@ -337,7 +340,7 @@ MK_EXPORT int dax_blob_build(const struct dax_blob_header *hdr, const struct dax
 	for (size_t i = 0; i < n; i++)
 		h.mapped_bytes += v[i].len;     /* overflow is caught by check_entries */
 	h.count = n;
-	r = check_entries(&h, v, n, h.version == 2 ? 1ull << h.align_log2 : 4096, false, why);
+	r = check_entries(&h, v, n, h.version == 2 ? 1ull << h.align_log2 : 4096, false, false, why);
 	if (r < 0)
 		goto fail;
 	put_header(b, &h);

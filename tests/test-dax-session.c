@@ -636,6 +636,23 @@ static void test_restore_rejects(void)
 		memcpy(b + len2 - 4, &crc, 4);
 	}
 	REJECT(-EINVAL, b, len2);
+	/* version 2 is sorted (daxsnap(5)): the same two entries swapped, CRC fixed, is refused */
+	memcpy(b, good2, len2);
+	memcpy(b + 56, good2 + 56 + 80, 80);
+	memcpy(b + 56 + 80, good2 + 56, 80);
+	{
+		uint32_t crc = dax_crc32c(0, b, len2 - 4);
+		memcpy(b + len2 - 4, &crc, 4);
+	}
+	REJECT(-EINVAL, b, len2);
+	{
+		struct dax_blob_header h;
+		struct dax_mapping *v = NULL;
+		const char *why = NULL;
+		g_assert_cmpint(dax_blob_parse(b, len2, &h, &v, &why), ==, -EINVAL);
+		g_assert_cmpstr(why, ==, "version 2 entries out of order");
+		g_assert_null(v);
+	}
 	/* above this session's cap: a blob from a session with a larger one */
 	{
 		struct fx g;
