@@ -3,9 +3,19 @@
  * Snapshot files: a 4 KiB header then the bytes, page aligned.
  *
  *   0  magic "MKSBXSNP"      24 data size (u64 LE, page multiple)
- *   8  version (u32 LE) = 1  32 data checksum (u64 LE)
- *  12  header size (u32) 4096 40 header checksum over bytes 0..39 (u64 LE)
- *  16  data offset (u64) 4096 48.. zero
+ *   8  version (u32 LE) = 2  32 data checksum (u64 LE)
+ *  12  header size (u32) 4096 40 header checksum (u64 LE)
+ *  16  data offset (u64) 4096 48..4095 zero
+ *
+ * Version 2 (written since the reserved bytes were found unprotected): the
+ * header checksum covers the whole 4096-byte header, its own field read as
+ * zero, so bytes 48..4095 can carry fields later without a silent
+ * corruption going unnoticed. Version 1 (still read) covers bytes 0..39
+ * only. Both must have bytes 48..4095 zero and the file must end right after
+ * the data (save truncates it there). Later versions are expected to keep
+ * magic, version and the whole-header checksum where they are, so an
+ * unknown version is told from a damaged header (EPROTONOSUPPORT vs
+ * EBADMSG).
  *
  * The checksum (a 4-lane 64-bit multiply-rotate hash, xxh64's round) finds
  * corruption and truncation; it is not a signature against an attacker who
@@ -25,7 +35,8 @@
 #include "sandboxP.h"
 
 #define SNAPF_MAGIC   "MKSBXSNP"
-#define SNAPF_VERSION 1u
+#define SNAPF_VERSION 2u
+#define SNAPF_RESERVED 48u     /* bytes 48..4095 are zero */
 #define SNAPF_HDR     4096u
 
 static const uint64_t P1 = 0x9E3779B185EBCA87ull, P2 = 0xC2B2AE3D27D4EB4Full,
@@ -71,6 +82,20 @@ static void put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
 static void put64(uint8_t *p, uint64_t v) { v = htole64(v); memcpy(p, &v, 8); }
 static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return le32toh(v); }
 
+/* Header checksum of a version-2 header whose checksum field (40..47) is zero. */
+static uint64_t hdr_sum_v2(const uint8_t *hdr)
+{
+	return sbx_hash64(hdr, SNAPF_HDR, 0);
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
 MK_EXPORT int sbx_snapshot_save(const struct sbx_snapshot *s, int fd)
 {
 	uint8_t hdr[SNAPF_HDR] = { 0 };
@@ -85,7 +110,7 @@ MK_EXPORT int sbx_snapshot_save(const struct sbx_snapshot *s, int fd)
 	put64(hdr + 16, SNAPF_HDR);
 	put64(hdr + 24, s->size);
 	put64(hdr + 32, sbx_hash64(s->ro, s->size, 0));
-	put64(hdr + 40, sbx_hash64(hdr, 40, 0));
+	put64(hdr + 40, hdr_sum_v2(hdr));
 	n = mk_pwrite_full(fd, hdr, sizeof(hdr), 0);
 	if (n < 0)
 		return (int)n;
@@ -101,7 +126,8 @@ MK_EXPORT int sbx_snapshot_load(int fd, struct sbx_snapshot **out)
 {
 	uint8_t hdr[SNAPF_HDR];
 	struct stat st;
-	uint64_t size, end;
+	uint64_t size, end, sum;
+	uint32_t version;
 	uint8_t *rw;
 	ssize_t n;
 	int mfd, r;
@@ -111,20 +137,33 @@ MK_EXPORT int sbx_snapshot_load(int fd, struct sbx_snapshot **out)
 	n = mk_pread_full(fd, hdr, sizeof(hdr), 0);
 	if (n < 0)
 		return (int)n;
-	if (n < 48)
+	if (n < SNAPF_RESERVED)
 		return -ENODATA;
 	if (memcmp(hdr, SNAPF_MAGIC, 8))
 		return -EBADMSG;
-	if (rd64(hdr + 40) != sbx_hash64(hdr, 40, 0))
-		return -EBADMSG;
-	if (get32(hdr + 8) != SNAPF_VERSION)
-		return -EPROTONOSUPPORT;
+	version = get32(hdr + 8);
+	sum = rd64(hdr + 40);
+	if (version == 1) {
+		if (sum != sbx_hash64(hdr, 40, 0))
+			return -EBADMSG;
+	} else {
+		/* Version 2 and any later one: the checksum covers the whole header. */
+		if ((size_t)n < sizeof(hdr))
+			return -ENODATA;
+		memset(hdr + 40, 0, 8);
+		if (sum != hdr_sum_v2(hdr))
+			return -EBADMSG;
+		if (version != SNAPF_VERSION)
+			return -EPROTONOSUPPORT;
+	}
 	size = rd64(hdr + 24);
 	if (get32(hdr + 12) != SNAPF_HDR || rd64(hdr + 16) != SNAPF_HDR ||
 	    size == 0 || !mk_is_aligned(size, mk_page_size()) || size > (uint64_t)(SIZE_MAX / 2))
 		return -EBADMSG;
 	if ((size_t)n < sizeof(hdr))
 		return -ENODATA;
+	if (!all_zero(hdr + SNAPF_RESERVED, SNAPF_HDR - SNAPF_RESERVED))
+		return -EBADMSG;
 	r = mk_fstat(fd, &st);
 	if (r < 0)
 		return r;
@@ -133,6 +172,9 @@ MK_EXPORT int sbx_snapshot_load(int fd, struct sbx_snapshot **out)
 		return -EBADMSG;
 	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < end)
 		return -ENODATA;
+	/* Bytes after the data are not ours: save truncates the file there. */
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > end)
+		return -EBADMSG;
 	r = sbx_snapshot_new_sealed(size, &mfd, &rw);
 	if (r < 0)
 		return r;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <linux/fsverity.h>
@@ -319,9 +320,24 @@ static void test_import_verity(void)
 	g_rmdir(dir);
 }
 
+/* Version-2 header checksum: all 4096 header bytes, its own field as zero. */
 static void rewrite_header_checksum(uint8_t *hdr)
 {
-	uint64_t h = sbx_hash64(hdr, 40, 0);
+	uint64_t h;
+
+	memset(hdr + 40, 0, 8);
+	h = GUINT64_TO_LE(sbx_hash64(hdr, 4096, 0));
+	memcpy(hdr + 40, &h, 8);
+}
+
+/* Version 1 (still read): the checksum covers bytes 0..39 only. */
+static void make_v1_header(uint8_t *hdr)
+{
+	uint32_t v = GUINT32_TO_LE(1);
+	uint64_t h;
+
+	memcpy(hdr + 8, &v, 4);
+	h = GUINT64_TO_LE(sbx_hash64(hdr, 40, 0));
 	memcpy(hdr + 40, &h, 8);
 }
 
@@ -370,7 +386,7 @@ static void test_save_load(void)
 		g_assert_cmpint(mk_pwrite_full(fd, bad, sizeof(bad), 0), ==, 4096);
 		g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -EBADMSG);
 		memcpy(bad, hdr, sizeof(bad));
-		bad[8] = 2;
+		bad[8] = 3;
 		rewrite_header_checksum(bad);
 		g_assert_cmpint(mk_pwrite_full(fd, bad, sizeof(bad), 0), ==, 4096);
 		g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -EPROTONOSUPPORT);
@@ -401,6 +417,207 @@ static void test_save_load(void)
 	sbx_snapshot_free(s);
 }
 
+/*
+ * Corrupted snapshot files, class by class: the file content is set to a
+ * corrupted copy of a saved file, and every load must fail with a documented
+ * error. Counted, so the TAP log says "N of N refused".
+ */
+struct corrupt_run {
+	int fd;
+	unsigned tried, refused;
+	unsigned first_loaded;          /* case number of the first accepted one */
+};
+
+static void try_corrupt(struct corrupt_run *c, const uint8_t *buf, size_t len)
+{
+	struct sbx_snapshot *l = NULL;
+	int r;
+
+	g_assert_cmpint(mk_ftruncate(c->fd, 0), ==, 0);
+	g_assert_cmpint(mk_pwrite_full(c->fd, buf, len, 0), ==, (ssize_t)len);
+	r = sbx_snapshot_load(c->fd, &l);
+	c->tried++;
+	if (r == 0) {
+		if (c->first_loaded == UINT_MAX)
+			c->first_loaded = c->tried;
+		sbx_snapshot_free(l);
+		return;
+	}
+	g_assert_null(l);
+	if (r != -EBADMSG && r != -ENODATA && r != -EPROTONOSUPPORT)
+		g_error("case %u: undocumented error %d", c->tried, r);
+	c->refused++;
+}
+
+static void expect_loads(int fd, const uint8_t *buf, size_t len, const uint8_t *data, size_t dlen)
+{
+	struct sbx_snapshot *l = NULL;
+
+	g_assert_cmpint(mk_ftruncate(fd, 0), ==, 0);
+	g_assert_cmpint(mk_pwrite_full(fd, buf, len, 0), ==, (ssize_t)len);
+	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, 0);
+	g_assert_cmpmem(sbx_snapshot_data(l), sbx_snapshot_size(l), data, dlen);
+	sbx_snapshot_free(l);
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	v = GUINT64_TO_LE(v);
+	memcpy(p, &v, 8);
+}
+
+static void test_save_load_corrupt(void)
+{
+	enum { NPG = 2, LEN = 4096 + NPG * PG };
+	struct corrupt_run c = { .first_loaded = UINT_MAX };
+	struct sbx_snapshot *s;
+	struct sbx_mem *m = patterned(NPG, &s);
+	static uint8_t good[LEN + PG + 1], bad[LEN + PG + 1];
+	GRand *rand = g_rand_new_with_seed(15);
+	unsigned per_class[8] = { 0 }, k = 0;
+
+	c.fd = mk_memfd_create("sbx-corrupt", 0);
+	g_assert_cmpint(c.fd, >=, 0);
+	g_assert_cmpint(sbx_snapshot_save(s, c.fd), ==, 0);
+	g_assert_cmpint(mk_pread_full(c.fd, good, sizeof(good), 0), ==, LEN);
+	g_assert_cmpuint(good[8], ==, 2);       /* saves write version 2 */
+	expect_loads(c.fd, good, LEN, sbx_snapshot_data(s), NPG * PG);
+
+	/* 1. Every bit of every byte, flipped alone (header, reserved, data). */
+	for (size_t i = 0; i < LEN; i++)
+		for (unsigned b = 0; b < 8; b++) {
+			memcpy(bad, good, LEN);
+			bad[i] ^= (uint8_t)(1u << b);
+			try_corrupt(&c, bad, LEN);
+		}
+	per_class[k++] = c.tried;
+	/* 2. Every byte replaced by 0x00, 0xff and a random other value. */
+	for (size_t i = 0; i < LEN; i++) {
+		const uint8_t vals[3] = { 0x00, 0xff, (uint8_t)(good[i] + 1 + g_rand_int_range(rand, 0, 255)) };
+		for (unsigned v = 0; v < 3; v++) {
+			if (vals[v] == good[i])
+				continue;
+			memcpy(bad, good, LEN);
+			bad[i] = vals[v];
+			try_corrupt(&c, bad, LEN);
+		}
+	}
+	per_class[k++] = c.tried;
+	/* 3. Truncated to every shorter length; extended by a byte, a zero byte, a page. */
+	for (size_t n = 0; n < LEN; n++)
+		try_corrupt(&c, good, n);
+	memcpy(bad, good, LEN);
+	bad[LEN] = 0;
+	try_corrupt(&c, bad, LEN + 1);
+	bad[LEN] = 0x5a;
+	try_corrupt(&c, bad, LEN + 1);
+	memset(bad + LEN, 0, PG);
+	try_corrupt(&c, bad, LEN + PG);
+	per_class[k++] = c.tried;
+	/*
+	 * 4. Consistent headers: a field changed and the header checksum made
+	 * right again, so only the field checks can refuse them. Each reserved
+	 * byte non-zero; version, sizes, offset and data checksum wrong.
+	 */
+	for (size_t i = 48; i < 4096; i++) {
+		memcpy(bad, good, LEN);
+		bad[i] = (uint8_t)(1 + i % 255);
+		rewrite_header_checksum(bad);
+		try_corrupt(&c, bad, LEN);
+	}
+	{
+		const uint64_t sizes[] = { 0, PG, 3 * PG, NPG * PG - 1, NPG * PG + 1, 1ull << 40, UINT64_MAX,
+					   UINT64_MAX - 4095 };
+		const uint32_t versions[] = { 0, 3, 0xffffffffu };
+		const uint64_t offsets[] = { 0, 48, 4095, 8192, UINT64_MAX };
+
+		for (unsigned i = 0; i < G_N_ELEMENTS(sizes); i++) {
+			memcpy(bad, good, LEN);
+			put_u64(bad + 24, sizes[i]);
+			rewrite_header_checksum(bad);
+			try_corrupt(&c, bad, LEN);
+		}
+		for (unsigned i = 0; i < G_N_ELEMENTS(versions); i++) {
+			uint32_t v = GUINT32_TO_LE(versions[i]);
+			memcpy(bad, good, LEN);
+			memcpy(bad + 8, &v, 4);
+			rewrite_header_checksum(bad);
+			try_corrupt(&c, bad, LEN);
+		}
+		for (unsigned i = 0; i < G_N_ELEMENTS(offsets); i++) {
+			uint32_t h32 = GUINT32_TO_LE((uint32_t)offsets[i]);
+			memcpy(bad, good, LEN);
+			put_u64(bad + 16, offsets[i]);
+			rewrite_header_checksum(bad);
+			try_corrupt(&c, bad, LEN);
+			memcpy(bad, good, LEN);
+			memcpy(bad + 12, &h32, 4);
+			rewrite_header_checksum(bad);
+			try_corrupt(&c, bad, LEN);
+		}
+		memcpy(bad, good, LEN);
+		bad[32] ^= 0x80;                /* data checksum */
+		rewrite_header_checksum(bad);
+		try_corrupt(&c, bad, LEN);
+		/* A version-2 header checksummed the version-1 way (bytes 0..39 only). */
+		memcpy(bad, good, LEN);
+		put_u64(bad + 40, sbx_hash64(bad, 40, 0));
+		try_corrupt(&c, bad, LEN);
+	}
+	per_class[k++] = c.tried;
+	/* 5. Data pages swapped (each page is intact, the order is not). */
+	memcpy(bad, good, 4096);
+	memcpy(bad + 4096, good + 4096 + PG, PG);
+	memcpy(bad + 4096 + PG, good + 4096, PG);
+	try_corrupt(&c, bad, LEN);
+	per_class[k++] = c.tried;
+	/* 6. 3,000 random corruptions: 1 to 16 random bytes overwritten anywhere. */
+	for (unsigned i = 0; i < 3000; i++) {
+		bool changed = false;
+		memcpy(bad, good, LEN);
+		for (int j = g_rand_int_range(rand, 1, 17); j > 0; j--) {
+			size_t at = (size_t)g_rand_int_range(rand, 0, LEN);
+			uint8_t v = (uint8_t)g_rand_int(rand);
+			changed |= v != good[at];
+			bad[at] = v;
+		}
+		if (changed)
+			try_corrupt(&c, bad, LEN);
+	}
+	per_class[k++] = c.tried;
+	/* 7. Version 1 files with a corruption a version-1 checksum cannot see. */
+	memcpy(bad, good, LEN);
+	make_v1_header(bad);
+	expect_loads(c.fd, bad, LEN, sbx_snapshot_data(s), NPG * PG);
+	for (size_t i = 48; i < 4096; i++) {
+		memcpy(bad, good, LEN);
+		bad[i] = 0x01;
+		make_v1_header(bad);
+		try_corrupt(&c, bad, LEN);
+	}
+	memcpy(bad, good, LEN);
+	make_v1_header(bad);
+	bad[LEN] = 0;
+	try_corrupt(&c, bad, LEN + 1);
+	per_class[k++] = c.tried;
+
+	g_test_message("corrupted snapshot files refused: %u of %u (bit flips %u, byte values %u, "
+		       "length %u, consistent headers %u, swapped pages %u, random %u, version 1 %u)",
+		       c.refused, c.tried, per_class[0], per_class[1] - per_class[0],
+		       per_class[2] - per_class[1], per_class[3] - per_class[2],
+		       per_class[4] - per_class[3], per_class[5] - per_class[4],
+		       per_class[6] - per_class[5]);
+	if (c.refused != c.tried)
+		g_error("corrupted file case %u loaded (%u of %u refused)", c.first_loaded, c.refused,
+			c.tried);
+	/* The intact file still loads after all that. */
+	expect_loads(c.fd, good, LEN, sbx_snapshot_data(s), NPG * PG);
+	close(c.fd);
+	g_rand_free(rand);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -412,5 +629,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/sbx/snapshot/import", test_import);
 	g_test_add_func("/sbx/snapshot/import-verity", test_import_verity);
 	g_test_add_func("/sbx/snapshot/save-load", test_save_load);
+	g_test_add_func("/sbx/snapshot/save-load-corrupt", test_save_load_corrupt);
 	return g_test_run();
 }
