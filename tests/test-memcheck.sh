@@ -1,14 +1,18 @@
 #!/bin/sh
 # memcheck-guest end to end: options, exit codes, --json, every check at a
-# small size on the real KVM (SKIP with the reason without it), and that a
-# deliberately corrupted host-side verification is reported as FAIL.
+# small size on the real KVM, and that a deliberately corrupted host-side
+# verification is reported as FAIL. Without a usable /dev/kvm memcheck-guest
+# runs its checks in memkit's microVM by itself; inside that microVM
+# (tests/microvm-batch.sh sets MEMKIT_MICROVM_GUEST) it never nests another,
+# so the cases about going there run on the host only.
 . "$top_srcdir/tests/tap.sh"
 MC="$top_builddir/tools/memcheck-guest"
 CHECKS="patterns guard dirty readonly snapshot dax shm"
 SIZE=4M
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-plan 30
+if [ -n "${MEMKIT_MICROVM_GUEST:-}" ]; then ntests=30; else ntests=33; fi
+plan $ntests
 
 # run ARGS...: output in $tmp/out, stderr in $tmp/err, exit status in $rc.
 run() { "$MC" "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
@@ -31,19 +35,44 @@ expect_rc 2 "stray argument is a usage error" extra
 if grep -q "^memcheck-guest: " "$tmp/err"; then ok "usage errors say 'memcheck-guest: ...'"; else
 	fail "usage error message"; diag <"$tmp/err"; fi
 
-# -- KVM unavailable: 77 with the reason -- 2 tests
-MEMKIT_KVM_DEV=/nonexistent/kvm run --tests patterns
-if [ "$rc" -eq 77 ] && grep -q "KVM unavailable: no /dev/kvm" "$tmp/err"; then
-	ok "no KVM device: exit 77 with the reason"; else fail "no KVM device (exit $rc)"; diag <"$tmp/err"; fi
-MEMKIT_KVM_DEV=/nonexistent/kvm run --tests patterns --json
-if [ "$rc" -eq 77 ] && python3 -m json.tool "$tmp/out" >/dev/null; then
-	ok "no KVM device: --json still one JSON object"; else fail "no KVM --json (exit $rc)"; fi
+# -- no KVM device and no microVM either: 77 with the reason -- 2 tests
+if [ -n "${MEMKIT_MICROVM_GUEST:-}" ]; then
+	want="KVM unavailable: no /dev/kvm"  # in the microVM: no nested one
+else
+	want="no /nonexistent/qemu"  # the microVM runner's reason
+fi
+MEMKIT_KVM_DEV=/nonexistent/kvm MEMKIT_QEMU=/nonexistent/qemu run --tests patterns
+if [ "$rc" -eq 77 ] && grep -q "$want" "$tmp/err"; then
+	ok "no KVM device, no microVM: exit 77 with the reason"; else
+	fail "no KVM device, no microVM (exit $rc)"; diag <"$tmp/err"; fi
+MEMKIT_KVM_DEV=/nonexistent/kvm MEMKIT_QEMU=/nonexistent/qemu run --tests patterns --json
+if [ "$rc" -eq 77 ] && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["result"] == "unavailable"' "$tmp/out"; then
+	ok "no KVM at all: --json still one JSON object"; else fail "no KVM --json (exit $rc)"; diag <"$tmp/out"; fi
+
+# -- on the host: without a KVM device the checks run in the microVM by
+# themselves, and --kernel picks its kernel -- 3 tests
+if [ -z "${MEMKIT_MICROVM_GUEST:-}" ]; then
+	MEMKIT_KVM_DEV=/nonexistent/kvm run --tests patterns,dirty --size 1M --json
+	if [ "$rc" -eq 0 ] && grep -q "KVM unavailable here: .*running the checks in a microVM on kernel" "$tmp/err" &&
+		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["via"] == "microvm" and d["passed"] == 2, d' "$tmp/out"; then
+		ok "no KVM device: the checks pass in the microVM, which stderr and --json name"; else
+		fail "no KVM device: microVM fallback (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
+	k=6.1
+	run --kernel "$k" --tests dirty --size 1M --json
+	if [ "$rc" -eq 0 ] && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); k=sys.argv[2]; assert d["via"] == "microvm" and d["kernel"].startswith((k + ".", k + "-")), d' "$tmp/out" "$k"; then
+		ok "--kernel $k: the checks ran on that kernel in the microVM"; else
+		fail "--kernel $k (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
+	run --kernel 0.0-nonexistent --tests dirty
+	if [ "$rc" -eq 77 ] && grep -q "kernel '0.0-nonexistent' not found" "$tmp/err"; then
+		ok "--kernel with an unknown kernel: exit 77 with the reason"; else
+		fail "--kernel unknown (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
+fi
 
 # -- real KVM --
 run --tests patterns --size 1M
 if [ "$rc" -eq 77 ]; then
 	reason=$(cat "$tmp/err")
-	n=$((30 - tap_n))
+	n=$((ntests - tap_n))
 	while [ "$n" -gt 0 ]; do skip "$reason"; n=$((n - 1)); done
 	finish
 fi

@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "common/kvm.h"
 #include "common/macro.h"
 #include "common/sys.h"
 #include "tools/memcheck/check.h"
+#include "tools/memcheck/microvm.h"
 #include "tools/memcheck/proto.h"
 
 #define PROG "memcheck-guest"
@@ -117,6 +119,9 @@ static void print_json(const struct mc_opts *o, const struct mc_result *res, uns
 
 	json_str(out, PACKAGE_VERSION);
 	g_string_append_printf(out, ", \"size\": %" G_GUINT64_FORMAT ", \"seed\": %" G_GUINT64_FORMAT
+	g_string_append(out, ", \"kernel\": ");
+	json_str(out, o->release);
+	g_string_append_printf(out, ", \"via\": \"%s\"", o->via);
 			       ", \"iterations\": %u, \"result\": \"%s\", \"passed\": %u"
 			       ", \"failed\": %u, \"skipped\": %u, \"ms\": %.3f, \"checks\": [",
 			       o->size, o->seed, o->iterations, verdict, counts[MC_PASS],
@@ -142,10 +147,21 @@ static void print_json(const struct mc_opts *o, const struct mc_result *res, uns
 }
 
 static void print_table(const struct mc_opts *o, const struct mc_result *res, unsigned n,
+/* --json where no check could run: still one JSON object. */
+static void print_unavailable(const char *reason)
+{
+	g_autoptr(GString) out = g_string_new("{\"program\": \"" PROG "\", \"result\": \"unavailable\", \"reason\": ");
+
+	json_str(out, reason);
+	g_string_append(out, "}\n");
+	fputs(out->str, stdout);
+}
+
 			unsigned counts[3], double total_ms)
 {
-	printf("%s %s: %llu MiB, seed %llu, %u iterations\n", PROG, PACKAGE_VERSION,
-	       (unsigned long long)(o->size >> 20), (unsigned long long)o->seed, o->iterations);
+	printf("%s %s: %llu MiB, seed %llu, %u iterations; kernel %s via %s\n", PROG,
+	       PACKAGE_VERSION, (unsigned long long)(o->size >> 20), (unsigned long long)o->seed,
+	       o->iterations, o->release, o->via);
 	printf("%-9s %-6s %10s  %s\n", "CHECK", "RESULT", "TIME", "DETAIL");
 	for (unsigned i = 0; i < n; i++)
 		printf("%-9s %-6s %7.1f ms  %s\n", res[i].name, status_name(res[i].status),
@@ -159,7 +175,7 @@ static void print_table(const struct mc_opts *o, const struct mc_result *res, un
 int main(int argc, char **argv)
 {
 	g_autofree char *size_s = NULL, *tests_s = NULL, *seed_s = NULL, *iter_s = NULL,
-			*timeout_s = NULL, *inject = NULL, *shm_helper = NULL;
+			*timeout_s = NULL, *inject = NULL, *shm_helper = NULL, *kernel = NULL;
 	gboolean json = FALSE, verbose = FALSE, version = FALSE, list = FALSE;
 	GOptionEntry entries[] = {
 		{ "size", 's', 0, G_OPTION_ARG_STRING, &size_s,
@@ -172,6 +188,9 @@ int main(int argc, char **argv)
 		{ "timeout", 0, 0, G_OPTION_ARG_STRING, &timeout_s,
 		  "Seconds a guest command may take before the guest is stopped (default 10)", "SEC" },
 		{ "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
+		{ "kernel", 0, 0, G_OPTION_ARG_STRING, &kernel,
+		  "Run the checks in memkit's microVM on this kernel (6.1, 6.12, a release or a path)",
+		  "KERNEL" },
 		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Explain each step on stderr", NULL },
 		{ "list", 'l', 0, G_OPTION_ARG_NONE, &list, "List the checks and exit", NULL },
 		{ "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
@@ -189,12 +208,14 @@ int main(int argc, char **argv)
 	bool progress;
 	uint64_t t0;
 	int fd;
+	g_auto(GStrv) argv0 = g_strdupv(argv); /* for a re-run in the microVM */
+	struct utsname uts;
 
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	g_option_context_set_description(ctx,
 		"Checks: patterns guard dirty readonly snapshot dax shm.\n"
 		"Exit status: 0 no check failed, 1 a check failed, 2 usage error,\n"
-		"77 KVM unavailable. See memcheck-guest(1).");
+		"77 KVM unavailable (neither /dev/kvm nor the microVM). See memcheck-guest(1).");
 	if (!g_option_context_parse(ctx, &argc, &argv, &err))
 		usage_error("%s", err->message);
 	if (argc > 1)
@@ -256,13 +277,40 @@ int main(int argc, char **argv)
 
 	fd = mk_kvm_open();
 	if (fd < 0) {
+	if (uname(&uts) < 0)
+		g_strlcpy(uts.release, "unknown", sizeof(uts.release));
+	o.release = uts.release;
+	o.via = mc_in_microvm() ? "microvm" : "host";
+	if (kernel && !mc_in_microvm()) {
+		int r = mc_microvm_run(kernel, argv0, NULL);
+
+		if (r == EXIT_NOKVM && json)
+			print_unavailable("no microVM on that kernel (see stderr)");
+		return r;
+	}
+
 		fprintf(stderr, "%s: KVM unavailable: %s\n", PROG, mk_kvm_strerror(fd));
-		if (json) {
-			g_autoptr(GString) out = g_string_new("{\"program\": \"" PROG "\", \"result\": \"unavailable\", \"reason\": ");
-			json_str(out, mk_kvm_strerror(fd));
-			g_string_append(out, "}\n");
-			fputs(out->str, stdout);
+	if (fd >= 0) {
+		/* A /dev/kvm that opens but cannot create a VM is no KVM either. */
+		int vm = mk_kvm_create_vm(fd);
+
+		if (vm < 0) {
+			mk_close(fd);
+			fd = vm == -ENOENT ? -ENXIO : vm;
+		} else {
+			mk_close(vm);
 		}
+	}
+	if (fd < 0 && !mc_in_microvm()) {
+		g_autofree char *why = g_strdup_printf("KVM unavailable here: %s", mk_kvm_strerror(fd));
+		int r = mc_microvm_run(NULL, argv0, why);
+
+		if (r == EXIT_NOKVM && json)
+			print_unavailable(why);
+		return r;
+	}
+		if (json)
+			print_unavailable(mk_kvm_strerror(fd));
 		return EXIT_NOKVM;
 	}
 	o.kvm_fd = fd;

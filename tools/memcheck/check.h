@@ -18,6 +18,8 @@ struct mc_opts {
 	const char *inject;     /* debug: corrupt this check's host-side verification */
 	const char *self;       /* path of this executable (for helper processes) */
 	int kvm_fd;
+	const char *release;    /* the kernel the checks run on (uname -r) */
+	const char *via;        /* "host" (its /dev/kvm) or "microvm" (memkit-microvm) */
 };
 
 #define MC_MAX_METRICS 8

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tools/memcheck/microvm.h"
+
+#define PROG "memcheck-guest"
+
+bool mc_in_microvm(void)
+{
+	const char *v = getenv(MC_MICROVM_ENV);
+
+	return v && *v;
+}
+
+/* $MEMKIT_MICROVM, else the installed runner, else the source tree's. */
+static const char *runner_path(void)
+{
+	const char *env = getenv("MEMKIT_MICROVM");
+
+	if (env && *env)
+		return env;
+	if (access(MK_PKGLIBEXECDIR "/memkit-microvm", X_OK) == 0)
+		return MK_PKGLIBEXECDIR "/memkit-microvm";
+	return MK_SRCDIR "/scripts/memkit-microvm";
+}
+
+/* The release the runner would boot for kernel, or NULL. */
+static char *runner_release(const char *runner, const char *kernel)
+{
+	const char *argv[] = { runner, "--release", kernel ? "--kernel" : NULL, kernel, NULL };
+	char *out = NULL;
+	int status;
+
+	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+			  &out, NULL, &status, NULL))
+		return NULL;
+	if (!g_spawn_check_wait_status(status, NULL)) {
+		g_free(out);
+		return NULL;
+	}
+	return g_strstrip(out);
+}
+
+int mc_microvm_run(const char *kernel, char **argv, const char *why)
+{
+	const char *runner = runner_path();
+	g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *release = runner_release(runner, kernel);
+	char exe[PATH_MAX];
+	const char *ld;
+	int status;
+	pid_t pid;
+
+	if (!realpath("/proc/self/exe", exe)) {
+		fprintf(stderr, "%s: /proc/self/exe: %s\n", PROG, strerror(errno));
+		return 1;
+	}
+	if (why)
+		fprintf(stderr, "%s: %s; running the checks in a microVM on kernel %s\n", PROG, why,
+			release ? release : kernel ? kernel : "(default)");
+	g_ptr_array_add(args, g_strdup(runner));
+	if (kernel) {
+		g_ptr_array_add(args, g_strdup("--kernel"));
+		g_ptr_array_add(args, g_strdup(kernel));
+	}
+	/* The program and its libraries where they live under a tmpfs of the guest. */
+	g_ptr_array_add(args, g_strdup("--ro"));
+	g_ptr_array_add(args, g_path_get_dirname(exe));
+	ld = getenv("LD_LIBRARY_PATH");
+	if (ld) {
+		g_auto(GStrv) dirs = g_strsplit(ld, ":", -1);
+		for (char **d = dirs; *d; d++) {
+			if (**d && g_file_test(*d, G_FILE_TEST_IS_DIR)) {
+				g_ptr_array_add(args, g_strdup("--ro"));
+				g_ptr_array_add(args, g_strdup(*d));
+			}
+		}
+	}
+	g_ptr_array_add(args, g_strdup("--"));
+	g_ptr_array_add(args, g_strdup(exe));
+	for (char **a = argv + 1; *a; a++) {
+		if (!strcmp(*a, "--kernel")) {
+			if (a[1])
+				a++;
+			continue;
+		}
+		if (g_str_has_prefix(*a, "--kernel="))
+			continue;
+		g_ptr_array_add(args, g_strdup(*a));
+	}
+	g_ptr_array_add(args, NULL);
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "%s: fork: %s\n", PROG, strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		setenv(MC_MICROVM_ENV, "1", 1);
+		/* An override of the host's KVM device means nothing in the guest. */
+		unsetenv("MEMKIT_KVM_DEV");
+		execv(runner, (char **)args->pdata);
+		fprintf(stderr, "%s: %s: %s\n", PROG, runner, strerror(errno));
+		_exit(77);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			fprintf(stderr, "%s: waitpid: %s\n", PROG, strerror(errno));
+			return 1;
+		}
+	}
+	if (!WIFEXITED(status)) {
+		fprintf(stderr, "%s: the microVM runner died of signal %d\n", PROG, WTERMSIG(status));
+		return 1;
+	}
+	switch (WEXITSTATUS(status)) {
+	case 124:
+		fprintf(stderr, "%s: the microVM timed out\n", PROG);
+		return 1;
+	case 125:
+		fprintf(stderr, "%s: the microVM failed to run the checks\n", PROG);
+		return 1;
+	default:
+		return WEXITSTATUS(status);
+	}
+}
