@@ -4,23 +4,71 @@
 #include <errno.h>
 #include <glib.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 
 #include "common/kvm.h"
 #include "common/sys.h"
 #include "kvmtest.h"
 
-bool kvmtest_available(void)
+bool kvmtest_native(const char **why)
 {
-	int fd = mk_kvm_open();
+	int fd = mk_kvm_open(), vm;
 
 	if (fd < 0) {
-		g_autofree char *msg = g_strdup_printf("KVM unavailable: %s", mk_kvm_strerror(fd));
+		*why = mk_kvm_strerror(fd);
+		return false;
+	}
+	vm = mk_kvm_create_vm(fd);
+	mk_close(fd);
+	if (vm < 0) {
+		*why = "KVM_CREATE_VM failed";
+		return false;
+	}
+	mk_close(vm);
+	return true;
+}
+
+bool kvmtest_available(void)
+{
+	static char release[sizeof(((struct utsname *)0)->release)];
+	const char *why;
+
+	if (!kvmtest_native(&why)) {
+		g_autofree char *msg = g_strdup_printf("KVM unavailable: %s", why);
 		g_test_skip(msg);
 		return false;
 	}
-	mk_close(fd);
+	if (!*release) {
+		struct utsname u;
+
+		g_strlcpy(release, uname(&u) == 0 ? u.release : "unknown", sizeof(release));
+	}
+	g_test_message("kernel %s", release);
 	return true;
+}
+
+bool kvmtest_elsewhere(void)
+{
+	static int elsewhere = -1;
+	const char *kernels = getenv("MEMKIT_MICROVM_KERNELS");
+	const char *why;
+
+	if (elsewhere < 0) {
+		elsewhere = kernels && *kernels && !getenv("MEMKIT_MICROVM_GUEST") &&
+			    !kvmtest_native(&why);
+		if (elsewhere)
+			g_test_message("KVM unavailable here (%s): this program's KVM cases run "
+				       "in the microVM on kernels %s (tests/microvm-*.sh)", why, kernels);
+	}
+	return elsewhere;
+}
+
+void kvmtest_add_func(const char *path, void (*fn)(void))
+{
+	if (!kvmtest_elsewhere())
+		g_test_add_func(path, fn);
 }
 
 int kvmtest_vm_open(struct kvmtest_vm *t, size_t mem_size, const char **why)

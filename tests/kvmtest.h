@@ -35,5 +35,23 @@ int kvmtest_load(struct kvmtest_vm *t, uint64_t entry, const void *code, size_t 
 /* KVM_RUN once; returns the exit reason or -errno. */
 int kvmtest_run(struct kvmtest_vm *t);
 
-/* If /dev/kvm cannot be used, call g_test_skip() with the reason and return false. */
+/*
+ * If /dev/kvm cannot be used, call g_test_skip() with the reason and return
+ * false; otherwise say which kernel the case runs on ("# kernel RELEASE").
+ */
 bool kvmtest_available(void);
+
+/* Can this process create a VM (open /dev/kvm, KVM_CREATE_VM)? why: the reason not. */
+bool kvmtest_native(const char **why);
+
+/*
+ * Where make check also runs this program in memkit's microVM
+ * (tests/microvm-*.sh, $MEMKIT_MICROVM_KERNELS) and this host has no usable
+ * /dev/kvm, its KVM cases run there, not here: true, after saying so once.
+ * False where they run here (native KVM, inside the microVM, or no microVM
+ * configured: then they SKIP with the reason).
+ */
+bool kvmtest_elsewhere(void);
+
+/* g_test_add_func() for a case that needs KVM, unless kvmtest_elsewhere(). */
+void kvmtest_add_func(const char *path, void (*fn)(void));

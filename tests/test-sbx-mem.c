@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/kvm.h"
+#include "tests/kvmtest.h"
 #include "sandbox.h"
 
 #define PG 4096u
@@ -463,9 +464,7 @@ static void test_resize_busy(void)
 {
 	struct sbx_mem *m;
 	struct sbx_guest *g;
-	struct sbx_vm *vm;
 	void *ptr;
-	int r;
 
 	g_assert_cmpint(sbx_mem_new(4 * PG, &m), ==, 0);
 	fill_pattern(m, 0, 4 * PG, 0);
@@ -480,29 +479,37 @@ static void test_resize_busy(void)
 	g_assert_cmpint(sbx_mem_resize(m, 4 * PG), ==, -EBUSY);    /* even the no-op */
 	g_assert_cmpint(sbx_guest_exit(g), ==, 0);
 	check_unchanged(m, ptr, 4);
-
-	/* Bound into a VM: the memslot pins size and address. */
-	r = sbx_vm_new(&vm);
-	if (r < 0) {
-		g_autofree char *msg = g_strdup_printf("KVM unavailable: %s", mk_kvm_strerror(r));
-		g_test_skip(msg);
-	} else {
-		g_assert_cmpint(sbx_vm_bind(vm, m, 0, 0, SBX_BIND_DIRTY_LOG), ==, 0);
-		g_assert_cmpint(sbx_mem_resize(m, 8 * PG), ==, -EBUSY);
-		g_assert_cmpint(sbx_mem_resize(m, 2 * PG), ==, -EBUSY);
-		check_unchanged(m, ptr, 4);
-		g_assert_cmpint(sbx_vm_unbind(vm, 0), ==, 0);
-		g_assert_cmpint(sbx_mem_resize(m, 8 * PG), ==, 0);
-		check_pattern(m, 0, 4 * PG, 0);
-		check_zero(m, 4 * PG, 8 * PG);
-		g_assert_cmpint(sbx_vm_bind(vm, m, 0, 0, SBX_BIND_READONLY), ==, 0);
-		g_assert_cmpint(sbx_mem_resize(m, 4 * PG), ==, -EBUSY);
-		g_assert_cmpuint(sbx_mem_size(m), ==, 8 * PG);
-		sbx_vm_free(vm);
-		g_assert_cmpint(sbx_mem_resize(m, 4 * PG), ==, 0);
-		check_unchanged(m, sbx_mem_host_ptr(m, true), 4);
-	}
 	g_assert_cmpint(sbx_guest_free(g), ==, 0);
+	sbx_mem_free(m);
+}
+
+/* Bound into a VM: the memslot pins size and address. */
+static void test_resize_bound(void)
+{
+	struct sbx_mem *m;
+	struct sbx_vm *vm;
+	void *ptr;
+
+	if (!kvmtest_available())
+		return;
+	g_assert_cmpint(sbx_mem_new(4 * PG, &m), ==, 0);
+	fill_pattern(m, 0, 4 * PG, 0);
+	ptr = sbx_mem_host_ptr(m, true);
+	g_assert_cmpint(sbx_vm_new(&vm), ==, 0);
+	g_assert_cmpint(sbx_vm_bind(vm, m, 0, 0, SBX_BIND_DIRTY_LOG), ==, 0);
+	g_assert_cmpint(sbx_mem_resize(m, 8 * PG), ==, -EBUSY);
+	g_assert_cmpint(sbx_mem_resize(m, 2 * PG), ==, -EBUSY);
+	check_unchanged(m, ptr, 4);
+	g_assert_cmpint(sbx_vm_unbind(vm, 0), ==, 0);
+	g_assert_cmpint(sbx_mem_resize(m, 8 * PG), ==, 0);
+	check_pattern(m, 0, 4 * PG, 0);
+	check_zero(m, 4 * PG, 8 * PG);
+	g_assert_cmpint(sbx_vm_bind(vm, m, 0, 0, SBX_BIND_READONLY), ==, 0);
+	g_assert_cmpint(sbx_mem_resize(m, 4 * PG), ==, -EBUSY);
+	g_assert_cmpuint(sbx_mem_size(m), ==, 8 * PG);
+	sbx_vm_free(vm);
+	g_assert_cmpint(sbx_mem_resize(m, 4 * PG), ==, 0);
+	check_unchanged(m, sbx_mem_host_ptr(m, true), 4);
 	sbx_mem_free(m);
 }
 
@@ -754,6 +761,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/sbx/mem/resize", test_resize);
 	g_test_add_func("/sbx/mem/resize/einval", test_resize_einval);
 	g_test_add_func("/sbx/mem/resize/busy", test_resize_busy);
+	kvmtest_add_func("/sbx/mem/resize/bound", test_resize_bound);
 	g_test_add_func("/sbx/mem/resize/enomem", test_resize_enomem);
 	g_test_add_func("/sbx/mem/resize/snapshot", test_resize_snapshot);
 	g_test_add_func("/sbx/mem/resize/roundtrip", test_resize_roundtrip);
