@@ -118,10 +118,10 @@ static void print_json(const struct mc_opts *o, const struct mc_result *res, uns
 	g_autoptr(GString) out = g_string_new("{\"program\": \"" PROG "\", \"version\": ");
 
 	json_str(out, PACKAGE_VERSION);
-	g_string_append_printf(out, ", \"size\": %" G_GUINT64_FORMAT ", \"seed\": %" G_GUINT64_FORMAT
 	g_string_append(out, ", \"kernel\": ");
 	json_str(out, o->release);
 	g_string_append_printf(out, ", \"via\": \"%s\"", o->via);
+	g_string_append_printf(out, ", \"size\": %" G_GUINT64_FORMAT ", \"seed\": %" G_GUINT64_FORMAT
 			       ", \"iterations\": %u, \"result\": \"%s\", \"passed\": %u"
 			       ", \"failed\": %u, \"skipped\": %u, \"ms\": %.3f, \"checks\": [",
 			       o->size, o->seed, o->iterations, verdict, counts[MC_PASS],
@@ -146,7 +146,6 @@ static void print_json(const struct mc_opts *o, const struct mc_result *res, uns
 	fputs(out->str, stdout);
 }
 
-static void print_table(const struct mc_opts *o, const struct mc_result *res, unsigned n,
 /* --json where no check could run: still one JSON object. */
 static void print_unavailable(const char *reason)
 {
@@ -157,6 +156,7 @@ static void print_unavailable(const char *reason)
 	fputs(out->str, stdout);
 }
 
+static void print_table(const struct mc_opts *o, const struct mc_result *res, unsigned n,
 			unsigned counts[3], double total_ms)
 {
 	printf("%s %s: %llu MiB, seed %llu, %u iterations; kernel %s via %s\n", PROG,
@@ -187,10 +187,10 @@ int main(int argc, char **argv)
 		  "Snapshot restore rounds (default 3)", "N" },
 		{ "timeout", 0, 0, G_OPTION_ARG_STRING, &timeout_s,
 		  "Seconds a guest command may take before the guest is stopped (default 10)", "SEC" },
-		{ "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
 		{ "kernel", 0, 0, G_OPTION_ARG_STRING, &kernel,
 		  "Run the checks in memkit's microVM on this kernel (6.1, 6.12, a release or a path)",
 		  "KERNEL" },
+		{ "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
 		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Explain each step on stderr", NULL },
 		{ "list", 'l', 0, G_OPTION_ARG_NONE, &list, "List the checks and exit", NULL },
 		{ "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
@@ -207,9 +207,9 @@ int main(int argc, char **argv)
 	unsigned n = 0, counts[3] = { 0 }, done = 0, total = 0;
 	bool progress;
 	uint64_t t0;
-	int fd;
 	g_auto(GStrv) argv0 = g_strdupv(argv); /* for a re-run in the microVM */
 	struct utsname uts;
+	int fd;
 
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	g_option_context_set_description(ctx,
@@ -275,8 +275,6 @@ int main(int argc, char **argv)
 	o.verbose = verbose;
 	o.self = "/proc/self/exe";
 
-	fd = mk_kvm_open();
-	if (fd < 0) {
 	if (uname(&uts) < 0)
 		g_strlcpy(uts.release, "unknown", sizeof(uts.release));
 	o.release = uts.release;
@@ -289,7 +287,7 @@ int main(int argc, char **argv)
 		return r;
 	}
 
-		fprintf(stderr, "%s: KVM unavailable: %s\n", PROG, mk_kvm_strerror(fd));
+	fd = mk_kvm_open();
 	if (fd >= 0) {
 		/* A /dev/kvm that opens but cannot create a VM is no KVM either. */
 		int vm = mk_kvm_create_vm(fd);
@@ -309,6 +307,8 @@ int main(int argc, char **argv)
 			print_unavailable(why);
 		return r;
 	}
+	if (fd < 0) {
+		fprintf(stderr, "%s: KVM unavailable: %s\n", PROG, mk_kvm_strerror(fd));
 		if (json)
 			print_unavailable(mk_kvm_strerror(fd));
 		return EXIT_NOKVM;
