@@ -179,8 +179,13 @@ int lx_boot_vcpu(int kvm_fd, int vcpu_fd, char *why, size_t why_len)
 		/* "Running on a hypervisor": without it Linux never looks for
 		 * KVM's leaves (kvmclock gives the TSC frequency; calibrating
 		 * against the PIT fails under emulation). */
-		if (e->function == 1)
+		if (e->function == 1) {
 			e->ecx |= 1u << 31;
+			e->ebx &= 0x00ffffffu;    /* initial APIC ID: vCPU 0 */
+		}
+		/* Topology leaves carry the x2APIC ID in EDX: ours is 0. */
+		if (e->function == 0xb || e->function == 0x1f)
+			e->edx = 0;
 	}
 	if (what)
 		;

@@ -1,25 +1,56 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * memcheck-guest linux check: boot a stock Linux kernel in a small VMM of
- * memcheck's own (linux-vm.c, boot.c, serial.c, pci.c) with a busybox
- * initramfs built here at run time, and let its init script report over
- * the serial console with lines starting "MC: ".
+ * memcheck-guest linux check: boot a stock Linux kernel (Debian's 6.1 or
+ * 6.12) in a small VMM of memcheck's own (linux-vm.c, boot.c, serial.c,
+ * pci.c, virtio-pci.c) with a virtio-fs device (virtio-fs.c) whose FUSE
+ * server (fuse-server.c) passes a temporary host directory through and
+ * whose DAX window is a libdax session. The guest's init script (a
+ * busybox initramfs built here at run time) mounts the tag with DAX,
+ * reads files larger than the window (the kernel must reclaim ranges:
+ * REMOVEMAPPING), drops its caches (inode eviction: REMOVEMAPPING
+ * batches), writes with write(2) (extending writes go as FUSE WRITE,
+ * in-place ones through the window after a read: the read -> write
+ * upgrade) and reports MD5 sums over the serial console ("MC: " lines).
+ * The host compares them with its own and checks the written files.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <linux/fuse.h>
 
 #include "common/sys.h"
+#include "dax.h"
 #include "tools/memcheck/boot.h"
 #include "tools/memcheck/check.h"
+#include "tools/memcheck/fuse-server.h"
 #include "tools/memcheck/linux-initramfs.h"
 #include "tools/memcheck/linux-vm.h"
+#include "tools/memcheck/pattern.h"
+#include "tools/memcheck/virtio-fs.h"
 
-#define RAM_SIZE (512ull << 20)
+#define RAM_SIZE    (512ull << 20)
+#define WINDOW_LEN  (16ull << 20)      /* 8 DAX ranges of 2 MiB */
+#define MIB         (1ull << 20)
+#define TAG         "memkit"
+#define CMDLINE     "console=ttyS0 nokaslr acpi=off pci=conf1 reboot=t panic=-1 " \
+		    "tsc=reliable no_timer_check i8042.noaux i8042.nokbd i8042.nopnp " \
+		    "rdinit=/init loglevel=4"
+
+/* The files of the shared directory: name, size, pattern seed. */
+static const struct { const char *name; uint64_t size; uint64_t seed; } files[] = {
+	{ "big0", 24 * MIB, 0x6230 },   /* larger than the window */
+	{ "big1", 20 * MIB, 0x6231 },
+	{ "upd", 6 * MIB, 0x757064 },   /* read, then its first 4 MiB overwritten in place */
+};
+#define W1_LEN  (8 * MIB)               /* w1: big0's first 8 MiB, written by dd */
+#define UPD_LEN (4 * MIB)               /* upd: big1's first 4 MiB written over it */
 
 static const char guest_init[] =
 	"#!/bin/sh\n"
@@ -28,17 +59,42 @@ static const char guest_init[] =
 	"mount -t proc proc /proc\n"
 	"mount -t sysfs sys /sys\n"
 	"mount -t devtmpfs dev /dev\n"
+	". /etc/mc.conf\n"
 	"say() { echo \"MC: $*\"; }\n"
+	"fin() { say end; sync; reboot -f; }\n"
+	"sum() { set -- $(md5sum < \"$1\"); echo $1; }\n"
 	"say release $(uname -r)\n"
 	"for m in $(cat /lib/mk/order); do insmod /lib/mk/$m || say error insmod $m; done\n"
-	"say end\n"
-	"reboot -f\n";
+	"if ! mount -t virtiofs -o \"$MC_DAXOPT\" " TAG " /mnt; then\n"
+	"	say error mount -o $MC_DAXOPT: $(dmesg | tail -n 2 | tr '\\n' ' ')\n"
+	"	fin\n"
+	"fi\n"
+	"say mount $(grep ' /mnt ' /proc/mounts)\n"
+	/* Reads through the window; the files are larger than it. */
+	"for f in big0 big1; do say sum $f $(sum /mnt/$f); done\n"
+	/* Inode eviction: the kernel removes each inode's ranges in batches. */
+	"sync; echo 3 > /proc/sys/vm/drop_caches; say dropped\n"
+	/* write(2) extending a new file: FUSE WRITE. */
+	"dd if=/mnt/big0 of=/mnt/w1 bs=65536 count=128 2>/dev/null || say error dd w1\n"
+	/* Read (read-only mappings), then overwrite in place: DAX writes, upgrades. */
+	"say sum upd-before $(sum /mnt/upd)\n"
+	"dd if=/mnt/big1 of=/mnt/upd bs=65536 count=64 conv=notrunc 2>/dev/null || say error dd upd\n"
+	"sync\n"
+	"say sum w1 $(sum /mnt/w1)\n"
+	"say sum upd $(sum /mnt/upd)\n"
+	"umount /mnt || say error umount\n"
+	"fin\n";
+
+#define MAX_SUMS 16
 
 struct run_state {
 	const struct mc_opts *o;
 	bool ended;
 	char release[128];
+	char mount[256];
 	char error[256];
+	unsigned nsums;
+	struct { char name[32]; char md5[33]; } sums[MAX_SUMS];
 };
 
 static bool on_line(void *data, const char *line)
@@ -49,36 +105,163 @@ static bool on_line(void *data, const char *line)
 		return false;
 	line += 4;
 	mc_note(st->o, "linux: guest: %s", line);
-	if (!strncmp(line, "release ", 8))
+	if (!strncmp(line, "release ", 8)) {
 		g_strlcpy(st->release, line + 8, sizeof(st->release));
-	else if (!strncmp(line, "error ", 6) && !st->error[0])
-		g_strlcpy(st->error, line + 6, sizeof(st->error));
-	else if (!strcmp(line, "end"))
+	} else if (!strncmp(line, "mount ", 6)) {
+		g_strlcpy(st->mount, line + 6, sizeof(st->mount));
+	} else if (!strncmp(line, "error ", 6)) {
+		if (!st->error[0])
+			g_strlcpy(st->error, line + 6, sizeof(st->error));
+	} else if (!strncmp(line, "sum ", 4) && st->nsums < MAX_SUMS) {
+		char name[32], md5[40];
+
+		if (sscanf(line + 4, "%31s %39s", name, md5) == 2 && strlen(md5) == 32) {
+			g_strlcpy(st->sums[st->nsums].name, name, sizeof(st->sums[0].name));
+			g_strlcpy(st->sums[st->nsums].md5, md5, sizeof(st->sums[0].md5));
+			st->nsums++;
+		}
+	} else if (!strcmp(line, "end")) {
 		st->ended = true;
+	}
 	return st->ended;
+}
+
+static const char *guest_sum(const struct run_state *st, const char *name)
+{
+	for (unsigned i = 0; i < st->nsums; i++)
+		if (!strcmp(st->sums[i].name, name))
+			return st->sums[i].md5;
+	return NULL;
+}
+
+/* Seeded bytes: the same generator the other checks use. */
+static void pattern(uint8_t *buf, uint64_t len, uint64_t seed)
+{
+	uint64_t x = mc_xs_seed(seed);
+
+	for (uint64_t i = 0; i < len / 8; i++) {
+		x = mc_xorshift(x);
+		memcpy(buf + 8 * i, &x, 8);
+	}
+}
+
+static char *md5_hex(const uint8_t *buf, uint64_t len)
+{
+	return g_compute_checksum_for_data(G_CHECKSUM_MD5, buf, (gsize)len);
+}
+
+/* Which kernel: $MEMCHECK_LINUX_KERNEL, else the one running (inside the microVM that is
+ * the stock kernel under test), else the newest fetched. */
+static int pick_kernel(struct lx_kernel *k, char *why, size_t len)
+{
+	const char *sel = g_getenv("MEMCHECK_LINUX_KERNEL");
+	struct utsname u;
+
+	if (sel && *sel)
+		return lx_kernel_find(sel, k, why, len);
+	if (uname(&u) == 0 && lx_kernel_find(u.release, k, why, len) == 0)
+		return 0;
+	return lx_kernel_find(NULL, k, why, len);
+}
+
+/* "-o dax" on 6.1 (what its documentation names), "dax=always" from 6.2 on. */
+static const char *dax_option(const char *release)
+{
+	unsigned maj = 0, min = 0;
+
+	if (sscanf(release, "%u.%u", &maj, &min) == 2 && (maj < 6 || (maj == 6 && min < 2)))
+		return "dax";
+	return "dax=always";
+}
+
+static int make_files(const char *dir, uint8_t **data)
+{
+	for (unsigned i = 0; i < G_N_ELEMENTS(files); i++) {
+		g_autofree char *p = g_build_filename(dir, files[i].name, NULL);
+		int fd, r;
+
+		data[i] = malloc(files[i].size);
+		if (!data[i])
+			return -ENOMEM;
+		pattern(data[i], files[i].size, files[i].seed);
+		fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return -errno;
+		r = (int)mk_pwrite_full(fd, data[i], files[i].size, 0);
+		close(fd);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void rm_tree(const char *dir)
+{
+	GDir *d = g_dir_open(dir, 0, NULL);
+	const char *n;
+
+	while (d && (n = g_dir_read_name(d))) {
+		g_autofree char *p = g_build_filename(dir, n, NULL);
+
+		if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
+			rm_tree(p);
+		else
+			unlink(p);
+	}
+	if (d)
+		g_dir_close(d);
+	rmdir(dir);
+}
+
+static int dax_exit(void *data, struct kvm_run *run)
+{
+	return dax_session_handle_kvm_exit(data, run);
+}
+
+/* Compare a host file with expected bytes; returns its MD5 (g_free) or NULL on a read error. */
+static char *host_file_md5(const char *dir, const char *name, uint64_t *len)
+{
+	g_autofree char *p = g_build_filename(dir, name, NULL);
+	g_autofree char *buf = NULL;
+	gsize n = 0;
+
+	if (!g_file_get_contents(p, &buf, &n, NULL))
+		return NULL;
+	*len = n;
+	return md5_hex((const uint8_t *)buf, n);
 }
 
 void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 {
 	static const char *const mods[] = { "virtio_pci", "virtiofs", NULL };
-	const char *sel = g_getenv("MEMCHECK_KERNEL");
-	g_autofree char *bz = NULL;
+	g_autofree char *bz = NULL, *conf = NULL, *dir = NULL;
+	uint8_t *data[G_N_ELEMENTS(files)] = { NULL };
 	gsize bz_len = 0;
 	struct lx_kernel k;
 	struct lx_cpio cpio;
 	struct lx_boot boot;
 	struct lx_vm vm;
+	struct lx_fuse fuse;
+	struct lx_virtiofs vfs;
+	struct dax_session *dax = NULL;
+	struct dax_stats ds;
 	struct run_state st = { .o = o };
+	struct dax_config cfg = {
+		.base_gpa = LX_GPA_DAX, .window_len = WINDOW_LEN, .align_log2 = 12,
+		.mapper = DAX_MAPPER_KVM_WINDOW, .slot = LX_SLOT_DAX,
+	};
+	struct dax_backend be;
 	char why[512];
 	unsigned nmods = 0;
+	uint64_t t0, guest_bytes = 0, host_bytes = 0;
 	enum lx_run_result rr;
-	uint64_t t0;
-	int r;
+	int root_fd = -1, r;
 
 	lx_cpio_init(&cpio);
 	memset(&vm, 0, sizeof(vm));
-	vm.vm_fd = vm.vcpu_fd = -1;
-	if (lx_kernel_find(sel, &k, why, sizeof(why)) < 0) {
+	memset(&fuse, 0, sizeof(fuse));
+	memset(&vfs, 0, sizeof(vfs));
+	if (pick_kernel(&k, why, sizeof(why)) < 0) {
 		mc_skip(res, "%s", why);
 		goto out;
 	}
@@ -86,7 +269,10 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		mc_fail(res, "cannot read %s", k.image);
 		goto out;
 	}
+	conf = g_strdup_printf("MC_DAXOPT=%s\n", dax_option(k.release));
 	r = lx_initramfs_base(&cpio, &k, mods, &nmods, why, sizeof(why));
+	if (r >= 0)
+		r = lx_cpio_file(&cpio, "etc/mc.conf", 0644, conf, strlen(conf));
 	if (r >= 0)
 		r = lx_cpio_file(&cpio, "init", 0755, guest_init, sizeof(guest_init) - 1);
 	if (r >= 0)
@@ -96,18 +282,55 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		goto out;
 	}
 	mc_note(o, "linux: kernel %s, initramfs %zu bytes with %u modules", k.release, cpio.len, nmods);
+
+	dir = g_build_filename(g_get_tmp_dir(), "memcheck-linux-XXXXXX", NULL);
+	if (!g_mkdtemp(dir)) {
+		mc_fail(res, "temporary directory: %s", strerror(errno));
+		g_free(g_steal_pointer(&dir));
+		goto out;
+	}
+	r = make_files(dir, data);
+	if (r < 0) {
+		mc_fail(res, "files in %s: %s", dir, strerror(-r));
+		goto out;
+	}
+	root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0) {
+		mc_fail(res, "open %s: %s", dir, strerror(errno));
+		goto out;
+	}
+
 	r = lx_vm_open(&vm, o->kvm_fd, RAM_SIZE);
 	if (r < 0) {
 		mc_fail(res, "VMM: %s", vm.why);
 		goto out;
 	}
+	r = lx_fuse_init(&fuse, root_fd, NULL, WINDOW_LEN);
+	if (r < 0) {
+		mc_fail(res, "FUSE server: %s", strerror(-r));
+		goto out;
+	}
+	be = (struct dax_backend){ lx_fuse_dax_open, NULL, &fuse };
+	cfg.vm_fd = vm.vm_fd;
+	r = dax_session_new(&cfg, &be, &dax);
+	if (r < 0) {
+		mc_fail(res, "libdax: dax_session_new: %s", strerror(-r));
+		goto out;
+	}
+	fuse.dax = dax;
+	fuse.inject_wrong_range = mc_injected(o, "linux");
+	r = lx_virtiofs_init(&vfs, &vm, 1, TAG, &fuse, LX_GPA_PCI_MMIO, LX_GPA_DAX, WINDOW_LEN);
+	if (r < 0) {
+		mc_fail(res, "virtio-fs device: %s", strerror(-r));
+		goto out;
+	}
+	vm.mmio_fn = dax_exit;
+	vm.mmio_data = dax;
 	vm.echo = o->verbose && g_getenv("MEMCHECK_CONSOLE");
 	vm.line_fn = on_line;
 	vm.line_data = &st;
 	r = lx_boot_load(vm.ram, vm.ram_size, (const uint8_t *)bz, bz_len, cpio.buf, cpio.len,
-			 "console=ttyS0 earlyprintk=serial,ttyS0 nokaslr acpi=off pci=conf1 reboot=t panic=-1 "
-			 "tsc=reliable no_timer_check i8042.noaux i8042.nokbd i8042.nopnp rdinit=/init",
-			 &boot);
+			 CMDLINE, &boot);
 	if (r < 0) {
 		mc_fail(res, "boot %s: %s", k.image, boot.why);
 		goto out;
@@ -118,17 +341,126 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		goto out;
 	}
 	t0 = mk_now_ns();
-	rr = lx_vm_run(&vm, o->timeout_ns * 6);
-	mc_note(o, "linux: run ended after %.1f s (%d): %s", (double)(mk_now_ns() - t0) / 1e9, rr, vm.why);
+	/* A whole boot: 30 command timeouts (the default 10 s each makes 5 minutes). */
+	rr = lx_vm_run(&vm, o->timeout_ns * 30);
+	mc_note(o, "linux: run ended after %.1f s (%d) %s; %llu requests, %llu notifies, %llu irqs",
+		(double)(mk_now_ns() - t0) / 1e9, rr, vm.why, (unsigned long long)vfs.requests,
+		(unsigned long long)vfs.v.n_notify, (unsigned long long)vfs.v.n_irq);
 	if (!st.ended) {
-		mc_fail(res, "%s %s; console: %s", k.release,
-			rr == LX_RUN_TIMEOUT ? "timed out" : vm.why, lx_vm_console_tail(&vm, 160));
+		mc_fail(res, "guest %s: %s; console: %s", k.release,
+			rr == LX_RUN_TIMEOUT ? "timed out" : vm.why, lx_vm_console_tail(&vm, 200));
 		goto out;
 	}
-	mc_metric(res, "boot_s", (double)(mk_now_ns() - t0) / 1e9, "s");
-	mc_pass(res, "kernel %s booted", st.release);
+	if (st.error[0]) {
+		mc_fail(res, "guest %s: %s", k.release, st.error);
+		goto out;
+	}
+	if (vfs.error[0] || fuse.error[0]) {
+		mc_fail(res, "guest %s: device: %s%s", k.release, vfs.error, fuse.error);
+		goto out;
+	}
+	r = dax_session_stats(dax, &ds);
+	if (r < 0) {
+		mc_fail(res, "libdax: dax_session_stats: %s", strerror(-r));
+		goto out;
+	}
+
+	/* The guest's reads against the files' bytes. */
+	for (unsigned i = 0; i < 2; i++) {
+		g_autofree char *want = md5_hex(data[i], files[i].size);
+		const char *got = guest_sum(&st, files[i].name);
+
+		if (!got || strcmp(got, want)) {
+			mc_fail(res, "guest %s read %s (%llu MiB) through DAX: MD5 %s, the host's %s",
+				k.release, files[i].name, (unsigned long long)(files[i].size >> 20),
+				got ? got : "(none)", want);
+			goto out;
+		}
+		guest_bytes += files[i].size;
+		host_bytes += files[i].size;
+	}
+	/* What the guest wrote, as the host sees it in the files. */
+	{
+		uint8_t *upd = malloc(files[2].size);
+		g_autofree char *want_w1 = md5_hex(data[0], W1_LEN), *want_upd = NULL;
+		g_autofree char *got_w1 = NULL, *got_upd = NULL, *before = md5_hex(data[2], files[2].size);
+		uint64_t w1_len = 0, upd_len = 0;
+		const char *g;
+
+		if (!upd) {
+			mc_fail(res, "out of memory");
+			goto out;
+		}
+		memcpy(upd, data[2], files[2].size);
+		memcpy(upd, data[1], UPD_LEN);
+		want_upd = md5_hex(upd, files[2].size);
+		free(upd);
+		got_w1 = host_file_md5(dir, "w1", &w1_len);
+		got_upd = host_file_md5(dir, "upd", &upd_len);
+		g = guest_sum(&st, "upd-before");
+		if (!g || strcmp(g, before)) {
+			mc_fail(res, "guest read upd as %s, the host wrote %s", g ? g : "(none)", before);
+			goto out;
+		}
+		if (!got_w1 || w1_len != W1_LEN || strcmp(got_w1, want_w1)) {
+			mc_fail(res, "w1 (written by the guest with write(2)): host sees %llu bytes, MD5 %s; "
+				"expected %llu bytes, %s", (unsigned long long)w1_len,
+				got_w1 ? got_w1 : "(unreadable)", (unsigned long long)W1_LEN, want_w1);
+			goto out;
+		}
+		if (!got_upd || upd_len != files[2].size || strcmp(got_upd, want_upd)) {
+			mc_fail(res, "upd (overwritten in place through DAX): host sees MD5 %s, expected %s",
+				got_upd ? got_upd : "(unreadable)", want_upd);
+			goto out;
+		}
+		g = guest_sum(&st, "w1");
+		if (!g || strcmp(g, want_w1) || !(g = guest_sum(&st, "upd")) || strcmp(g, want_upd)) {
+			mc_fail(res, "the guest's own sums of what it wrote differ from the host's");
+			goto out;
+		}
+		guest_bytes += files[2].size * 2 + 2 * W1_LEN + UPD_LEN;
+		host_bytes += W1_LEN + files[2].size;
+	}
+	if (!fuse.st.ops[FUSE_SETUPMAPPING]) {
+		mc_fail(res, "guest %s mounted (%s) but sent no FUSE_SETUPMAPPING: no DAX", k.release,
+			st.mount);
+		goto out;
+	}
+
+	mc_metric(res, "boot_to_end_s", (double)(mk_now_ns() - t0) / 1e9, "s");
+	for (unsigned op = 0; op < LX_FUSE_OPS; op++)
+		if (fuse.st.ops[op] && lx_fuse_opname(op))
+			mc_metric(res, lx_fuse_opname(op), (double)fuse.st.ops[op], "requests");
+	if (!fuse.st.ops[FUSE_REMOVEMAPPING])
+		mc_metric(res, "removemapping", 0, "requests");
+	mc_metric(res, "upgrades", (double)ds.upgrades, "mappings");
+	mc_metric(res, "setup_writable", (double)fuse.st.setup_write, "requests");
+	mc_metric(res, "setup_fh_none", (double)fuse.st.setup_fh_none, "requests");
+	mc_metric(res, "setup_unaligned", (double)fuse.st.setup_unaligned, "requests");
+	mc_metric(res, "removemapping_entries", (double)fuse.st.remove_entries, "mappings");
+	mc_metric(res, "removemapping_max_batch", (double)fuse.st.remove_max_batch, "mappings");
+	mc_metric(res, "removemapping_batches", (double)fuse.st.remove_batches_gt1, "requests");
+	mc_metric(res, "bytes_checked_guest", (double)guest_bytes, "bytes");
+	mc_metric(res, "bytes_checked_host", (double)host_bytes, "bytes");
+	mc_metric(res, "fuse_write_bytes", (double)fuse.st.bytes_written, "bytes");
+	mc_pass(res, "guest %s, -o %s: %llu setupmapping (%llu writable, %llu upgrades), "
+		"%llu removemapping (%llu ranges, batches up to %llu); sums match",
+		k.release, dax_option(k.release), (unsigned long long)fuse.st.ops[FUSE_SETUPMAPPING],
+		(unsigned long long)fuse.st.setup_write, (unsigned long long)ds.upgrades,
+		(unsigned long long)fuse.st.ops[FUSE_REMOVEMAPPING],
+		(unsigned long long)fuse.st.remove_entries,
+		(unsigned long long)fuse.st.remove_max_batch);
 out:
 	if (vm.console)
-		lx_vm_close(&vm);
+		lx_vm_close(&vm);       /* the VM first: the window memslot is in it */
+	dax_session_free(dax);
+	lx_virtiofs_free(&vfs);
+	lx_fuse_free(&fuse);
+	if (root_fd >= 0)
+		close(root_fd);
+	if (dir)
+		rm_tree(dir);
+	for (unsigned i = 0; i < G_N_ELEMENTS(files); i++)
+		free(data[i]);
 	lx_cpio_free(&cpio);
 }

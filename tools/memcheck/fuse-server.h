@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * memcheck-guest linux check: a FUSE server passing one host directory
+ * through (the requests a Linux virtio-fs client sends for the check's
+ * guest script), with FUSE_SETUPMAPPING / FUSE_REMOVEMAPPING handed to a
+ * libdax session. It counts what the kernel sent: requests by opcode,
+ * mapping flags, REMOVEMAPPING batch sizes, alignment.
+ *
+ * Transport-independent: one request in (fuse_in_header + arguments), one
+ * reply out; virtio-fs.c moves them through virtqueues.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dax.h"
+
+#define LX_FUSE_OPS 64      /* opcodes counted individually (all Linux sends are below) */
+
+struct lx_fuse_node {
+	char *path;             /* relative to the root directory ("." for the root) */
+	uint64_t nlookup;
+};
+
+struct lx_fuse_file {
+	int fd;                 /* -1: free */
+	char **names;           /* directories: the entries, read at OPENDIR */
+	unsigned *types;
+	uint64_t *inos;
+	size_t nnames;
+};
+
+struct lx_fuse_stats {
+	uint64_t ops[LX_FUSE_OPS];
+	uint64_t unknown_ops;
+	uint64_t errors;             /* replies with an error */
+	uint64_t setup_read, setup_write;      /* SETUPMAPPING by flags: read-only / writable */
+	uint64_t setup_fh_none;      /* ... with fh = -1 (Linux never sends a handle) */
+	uint64_t setup_len_2m;       /* ... of exactly 2 MiB */
+	uint64_t setup_unaligned;    /* ... whose foffset/moffset is not 2 MiB aligned */
+	uint64_t setup_failed;
+	uint64_t remove_entries;     /* mappings named by REMOVEMAPPING */
+	uint64_t remove_max_batch;
+	uint64_t remove_batches_gt1; /* requests naming more than one mapping */
+	uint64_t remove_failed;
+	uint64_t bytes_read, bytes_written;    /* through FUSE READ/WRITE */
+	uint64_t max_write_seen;
+	uint32_t init_minor, init_flags, init_flags2;
+};
+
+struct lx_fuse {
+	int root_fd;
+	struct lx_fuse_node *nodes;  /* index = nodeid; 0 unused, 1 root */
+	size_t nnodes;
+	struct lx_fuse_file *files;  /* index = fh */
+	size_t nfiles;
+	struct dax_session *dax;     /* NULL: no DAX window */
+	uint64_t window_len;
+	uint32_t map_alignment_log2;
+	/* Fault injection: shift every read-only mapping's file offset by 2 MiB. */
+	bool inject_wrong_range;
+	struct lx_fuse_stats st;
+	char error[160];             /* first unexpected failure, for the report */
+};
+
+/* root_fd is borrowed (must stay open). dax may be NULL. */
+int lx_fuse_init(struct lx_fuse *f, int root_fd, struct dax_session *dax, uint64_t window_len);
+void lx_fuse_free(struct lx_fuse *f);
+/*
+ * Handle one request of in_len bytes; the reply goes to out (cap bytes).
+ * Returns the reply length, 0 when the request has no reply (FORGET,
+ * BATCH_FORGET, INTERRUPT).
+ */
+size_t lx_fuse_handle(struct lx_fuse *f, const uint8_t *in, size_t in_len, uint8_t *out, size_t cap);
+/* The dax backend: opens a node's file for libdax (data = struct lx_fuse). */
+int lx_fuse_dax_open(void *data, uint64_t nodeid, uint64_t fh, uint32_t prot,
+		     struct dax_file_id *id);
+const char *lx_fuse_opname(unsigned op);

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* memcheck-guest linux check: modern virtio-pci transport and split virtqueues (virtio-pci.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <linux/kvm.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_pci.h>
+#include <linux/virtio_ring.h>
+
+#include "tools/memcheck/virtio-pci.h"
+
+/* BAR 0 layout. */
+#define OFF_COMMON  0x0000u
+#define OFF_ISR     0x1000u
+#define OFF_DEVICE  0x2000u
+#define OFF_NOTIFY  0x3000u
+#define NOTIFY_MULT 4u
+#define OFF_MSIX    0x3800u
+#define OFF_PBA     0x3c00u
+#define BAR0_SIZE   0x4000u
+
+#define NO_VECTOR   0xffffu
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static void reset(struct lx_virtio *v)
+{
+	v->driver_features = 0;
+	v->dfselect = v->gfselect = 0;
+	v->status = 0;
+	v->isr = 0;
+	v->queue_select = 0;
+	v->msix_config = NO_VECTOR;
+	for (unsigned q = 0; q < LX_VQ_MAX; q++)
+		v->vq[q] = (struct lx_vq){ .size = LX_VQ_SIZE, .msix_vector = NO_VECTOR };
+}
+
+/* ---- interrupts ------------------------------------------------------------ */
+
+static bool msix_enabled(const struct lx_virtio *v, unsigned cap, bool *fmask)
+{
+	uint16_t ctl = (uint16_t)get_le(v->pci.cfg + cap + 2, 2);
+
+	*fmask = ctl & 0x4000;
+	return ctl & 0x8000;
+}
+
+static unsigned msix_cap_off(const struct lx_virtio *v)
+{
+	for (uint8_t p = v->pci.cfg[0x34]; p; p = v->pci.cfg[p + 1])
+		if (v->pci.cfg[p] == 0x11)
+			return p;
+	return 0;
+}
+
+static void signal_vector(struct lx_virtio *v, unsigned vec)
+{
+	bool fmask;
+	unsigned cap = msix_cap_off(v);
+
+	if (vec >= LX_MSIX_VECTORS || !cap || !msix_enabled(v, cap, &fmask))
+		return;     /* no INTx routing in this VM: MSI-X or nothing */
+	if (fmask || (v->msix[vec].ctrl & 1)) {
+		v->msix_pending |= 1u << vec;
+		return;
+	}
+	v->msix_pending &= ~(1u << vec);
+	{
+		struct kvm_msi msi = {
+			.address_lo = v->msix[vec].addr_lo, .address_hi = v->msix[vec].addr_hi,
+			.data = v->msix[vec].data,
+		};
+
+		v->n_irq++;
+		ioctl(v->vm->vm_fd, KVM_SIGNAL_MSI, &msi);
+	}
+}
+
+/* Deliver what became deliverable (a vector or the function was unmasked). */
+static void msix_flush(struct lx_virtio *v)
+{
+	for (unsigned i = 0; i < LX_MSIX_VECTORS; i++)
+		if (v->msix_pending & (1u << i))
+			signal_vector(v, i);
+}
+
+void lx_virtio_irq(struct lx_virtio *v, unsigned q)
+{
+	v->isr |= 1;
+	signal_vector(v, v->vq[q].msix_vector);
+}
+
+static void msix_cfg_written(struct lx_pci_dev *d, unsigned off, unsigned len)
+{
+	(void)off;
+	(void)len;
+	msix_flush(d->data);
+}
+
+/* ---- BAR 0 registers -------------------------------------------------------- */
+
+static uint64_t common_read(struct lx_virtio *v, unsigned off, unsigned len)
+{
+	struct lx_vq *q = v->queue_select < v->nvq ? &v->vq[v->queue_select] : NULL;
+
+	switch (off) {
+	case VIRTIO_PCI_COMMON_DFSELECT: return v->dfselect;
+	case VIRTIO_PCI_COMMON_DF: return v->dfselect < 2 ? (uint32_t)(v->features >> (32 * v->dfselect)) : 0;
+	case VIRTIO_PCI_COMMON_GFSELECT: return v->gfselect;
+	case VIRTIO_PCI_COMMON_GF:
+		return v->gfselect < 2 ? (uint32_t)(v->driver_features >> (32 * v->gfselect)) : 0;
+	case VIRTIO_PCI_COMMON_MSIX: return v->msix_config;
+	case VIRTIO_PCI_COMMON_NUMQ: return v->nvq;
+	case VIRTIO_PCI_COMMON_STATUS: return v->status;
+	case VIRTIO_PCI_COMMON_CFGGENERATION: return 0;
+	case VIRTIO_PCI_COMMON_Q_SELECT: return v->queue_select;
+	case VIRTIO_PCI_COMMON_Q_SIZE: return q ? q->size : 0;
+	case VIRTIO_PCI_COMMON_Q_MSIX: return q ? q->msix_vector : NO_VECTOR;
+	case VIRTIO_PCI_COMMON_Q_ENABLE: return q ? q->enabled : 0;
+	case VIRTIO_PCI_COMMON_Q_NOFF: return v->queue_select;
+	case VIRTIO_PCI_COMMON_Q_DESCLO: return q ? (uint32_t)q->desc : 0;
+	case VIRTIO_PCI_COMMON_Q_DESCHI: return q ? (uint32_t)(q->desc >> 32) : 0;
+	case VIRTIO_PCI_COMMON_Q_AVAILLO: return q ? (uint32_t)q->avail : 0;
+	case VIRTIO_PCI_COMMON_Q_AVAILHI: return q ? (uint32_t)(q->avail >> 32) : 0;
+	case VIRTIO_PCI_COMMON_Q_USEDLO: return q ? (uint32_t)q->used : 0;
+	case VIRTIO_PCI_COMMON_Q_USEDHI: return q ? (uint32_t)(q->used >> 32) : 0;
+	default: (void)len; return 0;
+	}
+}
+
+static void set_lo(uint64_t *r, uint32_t v) { *r = (*r & ~0xffffffffull) | v; }
+static void set_hi(uint64_t *r, uint32_t v) { *r = (*r & 0xffffffffull) | (uint64_t)v << 32; }
+
+static void common_write(struct lx_virtio *v, unsigned off, uint64_t val)
+{
+	struct lx_vq *q = v->queue_select < v->nvq ? &v->vq[v->queue_select] : NULL;
+	uint32_t x = (uint32_t)val;
+
+	switch (off) {
+	case VIRTIO_PCI_COMMON_DFSELECT: v->dfselect = x; break;
+	case VIRTIO_PCI_COMMON_GFSELECT: v->gfselect = x; break;
+	case VIRTIO_PCI_COMMON_GF:
+		if (v->gfselect == 0)
+			set_lo(&v->driver_features, x & (uint32_t)v->features);
+		else if (v->gfselect == 1)
+			set_hi(&v->driver_features, x & (uint32_t)(v->features >> 32));
+		break;
+	case VIRTIO_PCI_COMMON_MSIX:
+		v->msix_config = x < LX_MSIX_VECTORS ? (uint16_t)x : NO_VECTOR;
+		break;
+	case VIRTIO_PCI_COMMON_STATUS:
+		if (!x)
+			reset(v);
+		else
+			v->status = (uint8_t)x;
+		break;
+	case VIRTIO_PCI_COMMON_Q_SELECT: v->queue_select = (uint16_t)x; break;
+	case VIRTIO_PCI_COMMON_Q_SIZE:
+		/* A power of two up to what we offered (split rings). */
+		if (q && x && x <= LX_VQ_SIZE && !(x & (x - 1)))
+			q->size = (uint16_t)x;
+		break;
+	case VIRTIO_PCI_COMMON_Q_MSIX:
+		if (q)
+			q->msix_vector = x < LX_MSIX_VECTORS ? (uint16_t)x : NO_VECTOR;
+		break;
+	case VIRTIO_PCI_COMMON_Q_ENABLE:
+		if (q) {
+			q->enabled = x & 1;
+			q->last_avail = 0;
+		}
+		break;
+	case VIRTIO_PCI_COMMON_Q_DESCLO: if (q) set_lo(&q->desc, x); break;
+	case VIRTIO_PCI_COMMON_Q_DESCHI: if (q) set_hi(&q->desc, x); break;
+	case VIRTIO_PCI_COMMON_Q_AVAILLO: if (q) set_lo(&q->avail, x); break;
+	case VIRTIO_PCI_COMMON_Q_AVAILHI: if (q) set_hi(&q->avail, x); break;
+	case VIRTIO_PCI_COMMON_Q_USEDLO: if (q) set_lo(&q->used, x); break;
+	case VIRTIO_PCI_COMMON_Q_USEDHI: if (q) set_hi(&q->used, x); break;
+	default: break;
+	}
+}
+
+static void bar0(struct lx_pci_dev *d, unsigned bar, uint64_t off, uint8_t *data, unsigned len,
+		 bool is_write)
+{
+	struct lx_virtio *v = d->data;
+
+	(void)bar;
+	if (off < OFF_COMMON + 0x40) {
+		if (is_write)
+			common_write(v, (unsigned)off, get_le(data, len));
+		else
+			put_le(data, common_read(v, (unsigned)off, len), len);
+	} else if (off == OFF_ISR) {
+		if (!is_write) {
+			put_le(data, v->isr, len);
+			v->isr = 0;           /* reading ISR clears it */
+		}
+	} else if (off >= OFF_DEVICE && off < OFF_DEVICE + v->devcfg_len) {
+		unsigned o = (unsigned)(off - OFF_DEVICE);
+
+		if (!is_write) {
+			memset(data, 0, len);
+			memcpy(data, v->devcfg + o, len <= v->devcfg_len - o ? len : v->devcfg_len - o);
+		}
+	} else if (off >= OFF_NOTIFY && off < OFF_NOTIFY + NOTIFY_MULT * v->nvq) {
+		unsigned q = (unsigned)(off - OFF_NOTIFY) / NOTIFY_MULT;
+
+		if (is_write && v->vq[q].enabled && (v->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+			v->n_notify++;
+			v->notify(v, q);
+		}
+	} else if (off >= OFF_MSIX && off < OFF_MSIX + 16u * LX_MSIX_VECTORS) {
+		unsigned e = (unsigned)(off - OFF_MSIX) / 16, w = (unsigned)(off - OFF_MSIX) % 16;
+		uint32_t *f = (uint32_t[]){ 0 };
+
+		switch (w & ~3u) {
+		case 0: f = &v->msix[e].addr_lo; break;
+		case 4: f = &v->msix[e].addr_hi; break;
+		case 8: f = &v->msix[e].data; break;
+		default: f = &v->msix[e].ctrl; break;
+		}
+		if (is_write) {
+			if (len == 8 && !(w & 4)) {   /* a 64-bit write covers two fields */
+				uint64_t x = get_le(data, 8);
+
+				f[0] = (uint32_t)x;
+				f[1] = (uint32_t)(x >> 32);
+			} else {
+				*f = (uint32_t)get_le(data, len);
+			}
+			msix_flush(v);
+		} else {
+			put_le(data, *f, len < 4 ? len : 4);
+		}
+	} else if (off >= OFF_PBA && off < OFF_PBA + 8) {
+		if (!is_write)
+			put_le(data, off == OFF_PBA ? v->msix_pending : 0, len);
+	} else if (!is_write) {
+		memset(data, 0, len);
+	}
+}
+
+/* ---- capabilities ----------------------------------------------------------- */
+
+static void vcap(struct lx_virtio *v, uint8_t type, uint8_t bar, uint8_t id, uint64_t off,
+		 uint64_t len, uint32_t extra, bool has_extra, bool is64)
+{
+	uint8_t c[24] = { 0 };
+	unsigned n = 16;
+
+	c[2] = 16;
+	c[3] = type;
+	c[4] = bar;
+	c[5] = id;
+	put_le(c + 8, (uint32_t)off, 4);
+	put_le(c + 12, (uint32_t)len, 4);
+	if (has_extra) {
+		put_le(c + 16, extra, 4);
+		n = 20;
+	}
+	if (is64) {
+		put_le(c + 16, (uint32_t)(off >> 32), 4);
+		put_le(c + 20, (uint32_t)(len >> 32), 4);
+		n = 24;
+	}
+	c[2] = (uint8_t)n;
+	lx_pci_add_cap(&v->pci, 0x09, c, n);
+}
+
+int lx_virtio_init(struct lx_virtio *v, struct lx_vm *vm, unsigned slot, uint16_t device_id,
+		   uint64_t features, unsigned nvq, const void *devcfg, unsigned devcfg_len,
+		   uint64_t bar0_gpa, uint64_t shm_gpa, uint64_t shm_len)
+{
+	uint8_t msix[12] = { 0 };
+	unsigned cap;
+
+	if (nvq > LX_VQ_MAX)
+		return -EINVAL;
+	memset(v, 0, sizeof(*v));
+	v->vm = vm;
+	v->features = features | (1ull << VIRTIO_F_VERSION_1);
+	v->nvq = nvq;
+	v->devcfg = devcfg;
+	v->devcfg_len = devcfg_len;
+	reset(v);
+	/* Class: "other" (0xff00), revision 1: a modern-only device. */
+	lx_pci_dev_init(&v->pci, 0x1af4, (uint16_t)(0x1040 + device_id), 0xff000001, 0x1af4,
+			(uint16_t)(0x1040 + device_id));
+	v->pci.data = v;
+	v->pci.bar_fn = bar0;
+	v->pci.cfg_written = msix_cfg_written;
+	lx_pci_set_bar(&v->pci, 0, bar0_gpa, BAR0_SIZE, 0, true);
+	if (shm_len)
+		lx_pci_set_bar(&v->pci, 2, shm_gpa, shm_len, LX_BAR_MEM64 | LX_BAR_PREFETCH, false);
+
+	vcap(v, VIRTIO_PCI_CAP_COMMON_CFG, 0, 0, OFF_COMMON, 0x40, 0, false, false);
+	vcap(v, VIRTIO_PCI_CAP_NOTIFY_CFG, 0, 0, OFF_NOTIFY, NOTIFY_MULT * nvq, NOTIFY_MULT, true, false);
+	vcap(v, VIRTIO_PCI_CAP_ISR_CFG, 0, 0, OFF_ISR, 1, 0, false, false);
+	if (devcfg_len)
+		vcap(v, VIRTIO_PCI_CAP_DEVICE_CFG, 0, 0, OFF_DEVICE, devcfg_len, 0, false, false);
+	if (shm_len)   /* shared memory region id 0: virtio-fs's DAX cache */
+		vcap(v, VIRTIO_PCI_CAP_SHARED_MEMORY_CFG, 2, 0, 0, shm_len, 0, false, true);
+	/* MSI-X: table size N-1, table and PBA in BAR 0. */
+	put_le(msix + 2, LX_MSIX_VECTORS - 1, 2);
+	put_le(msix + 4, OFF_MSIX | 0, 4);
+	put_le(msix + 8, OFF_PBA | 0, 4);
+	cap = lx_pci_add_cap(&v->pci, 0x11, msix, sizeof(msix));
+	v->pci.wmask[cap + 3] = 0xc0;     /* enable, function mask */
+	return lx_pci_add(&vm->pci, slot, &v->pci);
+}
+
+/* ---- split virtqueues ---------------------------------------------------------- */
+
+int lx_virtio_pop(struct lx_virtio *v, unsigned qi, struct lx_chain *c)
+{
+	struct lx_vq *q = &v->vq[qi];
+	struct vring_desc *desc = lx_vm_ram(v->vm, q->desc, 16ull * q->size);
+	struct vring_avail *avail = lx_vm_ram(v->vm, q->avail, 4 + 2ull * q->size);
+	uint16_t idx, head, i;
+	unsigned n = 0;
+
+	if (!desc || !avail) {
+		snprintf(v->error, sizeof(v->error), "queue %u: rings outside RAM", qi);
+		return -EFAULT;
+	}
+	idx = __atomic_load_n(&avail->idx, __ATOMIC_ACQUIRE);
+	if (idx == q->last_avail)
+		return 0;
+	head = avail->ring[q->last_avail % q->size];
+	q->last_avail++;
+	memset(c, 0, offsetof(struct lx_chain, r));
+	c->r_len = c->w_len = 0;
+	c->head = head;
+	for (i = head;; i = desc[i].next) {
+		struct vring_desc d;
+		void *p;
+
+		if (i >= q->size || ++n > q->size) {
+			snprintf(v->error, sizeof(v->error), "queue %u: bad descriptor chain", qi);
+			return -EINVAL;
+		}
+		d = desc[i];
+		if (d.flags & VRING_DESC_F_INDIRECT) {
+			snprintf(v->error, sizeof(v->error), "queue %u: indirect descriptor (not offered)", qi);
+			return -EINVAL;
+		}
+		p = lx_vm_ram(v->vm, d.addr, d.len);
+		if (!p) {
+			snprintf(v->error, sizeof(v->error), "queue %u: buffer 0x%llx+%u outside RAM", qi,
+				 (unsigned long long)d.addr, d.len);
+			return -EFAULT;
+		}
+		if (d.flags & VRING_DESC_F_WRITE) {
+			if (c->nw == LX_CHAIN_MAX)
+				return -E2BIG;
+			c->w[c->nw++] = (struct iovec){ p, d.len };
+			c->w_len += d.len;
+		} else {
+			if (c->nw || c->nr == LX_CHAIN_MAX) {
+				snprintf(v->error, sizeof(v->error), "queue %u: readable after writable", qi);
+				return -EINVAL;
+			}
+			c->r[c->nr++] = (struct iovec){ p, d.len };
+			c->r_len += d.len;
+		}
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			break;
+	}
+	return 1;
+}
+
+void lx_virtio_push(struct lx_virtio *v, unsigned qi, uint16_t head, uint32_t written)
+{
+	struct lx_vq *q = &v->vq[qi];
+	struct vring_used *used = lx_vm_ram(v->vm, q->used, 4 + 8ull * q->size);
+	uint16_t idx;
+
+	if (!used)
+		return;
+	idx = used->idx;
+	used->ring[idx % q->size].id = head;
+	used->ring[idx % q->size].len = written;
+	__atomic_store_n(&used->idx, (uint16_t)(idx + 1), __ATOMIC_RELEASE);
+}
