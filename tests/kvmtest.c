@@ -49,18 +49,25 @@ bool kvmtest_available(void)
 	return true;
 }
 
+/* Does the microVM run this program's cases that need what is missing here? */
+static bool microvm_runs_them(void)
+{
+	const char *kernels = getenv("MEMKIT_MICROVM_KERNELS");
+
+	return kernels && *kernels && !getenv("MEMKIT_MICROVM_GUEST");
+}
+
 bool kvmtest_elsewhere(void)
 {
 	static int elsewhere = -1;
-	const char *kernels = getenv("MEMKIT_MICROVM_KERNELS");
 	const char *why;
 
 	if (elsewhere < 0) {
-		elsewhere = kernels && *kernels && !getenv("MEMKIT_MICROVM_GUEST") &&
-			    !kvmtest_native(&why);
+		elsewhere = microvm_runs_them() && !kvmtest_native(&why);
 		if (elsewhere)
 			g_test_message("KVM unavailable here (%s): this program's KVM cases run "
-				       "in the microVM on kernels %s (tests/microvm-*.sh)", why, kernels);
+				       "in the microVM on kernels %s (tests/microvm-*.sh)", why,
+				       getenv("MEMKIT_MICROVM_KERNELS"));
 	}
 	return elsewhere;
 }
@@ -68,6 +75,22 @@ bool kvmtest_elsewhere(void)
 void kvmtest_add_func(const char *path, void (*fn)(void))
 {
 	if (!kvmtest_elsewhere())
+		g_test_add_func(path, fn);
+}
+
+void kvmtest_add_verity_func(const char *path, void (*fn)(void))
+{
+	static int elsewhere = -1;
+
+	if (elsewhere < 0) {
+		elsewhere = microvm_runs_them() && !g_file_test("/sys/fs/ext4/features/verity",
+								G_FILE_TEST_EXISTS);
+		if (elsewhere)
+			g_test_message("this kernel has no ext4 fs-verity: this program's fs-verity "
+				       "cases run in the microVM on kernels %s (tests/microvm-*.sh)",
+				       getenv("MEMKIT_MICROVM_KERNELS"));
+	}
+	if (!elsewhere)
 		g_test_add_func(path, fn);
 }
 
