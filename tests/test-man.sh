@@ -1,5 +1,6 @@
 #!/bin/sh
-# Every man page is clean under mandoc -Tlint (warnings and up), and every
+# Every man page is clean under mandoc -Tlint (warnings and up) or is a
+# one-line .so link to a page that names it, and every
 # function a library exports is named (.Nm) by one of the pages.
 . "$top_srcdir/tests/tap.sh"
 pages=$(ls "$top_srcdir"/man/*.[1-9] 2>/dev/null)
@@ -10,6 +11,18 @@ fi
 plan $((n + 3))
 for p in $pages; do
 	name=$(basename "$p")
+	# A link page: one `.so man3/GROUP.3` line whose group page names it.
+	target=$(sed -n '1s/^\.so  *\([^ ]*\) *$/\1/p' "$p")
+	if [ -n "$target" ]; then
+		group="$top_srcdir/man/$(basename "$target")"
+		if [ "$(wc -l < "$p")" -eq 1 ] && [ -f "$group" ] &&
+		   grep -qE "^\.Nm ${name%.*}( ,)?\$" "$group"; then
+			ok "$name: link to $target"
+		else
+			fail "$name: .so $target: no such page in man/, or it does not name ${name%.*}"
+		fi
+		continue
+	fi
 	if [ -z "$MANDOC" ]; then
 		skip "$name: mandoc not installed"
 		continue
