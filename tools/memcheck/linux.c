@@ -15,16 +15,19 @@
  */
 #include "config.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <linux/fuse.h>
 
+#include "common/kvm.h"
 #include "common/sys.h"
 #include "dax.h"
 #include "tools/memcheck/boot.h"
@@ -48,7 +51,11 @@ static const struct { const char *name; uint64_t size; uint64_t seed; } files[] 
 	{ "big0", 24 * MIB, 0x6230 },   /* larger than the window */
 	{ "big1", 20 * MIB, 0x6231 },
 	{ "upd", 6 * MIB, 0x757064 },   /* read, then its first 4 MiB overwritten in place */
+	{ "mm", 4 * MIB, 0x6d6d },      /* mcmmap: read then write through mmap (upgrade) */
+	{ "mw", 4 * MIB, 0x6d77 },      /* mcmmap w: write through mmap */
+	{ "gone", 8 * MIB, 0x676f6e },  /* read, then unlinked: eviction removes its ranges */
 };
+enum { F_BIG0, F_BIG1, F_UPD, F_MM, F_MW, F_GONE };
 #define W1_LEN  (8 * MIB)               /* w1: big0's first 8 MiB, written by dd */
 #define UPD_LEN (4 * MIB)               /* upd: big1's first 4 MiB written over it */
 
@@ -82,13 +89,60 @@ static const char guest_init[] =
 	"sync\n"
 	"say sum w1 $(sum /mnt/w1)\n"
 	"say sum upd $(sum /mnt/upd)\n"
+	/* Shared writable mappings: read faults then write faults, and write faults alone. */
+	"mcmmap /mnt/mm || say error mcmmap mm\n"
+	"mcmmap /mnt/mw w || say error mcmmap mw\n"
+	/* Unlinking a file whose ranges are mapped evicts its inode at once. */
+	"say sum gone $(sum /mnt/gone)\n"
+	"rm /mnt/gone || say error rm gone\n"
+	"say removed\n"
 	"umount /mnt || say error umount\n"
 	"fin\n";
+
+/* The guest's mmap writer (linux-mmap.S) and what it writes. */
+extern const uint8_t mc_lxmmap_start[], mc_lxmmap_end[];
+#define LXMMAP_LEN   (2 * MIB)
+#define LXMMAP_MAGIC 0x4d434d4d41500000ull
+
+/* A static ELF executable around position-independent code: one PT_LOAD, entry at the code. */
+static uint8_t *elf_wrap(const uint8_t *code, size_t len, size_t *out_len)
+{
+	const uint64_t base = 0x400000;
+	size_t hdr = sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr);
+	uint8_t *b = calloc(1, hdr + len);
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)b;
+	Elf64_Phdr *ph = (Elf64_Phdr *)(b + sizeof(*eh));
+
+	if (!b)
+		return NULL;
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS64;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	eh->e_type = ET_EXEC;
+	eh->e_machine = EM_X86_64;
+	eh->e_version = EV_CURRENT;
+	eh->e_entry = base + hdr;
+	eh->e_phoff = sizeof(*eh);
+	eh->e_ehsize = sizeof(*eh);
+	eh->e_phentsize = sizeof(*ph);
+	eh->e_phnum = 1;
+	ph->p_type = PT_LOAD;
+	ph->p_flags = PF_R | PF_X;
+	ph->p_offset = 0;
+	ph->p_vaddr = ph->p_paddr = base;
+	ph->p_filesz = ph->p_memsz = hdr + len;
+	ph->p_align = 0x1000;
+	memcpy(b + hdr, code, len);
+	*out_len = hdr + len;
+	return b;
+}
 
 #define MAX_SUMS 16
 
 struct run_state {
 	const struct mc_opts *o;
+	const struct lx_fuse *fuse;
 	bool ended;
 	char release[128];
 	char mount[256];
@@ -104,7 +158,11 @@ static bool on_line(void *data, const char *line)
 	if (strncmp(line, "MC: ", 4))
 		return false;
 	line += 4;
-	mc_note(st->o, "linux: guest: %s", line);
+	if (st->fuse)
+		mc_note(st->o, "linux: guest: %s [setup %llu, remove %llu in %llu requests]", line,
+			(unsigned long long)st->fuse->st.ops[FUSE_SETUPMAPPING],
+			(unsigned long long)st->fuse->st.remove_entries,
+			(unsigned long long)st->fuse->st.ops[FUSE_REMOVEMAPPING]);
 	if (!strncmp(line, "release ", 8)) {
 		g_strlcpy(st->release, line + 8, sizeof(st->release));
 	} else if (!strncmp(line, "mount ", 6)) {
@@ -213,6 +271,60 @@ static void rm_tree(const char *dir)
 	rmdir(dir);
 }
 
+/*
+ * Fault injection "drop-write": a custom libdax mapper shaped like its
+ * KVM window mapper (one memslot over a PROT_NONE reservation, file ranges
+ * mapped over it) except that writable ranges are MAP_PRIVATE: the
+ * guest's stores land in copies and never reach the file. The check must
+ * notice. Used only under --inject-fault linux with
+ * MEMCHECK_LINUX_FAULT=drop-write.
+ */
+struct drop_mapper {
+	uint8_t *base;
+	uint64_t gpa, len;
+};
+
+static int drop_map(void *data, uint64_t gpa, uint64_t len, int fd, uint64_t foffset,
+		    uint32_t prot, int replace, void **hva)
+{
+	struct drop_mapper *m = data;
+	void *p;
+	int r;
+
+	(void)replace;
+	r = mk_mmap(m->base + (gpa - m->gpa), len,
+		    PROT_READ | ((prot & DAX_PROT_WRITE) ? PROT_WRITE : 0),
+		    ((prot & DAX_PROT_WRITE) ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, fd,
+		    (off_t)foffset, &p);
+	if (r < 0)
+		return r;
+	*hva = p;
+	return 0;
+}
+
+static int drop_unmap(void *data, uint64_t gpa, uint64_t len, void *hva)
+{
+	struct drop_mapper *m = data;
+	void *p;
+
+	(void)hva;
+	return mk_mmap(m->base + (gpa - m->gpa), len, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0, &p);
+}
+
+static int drop_mapper_init(struct drop_mapper *m, int vm_fd, uint64_t gpa, uint64_t len)
+{
+	void *p;
+	int r = mk_mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &p);
+
+	if (r < 0)
+		return r;
+	m->base = p;
+	m->gpa = gpa;
+	m->len = len;
+	return mk_kvm_set_memslot(vm_fd, LX_SLOT_DAX, 0, gpa, len, p);
+}
+
 static int dax_exit(void *data, struct kvm_run *run)
 {
 	return dax_session_handle_kvm_exit(data, run);
@@ -251,6 +363,8 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		.mapper = DAX_MAPPER_KVM_WINDOW, .slot = LX_SLOT_DAX,
 	};
 	struct dax_backend be;
+	struct drop_mapper dropper = { 0 };
+	struct dax_mapper_ops drop_ops;
 	char why[512];
 	unsigned nmods = 0;
 	uint64_t t0, guest_bytes = 0, host_bytes = 0;
@@ -275,6 +389,14 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		r = lx_cpio_file(&cpio, "etc/mc.conf", 0644, conf, strlen(conf));
 	if (r >= 0)
 		r = lx_cpio_file(&cpio, "init", 0755, guest_init, sizeof(guest_init) - 1);
+	if (r >= 0) {
+		size_t elf_len = 0;
+		uint8_t *elf = elf_wrap(mc_lxmmap_start, (size_t)(mc_lxmmap_end - mc_lxmmap_start),
+					&elf_len);
+
+		r = elf ? lx_cpio_file(&cpio, "bin/mcmmap", 0755, elf, elf_len) : -ENOMEM;
+		free(elf);
+	}
 	if (r >= 0)
 		r = lx_cpio_finish(&cpio);
 	if (r < 0) {
@@ -312,13 +434,28 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 	}
 	be = (struct dax_backend){ lx_fuse_dax_open, NULL, &fuse };
 	cfg.vm_fd = vm.vm_fd;
+	if (mc_injected(o, "linux")) {
+		const char *mode = g_getenv("MEMCHECK_LINUX_FAULT");
+
+		if (mode && !strcmp(mode, "drop-write")) {
+			r = drop_mapper_init(&dropper, vm.vm_fd, LX_GPA_DAX, WINDOW_LEN);
+			if (r < 0) {
+				mc_fail(res, "fault injection mapper: %s", strerror(-r));
+				goto out;
+			}
+			drop_ops = (struct dax_mapper_ops){ drop_map, drop_unmap, NULL, &dropper };
+			cfg.mapper = DAX_MAPPER_CUSTOM;
+			cfg.ops = &drop_ops;
+		} else {
+			fuse.inject_wrong_range = true;   /* default: libdax maps a wrong range */
+		}
+	}
 	r = dax_session_new(&cfg, &be, &dax);
 	if (r < 0) {
 		mc_fail(res, "libdax: dax_session_new: %s", strerror(-r));
 		goto out;
 	}
 	fuse.dax = dax;
-	fuse.inject_wrong_range = mc_injected(o, "linux");
 	r = lx_virtiofs_init(&vfs, &vm, 1, TAG, &fuse, LX_GPA_PCI_MMIO, LX_GPA_DAX, WINDOW_LEN);
 	if (r < 0) {
 		mc_fail(res, "virtio-fs device: %s", strerror(-r));
@@ -329,6 +466,7 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 	vm.echo = o->verbose && g_getenv("MEMCHECK_CONSOLE");
 	vm.line_fn = on_line;
 	vm.line_data = &st;
+	st.fuse = &fuse;
 	r = lx_boot_load(vm.ram, vm.ram_size, (const uint8_t *)bz, bz_len, cpio.buf, cpio.len,
 			 CMDLINE, &boot);
 	if (r < 0) {
@@ -366,7 +504,8 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 	}
 
 	/* The guest's reads against the files' bytes. */
-	for (unsigned i = 0; i < 2; i++) {
+	for (unsigned j = 0; j < 3; j++) {
+		unsigned i = j == 2 ? F_GONE : j;
 		g_autofree char *want = md5_hex(data[i], files[i].size);
 		const char *got = guest_sum(&st, files[i].name);
 
@@ -421,6 +560,46 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		guest_bytes += files[2].size * 2 + 2 * W1_LEN + UPD_LEN;
 		host_bytes += W1_LEN + files[2].size;
 	}
+	/* mcmmap's stores, through MAP_SHARED DAX mappings, must be in the files. */
+	for (unsigned i = F_MM; i <= F_MW; i++) {
+		g_autofree char *p = g_build_filename(dir, files[i].name, NULL);
+		g_autofree char *buf = NULL;
+		gsize n = 0;
+		uint64_t bad = 0, first = 0;
+
+		if (!g_file_get_contents(p, &buf, &n, NULL) || n != files[i].size) {
+			mc_fail(res, "%s after the guest's mmap writes: unreadable or resized (%zu bytes)",
+				files[i].name, (size_t)n);
+			goto out;
+		}
+		for (uint64_t off = 0; off < n; off += 8) {
+			uint64_t got, want;
+
+			memcpy(&got, buf + off, 8);
+			if (off < LXMMAP_LEN)
+				want = off ^ LXMMAP_MAGIC;
+			else
+				memcpy(&want, data[i] + off, 8);
+			if (got != want && !bad++)
+				first = off;
+		}
+		if (bad) {
+			mc_fail(res, "%s: %llu of %llu words differ from what the guest stored through "
+				"mmap (first at offset 0x%llx)", files[i].name, (unsigned long long)bad,
+				(unsigned long long)(n / 8), (unsigned long long)first);
+			goto out;
+		}
+		guest_bytes += LXMMAP_LEN;
+		host_bytes += n;
+	}
+	{
+		g_autofree char *p = g_build_filename(dir, "gone", NULL);
+
+		if (g_file_test(p, G_FILE_TEST_EXISTS)) {
+			mc_fail(res, "the guest removed gone, the host still has it");
+			goto out;
+		}
+	}
 	if (!fuse.st.ops[FUSE_SETUPMAPPING]) {
 		mc_fail(res, "guest %s mounted (%s) but sent no FUSE_SETUPMAPPING: no DAX", k.release,
 			st.mount);
@@ -454,6 +633,8 @@ out:
 	if (vm.console)
 		lx_vm_close(&vm);       /* the VM first: the window memslot is in it */
 	dax_session_free(dax);
+	if (dropper.base)
+		mk_munmap(dropper.base, dropper.len);
 	lx_virtiofs_free(&vfs);
 	lx_fuse_free(&fuse);
 	if (root_fd >= 0)
