@@ -78,22 +78,6 @@ void kvmtest_add_func(const char *path, void (*fn)(void))
 		g_test_add_func(path, fn);
 }
 
-void kvmtest_add_verity_func(const char *path, void (*fn)(void))
-{
-	static int elsewhere = -1;
-
-	if (elsewhere < 0) {
-		elsewhere = microvm_runs_them() && !g_file_test("/sys/fs/ext4/features/verity",
-								G_FILE_TEST_EXISTS);
-		if (elsewhere)
-			g_test_message("this kernel has no ext4 fs-verity: this program's fs-verity "
-				       "cases run in the microVM on kernels %s (tests/microvm-*.sh)",
-				       getenv("MEMKIT_MICROVM_KERNELS"));
-	}
-	if (!elsewhere)
-		g_test_add_func(path, fn);
-}
-
 int kvmtest_vm_open(struct kvmtest_vm *t, size_t mem_size, const char **why)
 {
 	void *p;

@@ -55,10 +55,3 @@ bool kvmtest_elsewhere(void);
 
 /* g_test_add_func() for a case that needs KVM, unless kvmtest_elsewhere(). */
 void kvmtest_add_func(const char *path, void (*fn)(void));
-
-/*
- * The same for a case that needs fs-verity on ext4 (a loop-mounted image):
- * where this kernel lacks it and the microVM is configured, the case runs
- * there only (tests/microvm-batch.sh), after saying so once.
- */
-void kvmtest_add_verity_func(const char *path, void (*fn)(void));

@@ -16,6 +16,7 @@
 
 #include "common/sys.h"
 #include "sandboxP.h"
+#include "tests/verityfs.h"
 
 #define PG 4096u
 
@@ -290,34 +291,29 @@ static void test_import(void)
 	g_assert_cmpint(sbx_snapshot_import(-1, 0, &s), ==, -EINVAL);
 }
 
-/* An fs-verity file is immutable too: mapped directly. SKIPs where the fs cannot. */
+/* An fs-verity file is immutable too: mapped directly (ext4 on a loop device). */
 static void test_import_verity(void)
 {
-	g_autofree char *dir = g_dir_make_tmp("sbx-verity-XXXXXX", NULL);
-	g_autofree char *path = g_build_filename(dir, "snap", NULL);
-	struct fsverity_enable_arg arg = { .version = 1, .hash_algorithm = FS_VERITY_HASH_ALG_SHA256,
-					   .block_size = 4096 };
+	struct verityfs v;
+	g_autofree char *path = NULL;
 	struct sbx_snapshot *s;
 	uint8_t buf[4 * PG];
 	int fd;
 
+	if (!verityfs_mount(&v))
+		return;
+	path = g_build_filename(v.mnt, "snap", NULL);
 	pattern(buf, sizeof(buf), 5);
 	g_assert_true(g_file_set_contents(path, (const char *)buf, sizeof(buf), NULL));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	g_assert_cmpint(fd, >=, 0);
-	if (ioctl(fd, FS_IOC_ENABLE_VERITY, &arg) < 0) {
-		g_autofree char *msg = g_strdup_printf("fs-verity unavailable on %s: %s", dir,
-						       g_strerror(errno));
-		g_test_skip(msg);
-	} else {
-		g_assert_cmpint(sbx_snapshot_import(fd, 0, &s), ==, 0);
-		g_assert_true(sbx_snapshot_is_direct(s));
-		g_assert_cmpmem(sbx_snapshot_data(s), sizeof(buf), buf, sizeof(buf));
-		sbx_snapshot_free(s);
-	}
+	g_assert_cmpint(verityfs_enable(fd), ==, 0);
+	g_assert_cmpint(sbx_snapshot_import(fd, 0, &s), ==, 0);
+	g_assert_true(sbx_snapshot_is_direct(s));
+	g_assert_cmpmem(sbx_snapshot_data(s), sizeof(buf), buf, sizeof(buf));
+	sbx_snapshot_free(s);
 	close(fd);
-	g_unlink(path);
-	g_rmdir(dir);
+	verityfs_unmount(&v);
 }
 
 /* Version-2 header checksum: all 4096 header bytes, its own field as zero. */
@@ -627,7 +623,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/sbx/snapshot/restore-other", test_restore_other);
 	g_test_add_func("/sbx/snapshot/shared-cow", test_shared_cow);
 	g_test_add_func("/sbx/snapshot/import", test_import);
-	g_test_add_func("/sbx/snapshot/import-verity", test_import_verity);
+	verityfs_add_func("/sbx/snapshot/import-verity", test_import_verity);
 	g_test_add_func("/sbx/snapshot/save-load", test_save_load);
 	g_test_add_func("/sbx/snapshot/save-load-corrupt", test_save_load_corrupt);
 	return g_test_run();

@@ -8,17 +8,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fsverity.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
 #include <glib.h>
 #include <glib/gstdio.h>
 
 #include "shm.h"
+#include "tests/verityfs.h"
 
 static const char text[] = "immutable bytes, sealed before anyone maps them";
 
@@ -108,57 +106,28 @@ static void test_refuse_mutable(void)
 /* A real fs-verity file: ext4 with the verity feature on a loop device. */
 static void test_verity(void)
 {
-	g_autofree char *dir = g_dir_make_tmp("memkit-verity-XXXXXX", NULL);
-	g_autofree char *img = g_build_filename(dir, "fs.img", NULL);
-	g_autofree char *mnt = g_build_filename(dir, "mnt", NULL);
-	g_autofree char *file = g_build_filename(mnt, "blob", NULL);
-	g_autofree char *cmd = g_strdup_printf("mkfs.ext4 -q -F -O verity -b 4096 %s 16M", img);
-	struct fsverity_enable_arg arg = { .version = 1, .hash_algorithm = FS_VERITY_HASH_ALG_SHA256,
-					   .block_size = 4096 };
+	struct verityfs v;
+	g_autofree char *file = NULL;
 	const void *addr;
 	uint64_t size;
 	size_t len;
-	int status = -1, fd;
+	int fd;
 
-	g_autofree char *o1 = NULL, *e1 = NULL, *o2 = NULL, *e2 = NULL;
-
-	g_mkdir(mnt, 0700);
-	if (!g_file_test("/sys/fs/ext4/features/verity", G_FILE_TEST_EXISTS)) {
-		g_test_skip("kernel without fs-verity (no /sys/fs/ext4/features/verity)");
-		goto out;
-	}
-	if (!g_spawn_command_line_sync(cmd, &o1, &e1, &status, NULL) || status != 0) {
-		g_test_skip("mkfs.ext4 -O verity unavailable");
-		goto out;
-	}
-	{
-		g_autofree char *m = g_strdup_printf("mount -o loop %s %s", img, mnt);
-		if (!g_spawn_command_line_sync(m, &o2, &e2, &status, NULL) || status != 0) {
-			g_test_skip("cannot loop-mount an ext4 image (not root, or no loop devices)");
-			goto out;
-		}
-	}
+	if (!verityfs_mount(&v))
+		return;
+	file = g_build_filename(v.mnt, "blob", NULL);
 	g_assert_true(g_file_set_contents(file, text, sizeof(text), NULL));
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	g_assert_cmpint(fd, >=, 0);
 	g_assert_cmpint(shma_blob_check(fd, &size), ==, -EPERM);   /* not yet */
-	if (ioctl(fd, FS_IOC_ENABLE_VERITY, &arg) < 0) {
-		g_test_skip_printf("FS_IOC_ENABLE_VERITY: %s", g_strerror(errno));
-		close(fd);
-		goto unmount;
-	}
+	g_assert_cmpint(verityfs_enable(fd), ==, 0);
 	g_assert_cmpint(shma_blob_check(fd, &size), ==, 0);
 	g_assert_cmpuint(size, ==, sizeof(text));
 	g_assert_cmpint(shma_blob_map(fd, &addr, &len), ==, 0);
 	g_assert_cmpmem(addr, len, text, sizeof(text));
 	shma_blob_unmap(addr, len);
 	close(fd);
-unmount:
-	umount(mnt);
-out:
-	g_unlink(img);
-	g_rmdir(mnt);
-	g_rmdir(dir);
+	verityfs_unmount(&v);
 }
 
 int main(int argc, char **argv)
@@ -167,6 +136,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/blob/publish-map", test_publish_map);
 	g_test_add_func("/shm/blob/publish-errors", test_publish_errors);
 	g_test_add_func("/shm/blob/refuse-mutable", test_refuse_mutable);
-	g_test_add_func("/shm/blob/verity", test_verity);
+	verityfs_add_func("/shm/blob/verity", test_verity);
 	return g_test_run();
 }
