@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -197,6 +200,57 @@ ssize_t mk_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 		done += (size_t)r;
 	}
 	return (ssize_t)done;
+}
+
+int mk_userfaultfd(int flags)
+{
+	int r = (int)MK_SYSCALL(syscall(SYS_userfaultfd, flags | O_CLOEXEC));
+	int dev;
+
+	if (r != -EPERM || (flags & UFFD_USER_MODE_ONLY))
+		return r;
+	/* Access to the device node is the other way to handle kernel-mode faults. */
+	dev = mk_openat(AT_FDCWD, "/dev/userfaultfd", O_RDWR, 0);
+	if (dev < 0)
+		return r;
+	r = (int)MK_SYSCALL(ioctl(dev, USERFAULTFD_IOC_NEW, flags | O_CLOEXEC));
+	mk_close(dev);
+	return r;
+}
+
+int mk_ioctl(int fd, unsigned long req, void *arg)
+{
+	int r;
+
+	do
+		r = (int)MK_SYSCALL(ioctl(fd, req, arg));
+	while (r == -EINTR);
+	return r;
+}
+
+ssize_t mk_read(int fd, void *buf, size_t len)
+{
+	ssize_t r;
+
+	do
+		r = MK_SYSCALL(read(fd, buf, len));
+	while (r == -EINTR);
+	return r;
+}
+
+ssize_t mk_write(int fd, const void *buf, size_t len)
+{
+	ssize_t r;
+
+	do
+		r = MK_SYSCALL(write(fd, buf, len));
+	while (r == -EINTR);
+	return r;
+}
+
+int mk_eventfd(unsigned initval, int flags)
+{
+	return (int)MK_SYSCALL(eventfd(initval, flags | EFD_CLOEXEC));
 }
 
 pid_t mk_getpid(void)

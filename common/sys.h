@@ -44,6 +44,23 @@ int mk_flock(int fd, int op);
 ssize_t mk_pread_full(int fd, void *buf, size_t len, uint64_t off);
 ssize_t mk_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 
+/*
+ * userfaultfd(2) with flags (O_CLOEXEC is always added); when the syscall
+ * is refused (-EPERM: no CAP_SYS_PTRACE and vm.unprivileged_userfaultfd=0)
+ * and flags do not ask for UFFD_USER_MODE_ONLY, falls back to
+ * /dev/userfaultfd (USERFAULTFD_IOC_NEW, Linux 6.1) where it may be
+ * opened. Returns the fd; the UFFDIO_API handshake is the caller's.
+ */
+int mk_userfaultfd(int flags);
+/* ioctl(fd, req, arg), retried on EINTR; returns its value or -errno. */
+int mk_ioctl(int fd, unsigned long req, void *arg);
+/* read(2) once (EINTR retried): bytes read, 0 at end, -errno (-EAGAIN when non-blocking and empty). */
+ssize_t mk_read(int fd, void *buf, size_t len);
+/* write(2) once (EINTR retried). */
+ssize_t mk_write(int fd, const void *buf, size_t len);
+/* eventfd(initval, flags | EFD_CLOEXEC); returns the fd. */
+int mk_eventfd(unsigned initval, int flags);
+
 pid_t mk_getpid(void);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t mk_now_ns(void);

@@ -424,6 +424,36 @@ MK_EXPORT int dax_session_snapshot(struct dax_session *s, unsigned version, void
 	return 0;
 }
 
+/*
+ * Eager mode (the window without userfaultfd): nothing could catch the
+ * first touch of an unbound page, so every restored slot is bound now.
+ * A slot that cannot be bound stays unbound over anonymous memory (reads
+ * as zeros) and is reported; the restore itself succeeded.
+ */
+static GArray *bind_all_locked(struct dax_session *s)
+{
+	GArray *events = NULL;
+	struct dax_slot *sl;
+	uint64_t t0 = mk_now_ns();
+
+	dax_slots_foreach(&s->slots, sl) {
+		int r = dax_bind_locked(s, sl, NULL, NULL);
+
+		if (r == 0) {
+			s->fst.eager_binds++;
+			continue;
+		}
+		s->st.rejects[dax_err_index(r)]++;
+		s->fst.unbound++;
+		if (!events)
+			events = g_array_new(FALSE, FALSE, sizeof(struct dax_event));
+		g_array_append_val(events, ((struct dax_event){ DAX_EVENT_UNBOUND, r,
+				   s->base + sl->moffset, sl->moffset, sl->len, sl->nodeid }));
+	}
+	s->fst.eager_ns += mk_now_ns() - t0;
+	return events;
+}
+
 MK_EXPORT int dax_session_restore(struct dax_session *s, const void *blob, size_t len)
 {
 	struct dax_blob_header h;
@@ -431,6 +461,7 @@ MK_EXPORT int dax_session_restore(struct dax_session *s, const void *blob, size_
 	const char *why;
 	struct dax_slots fresh, old;
 	GHashTable *nodes, *old_nodes;
+	GArray *events = NULL;
 	int r;
 
 	if (!s || (!blob && len))
@@ -490,9 +521,16 @@ MK_EXPORT int dax_session_restore(struct dax_session *s, const void *blob, size_
 	s->nodes = nodes;
 	s->mapped = h.mapped_bytes;
 	s->st.restores++;
+	if (s->mode == DAX_FAULT_EAGER)
+		events = bind_all_locked(s);
 	g_mutex_unlock(&s->lock);
 	dax_slots_clear(&old);
 	g_hash_table_destroy(old_nodes);
+	if (events) {
+		for (guint i = 0; i < events->len; i++)
+			dax_emit(s, &g_array_index(events, struct dax_event, i));
+		g_array_unref(events);
+	}
 	return 0;
 
 out_count:

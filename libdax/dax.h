@@ -9,8 +9,12 @@
  * mapper (the KVM window mapper by default). Sessions serialise to a
  * "DAXS" blob (version 1: the seed VMM's format, byte-exact; version 2:
  * adds alignment, per-entry file identity, CRC-32C). A restored session
- * holds metadata only; each slot is bound on the guest's first touch,
- * which KVM reports as KVM_EXIT_MMIO inside the window.
+ * holds metadata only; each slot is bound on the guest's first touch.
+ * With the window mapper that touch is caught by userfaultfd where the
+ * process may use it for KVM's faults (the vCPU blocks inside KVM_RUN
+ * until the session's fault service binds the slot: no exit); elsewhere
+ * restore binds every slot at once (eager mode). See
+ * dax_session_fault_stats() for the mode a session runs in.
  *
  * Conventions: functions return 0 (or a non-negative count) on success
  * and a negative errno on failure; a failed call leaves the session
@@ -110,9 +114,10 @@ int dax_file_id_of_path(const char *path, struct dax_file_id *id);
 /* ---- mappers -------------------------------------------------------------- */
 
 enum dax_mapper_kind {
-	/* One memslot over the whole window (a PROT_NONE, MAP_NORESERVE
-	 * reservation); setup = mmap(MAP_SHARED|MAP_FIXED) of the file range,
-	 * remove = PROT_NONE anonymous memory back. The default. */
+	/* One memslot over the whole window (anonymous MAP_NORESERVE
+	 * memory, registered with userfaultfd where allowed); setup =
+	 * mmap(MAP_FIXED) of the file range, remove = anonymous memory back
+	 * (registered again). Ranges without a slot read as zeros. The default. */
 	DAX_MAPPER_KVM_WINDOW = 0,
 	/* One memslot per mapping (KVM_MEM_READONLY for read-only ones). */
 	DAX_MAPPER_KVM_MEMSLOT = 1,
@@ -151,8 +156,20 @@ struct dax_config {
 	uint32_t slot;          /* window: its memslot; memslot mapper: first memslot */
 	uint32_t nslots;        /* memslot mapper: memslots it may use; 0 = 256 */
 	const struct dax_mapper_ops *ops;  /* DAX_MAPPER_CUSTOM only (copied) */
-	uint64_t reserved[4];   /* must be zero */
+	uint32_t flags;         /* DAX_SESSION_* (0 before libdax 0.2, same layout) */
+	uint32_t reserved32;    /* must be zero */
+	uint64_t reserved[3];   /* must be zero */
 };
+
+/*
+ * dax_config.flags (window mapper only; others ignore them):
+ * NO_THREAD: do not start the session's fault service thread; the caller
+ * polls dax_session_fault_fd() and calls dax_session_service(). Until it
+ * does, a vCPU touching an unbound page stays blocked in KVM_RUN.
+ * NO_USERFAULT: never use userfaultfd, run in eager mode.
+ */
+#define DAX_SESSION_NO_THREAD    1u
+#define DAX_SESSION_NO_USERFAULT 2u
 
 struct dax_session;
 
@@ -202,7 +219,8 @@ int dax_session_reset(struct dax_session *s);
 int dax_session_fault(struct dax_session *s, uint64_t gpa);
 
 /*
- * Lazy rebind for a KVM_EXIT_MMIO at phys_addr inside the window: binds
+ * Lazy rebind for a KVM_EXIT_MMIO at phys_addr inside the window (the
+ * memslot mapper's holes; the window mapper does not exit): binds
  * the slot (as dax_session_fault) and completes the pending access with
  * pread/pwrite on the file (zeros read past end of file; writes past it
  * are dropped) - libdax never touches mapped pages, so the host cannot
@@ -277,6 +295,81 @@ struct dax_stats {
 int dax_session_stats(struct dax_session *s, struct dax_stats *st);
 /* The index into dax_stats.rejects for a negative errno. */
 int dax_err_index(int err);
+
+/* ---- lazy binding (libdax 0.2) ------------------------------------------- */
+
+/* How a session binds restored slots (dax_fault_stats.mode). */
+enum dax_fault_mode {
+	/* Window mapper with userfaultfd: the first touch of an unbound page
+	 * (by a vCPU inside KVM_RUN or a host thread) blocks until the fault
+	 * service maps the slot's file over it and wakes it. No vCPU exit. */
+	DAX_FAULT_USERFAULT = 1,
+	/* Window mapper, userfaultfd not allowed for kernel-mode faults (or
+	 * DAX_SESSION_NO_USERFAULT): restore binds every slot before it returns. */
+	DAX_FAULT_EAGER = 2,
+	/* Memslot or custom mapper: the first touch is a KVM exit (MMIO or
+	 * memory fault) for dax_session_handle_kvm_exit(), or dax_session_fault(). */
+	DAX_FAULT_EXIT = 3,
+};
+
+/*
+ * The fault service's fd: readable (poll POLLIN) when faults are pending.
+ * -ENOTSUP unless the session runs in DAX_FAULT_USERFAULT mode. The fd
+ * belongs to the session.
+ */
+int dax_session_fault_fd(struct dax_session *s);
+/*
+ * Serve the pending faults without blocking: returns how many (0: none),
+ * or -errno (-ENOTSUP outside DAX_FAULT_USERFAULT mode). May run beside
+ * the service thread: each fault is served once.
+ */
+int dax_session_service(struct dax_session *s);
+
+/* What happened to a touch libdax could not bind (dax_event.kind). */
+enum dax_event_kind {
+	/* A window range with no slot (never set up, or removed) was
+	 * touched: it reads as zeros; writes land in anonymous scratch
+	 * memory no file sees, dropped by the next setup, reset or restore there. */
+	DAX_EVENT_HOLE = 1,
+	/* A slot could not be bound (err: -ESTALE when its file changed
+	 * since the snapshot, or the backend's/mapper's error): the touched
+	 * page reads as zeros, writes go to scratch as above; the slot stays
+	 * unbound (a later setup of its range replaces it). */
+	DAX_EVENT_UNBOUND = 2,
+};
+
+struct dax_event {
+	uint32_t kind;          /* enum dax_event_kind */
+	int32_t err;            /* DAX_EVENT_UNBOUND: negative errno */
+	uint64_t gpa;           /* page touched (eager mode: the slot's start) */
+	uint64_t moffset;       /* the slot's (UNBOUND) */
+	uint64_t len;
+	uint64_t nodeid;
+};
+
+/*
+ * Called for every event, from the thread that served it (the service
+ * thread, a dax_session_service() caller, or the dax_session_restore()
+ * caller in eager mode), without the session lock: it may call other
+ * libdax functions, but not dax_session_free(). fn NULL: no callback.
+ */
+typedef void (*dax_event_fn)(void *data, const struct dax_event *ev);
+int dax_session_set_event_fn(struct dax_session *s, dax_event_fn fn, void *data);
+
+struct dax_fault_stats {
+	uint32_t mode;          /* enum dax_fault_mode */
+	uint32_t thread;        /* 1 when the session's service thread runs */
+	uint64_t uffd_faults;   /* userfaultfd page faults served */
+	uint64_t uffd_binds;    /* slots they bound */
+	uint64_t holes;         /* DAX_EVENT_HOLE events */
+	uint64_t unbound;       /* DAX_EVENT_UNBOUND events */
+	uint64_t eager_binds;   /* slots bound by restore in eager mode */
+	uint64_t eager_ns;      /* time restores spent binding them */
+	/* first-touch service: event read -> slot mapped -> vCPU woken */
+	uint64_t uffd_ns[DAX_HIST_BUCKETS];
+	uint64_t reserved[8];
+};
+int dax_session_fault_stats(struct dax_session *s, struct dax_fault_stats *st);
 
 /* ---- snapshots ------------------------------------------------------------ */
 

@@ -71,6 +71,16 @@ struct dax_node {
 	struct dax_file_id id;
 };
 
+/* The KVM window mapper's state (mapper-kvm.c). */
+struct dax_window {
+	int vm_fd;
+	uint32_t slot;
+	uint64_t base;
+	uint64_t wlen;
+	char *res;              /* host address of the window */
+	int uffd;               /* userfaultfd the window is registered with; -1: eager mode */
+};
+
 struct dax_session {
 	GMutex lock;
 	uint64_t base;
@@ -88,11 +98,43 @@ struct dax_session {
 	struct dax_mapper_ops mops;
 	unsigned kind;          /* enum dax_mapper_kind */
 	struct dax_stats st;
+	/* lazy binding (userfault.c) */
+	struct dax_window *win; /* the window mapper's state, NULL for other mappers */
+	unsigned mode;          /* enum dax_fault_mode */
+	GThread *thread;        /* fault service thread, or NULL */
+	int stop_fd;            /* eventfd that stops it; -1 */
+	dax_event_fn event_fn;
+	void *event_data;
+	struct dax_fault_stats fst;
 };
 
-/* Mappers (mapper-kvm.c): fill *ops for the session's window; 0 or -errno. */
-int dax_kvm_window_new(int vm_fd, uint32_t slot, uint64_t base, uint64_t wlen,
-		       struct dax_mapper_ops *ops);
+/*
+ * Mappers (mapper-kvm.c): fill *ops for the session's window; 0 or -errno.
+ * The window mapper registers the window with a userfaultfd when
+ * userfault is true and the process may handle KVM's faults with one
+ * (else w->uffd is -1: eager mode); *win is its state (freed by ops->destroy).
+ */
+int dax_kvm_window_new(int vm_fd, uint32_t slot, uint64_t base, uint64_t wlen, bool userfault,
+		       struct dax_mapper_ops *ops, struct dax_window **win);
+/*
+ * Give [off, off + len) of the window back to anonymous memory and
+ * register it again; drop also discards pages a racing touch populated
+ * between the two steps (needed where unbound slots may live there).
+ */
+int dax_window_giveback(struct dax_window *w, uint64_t off, uint64_t len, bool drop);
+
+/* userfault.c: a userfaultfd that may serve kernel-mode (KVM) faults, API checked. */
+int dax_uffd_open(void);
+int dax_uffd_register(int uffd, void *addr, uint64_t len);
+/* The session's fault service thread. */
+int dax_service_start(struct dax_session *s);
+void dax_service_stop(struct dax_session *s);
+void dax_emit(struct dax_session *s, const struct dax_event *ev);
+
+/* session.c, for the fault service (session lock held). */
+struct dax_slot *dax_lookup_gpa(struct dax_session *s, uint64_t gpa);
+int dax_bind_locked(struct dax_session *s, struct dax_slot *sl, int *fdp, struct dax_file_id *idp);
+void dax_hist_add(uint64_t *h, uint64_t ns);
 int dax_kvm_memslot_new(int vm_fd, uint32_t first, uint32_t nslots,
 			struct dax_mapper_ops *ops);
 /* Host address of a window mapper's reservation (tests). */

@@ -1,10 +1,24 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * KVM mappers. The window mapper registers the whole DAX window as one
- * memslot over a PROT_NONE reservation and maps files into it with
+ * memslot over anonymous memory and maps files into it with
  * mmap(MAP_FIXED): KVM follows the host page tables through its MMU
- * notifier, so no memslot changes per mapping, and an access to a
- * PROT_NONE page of the slot comes back from KVM_RUN as KVM_EXIT_MMIO.
+ * notifier, so no memslot changes per mapping.
+ *
+ * Ranges without a mapping are anonymous, readable and writable: stock
+ * KVM (6.1, 6.12) answers a guest access to a PROT_NONE page of a memslot
+ * with KVM_RUN failing EFAULT and no address, a dead vCPU. Where the
+ * process may handle kernel-mode faults with userfaultfd, those ranges
+ * are registered (UFFDIO_REGISTER_MODE_MISSING): KVM's gup of a missing
+ * page blocks on the userfaultfd until the session's fault service maps
+ * the slot (or a zero page) and wakes it (userfault.c). A MAP_FIXED over
+ * a range ends its registration; giving the range back registers it again.
+ *
+ * Read-only slots are MAP_PRIVATE and writable: a guest write to one
+ * (which its FUSE driver never does before asking for a write mapping)
+ * lands in a private copy, never in the file, and the vCPU goes on; a
+ * read-only host mapping would make that write a dead vCPU too.
+ *
  * The memslot mapper gives every mapping its own memslot (the seed's
  * shape), KVM_MEM_READONLY when it is read-only.
  */
@@ -30,36 +44,43 @@ static int to_mmap_prot(uint32_t prot)
 
 /* ---- window ---------------------------------------------------------------- */
 
-struct kvm_window {
-	int vm_fd;
-	uint32_t slot;
-	uint64_t base;
-	uint64_t wlen;
-	char *res;
-};
-
-static int hole(char *addr, uint64_t len)
+int dax_window_giveback(struct dax_window *w, uint64_t off, uint64_t len, bool drop)
 {
+	char *addr = w->res + off;
 	void *p;
+	int r;
 
-	return mk_mmap(addr, len, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0, &p);
+	r = mk_mmap(addr, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0, &p);
+	if (r < 0 || w->uffd < 0)
+		return r;
+	r = dax_uffd_register(w->uffd, addr, len);
+	if (r < 0)
+		return r;
+	/*
+	 * A touch between the mmap and the registration got an ordinary
+	 * anonymous page instead of a fault event. In a range without a
+	 * slot that is the documented scratch memory; where an unbound slot
+	 * may be (restore, a failed replace) it would hide the slot's file.
+	 */
+	return drop ? mk_madvise(addr, len, MADV_DONTNEED) : 0;
 }
 
 static int window_map(void *data, uint64_t gpa, uint64_t len, int fd, uint64_t foffset,
 		      uint32_t prot, int replace, void **hva)
 {
-	struct kvm_window *w = data;
+	struct dax_window *w = data;
 	char *addr = w->res + (gpa - w->base);
+	int flags = (prot & DAX_PROT_WRITE) ? MAP_SHARED : MAP_PRIVATE | MAP_NORESERVE;
 	void *p;
 	int r;
 
+	(void)replace;
 	/* MAP_FIXED replaces an old mapping atomically (the upgrade case). */
-	r = mk_mmap(addr, len, to_mmap_prot(prot), MAP_SHARED | MAP_FIXED, fd,
-		    (off_t)foffset, &p);
+	r = mk_mmap(addr, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, (off_t)foffset, &p);
 	if (r < 0) {
-		/* A failed MAP_FIXED may leave a hole: put the reservation back. */
-		hole(addr, len);
+		/* A failed MAP_FIXED may leave a hole: put anonymous memory back. */
+		dax_window_giveback(w, gpa - w->base, len, true);
 		return r;
 	}
 	*hva = p;
@@ -68,51 +89,67 @@ static int window_map(void *data, uint64_t gpa, uint64_t len, int fd, uint64_t f
 
 static int window_unmap(void *data, uint64_t gpa, uint64_t len, void *hva)
 {
-	struct kvm_window *w = data;
+	struct dax_window *w = data;
 
-	return hole(w->res + (gpa - w->base), len);
+	(void)hva;
+	return dax_window_giveback(w, gpa - w->base, len, false);
 }
 
 static void window_destroy(void *data)
 {
-	struct kvm_window *w = data;
+	struct dax_window *w = data;
 
 	mk_kvm_delete_memslot(w->vm_fd, w->slot);
 	mk_munmap(w->res, w->wlen);
+	if (w->uffd >= 0)
+		mk_close(w->uffd);
 	g_free(w);
 }
 
-int dax_kvm_window_new(int vm_fd, uint32_t slot, uint64_t base, uint64_t wlen,
-		       struct dax_mapper_ops *ops)
+int dax_kvm_window_new(int vm_fd, uint32_t slot, uint64_t base, uint64_t wlen, bool userfault,
+		       struct dax_mapper_ops *ops, struct dax_window **win)
 {
-	struct kvm_window *w;
+	struct dax_window *w;
+	int uffd = -1;
 	void *p;
 	int r;
 
 	if (vm_fd < 0 || wlen > SIZE_MAX)
 		return -EINVAL;
-	r = mk_mmap(NULL, wlen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		    -1, 0, &p);
+	r = mk_mmap(NULL, wlen, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &p);
 	if (r < 0)
 		return r;
+	if (userfault) {
+		/* Not allowed (or not built into the kernel): eager mode. */
+		uffd = dax_uffd_open();
+		if (uffd >= 0 && dax_uffd_register(uffd, p, wlen) < 0) {
+			mk_close(uffd);
+			uffd = -1;
+		}
+	}
 	r = mk_kvm_set_memslot(vm_fd, slot, 0, base, wlen, p);
 	if (r < 0) {
+		if (uffd >= 0)
+			mk_close(uffd);
 		mk_munmap(p, wlen);
 		return r;
 	}
-	w = g_new0(struct kvm_window, 1);
+	w = g_new0(struct dax_window, 1);
 	w->vm_fd = vm_fd;
 	w->slot = slot;
 	w->base = base;
 	w->wlen = wlen;
 	w->res = p;
+	w->uffd = uffd;
 	*ops = (struct dax_mapper_ops){ window_map, window_unmap, window_destroy, w };
+	*win = w;
 	return 0;
 }
 
 void *dax_kvm_window_hva(const struct dax_mapper_ops *ops)
 {
-	return ops->map == window_map ? ((struct kvm_window *)ops->data)->res : NULL;
+	return ops->map == window_map ? ((struct dax_window *)ops->data)->res : NULL;
 }
 
 /* ---- memslot per mapping --------------------------------------------------- */

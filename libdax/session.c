@@ -42,7 +42,7 @@ MK_EXPORT int dax_err_index(int err)
 	}
 }
 
-static void hist_add(uint64_t *h, uint64_t ns)
+void dax_hist_add(uint64_t *h, uint64_t ns)
 {
 	h[MK_MIN(mk_log2(ns | 1), DAX_HIST_BUCKETS - 1)]++;
 }
@@ -93,6 +93,7 @@ MK_EXPORT int dax_session_new(const struct dax_config *cfg, const struct dax_bac
 {
 	uint64_t page = mk_page_size(), align, end;
 	struct dax_mapper_ops ops = { 0 };
+	struct dax_window *win = NULL;
 	struct dax_session *s;
 	unsigned vmas = 2;
 	int r;
@@ -110,10 +111,13 @@ MK_EXPORT int dax_session_new(const struct dax_config *cfg, const struct dax_bac
 		return -EINVAL;
 	if (cfg->cap > cfg->window_len)
 		return -EINVAL;
+	if (cfg->reserved32 || (cfg->flags & ~(DAX_SESSION_NO_THREAD | DAX_SESSION_NO_USERFAULT)))
+		return -EINVAL;
 
 	switch (cfg->mapper) {
 	case DAX_MAPPER_KVM_WINDOW:
-		r = dax_kvm_window_new(cfg->vm_fd, cfg->slot, cfg->base_gpa, cfg->window_len, &ops);
+		r = dax_kvm_window_new(cfg->vm_fd, cfg->slot, cfg->base_gpa, cfg->window_len,
+				       !(cfg->flags & DAX_SESSION_NO_USERFAULT), &ops, &win);
 		break;
 	case DAX_MAPPER_KVM_MEMSLOT:
 		r = dax_kvm_memslot_new(cfg->vm_fd, cfg->slot, cfg->nslots ?: 256, &ops);
@@ -147,6 +151,19 @@ MK_EXPORT int dax_session_new(const struct dax_config *cfg, const struct dax_bac
 	s->be = *backend;
 	s->mops = ops;
 	s->kind = cfg->mapper;
+	s->win = win;
+	s->stop_fd = -1;
+	s->mode = !win ? DAX_FAULT_EXIT : win->uffd >= 0 ? DAX_FAULT_USERFAULT : DAX_FAULT_EAGER;
+	if (s->mode == DAX_FAULT_USERFAULT && !(cfg->flags & DAX_SESSION_NO_THREAD)) {
+		r = dax_service_start(s);
+		if (r < 0) {
+			ops.destroy(ops.data);
+			g_hash_table_destroy(s->nodes);
+			g_mutex_clear(&s->lock);
+			g_free(s);
+			return r;
+		}
+	}
 	*out = s;
 	return 0;
 }
@@ -155,6 +172,7 @@ MK_EXPORT void dax_session_free(struct dax_session *s)
 {
 	if (!s)
 		return;
+	dax_service_stop(s);
 	dax_session_unmap_all_locked(s);
 	dax_slots_clear(&s->slots);
 	g_hash_table_destroy(s->nodes);
@@ -253,7 +271,7 @@ MK_EXPORT int dax_session_setup(struct dax_session *s, uint64_t nodeid, const st
 	q = *req;       /* copy once: req may live in guest-shared memory */
 	g_mutex_lock(&s->lock);
 	r = account(s, setup_locked(s, nodeid, &q));
-	hist_add(s->st.setup_ns, mk_now_ns() - t0);
+	dax_hist_add(s->st.setup_ns, mk_now_ns() - t0);
 	g_mutex_unlock(&s->lock);
 	return r;
 }
@@ -294,6 +312,23 @@ int dax_session_unmap_all_locked(struct dax_session *s)
 {
 	struct dax_slot *sl;
 	int err = 0;
+
+	if (s->win) {
+		/*
+		 * The whole window back in one go (one mmap and one
+		 * registration): this also drops the scratch pages of holes and
+		 * of slots that could not be bound, so restored slots fault.
+		 */
+		err = dax_window_giveback(s->win, 0, s->wlen, true);
+		if (err < 0)
+			return err;
+		dax_slots_foreach(&s->slots, sl) {
+			sl->bound = false;
+			sl->hva = NULL;
+		}
+		s->nbound = 0;
+		return 0;
+	}
 
 	dax_slots_foreach(&s->slots, sl) {
 		int r = unmap_slot(s, sl);
@@ -382,7 +417,7 @@ MK_EXPORT int dax_session_remove(struct dax_session *s, const struct dax_range *
 		return -EINVAL;
 	g_mutex_lock(&s->lock);
 	r = account(s, remove_locked(s, entries, count));
-	hist_add(s->st.remove_ns, mk_now_ns() - t0);
+	dax_hist_add(s->st.remove_ns, mk_now_ns() - t0);
 	g_mutex_unlock(&s->lock);
 	return r;
 }
@@ -432,7 +467,7 @@ MK_EXPORT int dax_session_reset(struct dax_session *s)
  * Bind sl if needed. When fdp is not NULL the caller wants an open fd of
  * the slot's file (to complete an MMIO access) and the identity in *idp.
  */
-static int bind_locked(struct dax_session *s, struct dax_slot *sl, int *fdp,
+int dax_bind_locked(struct dax_session *s, struct dax_slot *sl, int *fdp,
 		       struct dax_file_id *idp)
 {
 	struct dax_file_id id = { 0 };
@@ -463,7 +498,7 @@ static int bind_locked(struct dax_session *s, struct dax_slot *sl, int *fdp,
 		sl->id = id;
 		s->nbound++;
 		s->st.faults++;
-		hist_add(s->st.fault_ns, mk_now_ns() - t0);
+		dax_hist_add(s->st.fault_ns, mk_now_ns() - t0);
 	}
 	if (fdp) {
 		*fdp = fd;
@@ -474,7 +509,7 @@ static int bind_locked(struct dax_session *s, struct dax_slot *sl, int *fdp,
 }
 
 /* Slot covering gpa, or NULL when gpa is outside the window or unmapped. */
-static struct dax_slot *lookup_gpa(struct dax_session *s, uint64_t gpa)
+struct dax_slot *dax_lookup_gpa(struct dax_session *s, uint64_t gpa)
 {
 	if (gpa < s->base || gpa - s->base >= s->wlen)
 		return NULL;
@@ -489,8 +524,8 @@ MK_EXPORT int dax_session_fault(struct dax_session *s, uint64_t gpa)
 	if (!s)
 		return -EINVAL;
 	g_mutex_lock(&s->lock);
-	sl = lookup_gpa(s, gpa);
-	r = sl ? account(s, bind_locked(s, sl, NULL, NULL)) : 0;
+	sl = dax_lookup_gpa(s, gpa);
+	r = sl ? account(s, dax_bind_locked(s, sl, NULL, NULL)) : 0;
 	g_mutex_unlock(&s->lock);
 	return r < 0 ? r : !!sl;
 }
@@ -528,7 +563,7 @@ MK_EXPORT int dax_session_handle_mmio(struct dax_session *s, uint64_t phys_addr,
 	if (!s || !data || !len || len > 8)
 		return -EINVAL;
 	g_mutex_lock(&s->lock);
-	sl = lookup_gpa(s, phys_addr);
+	sl = dax_lookup_gpa(s, phys_addr);
 	if (!sl) {
 		g_mutex_unlock(&s->lock);
 		return 0;
@@ -538,7 +573,7 @@ MK_EXPORT int dax_session_handle_mmio(struct dax_session *s, uint64_t phys_addr,
 		r = -EINVAL;            /* KVM splits accesses at page boundaries */
 		goto out;
 	}
-	r = bind_locked(s, sl, &fd, &id);
+	r = dax_bind_locked(s, sl, &fd, &id);
 	if (r < 0)
 		goto out;
 	r = complete_mmio(sl, moff, fd, &id, data, len, is_write);
@@ -568,13 +603,13 @@ MK_EXPORT int dax_session_handle_kvm_exit(struct dax_session *s, void *runp)
 
 		memcpy(mf, &run->mmio, sizeof(mf));
 		g_mutex_lock(&s->lock);
-		sl = lookup_gpa(s, mf[1]);
+		sl = dax_lookup_gpa(s, mf[1]);
 		if (!sl)
 			r = 0;
 		else if (sl->bound)
 			r = -EFAULT;    /* re-entering would fault again: not ours to fix */
 		else
-			r = bind_locked(s, sl, NULL, NULL) ?: 1;
+			r = dax_bind_locked(s, sl, NULL, NULL) ?: 1;
 		account(s, r);
 		g_mutex_unlock(&s->lock);
 		return r;
@@ -590,8 +625,8 @@ MK_EXPORT int dax_session_translate(struct dax_session *s, uint64_t gpa, void **
 	if (!s || !hva || !len)
 		return -EINVAL;
 	g_mutex_lock(&s->lock);
-	sl = lookup_gpa(s, gpa);
-	r = sl ? bind_locked(s, sl, NULL, NULL) : -ENOENT;
+	sl = dax_lookup_gpa(s, gpa);
+	r = sl ? dax_bind_locked(s, sl, NULL, NULL) : -ENOENT;
 	if (r == 0 && !sl->hva)
 		r = -ENODATA;
 	if (r == 0) {

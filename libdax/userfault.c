@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Lazy binding of the DAX window through userfaultfd.
+ *
+ * The window's ranges without a bound slot are anonymous memory
+ * registered with a userfaultfd (UFFDIO_REGISTER_MODE_MISSING). A first
+ * touch of such a page, by the guest (KVM's gup inside KVM_RUN, a
+ * kernel-mode fault) or by a host thread, blocks in the kernel with a
+ * page-fault event on the fd carrying the host address. Serving it:
+ *   - a slot covers the page: bind it (mmap its file range over it with
+ *     MAP_FIXED, which also ends the registration of that range) and wake
+ *     every waiter of the slot's range (UFFDIO_WAKE); the faulting access
+ *     retries and finds the file's page;
+ *   - no slot (never set up, removed), or the slot cannot be bound (file
+ *     changed: -ESTALE, backend error): install the zero page
+ *     (UFFDIO_ZEROPAGE), count it, report a dax_event, then wake the page.
+ * Every step runs under the session lock, so a fault is served against
+ * one consistent slot index: never with another slot's file, never
+ * mapped after a remove dropped its slot.
+ *
+ * No lost wake-ups: the kernel queues the waiter and checks the page
+ * table under mmap_lock before it sleeps, and our mmap takes that lock
+ * for writing, so a waiter either sees the new mapping or is queued
+ * before it and woken by the UFFDIO_WAKE that follows it. A UFFDIO ioctl
+ * failing with EEXIST (page already present: a racing touch or another
+ * event of the same page won), ENOENT (the range was just mapped over by
+ * a setup) or EAGAIN (the mm is changing) is followed by a plain wake:
+ * the woken access retries, and faults again (a fresh event) if it must.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <string.h>
+
+#include "common/macro.h"
+#include "common/size.h"
+#include "common/sys.h"
+#include "daxP.h"
+
+int dax_uffd_open(void)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
+	int fd, r;
+
+	/*
+	 * Not UFFD_USER_MODE_ONLY: KVM's accesses are kernel-mode gup, which
+	 * a user-mode-only userfaultfd answers with SIGBUS (KVM_RUN: EFAULT).
+	 * Allowed with CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1 or
+	 * access to /dev/userfaultfd (mk_userfaultfd tries both ways).
+	 */
+	fd = mk_userfaultfd(O_NONBLOCK);
+	if (fd < 0)
+		return fd;
+	r = mk_ioctl(fd, UFFDIO_API, &api);
+	if (r < 0) {
+		mk_close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int dax_uffd_register(int uffd, void *addr, uint64_t len)
+{
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)addr, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	int r = mk_ioctl(uffd, UFFDIO_REGISTER, &reg);
+
+	if (r < 0)
+		return r;
+	/* Anonymous memory offers UFFDIO_ZEROPAGE; a kernel that did not would leave holes stuck. */
+	return (reg.ioctls & (1ull << _UFFDIO_ZEROPAGE)) ? 0 : -ENOTSUP;
+}
+
+static void uffd_wake(int uffd, uint64_t start, uint64_t len)
+{
+	struct uffdio_range range = { .start = start, .len = len };
+
+	/* Fails only for a range outside the address space: nothing to wake then. */
+	(void)mk_ioctl(uffd, UFFDIO_WAKE, &range);
+}
+
+/*
+ * The zero page at page, without waking its waiters: the caller reports
+ * the event first, then wakes (so the report comes before the guest
+ * goes on). EEXIST, ENOENT, EAGAIN: nothing installed, the wake that
+ * follows lets the access retry (see above).
+ */
+static void uffd_zero(int uffd, uint64_t page, uint64_t len)
+{
+	struct uffdio_zeropage z = {
+		.range = { .start = page, .len = len }, .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE,
+	};
+
+	(void)mk_ioctl(uffd, UFFDIO_ZEROPAGE, &z);
+}
+
+void dax_emit(struct dax_session *s, const struct dax_event *ev)
+{
+	dax_event_fn fn;
+	void *data;
+
+	g_mutex_lock(&s->lock);
+	fn = s->event_fn;
+	data = s->event_data;
+	g_mutex_unlock(&s->lock);
+	if (fn)
+		fn(data, ev);
+}
+
+/*
+ * Serve one page fault at host address addr. Returns true when there is
+ * something to report in *ev (ev->gpa: the page): the caller reports it,
+ * then wakes the page.
+ */
+static bool serve_one(struct dax_session *s, uint64_t addr, uint64_t t0, struct dax_event *ev)
+{
+	struct dax_window *w = s->win;
+	uint64_t page = addr & ~(uint64_t)(mk_page_size() - 1);
+	uint64_t res = (uintptr_t)w->res, off, gpa;
+	struct dax_slot *sl;
+	bool report = false;
+	int r;
+
+	if (page < res || page - res >= w->wlen) {
+		/* Not in the window (cannot happen: only the window is registered). */
+		uffd_wake(w->uffd, page, mk_page_size());
+		return false;
+	}
+	off = page - res;
+	gpa = s->base + off;
+	g_mutex_lock(&s->lock);
+	s->fst.uffd_faults++;
+	sl = dax_lookup_gpa(s, gpa);
+	if (sl) {
+		bool was_bound = sl->bound;
+
+		r = dax_bind_locked(s, sl, NULL, NULL);
+		if (r == 0) {
+			if (!was_bound)
+				s->fst.uffd_binds++;
+			/* Every waiter of the slot goes on; their own events only wake again. */
+			uffd_wake(w->uffd, res + sl->moffset, sl->len);
+		} else {
+			s->st.rejects[dax_err_index(r)]++;
+			s->fst.unbound++;
+			*ev = (struct dax_event){ DAX_EVENT_UNBOUND, r, gpa, sl->moffset, sl->len,
+						  sl->nodeid };
+			report = true;
+			uffd_zero(w->uffd, page, mk_page_size());
+		}
+	} else {
+		s->fst.holes++;
+		*ev = (struct dax_event){ DAX_EVENT_HOLE, 0, gpa, 0, mk_page_size(), 0 };
+		report = true;
+		uffd_zero(w->uffd, page, mk_page_size());
+	}
+	dax_hist_add(s->fst.uffd_ns, mk_now_ns() - t0);
+	g_mutex_unlock(&s->lock);
+	return report;
+}
+
+MK_EXPORT int dax_session_service(struct dax_session *s)
+{
+	struct uffd_msg msg[16];
+	int n = 0;
+
+	if (!s)
+		return -EINVAL;
+	if (s->mode != DAX_FAULT_USERFAULT)
+		return -ENOTSUP;
+	for (;;) {
+		ssize_t got = mk_read(s->win->uffd, msg, sizeof(msg));
+		uint64_t t0 = mk_now_ns();
+
+		if (got == -EAGAIN)
+			break;
+		if (got < 0)
+			return n ? n : (int)got;
+		for (size_t i = 0; i < (size_t)got / sizeof(msg[0]); i++) {
+			struct dax_event ev;
+
+			/* Only page faults: no UFFD_FEATURE_EVENT_* was asked for. */
+			if (msg[i].event != UFFD_EVENT_PAGEFAULT)
+				continue;
+			if (serve_one(s, msg[i].arg.pagefault.address, t0, &ev)) {
+				dax_emit(s, &ev);
+				uffd_wake(s->win->uffd, ev.gpa - s->base + (uintptr_t)s->win->res,
+					  mk_page_size());
+			}
+			if (n < INT32_MAX)
+				n++;
+		}
+	}
+	return n;
+}
+
+MK_EXPORT int dax_session_fault_fd(struct dax_session *s)
+{
+	if (!s)
+		return -EINVAL;
+	return s->mode == DAX_FAULT_USERFAULT ? s->win->uffd : -ENOTSUP;
+}
+
+static gpointer service_thread(gpointer p)
+{
+	struct dax_session *s = p;
+	struct pollfd pfd[2] = { { s->win->uffd, POLLIN, 0 }, { s->stop_fd, POLLIN, 0 } };
+
+	for (;;) {
+		int r = poll(pfd, 2, -1);
+
+		if (r < 0)
+			continue;       /* EINTR */
+		if (pfd[1].revents)
+			return NULL;
+		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+			return NULL;
+		if (pfd[0].revents)
+			dax_session_service(s);
+	}
+}
+
+int dax_service_start(struct dax_session *s)
+{
+	GError *err = NULL;
+
+	s->stop_fd = mk_eventfd(0, EFD_NONBLOCK);
+	if (s->stop_fd < 0)
+		return s->stop_fd;
+	s->thread = g_thread_try_new("dax-fault", service_thread, s, &err);
+	if (!s->thread) {
+		g_error_free(err);
+		mk_close(s->stop_fd);
+		s->stop_fd = -1;
+		return -EAGAIN;
+	}
+	s->fst.thread = 1;
+	return 0;
+}
+
+void dax_service_stop(struct dax_session *s)
+{
+	uint64_t one = 1;
+
+	if (!s->thread)
+		return;
+	(void)mk_write(s->stop_fd, &one, sizeof(one));
+	g_thread_join(s->thread);
+	s->thread = NULL;
+	mk_close(s->stop_fd);
+	s->stop_fd = -1;
+	s->fst.thread = 0;
+}
+
+MK_EXPORT int dax_session_set_event_fn(struct dax_session *s, dax_event_fn fn, void *data)
+{
+	if (!s)
+		return -EINVAL;
+	g_mutex_lock(&s->lock);
+	s->event_fn = fn;
+	s->event_data = data;
+	g_mutex_unlock(&s->lock);
+	return 0;
+}
+
+MK_EXPORT int dax_session_fault_stats(struct dax_session *s, struct dax_fault_stats *st)
+{
+	if (!s || !st)
+		return -EINVAL;
+	g_mutex_lock(&s->lock);
+	*st = s->fst;
+	st->mode = s->mode;
+	g_mutex_unlock(&s->lock);
+	return 0;
+}
