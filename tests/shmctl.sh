@@ -1,13 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # shmctl end to end: real pools in a private directory on /dev/shm, made
-# and crashed by tests/shm-child.
+# and crashed by tests/shm-child; as root also another user's pool; JSON
+# parsed back with python3's strict parser, a hostile file name included.
 . "$top_srcdir/tests/tap.sh"
 SHMCTL="$top_builddir/tools/shmctl"
 CHILD="$top_builddir/tests/shm-child"
 D=$(mktemp -d /dev/shm/memkit-shmctl-XXXXXX)
 trap 'rm -rf "$D"; [ -n "$HOLD" ] && kill $HOLD 2>/dev/null' EXIT
-plan 30
+plan 61
 
 # status "description" expected-status command...
 status() {
@@ -24,6 +25,16 @@ has() {
 
 has "--help lists the commands" "gc .*remove pools" "$SHMCTL" --help
 has "--version" "^shmctl (memkit) " "$SHMCTL" --version
+has "--version names the libraries" "^libshm .*libsmartcols " "$SHMCTL" --version
+has "--version has a licence line" "^License GPL-2.0-or-later" "$SHMCTL" --version
+# json_ok FILE EXPR: EXPR over d (the parsed document) is true
+json_ok() {
+	python3 -c 'import json, sys
+d = json.loads(open(sys.argv[1], "rb").read())
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$@"
+}
+T=$(mktemp -d "${TMPDIR:-/tmp}/shmctl-test.XXXXXX")
+trap 'rm -rf "$D" "$T"; [ -n "$HOLD" ] && kill $HOLD 2>/dev/null' EXIT
 status "no command is a usage error" 2 "$SHMCTL"
 status "unknown command" 2 "$SHMCTL" frob
 status "unknown option" 2 "$SHMCTL" --frob list
@@ -34,14 +45,33 @@ err=$("$SHMCTL" frob 2>&1 >/dev/null | head -1)
 [ "$err" = "shmctl: unknown command 'frob'" ] && ok "one-line error" || fail "one-line error: $err"
 status "missing directory" 1 "$SHMCTL" --dir /nonexistent-memkit list
 
-has "empty directory lists nothing" "^POOL" "$SHMCTL" --dir "$D" list
+out=$("$SHMCTL" --dir "$D" list 2>&1); st=$?
+[ $st = 0 ] && [ -z "$out" ] && ok "empty directory lists nothing" || { fail "empty directory lists nothing ($st)"; echo "$out" | diag; }
 has "empty --json" '"pools": \[\]' "$SHMCTL" --dir "$D" list --json
+"$SHMCTL" --dir "$D" list -J > "$T/empty.json"
+check "empty -J parses, schema 1" json_ok "$T/empty.json" 'd["schema"] == 1 and d["pools"] == []' 
 
 check "create pool A" "$CHILD" create "$D" A 5
 has "list shows A idle" "^A .*idle" "$SHMCTL" --dir "$D" list
-has "list shows its chunk" "chunk 0 .*regular" "$SHMCTL" --dir "$D" list
+has "list --chunks shows its chunk (its creator exited)" "#0 .*dead" "$SHMCTL" --dir "$D" list --chunks -o POOL,STATE,KIND
+has "list --chunks: chunk kind" "#0 .*regular" "$SHMCTL" --dir "$D" list --chunks -o POOL,STATE,KIND
+has "--noheadings" "^A " "$SHMCTL" --dir "$D" list --noheadings
+out=$("$SHMCTL" --dir "$D" list --noheadings --raw --bytes -o POOL,STATE,FILES,SIZE)
+[ "$out" = "A idle 2 1048576" ] && ok "--raw --bytes -o POOL,STATE,FILES,SIZE" || { fail "--raw --bytes -o"; echo "$out" | diag; }
+has "sizes are human without --bytes" "^A .* 1M" "$SHMCTL" --dir "$D" list -o POOL,SIZE
+has "-o +DISK adds to the defaults" "^POOL .*USED .*DISK" "$SHMCTL" --dir "$D" list -o +DISK
+status "unknown column is a usage error" 2 "$SHMCTL" --dir "$D" list -o POOL,NOPE
+status "--raw only with list" 2 "$SHMCTL" --dir "$D" --raw stat A
+"$SHMCTL" --dir "$D" list -J --chunks > "$T/a.json"
+check "list -J --chunks: fields" json_ok "$T/a.json" \
+	'(p := d["pools"][0])["pool"] == "A" and p["state"] == "idle" and p["chunks"] == 1 and p["mapped_bytes"] == 1 << 20 and p["chunk_list"][0]["kind"] == "regular"'
+"$SHMCTL" --dir "$D" list -J -o POOL,DISK > "$T/b.json"
+check "list -J follows --output" json_ok "$T/b.json" 'list(d["pools"][0]) == ["pool", "file_bytes"]' 
 has "stat A" "in use .* in 5 blocks" "$SHMCTL" --dir "$D" stat A
 has "stat A --json" '"blocks_used": 5' "$SHMCTL" --dir "$D" stat A --json
+"$SHMCTL" --dir "$D" stat -J A > "$T/s.json"
+check "stat -J parses with list's field names" json_ok "$T/s.json" \
+	'd["schema"] == 1 and d["pool"] == "A" and d["blocks_used"] == 5 and "mapped_bytes" in d and "used_bytes" in d' 
 has "gc leaves an idle pool" "" "$SHMCTL" --dir "$D" gc
 [ -e "$D/memkit-shm.A" ] && ok "A still there" || fail "A still there"
 
@@ -49,7 +79,15 @@ has "gc leaves an idle pool" "" "$SHMCTL" --dir "$D" gc
 has "a crashed user shows as dead" "^A .*dead" "$SHMCTL" --dir "$D" list
 has "gc --dry-run says it would remove A" "would remove A" "$SHMCTL" --dir "$D" gc --dry-run
 [ -e "$D/memkit-shm.A" ] && ok "dry run removed nothing" || fail "dry run removed nothing"
-has "gc --json removes A" '"action": "remove"' "$SHMCTL" --dir "$D" gc --json
+# the bytes A's files occupy, as stat(1) counts them
+bytes=0; nfiles=0
+for f in "$D"/memkit-shm.A*; do bytes=$((bytes + $(stat -c '%b * %B' "$f"))); nfiles=$((nfiles + 1)); done
+"$SHMCTL" --dir "$D" gc -n -J > "$T/dry.json"
+check "gc -n -J: the plan, with the files' exact bytes" json_ok "$T/dry.json" \
+	"d['dry_run'] and d['actions'] == [{'pool': 'A', 'action': 'remove', 'result': 'planned', 'reason': 'every process that used it is dead', 'files': $nfiles, 'file_bytes': $bytes}]"
+"$SHMCTL" --dir "$D" gc --json > "$T/gc.json"
+check "gc --json did what the dry run said" json_ok "$T/gc.json" \
+	"not d['dry_run'] and [dict(a, result='planned') for a in d['actions']] == json.load(open('$T/dry.json'))['actions']"
 ls "$D" | grep -q '^memkit-shm\.A' && fail "A's files gone" || ok "A's files gone"
 
 : > "$D/memkit-shm.orph.3.deadbeef"
@@ -60,7 +98,8 @@ has "gc removes the orphan" "removed orph" "$SHMCTL" --dir "$D" gc
 "$CHILD" hold "$D" B 30 & HOLD=$!
 sleep 0.3
 "$CHILD" leak "$D" B 10
-has "gc reclaims a dead user's blocks in a live pool" "reclaimed 10 blocks in B" "$SHMCTL" --dir "$D" gc
+has "gc -n: would reclaim in B" "would reclaim in B (some processes died attached: 1 dead)" "$SHMCTL" --dir "$D" gc -n
+has "gc reclaims a dead user's blocks in a live pool" "reclaimed 10 blocks ([1-9][0-9]* bytes) in B" "$SHMCTL" --dir "$D" gc
 kill $HOLD; wait $HOLD 2>/dev/null; HOLD=
 
 check "rm B" "$SHMCTL" --dir "$D" rm B
@@ -69,4 +108,52 @@ err=$("$SHMCTL" --dir "$D" rm B 2>&1); st=$?
 
 head -c 8192 /dev/urandom > "$D/memkit-shm.junk"
 status "stat of a damaged pool fails" 1 "$SHMCTL" --dir "$D" stat junk
+rm -f "$D/memkit-shm.junk"
+
+# A hostile name: quotes that would inject a "state" key, a backslash, control
+# bytes and invalid UTF-8. Not a name libshm makes: listed as bad-name, never removed.
+H=$(printf 'inj", "state": "alive\\x\001\033[2J\377\342\202')
+printf '%s' "$H" > "$T/hname"
+: > "$D/memkit-shm.$H"
+"$SHMCTL" --dir "$D" list -J > "$T/h.json"; st=$?
+[ $st = 0 ] && ok "list with a hostile name exits 0" || fail "list with a hostile name exits 0 ($st)"
+check "the hostile name round-trips (U+FFFD per bad sequence), one state key" json_ok "$T/h.json" \
+	"[p['pool'] for p in d['pools']] == [open('$T/hname', 'rb').read().decode('utf-8', 'replace')] and d['pools'][0]['state'] == 'bad-name'"
+python3 -c 'import json, sys
+pairs = []
+json.loads(open(sys.argv[1], "rb").read(), object_pairs_hook=lambda p: pairs.append([k for k, v in p]) or dict(p))
+sys.exit(0 if all(len(k) == len(set(k)) for k in pairs) else 1)' "$T/h.json" && ok "no duplicate keys (no injection)" || fail "no duplicate keys"
+"$SHMCTL" --dir "$D" list > "$T/h.txt"
+check "text table escapes control bytes" sh -c "! grep -q \"\$(printf '[\\001\\033]')\" '$T/h.txt' && grep -qF '\\x1b[2J' '$T/h.txt'"
+"$SHMCTL" --dir "$D" gc > /dev/null
+[ -e "$D/memkit-shm.$H" ] && ok "gc leaves a bad name alone" || fail "gc leaves a bad name alone"
+status "stat of a hostile name fails cleanly" 1 "$SHMCTL" --dir "$D" stat "$H"
+err=$("$SHMCTL" --dir "$D" stat "$H" 2>&1)
+case $err in *"$(printf '\033')"*) fail "error escapes the name";; *'\x1b[2J'*) ok "error escapes the name";; *) fail "error escapes the name"; echo "$err" | diag;; esac
+rm -f "$D/memkit-shm.$H"
+
+# Another user's pools, inspected by root as they are (read-only), and gc acting as their owner.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	chmod 1777 "$D"
+	asnobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+	asnobody "$CHILD" create "$D" N 3
+	owner=$(stat -c %u "$D/memkit-shm.N")
+	[ "$owner" = 65534 ] && ok "a pool made by uid 65534" || fail "a pool made by uid 65534 ($owner)"
+	has "root lists it idle, not damaged" "^N .*idle" "$SHMCTL" --dir "$D" list -o POOL,STATE
+	has "root stats it" "in use .* in 3 blocks" "$SHMCTL" --dir "$D" stat N
+	"$SHMCTL" --dir "$D" list -J > "$T/n.json"
+	check "its owner in JSON" json_ok "$T/n.json" 'd["pools"][0]["state"] == "idle" and d["pools"][0]["owner"] != "root"'
+	status "root's gc of a multi-user directory exits 0" 0 "$SHMCTL" --dir "$D" gc
+	asnobody "$CHILD" leak "$D" N 2
+	has "root's gc removes the dead pool as its owner" "removed N" "$SHMCTL" --dir "$D" gc
+	ls "$D" | grep -q '^memkit-shm\.N' && fail "N's files gone" || ok "N's files gone"
+	check "root is root again (files it makes are root's)" sh -c "touch '$T/mine' && test \$(stat -c %u '$T/mine') = 0"
+	asnobody "$CHILD" create "$D" M 1
+	chown 0:0 "$D/memkit-shm.M"* 2>/dev/null
+	out=$(asnobody "$SHMCTL" --dir "$D" list -o POOL,STATE 2>&1); st=$?
+	[ $st = 0 ] && printf '%s\n' "$out" | grep -q '^M .*foreign' && ok "a user sees root's pool as foreign, exit 0" || { fail "foreign pool"; printf '%s\n' "$out" | diag; }
+	rm -f "$D"/memkit-shm.M*
+else
+	for i in 1 2 3 4 5 6 7 8 9; do skip "needs root and setpriv to make another user's pool"; done
+fi
 finish

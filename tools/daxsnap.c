@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
-#include <glib/gstdio.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,9 +20,13 @@
 #include "common/sys.h"
 #include "dax.h"
 #include "daxsnap.h"
+#include "json-out.h"
+#include "outfile.h"
+#include "tool-util.h"
 
 #define EXIT_BAD 1
 #define EXIT_USAGE 2
+#define EXIT_NOKVM MK_EXIT_NOKVM
 
 static const char *prog = "daxsnap";
 
@@ -39,94 +42,140 @@ static int G_GNUC_PRINTF(1, 2) usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-/* "daxsnap: what: why" and the exit status. */
+/* "daxsnap: what: why" and the exit status; what (often a file name) escaped. */
 static int complain(int status, const char *what, const char *why)
 {
-	fprintf(stderr, "%s: %s: %s\n", prog, what, why);
+	g_autofree char *w = mk_text_escape(what);
+
+	fprintf(stderr, "%s: %s: %s\n", prog, w, why);
 	return status;
+}
+
+/* Print a finished JSON document. */
+static void put_json(struct jw *w)
+{
+	g_autofree char *text = jw_end_document(w);
+
+	fputs(text, stdout);
 }
 
 /* ---- input / output -------------------------------------------------------------------- */
 
-#define DAXSNAP_MAX_INPUT (1ull << 30)
+/*
+ * Input limits (daxsnap(1), LIMITS). A blob's size follows from its
+ * header: 48 + 40 x count bytes (v1), 60 + 80 x count (v2), and its
+ * entries are at least 4 KiB each, do not overlap and lie in the window,
+ * so count <= window_len / 4096; and no blob is read past 1 GiB. A reader
+ * stops after the size the header announces (plus one byte, to tell a
+ * longer file). JSON input (create --json) is at most 64 MiB.
+ */
+#define DAXSNAP_MAX_BLOB (1ull << 30)
+#define DAXSNAP_MAX_JSON (64ull << 20)
+#define DAXS_HDR_LEN 48
 
-static int read_input(const char *path, char **data, size_t *len)
+/* Read up to want bytes from fd into s; stops early at end of file. */
+static int read_upto(int fd, GString *s, size_t want)
 {
-	g_autoptr(GError) err = NULL;
-	GString *s;
 	char buf[65536];
-	ssize_t n;
 
-	if (strcmp(path, "-")) {
-		gsize l;
-		if (!g_file_get_contents(path, data, &l, &err))
-			return complain(EXIT_USAGE, path, err->message);
-		*len = l;
-		return 0;
-	}
-	s = g_string_new(NULL);
-	while ((n = read(STDIN_FILENO, buf, sizeof(buf))) != 0) {
-		if (n < 0) {
+	while (s->len < want) {
+		size_t n = MIN(sizeof(buf), want - s->len);
+		ssize_t got = read(fd, buf, n);
+		if (got < 0) {
 			if (errno == EINTR)
 				continue;
-			g_string_free(s, TRUE);
-			return complain(EXIT_USAGE, "stdin", g_strerror(errno));
+			return -errno;
 		}
-		if (s->len + (size_t)n > DAXSNAP_MAX_INPUT) {
-			g_string_free(s, TRUE);
-			return complain(EXIT_USAGE, "stdin", "input too large");
+		if (got == 0)
+			break;
+		g_string_append_len(s, buf, got);
+	}
+	return 0;
+}
+
+static uint64_t le64(const char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return GUINT64_FROM_LE(v);
+}
+
+/*
+ * Read path ("-": stdin). blob: a DAXS blob, bounded by its header;
+ * otherwise (JSON) at most DAXSNAP_MAX_JSON bytes.
+ */
+static int read_input_kind(const char *path, bool blob, char **data, size_t *len)
+{
+	bool in = !strcmp(path, "-");
+	const char *name = in ? "stdin" : path;
+	int fd = in ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	GString *s = g_string_new(NULL);
+	int r;
+
+	if (fd < 0) {
+		g_string_free(s, TRUE);
+		return complain(EXIT_USAGE, path, g_strerror(errno));
+	}
+	if (!blob) {
+		r = read_upto(fd, s, DAXSNAP_MAX_JSON + 1);
+		if (r == 0 && s->len > DAXSNAP_MAX_JSON) {
+			complain(EXIT_BAD, name, "JSON input above the 64 MiB limit");
+			r = 1;
 		}
-		g_string_append_len(s, buf, n);
+	} else {
+		r = read_upto(fd, s, DAXS_HDR_LEN);
+		/* a header that is not a DAXS v1/v2 one goes to the parser as it is, for its reason */
+		if (r == 0 && s->len == DAXS_HDR_LEN && !memcmp(s->str, "DAXS", 4)) {
+			uint32_t version;
+			uint64_t window = le64(s->str + 16), count = le64(s->str + 40);
+			uint64_t per, fixed, want;
+
+			memcpy(&version, s->str + 4, 4);
+			version = GUINT32_FROM_LE(version);
+			per = version == 1 ? 40 : 80;
+			fixed = version == 1 ? 48 : 60;
+			if (version == 1 || version == 2) {
+				if (count > window / 4096 || count > (DAXSNAP_MAX_BLOB - fixed) / per) {
+					g_autofree char *why = g_strdup_printf(
+						"header claims %" PRIu64 " entries: more than the window holds "
+						"or above the 1 GiB limit", count);
+					complain(EXIT_BAD, name, why);
+					r = 1;
+				} else {
+					want = fixed + per * count;
+					r = read_upto(fd, s, want + 1);
+				}
+			}
+		}
+	}
+	if (r < 0)
+		r = complain(EXIT_USAGE, name, g_strerror(-r));
+	if (!in)
+		close(fd);
+	if (r) {
+		g_string_free(s, TRUE);
+		return r;
 	}
 	*len = s->len;
 	*data = g_string_free(s, FALSE);
 	return 0;
 }
 
-static int write_all(int fd, const void *p, size_t len)
+static int read_input(const char *path, char **data, size_t *len)
 {
-	const char *c = p;
-
-	while (len) {
-		ssize_t n = write(fd, c, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		c += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return read_input_kind(path, true, data, len);
 }
 
-/* Write to path atomically (temp file in the same directory + rename), or to stdout. */
+/* Write to path by the rules of outfile.h, or to stdout. */
 static int write_output(const char *path, const void *data, size_t len)
 {
-	g_autofree char *dir = NULL, *base = NULL, *tmp = NULL;
-	int fd, r;
+	const char *what;
+	int r = mk_write_output(path, data, len, &what);
 
-	if (!path || !strcmp(path, "-")) {
-		r = write_all(STDOUT_FILENO, data, len);
-		return r < 0 ? complain(EXIT_USAGE, "stdout", g_strerror(-r)) : 0;
-	}
-	dir = g_path_get_dirname(path);
-	base = g_path_get_basename(path);
-	tmp = g_strdup_printf("%s/.%s.XXXXXX", dir, base);
-	fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return complain(EXIT_USAGE, path, g_strerror(errno));
-	r = write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		g_unlink(tmp);
-		return complain(EXIT_USAGE, path, g_strerror(-r));
-	}
+	if (r < 0)
+		return complain(EXIT_USAGE, !path || !strcmp(path, "-") ? "stdout" : path,
+				what ?: g_strerror(-r));
 	return 0;
 }
 
@@ -150,34 +199,9 @@ static int load_blob(const char *path, int bad_status, struct dax_blob_header *h
 
 /* ---- numbers ----------------------------------------------------------------------------- */
 
-/* Decimal or 0x hex, optional binary suffix K M G T. */
 static bool parse_num(const char *s, uint64_t *out)
 {
-	static const char suffixes[] = "KMGT";
-	const char *sfx;
-	uint64_t v, mul = 1;
-	char *end;
-	int saved = errno;
-
-	if (!s || !*s || *s == '-' || *s == '+' || g_ascii_isspace(*s))
-		return false;
-	errno = 0;
-	v = g_ascii_strtoull(s, &end, (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10);
-	if (errno || end == s || (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && end == s + 2)) {
-		errno = saved;
-		return false;
-	}
-	errno = saved;
-	if (*end) {
-		sfx = strchr(suffixes, g_ascii_toupper(*end));
-		if (!sfx || end[1])
-			return false;
-		mul = 1ull << (10 * (sfx - suffixes + 1));
-	}
-	if (v > UINT64_MAX / mul)
-		return false;
-	*out = v * mul;
-	return true;
+	return mk_parse_u64(s, out);
 }
 
 static bool parse_prot(const char *s, uint32_t *out)
@@ -205,19 +229,44 @@ static const char *prot_str(uint32_t p)
 
 /* ---- option helpers ---------------------------------------------------------------------- */
 
-/* Parse a subcommand's options; returns 0, or the exit status to leave with. */
+/* The subcommand's name and its operands after parse_opts (argv[0] is the name). */
+static GPtrArray *operands;
+
+/*
+ * Parse a subcommand's options; returns 0, or the exit status to leave
+ * with. Operands are collected through G_OPTION_REMAINING, so "--" ends
+ * the options and is dropped ("show -- -" reads stdin); *argc and *argv
+ * become the subcommand's name followed by the operands.
+ */
 static int parse_opts(const char *cmd, const char *params, const char *summary,
 		      const GOptionEntry *entries, int *argc, char ***argv)
 {
 	g_autoptr(GOptionContext) ctx = NULL;
 	g_autoptr(GError) err = NULL;
-	g_autofree char *name = g_strdup_printf("%s %s", cmd, params);
+	g_autofree char *pname = g_strdup_printf("%s %s", prog, cmd);
+	g_auto(GStrv) rest = NULL;
+	const GOptionEntry remaining[] = {
+		{ G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL },
+		{ NULL }
+	};
 
-	ctx = g_option_context_new(name);
+	/* --help says "Usage: daxsnap show [OPTION…] FILE|-" */
+	g_set_prgname(pname);
+	ctx = g_option_context_new(params);
 	g_option_context_set_summary(ctx, summary);
 	g_option_context_add_main_entries(ctx, entries, NULL);
+	g_option_context_add_main_entries(ctx, remaining, NULL);
 	if (!g_option_context_parse(ctx, argc, argv, &err))
 		return usage_error("%s: %s", cmd, err->message);
+	if (operands)
+		g_ptr_array_free(operands, TRUE);
+	operands = g_ptr_array_new_with_free_func(g_free);
+	g_ptr_array_add(operands, g_strdup(cmd));
+	for (size_t i = 0; rest && rest[i]; i++)
+		g_ptr_array_add(operands, g_strdup(rest[i]));
+	*argc = (int)operands->len;
+	g_ptr_array_add(operands, NULL);
+	*argv = (char **)operands->pdata;
 	return 0;
 }
 
@@ -233,8 +282,27 @@ static int want_args(const char *cmd, int argc, int min, int max)
 
 static int num_opt(const char *cmd, const char *opt, const char *s, uint64_t *out)
 {
-	if (!parse_num(s, out))
-		return usage_error("%s: --%s: not a number: '%s'", cmd, opt, s);
+	if (!parse_num(s, out)) {
+		g_autofree char *e = mk_text_escape(s);
+		return usage_error("%s: --%s: not a number: '%s'", cmd, opt, e);
+	}
+	return 0;
+}
+
+/* A small number option (--align, --format) in [lo, hi]; NULL keeps *out. */
+static int small_opt(const char *cmd, const char *opt, const char *s, uint64_t lo, uint64_t hi,
+		     uint32_t *out)
+{
+	uint64_t v;
+	int r;
+
+	if (!s)
+		return 0;
+	if ((r = num_opt(cmd, opt, s, &v)))
+		return r;
+	if (v < lo || v > hi)
+		return usage_error("%s: --%s must be %" PRIu64 "..%" PRIu64, cmd, opt, lo, hi);
+	*out = (uint32_t)v;
 	return 0;
 }
 
@@ -261,26 +329,55 @@ static void show_table(const struct dax_blob_header *h, const struct dax_mapping
 	}
 }
 
-static void show_json(const struct dax_blob_header *h, const struct dax_mapping *v)
+static void json_identity(struct jw *w, const char *key, const struct dax_file_id *id)
 {
-	printf("{\n  \"version\": %u,\n  \"base_gpa\": %" PRIu64 ",\n  \"window_len\": %" PRIu64
-	       ",\n  \"cap\": %" PRIu64 ",\n  \"mapped_bytes\": %" PRIu64 ",\n  \"count\": %" PRIu64
-	       ",\n", h->version, h->base_gpa, h->window_len, h->cap, h->mapped_bytes, h->count);
+	jw_object_begin(w, key);
+	jw_u64(w, "dev", id->dev);
+	jw_u64(w, "ino", id->ino);
+	jw_u64(w, "size", id->size);
+	jw_i64(w, "mtime_sec", id->mtime_sec);
+	jw_u64(w, "mtime_nsec", id->mtime_nsec);
+	jw_object_end(w);
+}
+
+/* One entry as show --json (and create --json) has it. */
+static void json_entry(struct jw *w, const char *key, const struct dax_mapping *m)
+{
+	jw_object_begin(w, key);
+	jw_u64(w, "moffset", m->moffset);
+	jw_u64(w, "len", m->len);
+	jw_u64(w, "nodeid", m->nodeid);
+	jw_u64(w, "foffset", m->foffset);
+	jw_string(w, "prot", prot_str(m->prot));
+	if (m->id.valid)
+		json_identity(w, "identity", &m->id);
+	jw_object_end(w);
+}
+
+static void json_header(struct jw *w, const struct dax_blob_header *h)
+{
+	jw_u64(w, "version", h->version);
+	jw_u64(w, "base_gpa", h->base_gpa);
+	jw_u64(w, "window_len", h->window_len);
+	jw_u64(w, "cap", h->cap);
+	jw_u64(w, "mapped_bytes", h->mapped_bytes);
+	jw_u64(w, "count", h->count);
 	if (h->version >= 2)
-		printf("  \"align_log2\": %u,\n", h->align_log2);
-	printf("  \"entries\": [");
-	for (uint64_t i = 0; i < h->count; i++) {
-		const struct dax_mapping *m = &v[i];
-		printf("%s\n    {\"moffset\": %" PRIu64 ", \"len\": %" PRIu64 ", \"nodeid\": %" PRIu64
-		       ", \"foffset\": %" PRIu64 ", \"prot\": \"%s\"", i ? "," : "", m->moffset, m->len,
-		       m->nodeid, m->foffset, prot_str(m->prot));
-		if (m->id.valid)
-			printf(", \"identity\": {\"dev\": %" PRIu64 ", \"ino\": %" PRIu64 ", \"size\": %"
-			       PRIu64 ", \"mtime_sec\": %" PRId64 ", \"mtime_nsec\": %u}", m->id.dev,
-			       m->id.ino, m->id.size, m->id.mtime_sec, m->id.mtime_nsec);
-		printf("}");
-	}
-	printf("%s]\n}\n", h->count ? "\n  " : "");
+		jw_u64(w, "align_log2", h->align_log2);
+}
+
+static void show_json(const char *file, const struct dax_blob_header *h, const struct dax_mapping *v)
+{
+	struct jw w;
+
+	jw_begin_document(&w);
+	jw_string(&w, "file", file);
+	json_header(&w, h);
+	jw_array_begin(&w, "entries");
+	for (uint64_t i = 0; i < h->count; i++)
+		json_entry(&w, NULL, &v[i]);
+	jw_array_end(&w);
+	put_json(&w);
 }
 
 static int cmd_show(int argc, char **argv)
@@ -297,7 +394,7 @@ static int cmd_show(int argc, char **argv)
 	if ((r = parse_opts("show", "FILE|-", "Print a snapshot blob as a table or JSON.", opts, &argc, &argv)) ||
 	    (r = want_args("show", argc, 1, 1)) || (r = load_blob(argv[1], EXIT_BAD, &h, &v)))
 		return r;
-	json ? show_json(&h, v) : show_table(&h, v);
+	json ? show_json(argv[1], &h, v) : show_table(&h, v);
 	return fflush(stdout) ? complain(EXIT_USAGE, "stdout", g_strerror(errno)) : 0;
 }
 
@@ -306,15 +403,20 @@ static int cmd_show(int argc, char **argv)
 static int cmd_verify(int argc, char **argv)
 {
 	g_autofree char *base = NULL, *len = NULL, *cap = NULL;
+	gboolean json = FALSE;
 	const GOptionEntry opts[] = {
 		{ "base", 0, 0, G_OPTION_ARG_STRING, &base, "Expected window base GPA", "GPA" },
 		{ "len", 0, 0, G_OPTION_ARG_STRING, &len, "Expected window length", "BYTES" },
 		{ "cap", 0, 0, G_OPTION_ARG_STRING, &cap, "Cap the entries must fit in", "BYTES" },
+		{ "json", 'J', 0, G_OPTION_ARG_NONE, &json, "Print the verdict as JSON", NULL },
 		{ NULL }
 	};
 	g_autofree struct dax_mapping *v = NULL;
+	g_autofree char *data = NULL;
 	struct dax_blob_header h;
+	const char *why = NULL;
 	uint64_t x;
+	size_t dlen;
 	int r;
 
 	if ((r = parse_opts("verify", "FILE|-", "Check a blob; exit 0 valid, 1 invalid.", opts, &argc, &argv)) ||
@@ -324,15 +426,29 @@ static int cmd_verify(int argc, char **argv)
 	    (len && (r = num_opt("verify", "len", len, &x))) ||
 	    (cap && (r = num_opt("verify", "cap", cap, &x))))
 		return r;
-	if ((r = load_blob(argv[1], EXIT_BAD, &h, &v)))
+	if ((r = read_input(argv[1], &data, &dlen)))
 		return r;
-	if (base && parse_num(base, &x) && x != h.base_gpa)
-		return complain(EXIT_BAD, argv[1], "window base does not match --base");
-	if (len && parse_num(len, &x) && x != h.window_len)
-		return complain(EXIT_BAD, argv[1], "window length does not match --len");
-	if (cap && parse_num(cap, &x) && h.mapped_bytes > x)
-		return complain(EXIT_BAD, argv[1], "mapped bytes above --cap");
-	return 0;
+	r = dax_blob_parse(data, dlen, &h, &v, &why);
+	if (r < 0)
+		why = why ?: g_strerror(-r);
+	else if (base && parse_num(base, &x) && x != h.base_gpa)
+		why = "window base does not match --base";
+	else if (len && parse_num(len, &x) && x != h.window_len)
+		why = "window length does not match --len";
+	else if (cap && parse_num(cap, &x) && h.mapped_bytes > x)
+		why = "mapped bytes above --cap";
+	if (json) {
+		struct jw w;
+
+		jw_begin_document(&w);
+		jw_string(&w, "file", argv[1]);
+		jw_bool(&w, "valid", !why);
+		jw_string(&w, "reason", why);
+		if (r >= 0)
+			json_header(&w, &h);
+		put_json(&w);
+	}
+	return why ? complain(EXIT_BAD, argv[1], why) : 0;
 }
 
 /* ---- diff -------------------------------------------------------------------------------- */
@@ -352,11 +468,37 @@ static bool same_entry(const struct dax_mapping *a, const struct dax_mapping *b)
 				 a->id.mtime_nsec == b->id.mtime_nsec));
 }
 
+/* One difference, as text or into the JSON "entries" array. */
+static void diff_entry(struct jw *w, const char *change, const struct dax_mapping *a,
+		       const struct dax_mapping *b)
+{
+	if (!w) {
+		if (a)
+			print_entry(b ? '<' : '-', a);
+		if (b)
+			print_entry(a ? '>' : '+', b);
+		return;
+	}
+	jw_object_begin(w, NULL);
+	jw_string(w, "change", change);
+	jw_u64(w, "moffset", a ? a->moffset : b->moffset);
+	if (a)
+		json_entry(w, "a", a);
+	if (b)
+		json_entry(w, "b", b);
+	jw_object_end(w);
+}
+
 static int cmd_diff(int argc, char **argv)
 {
-	const GOptionEntry opts[] = { { NULL } };
+	gboolean json = FALSE;
+	const GOptionEntry opts[] = {
+		{ "json", 'J', 0, G_OPTION_ARG_NONE, &json, "Print the differences as JSON", NULL },
+		{ NULL }
+	};
 	g_autofree struct dax_mapping *a = NULL, *b = NULL;
 	struct dax_blob_header ha, hb;
+	struct jw jw, *w = NULL;
 	uint64_t i = 0, j = 0;
 	bool differ = false;
 	int r;
@@ -366,10 +508,25 @@ static int cmd_diff(int argc, char **argv)
 	    (r = want_args("diff", argc, 2, 2)) || (r = load_blob(argv[1], EXIT_USAGE, &ha, &a)) ||
 	    (r = load_blob(argv[2], EXIT_USAGE, &hb, &b)))
 		return r;
+	if (json) {
+		w = &jw;
+		jw_begin_document(w);
+		jw_string(w, "a", argv[1]);
+		jw_string(w, "b", argv[2]);
+		jw_array_begin(w, "header");
+	}
+	/* text: "! name A -> B"; JSON: {"field": json name, "a": A, "b": B} */
 #define HDR(field, name) do {                                                              \
 		if (ha.field != hb.field) {                                                \
-			printf("! %s 0x%" PRIx64 " -> 0x%" PRIx64 "\n", name,             \
-			       (uint64_t)ha.field, (uint64_t)hb.field);                     \
+			if (w) {                                                           \
+				jw_object_begin(w, NULL);                                  \
+				jw_string(w, "field", #field);                             \
+				jw_u64(w, "a", ha.field);                                  \
+				jw_u64(w, "b", hb.field);                                  \
+				jw_object_end(w);                                          \
+			} else                                                             \
+				printf("! %s 0x%" PRIx64 " -> 0x%" PRIx64 "\n", name,     \
+				       (uint64_t)ha.field, (uint64_t)hb.field);             \
 			differ = true;                                                     \
 		}                                                                          \
 	} while (0)
@@ -378,22 +535,31 @@ static int cmd_diff(int argc, char **argv)
 	HDR(window_len, "window");
 	HDR(cap, "cap");
 	HDR(align_log2, "align");
+#undef HDR
+	if (w) {
+		jw_array_end(w);
+		jw_array_begin(w, "entries");
+	}
 	while (i < ha.count || j < hb.count) {
 		if (j >= hb.count || (i < ha.count && a[i].moffset < b[j].moffset)) {
-			print_entry('-', &a[i++]);
+			diff_entry(w, "removed", &a[i++], NULL);
 			differ = true;
 		} else if (i >= ha.count || b[j].moffset < a[i].moffset) {
-			print_entry('+', &b[j++]);
+			diff_entry(w, "added", NULL, &b[j++]);
 			differ = true;
 		} else {
 			if (!same_entry(&a[i], &b[j])) {
-				print_entry('<', &a[i]);
-				print_entry('>', &b[j]);
+				diff_entry(w, "changed", &a[i], &b[j]);
 				differ = true;
 			}
 			i++;
 			j++;
 		}
+	}
+	if (w) {
+		jw_array_end(w);
+		jw_bool(w, "same", !differ);
+		put_json(w);
 	}
 	return differ ? EXIT_BAD : 0;
 }
@@ -407,8 +573,9 @@ static int parse_maps(const char *cmd, char **maps, GHashTable *paths)
 		uint64_t *node = g_new(uint64_t, 1);
 
 		if (!eq || !eq[1] || !parse_num(num, node)) {
+			g_autofree char *e = mk_text_escape(maps[i]);
 			g_free(node);
-			return usage_error("%s: --map '%s': want NODEID=PATH", cmd, maps[i]);
+			return usage_error("%s: --map '%s': want NODEID=PATH", cmd, e);
 		}
 		g_hash_table_replace(paths, node, g_strdup(eq + 1));
 	}
@@ -441,6 +608,10 @@ static int from_json(const char *text, size_t len, struct dax_blob_header *h, GA
 		return complain(EXIT_BAD, "stdin", err);
 	if (root->type != JV_OBJECT) {
 		complain(EXIT_BAD, "stdin", "JSON input is not an object");
+		goto out;
+	}
+	if (jv_get(root, "schema") && (!jnum(jv_get(root, "schema"), &x) || x > MK_JSON_SCHEMA)) {
+		complain(EXIT_BAD, "stdin", "unknown \"schema\" (newer than this daxsnap)");
 		goto out;
 	}
 	if (jv_get(root, "version")) {
@@ -519,7 +690,7 @@ static int emit_blob(const char *what, const struct dax_blob_header *h, const st
 	r = dax_blob_build(h, v, n, &blob, &len, &why);
 	if (r < 0)
 		return complain(EXIT_BAD, what, why ?: g_strerror(-r));
-	if (!out && isatty(STDOUT_FILENO))
+	if ((!out || !strcmp(out, "-")) && isatty(STDOUT_FILENO))
 		return usage_error("%s: refusing to write a binary blob to a terminal (use -o FILE)", what);
 	return write_output(out, blob, len);
 }
@@ -527,19 +698,20 @@ static int emit_blob(const char *what, const struct dax_blob_header *h, const st
 static int cmd_create(int argc, char **argv)
 {
 	g_autofree char *base = NULL, *len = NULL, *cap = NULL, *out = NULL;
+	g_autofree char *format_s = NULL, *align_s = NULL;
 	g_auto(GStrv) entries = NULL, maps = NULL;
-	gint format = 2, align = 12;
+	uint32_t format = 2, align = 12;
 	gboolean json = FALSE;
 	const GOptionEntry opts[] = {
-		{ "format", 'f', 0, G_OPTION_ARG_INT, &format, "Blob version, 1 or 2 (default 2)", "N" },
+		{ "format", 'f', 0, G_OPTION_ARG_STRING, &format_s, "Blob version, 1 or 2 (default 2)", "N" },
 		{ "base", 0, 0, G_OPTION_ARG_STRING, &base, "Window base GPA", "GPA" },
 		{ "len", 0, 0, G_OPTION_ARG_STRING, &len, "Window length", "BYTES" },
 		{ "cap", 0, 0, G_OPTION_ARG_STRING, &cap, "Cap on mapped bytes (default: the window)", "BYTES" },
-		{ "align", 0, 0, G_OPTION_ARG_INT, &align, "log2 of the alignment (v2, default 12)", "LOG2" },
+		{ "align", 0, 0, G_OPTION_ARG_STRING, &align_s, "log2 of the alignment (v2, default 12)", "LOG2" },
 		{ "entry", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &entries, "A slot", "MOFF:LEN:NODE:FOFF:PROT" },
-		{ "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Read the blob as JSON from stdin", NULL },
+		{ "json", 'J', 0, G_OPTION_ARG_NONE, &json, "Read the blob as JSON from stdin", NULL },
 		{ "map", 'm', 0, G_OPTION_ARG_FILENAME_ARRAY, &maps, "Record this node's file identity (v2)", "NODEID=PATH" },
-		{ "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write here (atomically), else stdout", "FILE" },
+		{ "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write here (see OUTPUT FILES in daxsnap(1)), else stdout", "FILE" },
 		{ NULL }
 	};
 	g_autoptr(GHashTable) paths = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
@@ -550,20 +722,18 @@ static int cmd_create(int argc, char **argv)
 	if ((r = parse_opts("create", "", "Write a new blob from options or JSON on stdin.", opts, &argc, &argv)) ||
 	    (r = want_args("create", argc, 0, 0)))
 		return r;
-	if (format != 1 && format != 2)
-		return usage_error("create: --format must be 1 or 2");
-	if ((r = parse_maps("create", maps, paths)))
+	if ((r = small_opt("create", "format", format_s, 1, 2, &format)) ||
+	    (r = parse_maps("create", maps, paths)) ||
+	    (r = small_opt("create", "align", align_s, 12, 40, &align)))
 		return r;
-	if (align < 12 || align > 40)
-		return usage_error("create: --align must be 12..40");
-	h.version = (uint32_t)format;
-	h.align_log2 = (uint32_t)align;
+	h.version = format;
+	h.align_log2 = align;
 	if (json) {
 		g_autofree char *text = NULL;
 		size_t tl;
 		if (base || len || cap || entries)
 			return usage_error("create: --json excludes --base, --len, --cap, --entry");
-		if ((r = read_input("-", &text, &tl)) || (r = from_json(text, tl, &h, ents)))
+		if ((r = read_input_kind("-", false, &text, &tl)) || (r = from_json(text, tl, &h, ents)))
 			return r;
 		if (!h.cap)
 			h.cap = h.window_len;
@@ -581,8 +751,10 @@ static int cmd_create(int argc, char **argv)
 			struct dax_mapping m = { 0 };
 			if (g_strv_length(f) != 5 || !parse_num(f[0], &m.moffset) ||
 			    !parse_num(f[1], &m.len) || !parse_num(f[2], &m.nodeid) ||
-			    !parse_num(f[3], &m.foffset) || !parse_prot(f[4], &m.prot))
-				return usage_error("create: --entry '%s': want MOFF:LEN:NODE:FOFF:r|w|rw", entries[i]);
+			    !parse_num(f[3], &m.foffset) || !parse_prot(f[4], &m.prot)) {
+				g_autofree char *e = mk_text_escape(entries[i]);
+				return usage_error("create: --entry '%s': want MOFF:LEN:NODE:FOFF:r|w|rw", e);
+			}
 			g_array_append_val(ents, m);
 		}
 	}
@@ -599,12 +771,12 @@ static int cmd_create(int argc, char **argv)
 
 static int cmd_convert(int argc, char **argv)
 {
-	g_autofree char *to = NULL, *out = NULL;
-	gint align = 12;
+	g_autofree char *to = NULL, *out = NULL, *align_s = NULL;
+	uint32_t align = 12;
 	const GOptionEntry opts[] = {
 		{ "to", 't', 0, G_OPTION_ARG_STRING, &to, "Target version: v1 or v2", "v1|v2" },
-		{ "align", 0, 0, G_OPTION_ARG_INT, &align, "log2 alignment to record going to v2 (default 12)", "LOG2" },
-		{ "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write here (atomically), else stdout", "FILE" },
+		{ "align", 0, 0, G_OPTION_ARG_STRING, &align_s, "log2 alignment to record going to v2 (default 12)", "LOG2" },
+		{ "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write here (see OUTPUT FILES in daxsnap(1)), else stdout", "FILE" },
 		{ NULL }
 	};
 	g_autofree struct dax_mapping *v = NULL;
@@ -616,8 +788,8 @@ static int cmd_convert(int argc, char **argv)
 		return r;
 	if (!to || (strcmp(to, "v1") && strcmp(to, "v2")))
 		return usage_error("convert: --to v1 or --to v2 is required");
-	if (align < 12 || align > 40)
-		return usage_error("convert: --align must be 12..40");
+	if ((r = small_opt("convert", "align", align_s, 12, 40, &align)))
+		return r;
 	if ((r = load_blob(argv[1], EXIT_BAD, &h, &v)))
 		return r;
 	if (to[1] == '1') {
@@ -626,7 +798,7 @@ static int cmd_convert(int argc, char **argv)
 			v[i].id.valid = 0;
 	} else if (h.version == 1) {
 		h.version = 2;
-		h.align_log2 = (uint32_t)align;
+		h.align_log2 = align;
 	}
 	return emit_blob(argv[1], &h, v, h.count, out);
 }
@@ -636,7 +808,7 @@ static int cmd_rebase(int argc, char **argv)
 	g_autofree char *base = NULL, *out = NULL;
 	const GOptionEntry opts[] = {
 		{ "base", 'b', 0, G_OPTION_ARG_STRING, &base, "New window base GPA", "GPA" },
-		{ "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write here (atomically), else stdout", "FILE" },
+		{ "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write here (see OUTPUT FILES in daxsnap(1)), else stdout", "FILE" },
 		{ NULL }
 	};
 	g_autofree struct dax_mapping *v = NULL;
@@ -662,13 +834,16 @@ static int cmd_rebase(int argc, char **argv)
 static int cmd_check_files(int argc, char **argv)
 {
 	g_auto(GStrv) maps = NULL;
+	gboolean json = FALSE;
 	const GOptionEntry opts[] = {
 		{ "map", 'm', 0, G_OPTION_ARG_FILENAME_ARRAY, &maps, "Node's file", "NODEID=PATH" },
+		{ "json", 'J', 0, G_OPTION_ARG_NONE, &json, "Print every entry's state as JSON", NULL },
 		{ NULL }
 	};
 	g_autoptr(GHashTable) paths = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
 	g_autofree struct dax_mapping *v = NULL;
 	struct dax_blob_header h;
+	struct jw w;
 	unsigned bad = 0;
 	int r;
 
@@ -679,34 +854,64 @@ static int cmd_check_files(int argc, char **argv)
 		return r;
 	if (h.version < 2)
 		return complain(EXIT_BAD, argv[1], "version 1 blobs record no file identity");
+	if (json) {
+		jw_begin_document(&w);
+		jw_string(&w, "file", argv[1]);
+		jw_array_begin(&w, "entries");
+	}
 	for (uint64_t i = 0; i < h.count; i++) {
 		const struct dax_mapping *m = &v[i];
 		const char *path = g_hash_table_lookup(paths, &m->nodeid);
-		struct dax_file_id now;
+		g_autofree char *epath = path ? mk_text_escape(path) : NULL;
+		g_autofree char *text = NULL;
+		const char *state = "unchanged";
+		struct dax_file_id now = { 0 };
+		int e = 0;
 
+		/* state names are the JSON "state" values (daxsnap(1)) */
 		if (!path) {
-			printf("0x%" PRIx64 " node %" PRIu64 ": no --map for this node\n", m->moffset, m->nodeid);
-			bad++;
+			state = "unmapped";
+			text = g_strdup("no --map for this node");
 		} else if (!m->id.valid) {
-			printf("0x%" PRIx64 " node %" PRIu64 " %s: no identity recorded\n", m->moffset,
-			       m->nodeid, path);
-			bad++;
-		} else if ((r = dax_file_id_of_path(path, &now)) < 0) {
-			printf("0x%" PRIx64 " node %" PRIu64 " %s: %s\n", m->moffset, m->nodeid, path,
-			       g_strerror(-r));
-			bad++;
+			state = "no-identity";
+			text = g_strdup("no identity recorded");
+		} else if ((e = dax_file_id_of_path(path, &now)) < 0) {
+			state = "error";
+			text = g_strdup(g_strerror(-e));
 		} else if (now.dev != m->id.dev || now.ino != m->id.ino) {
-			printf("0x%" PRIx64 " node %" PRIu64 " %s: another file (inode %" PRIu64 " -> %"
-			       PRIu64 ")\n", m->moffset, m->nodeid, path, m->id.ino, now.ino);
-			bad++;
+			state = "replaced";
+			text = g_strdup_printf("another file (inode %" PRIu64 " -> %" PRIu64 ")", m->id.ino, now.ino);
 		} else if (now.size != m->id.size || now.mtime_sec != m->id.mtime_sec ||
 			   now.mtime_nsec != m->id.mtime_nsec) {
-			printf("0x%" PRIx64 " node %" PRIu64 " %s: changed (size %" PRIu64 " -> %" PRIu64
-			       ", mtime %" PRId64 ".%09u -> %" PRId64 ".%09u)\n", m->moffset, m->nodeid, path,
-			       m->id.size, now.size, m->id.mtime_sec, m->id.mtime_nsec, now.mtime_sec,
-			       now.mtime_nsec);
-			bad++;
+			state = "changed";
+			text = g_strdup_printf("changed (size %" PRIu64 " -> %" PRIu64 ", mtime %" PRId64
+					       ".%09u -> %" PRId64 ".%09u)", m->id.size, now.size,
+					       m->id.mtime_sec, m->id.mtime_nsec, now.mtime_sec, now.mtime_nsec);
 		}
+		if (text)
+			bad++;
+		if (json) {
+			jw_object_begin(&w, NULL);
+			jw_u64(&w, "moffset", m->moffset);
+			jw_u64(&w, "nodeid", m->nodeid);
+			jw_string(&w, "path", path);
+			jw_string(&w, "state", state);
+			if (e < 0)
+				jw_string(&w, "reason", text);
+			if (m->id.valid)
+				json_identity(&w, "identity", &m->id);
+			if (path && e == 0 && m->id.valid)
+				json_identity(&w, "current", &now);
+			jw_object_end(&w);
+		} else if (text) {
+			printf("0x%" PRIx64 " node %" PRIu64 "%s%s: %s\n", m->moffset, m->nodeid,
+			       path ? " " : "", path ? epath : "", text);
+		}
+	}
+	if (json) {
+		jw_array_end(&w);
+		jw_u64(&w, "changed", bad);
+		put_json(&w);
 	}
 	return bad ? EXIT_BAD : 0;
 }
@@ -738,7 +943,7 @@ static int cmd_replay(int argc, char **argv)
 	struct kvm_run *run = NULL;
 	size_t run_size = 0, mem_size, dlen;
 	void *mem = NULL;
-	unsigned exits = 0, failed = 0;
+	struct daxsnap_replay rp;
 	uint64_t t0, t1;
 
 	if ((r = parse_opts("replay", "FILE|- --map NODEID=PATH...",
@@ -768,7 +973,9 @@ static int cmd_replay(int argc, char **argv)
 	}
 	kvm = mk_kvm_open();
 	if (kvm < 0) {
-		complain(EXIT_BAD, "/dev/kvm", mk_kvm_strerror(kvm));
+		/* 77 in every memkit tool: no KVM here, not a failed replay */
+		fprintf(stderr, "%s: KVM unavailable: %s\n", prog, mk_kvm_strerror(kvm));
+		status = EXIT_NOKVM;
 		goto out;
 	}
 	if ((vm = mk_kvm_create_vm(kvm)) < 0 ||
@@ -794,6 +1001,7 @@ static int cmd_replay(int argc, char **argv)
 			goto out;
 		}
 	}
+	daxsnap_replay_watch(s, &rp);      /* before restore: eager mode reports there */
 	r = dax_session_restore(s, data, dlen);
 	if (r < 0) {
 		complain(EXIT_BAD, "replay: restore", g_strerror(-r));
@@ -823,43 +1031,28 @@ static int cmd_replay(int argc, char **argv)
 	if (mk_kvm_set_sregs(vcpu, &sregs) < 0 || mk_kvm_set_regs(vcpu, &regs) < 0)
 		goto kvm_fail;
 
+	/* libdax binds each slot on its first touch (or bound all at restore) */
 	t0 = mk_now_ns();
-	for (;;) {
-		r = mk_kvm_run(vcpu);
-		if (r < 0)
-			goto kvm_fail;
-		if (run->exit_reason == KVM_EXIT_HLT)
-			break;
-		if (run->exit_reason != KVM_EXIT_MMIO) {
-			fprintf(stderr, "%s: replay: unexpected KVM exit %u\n", prog, run->exit_reason);
-			goto out;
-		}
-		exits++;
-		r = dax_session_handle_kvm_exit(s, run);
-		if (r == 0) {
-			fprintf(stderr, "%s: replay: guest access 0x%llx outside every slot\n", prog,
-				(unsigned long long)run->mmio.phys_addr);
-			goto out;
-		}
-		if (r < 0) {
-			/* report, complete the read with zeros, go on with the next slot */
-			printf("0x%llx: %s\n", (unsigned long long)(run->mmio.phys_addr - h.base_gpa),
-			       g_strerror(-r));
-			memset(run->mmio.data, 0, sizeof(run->mmio.data));
-			failed++;
-		}
-	}
+	r = daxsnap_replay_run(s, vcpu, run, &rp);
 	t1 = mk_now_ns();
+	if (r == -EPROTO) {
+		if (!rp.outside)
+			fprintf(stderr, "%s: replay: unexpected KVM exit %u\n", prog, run->exit_reason);
+		goto out;
+	}
+	if (r < 0)
+		goto kvm_fail;
 	dax_session_stats(s, &st);
 	if (!quiet)
 		printf("replayed %" PRIu64 " slots: %" PRIu64 " rebound, %u failed, %u exits, %.1f us per slot\n",
-		       h.count, st.faults, failed, exits, h.count ? (double)(t1 - t0) / 1e3 / (double)h.count : 0.0);
-	/* each slot exits exactly once: the second access went straight to the file */
-	if (exits != h.count) {
-		fprintf(stderr, "%s: replay: %u exits for %" PRIu64 " slots\n", prog, exits, h.count);
+		       h.count, st.faults, rp.failed, rp.exits,
+		       h.count ? (double)(t1 - t0) / 1e3 / (double)h.count : 0.0);
+	if (rp.outside || st.faults + rp.failed != h.count) {
+		fprintf(stderr, "%s: replay: %" PRIu64 " slots bound for %" PRIu64 "\n", prog, st.faults,
+			h.count);
 		goto out;
 	}
-	status = failed ? EXIT_BAD : 0;
+	status = rp.failed ? EXIT_BAD : 0;
 	goto out;
 kvm_fail:
 	complain(EXIT_BAD, "replay", "KVM vCPU setup or run failed");
@@ -887,12 +1080,12 @@ static const struct {
 	const char *help;
 } cmds[] = {
 	{ "show", cmd_show, "print a blob (table or --json)" },
-	{ "verify", cmd_verify, "check a blob [--base --len --cap]; exit 1 if invalid" },
-	{ "diff", cmd_diff, "compare two blobs; exit 1 if they differ" },
+	{ "verify", cmd_verify, "check a blob [--base --len --cap --json]; exit 1 if invalid" },
+	{ "diff", cmd_diff, "compare two blobs [--json]; exit 1 if they differ" },
 	{ "create", cmd_create, "write a blob from options or JSON (--json) on stdin" },
 	{ "convert", cmd_convert, "rewrite as --to v1|v2" },
 	{ "rebase", cmd_rebase, "move the window to --base GPA" },
-	{ "check-files", cmd_check_files, "list entries whose file changed (--map NODEID=PATH)" },
+	{ "check-files", cmd_check_files, "list entries whose file changed (--map NODEID=PATH) [--json]" },
 	{ "replay", cmd_replay, "restore into a KVM VM and touch every slot (--map NODEID=PATH)" },
 };
 
@@ -902,12 +1095,17 @@ static void help(void)
 	       "Inspect, check, edit and replay libdax DAX snapshot blobs.\n\nCommands:\n", prog);
 	for (size_t i = 0; i < G_N_ELEMENTS(cmds); i++)
 		printf("  %-12s %s\n", cmds[i].name, cmds[i].help);
-	printf("\n'%s COMMAND --help' describes a command's options.\n"
-	       "Exit status: 0 ok, 1 invalid/different/changed/failed, 2 usage or I/O error.\n", prog);
+	printf("\nOptions:\n  -h, --help     show this help\n  -V, --version  print the versions and exit\n"
+	       "\n'%s COMMAND --help' describes a command's options.\n"
+	       "Exit status: 0 ok, 1 invalid/different/changed/failed, 2 usage or I/O error,\n"
+	       "77 KVM unavailable (replay). See daxsnap(1).\n", prog);
 }
 
 int main(int argc, char **argv)
 {
+	int r;
+
+	mk_tool_init(prog);
 	if (argc < 2)
 		return usage_error("missing command");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -915,11 +1113,19 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-		printf("daxsnap (memkit) %s, libdax %s\n", PACKAGE_VERSION, dax_version());
+		g_autofree char *libs = g_strdup_printf("libdax %s", dax_version());
+		mk_print_version(prog, libs, NULL);
 		return 0;
 	}
 	for (size_t i = 0; i < G_N_ELEMENTS(cmds); i++)
-		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
-	return usage_error("unknown command '%s'", argv[1]);
+		if (!strcmp(argv[1], cmds[i].name)) {
+			r = cmds[i].fn(argc - 1, argv + 1);
+			if (operands)
+				g_ptr_array_free(operands, TRUE);
+			return r;
+		}
+	{
+		g_autofree char *e = mk_text_escape(argv[1]);
+		return usage_error("unknown command '%s'", e);
+	}
 }
