@@ -25,6 +25,13 @@ size_t mk_fuzz_seed(unsigned i, uint8_t *buf, size_t cap)
 	return 0;
 }
 
+/* ...and a summary for the TAP line (e.g. how many inputs got past checksums). */
+__attribute__((weak)) const char *mk_fuzz_summary(void);
+const char *mk_fuzz_summary(void)
+{
+	return NULL;
+}
+
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t next(void)
 {
@@ -101,6 +108,7 @@ int main(int argc, char **argv)
 		f = fopen(argv[i], "rb");
 		if (!f) {
 			perror(argv[i]);
+			free(buf);
 			return 1;
 		}
 		n = fread(buf, 1, MAXLEN, f);
@@ -109,7 +117,9 @@ int main(int argc, char **argv)
 		files++;
 	}
 	if (files) {
-		printf("1..1\nok 1 - %s: %lu inputs\n", name, files);
+		free(buf);
+		printf("1..1\nok 1 - %s: %lu inputs%s%s\n", name, files, mk_fuzz_summary() ? "; " : "",
+		       mk_fuzz_summary() ? mk_fuzz_summary() : "");
 		return 0;
 	}
 
@@ -152,7 +162,8 @@ int main(int argc, char **argv)
 		run(buf, len);
 	}
 	free(buf);
-	printf("1..1\nok 1 - %s: %lu inputs (%lu corpus files)\n", name, n_run, files);
+	printf("1..1\nok 1 - %s: %lu inputs (%lu corpus files)%s%s\n", name, n_run, files,
+	       mk_fuzz_summary() ? "; " : "", mk_fuzz_summary() ? mk_fuzz_summary() : "");
 	return 0;
 }
 #endif

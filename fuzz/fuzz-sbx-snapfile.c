@@ -1,11 +1,31 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * libFuzzer target: sbx_snapshot_load() over arbitrary file bytes (a memfd).
- * Whatever the bytes, load either refuses them or yields a snapshot whose
- * saved form is the input's header and data again.
+ * libFuzzer target: sbx_snapshot_load() over snapshot files (in a memfd).
+ *
+ * Input: [mode byte][rest]. An even mode feeds rest as the file's bytes,
+ * unchanged. Random bytes almost never carry a right 64-bit checksum, so an
+ * odd mode builds the file from rest instead and mends what the mode bits
+ * ask for, letting the mutations reach the checks behind the checksums:
+ *
+ *   rest = header bytes 0..47 | [u16 LE offset, u8 value if MEND_RESERVED]
+ *          | data bytes
+ *   0x02 magic made right        0x04 data size := data length up to a page
+ *   0x08 data checksum made right   0x10 header checksum made right (the way
+ *   its version field says)      0x20 one reserved byte set (offset, value)
+ *   0x40 the file stops at the end of the given data (no padding to the size)
+ *   0x80 one trailing byte after the data
+ *
+ * Oracle, whatever the mode: an independent reading of the format in
+ * sbx_snapshot_take(3) (valid_file() below) says whether the file is valid;
+ * load must succeed exactly then, with the file's data, and otherwise fail
+ * with a documented error.
  */
 #include "config.h"
 
+#include <endian.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,29 +34,161 @@
 #include "common/sys.h"
 #include "sandbox.h"
 
+/* libsandbox's checksum (sandboxP.h, which needs GLib's headers; this target has none). */
+uint64_t sbx_hash64(const void *p, size_t len, uint64_t seed);
+
+#define HDR 4096u
+#define MEND_MAGIC    0x02
+#define MEND_SIZE     0x04
+#define MEND_DATASUM  0x08
+#define MEND_HDRSUM   0x10
+#define MEND_RESERVED 0x20
+#define NO_PAD        0x40
+#define TRAILING      0x80
+#define MAXFILE       (HDR + 16 * 4096u)
+
 size_t mk_fuzz_seed(unsigned i, uint8_t *buf, size_t cap);
+const char *mk_fuzz_summary(void);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static unsigned long n_loaded, n_structured;
+
+static uint64_t le64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, 8);
+}
+
+/* Header checksum as its version defines it (v1: bytes 0..39; else all, field as zero). */
+static uint64_t header_sum(const uint8_t *hdr)
+{
+	uint8_t copy[HDR];
+
+	if (le32(hdr + 8) == 1)
+		return sbx_hash64(hdr, 40, 0);
+	memcpy(copy, hdr, HDR);
+	memset(copy + 40, 0, 8);
+	return sbx_hash64(copy, HDR, 0);
+}
+
+/* The format, read from the man page, not from snapfile.c. */
+static bool valid_file(const uint8_t *f, size_t len)
+{
+	uint64_t size;
+	uint32_t version;
+
+	if (len < HDR || memcmp(f, "MKSBXSNP", 8))
+		return false;
+	version = le32(f + 8);
+	if ((version != 1 && version != 2) || le64(f + 40) != header_sum(f))
+		return false;
+	size = le64(f + 24);
+	if (le32(f + 12) != HDR || le64(f + 16) != HDR || !size || size % (uint64_t)getpagesize())
+		return false;
+	for (size_t i = 48; i < HDR; i++)
+		if (f[i])
+			return false;
+	if (size != len - HDR)
+		return false;
+	return le64(f + 32) == sbx_hash64(f + HDR, (size_t)size, 0);
+}
+
+/* Build the file of an odd-mode input; returns its length. */
+static size_t build(unsigned mode, const uint8_t *in, size_t n, uint8_t *f)
+{
+	size_t hlen = n < 48 ? n : 48, dlen, padded, len;
+	const uint8_t *d;
+
+	memset(f, 0, HDR);
+	memcpy(f, in, hlen);
+	in += hlen;
+	n -= hlen;
+	if ((mode & MEND_RESERVED) && n >= 3) {
+		f[48 + (in[0] | in[1] << 8) % (HDR - 48)] = in[2];
+		in += 3;
+		n -= 3;
+	}
+	d = in;
+	dlen = n < MAXFILE - HDR - 4096 ? n : MAXFILE - HDR - 4096;
+	padded = (dlen + 4095) / 4096 * 4096;
+	memcpy(f + HDR, d, dlen);
+	memset(f + HDR + dlen, 0, padded - dlen);
+	if (mode & MEND_MAGIC)
+		memcpy(f, "MKSBXSNP", 8);
+	if (mode & MEND_SIZE)
+		put64(f + 24, padded);
+	len = HDR + ((mode & NO_PAD) ? dlen : padded);
+	if (mode & MEND_DATASUM)
+		put64(f + 32, sbx_hash64(f + HDR, len - HDR, 0));
+	if (mode & MEND_HDRSUM)
+		put64(f + 40, header_sum(f));
+	if (mode & TRAILING)
+		f[len++] = 0;
+	return len;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static uint8_t file[MAXFILE + 1];
 	struct sbx_snapshot *s = NULL;
-	int fd = mk_memfd_create("fuzz-snapfile", 0);
+	const uint8_t *f;
+	size_t len;
+	bool valid;
+	int fd, r;
 
+	if (!size)
+		return 0;
+	if (data[0] & 1) {
+		len = build(data[0], data + 1, size - 1, file);
+		f = file;
+		n_structured++;
+	} else {
+		f = data + 1;
+		len = size - 1;
+	}
+	valid = valid_file(f, len);
+	fd = mk_memfd_create("fuzz-snapfile", 0);
 	if (fd < 0)
 		abort();
-	if (mk_pwrite_full(fd, data, size, 0) != (ssize_t)size)
+	if (mk_pwrite_full(fd, f, len, 0) != (ssize_t)len)
 		abort();
-	if (sbx_snapshot_load(fd, &s) == 0) {
+	r = sbx_snapshot_load(fd, &s);
+	close(fd);
+	if (r == 0) {
 		uint64_t n = sbx_snapshot_size(s);
-		if (size < 4096 + n || memcmp(sbx_snapshot_data(s), data + 4096, n))
+		if (!valid || len != HDR + n || memcmp(sbx_snapshot_data(s), f + HDR, n))
 			abort();
 		sbx_snapshot_free(s);
+		n_loaded++;
+		return 0;
 	}
-	close(fd);
+	if (s)
+		abort();
+	if (r == -ENOMEM)
+		return 0;
+	if (valid || (r != -EBADMSG && r != -ENODATA && r != -EPROTONOSUPPORT))
+		abort();
 	return 0;
 }
 
-/* A valid one-page and a valid two-page snapshot file. */
+/*
+ * Seeds: valid files as written by sbx_snapshot_save (raw mode, one and two
+ * pages), and structured inputs with every mend bit for versions 2 and 1.
+ */
 size_t mk_fuzz_seed(unsigned i, uint8_t *buf, size_t cap)
 {
 	struct sbx_mem *m;
@@ -45,8 +197,18 @@ size_t mk_fuzz_seed(unsigned i, uint8_t *buf, size_t cap)
 	ssize_t n;
 	int fd;
 
-	if (i >= 2 || cap < 4096 * (pages + 1))
+	if (i >= 4 || cap < 1 + 4096 * (pages + 1))
 		return 0;
+	if (i >= 2) {
+		/* mode, header fields (the mends fill magic, size and sums), data */
+		buf[0] = 1 | MEND_MAGIC | MEND_SIZE | MEND_DATASUM | MEND_HDRSUM;
+		memset(buf + 1, 0, 48);
+		buf[1 + 8] = (uint8_t)(i == 2 ? 2 : 1);
+		buf[1 + 13] = HDR >> 8;         /* header size 4096, LE */
+		buf[1 + 17] = HDR >> 8;         /* data offset 4096, LE */
+		memset(buf + 49, 0x5a, 100);
+		return 149;
+	}
 	if (sbx_mem_new(pages * 4096, &m) < 0)
 		abort();
 	sbx_mem_fill(m, 100, (uint8_t)(0x30 + i), 3000);
@@ -55,9 +217,19 @@ size_t mk_fuzz_seed(unsigned i, uint8_t *buf, size_t cap)
 	fd = mk_memfd_create("fuzz-seed", 0);
 	if (fd < 0 || sbx_snapshot_save(s, fd) < 0)
 		abort();
-	n = mk_pread_full(fd, buf, cap, 0);
+	buf[0] = 0;
+	n = mk_pread_full(fd, buf + 1, cap - 1, 0);
 	close(fd);
 	sbx_snapshot_free(s);
 	sbx_mem_free(m);
-	return n > 0 ? (size_t)n : 0;
+	return n > 0 ? (size_t)n + 1 : 0;
+}
+
+/* For the make check driver's line: how many inputs reached a loaded snapshot. */
+const char *mk_fuzz_summary(void)
+{
+	static char msg[96];
+
+	snprintf(msg, sizeof(msg), "%lu loaded, %lu built by structure", n_loaded, n_structured);
+	return msg;
 }
