@@ -106,18 +106,21 @@ static int bump_in(struct shma_pool *p, uint32_t idx, uint64_t bytes, uint32_t *
 	struct shma_slot *s = &p->root->slots[idx];
 	uint64_t st = slot_state(p, idx), b;
 	char *base;
+	int r;
 
 	if (shma_s_st(st) != SHMA_SLOT_LIVE || shma_s_kind(st) != SHMA_KIND_REGULAR)
 		return -ENOENT;
+	/* Map before carving: a chunk we cannot map (its file replaced or
+	 * damaged, a memfd chunk never sent) fails with nothing carved. */
+	r = shma_map_slot(p, idx, st, &base);
+	if (r < 0)
+		return slot_state(p, idx) != st ? -ENOENT : r;
 	b = __atomic_load_n(&s->bump, __ATOMIC_RELAXED);
 	do {
 		if (b < SHMA_CHUNK_DATA || b > p->chunk_size || bytes > p->chunk_size - b)
 			return -ENOENT;
 	} while (!__atomic_compare_exchange_n(&s->bump, &b, b + bytes, true,
 					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
-	/* The block is ours even if we cannot map it (then it is leaked). */
-	if (shma_map_slot(p, idx, st, &base) < 0)
-		return -ENXIO;
 	*blk = (struct shma_blk *)(base + b);
 	*ref = shma_ref(p, idx, b);
 	(*blk)->self = *ref;
@@ -173,7 +176,8 @@ static void fill_handle(struct shma_handle *h, uint32_t idx, uint64_t state, uin
 	h->len = (uint32_t)len;
 }
 
-static int alloc_large(struct shma_pool *p, size_t len, struct shma_handle *h, void **ptr)
+static int alloc_large(struct shma_pool *p, size_t len, unsigned owner, struct shma_handle *h,
+		       void **ptr)
 {
 	uint64_t page = mk_page_size(), size, st;
 	struct shma_blk *b;
@@ -191,7 +195,7 @@ static int alloc_large(struct shma_pool *p, size_t len, struct shma_handle *h, v
 	b = (struct shma_blk *)(base + page - BLK);
 	b->self = shma_ref(p, idx, page - BLK);
 	b->aux = (uint32_t)len;
-	__atomic_store_n(&b->word, shma_blk_word(1, SHMA_CLASS_LARGE, p->owner), __ATOMIC_RELEASE);
+	__atomic_store_n(&b->word, shma_blk_word(1, SHMA_CLASS_LARGE, owner), __ATOMIC_RELEASE);
 	if (h)
 		fill_handle(h, idx, st, 1, page, len);
 	if (ptr)
@@ -205,7 +209,7 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 	uint64_t total, pvo;
 	struct shma_blk *b;
 	uint32_t ref = 0, gen, idx;
-	unsigned c;
+	unsigned c, owner;
 	char *data;
 	int r, bad = 0;
 
@@ -219,10 +223,13 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 		align = SHMA_GRANULE;
 	if (p->rdonly)
 		return -EPERM;
+	r = shma_owner(p, &owner);
+	if (r < 0)
+		return r;
 	total = len + BLK + (align - SHMA_GRANULE);
 	c = total <= p->class_max + BLK + mk_page_size() ? shma_size_class(total) : SHMA_NCLASSES;
 	if (c >= p->nclasses)
-		return alloc_large(p, len, h, ptr);
+		return alloc_large(p, len, owner, h, ptr);
 
 	for (;;) {
 		uint64_t w;
@@ -254,15 +261,15 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 		data = (char *)(((uintptr_t)data + align - 1) & ~(uintptr_t)(align - 1));
 	if (data == (char *)b + BLK) {
 		b->aux = (uint32_t)len;
-		__atomic_store_n(&b->word, shma_blk_word(gen, c, p->owner), __ATOMIC_RELEASE);
+		__atomic_store_n(&b->word, shma_blk_word(gen, c, owner), __ATOMIC_RELEASE);
 	} else {
 		struct shma_blk *in = (struct shma_blk *)(data - BLK);
 		in->self = ref;
 		in->aux = (uint32_t)len;
-		__atomic_store_n(&in->word, shma_blk_word(gen, c | SHMA_F_INNER, p->owner),
+		__atomic_store_n(&in->word, shma_blk_word(gen, c | SHMA_F_INNER, owner),
 				 __ATOMIC_RELEASE);
 		b->aux = (uint32_t)((char *)in - (char *)b);
-		__atomic_store_n(&b->word, shma_blk_word(gen, c | SHMA_F_SHIFTED, p->owner),
+		__atomic_store_n(&b->word, shma_blk_word(gen, c | SHMA_F_SHIFTED, owner),
 				 __ATOMIC_RELEASE);
 	}
 	pvo = (uint64_t)(data - p->resv);

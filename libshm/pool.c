@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
@@ -24,14 +25,36 @@
 
 #define CHUNK_HDR_PAGE 4096u
 
-static uint64_t my_start;               /* this process's start time, cached */
+/* The mode of every file of a SHM pool; anything else is not ours (-EPERM). */
+#define SHMA_FILE_MODE 0600
 
+unsigned shma_fork_gen;
+
+static void fork_child(void)
+{
+	__atomic_add_fetch(&shma_fork_gen, 1, __ATOMIC_RELAXED);
+}
+
+__attribute__((constructor)) static void shma_init(void)
+{
+	/* Cannot fail but for ENOMEM; a fork()ed child then keeps using its
+	 * parent's registration, as before this handler existed. */
+	pthread_atfork(NULL, NULL, fork_child);
+}
+
+/*
+ * This process's start time, read afresh on every call (attach, a new
+ * chunk, re-registration after fork: never a hot path). A cached value
+ * would be the parent's in a fork()ed child, which would then register
+ * under a start time that is not its own and be judged dead at once.
+ * Async-signal-safe. 0 if /proc cannot tell (then the pid alone counts).
+ */
 static uint64_t self_start(void)
 {
-	uint64_t t = __atomic_load_n(&my_start, __ATOMIC_RELAXED);
+	uint64_t t = 0;
 
-	if (!t && mk_proc_start_time(mk_getpid(), &t) == 0)
-		__atomic_store_n(&my_start, t, __ATOMIC_RELAXED);
+	if (mk_proc_start_time(mk_getpid(), &t) < 0)
+		t = 0;
 	return t;
 }
 
@@ -45,6 +68,46 @@ bool shma_pid_alive(int64_t pid, uint64_t start)
 		return false;
 	/* start 0: the process is still registering; its pid is all we know. */
 	return !start || t == start;
+}
+
+/* Is the holder of a user slot alive (a registrant, or a reclaimer: pid < 0)? */
+bool shma_user_alive(int64_t pid, uint64_t start)
+{
+	if (pid < 0)
+		return pid > -(int64_t)INT32_MAX && shma_pid_alive(-pid, 0);
+	return shma_pid_alive(pid, start);
+}
+
+/* fchmod, errno untouched: files get exactly SHMA_FILE_MODE whatever the umask. */
+static int set_file_mode(int fd)
+{
+	int saved = errno, r = fchmod(fd, SHMA_FILE_MODE) < 0 ? -errno : 0;
+
+	errno = saved;
+	return r;
+}
+
+/*
+ * Open a file of a SHM pool by its fixed name: never blocking (a FIFO
+ * planted under a pool's name would hang a read-only open), never
+ * following a link (-ELOOP), never acquiring a controlling terminal.
+ * A socket cannot be opened (ENXIO): like every non-regular file, -EPERM.
+ */
+static int open_pool_file(int dirfd, const char *fname, bool rdonly)
+{
+	int fd = mk_openat(dirfd, fname, (rdonly ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_NOCTTY, 0);
+
+	return fd == -ENXIO ? -EPERM : fd;
+}
+
+/* A pool file must be a regular file of ours, and (SHM) of our mode. */
+static int file_ok(const struct stat *st, unsigned backend)
+{
+	if (!S_ISREG(st->st_mode) || st->st_uid != geteuid())
+		return -EPERM;
+	if (backend == SHMA_BACKEND_SHM && (st->st_mode & 07777) != SHMA_FILE_MODE)
+		return -EPERM;
+	return 0;
 }
 
 /* A process-local spinlock for the slow paths (mapping, growing). Signals
@@ -164,7 +227,7 @@ static int pool_alloc_local(struct shma_pool **out)
 	p = m;
 	p->root_fd = -1;
 	p->dirfd = -1;
-	p->owner = SHMA_OWNER_NONE;
+	p->reg = (uint64_t)__atomic_load_n(&shma_fork_gen, __ATOMIC_RELAXED) << 32 | SHMA_OWNER_NONE;
 	*out = p;
 	return 0;
 }
@@ -201,7 +264,8 @@ static int pool_setup_local(struct shma_pool *p)
 	return 0;
 }
 
-static void register_user(struct shma_pool *p)
+/* Claim a free user slot for this process (lock-free, async-signal-safe). */
+static int claim_user(struct shma_pool *p, unsigned *out)
 {
 	int64_t pid = mk_getpid();
 	uint64_t start = self_start();
@@ -214,11 +278,72 @@ static void register_user(struct shma_pool *p)
 		if (__atomic_compare_exchange_n(&u->pid, &zero, pid, false,
 						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 			__atomic_store_n(&u->start, start, __ATOMIC_RELEASE);
-			p->owner = i;
-			return;
+			*out = i;
+			return 0;
 		}
 	}
-	/* All slots taken: our blocks are simply unowned (never reclaimed). */
+	return -EUSERS;
+}
+
+static void release_user(struct shma_pool *p, unsigned i)
+{
+	__atomic_store_n(&p->root->users[i].start, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->root->users[i].pid, 0, __ATOMIC_RELEASE);
+}
+
+/*
+ * Register at attach. Every block records its allocator's slot, and a
+ * process must never allocate without one (nothing could give its blocks
+ * back if it died). When the table is full, the slots of dead processes
+ * are reclaimed (their blocks freed) and reused; only a table of live
+ * processes is -EUSERS.
+ */
+static int register_user(struct shma_pool *p)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		unsigned u;
+		int blocks, r = claim_user(p, &u);
+		if (r == 0) {
+			__atomic_store_n(&p->reg, (uint64_t)__atomic_load_n(&shma_fork_gen,
+					 __ATOMIC_RELAXED) << 32 | u, __ATOMIC_RELEASE);
+			return 0;
+		}
+		r = shma_reclaim_users(p, &blocks);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return -EUSERS;
+		/* Freed some; others may take them first: try again. */
+	}
+	return -EUSERS;
+}
+
+/*
+ * A fork()ed child's first allocation with a pool it inherited: register
+ * this process (no reclaim here: this runs inside shma_alloc, perhaps in a
+ * signal handler). Racing threads of the child agree on one registration.
+ */
+int shma_reregister(struct shma_pool *p, uint64_t old, unsigned *owner)
+{
+	for (;;) {
+		uint32_t gen = __atomic_load_n(&shma_fork_gen, __ATOMIC_RELAXED);
+		unsigned u;
+		int r;
+
+		if ((uint32_t)(old >> 32) == gen) {
+			*owner = (unsigned)old & 0xff;
+			return 0;
+		}
+		r = claim_user(p, &u);
+		if (r < 0)
+			return r;
+		if (__atomic_compare_exchange_n(&p->reg, &old, (uint64_t)gen << 32 | u, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			*owner = u;
+			return 0;
+		}
+		release_user(p, u);     /* another thread won; old is its value now */
+	}
 }
 
 /* Validate a root header read from an untrusted file of size fsize. */
@@ -244,7 +369,7 @@ static int root_check(const struct shma_root *rt, uint64_t fsize)
 	return 0;
 }
 
-/* Map a validated root fd and finish the local part. */
+/* Map a validated root fd and finish the local part (registration is the caller's). */
 static int pool_open_root(struct shma_pool *p, int fd, unsigned flags)
 {
 	struct shma_root hdr;
@@ -267,6 +392,9 @@ static int pool_open_root(struct shma_pool *p, int fd, unsigned flags)
 	r = root_check(&hdr, (uint64_t)st.st_size);
 	if (r < 0)
 		return r;
+	r = file_ok(&st, hdr.backend);
+	if (r < 0)
+		return r;
 	p->rdonly = flags & SHMA_ATTACH_RDONLY;
 	r = mk_mmap(NULL, hdr.root_size, PROT_READ | (p->rdonly ? 0 : PROT_WRITE),
 		    MAP_SHARED, fd, 0, &m);
@@ -284,8 +412,6 @@ static int pool_open_root(struct shma_pool *p, int fd, unsigned flags)
 	if (p->chunk_size != hdr.chunk_size || p->max_chunks != hdr.max_chunks ||
 	    p->nclasses != hdr.nclasses)
 		return -EBADMSG;
-	if (!p->rdonly)
-		register_user(p);
 	return 0;
 }
 
@@ -315,14 +441,16 @@ static int create_root_file(struct shma_pool *p, const struct shma_pool_opts *o,
 			r = root_name(p->name, fname, sizeof(fname));
 			if (r < 0)
 				return r;
-			fd = mk_openat(p->dirfd, fname, O_RDWR | O_CREAT | O_EXCL, 0600);
+			fd = mk_openat(p->dirfd, fname, O_RDWR | O_CREAT | O_EXCL, SHMA_FILE_MODE);
 			if (fd >= 0)
 				break;
 			if (fd != -EEXIST || !gen || tries > 16)
 				return fd;
 		}
 	}
-	r = mk_fallocate(fd, 0, 0, size);
+	r = p->backend == SHMA_BACKEND_SHM ? set_file_mode(fd) : 0;
+	if (r == 0)
+		r = mk_fallocate(fd, 0, 0, size);
 	if (r == 0 && p->backend == SHMA_BACKEND_MEMFD)
 		r = mk_add_seals(fd, F_SEAL_SHRINK | F_SEAL_GROW);
 	if (r < 0) {
@@ -399,6 +527,8 @@ MK_EXPORT int shma_pool_create(const struct shma_pool_opts *o, struct shma_pool 
 	mk_munmap(m, rsize);
 
 	r = pool_open_root(p, fd, 0);
+	if (r == 0)
+		r = register_user(p);
 	if (r < 0) {
 		if (p->root_fd >= 0)
 			fd = -1;  /* owned by p now */
@@ -438,7 +568,7 @@ MK_EXPORT int shma_pool_attach(const char *dir, const char *name, unsigned flags
 		return r;
 	}
 	root_name(name, fname, sizeof(fname));
-	fd = mk_openat(p->dirfd, fname, (flags & SHMA_ATTACH_RDONLY) ? O_RDONLY : O_RDWR, 0);
+	fd = open_pool_file(p->dirfd, fname, flags & SHMA_ATTACH_RDONLY);
 	if (fd < 0) {
 		pool_unmap_all(p);
 		return fd;
@@ -446,6 +576,8 @@ MK_EXPORT int shma_pool_attach(const char *dir, const char *name, unsigned flags
 	r = pool_open_root(p, fd, flags);
 	if (r == 0 && (p->backend != SHMA_BACKEND_SHM || strcmp(p->name, name)))
 		r = -EBADMSG;
+	if (r == 0 && !p->rdonly)
+		r = register_user(p);
 	if (r < 0) {
 		if (p->root_fd < 0)
 			mk_close(fd);
@@ -487,6 +619,12 @@ MK_EXPORT int shma_pool_attach_fds(const int *fds, size_t n, unsigned flags,
 			return r;
 		}
 	}
+	/* Last: registering may reclaim dead users, which needs every chunk. */
+	r = p->rdonly ? 0 : register_user(p);
+	if (r < 0) {
+		shma_pool_free(p);
+		return r;
+	}
 	*out = p;
 	return 0;
 }
@@ -502,8 +640,9 @@ static int chunk_check(struct shma_pool *p, int fd, uint32_t idx, unsigned gen, 
 
 	if (r < 0)
 		return r;
-	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
-		return -EPERM;
+	r = file_ok(&st, p->backend);
+	if (r < 0)
+		return r;
 	if ((uint64_t)st.st_size != size)
 		return -EBADMSG;
 	if (mk_pread_full(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
@@ -573,7 +712,7 @@ static int map_slow(struct shma_pool *p, uint32_t idx, uint64_t state, char **ba
 		char fname[128];
 		r = shma_chunk_name(p, idx, shma_s_nonce(state), fname, sizeof(fname));
 		if (r == 0) {
-			fd = mk_openat(p->dirfd, fname, p->rdonly ? O_RDONLY : O_RDWR, 0);
+			fd = open_pool_file(p->dirfd, fname, p->rdonly);
 			r = fd < 0 ? fd : chunk_check(p, fd, idx, gen, size);
 		}
 		if (r < 0) {
@@ -692,7 +831,7 @@ int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *
 			r = shma_chunk_name(p, idx, shma_s_nonce(newstate), fname, sizeof(fname));
 			if (r < 0)
 				goto undo;
-			fd = mk_openat(p->dirfd, fname, O_RDWR | O_CREAT | O_EXCL, 0600);
+			fd = mk_openat(p->dirfd, fname, O_RDWR | O_CREAT | O_EXCL, SHMA_FILE_MODE);
 			if (fd >= 0)
 				break;
 			if (fd != -EEXIST || tries > 16) {
@@ -712,7 +851,9 @@ int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *
 		}
 	}
 	/* Reserve every byte now: a full tmpfs fails here, not as SIGBUS later. */
-	r = mk_fallocate(fd, 0, 0, size);
+	r = p->backend == SHMA_BACKEND_SHM ? set_file_mode(fd) : 0;
+	if (r == 0)
+		r = mk_fallocate(fd, 0, 0, size);
 	if (r == 0 && p->backend == SHMA_BACKEND_MEMFD)
 		r = mk_add_seals(fd, F_SEAL_SHRINK | F_SEAL_GROW);
 	if (r < 0)
@@ -748,18 +889,30 @@ undo:
 	return r == -ENOMEM || r == -EFBIG || r == -EDQUOT ? -ENOSPC : r;
 }
 
-/* The end of giving a slot back: its file goes, then the slot is FREE. */
+/*
+ * The end of giving a slot back. Out of LIVE first (CREATING, with us as
+ * its owner), its file second: a walker that finds a LIVE slot without its
+ * file knows the pool is damaged rather than that it raced with us. If we
+ * die in between, shma_pool_reclaim() finishes (a CREATING slot of a dead
+ * process). Then FREE.
+ */
 static void slot_give_back(struct shma_pool *p, uint32_t idx, uint64_t state)
 {
+	struct shma_slot *sl = &p->root->slots[idx];
 	char fname[128];
 
+	sl->owner_start = self_start();
+	sl->owner_pid = mk_getpid();
+	__atomic_store_n(&sl->state, shma_slot_word(shma_s_nonce(state), shma_s_gen(state),
+						    SHMA_SLOT_CREATING, shma_s_kind(state)),
+			 __ATOMIC_SEQ_CST);
 	if (p->backend == SHMA_BACKEND_SHM &&
 	    shma_chunk_name(p, idx, shma_s_nonce(state), fname, sizeof(fname)) == 0)
 		mk_unlinkat(p->dirfd, fname, 0);
-	p->root->slots[idx].owner_pid = 0;
+	sl->owner_pid = 0;
 	/* Publish last: once FREE the slot (and a new file name) may be reused. */
-	__atomic_store_n(&p->root->slots[idx].state,
-			 shma_slot_word(0, shma_s_gen(state), SHMA_SLOT_FREE, 0), __ATOMIC_RELEASE);
+	__atomic_store_n(&sl->state, shma_slot_word(0, shma_s_gen(state), SHMA_SLOT_FREE, 0),
+			 __ATOMIC_RELEASE);
 }
 
 /* Give a dedicated chunk back (its block was just freed by us). */
@@ -804,17 +957,18 @@ void shma_drop_regular(struct shma_pool *p, uint32_t idx, uint64_t state)
 
 /* ---- the rest of the pool API ------------------------------------------------------ */
 
-void shma_disown(struct shma_pool *p);   /* walk.c */
-
 MK_EXPORT void shma_pool_free(struct shma_pool *p)
 {
+	unsigned own;
+
 	if (!p)
 		return;
-	if (p->root && p->owner != SHMA_OWNER_NONE) {
-		struct shma_user *u = &p->root->users[p->owner];
-		shma_disown(p);
-		__atomic_store_n(&u->start, 0, __ATOMIC_RELAXED);
-		__atomic_store_n(&u->pid, 0, __ATOMIC_RELEASE);
+	/* Only a registration this process made: in a fork()ed child that never
+	 * allocated, the slot is still the parent's, and stays so. */
+	own = p->root && !p->rdonly ? shma_own_slot(p) : SHMA_OWNER_NONE;
+	if (own != SHMA_OWNER_NONE) {
+		shma_disown(p, own);
+		release_user(p, own);
 	}
 	pool_unmap_all(p);
 }

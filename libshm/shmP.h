@@ -94,9 +94,15 @@ struct shma_slot {                      /* 64 bytes: one cache line each */
 	uint64_t pad[3];
 };
 
+/*
+ * A registration. pid > 0: that process (start: its start time, 0 while
+ * it registers); pid < 0: process -pid is giving back what the dead
+ * registrant held (judged alive by its pid alone); 0: free. Every change
+ * of pid is a CAS, so one process at a time owns a slot.
+ */
 struct shma_user {
-	int64_t pid;                    /* 0 = free; claimed by CAS */
-	uint64_t start;                 /* 0 while being registered */
+	int64_t pid;
+	uint64_t start;
 };
 
 struct shma_head {                      /* one cache line per class */
@@ -150,7 +156,8 @@ struct shma_pool {
 	unsigned backend;
 	bool rdonly;
 	bool creator;
-	unsigned owner;                 /* our user slot, or SHMA_OWNER_NONE */
+	uint64_t reg;                   /* shma_fork_gen << 32 | our user slot (or
+					 * SHMA_OWNER_NONE); see shma_owner() */
 	uint64_t chunk_size;
 	unsigned chunk_shift;
 	uint32_t max_chunks;
@@ -191,7 +198,39 @@ static inline uint32_t shma_ref(const struct shma_pool *p, uint32_t idx, uint64_
 	return (uint32_t)(((uint64_t)idx << p->chunk_shift | off) / SHMA_GRANULE);
 }
 
+/*
+ * Bumped in the child of every fork() (a pthread_atfork handler). A pool
+ * object inherited across fork() carries its parent's registration: the
+ * child must not allocate under it (the parent's death would make reclaim
+ * free the child's live blocks), so shma_owner() registers the child anew
+ * first. One relaxed load on the allocation path.
+ */
+extern unsigned shma_fork_gen;
+int shma_reregister(struct shma_pool *p, uint64_t old, unsigned *owner);
+
+/* Our user slot for this process; -EUSERS if it had to register and could not. */
+static inline int shma_owner(struct shma_pool *p, unsigned *owner)
+{
+	uint64_t r = __atomic_load_n(&p->reg, __ATOMIC_ACQUIRE);
+
+	if (__builtin_expect((uint32_t)(r >> 32) == __atomic_load_n(&shma_fork_gen, __ATOMIC_RELAXED), 1)) {
+		*owner = (unsigned)r & 0xff;
+		return 0;
+	}
+	return shma_reregister(p, r, owner);
+}
+
+/* Our slot if this process registered it (not a parent's before fork), else NONE. */
+static inline unsigned shma_own_slot(const struct shma_pool *p)
+{
+	uint64_t r = __atomic_load_n(&p->reg, __ATOMIC_ACQUIRE);
+
+	return (uint32_t)(r >> 32) == __atomic_load_n(&shma_fork_gen, __ATOMIC_RELAXED)
+		? (unsigned)r & 0xff : SHMA_OWNER_NONE;
+}
+
 /* pool.c */
+bool shma_user_alive(int64_t pid, uint64_t start);
 int shma_map_slot(struct shma_pool *p, uint32_t idx, uint64_t state, char **base);
 int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *idx);
 void shma_release_chunk(struct shma_pool *p, uint32_t idx, uint64_t state);
@@ -199,6 +238,11 @@ bool shma_pid_alive(int64_t pid, uint64_t start);
 void shma_lock(struct shma_pool *p, void *oldmask);
 void shma_unlock(struct shma_pool *p, const void *oldmask);
 int shma_chunk_name(const struct shma_pool *p, uint32_t idx, uint32_t nonce, char *buf, size_t len);
+
+/* walk.c: give back what dead registrants held, free their slots; returns the
+ * number of slots freed, *blocks the blocks freed. */
+int shma_reclaim_users(struct shma_pool *p, int *blocks);
+void shma_disown(struct shma_pool *p, unsigned owner);
 
 /* alloc.c */
 int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_t want_gen,

@@ -36,6 +36,25 @@ static struct shma_blk *data_header(struct shma_blk *start, uint64_t w, uint64_t
 	return start;
 }
 
+/*
+ * Map live slot i (state s) for a walk: 0 with *base, 1 when the slot was
+ * released meanwhile (nothing to see), or the error of a chunk that cannot
+ * be mapped: a file replaced, damaged or missing (-EPERM, -ELOOP, -EBADMSG)
+ * or a memfd chunk this process was never sent (-ENXIO). Never skipped
+ * silently: a walk that cannot see every chunk cannot count or reclaim.
+ */
+static int map_live(struct shma_pool *p, uint32_t i, uint64_t s, char **base)
+{
+	int r = shma_map_slot(p, i, s, base);
+
+	if (r == 0)
+		return 0;
+	if (__atomic_load_n(&p->root->slots[i].state, __ATOMIC_ACQUIRE) != s)
+		return 1;
+	/* Still LIVE and its file gone: slots leave LIVE before their file does. */
+	return r == -ESTALE ? -EBADMSG : r;
+}
+
 static int walk(struct shma_pool *p, walk_fn fn, void *ud)
 {
 	struct shma_root *rt = p->root;
@@ -48,8 +67,11 @@ static int walk(struct shma_pool *p, walk_fn fn, void *ud)
 
 		if (shma_s_st(s) != SHMA_SLOT_LIVE)
 			continue;
-		if (shma_map_slot(p, i, s, &base) < 0)
-			continue;   /* e.g. a memfd chunk we were never sent */
+		r = map_live(p, i, s, &base);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue;
 		if (shma_s_kind(s) == SHMA_KIND_DEDICATED) {
 			uint64_t off = mk_page_size() - BLK;
 			struct shma_blk *b = (struct shma_blk *)(base + off);
@@ -128,7 +150,8 @@ MK_EXPORT int shma_pool_stat(struct shma_pool *p, struct shma_pool_stat *st)
 		int64_t pid = __atomic_load_n(&rt->users[u].pid, __ATOMIC_ACQUIRE);
 		if (!pid)
 			continue;
-		if (shma_pid_alive(pid, __atomic_load_n(&rt->users[u].start, __ATOMIC_ACQUIRE)))
+		/* A slot being reclaimed (pid < 0) still counts as the dead user it was. */
+		if (pid > 0 && shma_pid_alive(pid, __atomic_load_n(&rt->users[u].start, __ATOMIC_ACQUIRE)))
 			st->users++;
 		else
 			st->users_dead++;
@@ -162,11 +185,17 @@ MK_EXPORT int shma_pool_chunk_stat(struct shma_pool *p, uint32_t index, struct s
 }
 
 struct owner_ud {
-	unsigned owner;
+	uint64_t set[4];        /* owners whose blocks to free (reclaim) */
+	unsigned owner;         /* the owner to disown (disown) */
 	int count;
 };
 
-/* Free allocated blocks of a dead owner. */
+static bool in_set(const uint64_t *set, unsigned o)
+{
+	return o < 256 && (set[o / 64] >> (o % 64) & 1);
+}
+
+/* Free allocated blocks of dead owners. */
 static int reclaim_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint64_t w, void *ud)
 {
 	struct owner_ud *o = ud;
@@ -174,13 +203,13 @@ static int reclaim_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uin
 	uint64_t bytes = c == SHMA_CLASS_LARGE ? 0 : shma_class_bytes(c);
 	struct shma_blk *h;
 
-	if (!(shma_w_gen(w) & 1) || shma_w_owner(w) != o->owner)
+	if (!(shma_w_gen(w) & 1) || !in_set(o->set, shma_w_owner(w)))
 		return 0;
 	h = c == SHMA_CLASS_LARGE ? b : data_header(b, w, bytes);
 	if (!h)
 		return 0;
 	if (shma_free_blk(p, h, ref + (uint32_t)(((char *)h - (char *)b) / 16), 0, false,
-			  o->owner) == 0)
+			  shma_w_owner(w)) == 0)
 		o->count++;
 	return 0;
 }
@@ -192,6 +221,8 @@ static int disown_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint
 	unsigned c = shma_w_cls(w);
 	struct shma_blk *h;
 
+	(void)p;
+	(void)ref;
 	if (!(shma_w_gen(w) & 1) || shma_w_owner(w) != o->owner)
 		return 0;
 	h = c == SHMA_CLASS_LARGE ? b : data_header(b, w, shma_class_bytes(c));
@@ -208,39 +239,101 @@ static int disown_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint
 	return 0;
 }
 
-void shma_disown(struct shma_pool *p);
-void shma_disown(struct shma_pool *p)
+void shma_disown(struct shma_pool *p, unsigned owner)
 {
-	struct owner_ud o = { .owner = p->owner };
+	struct owner_ud o = { .owner = owner };
 
-	if (!p->rdonly && p->owner != SHMA_OWNER_NONE)
+	if (!p->rdonly && owner != SHMA_OWNER_NONE)
 		walk(p, disown_fn, &o);
+}
+
+/* Map every live chunk (so that a reclaim never stops half-way for want of one). */
+static int map_all(struct shma_pool *p)
+{
+	uint32_t hwm = MK_MIN(__atomic_load_n(&p->root->hwm, __ATOMIC_ACQUIRE), p->max_chunks);
+
+	for (uint32_t i = 0; i < hwm; i++) {
+		uint64_t s = __atomic_load_n(&p->root->slots[i].state, __ATOMIC_ACQUIRE);
+		char *base;
+		int r;
+
+		if (shma_s_st(s) != SHMA_SLOT_LIVE)
+			continue;
+		r = map_live(p, i, s, &base);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Give back what dead registrants held, in one walk for all of them.
+ * Each dead slot is first claimed (pid -> -ourpid, one CAS), so exactly one
+ * process reclaims it, and no new registrant can take it (and allocate
+ * under its owner byte) until the walk is over. A claimant that dies
+ * itself is judged by its pid and its claim taken over.
+ */
+int shma_reclaim_users(struct shma_pool *p, int *blocks)
+{
+	struct shma_root *rt = p->root;
+	struct owner_ud o;
+	int64_t me = mk_getpid(), orig[SHMA_MAX_USERS];
+	unsigned self = shma_own_slot(p);
+	int n = 0, r;
+
+	*blocks = 0;
+	memset(&o, 0, sizeof(o));
+	r = map_all(p);
+	if (r < 0)
+		return r;
+	for (unsigned u = 0; u < SHMA_MAX_USERS; u++) {
+		int64_t pid = __atomic_load_n(&rt->users[u].pid, __ATOMIC_ACQUIRE);
+		uint64_t start = __atomic_load_n(&rt->users[u].start, __ATOMIC_ACQUIRE);
+
+		orig[u] = pid;
+		if (!pid || pid == -me || u == self || shma_user_alive(pid, start))
+			continue;
+		if (!__atomic_compare_exchange_n(&rt->users[u].pid, &pid, -me, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			continue;
+		o.set[u / 64] |= 1ull << (u % 64);
+		n++;
+	}
+	if (!n)
+		return 0;
+	r = walk(p, reclaim_fn, &o);
+	for (unsigned u = 0; u < SHMA_MAX_USERS; u++) {
+		int64_t pid = -me;
+		if (!in_set(o.set, u))
+			continue;
+		if (r < 0) {
+			/* Could not see every chunk: the slot stays the dead user's. */
+			__atomic_compare_exchange_n(&rt->users[u].pid, &pid, orig[u], false,
+						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+			continue;
+		}
+		__atomic_store_n(&rt->users[u].start, 0, __ATOMIC_RELAXED);
+		__atomic_compare_exchange_n(&rt->users[u].pid, &pid, 0, false,
+					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	}
+	*blocks = o.count;
+	return r < 0 ? r : n;
 }
 
 MK_EXPORT int shma_pool_reclaim(struct shma_pool *p)
 {
 	struct shma_root *rt;
-	int total = 0;
+	int blocks, r;
 
 	if (!p)
 		return -EINVAL;
 	if (p->rdonly)
 		return -EPERM;
 	rt = p->root;
-	for (unsigned u = 0; u < SHMA_MAX_USERS; u++) {
-		int64_t pid = __atomic_load_n(&rt->users[u].pid, __ATOMIC_ACQUIRE);
-		uint64_t start = __atomic_load_n(&rt->users[u].start, __ATOMIC_ACQUIRE);
-		struct owner_ud o = { .owner = u };
-
-		if (!pid || u == p->owner || shma_pid_alive(pid, start))
-			continue;
-		walk(p, reclaim_fn, &o);
-		total += o.count;
-		/* Free the registration only if nobody re-registered meanwhile. */
-		__atomic_compare_exchange_n(&rt->users[u].pid, &pid, 0, false,
-					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
-	}
-	/* Slots whose creator died half-way: give them back. */
+	r = shma_reclaim_users(p, &blocks);
+	if (r < 0)
+		return r;
+	/* Slots whose creator died half-way (or whose releaser died): give them back. */
 	for (uint32_t i = 0; i < p->max_chunks; i++) {
 		struct shma_slot *sl = &rt->slots[i];
 		uint64_t s = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
@@ -257,7 +350,7 @@ MK_EXPORT int shma_pool_reclaim(struct shma_pool *p)
 					    shma_slot_word(0, shma_s_gen(s), SHMA_SLOT_FREE, 0), false,
 					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 	}
-	return total;
+	return blocks;
 }
 
 /*

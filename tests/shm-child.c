@@ -13,6 +13,8 @@
  *   shm-child leak DIR NAME N              allocate N blocks, exit without detaching
  *   shm-child create DIR NAME N            create a SHM pool, allocate N blocks, detach
  *   shm-child hold DIR NAME SECONDS        stay attached for SECONDS (a live user)
+ *   shm-child crash DIR NAME               attach, allocate one patterned block, print
+ *                                          its handle, then wait to be killed
  */
 #include "config.h"
 
@@ -199,6 +201,27 @@ static int do_hold(char **argv)
 	return 0;
 }
 
+static int do_crash(char **argv)
+{
+	struct shma_pool *p;
+	struct shma_handle h;
+	char buf[64];
+	void *d;
+	int r = shma_pool_attach(argv[2], argv[3], 0, &p);
+
+	if (r < 0)
+		return fail("attach", r);
+	r = shma_alloc(p, 200, 0, &h, &d);
+	if (r < 0)
+		return fail("alloc", r);
+	shm_pattern_fill(d, h.len, shm_pattern_seed(&h));
+	shm_handle_format(&h, buf, sizeof(buf));
+	printf("%s\n", buf);
+	fflush(stdout);
+	for (;;)
+		pause();        /* until SIGKILL */
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "resolve"))
@@ -215,6 +238,8 @@ int main(int argc, char **argv)
 		return do_create(argv);
 	if (argc == 5 && !strcmp(argv[1], "hold"))
 		return do_hold(argv);
-	fprintf(stderr, "usage: shm-child resolve|memfd|churn|loop|leak|create|hold ...\n");
+	if (argc == 4 && !strcmp(argv[1], "crash"))
+		return do_crash(argv);
+	fprintf(stderr, "usage: shm-child resolve|memfd|churn|loop|leak|create|hold|crash ...\n");
 	return 2;
 }

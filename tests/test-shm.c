@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include <glib/gstdio.h>
 
 #include "shm.h"
+#include "common/sys.h"
 #include "libshm/shmP.h"
 #include "tests/test-shm-util.h"
 
@@ -228,6 +230,190 @@ static void test_pool_attach_damaged(void)
 	p->root->class_size[3] ^= 16;
 	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, 0);
 	shma_pool_free(q);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+/* The path of a SHM pool's file: its root, or chunk slot idx (nonce from the slot). */
+static char *pool_path(struct shma_pool *p, int idx)
+{
+	char fname[128];
+
+	if (idx < 0)
+		return g_strconcat("/dev/shm/" SHMA_FILE_PREFIX, shma_pool_name(p), NULL);
+	g_assert_cmpint(shma_chunk_name(p, (uint32_t)idx,
+					shma_s_nonce(p->root->slots[idx].state), fname, sizeof(fname)), ==, 0);
+	return g_build_filename("/dev/shm", fname, NULL);
+}
+
+/* Nothing named like a pool may hang an attach: FIFOs and sockets fail at once. */
+static void test_pool_not_regular(void)
+{
+	g_autofree char *name = unique_name("fifo");
+	g_autofree char *path = g_strconcat("/dev/shm/" SHMA_FILE_PREFIX, name, NULL);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct shma_pool *p = NULL;
+	gint64 t0;
+	int s;
+
+	g_assert_cmpint(mkfifo(path, 0600), ==, 0);
+	alarm(20);      /* a hang is a failure, not a stuck test run */
+	t0 = g_get_monotonic_time();
+	g_assert_cmpint(shma_pool_attach(NULL, name, SHMA_ATTACH_RDONLY, &p), ==, -EPERM);
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &p), ==, -EPERM);
+	g_assert_cmpint(g_get_monotonic_time() - t0, <, G_USEC_PER_SEC);
+	alarm(0);
+	g_assert_cmpint(shma_pool_remove(NULL, name), ==, 0);
+	/* A unix socket cannot even be opened (ENXIO): still "not a pool file". */
+	g_assert_cmpuint(strlen(path), <, sizeof(sa.sun_path));
+	strcpy(sa.sun_path, path);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	g_assert_cmpint(bind(s, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+	g_assert_cmpint(shma_pool_attach(NULL, name, SHMA_ATTACH_RDONLY, &p), ==, -EPERM);
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &p), ==, -EPERM);
+	close(s);
+	g_assert_cmpint(shma_pool_remove(NULL, name), ==, 0);
+	g_assert_null(p);
+}
+
+/* A pool file whose mode or owner is not what memkit made is refused (-EPERM). */
+static void test_pool_file_mode(void)
+{
+	g_autofree char *name = unique_name("mode");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20), *q = NULL;
+	g_autofree char *root = pool_path(p, -1);
+	g_autofree char *chunk = NULL;
+	struct shma_pool_stat st;
+	struct shma_handle h;
+	struct stat sb;
+	mode_t old = umask(0277);
+	void *d;
+
+	/* Files get exactly 0600 whatever the umask. */
+	g_assert_cmpint(shma_alloc(p, 100, 0, &h, NULL), ==, 0);
+	umask(old);
+	chunk = pool_path(p, 0);
+	g_assert_cmpint(stat(chunk, &sb), ==, 0);
+	g_assert_cmpuint(sb.st_mode & 07777, ==, 0600);
+
+	g_assert_cmpint(chmod(root, 0666), ==, 0);
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, -EPERM);
+	g_assert_cmpint(shma_pool_attach(NULL, name, SHMA_ATTACH_RDONLY, &q), ==, -EPERM);
+	g_assert_cmpint(chmod(root, 0640), ==, 0);
+	g_assert_cmpint(shma_pool_attach(NULL, name, SHMA_ATTACH_RDONLY, &q), ==, -EPERM);
+	g_assert_cmpint(chmod(root, 0600), ==, 0);
+	g_assert_null(q);
+
+	/* A chunk made world-writable: every use of it in a fresh attacher fails. */
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, 0);
+	g_assert_cmpint(chmod(chunk, 0666), ==, 0);
+	g_assert_cmpint(shma_resolve(q, &h, &d), ==, -EPERM);
+	g_assert_cmpint(shma_pool_stat(q, &st), ==, -EPERM);
+	g_assert_cmpint(shma_alloc(q, 100, 0, NULL, NULL), ==, -EPERM);
+	g_assert_cmpint(chmod(chunk, 0600), ==, 0);
+	g_assert_cmpint(shma_resolve(q, &h, &d), ==, 0);
+	stat_of(q, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 1);   /* the failed alloc carved nothing */
+	shma_pool_free(q);
+	q = NULL;
+
+	if (geteuid() == 0) {
+		/* Root can give the file away: not ours any more. */
+		g_assert_cmpint(chown(root, 65534, 65534), ==, 0);
+		g_assert_cmpint(shma_pool_attach(NULL, name, SHMA_ATTACH_RDONLY, &q), ==, -EPERM);
+		g_assert_cmpint(chown(root, 0, 0), ==, 0);
+	} else {
+		g_test_message("not root: cannot chown a pool file to another user");
+	}
+	g_assert_null(q);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+/* A chunk file replaced by a symbolic link: a documented error everywhere, never skipped. */
+static void test_pool_chunk_symlink(void)
+{
+	g_autofree char *name = unique_name("lnk");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20), *q = NULL;
+	g_autofree char *chunk = NULL, *moved = NULL;
+	struct shma_pool_stat st, before;
+	struct shma_handle h;
+	void *d, *x;
+
+	g_assert_cmpint(shma_alloc(p, 100, 0, &h, NULL), ==, 0);
+	g_assert_cmpint(shma_alloc(p, 3000, 0, NULL, &x), ==, 0);
+	g_assert_cmpint(shma_free(p, x), ==, 0);        /* a free list into chunk 0 */
+	stat_of(p, &before);
+	chunk = pool_path(p, 0);
+	moved = g_strconcat(chunk, "-moved", NULL);
+	g_assert_cmpint(rename(chunk, moved), ==, 0);
+	g_assert_cmpint(symlink(moved, chunk), ==, 0);
+
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, 0);
+	g_assert_cmpint(shma_pool_stat(q, &st), ==, -ELOOP);
+	g_assert_cmpint(shma_resolve(q, &h, &d), ==, -ELOOP);
+	g_assert_cmpint(shma_alloc(q, 3000, 0, NULL, NULL), ==, -ELOOP);   /* pop */
+	g_assert_cmpint(shma_alloc(q, 100, 0, NULL, NULL), ==, -ELOOP);    /* carve */
+	g_assert_cmpint(shma_pool_reclaim(q), ==, -ELOOP);
+	/* Nothing changed, and the pool works again once the file is back. */
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, before.blocks_used);
+	g_assert_cmpuint(st.blocks_free, ==, before.blocks_free);
+	g_assert_cmpuint(st.free_bytes, ==, before.free_bytes);
+	g_assert_cmpint(unlink(chunk), ==, 0);
+	g_assert_cmpint(rename(moved, chunk), ==, 0);
+	stat_of(q, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 1);
+	g_assert_cmpint(shma_resolve(q, &h, &d), ==, 0);
+	g_assert_cmpint(shma_alloc(q, 3000, 0, NULL, NULL), ==, 0);
+	shma_pool_free(q);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+/* Every slot held by a live process: attach is -EUSERS (and RDONLY still works). */
+static void test_pool_users_full(void)
+{
+	g_autofree char *name = unique_name("full");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20), *q = NULL;
+	struct shma_pool_stat st;
+	bool mine[SHMA_MAX_USERS] = { false };
+	uint64_t start = 0;
+	int status;
+	pid_t pid;
+
+	g_assert_cmpint(mk_proc_start_time(getpid(), &start), ==, 0);
+	for (unsigned u = 0; u < SHMA_MAX_USERS; u++) {
+		if (p->root->users[u].pid)
+			continue;
+		p->root->users[u].start = start;
+		p->root->users[u].pid = getpid();
+		mine[u] = true;
+	}
+	stat_of(p, &st);
+	g_assert_cmpuint(st.users, ==, SHMA_MAX_USERS);
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, -EUSERS);
+	g_assert_null(q);
+	g_assert_cmpint(shma_pool_attach(NULL, name, SHMA_ATTACH_RDONLY, &q), ==, 0);
+	shma_pool_free(q);
+	/* A fork()ed child cannot allocate under its parent's slot either. */
+	pid = fork();
+	if (pid == 0)
+		_exit(shma_alloc(p, 100, 0, NULL, NULL) == -EUSERS ? 0 : 1);
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* One slot free again: attach works. */
+	for (unsigned u = 0; u < SHMA_MAX_USERS; u++)
+		if (mine[u]) {
+			p->root->users[u].pid = 0;
+			mine[u] = false;
+			break;
+		}
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, 0);
+	shma_pool_free(q);
+	for (unsigned u = 0; u < SHMA_MAX_USERS; u++)
+		if (mine[u])
+			p->root->users[u].pid = 0;
 	shma_pool_unlink(p);
 	shma_pool_free(p);
 }
@@ -1082,6 +1268,218 @@ static void test_reclaim_detached(void)
 	shma_pool_free(p);
 }
 
+/* Start `shm-child crash DIR NAME` and read the handle of the block it allocated. */
+static GPid spawn_crasher(const char *name, struct shma_handle *h)
+{
+	char *argv[] = { CHILD, "crash", "/dev/shm", (char *)name, NULL };
+	GError *err = NULL;
+	char line[128];
+	size_t n = 0;
+	GPid pid;
+	int out;
+
+	g_assert_true(g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+					       NULL, NULL, &pid, NULL, &out, NULL, &err));
+	g_assert_no_error(err);
+	while (n < sizeof(line) - 1 && read(out, &line[n], 1) == 1 && line[n] != '\n')
+		n++;
+	line[n] = '\0';
+	close(out);
+	g_assert_cmpint(shm_handle_parse(line, h), ==, 0);
+	return pid;
+}
+
+/*
+ * 400 processes in turn attach, allocate and die by SIGKILL: more than the
+ * 255 registration slots. Slots of dead processes are reclaimed when the
+ * table is full, so nothing outlives the crashes: 0 blocks used after reclaim.
+ */
+static void test_reclaim_crash_loop(void)
+{
+	g_autofree char *name = unique_name("loop");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
+	struct shma_pool_stat st;
+	struct shma_handle h;
+	int reclaimed, status;
+
+	for (int i = 0; i < 400; i++) {
+		GPid pid = spawn_crasher(name, &h);
+		uint8_t *d;
+		/* The live crasher's block is intact before it dies. */
+		g_assert_cmpint(shma_resolve(p, &h, (void **)&d), ==, 0);
+		g_assert_true(shm_pattern_ok(d, h.len, shm_pattern_seed(&h)));
+		kill(pid, SIGKILL);
+		g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+		g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	}
+	stat_of(p, &st);
+	g_test_message("after 400 crashes: %" G_GUINT64_FORMAT " blocks used, %u dead users",
+		       st.blocks_used, st.users_dead);
+	g_assert_cmpuint(st.blocks_used, ==, st.users_dead);
+	reclaimed = shma_pool_reclaim(p);
+	g_assert_cmpint(reclaimed, ==, (int)st.users_dead);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 0);
+	g_assert_cmpuint(st.users_dead, ==, 0);
+	g_assert_cmpuint(st.users, ==, 1);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+/* ---- fork() without exec ------------------------------------------------------------- */
+
+static void xwrite(int fd, const void *buf, size_t len)
+{
+	g_assert_cmpint(write(fd, buf, len), ==, (ssize_t)len);
+}
+
+/* A child allocates (attaching itself, or with the inherited pool object),
+ * reports its handle, and waits for a byte; exit 0 if its block is intact. */
+static pid_t fork_worker(struct shma_pool *inherited, const char *name, bool detach, int *up,
+			 int *down)
+{
+	int u[2], d[2];
+	pid_t pid;
+
+	g_assert_cmpint(pipe2(u, O_CLOEXEC), ==, 0);
+	g_assert_cmpint(pipe2(d, O_CLOEXEC), ==, 0);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		struct shma_pool *q = inherited;
+		struct shma_handle h;
+		uint8_t *data;
+		char c;
+
+		if (!q && shma_pool_attach(NULL, name, 0, &q) < 0)
+			_exit(10);
+		if (shma_alloc(q, 300, 0, &h, (void **)&data) < 0)
+			_exit(11);
+		shm_pattern_fill(data, h.len, shm_pattern_seed(&h));
+		if (write(u[1], &h, sizeof(h)) != sizeof(h) || read(d[0], &c, 1) != 1)
+			_exit(12);
+		if (!shm_pattern_ok(data, h.len, shm_pattern_seed(&h)))
+			_exit(13);
+		if (detach) {
+			if (shma_free_handle(q, &h) < 0)
+				_exit(14);
+			shma_pool_free(q);
+		}
+		_exit(0);       /* without detach: as if it crashed */
+	}
+	close(u[1]);
+	close(d[0]);
+	*up = u[0];
+	*down = d[1];
+	return pid;
+}
+
+static void fork_reap(pid_t pid, int up, int down)
+{
+	int status;
+
+	xwrite(down, "x", 1);
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+	close(up);
+	close(down);
+}
+
+/*
+ * A child made by fork() alone is a process of its own: while it runs it
+ * is a live user (never users_dead), and reclaim leaves its block alone.
+ */
+static void test_fork_attach(void)
+{
+	g_autofree char *name = unique_name("fork");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
+	struct shma_pool_stat st;
+	struct shma_handle h;
+	int up, down;
+	uint8_t *d;
+	pid_t pid = fork_worker(NULL, name, false, &up, &down);
+
+	g_assert_cmpint(read(up, &h, sizeof(h)), ==, sizeof(h));
+	stat_of(p, &st);
+	g_assert_cmpuint(st.users, ==, 2);
+	g_assert_cmpuint(st.users_dead, ==, 0);
+	g_assert_cmpint(shma_pool_reclaim(p), ==, 0);
+	g_assert_cmpint(shma_resolve(p, &h, (void **)&d), ==, 0);
+	g_assert_true(shm_pattern_ok(d, h.len, shm_pattern_seed(&h)));
+	/* Allocate and free around it: its block is never handed out again. */
+	for (int i = 0; i < 1000; i++) {
+		void *x;
+		g_assert_cmpint(shma_alloc(p, 300, 0, NULL, &x), ==, 0);
+		memset(x, 0xff, 300);
+		g_assert_cmpint(shma_free(p, x), ==, 0);
+	}
+	fork_reap(pid, up, down);   /* the child checks its pattern too */
+	/* Gone without detaching: now it is dead, and its block comes back. */
+	stat_of(p, &st);
+	g_assert_cmpuint(st.users_dead, ==, 1);
+	g_assert_cmpint(shma_pool_reclaim(p), ==, 1);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 0);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+/*
+ * A child using the pool object it inherited registers as itself before it
+ * allocates; detaching in the child never drops the parent's registration.
+ */
+static void test_fork_inherited(void)
+{
+	g_autofree char *name = unique_name("inh");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
+	unsigned self = shma_own_slot(p);
+	struct shma_pool_stat st;
+	struct shma_handle mine, h;
+	int up, down, status;
+	uint8_t *d;
+	pid_t pid;
+
+	g_assert_cmpuint(self, !=, SHMA_OWNER_NONE);
+	g_assert_cmpint(shma_alloc(p, 500, 0, &mine, (void **)&d), ==, 0);
+	shm_pattern_fill(d, mine.len, shm_pattern_seed(&mine));
+
+	/* A child that detaches cleanly. */
+	pid = fork_worker(p, NULL, true, &up, &down);
+	g_assert_cmpint(read(up, &h, sizeof(h)), ==, sizeof(h));
+	stat_of(p, &st);
+	g_assert_cmpuint(st.users, ==, 2);
+	g_assert_cmpuint(st.users_dead, ==, 0);
+	g_assert_cmpint(shma_pool_reclaim(p), ==, 0);
+	fork_reap(pid, up, down);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.users, ==, 1);
+	g_assert_cmpint(p->root->users[self].pid, ==, getpid());
+
+	/* A child that frees the inherited object without allocating. */
+	pid = fork();
+	if (pid == 0) {
+		shma_pool_free(p);
+		_exit(0);
+	}
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_cmpint(p->root->users[self].pid, ==, getpid());
+
+	/* A child that dies holding a block: exactly that block is reclaimed. */
+	pid = fork_worker(p, NULL, false, &up, &down);
+	g_assert_cmpint(read(up, &h, sizeof(h)), ==, sizeof(h));
+	fork_reap(pid, up, down);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.users_dead, ==, 1);
+	g_assert_cmpuint(st.blocks_used, ==, 2);
+	g_assert_cmpint(shma_pool_reclaim(p), ==, 1);
+	g_assert_cmpint(shma_resolve(p, &h, (void **)&d), ==, -ESTALE);
+	g_assert_cmpint(shma_resolve(p, &mine, (void **)&d), ==, 0);
+	g_assert_true(shm_pattern_ok(d, mine.len, shm_pattern_seed(&mine)));
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
 /* ---- fd passing -------------------------------------------------------------------- */
 
 static void test_fdpass_errors(void)
@@ -1119,6 +1517,10 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/pool/generated-name", test_pool_generated_name);
 	g_test_add_func("/shm/pool/attach-errors", test_pool_attach_errors);
 	g_test_add_func("/shm/pool/attach-damaged", test_pool_attach_damaged);
+	g_test_add_func("/shm/pool/not-regular", test_pool_not_regular);
+	g_test_add_func("/shm/pool/file-mode", test_pool_file_mode);
+	g_test_add_func("/shm/pool/chunk-symlink", test_pool_chunk_symlink);
+	g_test_add_func("/shm/pool/users-full", test_pool_users_full);
 	g_test_add_func("/shm/alloc/sizes-aligns", test_alloc_sizes_aligns);
 	g_test_add_func("/shm/alloc/errors", test_alloc_errors);
 	g_test_add_func("/shm/alloc/reuse-stale", test_alloc_reuse_stale);
@@ -1142,6 +1544,9 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/xproc/kill9", test_xproc_kill9);
 	g_test_add_func("/shm/reclaim/leak", test_reclaim_leak);
 	g_test_add_func("/shm/reclaim/detached", test_reclaim_detached);
+	g_test_add_func("/shm/reclaim/crash-loop", test_reclaim_crash_loop);
+	g_test_add_func("/shm/fork/attach", test_fork_attach);
+	g_test_add_func("/shm/fork/inherited", test_fork_inherited);
 	g_test_add_func("/shm/fdpass/errors", test_fdpass_errors);
 	return g_test_run();
 }
