@@ -34,3 +34,21 @@ const struct jv *jv_get(const struct jv *obj, const char *key);
  */
 #define DAXSNAP_TOUCH_CODE_MAX 64
 size_t daxsnap_touch_code(uint8_t *c, uint32_t table, uint32_t n);
+
+/*
+ * daxsnap replay's run loop (daxsnap-guest.c). Call daxsnap_replay_watch()
+ * before dax_session_restore(): slots that cannot be bound are printed
+ * ("0xMOFFSET: reason") and counted in failed, guest touches outside
+ * every slot in outside. daxsnap_replay_run() runs the vCPU to HLT:
+ * 0, -errno of KVM_RUN, or -EPROTO for an exit nobody handles.
+ */
+struct dax_session;
+struct kvm_run;
+struct daxsnap_replay {
+	unsigned exits;         /* exits libdax handled (none with the window mapper) */
+	unsigned failed;
+	unsigned outside;
+};
+void daxsnap_replay_watch(struct dax_session *s, struct daxsnap_replay *rp);
+int daxsnap_replay_run(struct dax_session *s, int vcpu, struct kvm_run *run,
+		       struct daxsnap_replay *rp);
