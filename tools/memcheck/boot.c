@@ -2,6 +2,7 @@
 /* memcheck-guest linux check: bzImage loading and the 64-bit entry (boot.h). */
 #include "config.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,7 @@ int lx_boot_load(uint8_t *ram, uint64_t ram_size, const uint8_t *bz, size_t bz_l
 		return fail(b, -E2BIG, "command line too long");
 
 	memcpy(ram + LX_BOOT_KERNEL, bz + setup_len, b->kernel_bytes);
+	b->entry = LX_BOOT_KERNEL + 0x200;      /* the 64-bit entry of the decompressor */
 
 	/* The zero page: zeros, then the image's setup header at its offset. */
 	memset(bp, 0, 4096);
@@ -151,7 +153,49 @@ static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, int code)
 	s->db = (uint8_t)!code;
 }
 
-int lx_boot_vcpu(int kvm_fd, int vcpu_fd, char *why, size_t why_len)
+int lx_boot_payload(const uint8_t *bz, size_t bz_len, const uint8_t **payload, size_t *len)
+{
+	size_t setup_len, off, n;
+
+	if (bz_len < 0x1000 || memcmp(bz + BP_HEADER_MAGIC, "HdrS", 4) || rd16(bz + BP_VERSION) < 0x208)
+		return -ENOEXEC;
+	setup_len = (size_t)((bz[BP_SETUP_SECTS] ? bz[BP_SETUP_SECTS] : 4) + 1) * 512;
+	off = setup_len + rd32(bz + 0x248);     /* payload_offset, from the protected-mode start */
+	n = rd32(bz + 0x24c);                   /* payload_length */
+	if (n < 8 || off > bz_len || n > bz_len - off)
+		return -ENOEXEC;
+	*payload = bz + off;
+	*len = n - 4;
+	return 0;
+}
+
+int lx_boot_vmlinux(uint8_t *ram, uint64_t ram_size, const uint8_t *elf, size_t elf_len,
+		    struct lx_boot *b)
+{
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)elf;
+
+	if (elf_len < sizeof(*eh) || memcmp(elf, ELFMAG, SELFMAG) || elf[EI_CLASS] != ELFCLASS64 ||
+	    eh->e_machine != EM_X86_64 || eh->e_phoff > elf_len ||
+	    (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > elf_len - eh->e_phoff)
+		return fail(b, -ENOEXEC, "the bzImage's payload is not an x86-64 ELF vmlinux");
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		const Elf64_Phdr *ph = (const Elf64_Phdr *)(elf + eh->e_phoff) + i;
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (ph->p_offset > elf_len || ph->p_filesz > elf_len - ph->p_offset ||
+		    ph->p_filesz > ph->p_memsz || ph->p_paddr > ram_size ||
+		    ph->p_memsz > ram_size - ph->p_paddr ||
+		    (b->initrd_len && ph->p_paddr + ph->p_memsz > b->initrd_gpa))
+			return fail(b, -ENOEXEC, "vmlinux segment outside guest RAM or over the initramfs");
+		memcpy(ram + ph->p_paddr, elf + ph->p_offset, ph->p_filesz);
+		memset(ram + ph->p_paddr + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
+	}
+	b->entry = eh->e_entry;     /* phys_startup_64: vmlinux's entry is physical */
+	return 0;
+}
+
+int lx_boot_vcpu(int kvm_fd, int vcpu_fd, uint64_t entry, char *why, size_t why_len)
 {
 	const unsigned nent = 256;
 	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + nent * sizeof(struct kvm_cpuid_entry2));
@@ -215,7 +259,7 @@ int lx_boot_vcpu(int kvm_fd, int vcpu_fd, char *why, size_t why_len)
 		goto out;
 	}
 	memset(&regs, 0, sizeof(regs));
-	regs.rip = LX_BOOT_KERNEL + 0x200;       /* the 64-bit entry */
+	regs.rip = entry;
 	regs.rsi = LX_BOOT_PARAMS;
 	regs.rflags = 0x2;
 	r = mk_kvm_set_regs(vcpu_fd, &regs);

@@ -27,6 +27,7 @@ struct lx_boot {
 	uint64_t kernel_bytes;   /* protected-mode part copied */
 	uint64_t initrd_gpa, initrd_len;
 	uint32_t init_size;      /* memory the kernel needs from its load address */
+	uint64_t entry;          /* where the vCPU starts (64-bit entry) */
 	char why[256];
 };
 
@@ -38,5 +39,21 @@ struct lx_boot {
 int lx_boot_load(uint8_t *ram, uint64_t ram_size, const uint8_t *bz, size_t bz_len,
 		 const uint8_t *initrd, size_t initrd_len, const char *cmdline,
 		 struct lx_boot *b);
-/* Registers for the 64-bit entry (CPUID from kvm_fd first). 0 or -errno (why). */
-int lx_boot_vcpu(int kvm_fd, int vcpu_fd, char *why, size_t why_len);
+/*
+ * The compressed kernel inside a bzImage (payload_offset/payload_length of
+ * the setup header, without the 4-byte size the kernel build appends).
+ * 0 or -ENOEXEC.
+ */
+int lx_boot_payload(const uint8_t *bz, size_t bz_len, const uint8_t **payload, size_t *len);
+/*
+ * Instead of the bzImage's own decompressor, enter the kernel proper
+ * (the decompressed vmlinux ELF) directly: its PT_LOAD segments at their
+ * physical addresses, b->entry = its (physical) entry point, with the
+ * boot_params lx_boot_load() wrote. For hosts whose KVM cannot run the
+ * decompressor (software KVMs emulating CPL 0 stop at its BMI2
+ * instructions). Call after lx_boot_load(). 0 or -errno (b->why).
+ */
+int lx_boot_vmlinux(uint8_t *ram, uint64_t ram_size, const uint8_t *elf, size_t elf_len,
+		    struct lx_boot *b);
+/* Registers for the 64-bit entry at entry (CPUID from kvm_fd first). 0 or -errno (why). */
+int lx_boot_vcpu(int kvm_fd, int vcpu_fd, uint64_t entry, char *why, size_t why_len);

@@ -203,7 +203,7 @@ static bool is_static_elf(const uint8_t *p, size_t len)
 }
 
 /* Run argv (searched in PATH), capture its stdout (binary-safe; NUL-terminated too). */
-static bool run_capture(const char *const *argv, char **out, size_t *out_len, char *why,
+bool lx_run_capture(const char *const *argv, char **out, size_t *out_len, char *why,
 			size_t why_len)
 {
 	g_autoptr(GError) err = NULL;
@@ -282,7 +282,7 @@ int lx_initramfs_base(struct lx_cpio *c, const struct lx_kernel *k, const char *
 		const char *argv[] = { "modprobe", "-d", k->base, "-S", k->release, "--show-depends",
 				       *m, NULL };
 
-		if (!run_capture(argv, &deps, &dlen, why, why_len))
+		if (!lx_run_capture(argv, &deps, &dlen, why, why_len))
 			return -ENOENT;
 		lines = g_strsplit(deps, "\n", -1);
 		for (char **l = lines; *l; l++) {
@@ -301,7 +301,7 @@ int lx_initramfs_base(struct lx_cpio *c, const struct lx_kernel *k, const char *
 				const char *dargv[] = { tool, "-dc", w[1], NULL };
 
 				*strrchr(base, '.') = '\0';
-				if (!run_capture(dargv, &data, &len, why, why_len))
+				if (!lx_run_capture(dargv, &data, &len, why, why_len))
 					return -EIO;
 			} else if (g_file_get_contents(w[1], &data, &glen, NULL)) {
 				len = glen;

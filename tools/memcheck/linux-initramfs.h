@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,9 @@ struct lx_kernel {
  * 0 or -ENOENT (why says which kernels there are).
  */
 int lx_kernel_find(const char *sel, struct lx_kernel *k, char *why, size_t why_len);
+
+/* Run argv (searched in PATH) and capture its stdout, binary-safe (also NUL-terminated; g_free). */
+bool lx_run_capture(const char *const *argv, char **out, size_t *out_len, char *why, size_t why_len);
 
 struct lx_cpio {
 	uint8_t *buf;

@@ -229,11 +229,34 @@ enum lx_run_result lx_vm_run(struct lx_vm *vm, uint64_t timeout_ns)
 			}
 			continue;
 		}
+		if (r == -EFAULT && vm->efault_fn) {
+			/* KVM could not reach host memory behind a memslot and did not
+			 * say where (no KVM_EXIT_MEMORY_FAULT): e.g. unbound DAX slots
+			 * after a restore. The handler binds what it can. */
+			r = vm->efault_fn(vm->mmio_data);
+			if (r > 0) {
+				vm->n_efault++;
+				continue;
+			}
+			r = r < 0 ? r : -EFAULT;
+		}
 		if (r < 0) {
 			fail(vm, r, "KVM_RUN");
 			break;
 		}
 		switch (run->exit_reason) {
+		case KVM_EXIT_MEMORY_FAULT:
+			r = vm->mmio_fn ? vm->mmio_fn(vm->mmio_data, run) : 0;
+			if (r <= 0) {
+				uint64_t mf[3];    /* flags, gpa, size: shares the exit union */
+
+				memcpy(mf, &run->mmio, sizeof(mf));
+				snprintf(vm->why, sizeof(vm->why), "memory fault at gpa 0x%llx: %s",
+					 (unsigned long long)mf[1], r < 0 ? strerror(-r) : "nobody's");
+				goto out;
+			}
+			vm->n_memfault++;
+			break;
 		case KVM_EXIT_IO:
 			vm->n_io++;
 			port_io(vm, run);

@@ -38,6 +38,8 @@ struct lx_vm {
 	/* MMIO that no BAR claimed (e.g. the DAX window's lazy rebind): 1 handled, 0 not, -errno. */
 	int (*mmio_fn)(void *data, struct kvm_run *run);
 	void *mmio_data;
+	/* KVM_RUN failed with EFAULT without saying where: >0 retry, else fail (data: mmio_data). */
+	int (*efault_fn)(void *data);
 	/* Each complete console line; return true to stop the run. */
 	bool (*line_fn)(void *data, const char *line);
 	void *line_data;
@@ -47,7 +49,7 @@ struct lx_vm {
 	char *console;          /* the whole console output (bounded) */
 	size_t console_len, console_cap;
 	bool stop;
-	uint64_t n_io, n_mmio, n_unclaimed_mmio;
+	uint64_t n_io, n_mmio, n_unclaimed_mmio, n_memfault, n_efault;
 	char why[256];
 };
 

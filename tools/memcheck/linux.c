@@ -89,6 +89,11 @@ static const char guest_init[] =
 	"sync\n"
 	"say sum w1 $(sum /mnt/w1)\n"
 	"say sum upd $(sum /mnt/upd)\n"
+	/* A device-backend restart mid-read: the host snapshots the DAX session at
+	 * "pause", destroys it, creates a new one and restores; the rest of the
+	 * read goes through slots the new session binds on first touch. */
+	"say sum upd-again $( (dd bs=1048576 count=3 2>/dev/null; echo 'MC: pause' > /dev/console; cat) "
+	"< /mnt/upd | md5sum | cut -d' ' -f1)\n"
 	/* Shared writable mappings: read faults then write faults, and write faults alone. */
 	"mcmmap /mnt/mm || say error mcmmap mm\n"
 	"mcmmap /mnt/mw w || say error mcmmap mw\n"
@@ -138,11 +143,100 @@ static uint8_t *elf_wrap(const uint8_t *code, size_t len, size_t *out_len)
 	return b;
 }
 
+/* The DAX backend of the device, replaceable while the guest runs. */
+struct dax_holder {
+	struct dax_session *s;
+	struct lx_fuse *fuse;
+	struct dax_config cfg;
+	struct dax_backend be;
+	bool restarted;
+	int err;                 /* restart failure */
+	uint64_t restore_ns;     /* snapshot + free + new + restore */
+	size_t blob_len;
+	uint64_t slots;          /* slots in the snapshot */
+	uint64_t efault_binds;   /* slots bound after a bare EFAULT (no exit info) */
+	uint64_t exits_handled;  /* MMIO / memory-fault exits libdax handled (lazy rebind) */
+};
+
+static int dax_exit(void *data, struct kvm_run *run)
+{
+	struct dax_holder *h = data;
+	int r = h->s ? dax_session_handle_kvm_exit(h->s, run) : 0;
+
+	if (r == 1)
+		h->exits_handled++;
+	return r;
+}
+
+/* KVM said EFAULT without a gpa: bind every unbound slot (nothing finer is possible). */
+static int dax_efault(void *data)
+{
+	struct dax_holder *h = data;
+	struct dax_mapping *list = NULL;
+	size_t n = 0;
+	int bound = 0;
+
+	if (dax_session_list(h->s, &list, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!(list[i].flags & DAX_MAPPING_BOUND) &&
+		    dax_session_fault(h->s, h->cfg.base_gpa + list[i].moffset) == 1)
+			bound++;
+	}
+	free(list);
+	h->efault_binds += (uint64_t)bound;
+	return bound > 0;
+}
+
+/* Snapshot (DAXS v2), destroy, create anew, restore: a device-backend restart. */
+static void dax_restart(struct dax_holder *h)
+{
+	uint64_t t = mk_now_ns();
+	struct dax_session *ns = NULL;
+	void *blob = NULL;
+	size_t len = 0;
+	int r;
+
+	h->restarted = true;
+	r = dax_session_snapshot(h->s, DAX_BLOB_V2, &blob, &len);
+	if (r < 0)
+		goto fail;
+	dax_session_free(h->s);     /* its memslot and reservation go with it */
+	h->s = NULL;
+	h->fuse->dax = NULL;
+	r = dax_session_new(&h->cfg, &h->be, &ns);
+	if (r < 0)
+		goto fail;
+	r = dax_session_restore(ns, blob, len);
+	if (r < 0) {
+		dax_session_free(ns);
+		goto fail;
+	}
+	h->s = ns;
+	h->fuse->dax = ns;
+	h->restore_ns = mk_now_ns() - t;
+	h->blob_len = len;
+	{
+		struct dax_blob_header hdr;
+		struct dax_mapping *e = NULL;
+
+		if (dax_blob_parse(blob, len, &hdr, &e, NULL) == 0)
+			h->slots = hdr.count;
+		free(e);
+	}
+	free(blob);
+	return;
+fail:
+	h->err = r;
+	free(blob);
+}
+
 #define MAX_SUMS 16
 
 struct run_state {
 	const struct mc_opts *o;
 	const struct lx_fuse *fuse;
+	struct dax_holder *dax;
 	bool ended;
 	char release[128];
 	char mount[256];
@@ -177,6 +271,16 @@ static bool on_line(void *data, const char *line)
 			g_strlcpy(st->sums[st->nsums].name, name, sizeof(st->sums[0].name));
 			g_strlcpy(st->sums[st->nsums].md5, md5, sizeof(st->sums[0].md5));
 			st->nsums++;
+		}
+	} else if (!strcmp(line, "pause")) {
+		if (st->dax && !st->dax->restarted) {
+			dax_restart(st->dax);
+			mc_note(st->o, "linux: DAX backend restarted: %s, %llu slots, %zu-byte blob, %.3f ms",
+				st->dax->err ? strerror(-st->dax->err) : "ok",
+				(unsigned long long)st->dax->slots, st->dax->blob_len,
+				(double)st->dax->restore_ns / 1e6);
+			if (st->dax->err)
+				return true;    /* no backend any more: stop */
 		}
 	} else if (!strcmp(line, "end")) {
 		st->ended = true;
@@ -325,10 +429,6 @@ static int drop_mapper_init(struct drop_mapper *m, int vm_fd, uint64_t gpa, uint
 	return mk_kvm_set_memslot(vm_fd, LX_SLOT_DAX, 0, gpa, len, p);
 }
 
-static int dax_exit(void *data, struct kvm_run *run)
-{
-	return dax_session_handle_kvm_exit(data, run);
-}
 
 /* Compare a host file with expected bytes; returns its MD5 (g_free) or NULL on a read error. */
 static char *host_file_md5(const char *dir, const char *name, uint64_t *len)
@@ -343,6 +443,51 @@ static char *host_file_md5(const char *dir, const char *name, uint64_t *len)
 	return md5_hex((const uint8_t *)buf, n);
 }
 
+/* Decompress the bzImage's payload with the matching tool and load the vmlinux ELF. */
+static int load_vmlinux(struct lx_vm *vm, const uint8_t *bz, size_t bz_len, struct lx_boot *boot,
+			char *why, size_t why_len)
+{
+	g_autofree char *tmp = NULL, *elf = NULL;
+	const uint8_t *pl;
+	const char *tool;
+	size_t pl_len, elf_len = 0;
+	int fd, r;
+
+	if (lx_boot_payload(bz, bz_len, &pl, &pl_len) < 0) {
+		snprintf(why, why_len, "no payload in the bzImage");
+		return -ENOEXEC;
+	}
+	if (pl_len > 4 && !memcmp(pl, "\x28\xb5\x2f\xfd", 4))
+		tool = "zstd";
+	else if (pl_len > 6 && !memcmp(pl, "\xfd" "7zXZ", 5))
+		tool = "xz";
+	else if (pl_len > 2 && pl[0] == 0x1f && pl[1] == 0x8b)
+		tool = "gzip";
+	else {
+		snprintf(why, why_len, "payload compressed with an unknown method");
+		return -ENOEXEC;
+	}
+	fd = g_file_open_tmp("memcheck-vmlinux-XXXXXX", &tmp, NULL);
+	if (fd < 0) {
+		snprintf(why, why_len, "temporary file for the payload");
+		return -EIO;
+	}
+	r = (int)mk_pwrite_full(fd, pl, pl_len, 0);
+	close(fd);
+	if (r >= 0) {
+		const char *argv[] = { tool, "-dc", tmp, NULL };
+
+		r = lx_run_capture(argv, &elf, &elf_len, why, why_len) ? 0 : -EIO;
+	}
+	unlink(tmp);
+	if (r < 0)
+		return r;
+	r = lx_boot_vmlinux(vm->ram, vm->ram_size, (const uint8_t *)elf, elf_len, boot);
+	if (r < 0)
+		snprintf(why, why_len, "%s", boot->why);
+	return r;
+}
+
 void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 {
 	static const char *const mods[] = { "virtio_pci", "virtiofs", NULL };
@@ -355,7 +500,8 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 	struct lx_vm vm;
 	struct lx_fuse fuse;
 	struct lx_virtiofs vfs;
-	struct dax_session *dax = NULL;
+	struct dax_holder holder = { 0 };
+	bool use_vmlinux;
 	struct dax_stats ds;
 	struct run_state st = { .o = o };
 	struct dax_config cfg = {
@@ -422,6 +568,8 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		goto out;
 	}
 
+	/* Debug: enter the kernel proper decompressed here instead of through its decompressor. */
+	use_vmlinux = g_strcmp0(g_getenv("MEMCHECK_LINUX_BOOT"), "vmlinux") == 0;
 	r = lx_vm_open(&vm, o->kvm_fd, RAM_SIZE);
 	if (r < 0) {
 		mc_fail(res, "VMM: %s", vm.why);
@@ -450,19 +598,24 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 			fuse.inject_wrong_range = true;   /* default: libdax maps a wrong range */
 		}
 	}
-	r = dax_session_new(&cfg, &be, &dax);
+	holder.cfg = cfg;
+	holder.be = be;
+	holder.fuse = &fuse;
+	r = dax_session_new(&holder.cfg, &holder.be, &holder.s);
 	if (r < 0) {
 		mc_fail(res, "libdax: dax_session_new: %s", strerror(-r));
 		goto out;
 	}
-	fuse.dax = dax;
+	fuse.dax = holder.s;
 	r = lx_virtiofs_init(&vfs, &vm, 1, TAG, &fuse, LX_GPA_PCI_MMIO, LX_GPA_DAX, WINDOW_LEN);
 	if (r < 0) {
 		mc_fail(res, "virtio-fs device: %s", strerror(-r));
 		goto out;
 	}
 	vm.mmio_fn = dax_exit;
-	vm.mmio_data = dax;
+	vm.mmio_data = &holder;
+	vm.efault_fn = dax_efault;
+	st.dax = &holder;
 	vm.echo = o->verbose && g_getenv("MEMCHECK_CONSOLE");
 	vm.line_fn = on_line;
 	vm.line_data = &st;
@@ -473,7 +626,14 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		mc_fail(res, "boot %s: %s", k.image, boot.why);
 		goto out;
 	}
-	r = lx_boot_vcpu(o->kvm_fd, vm.vcpu_fd, why, sizeof(why));
+	if (use_vmlinux) {
+		r = load_vmlinux(&vm, (const uint8_t *)bz, bz_len, &boot, why, sizeof(why));
+		if (r < 0) {
+			mc_fail(res, "boot %s without its decompressor: %s", k.image, why);
+			goto out;
+		}
+	}
+	r = lx_boot_vcpu(o->kvm_fd, vm.vcpu_fd, boot.entry, why, sizeof(why));
 	if (r < 0) {
 		mc_fail(res, "vCPU: %s", why);
 		goto out;
@@ -497,7 +657,11 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		mc_fail(res, "guest %s: device: %s%s", k.release, vfs.error, fuse.error);
 		goto out;
 	}
-	r = dax_session_stats(dax, &ds);
+	if (holder.err || !holder.s) {
+		mc_fail(res, "DAX backend restart: %s", strerror(-holder.err));
+		goto out;
+	}
+	r = dax_session_stats(holder.s, &ds);
 	if (r < 0) {
 		mc_fail(res, "libdax: dax_session_stats: %s", strerror(-r));
 		goto out;
@@ -552,12 +716,18 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 				got_upd ? got_upd : "(unreadable)", want_upd);
 			goto out;
 		}
+		g = guest_sum(&st, "upd-again");
+		if (!g || strcmp(g, want_upd)) {
+			mc_fail(res, "upd read across the DAX backend restart: guest MD5 %s, expected %s",
+				g ? g : "(none)", want_upd);
+			goto out;
+		}
 		g = guest_sum(&st, "w1");
 		if (!g || strcmp(g, want_w1) || !(g = guest_sum(&st, "upd")) || strcmp(g, want_upd)) {
 			mc_fail(res, "the guest's own sums of what it wrote differ from the host's");
 			goto out;
 		}
-		guest_bytes += files[2].size * 2 + 2 * W1_LEN + UPD_LEN;
+		guest_bytes += files[2].size * 3 + 2 * W1_LEN + UPD_LEN;
 		host_bytes += W1_LEN + files[2].size;
 	}
 	/* mcmmap's stores, through MAP_SHARED DAX mappings, must be in the files. */
@@ -605,6 +775,14 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 			st.mount);
 		goto out;
 	}
+	/* The script makes the kernel reclaim ranges and upgrade read-only ones. */
+	if (!fuse.st.ops[FUSE_REMOVEMAPPING] || !ds.upgrades) {
+		mc_fail(res, "guest %s sent %llu REMOVEMAPPING, libdax saw %llu upgrades: the script "
+			"should cause both", k.release,
+			(unsigned long long)fuse.st.ops[FUSE_REMOVEMAPPING],
+			(unsigned long long)ds.upgrades);
+		goto out;
+	}
 
 	mc_metric(res, "boot_to_end_s", (double)(mk_now_ns() - t0) / 1e9, "s");
 	for (unsigned op = 0; op < LX_FUSE_OPS; op++)
@@ -619,20 +797,28 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 	mc_metric(res, "removemapping_entries", (double)fuse.st.remove_entries, "mappings");
 	mc_metric(res, "removemapping_max_batch", (double)fuse.st.remove_max_batch, "mappings");
 	mc_metric(res, "removemapping_batches", (double)fuse.st.remove_batches_gt1, "requests");
+	mc_metric(res, "restore_ms", (double)holder.restore_ns / 1e6, "ms");
+	mc_metric(res, "restored_slots", (double)holder.slots, "slots");
+	mc_metric(res, "rebound_slots", (double)(ds.faults + holder.efault_binds), "slots");
+	mc_metric(res, "rebound_on_bare_efault", (double)holder.efault_binds, "slots");
+	mc_metric(res, "memory_fault_exits", (double)vm.n_memfault, "exits");
+	mc_metric(res, "rebind_exits", (double)holder.exits_handled, "exits");
 	mc_metric(res, "bytes_checked_guest", (double)guest_bytes, "bytes");
 	mc_metric(res, "bytes_checked_host", (double)host_bytes, "bytes");
 	mc_metric(res, "fuse_write_bytes", (double)fuse.st.bytes_written, "bytes");
 	mc_pass(res, "guest %s, -o %s: %llu setupmapping (%llu writable, %llu upgrades), "
-		"%llu removemapping (%llu ranges, batches up to %llu); sums match",
+		"%llu removemapping (%llu ranges, batches up to %llu); restart: %llu slots restored in "
+		"%.1f ms, %llu rebound; sums match",
 		k.release, dax_option(k.release), (unsigned long long)fuse.st.ops[FUSE_SETUPMAPPING],
 		(unsigned long long)fuse.st.setup_write, (unsigned long long)ds.upgrades,
 		(unsigned long long)fuse.st.ops[FUSE_REMOVEMAPPING],
 		(unsigned long long)fuse.st.remove_entries,
-		(unsigned long long)fuse.st.remove_max_batch);
+		(unsigned long long)fuse.st.remove_max_batch, (unsigned long long)holder.slots,
+		(double)holder.restore_ns / 1e6, (unsigned long long)(ds.faults + holder.efault_binds));
 out:
 	if (vm.console)
 		lx_vm_close(&vm);       /* the VM first: the window memslot is in it */
-	dax_session_free(dax);
+	dax_session_free(holder.s);
 	if (dropper.base)
 		mk_munmap(dropper.base, dropper.len);
 	lx_virtiofs_free(&vfs);
