@@ -131,9 +131,20 @@ int mk_fallocate(int fd, int mode, uint64_t off, uint64_t len)
 {
 	uint64_t end;
 
+	long r;
+
 	if (mk_add_u64(off, len, &end) < 0 || end > INT64_MAX)
 		return -EINVAL;
-	return (int)MK_SYSCALL(fallocate(fd, mode, (off_t)off, (off_t)len));
+	/*
+	 * tmpfs/memfd fallocate gives up with EINTR on any pending signal,
+	 * SA_RESTART or not (shmem_fallocate). What it allocated stays, so
+	 * trying again makes progress: a process under a fast timer signal
+	 * (libshm allocating from signal handlers) would fail otherwise.
+	 */
+	do
+		r = MK_SYSCALL(fallocate(fd, mode, (off_t)off, (off_t)len));
+	while (r == -EINTR);
+	return (int)r;
 }
 
 int mk_openat(int dirfd, const char *path, int flags, mode_t mode)

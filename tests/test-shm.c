@@ -972,7 +972,18 @@ static void test_trim_race(void)
 	g_assert_cmpint(c[1].err, ==, 0);
 	stat_of(p, &st);
 	g_assert_cmpuint(st.blocks_used, ==, 0);
-	g_assert_cmpint(shma_pool_trim(p), >, 0);
+	/*
+	 * Whatever the trim thread did not release (it may have outlasted the
+	 * churners, as under emulation, and released everything) goes now;
+	 * then nothing is left to release.
+	 */
+	{
+		int last = shma_pool_trim(p);
+
+		g_assert_cmpint(last, >=, 0);
+		g_assert_cmpint(GPOINTER_TO_INT(released) + last, >, 0);
+		g_assert_cmpint(shma_pool_trim(p), ==, 0);
+	}
 	shma_pool_free(p);
 }
 
