@@ -896,10 +896,9 @@ static void *churn_thread(void *arg)
 			if (shma_free_handle(c->p, &live[k]) < 0)
 				c->err = -EIO;
 		}
-		if (shma_alloc(c->p, len, 0, &live[k], (void **)&d) < 0) {
-			c->err = -ENOMEM;
-			break;
-		}
+		c->err = shma_alloc(c->p, len, 0, &live[k], (void **)&d);
+		if (c->err < 0)
+			break;  /* the real error, for the assertion's message */
 		shm_pattern_fill(d, len, shm_pattern_seed(&live[k]) ^ (uint8_t)c->id);
 	}
 	for (unsigned k = 0; k < 512; k++)
