@@ -290,7 +290,7 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_t want_gen,
 		  bool by_handle, unsigned only_owner)
 {
-	uint64_t w = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE);
+	uint64_t w = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE), nw;
 	struct shma_blk *start = h;
 	uint32_t start_ref = ref;
 	unsigned c;
@@ -325,7 +325,20 @@ int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_
 			return -EINVAL;     /* already free */
 		if (only_owner <= 0xff && shma_w_owner(w) != only_owner)
 			return -EPERM;
-		if (__atomic_compare_exchange_n(&h->word, &w, w + 1, false,
+		nw = w + 1;
+		if (c == SHMA_CLASS_LARGE) {
+			/*
+			 * The freed header names us (the freer) until the chunk is
+			 * given back: if we die before its slot leaves LIVE, reclaim
+			 * finds a free block of a dead owner in a live dedicated
+			 * chunk and finishes the release.
+			 */
+			unsigned me;
+			if (shma_owner(p, &me) < 0)
+				me = SHMA_OWNER_NONE;
+			nw = shma_blk_word(shma_w_gen(w) + 1, shma_w_cls(w) | shma_w_flags(w), me);
+		}
+		if (__atomic_compare_exchange_n(&h->word, &w, nw, false,
 						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			break;
 		/* Someone changed it under us (a racing free): judge again. */

@@ -203,6 +203,14 @@ static int reclaim_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uin
 	uint64_t bytes = c == SHMA_CLASS_LARGE ? 0 : shma_class_bytes(c);
 	struct shma_blk *h;
 
+	if (c == SHMA_CLASS_LARGE && !(shma_w_gen(w) & 1) && in_set(o->set, shma_w_owner(w))) {
+		/* Its (dead) freer did not get to give the chunk back: finish. */
+		uint32_t idx = (uint32_t)(((uint64_t)ref * SHMA_GRANULE) >> p->chunk_shift);
+		uint64_t s = __atomic_load_n(&p->root->slots[idx].state, __ATOMIC_ACQUIRE);
+		if (shma_s_st(s) == SHMA_SLOT_LIVE && shma_s_kind(s) == SHMA_KIND_DEDICATED)
+			shma_release_chunk(p, idx, s);
+		return 0;
+	}
 	if (!(shma_w_gen(w) & 1) || !in_set(o->set, shma_w_owner(w)))
 		return 0;
 	h = c == SHMA_CLASS_LARGE ? b : data_header(b, w, bytes);

@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * kill -9 soak for libshm: NWORKERS processes allocate, pattern-fill,
+ * verify and free blocks in one SHM pool while the parent SIGKILLs a
+ * random one every 0-2 ms (wherever it is: inside shma_alloc/shma_free,
+ * mapping a chunk, filling a block) and starts another in its place, and
+ * reclaims every 100 ms. Workers come in three kinds, in turn: fork+exec
+ * of this program, fork() then shma_pool_attach, and fork() using the
+ * parent's pool object as inherited.
+ *
+ * At the end every worker is killed, the pool reclaimed, and the parent
+ * accounts for every byte: it walks each chunk header to header up to its
+ * bump pointer and each class free list entry by entry. Nobody is alive,
+ * so every carved block must be free and on exactly one free list of its
+ * class, and each chunk's walk must end exactly at its bump pointer.
+ *
+ *   shm-soak [SECONDS [KILLS]]   run until SECONDS passed or KILLS kills
+ *                                (default 3 s, no kill limit); TAP output
+ *   shm-soak worker DIR NAME ID STATSFD   (the exec'd worker)
+ *
+ * Lost: allocated blocks left after the final reclaim, free blocks on no
+ * list, unwalkable gaps, slots stuck mid-creation. Corrupted: a live
+ * worker's block whose pattern changed or that vanished (resolve failed),
+ * list entries that are not free blocks of their class, duplicates.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shm.h"
+#include "libshm/shmP.h"
+#include "tests/test-shm-util.h"
+
+#define NWORKERS 6
+#define KEEP 64
+#define CHUNK (1u << 20)
+#define MAX_CHUNKS 512u
+
+enum { PH_NONE, PH_ALLOC, PH_FREE };
+
+struct stats {                          /* shared by every worker (a memfd) */
+	uint64_t ops;
+	uint64_t corrupt;
+	uint64_t errors;
+	int32_t last_error;
+	uint8_t phase[NWORKERS];        /* where each worker is, roughly */
+};
+
+static void bump(uint64_t *v)
+{
+	__atomic_add_fetch(v, 1, __ATOMIC_RELAXED);
+}
+
+static void set_phase(struct stats *st, unsigned id, uint8_t ph)
+{
+	__atomic_store_n(&st->phase[id], ph, __ATOMIC_RELAXED);
+}
+
+static uint8_t seed_of(const struct shma_handle *h, unsigned id)
+{
+	return shm_pattern_seed(h) ^ (uint8_t)(id * 37 + 1);
+}
+
+/* Allocate, fill, verify and free forever. */
+static _Noreturn void work(struct shma_pool *p, unsigned id, struct stats *st)
+{
+	struct shma_handle live[KEEP];
+	uint64_t rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)clock();
+
+	memset(live, 0, sizeof(live));
+	if (!rng)
+		rng = 1;
+	for (;;) {
+		unsigned k = (unsigned)(shm_rand(&rng) % KEEP), pick = (unsigned)(shm_rand(&rng) % 1000);
+		size_t len = pick < 900 ? 16 + shm_rand(&rng) % 500 :
+			     pick < 995 ? 512 + shm_rand(&rng) % 8000 : (300u << 10);
+		size_t align = shm_rand(&rng) % 4 ? 0 : 64;
+		uint8_t *d;
+		int r;
+
+		if (live[k].len) {
+			r = shma_resolve(p, &live[k], (void **)&d);
+			if (r < 0 || !shm_pattern_ok(d, live[k].len, seed_of(&live[k], id)))
+				bump(&st->corrupt);
+			set_phase(st, id, PH_FREE);
+			r = shma_free_handle(p, &live[k]);
+			set_phase(st, id, PH_NONE);
+			if (r < 0) {
+				bump(&st->errors);
+				st->last_error = r;
+			}
+			live[k].len = 0;
+		}
+		set_phase(st, id, PH_ALLOC);
+		r = shma_alloc(p, len, align, &live[k], (void **)&d);
+		set_phase(st, id, PH_NONE);
+		if (r < 0) {
+			bump(&st->errors);
+			st->last_error = r;
+			live[k].len = 0;
+			continue;
+		}
+		shm_pattern_fill(d, len, seed_of(&live[k], id));
+		bump(&st->ops);
+	}
+}
+
+static struct stats *map_stats(int fd)
+{
+	void *m = mmap(NULL, sizeof(struct stats), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	return m == MAP_FAILED ? NULL : m;
+}
+
+static int worker_main(char **argv)
+{
+	struct stats *st = map_stats(atoi(argv[5]));
+	unsigned id = (unsigned)atoi(argv[4]);
+	struct shma_pool *p;
+	int r;
+
+	if (!st || id >= NWORKERS)
+		return 2;
+	r = shma_pool_attach(argv[2], argv[3], 0, &p);
+	if (r < 0) {
+		fprintf(stderr, "shm-soak worker: attach: %s\n", strerror(-r));
+		return 1;
+	}
+	work(p, id, st);
+}
+
+/* ---- the parent ------------------------------------------------------------------ */
+
+static char dir[64], self_exe[4096];
+static struct shma_pool *pool;
+static struct stats *stats;
+static int stats_fd;
+static pid_t pids[NWORKERS];
+static uint64_t kinds[3], unexpected;
+
+static pid_t spawn(unsigned id, unsigned kind)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		perror("fork");
+		exit(1);
+	}
+	if (pid == 0) {
+		struct shma_pool *q = pool;
+		char ids[16], fds[16];
+
+		if (kind == 0) {
+			snprintf(ids, sizeof(ids), "%u", id);
+			snprintf(fds, sizeof(fds), "%d", stats_fd);
+			execl(self_exe, self_exe, "worker", dir, "soak", ids, fds, (char *)NULL);
+			_exit(127);
+		}
+		if (kind == 1 && shma_pool_attach(dir, "soak", 0, &q) < 0)
+			_exit(1);
+		work(q, id, stats);  /* kind 2: the inherited object */
+	}
+	kinds[kind]++;
+	return pid;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct account {
+	uint64_t carved, allocated, free_blocks, listed, unlisted, gaps, stuck_slots;
+	uint64_t bad_list, dup_list, dedicated_left, chunks;
+};
+
+/* Walk every chunk and every free list (nobody else alive). */
+static int account(struct shma_pool *p, struct account *a)
+{
+	struct shma_root *rt = p->root;
+	uint64_t nrefs = (uint64_t)p->max_chunks * p->chunk_size / SHMA_GRANULE;
+	uint8_t *state = calloc(nrefs, 1);   /* 1: free block in a chunk, 2: seen on a list */
+
+	if (!state)
+		return -ENOMEM;
+	memset(a, 0, sizeof(*a));
+	for (uint32_t i = 0; i < p->max_chunks; i++) {
+		uint64_t s = rt->slots[i].state, bump = rt->slots[i].bump, off;
+		char *base;
+
+		if (shma_s_st(s) == SHMA_SLOT_CREATING) {
+			a->stuck_slots++;
+			continue;
+		}
+		if (shma_s_st(s) != SHMA_SLOT_LIVE)
+			continue;
+		a->chunks++;
+		if (shma_map_slot(p, i, s, &base) < 0) {
+			a->stuck_slots++;
+			continue;
+		}
+		if (shma_s_kind(s) == SHMA_KIND_DEDICATED) {
+			/* Its block was not freed, or the chunk was not given back. */
+			a->dedicated_left++;
+
+			continue;
+		}
+		for (off = SHMA_CHUNK_DATA; off + sizeof(struct shma_blk) <= bump && off < p->chunk_size;) {
+			struct shma_blk *b = (struct shma_blk *)(base + off);
+			uint64_t w = b->word;
+			unsigned c = shma_w_cls(w);
+			if (!shma_w_magic_ok(w) || c >= p->nclasses || b->self != shma_ref(p, i, off))
+				break;
+			a->carved++;
+			if (shma_w_gen(w) & 1) {
+				a->allocated++;
+			} else {
+				a->free_blocks++;
+				state[shma_ref(p, i, off)] = 1;
+			}
+			off += shma_class_bytes(c);
+		}
+		if (off != bump)
+			a->gaps += bump > off ? bump - off : off - bump;
+	}
+	for (unsigned c = 0; c < p->nclasses; c++) {
+		uint32_t ref = (uint32_t)rt->heads[c].word;
+		uint64_t steps = 0;
+
+		while (ref && steps++ <= nrefs) {
+			struct shma_blk *b;
+			if (ref >= nrefs || state[ref] == 0) {
+				a->bad_list++;  /* not a free block of a chunk */
+				break;
+			}
+			if (state[ref] == 2) {
+				a->dup_list++;  /* twice on the lists: a cycle */
+				break;
+			}
+			b = shma_blk_at(p, ref);
+			if (!b || shma_w_cls(b->word) != c) {
+				a->bad_list++;
+				break;
+			}
+			state[ref] = 2;
+			a->listed++;
+			ref = b->aux;
+		}
+	}
+	for (uint64_t r = 0; r < nrefs; r++)
+		if (state[r] == 1)
+			a->unlisted++;
+	free(state);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct shma_pool_opts o = { .size = sizeof(o), .backend = SHMA_BACKEND_SHM, .name = "soak",
+				    .chunk_size = CHUNK, .max_chunks = MAX_CHUNKS };
+	double seconds = 3;
+	uint64_t max_kills = 0, kills = 0, kills_in[3] = { 0 }, reclaims = 0, reclaimed = 0;
+	uint64_t t0, last_reclaim, rng = 0x5eed ^ (uint64_t)getpid();
+	struct shma_pool_stat pst;
+	struct account a;
+	uint64_t lost, corrupt;
+	int r, reclaim_errors = 0, argi = 1;
+	ssize_t n;
+
+	if (argc == 6 && !strcmp(argv[1], "worker"))
+		return worker_main(argv);
+	while (argi < argc && !strncmp(argv[argi], "--", 2))
+		argi++;         /* --tap and friends from the test harness */
+	if (argi < argc)
+		seconds = atof(argv[argi++]);
+	if (argi < argc)
+		max_kills = strtoull(argv[argi++], NULL, 10);
+	if (seconds <= 0) {
+		fprintf(stderr, "usage: shm-soak [SECONDS [KILLS]]\n");
+		return 2;
+	}
+	printf("1..1\n");
+	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+	if (n <= 0) {
+		printf("Bail out! /proc/self/exe: %s\n", strerror(errno));
+		return 1;
+	}
+	self_exe[n] = '\0';
+	snprintf(dir, sizeof(dir), "/dev/shm/memkit-soak-XXXXXX");
+	if (!mkdtemp(dir)) {
+		printf("1..0 # SKIP no writable /dev/shm: %s\n", strerror(errno));
+		return 0;
+	}
+	o.dir = dir;
+	r = shma_pool_create(&o, &pool);
+	if (r < 0) {
+		printf("Bail out! create: %s\n", strerror(-r));
+		rmdir(dir);
+		return 1;
+	}
+	stats_fd = memfd_create("shm-soak-stats", 0);  /* inherited by exec'd workers */
+	if (stats_fd < 0 || ftruncate(stats_fd, sizeof(struct stats)) < 0 ||
+	    !(stats = map_stats(stats_fd))) {
+		printf("Bail out! stats memfd: %s\n", strerror(errno));
+		return 1;
+	}
+	fflush(stdout);
+
+	for (unsigned i = 0; i < NWORKERS; i++)
+		pids[i] = spawn(i, i % 3);
+	t0 = last_reclaim = now_ns();
+	while ((now_ns() - t0) / 1e9 < seconds && (!max_kills || kills < max_kills)) {
+		unsigned w = (unsigned)(shm_rand(&rng) % NWORKERS);
+		int status;
+		struct timespec d = { 0, (long)(shm_rand(&rng) % 2000000) };
+
+		nanosleep(&d, NULL);
+		kills_in[stats->phase[w] < 3 ? stats->phase[w] : 0]++;
+		kill(pids[w], SIGKILL);
+		if (waitpid(pids[w], &status, 0) != pids[w] ||
+		    !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+			unexpected++;   /* died on its own before our kill */
+			fprintf(stderr, "worker %u: status %#x\n", w, status);
+		}
+		stats->phase[w] = PH_NONE;
+		kills++;
+		pids[w] = spawn(w, (unsigned)(shm_rand(&rng) % 3));
+		if (now_ns() - last_reclaim > 100000000ull) {
+			r = shma_pool_reclaim(pool);
+			if (r < 0) {
+				reclaim_errors++;
+				fprintf(stderr, "reclaim: %s\n", strerror(-r));
+			} else {
+				reclaimed += (uint64_t)r;
+			}
+			reclaims++;
+			last_reclaim = now_ns();
+		}
+	}
+	for (unsigned i = 0; i < NWORKERS; i++) {
+		int status;
+		kill(pids[i], SIGKILL);
+		waitpid(pids[i], &status, 0);
+	}
+	r = shma_pool_reclaim(pool);
+	if (r < 0)
+		reclaim_errors++;
+	else
+		reclaimed += (uint64_t)r;
+	reclaims++;
+
+	if (account(pool, &a) < 0 || shma_pool_stat(pool, &pst) < 0) {
+		printf("Bail out! accounting failed\n");
+		return 1;
+	}
+	lost = a.allocated + a.unlisted + a.gaps + a.stuck_slots + a.dedicated_left;
+	corrupt = stats->corrupt + a.bad_list + a.dup_list;
+	printf("# %.1f s, %" PRIu64 " kills (%" PRIu64 " inside shma_alloc, %" PRIu64
+	       " inside shma_free), %" PRIu64 " workers started (exec %" PRIu64 ", fork+attach %"
+	       PRIu64 ", fork inherited %" PRIu64 ")\n",
+	       (now_ns() - t0) / 1e9, kills, kills_in[PH_ALLOC], kills_in[PH_FREE],
+	       kinds[0] + kinds[1] + kinds[2], kinds[0], kinds[1], kinds[2]);
+	printf("# %" PRIu64 " alloc+fill ops, %" PRIu64 " reclaims freed %" PRIu64
+	       " blocks, %" PRIu64 " worker errors (last %s), %d reclaim errors, %" PRIu64
+	       " unexpected exits\n", stats->ops, reclaims, reclaimed, stats->errors,
+	       stats->errors ? strerror(-stats->last_error) : "none", reclaim_errors, unexpected);
+	printf("# account: %" PRIu64 " chunks, %" PRIu64 " blocks carved, %" PRIu64
+	       " allocated, %" PRIu64 " free (%" PRIu64 " on the lists, %" PRIu64 " on none), %"
+	       PRIu64 " gap bytes, %" PRIu64 " stuck slots, %" PRIu64 " dedicated chunks left; "
+	       "stat: %" PRIu64 " used, %u users, %u dead\n",
+	       a.chunks, a.carved, a.allocated, a.free_blocks, a.listed, a.unlisted, a.gaps,
+	       a.stuck_slots, a.dedicated_left, pst.blocks_used, pst.users, pst.users_dead);
+	printf("# corrupted: %" PRIu64 " (pattern/vanished %" PRIu64 ", bad list entries %" PRIu64
+	       ", duplicates %" PRIu64 "); lost: %" PRIu64 "\n",
+	       corrupt, stats->corrupt, a.bad_list, a.dup_list, lost);
+	r = corrupt == 0 && lost == 0 && stats->errors == 0 && reclaim_errors == 0 &&
+	    unexpected == 0 && kills > 0 && pst.users_dead == 0;
+	printf("%s 1 - %" PRIu64 " kills: %" PRIu64 " corrupted, %" PRIu64 " lost\n",
+	       r ? "ok" : "not ok", kills, corrupt, lost);
+	shma_pool_unlink(pool);
+	shma_pool_free(pool);
+	rmdir(dir);
+	return r ? 0 : 1;
+}
