@@ -9,7 +9,7 @@ D="$top_builddir/tools/daxsnap"
 T=$(mktemp -d "${TMPDIR:-/tmp}/daxsnap-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 2
-plan 108
+plan 109
 
 # expect STATUS DESC CMD...: ok when CMD exits with STATUS
 expect() {
@@ -107,6 +107,8 @@ expect 2 "usage: bad --format" "$D" create --format 3 --base 0 --len 1M -o y
 expect 2 "usage: bad number" "$D" verify a.v2 --base 12Q
 expect 2 "usage: unreadable file" "$D" show /nonexistent/blob
 expect 2 "usage: no command" "$D"
+expect 2 "create --map of a missing file is I/O trouble (2), as daxsnap(1) says" \
+	"$D" create --base 0 --len 1M -e 0:4K:1:0:r --map 1=/nonexistent-memkit -o y
 expect 2 "usage: --align is one number grammar" "$D" convert a.v2 --to v2 --align 0x1Q
 
 # --- JSON of verify, diff, check-files ---

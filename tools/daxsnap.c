@@ -761,8 +761,9 @@ static int cmd_create(int argc, char **argv)
 	for (guint i = 0; i < ents->len; i++) {
 		struct dax_mapping *m = &g_array_index(ents, struct dax_mapping, i);
 		const char *path = g_hash_table_lookup(paths, &m->nodeid);
+		/* a --map file that cannot be read is I/O trouble (2), as daxsnap(1) says */
 		if (path && (r = dax_file_id_of_path(path, &m->id)) < 0)
-			return complain(EXIT_BAD, path, g_strerror(-r));
+			return complain(EXIT_USAGE, path, g_strerror(-r));
 	}
 	return emit_blob("create", &h, (struct dax_mapping *)(void *)ents->data, ents->len, out);
 }
