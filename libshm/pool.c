@@ -787,13 +787,26 @@ MK_EXPORT int shma_pool_import_fd(struct shma_pool *p, int fd)
 	return 0;
 }
 
+/*
+ * Record us as the owner of a slot we just moved to CREATING: pid 0 first
+ * ("not recorded yet", which reclaim leaves alone), then our start time,
+ * then our pid. Never a moment where a dead process's pid, or our pid with
+ * someone else's start time, would let reclaim free the slot under us.
+ */
+static void set_slot_owner(struct shma_slot *sl, uint64_t start)
+{
+	__atomic_store_n(&sl->owner_pid, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&sl->owner_start, start, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&sl->owner_pid, (int64_t)mk_getpid(), __ATOMIC_SEQ_CST);
+}
+
 /* Claim a free slot, create and reserve its file, map it, publish it. */
 int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *out)
 {
 	struct shma_root *rt = p->root;
 	struct shma_chunk_hdr h;
 	char fname[128];
-	uint64_t state = 0, newstate = 0;
+	uint64_t state = 0, newstate = 0, start;
 	uint32_t idx;
 	sigset_t old;
 	int fd = -1, r;
@@ -802,6 +815,7 @@ int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *
 		return -EPERM;
 	if (p->backend == SHMA_BACKEND_MEMFD && !p->creator)
 		return -ENOSPC;
+	start = self_start();   /* before the claim: keep the unrecorded window short */
 	for (idx = 0; idx < p->max_chunks; idx++) {
 		state = __atomic_load_n(&rt->slots[idx].state, __ATOMIC_ACQUIRE);
 		if (shma_s_st(state) != SHMA_SLOT_FREE)
@@ -820,8 +834,7 @@ int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *
 								  __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 			;
 	}
-	rt->slots[idx].owner_pid = mk_getpid();
-	rt->slots[idx].owner_start = self_start();
+	set_slot_owner(&rt->slots[idx], start);
 	rt->slots[idx].size = size;
 	rt->slots[idx].bump = SHMA_CHUNK_DATA;
 
@@ -899,10 +912,11 @@ undo:
 static void slot_give_back(struct shma_pool *p, uint32_t idx, uint64_t state)
 {
 	struct shma_slot *sl = &p->root->slots[idx];
+	uint64_t start = self_start();
 	char fname[128];
 
-	sl->owner_start = self_start();
-	sl->owner_pid = mk_getpid();
+	/* Still LIVE here, so reclaim does not look at the owner yet. */
+	set_slot_owner(sl, start);
 	__atomic_store_n(&sl->state, shma_slot_word(shma_s_nonce(state), shma_s_gen(state),
 						    SHMA_SLOT_CREATING, shma_s_kind(state)),
 			 __ATOMIC_SEQ_CST);
