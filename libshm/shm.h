@@ -80,9 +80,14 @@ int shma_pool_create(const struct shma_pool_opts *opts, struct shma_pool **out);
 /*
  * Attach to a named SHM pool in dir (NULL = SHMA_DIR_DEFAULT). Only the
  * fixed file names derived from name are opened (never a path found in
- * the pool), and each file is checked (regular, owned by us, sizes and
- * headers consistent) before use. -ENOENT if there is no such pool,
- * -EINVAL for a bad name, -EBADMSG for a damaged pool.
+ * the pool; O_NONBLOCK, so a FIFO cannot hang us), and each file is
+ * checked (regular, owned by us, mode 0600, sizes and headers consistent)
+ * before use: -EPERM otherwise, -ELOOP for a symbolic link. -ENOENT if
+ * there is no such pool, -EINVAL for a bad name, -EBADMSG for a damaged
+ * pool. A read-write attach registers the process (255 registrations;
+ * dead processes' are reclaimed when all are taken): -EUSERS when every
+ * one is held by a live process. A fork()ed child using an inherited pool
+ * registers as itself before its first allocation.
  */
 int shma_pool_attach(const char *dir, const char *name, unsigned flags,
 		     struct shma_pool **out);
@@ -160,7 +165,10 @@ struct shma_handle {
  * *ptr and/or its handle in *handle (either may be NULL). Blocks up to
  * SHMA_CLASS_MAX come from size classes in O(1); larger ones get a
  * dedicated chunk. The memory is not zeroed. -ENOSPC when the pool cannot
- * grow (chunk slots exhausted, tmpfs full), -EPERM on a read-only attach.
+ * grow (chunk slots exhausted, tmpfs full), -EPERM on a read-only attach;
+ * a chunk file that cannot be mapped is its error (-EPERM, -ELOOP,
+ * -EBADMSG, -EACCES; -ENXIO: a memfd chunk never sent), with nothing
+ * carved; -EUSERS in a fork()ed child that finds no registration free.
  * Thread-safe and async-signal-safe (may grow the pool: open/fallocate/
  * mmap, all signal-safe syscalls).
  */
