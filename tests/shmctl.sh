@@ -8,7 +8,7 @@ SHMCTL="$top_builddir/tools/shmctl"
 CHILD="$top_builddir/tests/shm-child"
 D=$(mktemp -d /dev/shm/memkit-shmctl-XXXXXX)
 trap 'rm -rf "$D"; [ -n "$HOLD" ] && kill $HOLD 2>/dev/null' EXIT
-plan 61
+plan 68
 
 # status "description" expected-status command...
 status() {
@@ -94,6 +94,29 @@ ls "$D" | grep -q '^memkit-shm\.A' && fail "A's files gone" || ok "A's files gon
 has "orphan chunk file listed" "^orph .*orphan" "$SHMCTL" --dir "$D" list
 has "gc removes the orphan" "removed orph" "$SHMCTL" --dir "$D" gc
 
+# gc judges again right before removing: a pool replaced (same name, new
+# files) or revived (a process attached) after the first look stays.
+"$CHILD" create "$D" R 2; "$CHILD" leak "$D" R 1
+MEMKIT_SHMCTL_GC_PAUSE=1500 "$SHMCTL" --dir "$D" gc -J > "$T/race1.json" & GC=$!
+sleep 0.5
+"$SHMCTL" --dir "$D" rm R && "$CHILD" create "$D" R 3
+ino=$(stat -c %i "$D/memkit-shm.R")
+wait $GC
+check "gc skips a pool replaced since it judged it" json_ok "$T/race1.json" \
+	"[(a['pool'], a['result']) for a in d['actions']] == [('R', 'skipped')]"
+[ "$(stat -c %i "$D/memkit-shm.R" 2>/dev/null)" = "$ino" ] && ok "the newer pool R is intact" || fail "the newer pool R is intact"
+has "the newer R still holds its 3 blocks" "in use .* in 3 blocks" "$SHMCTL" --dir "$D" stat R
+"$CHILD" leak "$D" R 1
+MEMKIT_SHMCTL_GC_PAUSE=1500 "$SHMCTL" --dir "$D" gc -J > "$T/race2.json" & GC=$!
+sleep 0.5
+"$CHILD" hold "$D" R 30 & HOLD=$!
+wait $GC
+check "gc skips a dead pool a process attached to meanwhile" json_ok "$T/race2.json" \
+	"[(a['pool'], a['result']) for a in d['actions']] == [('R', 'skipped')]"
+[ -e "$D/memkit-shm.R" ] && ok "revived R kept" || fail "revived R kept"
+kill $HOLD; wait $HOLD 2>/dev/null; HOLD=
+"$SHMCTL" --dir "$D" rm R
+
 "$CHILD" create "$D" B 2
 "$CHILD" hold "$D" B 30 & HOLD=$!
 sleep 0.3
@@ -131,6 +154,16 @@ status "stat of a hostile name fails cleanly" 1 "$SHMCTL" --dir "$D" stat "$H"
 err=$("$SHMCTL" --dir "$D" stat "$H" 2>&1)
 case $err in *"$(printf '\033')"*) fail "error escapes the name";; *'\x1b[2J'*) ok "error escapes the name";; *) fail "error escapes the name"; echo "$err" | diag;; esac
 rm -f "$D/memkit-shm.$H"
+# a directory whose name holds a quote, a backslash and a newline: "dir" stays one valid string
+Q="$D/q\"d\\
+ir"
+mkdir "$Q" && "$CHILD" create "$Q" inq 1
+"$SHMCTL" --dir "$Q" list -J > "$T/q.json"
+check "a hostile --dir round-trips through list -J" json_ok "$T/q.json" \
+	"d['dir'] == sys.argv[3] and [p['pool'] for p in d['pools']] == ['inq']" "$Q"
+"$SHMCTL" --dir "$Q" gc -n -J > "$T/qgc.json"
+check "and through gc -J" json_ok "$T/qgc.json" "d['dir'] == sys.argv[3] and d['actions'] == []" "$Q"
+rm -rf "$Q"
 
 # Another user's pools, inspected by root as they are (read-only), and gc acting as their owner.
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then

@@ -655,6 +655,20 @@ static bool same_root(const struct entry *en)
 	return lstat(path, &st) == 0 && st.st_dev == pf->dev && st.st_ino == pf->ino;
 }
 
+/*
+ * MEMKIT_SHMCTL_GC_PAUSE=MS: wait between judging a pool dead and judging
+ * it again for removal, so tests/shmctl.sh can replace or revive the pool
+ * in that window and see gc leave it alone (shmctl(1), ENVIRONMENT).
+ */
+static void pause_for_tests(void)
+{
+	const char *e = getenv("MEMKIT_SHMCTL_GC_PAUSE");
+	uint64_t ms;
+
+	if (e && mk_parse_u64(e, &ms) && ms <= 60000)
+		g_usleep((gulong)(ms * 1000));
+}
+
 static int cmd_gc(void)
 {
 	int status = 0;
@@ -705,6 +719,8 @@ static int cmd_gc(void)
 			/* judged again right before removal: same root file, still dead
 			 * (or, for orphans, still without a root file) */
 			struct entry again = *en;
+
+			pause_for_tests();
 			if (en->has_root) {
 				again.chunks = NULL;
 				judge(&again, false);
