@@ -9,7 +9,7 @@ D="$top_builddir/tools/daxsnap"
 T=$(mktemp -d "${TMPDIR:-/tmp}/daxsnap-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 2
-plan 109
+plan 113
 
 # expect STATUS DESC CMD...: ok when CMD exits with STATUS
 expect() {
@@ -177,6 +177,11 @@ mkdir adir
 expect 2 "-o directory is refused" "$D" rebase a.v2 --base 0x80000000 -o adir
 check "directory: clear message" grep -q 'daxsnap: adir: is a directory' err
 check "directory untouched" test -d adir
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' sock
+expect 2 "-o socket is refused" "$D" rebase a.v2 --base 0x80000000 -o sock
+check "socket: clear message, still a socket" sh -c "grep -q 'daxsnap: sock: is a socket' err && test -S sock"
+expect 2 "-o /dev/full: a failed write is an I/O error" "$D" rebase a.v2 --base 0x80000000 -o /dev/full
+check "/dev/full: says why" grep -q 'daxsnap: /dev/full: No space left on device' err
 expect 0 "-o - writes stdout" sh -c "'$D' rebase a.v2 --base 0x80000000 -o - > stdout.v2"
 check "stdout blob" cmp stdout.v2 r.v2
 (umask 027; "$D" convert a.v2 --to v1 -o new.v1)
