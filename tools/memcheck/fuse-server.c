@@ -343,8 +343,16 @@ static int do_setupmapping(struct lx_fuse *f, uint64_t nodeid, const void *arg, 
 		f->st.setup_unaligned++;
 	if (!f->dax)
 		return -ENOSYS;
-	if (f->inject_wrong_range && !(in.flags & FUSE_SETUPMAPPING_FLAG_WRITE))
-		in.foffset += DAX_RANGE;
+	if (f->inject_wrong_range && !(in.flags & FUSE_SETUPMAPPING_FLAG_WRITE)) {
+		struct stat st;
+		const char *path = node_path(f, nodeid);
+
+		/* The next range instead, where the file has one: wrong bytes, no
+		 * pages past its end (a guest touching those hangs in KVM's fault loop). */
+		if (path && stat_path(f, path, &st) == 0 &&
+		    in.foffset + 2 * DAX_RANGE <= (uint64_t)st.st_size)
+			in.foffset += DAX_RANGE;
+	}
 	r = dax_session_setup(f->dax, nodeid, (const struct dax_setup_req *)&in);
 	if (r < 0) {
 		f->st.setup_failed++;

@@ -12,6 +12,14 @@
  * in-place ones through the window after a read: the read -> write
  * upgrade) and reports MD5 sums over the serial console ("MC: " lines).
  * The host compares them with its own and checks the written files.
+ *
+ * Kernel: the one running (inside memkit's microVM that is the stock kernel
+ * memcheck-guest --kernel chose), else the newest under
+ * /var/cache/memkit/kernels; $MEMCHECK_LINUX_KERNEL (a series, release or
+ * directory) overrides. Debug knobs: MEMCHECK_CONSOLE=1 with --verbose
+ * copies the guest console to stderr; --inject-fault linux maps wrong file
+ * ranges (MEMCHECK_LINUX_FAULT=drop-write: a mapper that drops the guest's
+ * DAX writes); MEMCHECK_LINUX_BOOT=vmlinux skips the bzImage's decompressor.
  */
 #include "config.h"
 

@@ -72,7 +72,7 @@ uint64_t lx_pci_bar_addr(const struct lx_pci_dev *d, unsigned bar)
 
 unsigned lx_pci_add_cap(struct lx_pci_dev *d, uint8_t id, const void *body, unsigned len)
 {
-	unsigned off = 0x40, *link = NULL;
+	unsigned off = 0x40;
 	uint8_t p = d->cfg[CFG_CAP_PTR];
 
 	/* Walk to the end of the list; the next one starts after the last (4-aligned). */
@@ -85,7 +85,6 @@ unsigned lx_pci_add_cap(struct lx_pci_dev *d, uint8_t id, const void *body, unsi
 		off = (p + d->cfg[p + 2] + 3u) & ~3u;
 		d->cfg[p + 1] = (uint8_t)off;
 	}
-	(void)link;
 	memcpy(d->cfg + off, body, len);
 	d->cfg[off] = id;
 	d->cfg[off + 1] = 0;

@@ -229,14 +229,9 @@ static void bar0(struct lx_pci_dev *d, unsigned bar, uint64_t off, uint8_t *data
 		}
 	} else if (off >= OFF_MSIX && off < OFF_MSIX + 16u * LX_MSIX_VECTORS) {
 		unsigned e = (unsigned)(off - OFF_MSIX) / 16, w = (unsigned)(off - OFF_MSIX) % 16;
-		uint32_t *f = (uint32_t[]){ 0 };
-
-		switch (w & ~3u) {
-		case 0: f = &v->msix[e].addr_lo; break;
-		case 4: f = &v->msix[e].addr_hi; break;
-		case 8: f = &v->msix[e].data; break;
-		default: f = &v->msix[e].ctrl; break;
-		}
+		/* An entry: address low, address high, data, vector control. */
+		uint32_t *f = w < 4 ? &v->msix[e].addr_lo : w < 8 ? &v->msix[e].addr_hi :
+			      w < 12 ? &v->msix[e].data : &v->msix[e].ctrl;
 		if (is_write) {
 			if (len == 8 && !(w & 4)) {   /* a 64-bit write covers two fields */
 				uint64_t x = get_le(data, 8);
