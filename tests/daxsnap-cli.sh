@@ -9,7 +9,7 @@ D="$top_builddir/tools/daxsnap"
 T=$(mktemp -d "${TMPDIR:-/tmp}/daxsnap-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 2
-plan 113
+plan 115
 
 # expect STATUS DESC CMD...: ok when CMD exits with STATUS
 expect() {
@@ -208,5 +208,7 @@ expect 0 "subcommand --help" env LC_ALL=C.UTF-8 "$D" show --help
 check "subcommand help names the program and the command" grep -q '^  daxsnap show \[OPTION…\] FILE|-' out
 
 expect 2 "usage: unknown option" "$D" show --bogus a.v2
+expect 2 "usage: a hostile unknown option" "$D" show "--bo$(printf '\033')gus" a.v2
+check "the option is escaped in the message" sh -c "grep -qF 'bo\\x1bgus' err && ! grep -q \"\$(printf '\\033')\" err"
 expect 0 "--help" "$D" --help
 finish

@@ -256,8 +256,11 @@ static int parse_opts(const char *cmd, const char *params, const char *summary,
 	g_option_context_set_summary(ctx, summary);
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	g_option_context_add_main_entries(ctx, remaining, NULL);
-	if (!g_option_context_parse(ctx, argc, argv, &err))
-		return usage_error("%s: %s", cmd, err->message);
+	if (!g_option_context_parse(ctx, argc, argv, &err)) {
+		/* GLib quotes the offending argument as given: escape it */
+		g_autofree char *m = mk_text_escape(err->message);
+		return usage_error("%s: %s", cmd, m);
+	}
 	if (operands)
 		g_ptr_array_free(operands, TRUE);
 	operands = g_ptr_array_new_with_free_func(g_free);
