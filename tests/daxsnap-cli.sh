@@ -9,7 +9,7 @@ D="$top_builddir/tools/daxsnap"
 T=$(mktemp -d "${TMPDIR:-/tmp}/daxsnap-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 2
-plan 115
+plan 116
 
 # expect STATUS DESC CMD...: ok when CMD exits with STATUS
 expect() {
@@ -209,6 +209,7 @@ check "subcommand help names the program and the command" grep -q '^  daxsnap sh
 
 expect 2 "usage: unknown option" "$D" show --bogus a.v2
 expect 2 "usage: a hostile unknown option" "$D" show "--bo$(printf '\033')gus" a.v2
+check "a subcommand's usage error points at its help" grep -qx "Try 'daxsnap show --help' for more information." err
 check "the option is escaped in the message" sh -c "grep -qF 'bo\\x1bgus' err && ! grep -q \"\$(printf '\\033')\" err"
 expect 0 "--help" "$D" --help
 finish

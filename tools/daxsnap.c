@@ -29,6 +29,7 @@
 #define EXIT_NOKVM MK_EXIT_NOKVM
 
 static const char *prog = "daxsnap";
+static const char *cur_cmd;     /* the subcommand running, for "Try 'daxsnap show --help'" */
 
 static int G_GNUC_PRINTF(1, 2) usage_error(const char *fmt, ...)
 {
@@ -38,7 +39,8 @@ static int G_GNUC_PRINTF(1, 2) usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+	fprintf(stderr, "\nTry '%s%s%s --help' for more information.\n", prog, cur_cmd ? " " : "",
+		cur_cmd ? cur_cmd : "");
 	return EXIT_USAGE;
 }
 
@@ -1123,6 +1125,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < G_N_ELEMENTS(cmds); i++)
 		if (!strcmp(argv[1], cmds[i].name)) {
+			cur_cmd = cmds[i].name;
 			r = cmds[i].fn(argc - 1, argv + 1);
 			if (operands)
 				g_ptr_array_free(operands, TRUE);
