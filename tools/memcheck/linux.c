@@ -799,6 +799,10 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 	if (!fuse.st.ops[FUSE_REMOVEMAPPING])
 		mc_metric(res, "removemapping", 0, "requests");
 	mc_metric(res, "upgrades", (double)ds.upgrades, "mappings");
+	mc_metric(res, "fuse_minor", (double)fuse.st.init_minor, "version");
+	mc_metric(res, "fuse_error_replies", (double)fuse.st.errors, "replies");
+	if (fuse.st.unknown_ops)
+		mc_metric(res, "unknown_opcodes", (double)fuse.st.unknown_ops, "requests");
 	mc_metric(res, "setup_writable", (double)fuse.st.setup_write, "requests");
 	mc_metric(res, "setup_fh_none", (double)fuse.st.setup_fh_none, "requests");
 	mc_metric(res, "setup_unaligned", (double)fuse.st.setup_unaligned, "requests");
