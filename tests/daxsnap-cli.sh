@@ -9,7 +9,7 @@ D="$top_builddir/tools/daxsnap"
 T=$(mktemp -d "${TMPDIR:-/tmp}/daxsnap-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 2
-plan 116
+plan 117
 
 # expect STATUS DESC CMD...: ok when CMD exits with STATUS
 expect() {
@@ -110,6 +110,44 @@ expect 2 "usage: no command" "$D"
 expect 2 "create --map of a missing file is I/O trouble (2), as daxsnap(1) says" \
 	"$D" create --base 0 --len 1M -e 0:4K:1:0:r --map 1=/nonexistent-memkit -o y
 expect 2 "usage: --align is one number grammar" "$D" convert a.v2 --to v2 --align 0x1Q
+
+# --- show's exact output, text and JSON (the documented schema 1 document) ---
+"$D" create --base 0x40000000 --len 64M --align 21 -e 0:2M:1:0:r -e 0x200000:2M:7:8K:rw -o g.v2
+cat > g.expected <<'EOF'
+{
+  "schema": 1,
+  "file": "g.v2",
+  "version": 2,
+  "base_gpa": 1073741824,
+  "window_len": 67108864,
+  "cap": 67108864,
+  "mapped_bytes": 4194304,
+  "count": 2,
+  "align_log2": 21,
+  "entries": [
+    {
+      "moffset": 0,
+      "len": 2097152,
+      "nodeid": 1,
+      "foffset": 0,
+      "prot": "r"
+    },
+    {
+      "moffset": 2097152,
+      "len": 2097152,
+      "nodeid": 7,
+      "foffset": 8192,
+      "prot": "rw"
+    }
+  ]
+}
+version 2  base 0x40000000  window 0x4000000  cap 0x4000000  mapped 0x400000  entries 2  align 21
+MOFFSET            LEN          NODEID     FOFFSET        PROT IDENTITY
+0x0                0x200000     1          0x0            r    -
+0x200000           0x200000     7          0x2000         rw   -
+EOF
+check "show -J and show print exactly the expected document and table" \
+	sh -c "{ '$D' show -J g.v2 && '$D' show g.v2; } > g.out && diff -u g.expected g.out"
 
 # --- JSON of verify, diff, check-files ---
 expect 0 "verify --json" "$D" verify -J a.v2
