@@ -9,7 +9,7 @@ D="$top_builddir/tools/daxsnap"
 T=$(mktemp -d "${TMPDIR:-/tmp}/daxsnap-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 2
-plan 117
+plan 119
 
 # expect STATUS DESC CMD...: ok when CMD exits with STATUS
 expect() {
@@ -237,6 +237,8 @@ expect 1 "a header claiming too many entries fails before reading on" sh -c "cat
 check "and says why" grep -q 'header claims 4294967295 entries' err
 { cat a.v2; printf 'tail'; } > long.v2
 expect 1 "bytes past the blob's size are refused" "$D" verify long.v2
+expect 1 "create -J stops reading JSON past 64 MiB" sh -c "cat /dev/zero | '$D' create -J -o y"
+check "and says why" grep -q 'daxsnap: stdin: JSON input above the 64 MiB limit' err
 expect 0 "show -- - reads stdin" sh -c "'$D' show -- - < a.v2"
 expect 77 "replay without KVM is 77" env MEMKIT_KVM_DEV=/nonexistent-kvm "$D" replay a.v2 --map 1=f1 --map 2=f2
 check "replay: KVM unavailable, one line" sh -c "test \$(wc -l < err) -eq 1 && grep -q '^daxsnap: KVM unavailable: ' err"
