@@ -123,6 +123,14 @@ int dax_kvm_window_new(int vm_fd, uint32_t slot, uint64_t base, uint64_t wlen, b
  */
 int dax_window_giveback(struct dax_window *w, uint64_t off, uint64_t len, bool drop);
 
+/*
+ * A window-mapper session with no VM behind it (vm_fd ignored, no
+ * memslot): everything but KVM, for benchmarks and tests of the mapping
+ * and registration costs on machines without /dev/kvm. Not exported.
+ */
+int dax_session_new_host_only(const struct dax_config *cfg, const struct dax_backend *backend,
+			      struct dax_session **out);
+
 /* userfault.c: a userfaultfd that may serve kernel-mode (KVM) faults, API checked. */
 int dax_uffd_open(void);
 int dax_uffd_register(int uffd, void *addr, uint64_t len);

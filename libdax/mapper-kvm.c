@@ -99,7 +99,8 @@ static void window_destroy(void *data)
 {
 	struct dax_window *w = data;
 
-	mk_kvm_delete_memslot(w->vm_fd, w->slot);
+	if (w->vm_fd >= 0)
+		mk_kvm_delete_memslot(w->vm_fd, w->slot);
 	mk_munmap(w->res, w->wlen);
 	if (w->uffd >= 0)
 		mk_close(w->uffd);
@@ -114,7 +115,7 @@ int dax_kvm_window_new(int vm_fd, uint32_t slot, uint64_t base, uint64_t wlen, b
 	void *p;
 	int r;
 
-	if (vm_fd < 0 || wlen > SIZE_MAX)
+	if (wlen > SIZE_MAX)
 		return -EINVAL;
 	r = mk_mmap(NULL, wlen, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &p);
@@ -128,7 +129,8 @@ int dax_kvm_window_new(int vm_fd, uint32_t slot, uint64_t base, uint64_t wlen, b
 			uffd = -1;
 		}
 	}
-	r = mk_kvm_set_memslot(vm_fd, slot, 0, base, wlen, p);
+	/* vm_fd -1: a host-only window (dax_session_new_host_only) */
+	r = vm_fd >= 0 ? mk_kvm_set_memslot(vm_fd, slot, 0, base, wlen, p) : 0;
 	if (r < 0) {
 		if (uffd >= 0)
 			mk_close(uffd);

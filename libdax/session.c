@@ -88,8 +88,8 @@ int dax_node_check(struct dax_session *s, uint64_t nodeid, const struct dax_file
 	return n->state == DAX_NODE_STALE ? -ESTALE : 0;
 }
 
-MK_EXPORT int dax_session_new(const struct dax_config *cfg, const struct dax_backend *backend,
-			      struct dax_session **out)
+static int session_new(const struct dax_config *cfg, const struct dax_backend *backend,
+		       bool host_only, struct dax_session **out)
 {
 	uint64_t page = mk_page_size(), align, end;
 	struct dax_mapper_ops ops = { 0 };
@@ -116,8 +116,11 @@ MK_EXPORT int dax_session_new(const struct dax_config *cfg, const struct dax_bac
 
 	switch (cfg->mapper) {
 	case DAX_MAPPER_KVM_WINDOW:
-		r = dax_kvm_window_new(cfg->vm_fd, cfg->slot, cfg->base_gpa, cfg->window_len,
-				       !(cfg->flags & DAX_SESSION_NO_USERFAULT), &ops, &win);
+		if (cfg->vm_fd < 0 && !host_only)
+			return -EINVAL;
+		r = dax_kvm_window_new(host_only ? -1 : cfg->vm_fd, cfg->slot, cfg->base_gpa,
+				       cfg->window_len, !(cfg->flags & DAX_SESSION_NO_USERFAULT),
+				       &ops, &win);
 		break;
 	case DAX_MAPPER_KVM_MEMSLOT:
 		r = dax_kvm_memslot_new(cfg->vm_fd, cfg->slot, cfg->nslots ?: 256, &ops);
@@ -182,6 +185,18 @@ MK_EXPORT void dax_session_free(struct dax_session *s)
 		s->be.destroy(s->be.data);
 	g_mutex_clear(&s->lock);
 	g_free(s);
+}
+
+MK_EXPORT int dax_session_new(const struct dax_config *cfg, const struct dax_backend *backend,
+			      struct dax_session **out)
+{
+	return session_new(cfg, backend, false, out);
+}
+
+int dax_session_new_host_only(const struct dax_config *cfg, const struct dax_backend *backend,
+			      struct dax_session **out)
+{
+	return session_new(cfg, backend, true, out);
 }
 
 /* ---- setup ------------------------------------------------------------------- */
