@@ -117,7 +117,7 @@ static int bump_in(struct shma_pool *p, uint32_t idx, uint64_t bytes, uint32_t *
 		return slot_state(p, idx) != st ? -ENOENT : r;
 	b = __atomic_load_n(&s->bump, __ATOMIC_RELAXED);
 	do {
-		if (b < SHMA_CHUNK_DATA || b > p->chunk_size || bytes > p->chunk_size - b)
+		if (b < SHMA_CHUNK_DATA || b > p->chunk_size || bytes > p->chunk_size - b || b % SHMA_GRANULE)
 			return -ENOENT;
 	} while (!__atomic_compare_exchange_n(&s->bump, &b, b + bytes, true,
 					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
