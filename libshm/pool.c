@@ -807,6 +807,7 @@ int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *
 	struct shma_chunk_hdr h;
 	char fname[128];
 	uint64_t state = 0, newstate = 0, start;
+	pid_t pid;
 	uint32_t idx;
 	sigset_t old;
 	int fd = -1, r;
@@ -815,15 +816,22 @@ int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *
 		return -EPERM;
 	if (p->backend == SHMA_BACKEND_MEMFD && !p->creator)
 		return -ENOSPC;
-	start = self_start();   /* before the claim: keep the unrecorded window short */
+	start = self_start();
+	pid = mk_getpid();
+	/*
+	 * The claim names its claimer in the state word itself (nonce = our pid,
+	 * kind flagged CLAIMING) until the owner fields are written: a claimer
+	 * killed at any point is recognised by reclaim, and a stale owner_pid
+	 * left from the slot's last use is never taken for ours.
+	 */
 	for (idx = 0; idx < p->max_chunks; idx++) {
 		state = __atomic_load_n(&rt->slots[idx].state, __ATOMIC_ACQUIRE);
 		if (shma_s_st(state) != SHMA_SLOT_FREE)
 			continue;
-		newstate = shma_slot_word(make_nonce(), shma_s_gen(state) + 1,
-					  SHMA_SLOT_CREATING, kind);
+		newstate = shma_slot_word((uint32_t)pid, shma_s_gen(state) + 1, SHMA_SLOT_CREATING,
+					  kind | SHMA_KIND_CLAIMING);
 		if (__atomic_compare_exchange_n(&rt->slots[idx].state, &state, newstate, false,
-						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+						__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 			break;
 	}
 	if (idx >= p->max_chunks)
@@ -835,6 +843,8 @@ int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *
 			;
 	}
 	set_slot_owner(&rt->slots[idx], start);
+	newstate = shma_slot_word(make_nonce(), shma_s_gen(newstate), SHMA_SLOT_CREATING, kind);
+	__atomic_store_n(&rt->slots[idx].state, newstate, __ATOMIC_SEQ_CST);
 	rt->slots[idx].size = size;
 	rt->slots[idx].bump = SHMA_CHUNK_DATA;
 
@@ -895,7 +905,6 @@ undo_file:
 		mk_unlinkat(p->dirfd, fname, 0);
 	mk_close(fd);
 undo:
-	rt->slots[idx].owner_pid = 0;
 	__atomic_store_n(&rt->slots[idx].state,
 			 shma_slot_word(0, shma_s_gen(newstate), SHMA_SLOT_FREE, 0),
 			 __ATOMIC_RELEASE);
@@ -917,14 +926,17 @@ static void slot_give_back(struct shma_pool *p, uint32_t idx, uint64_t state)
 
 	/* Still LIVE here, so reclaim does not look at the owner yet. */
 	set_slot_owner(sl, start);
-	__atomic_store_n(&sl->state, shma_slot_word(shma_s_nonce(state), shma_s_gen(state),
-						    SHMA_SLOT_CREATING, shma_s_kind(state)),
-			 __ATOMIC_SEQ_CST);
+	/* A CAS: of two processes finishing the same release, one does it. */
+	if (!__atomic_compare_exchange_n(&sl->state, &state,
+					 shma_slot_word(shma_s_nonce(state), shma_s_gen(state),
+							SHMA_SLOT_CREATING, shma_s_kind(state)),
+					 false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		return;
 	if (p->backend == SHMA_BACKEND_SHM &&
 	    shma_chunk_name(p, idx, shma_s_nonce(state), fname, sizeof(fname)) == 0)
 		mk_unlinkat(p->dirfd, fname, 0);
-	sl->owner_pid = 0;
-	/* Publish last: once FREE the slot (and a new file name) may be reused. */
+	/* Publish last: once FREE the slot (and a new file name) may be reused.
+	 * owner_pid stays: the next claimer marks its claim in the state word. */
 	__atomic_store_n(&sl->state, shma_slot_word(0, shma_s_gen(state), SHMA_SLOT_FREE, 0),
 			 __ATOMIC_RELEASE);
 }

@@ -73,6 +73,8 @@ static inline bool shma_w_magic_ok(uint64_t w) { return (w >> 48) == SHMA_BLK_MA
 
 enum { SHMA_SLOT_FREE = 0, SHMA_SLOT_CREATING = 1, SHMA_SLOT_LIVE = 2 };
 enum { SHMA_KIND_REGULAR = 0, SHMA_KIND_DEDICATED = 1 };
+/* Flag on a CREATING slot's kind: just claimed, the nonce is the claimer's pid. */
+#define SHMA_KIND_CLAIMING 0x80u
 
 /* state: nonce (0..31) | gen (32..47) | st (48..55) | kind (56..63) */
 static inline uint64_t shma_slot_word(uint32_t nonce, unsigned gen, unsigned st, unsigned kind)

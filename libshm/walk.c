@@ -347,21 +347,45 @@ MK_EXPORT int shma_pool_reclaim(struct shma_pool *p)
 		uint64_t s = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
 		int64_t pid = __atomic_load_n(&sl->owner_pid, __ATOMIC_SEQ_CST);
 		uint64_t start = __atomic_load_n(&sl->owner_start, __ATOMIC_SEQ_CST);
-		/* owner_pid 0: the claimer has not recorded itself yet. */
-		if (shma_s_st(s) != SHMA_SLOT_CREATING || !pid || shma_pid_alive(pid, start) ||
-		    __atomic_load_n(&sl->state, __ATOMIC_SEQ_CST) != s)
+		bool claiming = shma_s_kind(s) & SHMA_KIND_CLAIMING;
+
+		if (shma_s_st(s) != SHMA_SLOT_CREATING)
 			continue;
-		if (p->backend == SHMA_BACKEND_SHM) {
+		if (claiming) {
+			/* Just claimed: the claimer's pid is the nonce; no file yet. */
+			if (shma_pid_alive(shma_s_nonce(s), 0))
+				continue;
+		} else if (!pid || shma_pid_alive(pid, start) ||
+			   __atomic_load_n(&sl->state, __ATOMIC_SEQ_CST) != s) {
+			continue;
+		} else if (p->backend == SHMA_BACKEND_SHM) {
 			char fname[128];
 			if (shma_chunk_name(p, i, shma_s_nonce(s), fname, sizeof(fname)) == 0)
 				mk_unlinkat(p->dirfd, fname, 0);
 		}
-		/* FREE with the dead owner's pid cleared (unless a new claimer already recorded its own). */
-		if (__atomic_compare_exchange_n(&sl->state, &s,
-						shma_slot_word(0, shma_s_gen(s), SHMA_SLOT_FREE, 0), false,
-						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-			__atomic_compare_exchange_n(&sl->owner_pid, &pid, 0, false,
-						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+		__atomic_compare_exchange_n(&sl->state, &s,
+					    shma_slot_word(0, shma_s_gen(s), SHMA_SLOT_FREE, 0), false,
+					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	}
+	/*
+	 * Dedicated chunks whose creator died between publishing the slot and
+	 * writing the block's header: nobody can ever free that block.
+	 */
+	for (uint32_t i = 0; i < p->max_chunks; i++) {
+		struct shma_slot *sl = &rt->slots[i];
+		uint64_t s = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE), w;
+		int64_t pid = __atomic_load_n(&sl->owner_pid, __ATOMIC_SEQ_CST);
+		uint64_t start = __atomic_load_n(&sl->owner_start, __ATOMIC_SEQ_CST);
+		char *base;
+
+		if (shma_s_st(s) != SHMA_SLOT_LIVE || shma_s_kind(s) != SHMA_KIND_DEDICATED ||
+		    shma_map_slot(p, i, s, &base) < 0)
+			continue;
+		w = __atomic_load_n(&((struct shma_blk *)(base + mk_page_size() - BLK))->word,
+				    __ATOMIC_ACQUIRE);
+		if (shma_w_magic_ok(w) || !pid || shma_pid_alive(pid, start))
+			continue;
+		shma_release_chunk(p, i, s);
 	}
 	return blocks;
 }
