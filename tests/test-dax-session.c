@@ -473,6 +473,8 @@ static void test_new_invalid(void)
 	BAD(align_log2, 3);
 	BAD(align_log2, 63);
 	BAD(reserved[2], 1);
+	BAD(reserved32, 1);
+	BAD(flags, 4);                  /* unknown DAX_SESSION_* bit */
 	BAD(mapper, 9);
 	BAD(ops, NULL);
 	c = good;
@@ -484,6 +486,21 @@ static void test_new_invalid(void)
 	g_assert_cmpint(dax_session_new(&good, NULL, &s), ==, -EINVAL);
 	g_assert_cmpint(dax_session_new(NULL, &be, &s), ==, -EINVAL);
 	g_assert_cmpint(dax_session_new(&good, &be, &s), ==, 0);
+	{
+		/* a custom mapper binds through exits/dax_session_fault: no fault service */
+		struct dax_fault_stats fs;
+		g_assert_cmpint(dax_session_fault_stats(s, &fs), ==, 0);
+		g_assert_cmpuint(fs.mode, ==, DAX_FAULT_EXIT);
+		g_assert_cmpuint(fs.thread, ==, 0);
+		g_assert_cmpint(dax_session_fault_fd(s), ==, -ENOTSUP);
+		g_assert_cmpint(dax_session_service(s), ==, -ENOTSUP);
+		g_assert_cmpint(dax_session_fault_stats(s, NULL), ==, -EINVAL);
+		g_assert_cmpint(dax_session_fault_stats(NULL, &fs), ==, -EINVAL);
+		g_assert_cmpint(dax_session_service(NULL), ==, -EINVAL);
+		g_assert_cmpint(dax_session_fault_fd(NULL), ==, -EINVAL);
+		g_assert_cmpint(dax_session_set_event_fn(NULL, NULL, NULL), ==, -EINVAL);
+		g_assert_cmpint(dax_session_set_event_fn(s, NULL, NULL), ==, 0);
+	}
 	dax_session_free(s);
 	dax_session_free(NULL);
 	rec_clear(&rec);
