@@ -893,17 +893,28 @@ static void *churn_thread(void *arg)
 			if (shma_resolve(c->p, &live[k], &r) < 0 ||
 			    !shm_pattern_ok(r, live[k].len, shm_pattern_seed(&live[k]) ^ (uint8_t)c->id))
 				c->err = -EBADMSG;
-			if (shma_free_handle(c->p, &live[k]) < 0)
-				c->err = -EIO;
+			int f = shma_free_handle(c->p, &live[k]);
+
+			if (f < 0)
+				c->err = f;
+			live[k].len = 0;
 		}
-		c->err = shma_alloc(c->p, len, 0, &live[k], (void **)&d);
-		if (c->err < 0)
-			break;  /* the real error, for the assertion's message */
+		{
+			int r = shma_alloc(c->p, len, 0, &live[k], (void **)&d);
+
+			if (r < 0) {
+				c->err = r;  /* the real error, for the assertion's message */
+				break;
+			}
+		}
 		shm_pattern_fill(d, len, shm_pattern_seed(&live[k]) ^ (uint8_t)c->id);
 	}
-	for (unsigned k = 0; k < 512; k++)
-		if (live[k].len && shma_free_handle(c->p, &live[k]) < 0)
-			c->err = -EIO;
+	for (unsigned k = 0; k < 512; k++) {
+		int f = live[k].len ? shma_free_handle(c->p, &live[k]) : 0;
+
+		if (f < 0 && !c->err)
+			c->err = f;
+	}
 	return NULL;
 }
 
@@ -1336,6 +1347,95 @@ static void test_reclaim_crash_loop(void)
 	shma_pool_free(p);
 }
 
+/* The pid of a process that has exited and been reaped. */
+static pid_t dead_pid(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	return pid;
+}
+
+/*
+ * Processes killed at the points of chunk management no block records:
+ * right after claiming a slot, half-way through giving one back, between
+ * publishing a dedicated chunk and writing its block header. The states
+ * are made by hand (a SIGKILL lands there too rarely to wait for), with a
+ * real dead process as their owner.
+ */
+static void test_reclaim_dead_slot_owners(void)
+{
+	g_autofree char *name = unique_name("slot");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
+	struct shma_root *rt = p->root;
+	struct shma_pool_stat st;
+	struct shma_handle h;
+	pid_t dead = dead_pid();
+	uint32_t a = 40, b = 41, idx;
+	void *d;
+
+	/* A claim never recorded: the claimer's pid is in the state word. */
+	rt->slots[a].owner_pid = getpid();      /* stale: a live process's */
+	rt->slots[a].state = shma_slot_word((uint32_t)dead, 1, SHMA_SLOT_CREATING,
+					    SHMA_KIND_REGULAR | SHMA_KIND_CLAIMING);
+	/* A release half done: out of LIVE, owner recorded, file maybe still there. */
+	rt->slots[b].owner_pid = dead;
+	rt->slots[b].owner_start = 12345;
+	rt->slots[b].state = shma_slot_word(0x1234, 1, SHMA_SLOT_CREATING, SHMA_KIND_DEDICATED);
+	/* A live claimer's claim stays. */
+	rt->slots[42].state = shma_slot_word((uint32_t)getpid(), 1, SHMA_SLOT_CREATING,
+					     SHMA_KIND_CLAIMING);
+	__atomic_store_n(&rt->hwm, 43, __ATOMIC_RELEASE);
+	g_assert_cmpint(shma_pool_reclaim(p), ==, 0);
+	g_assert_cmpuint(shma_s_st(rt->slots[a].state), ==, SHMA_SLOT_FREE);
+	g_assert_cmpuint(shma_s_st(rt->slots[b].state), ==, SHMA_SLOT_FREE);
+	g_assert_cmpuint(shma_s_st(rt->slots[42].state), ==, SHMA_SLOT_CREATING);
+	rt->slots[42].state = shma_slot_word(0, 1, SHMA_SLOT_FREE, 0);
+
+	/* A dedicated chunk whose dead creator never wrote the header. */
+	g_assert_cmpint(shma_alloc(p, 2u << 20, 0, &h, &d), ==, 0);
+	idx = h.chunk & 0xffff;
+	memset((char *)d - 16, 0, 16);
+	rt->slots[idx].owner_pid = dead;
+	stat_of(p, &st);
+	g_assert_cmpuint(st.chunks, ==, 1);
+	g_assert_cmpint(shma_pool_reclaim(p), ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.chunks, ==, 0);
+	g_assert_cmpint(shma_resolve(p, &h, &d), ==, -ESTALE);
+
+	/* A dedicated block freed by a process that died before giving the chunk back. */
+	g_assert_cmpint(shma_alloc(p, 2u << 20, 0, &h, &d), ==, 0);
+	{
+		int status;
+		pid_t pid = fork();
+		if (pid == 0) {
+			/* Register as ourselves, then free as far as the header CAS. */
+			struct shma_blk *hb = (struct shma_blk *)((char *)d - 16);
+			unsigned me;
+			uint64_t w = hb->word;
+			if (shma_owner(p, &me) < 0)
+				_exit(1);
+			hb->word = shma_blk_word(shma_w_gen(w) + 1, shma_w_cls(w), me);
+			raise(SIGKILL);
+		}
+		g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+		g_assert_true(WIFSIGNALED(status));
+	}
+	stat_of(p, &st);
+	g_assert_cmpuint(st.chunks, ==, 1);
+	g_assert_cmpuint(st.users_dead, ==, 1);
+	g_assert_cmpint(shma_pool_reclaim(p), ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.chunks, ==, 0);
+	g_assert_cmpuint(st.users_dead, ==, 0);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
 /* ---- fork() without exec ------------------------------------------------------------- */
 
 static void xwrite(int fd, const void *buf, size_t len)
@@ -1555,6 +1655,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/reclaim/leak", test_reclaim_leak);
 	g_test_add_func("/shm/reclaim/detached", test_reclaim_detached);
 	g_test_add_func("/shm/reclaim/crash-loop", test_reclaim_crash_loop);
+	g_test_add_func("/shm/reclaim/dead-slot-owners", test_reclaim_dead_slot_owners);
 	g_test_add_func("/shm/fork/attach", test_fork_attach);
 	g_test_add_func("/shm/fork/inherited", test_fork_inherited);
 	g_test_add_func("/shm/fdpass/errors", test_fdpass_errors);
