@@ -214,7 +214,8 @@ int main(int argc, char **argv)
 
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	g_option_context_set_description(ctx,
-		"Checks: patterns guard dirty readonly snapshot dax shm.\n"
+		"Checks: patterns guard dirty readonly snapshot dax shm; linux only when\n"
+		"named (it boots a stock kernel, see --kernel).\n"
 		"Exit status: 0 no check failed, 1 a check failed, 2 usage error,\n"
 		"77 KVM unavailable (neither /dev/kvm nor the microVM). See memcheck-guest(1).");
 	if (!g_option_context_parse(ctx, &argc, &argv, &err))
