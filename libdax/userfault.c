@@ -34,6 +34,8 @@
 #include <glib.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <string.h>
 
@@ -230,11 +232,21 @@ static gpointer service_thread(gpointer p)
 int dax_service_start(struct dax_session *s)
 {
 	GError *err = NULL;
+	sigset_t all, old;
 
 	s->stop_fd = mk_eventfd(0, EFD_NONBLOCK);
 	if (s->stop_fd < 0)
 		return s->stop_fd;
+	/*
+	 * The thread blocks every signal (it inherits the mask), so the
+	 * process's signals keep going to the caller's threads: a VMM that
+	 * kicks vCPUs out of KVM_RUN with a process-directed timer signal
+	 * must not have it land here.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	s->thread = g_thread_try_new("dax-fault", service_thread, s, &err);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!s->thread) {
 		g_error_free(err);
 		mk_close(s->stop_fd);
