@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/fmt.h"
@@ -276,13 +277,28 @@ static int claim_user(struct shma_pool *p, unsigned *out)
 		if (__atomic_load_n(&u->pid, __ATOMIC_RELAXED))
 			continue;
 		if (__atomic_compare_exchange_n(&u->pid, &zero, pid, false,
-						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+						__ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
 			__atomic_store_n(&u->start, start, __ATOMIC_RELEASE);
+			/* Registered first, then look: a repair either sees us or we see it. */
+			if (shma_repair_running(p)) {
+				__atomic_store_n(&u->start, 0, __ATOMIC_RELAXED);
+				__atomic_store_n(&u->pid, 0, __ATOMIC_RELEASE);
+				return -EBUSY;
+			}
 			*out = i;
 			return 0;
 		}
 	}
 	return -EUSERS;
+}
+
+bool shma_repair_running(const struct shma_pool *p)
+{
+	const struct shma_user *r = &p->root->users[SHMA_REPAIR_SLOT];
+	int64_t pid = __atomic_load_n(&r->pid, __ATOMIC_SEQ_CST);
+
+	return pid && pid != mk_getpid() &&
+	       shma_pid_alive(pid, __atomic_load_n(&r->start, __ATOMIC_ACQUIRE));
 }
 
 static void release_user(struct shma_pool *p, unsigned i)
@@ -300,9 +316,16 @@ static void release_user(struct shma_pool *p, unsigned i)
  */
 static int register_user(struct shma_pool *p)
 {
-	for (int tries = 0; tries < 8; tries++) {
+	for (int tries = 0, waits = 0; tries < 8; tries++) {
 		unsigned u;
 		int blocks, r = claim_user(p, &u);
+		if (r == -EBUSY && waits++ < 5000) {
+			/* shma_pool_repair() in another process: usually milliseconds. */
+			struct timespec ms = { 0, 1000000 };
+			nanosleep(&ms, NULL);
+			tries--;
+			continue;
+		}
 		if (r == 0) {
 			__atomic_store_n(&p->reg, (uint64_t)__atomic_load_n(&shma_fork_gen,
 					 __ATOMIC_RELAXED) << 32 | u, __ATOMIC_RELEASE);

@@ -270,6 +270,17 @@ int shma_pool_chunk_stat(struct shma_pool *pool, uint32_t index, struct shma_chu
 int shma_pool_reclaim(struct shma_pool *pool);
 
 /*
+ * Give back free blocks that no free list holds (left by processes killed
+ * inside shma_alloc or shma_free, in the few instructions between the free
+ * list and the block header; shma_pool_reclaim cannot tell those from
+ * blocks in live hands). Runs only when no other live process is attached
+ * read-write (-EBUSY otherwise), after a reclaim; attaches wait while it
+ * runs. Returns the number of blocks given back. No other thread of the
+ * caller may use the pool meanwhile. Not async-signal-safe. (LIBSHM_0.2)
+ */
+int shma_pool_repair(struct shma_pool *pool);
+
+/*
  * Release regular chunks all of whose blocks are free: their files are
  * removed and their memory returned (in other processes when they next
  * touch the slot or detach). While it runs, allocations in other threads

@@ -33,6 +33,9 @@
 #define SHMA_LAYOUT_VERSION 1
 
 #define SHMA_MAX_USERS   255u           /* owner byte 0xff = unowned */
+/* users[SHMA_MAX_USERS], never a registration: held by shma_pool_repair(). */
+#define SHMA_REPAIR_SLOT SHMA_MAX_USERS
+#define SHMA_F_LISTED     0xc0u         /* repair's mark on the free-list entries it holds */
 #define SHMA_OWNER_NONE  0xffu
 #define SHMA_SLOTS_MAX   8192u
 #define SHMA_SPAN_MAX    (64ull << 30)  /* refs are 32-bit in 16-byte granules */
@@ -233,6 +236,8 @@ static inline unsigned shma_own_slot(const struct shma_pool *p)
 
 /* pool.c */
 bool shma_user_alive(int64_t pid, uint64_t start);
+/* Is a repair under way in another live process? (seq_cst: pairs with repair's scan) */
+bool shma_repair_running(const struct shma_pool *p);
 int shma_map_slot(struct shma_pool *p, uint32_t idx, uint64_t state, char **base);
 int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *idx);
 void shma_release_chunk(struct shma_pool *p, uint32_t idx, uint64_t state);

@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 #include "common/macro.h"
@@ -55,9 +56,11 @@ static int map_live(struct shma_pool *p, uint32_t i, uint64_t s, char **base)
 	return r == -ESTALE ? -EBADMSG : r;
 }
 
+/* 0, or 1 if some chunk could not be walked to its end (see below), or an error. */
 static int walk(struct shma_pool *p, walk_fn fn, void *ud)
 {
 	struct shma_root *rt = p->root;
+	int incomplete = 0;
 	uint32_t hwm = MK_MIN(__atomic_load_n(&rt->hwm, __ATOMIC_ACQUIRE), p->max_chunks);
 
 	for (uint32_t i = 0; i < hwm; i++) {
@@ -81,19 +84,31 @@ static int walk(struct shma_pool *p, walk_fn fn, void *ud)
 			continue;
 		}
 		end = MK_MIN(__atomic_load_n(&rt->slots[i].bump, __ATOMIC_ACQUIRE), p->chunk_size);
-		for (uint64_t off = SHMA_CHUNK_DATA; off + BLK <= end;) {
+		for (uint64_t off = SHMA_CHUNK_DATA, spins = 0; off + BLK <= end;) {
 			struct shma_blk *b = (struct shma_blk *)(base + off);
 			uint64_t w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
 			unsigned c = shma_w_cls(w);
-			if (!shma_w_magic_ok(w) || c >= p->nclasses)
+			if (!shma_w_magic_ok(w) || c >= p->nclasses) {
+				/*
+				 * Carved but no header yet: its carver writes it within a
+				 * few instructions unless preempted (wait a little) or
+				 * killed. The rest of this chunk cannot be walked: say so.
+				 */
+				if (!w && spins++ < 2000) {
+					sched_yield();
+					continue;
+				}
+				incomplete = 1;
 				break;
+			}
+			spins = 0;
 			r = fn(p, b, shma_ref(p, i, off), w, ud);
 			if (r < 0)
 				return r;
 			off += shma_class_bytes(c);
 		}
 	}
-	return 0;
+	return incomplete;
 }
 
 static int stat_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint64_t w, void *ud)
@@ -126,6 +141,7 @@ static int stat_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint64
 MK_EXPORT int shma_pool_stat(struct shma_pool *p, struct shma_pool_stat *st)
 {
 	struct shma_root *rt;
+	int r;
 
 	if (!p || !st)
 		return -EINVAL;
@@ -156,7 +172,8 @@ MK_EXPORT int shma_pool_stat(struct shma_pool *p, struct shma_pool_stat *st)
 		else
 			st->users_dead++;
 	}
-	return walk(p, stat_fn, st);
+	r = walk(p, stat_fn, st);
+	return r < 0 ? r : 0;      /* a block being carved: approximate, as documented */
 }
 
 MK_EXPORT int shma_pool_chunk_stat(struct shma_pool *p, uint32_t index, struct shma_chunk_stat *st)
@@ -309,13 +326,17 @@ int shma_reclaim_users(struct shma_pool *p, int *blocks)
 	}
 	if (!n)
 		return 0;
-	r = walk(p, reclaim_fn, &o);
+	/* Claimed first, then look: a repair either sees our claims or we see it. */
+	r = shma_repair_running(p) ? -EBUSY : walk(p, reclaim_fn, &o);
+	/* Blocks past a header not yet written were not seen: keep the slots, retry later. */
+	if (r > 0)
+		r = -EBUSY;
 	for (unsigned u = 0; u < SHMA_MAX_USERS; u++) {
 		int64_t pid = -me;
 		if (!in_set(o.set, u))
 			continue;
 		if (r < 0) {
-			/* Could not see every chunk: the slot stays the dead user's. */
+			/* Could not see every chunk (or a repair runs): the slot stays the dead user's. */
 			__atomic_compare_exchange_n(&rt->users[u].pid, &pid, orig[u], false,
 						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 			continue;
@@ -325,6 +346,8 @@ int shma_reclaim_users(struct shma_pool *p, int *blocks)
 					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 	}
 	*blocks = o.count;
+	if (r == -EBUSY)
+		return 0;
 	return r < 0 ? r : n;
 }
 
@@ -519,4 +542,117 @@ MK_EXPORT int shma_pool_trim(struct shma_pool *p)
 	}
 	mk_munmap(m, count_len);
 	return released;
+}
+
+/* ---- repair ----------------------------------------------------------------------------- */
+
+struct repair_ud {
+	uint64_t limit;
+	int pushed;
+};
+
+/* A free block of a regular chunk that no list holds (repair's lists are marked). */
+static int repair_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint64_t w, void *ud)
+{
+	struct repair_ud *r = ud;
+	unsigned c = shma_w_cls(w);
+
+	if (c == SHMA_CLASS_LARGE || (shma_w_gen(w) & 1) || shma_w_flags(w) == SHMA_F_LISTED)
+		return 0;
+	if (shma_w_flags(w) == SHMA_F_SHIFTED || shma_w_flags(w) == SHMA_F_INNER)
+		return 0;       /* not a free block's start header */
+	__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c, SHMA_OWNER_NONE), __ATOMIC_RELEASE);
+	b->self = ref;
+	shma_push(p, c, ref, b);
+	r->pushed++;
+	return 0;
+}
+
+/* Walk a list we hold privately, marking (or unmarking and pushing back) its entries. */
+static void repair_list(struct shma_pool *p, unsigned c, uint32_t head, uint64_t limit, bool mark)
+{
+	uint64_t steps = 0;
+
+	for (uint32_t ref = head; ref && steps++ < limit;) {
+		struct shma_blk *b = shma_blk_at(p, ref);
+		uint64_t w;
+		uint32_t next;
+
+		if (!b)
+			break;
+		w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
+		if (!shma_w_magic_ok(w) || shma_w_cls(w) != c || (shma_w_gen(w) & 1) || b->self != ref ||
+		    shma_w_flags(w) != (mark ? 0 : SHMA_F_LISTED))
+			break;  /* a damaged entry (or a cycle): the rest of the list is lost */
+		next = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);
+		if (mark) {
+			__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c | SHMA_F_LISTED,
+								 SHMA_OWNER_NONE), __ATOMIC_RELEASE);
+		} else {
+			__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c, SHMA_OWNER_NONE),
+					 __ATOMIC_RELEASE);
+			shma_push(p, c, ref, b);
+		}
+		ref = next;
+	}
+}
+
+/*
+ * Give back free blocks that no free list holds: those of processes killed
+ * between taking a block off a list and marking it allocated, or between
+ * marking it free and putting it on a list. While other processes may be
+ * inside shma_alloc/shma_free, such a block cannot be told from one in
+ * their hands, so this runs only when no other live process is registered
+ * (after giving back what dead ones held), and keeps new registrations
+ * out (-EBUSY in them, waited for by shma_pool_attach) while it runs.
+ */
+MK_EXPORT int shma_pool_repair(struct shma_pool *p)
+{
+	struct shma_user *lock;
+	struct repair_ud ru = { 0 };
+	uint32_t heads[SHMA_NCLASSES];
+	int64_t me, holder;
+	unsigned self;
+	int blocks, r;
+
+	if (!p)
+		return -EINVAL;
+	if (p->rdonly)
+		return -EPERM;
+	r = shma_owner(p, &self);
+	if (r < 0)
+		return r;
+	lock = &p->root->users[SHMA_REPAIR_SLOT];
+	me = mk_getpid();
+	holder = __atomic_load_n(&lock->pid, __ATOMIC_SEQ_CST);
+	if (holder && (holder == me || shma_pid_alive(holder, __atomic_load_n(&lock->start,
+									       __ATOMIC_ACQUIRE))))
+		return -EBUSY;
+	__atomic_store_n(&lock->start, 0, __ATOMIC_SEQ_CST);
+	if (!__atomic_compare_exchange_n(&lock->pid, &holder, me, false, __ATOMIC_SEQ_CST,
+					 __ATOMIC_RELAXED))
+		return -EBUSY;
+	/* Locked first, then look: a registrant either sees the lock or we see it. */
+	r = shma_reclaim_users(p, &blocks);
+	for (unsigned u = 0; r >= 0 && u < SHMA_MAX_USERS; u++)
+		if (u != self && __atomic_load_n(&p->root->users[u].pid, __ATOMIC_SEQ_CST))
+			r = -EBUSY;
+	if (r >= 0) {
+		for (uint32_t i = 0; i < p->max_chunks; i++)
+			ru.limit += p->root->slots[i].size / 32;
+		for (unsigned c = 0; c < p->nclasses; c++) {
+			uint64_t *head = &p->root->heads[c].word;
+			uint64_t old = __atomic_load_n(head, __ATOMIC_ACQUIRE);
+			while (!__atomic_compare_exchange_n(head, &old, ((old >> 32) + 1) << 32, true,
+							    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				;
+			heads[c] = (uint32_t)old;
+			repair_list(p, c, heads[c], ru.limit, true);
+		}
+		r = walk(p, repair_fn, &ru);   /* > 0: a dead carver's gap; nothing to do there */
+		for (unsigned c = 0; c < p->nclasses; c++)
+			repair_list(p, c, heads[c], ru.limit, false);
+	}
+	__atomic_store_n(&lock->pid, 0, __ATOMIC_SEQ_CST);
+	return r < 0 ? r : ru.pushed;
 }

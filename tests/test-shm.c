@@ -1436,6 +1436,76 @@ static void test_reclaim_dead_slot_owners(void)
 	shma_pool_free(p);
 }
 
+/*
+ * A process killed between marking a block free and putting it on a free
+ * list (made by hand in a child up to the mark, then a real SIGKILL):
+ * reclaim cannot tell it from a block in live hands; repair, run when no
+ * other process is attached, gives it back.
+ */
+static void test_reclaim_repair(void)
+{
+	g_autofree char *name = unique_name("rep");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
+	char *hold[] = { CHILD, "hold", "/dev/shm", name, "30", NULL };
+	struct shma_pool_stat st;
+	GError *err = NULL;
+	void *d = NULL, *x, *y;
+	int status;
+	GPid holder;
+	pid_t pid;
+
+	g_assert_cmpint(shma_repair_running(p), ==, false);
+	g_assert_cmpint(shma_alloc(p, 1000, 0, NULL, &d), ==, 0);   /* carve the chunk first */
+	g_assert_cmpint(shma_free(p, d), ==, 0);
+	g_assert_cmpint(shma_alloc(p, 1000, 0, NULL, &d), ==, 0);   /* d: off the list again */
+	pid = fork();
+	if (pid == 0) {
+		struct shma_blk *b = (struct shma_blk *)((char *)d - 16);
+		uint64_t w = b->word;
+		/* shma_free_blk's commit, then death before the push. */
+		b->word = shma_blk_word(shma_w_gen(w) + 1, shma_w_cls(w), SHMA_OWNER_NONE);
+		raise(SIGKILL);
+	}
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_cmpint(shma_pool_reclaim(p), ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 0);
+	g_assert_cmpuint(st.blocks_free, ==, 1);
+	/* Not on the list: the next block of that class is carved fresh. */
+	g_assert_cmpint(shma_alloc(p, 1000, 0, NULL, &x), ==, 0);
+	g_assert_true(x != d);
+	g_assert_cmpint(shma_free(p, x), ==, 0);
+
+	/* Another live process attached: repair refuses. */
+	g_assert_true(g_spawn_async(NULL, hold, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+				    &holder, &err));
+	g_assert_no_error(err);
+	for (int i = 0; i < 500; i++) {
+		stat_of(p, &st);
+		if (st.users == 2)
+			break;
+		g_usleep(10000);
+	}
+	g_assert_cmpuint(st.users, ==, 2);
+	g_assert_cmpint(shma_pool_repair(p), ==, -EBUSY);
+	kill(holder, SIGKILL);
+	g_assert_cmpint(waitpid(holder, &status, 0), ==, holder);
+
+	/* Alone (the holder's death reclaimed by repair itself): the lost block comes back. */
+	g_assert_cmpint(shma_pool_repair(p), ==, 1);
+	g_assert_cmpint(shma_pool_repair(p), ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.users_dead, ==, 0);
+	g_assert_cmpuint(st.blocks_free, ==, 2);
+	g_assert_cmpint(shma_alloc(p, 1000, 0, NULL, &x), ==, 0);
+	g_assert_cmpint(shma_alloc(p, 1000, 0, NULL, &y), ==, 0);
+	g_assert_true((x == d && y != d) || (y == d && x != d));
+	g_assert_cmpint(p->root->users[SHMA_REPAIR_SLOT].pid, ==, 0);
+	g_assert_cmpint(shma_pool_repair(NULL), ==, -EINVAL);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
 /* ---- fork() without exec ------------------------------------------------------------- */
 
 static void xwrite(int fd, const void *buf, size_t len)
@@ -1656,6 +1726,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/reclaim/detached", test_reclaim_detached);
 	g_test_add_func("/shm/reclaim/crash-loop", test_reclaim_crash_loop);
 	g_test_add_func("/shm/reclaim/dead-slot-owners", test_reclaim_dead_slot_owners);
+	g_test_add_func("/shm/reclaim/repair", test_reclaim_repair);
 	g_test_add_func("/shm/fork/attach", test_fork_attach);
 	g_test_add_func("/shm/fork/inherited", test_fork_inherited);
 	g_test_add_func("/shm/fdpass/errors", test_fdpass_errors);
