@@ -85,6 +85,9 @@ static const char guest_init[] =
 	"	fin\n"
 	"fi\n"
 	"say mount $(grep ' /mnt ' /proc/mounts)\n"
+	/* READDIR and STATFS. */
+	"say ls $(ls /mnt | tr '\\n' ' ')\n"
+	"df /mnt > /dev/null || say error df\n"
 	/* Reads through the window; the files are larger than it. */
 	"for f in big0 big1; do say sum $f $(sum /mnt/$f); done\n"
 	/* Inode eviction: the kernel removes each inode's ranges in batches. */
@@ -248,6 +251,7 @@ struct run_state {
 	bool ended;
 	char release[128];
 	char mount[256];
+	char ls[256];
 	char error[256];
 	unsigned nsums;
 	struct { char name[32]; char md5[33]; } sums[MAX_SUMS];
@@ -267,6 +271,8 @@ static bool on_line(void *data, const char *line)
 			(unsigned long long)st->fuse->st.ops[FUSE_REMOVEMAPPING]);
 	if (!strncmp(line, "release ", 8)) {
 		g_strlcpy(st->release, line + 8, sizeof(st->release));
+	} else if (!strncmp(line, "ls ", 3)) {
+		g_strlcpy(st->ls, line + 3, sizeof(st->ls));
 	} else if (!strncmp(line, "mount ", 6)) {
 		g_strlcpy(st->mount, line + 6, sizeof(st->mount));
 	} else if (!strncmp(line, "error ", 6)) {
@@ -294,6 +300,25 @@ static bool on_line(void *data, const char *line)
 		st->ended = true;
 	}
 	return st->ended;
+}
+
+/* Same set of words in any order? */
+static bool ls_matches(const char *got, const char *want)
+{
+	g_auto(GStrv) g = g_strsplit(got, " ", -1), w = g_strsplit(want, " ", -1);
+	unsigned ng = 0, nw = 0;
+
+	for (char **p = g; *p; p++)
+		if (**p)
+			ng++;
+	for (char **p = w; *p; p++) {
+		if (!**p)
+			continue;
+		nw++;
+		if (!g_strv_contains((const gchar *const *)g, *p))
+			return false;
+	}
+	return ng == nw;
 }
 
 static const char *guest_sum(const struct run_state *st, const char *name)
@@ -687,6 +712,20 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		goto out;
 	}
 
+	/* The directory listing: every file the host made, nothing else yet. */
+	{
+		g_autofree char *want = NULL;
+		GString *w = g_string_new("");
+
+		for (unsigned i = 0; i < G_N_ELEMENTS(files); i++)
+			g_string_append_printf(w, "%s%s", i ? " " : "", files[i].name);
+		want = g_string_free(w, FALSE);
+		if (!ls_matches(st.ls, want)) {
+			mc_fail(res, "guest %s lists /mnt as '%s', the host made '%s'", k.release, st.ls,
+				want);
+			goto out;
+		}
+	}
 	/* The guest's reads against the files' bytes. */
 	for (unsigned j = 0; j < 3; j++) {
 		unsigned i = j == 2 ? F_GONE : j;
