@@ -28,7 +28,10 @@ static void walk(const struct jv *v, int depth)
 		for (size_t i = 0; i < v->n; i++)
 			if (!v->keys[i] || jv_get(v, v->keys[i]) == NULL)
 				abort();
-		/* fall through */
+		/* An object's members are also in items: walk them as an array's.
+		 * The attribute, not a comment: clang's -Wimplicit-fallthrough
+		 * takes only the attribute (gcc takes both). */
+		__attribute__((fallthrough));
 	case JV_ARRAY:
 		for (size_t i = 0; i < v->n; i++)
 			walk(v->items[i], depth + 1);
