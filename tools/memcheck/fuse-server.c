@@ -354,6 +354,12 @@ static int do_setupmapping(struct lx_fuse *f, uint64_t nodeid, const void *arg, 
 			in.foffset += DAX_RANGE;
 	}
 	r = dax_session_setup(f->dax, nodeid, (const struct dax_setup_req *)&in);
+	if (f->trace)
+		fprintf(f->trace, "fuse: setupmapping %s foffset 0x%llx moffset 0x%llx len 0x%llx %s fh %lld: %d\n",
+			node_path(f, nodeid) ? node_path(f, nodeid) : "?",
+			(unsigned long long)in.foffset, (unsigned long long)in.moffset,
+			(unsigned long long)in.len, (in.flags & FUSE_SETUPMAPPING_FLAG_WRITE) ? "rw" : "r",
+			(long long)in.fh, r);
 	if (r < 0) {
 		f->st.setup_failed++;
 		note_error(f, "libdax setup", r);
@@ -377,6 +383,17 @@ static int do_removemapping(struct lx_fuse *f, const uint8_t *arg, size_t len)
 	if (!f->dax)
 		return -ENOSYS;
 	r = dax_session_remove_raw(f->dax, arg, len);
+	if (f->trace) {
+		fprintf(f->trace, "fuse: removemapping count %u:", in.count);
+		for (uint32_t i = 0; i < in.count && sizeof(in) + 16ull * (i + 1) <= len; i++) {
+			struct fuse_removemapping_one one;
+
+			memcpy(&one, arg + sizeof(in) + 16ull * i, sizeof(one));
+			fprintf(f->trace, " 0x%llx+0x%llx", (unsigned long long)one.moffset,
+				(unsigned long long)one.len);
+		}
+		fprintf(f->trace, ": %d\n", r);
+	}
 	if (r < 0) {
 		f->st.remove_failed++;
 		note_error(f, "libdax remove", r);

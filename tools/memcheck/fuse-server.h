@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dax.h"
 
@@ -61,6 +62,8 @@ struct lx_fuse {
 	uint32_t map_alignment_log2;
 	/* Fault injection: shift every read-only mapping's file offset by 2 MiB. */
 	bool inject_wrong_range;
+	/* Debug: one line per SETUPMAPPING / REMOVEMAPPING (and the node's path) here. */
+	FILE *trace;
 	struct lx_fuse_stats st;
 	char error[160];             /* first unexpected failure, for the report */
 };

@@ -19,7 +19,8 @@
  * directory) overrides. Debug knobs: MEMCHECK_CONSOLE=1 with --verbose
  * copies the guest console to stderr; --inject-fault linux maps wrong file
  * ranges (MEMCHECK_LINUX_FAULT=drop-write: a mapper that drops the guest's
- * DAX writes); MEMCHECK_LINUX_BOOT=vmlinux skips the bzImage's decompressor.
+ * DAX writes); MEMCHECK_LINUX_BOOT=vmlinux skips the bzImage's decompressor;
+ * MEMCHECK_LINUX_TRACE=1 prints every SETUPMAPPING / REMOVEMAPPING on stderr.
  */
 #include "config.h"
 
@@ -641,6 +642,8 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		goto out;
 	}
 	fuse.dax = holder.s;
+	if (g_getenv("MEMCHECK_LINUX_TRACE"))
+		fuse.trace = stderr;
 	r = lx_virtiofs_init(&vfs, &vm, 1, TAG, &fuse, LX_GPA_PCI_MMIO, LX_GPA_DAX, WINDOW_LEN);
 	if (r < 0) {
 		mc_fail(res, "virtio-fs device: %s", strerror(-r));
