@@ -36,7 +36,7 @@ expect_rc() {
 # -- interface (no KVM needed) -- 9 tests
 expect_rc 0 "--help" --help
 expect_rc 0 "--version" --version
-if grep -q "^memcheck-guest [0-9]" "$tmp/out"; then ok "--version prints the version"; else fail "--version output"; fi
+if grep -q "^memcheck-guest (memkit) [0-9]" "$tmp/out" && grep -q "^libsandbox [0-9]" "$tmp/out"; then ok "--version prints the version"; else fail "--version output"; fi
 expect_rc 2 "bad --size is a usage error" --size 12X
 expect_rc 2 "--size above 1G is a usage error" --size 2G
 expect_rc 2 "unknown check is a usage error" --tests patterns,bogus

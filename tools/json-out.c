@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <math.h>
 
 #include "json-out.h"
 #include "tool-util.h"
@@ -141,6 +142,19 @@ void jw_string_len(struct jw *w, const char *key, const char *val, size_t len)
 void jw_string(struct jw *w, const char *key, const char *val)
 {
 	jw_string_len(w, key, val, val ? strlen(val) : 0);
+}
+
+void jw_double(struct jw *w, const char *key, double val)
+{
+	char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+	item(w, key);
+	if (!isfinite(val)) {
+		g_string_append(w->s, "null");
+		return;
+	}
+	/* g_ascii_dtostr: shortest round-trip form, '.' whatever the locale. */
+	g_string_append(w->s, g_ascii_dtostr(buf, sizeof(buf), val));
 }
 
 void jw_u64(struct jw *w, const char *key, uint64_t val)

@@ -50,4 +50,6 @@ void jw_string_len(struct jw *w, const char *key, const char *val, size_t len);
 void jw_u64(struct jw *w, const char *key, uint64_t val);
 void jw_i64(struct jw *w, const char *key, int64_t val);
 void jw_bool(struct jw *w, const char *key, bool val);
+/* A finite double in the shortest "%.*g" form that reads back the same; NaN and infinities as null. */
+void jw_double(struct jw *w, const char *key, double val);
 void jw_null(struct jw *w, const char *key);

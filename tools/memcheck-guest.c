@@ -20,6 +20,11 @@
 #include "common/sys.h"
 #include "tools/memcheck/check.h"
 #include "tools/memcheck/microvm.h"
+#include "tools/json-out.h"
+#include "tools/tool-util.h"
+#include "dax.h"
+#include "sandbox.h"
+#include "shm.h"
 #include "tools/memcheck/proto.h"
 
 #define PROG "memcheck-guest"
@@ -51,45 +56,6 @@ static void usage_error(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
-/* "64M", "1G", "4096", "2MiB" -> bytes. */
-static bool parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	guint64 v;
-	unsigned shift = 0;
-
-	if (!s || !g_ascii_isdigit(*s))
-		return false;
-	errno = 0;
-	v = g_ascii_strtoull(s, &end, 10);
-	if (errno)
-		return false;
-	switch (g_ascii_toupper(*end)) {
-	case 'K': shift = 10; end++; break;
-	case 'M': shift = 20; end++; break;
-	case 'G': shift = 30; end++; break;
-	case '\0': break;
-	default: return false;
-	}
-	if (shift && (!strcmp(end, "iB") || !strcmp(end, "B")))
-		end += strlen(end);
-	if (*end || v > (UINT64_MAX >> shift))
-		return false;
-	*out = v << shift;
-	return true;
-}
-
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-
-	if (!s || !g_ascii_isdigit(*s))
-		return false;
-	errno = 0;
-	*out = g_ascii_strtoull(s, &end, 0);
-	return !errno && !*end;
-}
-
 /* ---- output --------------------------------------------------------------- */
 
 static const char *status_name(enum mc_status st)
@@ -97,64 +63,57 @@ static const char *status_name(enum mc_status st)
 	return st == MC_PASS ? "PASS" : st == MC_FAIL ? "FAIL" : "SKIP";
 }
 
-static void json_str(GString *out, const char *s)
-{
-	g_string_append_c(out, '"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			g_string_append_printf(out, "\\%c", ch);
-		else if (ch < 0x20)
-			g_string_append_printf(out, "\\u%04x", ch);
-		else
-			g_string_append_c(out, (char)ch);
-	}
-	g_string_append_c(out, '"');
-}
-
 static void print_json(const struct mc_opts *o, const struct mc_result *res, unsigned n,
 		       const char *verdict, unsigned counts[3], double total_ms)
 {
-	g_autoptr(GString) out = g_string_new("{\"program\": \"" PROG "\", \"version\": ");
+	struct jw w;
+	g_autofree char *doc = NULL;
 
-	json_str(out, PACKAGE_VERSION);
-	g_string_append(out, ", \"kernel\": ");
-	json_str(out, o->release);
-	g_string_append_printf(out, ", \"via\": \"%s\"", o->via);
-	g_string_append_printf(out, ", \"size\": %" G_GUINT64_FORMAT ", \"seed\": %" G_GUINT64_FORMAT
-			       ", \"iterations\": %u, \"result\": \"%s\", \"passed\": %u"
-			       ", \"failed\": %u, \"skipped\": %u, \"ms\": %.3f, \"checks\": [",
-			       o->size, o->seed, o->iterations, verdict, counts[MC_PASS],
-			       counts[MC_FAIL], counts[MC_SKIP], total_ms);
+	jw_begin_document(&w);
+	jw_string(&w, "program", PROG);
+	jw_string(&w, "version", PACKAGE_VERSION);
+	jw_string(&w, "kernel", o->release);
+	jw_string(&w, "via", o->via);
+	jw_u64(&w, "size", o->size);
+	jw_u64(&w, "seed", o->seed);
+	jw_u64(&w, "iterations", o->iterations);
+	jw_string(&w, "result", verdict);
+	jw_u64(&w, "passed", counts[MC_PASS]);
+	jw_u64(&w, "failed", counts[MC_FAIL]);
+	jw_u64(&w, "skipped", counts[MC_SKIP]);
+	jw_double(&w, "ms", total_ms);
+	jw_array_begin(&w, "checks");
 	for (unsigned i = 0; i < n; i++) {
-		g_string_append(out, i ? ", {\"name\": " : "{\"name\": ");
-		json_str(out, res[i].name);
-		g_string_append_printf(out, ", \"status\": \"%s\", \"ms\": %.3f, \"detail\": ",
-				       res[i].status == MC_PASS ? "pass" :
-				       res[i].status == MC_FAIL ? "fail" : "skip", res[i].ms);
-		json_str(out, res[i].detail);
-		g_string_append(out, ", \"metrics\": {");
-		for (unsigned j = 0; j < res[i].nmetrics; j++) {
-			if (j)
-				g_string_append(out, ", ");
-			json_str(out, res[i].metrics[j].name);
-			g_string_append_printf(out, ": %.6g", res[i].metrics[j].value);
-		}
-		g_string_append(out, "}}");
+		jw_object_begin(&w, NULL);
+		jw_string(&w, "name", res[i].name);
+		jw_string(&w, "status", res[i].status == MC_PASS ? "pass" :
+				       res[i].status == MC_FAIL ? "fail" : "skip");
+		jw_double(&w, "ms", res[i].ms);
+		jw_string(&w, "detail", res[i].detail);
+		jw_object_begin(&w, "metrics");
+		for (unsigned j = 0; j < res[i].nmetrics; j++)
+			jw_double(&w, res[i].metrics[j].name, res[i].metrics[j].value);
+		jw_object_end(&w);
+		jw_object_end(&w);
 	}
-	g_string_append(out, "]}\n");
-	fputs(out->str, stdout);
+	jw_array_end(&w);
+	doc = jw_end_document(&w);
+	fputs(doc, stdout);
 }
 
 /* --json where no check could run: still one JSON object. */
 static void print_unavailable(const char *reason)
 {
-	g_autoptr(GString) out = g_string_new("{\"program\": \"" PROG "\", \"result\": \"unavailable\", \"reason\": ");
+	struct jw w;
+	g_autofree char *doc = NULL;
 
-	json_str(out, reason);
-	g_string_append(out, "}\n");
-	fputs(out->str, stdout);
+	jw_begin_document(&w);
+	jw_string(&w, "program", PROG);
+	jw_string(&w, "version", PACKAGE_VERSION);
+	jw_string(&w, "result", "unavailable");
+	jw_string(&w, "reason", reason);
+	doc = jw_end_document(&w);
+	fputs(doc, stdout);
 }
 
 static void print_table(const struct mc_opts *o, const struct mc_result *res, unsigned n,
@@ -191,7 +150,7 @@ int main(int argc, char **argv)
 		{ "kernel", 0, 0, G_OPTION_ARG_STRING, &kernel,
 		  "Run the checks in memkit's microVM on this kernel (6.1, 6.12, a release or a path)",
 		  "KERNEL" },
-		{ "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
+		{ "json", 'J', 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL },
 		{ "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Explain each step on stderr", NULL },
 		{ "list", 'l', 0, G_OPTION_ARG_NONE, &list, "List the checks and exit", NULL },
 		{ "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
@@ -212,6 +171,7 @@ int main(int argc, char **argv)
 	struct utsname uts;
 	int fd;
 
+	mk_tool_init(PROG);
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	g_option_context_set_description(ctx,
 		"Checks: patterns guard dirty readonly snapshot dax shm; linux only when\n"
@@ -225,7 +185,10 @@ int main(int argc, char **argv)
 	if (shm_helper)
 		return mc_shm_helper(shm_helper);
 	if (version) {
-		printf("%s %s\n", PROG, PACKAGE_VERSION);
+		g_autofree char *libs = g_strdup_printf("libsandbox %s, libdax %s, libshm %s",
+							sbx_version(), dax_version(), shma_version());
+
+		mk_print_version(PROG, libs, NULL);
 		return EXIT_PASS;
 	}
 	if (list) {
@@ -233,20 +196,20 @@ int main(int argc, char **argv)
 			printf("%-9s %s\n", mc_checks[i].name, mc_checks[i].summary);
 		return EXIT_PASS;
 	}
-	if (size_s && (!parse_size(size_s, &o.size) || o.size < (1u << 20) ||
+	if (size_s && (!mk_parse_u64(size_s, &o.size) || o.size < (1u << 20) ||
 		       o.size > MC_SIZE_MAX || o.size % 4096))
 		usage_error("--size: '%s' is not a size from 1M to 1G in whole 4 KiB pages", size_s);
-	if (seed_s && !parse_u64(seed_s, &o.seed))
+	if (seed_s && !mk_parse_u64(seed_s, &o.seed))
 		usage_error("--seed: '%s' is not a number", seed_s);
 	if (iter_s) {
 		uint64_t v;
-		if (!parse_u64(iter_s, &v) || v < 1 || v > 100000)
+		if (!mk_parse_u64(iter_s, &v) || v < 1 || v > 100000)
 			usage_error("--iterations: '%s' is not a number from 1 to 100000", iter_s);
 		o.iterations = (unsigned)v;
 	}
 	if (timeout_s) {
 		uint64_t v;
-		if (!parse_u64(timeout_s, &v) || v < 1 || v > 3600)
+		if (!mk_parse_u64(timeout_s, &v) || v < 1 || v > 3600)
 			usage_error("--timeout: '%s' is not a number of seconds from 1 to 3600",
 				    timeout_s);
 		o.timeout_ns = v * 1000000000ull;
