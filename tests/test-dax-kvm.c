@@ -77,7 +77,7 @@ struct evlog {
 };
 
 struct kfx {
-	struct kvmtest_vm vm;
+	struct tinyvm vm;
 	struct dax_table *table;
 	struct dax_session *s;
 	char *path;
@@ -133,7 +133,7 @@ static bool kfx_open_flags(struct kfx *f, unsigned mapper, const char *path, uin
 	memset(f, 0, sizeof(*f));
 	if (!kvmtest_available())
 		return false;
-	r = kvmtest_vm_open(&f->vm, 1 << 20, &why);
+	r = tinyvm_open(&f->vm, -1, 1 << 20, &why);
 	if (r < 0)
 		g_error("VM setup: %s: %s", why, g_strerror(-r));
 	f->path = path ? g_strdup(path) : dax_test_file(16 * M2 + 0x1000);
@@ -172,7 +172,7 @@ static void kfx_close(struct kfx *f, bool keep_file)
 {
 	dax_session_free(f->s);
 	dax_table_free(f->table);
-	kvmtest_vm_close(&f->vm);
+	tinyvm_close(&f->vm);
 	g_array_unref(f->log.ev);
 	g_mutex_clear(&f->log.lock);
 	if (!keep_file)
@@ -190,7 +190,7 @@ static unsigned run_guest(struct kfx *f, int *fail)
 
 	*fail = 0;
 	for (;;) {
-		int r = kvmtest_run(&f->vm);
+		int r = tinyvm_run(&f->vm);
 		if (r == KVM_EXIT_HLT)
 			return handled;
 		if (r == KVM_EXIT_IO)
@@ -216,7 +216,7 @@ static void regs(struct kfx *f, struct kvm_regs *rg)
 
 static void load(struct kfx *f, struct code *c)
 {
-	g_assert_cmpint(kvmtest_load(&f->vm, 0x1000, c->b, c->n), ==, 0);
+	g_assert_cmpint(tinyvm_flat32(&f->vm, 0x1000, c->b, c->n), ==, 0);
 }
 
 static int setup(struct kfx *f, uint64_t moff, uint64_t foff, uint64_t len, uint64_t flags)
@@ -266,12 +266,12 @@ static void test_upgrade(gconstpointer mapper)
 	store_eax(&c, WBASE + 0x2000);
 	hlt(&c);
 	load(&f, &c);
-	g_assert_cmpint(kvmtest_run(&f.vm), ==, KVM_EXIT_IO);
+	g_assert_cmpint(tinyvm_run(&f.vm), ==, KVM_EXIT_IO);
 	regs(&f, &rg);
 	g_assert_cmphex(rg.rax, ==, pat32(0x100));
 	/* the guest's read -> write upgrade: the same range again, read-write */
 	g_assert_cmpint(setup(&f, 0, 0, M2, R | W), ==, 0);
-	g_assert_cmpint(kvmtest_run(&f.vm), ==, KVM_EXIT_HLT);
+	g_assert_cmpint(tinyvm_run(&f.vm), ==, KVM_EXIT_HLT);
 	fd = open(f.path, O_RDONLY);
 	g_assert_cmpint(pread(fd, &v, 4, 0x2000), ==, 4);
 	close(fd);
@@ -284,7 +284,7 @@ static void test_upgrade(gconstpointer mapper)
 	load_ebx(&c2, WBASE + 2 * M2 + 0x3000);
 	hlt(&c2);
 	load(&f, &c2);
-	r = kvmtest_run(&f.vm);
+	r = tinyvm_run(&f.vm);
 	if (GPOINTER_TO_UINT(mapper) == DAX_MAPPER_KVM_MEMSLOT) {
 		/* KVM_MEM_READONLY: the write exits as MMIO (api.rst), libdax refuses it */
 		g_assert_cmpint(r, ==, KVM_EXIT_MMIO);
@@ -325,7 +325,7 @@ static void test_remove(gconstpointer mapper)
 	load_ebx(&c, WBASE + 4 * M2 + 8);
 	hlt(&c);
 	load(&f, &c);
-	g_assert_cmpint(kvmtest_run(&f.vm), ==, KVM_EXIT_IO);
+	g_assert_cmpint(tinyvm_run(&f.vm), ==, KVM_EXIT_IO);
 	regs(&f, &rg);
 	g_assert_cmphex(rg.rax, ==, pat32(8));
 	/* FUSE_REMOVEMAPPING as the kernel sends it */
@@ -334,14 +334,14 @@ static void test_remove(gconstpointer mapper)
 	g_assert_cmpint(dax_session_remove_raw(f.s, payload, sizeof(payload)), ==, 0);
 	if (GPOINTER_TO_UINT(mapper) == DAX_MAPPER_KVM_MEMSLOT) {
 		/* the page is gone from the guest: an MMIO exit nobody claims */
-		g_assert_cmpint(kvmtest_run(&f.vm), ==, KVM_EXIT_MMIO);
+		g_assert_cmpint(tinyvm_run(&f.vm), ==, KVM_EXIT_MMIO);
 		g_assert_cmphex(f.vm.run->mmio.phys_addr, ==, WBASE + 4 * M2 + 8);
 		g_assert_cmpint(dax_session_handle_kvm_exit(f.s, f.vm.run), ==, 0);
 	} else {
 		/* the page is gone: zeros, no exit, the vCPU goes on; reported when caught */
 		struct dax_event ev;
 
-		g_assert_cmpint(kvmtest_run(&f.vm), ==, KVM_EXIT_HLT);
+		g_assert_cmpint(tinyvm_run(&f.vm), ==, KVM_EXIT_HLT);
 		regs(&f, &rg);
 		g_assert_cmphex(rg.rbx, ==, 0);
 		if (lazy_by_userfault(&f)) {
@@ -546,12 +546,12 @@ static void test_restore_over_live(void)
 	load_ebx(&c, WBASE + 0x20);             /* A again, after the restore */
 	hlt(&c);
 	load(&f, &c);
-	g_assert_cmpint(kvmtest_run(&f.vm), ==, KVM_EXIT_IO);
+	g_assert_cmpint(tinyvm_run(&f.vm), ==, KVM_EXIT_IO);
 	regs(&f, &rg);
 	g_assert_cmphex(rg.rax, ==, pat32(M2 + 0x20));
 	g_assert_cmpint(dax_session_restore(f.s, blob, len), ==, 0);
 	/* A is gone from the guest: zeros, not a stale read */
-	g_assert_cmpint(kvmtest_run(&f.vm), ==, KVM_EXIT_HLT);
+	g_assert_cmpint(tinyvm_run(&f.vm), ==, KVM_EXIT_HLT);
 	regs(&f, &rg);
 	g_assert_cmphex(rg.rbx, ==, 0);
 	if (lazy_by_userfault(&f))
@@ -774,7 +774,8 @@ static void restore_and_run(uint32_t flags, bool drop_privileges)
 
 	g_assert_true(kfx_open_flags(&g, DAX_MAPPER_KVM_WINDOW, path, KFX_NO_SESSION));
 	g_assert_cmpint(dax_table_add(g.table, 2, path2), ==, 0);
-	if (drop_privileges) {
+	/* not root: the process is unprivileged already */
+	if (drop_privileges && geteuid() == 0) {
 		/* nobody: no CAP_SYS_PTRACE, no /dev/userfaultfd (the fds stay usable);
 		 * the files become nobody's so it can check and remove them */
 		g_assert_cmpint(chown(path, 65534, 65534), ==, 0);
@@ -1110,7 +1111,7 @@ static void test_race(void)
 	n = race_code(code, 0x3000, RACE_N, RACE_ROUNDS);
 	memcpy((uint8_t *)f.vm.mem + 0x1800, code, n);
 	n = race_code(code, 0x2000, RACE_N, RACE_ROUNDS);
-	g_assert_cmpint(kvmtest_load(&f.vm, 0x1000, code, n), ==, 0);
+	g_assert_cmpint(tinyvm_flat32(&f.vm, 0x1000, code, n), ==, 0);
 	vcpu1 = mk_kvm_create_vcpu(f.vm.vm_fd, 1);
 	g_assert_cmpint(vcpu1, >=, 0);
 	sz = mk_kvm_vcpu_mmap_size(f.vm.kvm_fd);
