@@ -168,6 +168,7 @@ struct dax_holder {
 	uint64_t slots;          /* slots in the snapshot */
 	uint64_t efault_binds;   /* slots bound after a bare EFAULT (no exit info) */
 	uint64_t exits_handled;  /* MMIO / memory-fault exits libdax handled (lazy rebind) */
+	struct dax_stats before; /* the first session's counters at the restart */
 };
 
 static int dax_exit(void *data, struct kvm_run *run)
@@ -213,6 +214,7 @@ static void dax_restart(struct dax_holder *h)
 	r = dax_session_snapshot(h->s, DAX_BLOB_V2, &blob, &len);
 	if (r < 0)
 		goto fail;
+	dax_session_stats(h->s, &h->before);   /* its counters die with it */
 	dax_session_free(h->s);     /* its memslot and reservation go with it */
 	h->s = NULL;
 	h->fuse->dax = NULL;
@@ -538,6 +540,7 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 	bool use_vmlinux;
 	struct dax_stats ds;
 	struct dax_fault_stats fs;
+	uint64_t upgrades;
 	struct run_state st = { .o = o };
 	struct dax_config cfg = {
 		.base_gpa = LX_GPA_DAX, .window_len = WINDOW_LEN, .align_log2 = 12,
@@ -838,11 +841,12 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		goto out;
 	}
 	/* The script makes the kernel reclaim ranges and upgrade read-only ones. */
-	if (!fuse.st.ops[FUSE_REMOVEMAPPING] || !ds.upgrades) {
+	upgrades = ds.upgrades + holder.before.upgrades;     /* both sessions' */
+	if (!fuse.st.ops[FUSE_REMOVEMAPPING] || !upgrades) {
 		mc_fail(res, "guest %s sent %llu REMOVEMAPPING, libdax saw %llu upgrades: the script "
 			"should cause both", k.release,
 			(unsigned long long)fuse.st.ops[FUSE_REMOVEMAPPING],
-			(unsigned long long)ds.upgrades);
+			(unsigned long long)upgrades);
 		goto out;
 	}
 
@@ -852,7 +856,7 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 			mc_metric(res, lx_fuse_opname(op), (double)fuse.st.ops[op], "requests");
 	if (!fuse.st.ops[FUSE_REMOVEMAPPING])
 		mc_metric(res, "removemapping", 0, "requests");
-	mc_metric(res, "upgrades", (double)ds.upgrades, "mappings");
+	mc_metric(res, "upgrades", (double)upgrades, "mappings");
 	mc_metric(res, "fuse_minor", (double)fuse.st.init_minor, "version");
 	mc_metric(res, "fuse_error_replies", (double)fuse.st.errors, "replies");
 	if (fuse.st.unknown_ops)
@@ -880,7 +884,7 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		"%llu removemapping (%llu ranges, batches up to %llu); restart: %llu slots restored in "
 		"%.1f ms, %llu rebound; sums match",
 		k.release, dax_option(k.release), (unsigned long long)fuse.st.ops[FUSE_SETUPMAPPING],
-		(unsigned long long)fuse.st.setup_write, (unsigned long long)ds.upgrades,
+		(unsigned long long)fuse.st.setup_write, (unsigned long long)upgrades,
 		(unsigned long long)fuse.st.ops[FUSE_REMOVEMAPPING],
 		(unsigned long long)fuse.st.remove_entries,
 		(unsigned long long)fuse.st.remove_max_batch, (unsigned long long)holder.slots,
