@@ -326,12 +326,13 @@ int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_
 		if (only_owner <= 0xff && shma_w_owner(w) != only_owner)
 			return -EPERM;
 		nw = w + 1;
-		if (c == SHMA_CLASS_LARGE) {
+		if (c == SHMA_CLASS_LARGE || start != h) {
 			/*
-			 * The freed header names us (the freer) until the chunk is
-			 * given back: if we die before its slot leaves LIVE, reclaim
-			 * finds a free block of a dead owner in a live dedicated
-			 * chunk and finishes the release.
+			 * The freed header names us (the freer) until the free is
+			 * complete: if we die before a dedicated chunk's slot leaves
+			 * LIVE, or before an over-aligned block's start header is
+			 * marked free, reclaim finds a header freed by a dead owner
+			 * and finishes the job.
 			 */
 			unsigned me;
 			if (shma_owner(p, &me) < 0)

@@ -228,6 +228,23 @@ static int reclaim_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uin
 			shma_release_chunk(p, idx, s);
 		return 0;
 	}
+	if (c != SHMA_CLASS_LARGE && shma_w_flags(w) == SHMA_F_SHIFTED && (shma_w_gen(w) & 1)) {
+		/* Its inner header freed by a dead process that never got to mark
+		 * the start header free and push it: finish that free. */
+		uint64_t hw;
+		h = data_header(b, w, bytes);
+		hw = h ? __atomic_load_n(&h->word, __ATOMIC_ACQUIRE) : 0;
+		if (h && shma_w_magic_ok(hw) && shma_w_flags(hw) == SHMA_F_INNER &&
+		    shma_w_gen(hw) == shma_w_gen(w) + 1 && in_set(o->set, shma_w_owner(hw))) {
+			if (__atomic_compare_exchange_n(&b->word, &w,
+							shma_blk_word(shma_w_gen(w) + 1, c, SHMA_OWNER_NONE),
+							false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+				shma_push(p, c, ref, b);
+				o->count++;
+			}
+			return 0;
+		}
+	}
 	if (!(shma_w_gen(w) & 1) || !in_set(o->set, shma_w_owner(w)))
 		return 0;
 	h = c == SHMA_CLASS_LARGE ? b : data_header(b, w, bytes);

@@ -1436,6 +1436,49 @@ static void test_reclaim_dead_slot_owners(void)
 	shma_pool_free(p);
 }
 
+/* Killed between freeing an over-aligned block's inner header and its start header. */
+static void test_reclaim_dead_shifted_free(void)
+{
+	g_autofree char *name = unique_name("shf");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
+	struct shma_pool_stat st;
+	int status;
+	void *d;
+	pid_t pid;
+
+	g_assert_cmpint(shma_alloc(p, 100, 0, NULL, NULL), ==, 0);     /* map the chunk */
+	pid = fork();
+	if (pid == 0) {
+		struct shma_blk *in;
+		unsigned me;
+		uint64_t w;
+		if (shma_alloc(p, 1000, 256, NULL, &d) < 0 || shma_owner(p, &me) < 0)
+			_exit(1);
+		in = (struct shma_blk *)((char *)d - 16);
+		w = in->word;
+		if (shma_w_flags(w) != SHMA_F_INNER)
+			_exit(2);
+		/* shma_free_blk's commit on the inner header, then death. */
+		in->word = shma_blk_word(shma_w_gen(w) + 1, shma_w_cls(w) | SHMA_F_INNER, me);
+		raise(SIGKILL);
+	}
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFSIGNALED(status));
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 2);       /* its start header still says used */
+	g_assert_cmpint(shma_pool_reclaim(p), ==, 1);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 1);
+	g_assert_cmpuint(st.users_dead, ==, 0);
+	/* Back on its list: the next block of that class is that one. */
+	g_assert_cmpint(shma_alloc(p, 1000, 256, NULL, &d), ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 2);
+	g_assert_cmpuint(st.blocks_free, ==, 0);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
 /*
  * A process killed between marking a block free and putting it on a free
  * list (made by hand in a child up to the mark, then a real SIGKILL):
@@ -1727,6 +1770,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/reclaim/crash-loop", test_reclaim_crash_loop);
 	g_test_add_func("/shm/reclaim/dead-slot-owners", test_reclaim_dead_slot_owners);
 	g_test_add_func("/shm/reclaim/repair", test_reclaim_repair);
+	g_test_add_func("/shm/reclaim/dead-shifted-free", test_reclaim_dead_shifted_free);
 	g_test_add_func("/shm/fork/attach", test_fork_attach);
 	g_test_add_func("/shm/fork/inherited", test_fork_inherited);
 	g_test_add_func("/shm/fdpass/errors", test_fdpass_errors);
