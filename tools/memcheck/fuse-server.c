@@ -438,8 +438,8 @@ size_t lx_fuse_handle(struct lx_fuse *f, const uint8_t *in, size_t in_len, uint8
 		io.major = FUSE_KERNEL_VERSION;
 		io.minor = MK_MIN(ii.minor, (uint32_t)FUSE_KERNEL_MINOR_VERSION);
 		io.max_readahead = ii.max_readahead;
-		io.flags = (ii.flags & (FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_MAP_ALIGNMENT)) |
-			   (ii.flags & FUSE_MAP_ALIGNMENT);
+		/* Only what the kernel offered; MAP_ALIGNMENT makes it read map_alignment. */
+		io.flags = ii.flags & (FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_MAP_ALIGNMENT);
 		io.max_background = 16;
 		io.congestion_threshold = 12;
 		io.max_write = MAX_WRITE;
