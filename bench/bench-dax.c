@@ -31,7 +31,7 @@
 #include "common/sys.h"
 #include "dax.h"
 #include "daxP.h"
-#include "tests/kvmtest.h"
+#include "tools/tinyvm.h"
 #include "tools/daxsnap.h"
 #include "bench/bench-util.h"
 
@@ -279,7 +279,7 @@ static double eager_setup_ms(int kvm, unsigned n)
 }
 
 /* µs per slot for the guest's walk; first = restored slots, else already bound. */
-static double guest_walk(struct kvmtest_vm *vm, struct dax_session *s, unsigned n)
+static double guest_walk(struct tinyvm *vm, struct dax_session *s, unsigned n)
 {
 	uint8_t code[DAXSNAP_TOUCH_CODE_MAX];
 	size_t clen = daxsnap_touch_code(code, 0x2000, n);
@@ -289,11 +289,11 @@ static double guest_walk(struct kvmtest_vm *vm, struct dax_session *s, unsigned 
 		uint32_t a = (uint32_t)(WBASE + (uint64_t)i * M2);
 		memcpy((uint8_t *)vm->mem + 0x2000 + 4 * i, &a, 4);
 	}
-	if (kvmtest_load(vm, 0x1000, code, clen) < 0)
+	if (tinyvm_flat32(vm, 0x1000, code, clen) < 0)
 		die("load", EINVAL);
 	t0 = bench_now_us();
 	for (;;) {
-		int r = kvmtest_run(vm);
+		int r = tinyvm_run(vm);
 		if (r == KVM_EXIT_HLT)
 			break;
 		/* the window mapper binds without exits; anything else is handed to libdax */
@@ -316,14 +316,14 @@ static void first_touch(double *lazy_us, double *bound_us, double *eager_us, dou
 	const unsigned n = 1000;        /* 2 GiB of window below 4 GiB for the 32-bit guest */
 
 	for (int run = 0; run < RUNS; run++) {
-		struct kvmtest_vm vm;
+		struct tinyvm vm;
 		const char *why;
 		struct dax_session *s;
 		void *blob;
 		size_t len;
 		double t0;
 
-		if (kvmtest_vm_open(&vm, 1 << 20, &why) < 0) {
+		if (tinyvm_open(&vm, -1, 1 << 20, &why) < 0) {
 			fprintf(stderr, "bench-dax: VM: %s\n", why);
 			exit(1);
 		}
@@ -351,7 +351,7 @@ static void first_touch(double *lazy_us, double *bound_us, double *eager_us, dou
 		c[run] = (bench_now_us() - t0) / n;
 		free(blob);
 		dax_session_free(s);
-		kvmtest_vm_close(&vm);
+		tinyvm_close(&vm);
 	}
 	*lazy_us = bench_median(a, RUNS);
 	*bound_us = bench_median(b, RUNS);

@@ -26,7 +26,7 @@
 #include "common/kvm.h"
 #include "common/sys.h"
 #include "sandbox.h"
-#include "tests/kvmtest.h"
+#include "tools/tinyvm.h"
 #include "bench/bench-util.h"
 
 #define PG 4096ull
@@ -37,7 +37,7 @@
 #define TABLE 0x10000u           /* page address table in low RAM */
 #define LOW (2 * MIB)
 
-static struct kvmtest_vm vm;
+static struct tinyvm vm;
 static struct sbx_vm *svm;
 static bool have_kvm;
 
@@ -95,10 +95,10 @@ static void guest_dirty(uint64_t gpa, struct sbx_mem *m, uint8_t *raw,
 	memcpy(code + 6, &cnt, 4);
 	for (unsigned i = 0; i < n; i++)
 		table[i] = (uint32_t)(gpa + (uint64_t)pages[i] * PG);
-	r = kvmtest_load(&vm, 0x1000, code, 25);
+	r = tinyvm_flat32(&vm, 0x1000, code, 25);
 	if (r < 0)
-		die("kvmtest_load", r);
-	r = kvmtest_run(&vm);
+		die("tinyvm_flat32", r);
+	r = tinyvm_run(&vm);
 	if (r != KVM_EXIT_HLT)
 		die("guest did not halt", r < 0 ? r : -EIO);
 }
@@ -384,7 +384,7 @@ int main(void)
 	const char *why = NULL;
 	int r;
 
-	r = kvmtest_vm_open(&vm, LOW, &why);
+	r = tinyvm_open(&vm, -1, LOW, &why);
 	have_kvm = r == 0;
 	if (have_kvm) {
 		if ((r = sbx_vm_from_fd(vm.vm_fd, &svm)) < 0)
@@ -400,7 +400,7 @@ int main(void)
 	bench_scaling();
 	if (have_kvm) {
 		sbx_vm_free(svm);
-		kvmtest_vm_close(&vm);
+		tinyvm_close(&vm);
 	}
 	return 0;
 }

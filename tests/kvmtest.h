@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A tiny real KVM VM for tests: one vCPU in 32-bit flat protected mode
- * (no paging, 4 GiB segments), so test guests can address any GPA below
- * 4 GiB. Tests hand it code bytes and a memory slot and inspect exits.
+ * KVM in the tests: whether and where KVM cases run (natively, or in
+ * memkit's microVM), and the tiny VM they use (tools/tinyvm.h: one vCPU in
+ * flat 32-bit protected mode, so test guests can address any gpa below
+ * 4 GiB; tests hand it code bytes and memory slots and inspect exits).
  */
 #pragma once
 
@@ -11,29 +12,7 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
-struct kvmtest_vm {
-	int kvm_fd;
-	int vm_fd;
-	int vcpu_fd;
-	struct kvm_run *run;
-	size_t run_size;
-	void *mem;          /* low memory: code at gpa 0, stack at the top */
-	size_t mem_size;
-};
-
-/*
- * Create the VM with mem_size bytes of RAM at gpa 0 in memslot 0. On
- * failure returns -errno and sets *why to a human reason; tests turn
- * -ENOENT/-EACCES into a SKIP with that reason.
- */
-int kvmtest_vm_open(struct kvmtest_vm *t, size_t mem_size, const char **why);
-void kvmtest_vm_close(struct kvmtest_vm *t);
-
-/* Copy code to gpa entry and point the vCPU at it (flat 32-bit mode, esp at top of RAM). */
-int kvmtest_load(struct kvmtest_vm *t, uint64_t entry, const void *code, size_t len);
-
-/* KVM_RUN once; returns the exit reason or -errno. */
-int kvmtest_run(struct kvmtest_vm *t);
+#include "tools/tinyvm.h"
 
 /*
  * If /dev/kvm cannot be used, call g_test_skip() with the reason and return

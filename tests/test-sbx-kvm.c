@@ -21,7 +21,7 @@
 #define RO_GPA 0x20000000u
 
 struct guest {
-	struct kvmtest_vm vm;
+	struct tinyvm vm;
 	struct sbx_vm *svm;
 	GByteArray *code;
 	struct sbx_mem *m;          /* a patterned region, its snapshot, its guest view */
@@ -38,7 +38,7 @@ static bool guest_open(struct guest *g, unsigned pages)
 
 	if (!kvmtest_available())
 		return false;
-	r = kvmtest_vm_open(&g->vm, 1 << 20, &why);
+	r = tinyvm_open(&g->vm, -1, 1 << 20, &why);
 	if (r < 0)
 		g_error("VM setup: %s: %s", why, g_strerror(-r));
 	g_assert_cmpint(sbx_vm_from_fd(g->vm.vm_fd, &g->svm), ==, 0);
@@ -56,7 +56,7 @@ static void guest_close(struct guest *g)
 	sbx_mem_free(g->m);
 	sbx_snapshot_free(g->s);
 	sbx_vm_free(g->svm);
-	kvmtest_vm_close(&g->vm);
+	tinyvm_close(&g->vm);
 	g_byte_array_unref(g->code);
 }
 
@@ -90,7 +90,7 @@ static void out8(struct guest *g, uint8_t port)
 static void load(struct guest *g)
 {
 	emit(g, "\xf4", 1);                      /* hlt */
-	g_assert_cmpint(kvmtest_load(&g->vm, 0x1000, g->code->data, g->code->len), ==, 0);
+	g_assert_cmpint(tinyvm_flat32(&g->vm, 0x1000, g->code->data, g->code->len), ==, 0);
 	g_byte_array_set_size(g->code, 0);
 }
 
@@ -100,7 +100,7 @@ static int run(struct guest *g, struct sbx_guest *gv)
 	int r;
 
 	g_assert_cmpint(sbx_guest_enter(gv), ==, 0);
-	r = kvmtest_run(&g->vm);
+	r = tinyvm_run(&g->vm);
 	g_assert_cmpint(sbx_guest_exit(gv), ==, 0);
 	return r;
 }

@@ -20,6 +20,7 @@
 #include "common/sys.h"
 #include "dax.h"
 #include "daxsnap.h"
+#include "tools/tinyvm.h"
 #include "json-out.h"
 #include "outfile.h"
 #include "tool-util.h"
@@ -941,14 +942,13 @@ static int cmd_replay(int argc, char **argv)
 	struct dax_table *table = NULL;
 	struct dax_session *s = NULL;
 	struct dax_stats st;
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
+	struct tinyvm tv = { .kvm_fd = -1, .vm_fd = -1, .vcpu_fd = -1 };
 	GHashTableIter it;
 	gpointer k, p;
-	int kvm = -1, vm = -1, vcpu = -1, r, status = EXIT_BAD;
-	struct kvm_run *run = NULL;
-	size_t run_size = 0, mem_size, dlen;
-	void *mem = NULL;
+	int kvm = -1, r, status = EXIT_BAD;
+	size_t mem_size, dlen;
+	uint8_t code[64];
+	const char *why;
 	struct daxsnap_replay rp;
 	uint64_t t0, t1;
 
@@ -959,7 +959,6 @@ static int cmd_replay(int argc, char **argv)
 		return r;
 	r = dax_blob_parse(data, dlen, &h, &v, NULL);
 	if (r < 0) {
-		const char *why;
 		dax_blob_parse(data, dlen, &h, &v, &why);
 		return complain(EXIT_BAD, argv[1], why);
 	}
@@ -984,19 +983,15 @@ static int cmd_replay(int argc, char **argv)
 		status = EXIT_NOKVM;
 		goto out;
 	}
-	if ((vm = mk_kvm_create_vm(kvm)) < 0 ||
-	    mk_mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &mem) < 0 ||
-	    mk_kvm_set_memslot(vm, 0, 0, 0, mem_size, mem) < 0 || (vcpu = mk_kvm_create_vcpu(vm, 0)) < 0 ||
-	    (r = mk_kvm_vcpu_mmap_size(kvm)) < 0 ||
-	    mk_mmap(NULL, run_size = (size_t)r, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0, (void **)&run) < 0) {
-		complain(EXIT_BAD, "replay", "cannot create the KVM VM");
+	if (tinyvm_open(&tv, kvm, mem_size, &why) < 0) {
+		complain(EXIT_BAD, "replay: cannot create the KVM VM", why);
 		goto out;
 	}
 	{
 		struct dax_config cfg = {
 			.base_gpa = h.base_gpa, .window_len = h.window_len, .cap = h.cap,
 			.align_log2 = h.version == 2 ? h.align_log2 : 12,
-			.mapper = DAX_MAPPER_KVM_WINDOW, .vm_fd = vm, .slot = 1,
+			.mapper = DAX_MAPPER_KVM_WINDOW, .vm_fd = tv.vm_fd, .slot = 1,
 		};
 		struct dax_backend be = { dax_table_open, NULL, table };
 		if (cfg.cap > cfg.window_len)
@@ -1013,37 +1008,22 @@ static int cmd_replay(int argc, char **argv)
 		complain(EXIT_BAD, "replay: restore", g_strerror(-r));
 		goto out;
 	}
-	/* guest: code, slot address table, flat 32-bit segments */
-	daxsnap_touch_code((uint8_t *)mem + REPLAY_CODE, REPLAY_TABLE, (uint32_t)h.count);
+	/* guest: slot address table, code, flat 32-bit segments */
 	for (uint64_t i = 0; i < h.count; i++) {
 		uint32_t a = (uint32_t)(h.base_gpa + v[i].moffset);
-		memcpy((uint8_t *)mem + REPLAY_TABLE + 4 * i, &a, 4);
+		memcpy((uint8_t *)tv.mem + REPLAY_TABLE + 4 * i, &a, 4);
 	}
-	if (mk_kvm_get_sregs(vcpu, &sregs) < 0)
-		goto kvm_fail;
-	{
-		struct kvm_segment seg = { .base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 3,
-					   .present = 1, .db = 1, .s = 1, .g = 1 };
-		sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = seg;
-		seg.selector = 0x08;
-		seg.type = 0x0b;
-		sregs.cs = seg;
-		sregs.cr0 |= 1;
-	}
-	memset(&regs, 0, sizeof(regs));
-	regs.rip = REPLAY_CODE;
-	regs.rsp = mem_size;
-	regs.rflags = 2;
-	if (mk_kvm_set_sregs(vcpu, &sregs) < 0 || mk_kvm_set_regs(vcpu, &regs) < 0)
+	if (tinyvm_flat32(&tv, REPLAY_CODE, code,
+			  daxsnap_touch_code(code, REPLAY_TABLE, (uint32_t)h.count)) < 0)
 		goto kvm_fail;
 
 	/* libdax binds each slot on its first touch (or bound all at restore) */
 	t0 = mk_now_ns();
-	r = daxsnap_replay_run(s, vcpu, run, &rp);
+	r = daxsnap_replay_run(s, tv.vcpu_fd, tv.run, &rp);
 	t1 = mk_now_ns();
 	if (r == -EPROTO) {
 		if (!rp.outside)
-			fprintf(stderr, "%s: replay: unexpected KVM exit %u\n", prog, run->exit_reason);
+			fprintf(stderr, "%s: replay: unexpected KVM exit %u\n", prog, tv.run->exit_reason);
 		goto out;
 	}
 	if (r < 0)
@@ -1065,14 +1045,7 @@ kvm_fail:
 out:
 	dax_session_free(s);
 	dax_table_free(table);
-	if (run)
-		mk_munmap(run, run_size);
-	if (vcpu >= 0)
-		mk_close(vcpu);
-	if (vm >= 0)
-		mk_close(vm);
-	if (mem)
-		mk_munmap(mem, mem_size);
+	tinyvm_close(&tv);
 	if (kvm >= 0)
 		mk_close(kvm);
 	return status;

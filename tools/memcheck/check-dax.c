@@ -141,7 +141,7 @@ void mc_check_dax(const struct mc_opts *o, struct mc_result *res)
 		goto out;
 	}
 	be = (struct dax_backend){ dax_table_open, NULL, table };
-	cfg.vm_fd = vm.vm_fd;
+	cfg.vm_fd = vm.tv.vm_fd;
 	r = dax_session_new(&cfg, &be, &s);
 	if (r < 0) {
 		mc_fail(res, "libdax: dax_session_new: %s", strerror(-r));

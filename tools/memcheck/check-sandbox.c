@@ -164,7 +164,7 @@ static bool expect_mmio(struct fixture *f, uint64_t gpa, bool write, uint64_t va
 			struct mc_result *res)
 {
 	struct mc_cmd c = { write ? MC_OP_WRITE64 : MC_OP_READ64, gpa, 0, 0, value, { 0 } };
-	struct kvm_run *run = f->vm.run;
+	struct kvm_run *run = f->vm.tv.run;
 	enum mc_run_result rr;
 	unsigned st = 0;
 	uint64_t got;

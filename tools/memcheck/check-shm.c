@@ -97,7 +97,7 @@ void mc_check_shm(const struct mc_opts *o, struct mc_result *res)
 			(unsigned long long)ci.len, (unsigned long long)ci.offset);
 		goto out;
 	}
-	r = mk_kvm_set_memslot(vm.vm_fd, MC_SLOT_SHM, 0, MC_GPA_SHM, ci.len, ci.base);
+	r = mk_kvm_set_memslot(vm.tv.vm_fd, MC_SLOT_SHM, 0, MC_GPA_SHM, ci.len, ci.base);
 	if (r < 0) {
 		mc_fail(res, "KVM_SET_USER_MEMORY_REGION (libshm chunk): %s", strerror(-r));
 		goto out;

@@ -101,7 +101,7 @@ int mc_mem_bind(struct mc_mem *m, struct mc_vm *vm, uint32_t slot, uint64_t gpa,
 
 	if (m->vm)
 		return -EBUSY;
-	r = sbx_vm_from_fd(vm->vm_fd, &m->vm);
+	r = sbx_vm_from_fd(vm->tv.vm_fd, &m->vm);
 	if (r < 0) {
 		*why = "libsandbox: sbx_vm_from_fd";
 		return r;

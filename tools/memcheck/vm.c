@@ -124,16 +124,16 @@ static void build_low(struct mc_vm *vm)
  */
 static int setup_cpu(struct mc_vm *vm)
 {
-	struct kvm_cpuid2 *cpuid = supported_cpuid(vm->kvm_fd);
+	struct kvm_cpuid2 *cpuid = supported_cpuid(vm->tv.kvm_fd);
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	int r;
 
 	if (!cpuid)
 		return fail(vm, -errno ? -errno : -ENOMEM, "KVM_GET_SUPPORTED_CPUID");
-	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid) < 0)
+	if (ioctl(vm->tv.vcpu_fd, KVM_SET_CPUID2, cpuid) < 0)
 		return fail(vm, -errno, "KVM_SET_CPUID2");
-	r = mk_kvm_get_sregs(vm->vcpu_fd, &sregs);
+	r = mk_kvm_get_sregs(vm->tv.vcpu_fd, &sregs);
 	if (r < 0)
 		return fail(vm, r, "KVM_GET_SREGS");
 	seg(&sregs.cs, 0x18 | 3, 0x0b, true);
@@ -146,14 +146,14 @@ static int setup_cpu(struct mc_vm *vm)
 	sregs.cr4 = (1u << 5);                          /* PAE */
 	sregs.cr0 = 0x80000011u | (1u << 5) | (1u << 16); /* PG, ET, PE, NE, WP */
 	sregs.efer = (1u << 8) | (1u << 10);            /* LME, LMA */
-	r = mk_kvm_set_sregs(vm->vcpu_fd, &sregs);
+	r = mk_kvm_set_sregs(vm->tv.vcpu_fd, &sregs);
 	if (r < 0)
 		return fail(vm, r, "KVM_SET_SREGS (long mode)");
 	memset(&regs, 0, sizeof(regs));
 	regs.rip = MC_CODE;
 	regs.rsp = MC_STACK_TOP;
 	regs.rflags = 0x3002;       /* IOPL 3: the guest's OUTs are allowed at CPL 3 */
-	r = mk_kvm_set_regs(vm->vcpu_fd, &regs);
+	r = mk_kvm_set_regs(vm->tv.vcpu_fd, &regs);
 	if (r < 0)
 		return fail(vm, r, "KVM_SET_REGS");
 	return 0;
@@ -163,42 +163,20 @@ static enum mc_run_result run_loop(struct mc_vm *vm, struct mc_cmd *cmd, unsigne
 
 int mc_vm_open(struct mc_vm *vm, int kvm_fd, uint64_t timeout_ns)
 {
-	void *p;
-	int r, sz;
+	const char *why;
 	unsigned st;
+	int r;
 
 	memset(vm, 0, sizeof(*vm));
 	vm->t_open_ns = mk_now_ns();
-	vm->kvm_fd = kvm_fd;
-	vm->vm_fd = vm->vcpu_fd = -1;
 	vm->timeout_ns = timeout_ns;
 	alarm_init();
 
-	r = mk_kvm_create_vm(kvm_fd);
+	r = tinyvm_open(&vm->tv, kvm_fd, MC_LOW_SIZE, &why);
 	if (r < 0)
-		return fail(vm, r, "KVM_CREATE_VM");
-	vm->vm_fd = r;
-	r = mk_mmap(NULL, MC_LOW_SIZE, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &p);
-	if (r < 0)
-		return fail(vm, r, "mmap of low RAM");
-	vm->low = p;
+		return fail(vm, r, why);
+	vm->low = vm->tv.mem;
 	build_low(vm);
-	r = mk_kvm_set_memslot(vm->vm_fd, 0, 0, 0, MC_LOW_SIZE, vm->low);
-	if (r < 0)
-		return fail(vm, r, "KVM_SET_USER_MEMORY_REGION (low RAM)");
-	r = mk_kvm_create_vcpu(vm->vm_fd, 0);
-	if (r < 0)
-		return fail(vm, r, "KVM_CREATE_VCPU");
-	vm->vcpu_fd = r;
-	sz = mk_kvm_vcpu_mmap_size(kvm_fd);
-	if (sz < 0)
-		return fail(vm, sz, "KVM_GET_VCPU_MMAP_SIZE");
-	r = mk_mmap(NULL, (size_t)sz, PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd, 0, &p);
-	if (r < 0)
-		return fail(vm, r, "mmap of kvm_run");
-	vm->run = p;
-	vm->run_size = (size_t)sz;
 	r = setup_cpu(vm);
 	if (r < 0)
 		return r;
@@ -210,17 +188,8 @@ int mc_vm_open(struct mc_vm *vm, int kvm_fd, uint64_t timeout_ns)
 
 void mc_vm_close(struct mc_vm *vm)
 {
-	if (vm->run)
-		mk_munmap(vm->run, vm->run_size);
-	if (vm->vcpu_fd >= 0)
-		mk_close(vm->vcpu_fd);
-	if (vm->vm_fd >= 0)
-		mk_close(vm->vm_fd);
-	if (vm->low)
-		mk_munmap(vm->low, MC_LOW_SIZE);
-	vm->run = NULL;
+	tinyvm_close(&vm->tv);
 	vm->low = NULL;
-	vm->vm_fd = vm->vcpu_fd = -1;
 }
 
 const char *mc_exit_name(uint32_t reason)
@@ -241,7 +210,7 @@ static enum mc_run_result run_error(struct mc_vm *vm, const char *what)
 {
 	struct kvm_regs regs;
 
-	if (mk_kvm_get_regs(vm->vcpu_fd, &regs) == 0)
+	if (mk_kvm_get_regs(vm->tv.vcpu_fd, &regs) == 0)
 		snprintf(vm->why, sizeof(vm->why), "%s (rip 0x%llx)", what,
 			 (unsigned long long)regs.rip);
 	else
@@ -251,12 +220,12 @@ static enum mc_run_result run_error(struct mc_vm *vm, const char *what)
 
 static enum mc_run_result run_io(struct mc_vm *vm, struct mc_cmd *cmd, unsigned *status)
 {
-	struct kvm_run *run = vm->run;
+	struct kvm_run *run = vm->tv.run;
 	char what[96];
 	uint8_t b;
 
 	if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1 || run->io.count != 1 ||
-	    run->io.data_offset >= vm->run_size) {
+	    run->io.data_offset >= vm->tv.run_size) {
 		snprintf(what, sizeof(what), "unexpected I/O exit (port 0x%x)", run->io.port);
 		return run_error(vm, what);
 	}
@@ -279,7 +248,7 @@ static enum mc_run_result run_io(struct mc_vm *vm, struct mc_cmd *cmd, unsigned 
 static int efault(struct mc_vm *vm, uint64_t *last_rip, unsigned *same)
 {
 	struct kvm_regs regs;
-	int r = mk_kvm_get_regs(vm->vcpu_fd, &regs);
+	int r = mk_kvm_get_regs(vm->tv.vcpu_fd, &regs);
 
 	if (r < 0)
 		return 0;
@@ -326,17 +295,17 @@ static enum mc_run_result run_loop(struct mc_vm *vm, struct mc_cmd *cmd, unsigne
 				break;
 			}
 		}
-		cur_run = vm->run;
+		cur_run = vm->tv.run;
 		alarm_arm(deadline - now);
-		r = mk_kvm_run(vm->vcpu_fd);
+		r = mk_kvm_run(vm->tv.vcpu_fd);
 		alarm_arm(0);
 		cur_run = NULL;
 		if (vm->leave_fn)
 			vm->leave_fn(vm->run_data);
-		vm->run->immediate_exit = 0;
+		vm->tv.run->immediate_exit = 0;
 		if (r == -EINTR || r == -EAGAIN)
 			continue;
-		if (r == -EFAULT && vm->run->exit_reason != KVM_EXIT_MEMORY_FAULT && vm->fault_fn) {
+		if (r == -EFAULT && vm->tv.run->exit_reason != KVM_EXIT_MEMORY_FAULT && vm->fault_fn) {
 			h = efault(vm, &last_fault_rip, &same_rip);
 			if (h > 0) {
 				vm->handled_exits++;
@@ -347,31 +316,31 @@ static enum mc_run_result run_loop(struct mc_vm *vm, struct mc_cmd *cmd, unsigne
 				break;
 			}
 		}
-		if (r < 0 && !(r == -EFAULT && vm->run->exit_reason == KVM_EXIT_MEMORY_FAULT)) {
-			snprintf(what, sizeof(what), "KVM_RUN: %s (exit %u)", strerror(-r), vm->run->exit_reason);
+		if (r < 0 && !(r == -EFAULT && vm->tv.run->exit_reason == KVM_EXIT_MEMORY_FAULT)) {
+			snprintf(what, sizeof(what), "KVM_RUN: %s (exit %u)", strerror(-r), vm->tv.run->exit_reason);
 			res = run_error(vm, what);
 			break;
 		}
-		switch (vm->run->exit_reason) {
+		switch (vm->tv.run->exit_reason) {
 		case KVM_EXIT_IO:
 			return run_io(vm, cmd, status);
 		case KVM_EXIT_MMIO:
 		case KVM_EXIT_MEMORY_FAULT:
 			if (vm->exit_fn) {
-				h = vm->exit_fn(vm->exit_data, vm->run);
+				h = vm->exit_fn(vm->exit_data, vm->tv.run);
 				if (h > 0) {
 					vm->handled_exits++;
 					continue;
 				}
 				if (h < 0) {
 					snprintf(what, sizeof(what), "%s exit at gpa 0x%llx: handler: %s",
-						 mc_exit_name(vm->run->exit_reason),
-						 (unsigned long long)vm->run->mmio.phys_addr,
+						 mc_exit_name(vm->tv.run->exit_reason),
+						 (unsigned long long)vm->tv.run->mmio.phys_addr,
 						 strerror(-h));
 					return run_error(vm, what);
 				}
 			}
-			if (vm->run->exit_reason == KVM_EXIT_MMIO)
+			if (vm->tv.run->exit_reason == KVM_EXIT_MMIO)
 				return MC_RUN_MMIO;
 			return run_error(vm, "unhandled memory fault exit");
 		case KVM_EXIT_HLT:
@@ -380,14 +349,14 @@ static enum mc_run_result run_loop(struct mc_vm *vm, struct mc_cmd *cmd, unsigne
 			return run_error(vm, "guest shut down (triple fault)");
 		case KVM_EXIT_FAIL_ENTRY:
 			snprintf(what, sizeof(what), "VM entry failed (reason 0x%llx)",
-				 (unsigned long long)vm->run->fail_entry.hardware_entry_failure_reason);
+				 (unsigned long long)vm->tv.run->fail_entry.hardware_entry_failure_reason);
 			return run_error(vm, what);
 		case KVM_EXIT_INTERNAL_ERROR:
 			snprintf(what, sizeof(what), "KVM internal error (suberror %u)",
-				 vm->run->internal.suberror);
+				 vm->tv.run->internal.suberror);
 			return run_error(vm, what);
 		default:
-			snprintf(what, sizeof(what), "unexpected exit reason %u", vm->run->exit_reason);
+			snprintf(what, sizeof(what), "unexpected exit reason %u", vm->tv.run->exit_reason);
 			return run_error(vm, what);
 		}
 	}
@@ -420,7 +389,7 @@ int mc_vm_do(struct mc_vm *vm, struct mc_cmd *cmd)
 			 (unsigned long long)cmd->op, st);
 	else if (r == MC_RUN_MMIO)
 		snprintf(vm->why, sizeof(vm->why), "unexpected MMIO %s at gpa 0x%llx",
-			 vm->run->mmio.is_write ? "write" : "read",
-			 (unsigned long long)vm->run->mmio.phys_addr);
+			 vm->tv.run->mmio.is_write ? "write" : "read",
+			 (unsigned long long)vm->tv.run->mmio.phys_addr);
 	return -EIO;
 }

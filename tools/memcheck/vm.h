@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
+#include "tools/tinyvm.h"
+
 struct mc_vm;
 
 /*
@@ -34,12 +36,8 @@ typedef int (*mc_exit_fn)(void *data, struct kvm_run *run);
 typedef int (*mc_fault_fn)(void *data, uint64_t gpa);
 
 struct mc_vm {
-	int kvm_fd;             /* borrowed */
-	int vm_fd;
-	int vcpu_fd;
-	struct kvm_run *run;
-	size_t run_size;
-	uint8_t *low;           /* MC_LOW_SIZE bytes of control RAM at gpa 0 */
+	struct tinyvm tv;       /* VM, vCPU, kvm_run; its RAM is the low RAM (kvm_fd borrowed) */
+	uint8_t *low;           /* tv.mem: MC_LOW_SIZE bytes of control RAM at gpa 0 */
 	uint64_t timeout_ns;    /* per call */
 	mc_exit_fn exit_fn;
 	mc_fault_fn fault_fn;
