@@ -36,6 +36,7 @@
 
 size_t mk_fuzz_seed(unsigned i, uint8_t *buf, size_t cap);
 const char *mk_fuzz_summary(void);
+int mk_fuzz_reached(void);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct shma_pool *owner;
@@ -229,4 +230,10 @@ const char *mk_fuzz_summary(void)
 
 	snprintf(msg, sizeof(msg), "%lu attached, %lu blocks allocated", n_attached, n_allocated);
 	return msg;
+}
+
+/* make check fails if no generated input got that far. */
+int mk_fuzz_reached(void)
+{
+	return n_attached > 0 && n_allocated > 0;
 }
