@@ -20,7 +20,9 @@ if [ "${MEMKIT_NATIVE_KVM:-yes}" != yes ] && [ -n "${MEMKIT_MICROVM_KERNELS:-}" 
 	kvm_here=no
 fi
 ntests=11
-[ -n "${MEMKIT_MICROVM_GUEST:-}" ] || ntests=$((ntests + 3))
+# In the microVM: the linux check too (a stock kernel booted nested, its
+# virtio-fs DAX mount served by libdax), and its fault injection.
+if [ -n "${MEMKIT_MICROVM_GUEST:-}" ]; then ntests=$((ntests + 2)); else ntests=$((ntests + 3)); fi
 [ "$kvm_here" = no ] || ntests=$((ntests + 19))
 plan $ntests
 
@@ -76,6 +78,31 @@ if [ -z "${MEMKIT_MICROVM_GUEST:-}" ]; then
 	if [ "$rc" -eq 77 ] && grep -q "kernel '0.0-nonexistent' not found" "$tmp/err"; then
 		ok "--kernel with an unknown kernel: exit 77 with the reason"; else
 		fail "--kernel unknown (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
+fi
+
+# -- in the microVM: a real Linux guest as libdax's client -- 2 tests
+if [ -n "${MEMKIT_MICROVM_GUEST:-}" ]; then
+	rel=$(uname -r)
+	run --tests linux --json
+	if [ "$rc" -eq 0 ] && python3 - "$tmp/out" "$rel" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = d["checks"][0]
+m = c["metrics"]
+assert d["kernel"] == sys.argv[2] and c["name"] == "linux" and c["status"] == "pass", c
+assert m["setupmapping"] > 0 and m["removemapping"] > 0 and m["upgrades"] > 0, m
+# each side's checksums cover what it checked; the check fails if any differs
+assert m["bytes_checked_guest"] > 0 and m["bytes_checked_host"] > 0 and "sums match" in c["detail"], c
+PY
+	then
+		ok "linux: a $rel guest mounts virtio-fs with DAX over libdax; setup, remove, upgrade; checksums match"
+	else
+		fail "linux on $rel (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag
+	fi
+	run --tests linux --inject-fault=linux
+	if [ "$rc" -eq 1 ] && grep -q "^linux  *FAIL " "$tmp/out"; then
+		ok "linux: libdax mapping a wrong file range is caught (FAIL)"; else
+		fail "linux: injected wrong range not detected (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
 fi
 
 # -- real KVM --
