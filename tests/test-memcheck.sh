@@ -22,7 +22,7 @@ fi
 ntests=11
 # In the microVM: the linux check too (a stock kernel booted nested, its
 # virtio-fs DAX mount served by libdax), and its fault injection.
-if [ -n "${MEMKIT_MICROVM_GUEST:-}" ]; then ntests=$((ntests + 2)); else ntests=$((ntests + 3)); fi
+ntests=$((ntests + 3))  # the linux cases (microVM) or the fallback ones (host)
 [ "$kvm_here" = no ] || ntests=$((ntests + 19))
 plan $ntests
 
@@ -80,7 +80,7 @@ if [ -z "${MEMKIT_MICROVM_GUEST:-}" ]; then
 		fail "--kernel unknown (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
 fi
 
-# -- in the microVM: a real Linux guest as libdax's client -- 2 tests
+# -- in the microVM: a real Linux guest as libdax's client -- 3 tests
 if [ -n "${MEMKIT_MICROVM_GUEST:-}" ]; then
 	rel=$(uname -r)
 	run --tests linux --json
@@ -103,6 +103,11 @@ PY
 	if [ "$rc" -eq 1 ] && grep -q "^linux  *FAIL " "$tmp/out"; then
 		ok "linux: libdax mapping a wrong file range is caught (FAIL)"; else
 		fail "linux: injected wrong range not detected (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
+	# A DAX mapper that drops the guest's writes (never reach the file).
+	MEMCHECK_LINUX_FAULT=drop-write run --tests linux --inject-fault=linux
+	if [ "$rc" -eq 1 ] && grep -q "^linux  *FAIL " "$tmp/out"; then
+		ok "linux: a DAX mapping that drops writes is caught (FAIL)"; else
+		fail "linux: dropped writes not detected (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
 fi
 
 # -- real KVM --
