@@ -935,26 +935,31 @@ undo:
 }
 
 /*
- * The end of giving a slot back. Out of LIVE first (CREATING, with us as
- * its owner), its file second: a walker that finds a LIVE slot without its
- * file knows the pool is damaged rather than that it raced with us. If we
- * die in between, shma_pool_reclaim() finishes (a CREATING slot of a dead
- * process). Then FREE.
+ * Giving a slot back, first step: out of LIVE (CREATING, with us as its
+ * owner), before its mapping here and its file go. A mapper that finds a
+ * slot still LIVE yet cannot map it (bump_in, a walk's map_live) takes it
+ * for a damaged chunk, never for a release it raced with. If we die after
+ * this, shma_pool_reclaim() finishes (a CREATING slot of a dead process).
+ * A CAS: of two processes finishing the same release, one does it (true).
  */
+static bool slot_leave_live(struct shma_pool *p, uint32_t idx, uint64_t state)
+{
+	struct shma_slot *sl = &p->root->slots[idx];
+
+	/* Still LIVE here, so reclaim does not look at the owner yet. */
+	set_slot_owner(sl, self_start());
+	return __atomic_compare_exchange_n(&sl->state, &state,
+					   shma_slot_word(shma_s_nonce(state), shma_s_gen(state),
+							  SHMA_SLOT_CREATING, shma_s_kind(state)),
+					   false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+}
+
+/* The end of giving a slot back (out of LIVE already): its file goes, then the slot is FREE. */
 static void slot_give_back(struct shma_pool *p, uint32_t idx, uint64_t state)
 {
 	struct shma_slot *sl = &p->root->slots[idx];
-	uint64_t start = self_start();
 	char fname[128];
 
-	/* Still LIVE here, so reclaim does not look at the owner yet. */
-	set_slot_owner(sl, start);
-	/* A CAS: of two processes finishing the same release, one does it. */
-	if (!__atomic_compare_exchange_n(&sl->state, &state,
-					 shma_slot_word(shma_s_nonce(state), shma_s_gen(state),
-							SHMA_SLOT_CREATING, shma_s_kind(state)),
-					 false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-		return;
 	if (p->backend == SHMA_BACKEND_SHM &&
 	    shma_chunk_name(p, idx, shma_s_nonce(state), fname, sizeof(fname)) == 0)
 		mk_unlinkat(p->dirfd, fname, 0);
@@ -968,6 +973,7 @@ static void slot_give_back(struct shma_pool *p, uint32_t idx, uint64_t state)
 void shma_release_chunk(struct shma_pool *p, uint32_t idx, uint64_t state)
 {
 	struct shma_local *l = &p->loc[idx];
+	bool mine = slot_leave_live(p, idx, state);
 	sigset_t old;
 
 	shma_lock(p, &old);
@@ -979,29 +985,35 @@ void shma_release_chunk(struct shma_pool *p, uint32_t idx, uint64_t state)
 		l->fd = -1;
 	}
 	shma_unlock(p, &old);
-	slot_give_back(p, idx, state);
+	if (mine)
+		slot_give_back(p, idx, state);
 }
 
 /* Give a regular chunk back (shma_pool_trim took all its blocks off the lists). */
 void shma_drop_regular(struct shma_pool *p, uint32_t idx, uint64_t state)
 {
 	struct shma_local *l = &p->loc[idx];
+	bool mine = slot_leave_live(p, idx, state);
 	sigset_t old;
 	void *m;
 
 	shma_lock(p, &old);
-	if (l->addr) {
-		/* Zero pages, not a hole: a pop racing in this process may still
-		 * read a stale header here (its CAS then fails on the tag). */
-		mk_mmap(l->addr, p->chunk_size, PROT_READ,
-			MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &m);
-		__atomic_store_n(&l->addr, NULL, __ATOMIC_RELEASE);
+	/* Only this generation's: never a mapping of the chunk made anew since. */
+	if (l->gen == shma_s_gen(state)) {
+		if (l->addr) {
+			/* Zero pages, not a hole: a pop racing in this process may still
+			 * read a stale header here (its CAS then fails on the tag). */
+			mk_mmap(l->addr, p->chunk_size, PROT_READ,
+				MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &m);
+			__atomic_store_n(&l->addr, NULL, __ATOMIC_RELEASE);
+		}
+		if (l->fd >= 0)
+			mk_close(l->fd);
+		l->fd = -1;
 	}
-	if (l->fd >= 0)
-		mk_close(l->fd);
-	l->fd = -1;
 	shma_unlock(p, &old);
-	slot_give_back(p, idx, state);
+	if (mine)
+		slot_give_back(p, idx, state);
 }
 
 /* ---- the rest of the pool API ------------------------------------------------------ */
