@@ -25,6 +25,41 @@
 typedef int (*walk_fn)(struct shma_pool *p, struct shma_blk *start, uint32_t ref,
 		       uint64_t word, void *ud);
 
+/*
+ * A carved block whose header was never written (its carver died between
+ * the bump and the header): at off in chunk i, carved as class c. Only
+ * shma_pool_repair passes one (then no carver is alive to write it).
+ */
+typedef void (*gap_fn)(struct shma_pool *p, struct shma_blk *start, uint32_t ref, unsigned c,
+		       void *ud);
+
+/*
+ * The class of the unwritten block at off (chunk base, carved up to end):
+ * a chunk is zero-filled where nothing was carved or written, so the first
+ * class whose size reaches the next block header (one that names itself)
+ * or the end of the carved part is the size the dead carver took. -1 if
+ * none fits (two dead carvers side by side, or damage).
+ */
+static int gap_class(struct shma_pool *p, char *base, uint32_t i, uint64_t off, uint64_t end)
+{
+	for (unsigned c = 0; c < p->nclasses; c++) {
+		uint64_t next = off + shma_class_bytes(c);
+		const struct shma_blk *n;
+		uint64_t w;
+
+		if (next == end)
+			return (int)c;
+		if (next + BLK > end)
+			break;
+		n = (const struct shma_blk *)(base + next);
+		w = __atomic_load_n(&n->word, __ATOMIC_ACQUIRE);
+		if (shma_w_magic_ok(w) && shma_w_cls(w) < p->nclasses &&
+		    __atomic_load_n(&n->self, __ATOMIC_RELAXED) == shma_ref(p, i, next))
+			return (int)c;
+	}
+	return -1;
+}
+
 /* The header that carries an allocated block's owner and length. */
 static struct shma_blk *data_header(struct shma_blk *start, uint64_t w, uint64_t bytes)
 {
@@ -56,8 +91,12 @@ static int map_live(struct shma_pool *p, uint32_t i, uint64_t s, char **base)
 	return r == -ESTALE ? -EBADMSG : r;
 }
 
-/* 0, or 1 if some chunk could not be walked to its end (see below), or an error. */
-static int walk(struct shma_pool *p, walk_fn fn, void *ud)
+/*
+ * 0, or 1 if some chunk could not be walked to its end (see below), or an
+ * error. A dead carver's unwritten header is passed (its size found by
+ * gap_class) and, with gap, handed to it.
+ */
+static int walk_gaps(struct shma_pool *p, walk_fn fn, gap_fn gap, void *ud)
 {
 	struct shma_root *rt = p->root;
 	int incomplete = 0;
@@ -98,6 +137,13 @@ static int walk(struct shma_pool *p, walk_fn fn, void *ud)
 					sched_yield();
 					continue;
 				}
+				if (!w && (r = gap_class(p, base, i, off, end)) >= 0) {
+					if (gap)
+						gap(p, b, shma_ref(p, i, off), (unsigned)r, ud);
+					spins = 0;
+					off += shma_class_bytes((unsigned)r);
+					continue;
+				}
 				incomplete = 1;
 				break;
 			}
@@ -109,6 +155,11 @@ static int walk(struct shma_pool *p, walk_fn fn, void *ud)
 		}
 	}
 	return incomplete;
+}
+
+static int walk(struct shma_pool *p, walk_fn fn, void *ud)
+{
+	return walk_gaps(p, fn, NULL, ud);
 }
 
 static int stat_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint64_t w, void *ud)
@@ -585,6 +636,17 @@ static int repair_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint
 	return 0;
 }
 
+/* Repair: a dead carver's block becomes a free block of its class. */
+static void repair_gap(struct shma_pool *p, struct shma_blk *b, uint32_t ref, unsigned c, void *ud)
+{
+	struct repair_ud *r = ud;
+
+	b->self = ref;
+	__atomic_store_n(&b->word, shma_blk_word(0, c, SHMA_OWNER_NONE), __ATOMIC_RELEASE);
+	shma_push(p, c, ref, b);
+	r->pushed++;
+}
+
 /* Walk a list we hold privately, marking (or unmarking and pushing back) its entries. */
 static void repair_list(struct shma_pool *p, unsigned c, uint32_t head, uint64_t limit, bool mark)
 {
@@ -666,7 +728,7 @@ MK_EXPORT int shma_pool_repair(struct shma_pool *p)
 			heads[c] = (uint32_t)old;
 			repair_list(p, c, heads[c], ru.limit, true);
 		}
-		r = walk(p, repair_fn, &ru);   /* > 0: a dead carver's gap; nothing to do there */
+		r = walk_gaps(p, repair_fn, repair_gap, &ru);   /* > 0: a gap too odd to size */
 		for (unsigned c = 0; c < p->nclasses; c++)
 			repair_list(p, c, heads[c], ru.limit, false);
 	}
