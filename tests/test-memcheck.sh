@@ -22,15 +22,9 @@ fi
 ntests=11
 # In the microVM: the linux check too (a stock kernel booted nested, its
 # virtio-fs DAX mount served by libdax), and its fault injection.
-# The linux check's two fault injections test memcheck's own verification,
-# which no kernel changes: they run on one kernel (6.12), the check on every
-# kernel (each boot of a nested guest under emulation takes a minute).
-inject_linux=no
-case $(uname -r) in 6.12.*) inject_linux=yes ;; esac
+# The linux check's two fault injections are tests/memcheck-linux-inject.sh.
 if [ -z "${MEMKIT_MICROVM_GUEST:-}" ]; then
 	ntests=$((ntests + 3))  # the fallback into the microVM (host only)
-elif [ "$inject_linux" = yes ]; then
-	ntests=$((ntests + 3))  # the linux check and its two injections
 else
 	ntests=$((ntests + 1))  # the linux check
 fi
@@ -91,7 +85,7 @@ if [ -z "${MEMKIT_MICROVM_GUEST:-}" ]; then
 		fail "--kernel unknown (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
 fi
 
-# -- in the microVM: a real Linux guest as libdax's client -- 1 or 3 tests
+# -- in the microVM: a real Linux guest as libdax's client -- 1 test
 if [ -n "${MEMKIT_MICROVM_GUEST:-}" ]; then
 	rel=$(uname -r)
 	run --tests linux --json
@@ -110,17 +104,6 @@ PY
 	else
 		fail "linux on $rel (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag
 	fi
-fi
-if [ -n "${MEMKIT_MICROVM_GUEST:-}" ] && [ "$inject_linux" = yes ]; then
-	run --tests linux --inject-fault=linux
-	if [ "$rc" -eq 1 ] && grep -q "^linux  *FAIL " "$tmp/out"; then
-		ok "linux: libdax mapping a wrong file range is caught (FAIL)"; else
-		fail "linux: injected wrong range not detected (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
-	# A DAX mapper that drops the guest's writes (never reach the file).
-	MEMCHECK_LINUX_FAULT=drop-write run --tests linux --inject-fault=linux
-	if [ "$rc" -eq 1 ] && grep -q "^linux  *FAIL " "$tmp/out"; then
-		ok "linux: a DAX mapping that drops writes is caught (FAIL)"; else
-		fail "linux: dropped writes not detected (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
 fi
 
 # -- real KVM --
