@@ -92,11 +92,12 @@ int mk_vfmt(char *buf, size_t size, const char *fmt, va_list ap)
 			break;
 		}
 		case 'u':
+		case 'o':
 		case 'x':
 		case 'X': {
 			unsigned long long v = lng >= 2 ? va_arg(ap, unsigned long long) :
 					       lng == 1 ? va_arg(ap, unsigned long) : va_arg(ap, unsigned);
-			put_num(&o, v, *p == 'u' ? 10 : 16, *p == 'X', 0, width, pad);
+			put_num(&o, v, *p == 'u' ? 10 : *p == 'o' ? 8 : 16, *p == 'X', 0, width, pad);
 			break;
 		}
 		case 'p':

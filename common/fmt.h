@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Async-signal-safe formatting: no malloc, no stdio, no locale.
- * Supports %s %c %d %i %u %x %X %p %% with the l, ll, z length modifiers,
+ * Supports %s %c %d %i %u %o %x %X %p %% with the l, ll, z length modifiers,
  * a '0' flag and a field width (e.g. "%016llx").
  *
  * mk_fmt() always NUL-terminates (when size > 0) and returns the length the

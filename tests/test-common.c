@@ -6,6 +6,9 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/fmt.h"
+#include "common/log.h"
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
@@ -73,6 +77,8 @@ static void test_fmt(void)
 	const char *volatile null_str = NULL;
 	mk_fmt(buf, sizeof(buf), "%5d|%s|%05d|%c|%%|%s|%3s", 42, "", -42, 'q', null_str, "ab");
 	g_assert_cmpstr(buf, ==, "   42||-0042|q|%|(null)| ab");
+	mk_fmt(buf, sizeof(buf), "%o %04o %lo", 0666u, 7u, 01777ul);
+	g_assert_cmpstr(buf, ==, "666 0007 1777");
 	mk_fmt(buf, sizeof(buf), "%p", (void *)0x1000);
 	g_assert_cmpstr(buf, ==, "0x1000");
 
@@ -224,6 +230,188 @@ static void test_clock(void)
 	g_assert_cmpint(mk_clock_ns((clockid_t)-100, &b), ==, -EINVAL);
 }
 
+/* What a log callback saw: the last message and how many. */
+struct log_seen {
+	int calls;
+	int priority;
+	char msg[MK_LOG_LINE_MAX];
+};
+
+static void log_record(void *userdata, int priority, const char *msg)
+{
+	struct log_seen *seen = userdata;
+
+	seen->calls++;
+	seen->priority = priority;
+	g_strlcpy(seen->msg, msg, sizeof(seen->msg));
+}
+
+static void test_log_priority_names(void)
+{
+	g_assert_cmpint(mk_log_parse_priority("err"), ==, LOG_ERR);
+	g_assert_cmpint(mk_log_parse_priority("error"), ==, LOG_ERR);
+	g_assert_cmpint(mk_log_parse_priority("warning"), ==, LOG_WARNING);
+	g_assert_cmpint(mk_log_parse_priority("warn"), ==, LOG_WARNING);
+	g_assert_cmpint(mk_log_parse_priority("info"), ==, LOG_INFO);
+	g_assert_cmpint(mk_log_parse_priority("debug"), ==, LOG_DEBUG);
+	g_assert_cmpint(mk_log_parse_priority("7"), ==, 7);
+	g_assert_cmpint(mk_log_parse_priority("0"), ==, 0);
+	g_assert_cmpint(mk_log_parse_priority("8"), ==, -1);
+	g_assert_cmpint(mk_log_parse_priority("77"), ==, -1);
+	g_assert_cmpint(mk_log_parse_priority(""), ==, -1);
+	g_assert_cmpint(mk_log_parse_priority(NULL), ==, -1);
+	g_assert_cmpint(mk_log_parse_priority("DEBUG"), ==, -1);
+}
+
+static void test_log_callback(void)
+{
+	struct mk_log log = MK_LOG_INIT("libtest", "MEMKIT_TEST_LOG_UNSET");
+	struct log_seen seen = { 0 };
+	char big[2 * MK_LOG_LINE_MAX];
+
+	/* silent by default: nothing enabled, nothing called */
+	g_assert_false(mk_log_enabled(&log, LOG_ERR));
+	mk_log(&log, LOG_ERR, "dropped %d", 1);
+
+	mk_log_set_fn(&log, log_record, &seen);
+	g_assert_cmpint(mk_log_get_priority(&log), ==, LOG_ERR);
+	mk_log(&log, LOG_DEBUG, "below the threshold");
+	g_assert_cmpint(seen.calls, ==, 0);
+	mk_log(&log, LOG_ERR, "pool %s: mode %o", "x", 0666);
+	g_assert_cmpint(seen.calls, ==, 1);
+	g_assert_cmpint(seen.priority, ==, LOG_ERR);
+	g_assert_cmpstr(seen.msg, ==, "pool x: mode 666");
+
+	mk_log_set_priority(&log, 99);
+	g_assert_cmpint(mk_log_get_priority(&log), ==, LOG_DEBUG);
+	mk_log_set_priority(&log, -3);
+	g_assert_cmpint(mk_log_get_priority(&log), ==, LOG_EMERG);
+	mk_log_set_priority(&log, LOG_DEBUG);
+	mk_log(&log, LOG_DEBUG, "now %s", "through");
+	g_assert_cmpint(seen.calls, ==, 2);
+	g_assert_cmpstr(seen.msg, ==, "now through");
+
+	/* long lines are cut, never overflow */
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	mk_log(&log, LOG_INFO, "%s", big);
+	g_assert_cmpuint(strlen(seen.msg), ==, MK_LOG_LINE_MAX - 1);
+
+	mk_log_set_fn(&log, NULL, NULL);
+	g_assert_false(mk_log_enabled(&log, LOG_ERR));
+	mk_log(&log, LOG_ERR, "silent again");
+	g_assert_cmpint(seen.calls, ==, 3);
+}
+
+/* Run fn with fd 2 redirected into a pipe; returns what it wrote (g_free it). */
+static char *capture_stderr(void (*fn)(struct mk_log *), struct mk_log *log)
+{
+	int p[2], saved;
+	char buf[4096];
+	ssize_t n;
+
+	g_assert_cmpint(pipe2(p, O_CLOEXEC | O_NONBLOCK), ==, 0);
+	saved = dup(2);
+	g_assert_cmpint(saved, >=, 0);
+	g_assert_cmpint(dup2(p[1], 2), ==, 2);
+	fn(log);
+	g_assert_cmpint(dup2(saved, 2), ==, 2);
+	close(saved);
+	close(p[1]);
+	n = read(p[0], buf, sizeof(buf) - 1);
+	close(p[0]);
+	buf[n > 0 ? n : 0] = '\0';
+	return g_strdup(buf);
+}
+
+static void emit_two(struct mk_log *log)
+{
+	mk_log(log, LOG_DEBUG, "chunk %d refused", 3);
+	mk_log(log, LOG_ERR, "second");
+}
+
+static void test_log_env(void)
+{
+	struct mk_log quiet = MK_LOG_INIT("libtest", "MEMKIT_TEST_LOG");
+	struct mk_log loud = MK_LOG_INIT("libtest", "MEMKIT_TEST_LOG");
+	struct log_seen seen = { 0 };
+	char *out;
+
+	/* a value that is not a priority changes nothing */
+	g_setenv("MEMKIT_TEST_LOG", "verbose", TRUE);
+	mk_log_init_env(&quiet);
+	g_assert_cmpint(mk_log_get_priority(&quiet), ==, LOG_ERR);
+	out = capture_stderr(emit_two, &quiet);
+	g_assert_cmpstr(out, ==, "");
+	g_free(out);
+
+	g_setenv("MEMKIT_TEST_LOG", "debug", TRUE);
+	mk_log_init_env(&loud);
+	g_unsetenv("MEMKIT_TEST_LOG");
+	g_assert_cmpint(mk_log_get_priority(&loud), ==, LOG_DEBUG);
+	out = capture_stderr(emit_two, &loud);
+	g_assert_cmpstr(out, ==, "libtest: chunk 3 refused\nlibtest: second\n");
+	g_free(out);
+
+	/* a callback takes the messages over from standard error, and gives them back */
+	mk_log_set_fn(&loud, log_record, &seen);
+	out = capture_stderr(emit_two, &loud);
+	g_assert_cmpstr(out, ==, "");
+	g_assert_cmpint(seen.calls, ==, 2);
+	g_free(out);
+	mk_log_set_fn(&loud, NULL, NULL);
+	out = capture_stderr(emit_two, &loud);
+	g_assert_cmpstr(out, ==, "libtest: chunk 3 refused\nlibtest: second\n");
+	g_free(out);
+}
+
+/* Callbacks that check they were handed their own userdata. */
+static atomic_int log_mismatch, log_calls;
+static void log_fn_a(void *userdata, int priority, const char *msg)
+{
+	(void)priority, (void)msg;
+	atomic_fetch_add(&log_calls, 1);
+	if (userdata != (void *)log_fn_a)
+		atomic_fetch_add(&log_mismatch, 1);
+}
+static void log_fn_b(void *userdata, int priority, const char *msg)
+{
+	(void)priority, (void)msg;
+	atomic_fetch_add(&log_calls, 1);
+	if (userdata != (void *)log_fn_b)
+		atomic_fetch_add(&log_mismatch, 1);
+}
+
+static atomic_int log_stop;
+static void *log_flipper(void *arg)
+{
+	struct mk_log *log = arg;
+
+	for (unsigned i = 0; !atomic_load(&log_stop); i++) {
+		if (i & 1)
+			mk_log_set_fn(log, log_fn_a, (void *)log_fn_a);
+		else
+			mk_log_set_fn(log, log_fn_b, (void *)log_fn_b);
+	}
+	return NULL;
+}
+
+static void test_log_fn_change_race(void)
+{
+	struct mk_log log = MK_LOG_INIT("libtest", "MEMKIT_TEST_LOG_UNSET");
+	pthread_t t;
+
+	mk_log_set_fn(&log, log_fn_a, (void *)log_fn_a);
+	g_assert_cmpint(pthread_create(&t, NULL, log_flipper, &log), ==, 0);
+	for (int i = 0; i < 200000; i++)
+		mk_log(&log, LOG_ERR, "m%d", i);
+	atomic_store(&log_stop, 1);
+	pthread_join(t, NULL);
+	/* a pair is never torn; a message may be dropped only while a writer is mid-change */
+	g_assert_cmpint(atomic_load(&log_mismatch), ==, 0);
+	g_assert_cmpint(atomic_load(&log_calls), >, 0);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -235,5 +423,9 @@ int main(int argc, char **argv)
 	g_test_add_func("/common/files", test_files);
 	g_test_add_func("/common/proc-start-time", test_proc_start_time);
 	g_test_add_func("/common/clock", test_clock);
+	g_test_add_func("/common/log/priority-names", test_log_priority_names);
+	g_test_add_func("/common/log/callback", test_log_callback);
+	g_test_add_func("/common/log/env", test_log_env);
+	g_test_add_func("/common/log/fn-change-race", test_log_fn_change_race);
 	return g_test_run();
 }
