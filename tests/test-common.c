@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/alloc.h"
 #include "common/fmt.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -412,6 +413,50 @@ static void test_log_fn_change_race(void)
 	g_assert_cmpint(atomic_load(&log_calls), >, 0);
 }
 
+static void test_alloc_fail_injection(void)
+{
+	void *p, *q;
+	char *s;
+
+	p = mk_malloc(16);
+	g_assert_nonnull(p);
+	free(p);
+
+	/* two succeed, the third fails, then it is disarmed */
+	mk_alloc_fail_after(2);
+	p = mk_malloc(8);
+	s = mk_strdup("abc");
+	g_assert_nonnull(p);
+	g_assert_cmpstr(s, ==, "abc");
+	errno = 0;
+	g_assert_null(mk_calloc(4, 4));
+	g_assert_cmpint(errno, ==, ENOMEM);
+	g_assert_true(mk_alloc_fail_fired());
+	g_assert_false(mk_alloc_fail_fired());
+	q = mk_malloc(8);
+	g_assert_nonnull(q);
+	free(q);
+
+	/* a failed realloc leaves the block in place */
+	mk_alloc_fail_after(0);
+	g_assert_null(mk_realloc(s, 4096));
+	g_assert_cmpstr(s, ==, "abc");
+	g_assert_true(mk_alloc_fail_fired());
+	q = mk_reallocarray(s, SIZE_MAX / 2, 4);
+	g_assert_null(q);
+	g_assert_false(mk_alloc_fail_fired());
+	free(s);
+
+	/* disarm before it fires */
+	mk_alloc_fail_after(0);
+	mk_alloc_fail_after(-1);
+	g_assert_nonnull(q = mk_memdup("xy", 3));
+	g_assert_cmpstr(q, ==, "xy");
+	g_assert_false(mk_alloc_fail_fired());
+	free(q);
+	free(p);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -423,6 +468,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/common/files", test_files);
 	g_test_add_func("/common/proc-start-time", test_proc_start_time);
 	g_test_add_func("/common/clock", test_clock);
+	g_test_add_func("/common/alloc/fail-injection", test_alloc_fail_injection);
 	g_test_add_func("/common/log/priority-names", test_log_priority_names);
 	g_test_add_func("/common/log/callback", test_log_callback);
 	g_test_add_func("/common/log/env", test_log_env);
