@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <linux/userfaultfd.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
@@ -339,4 +340,19 @@ int mk_proc_start_time(pid_t pid, uint64_t *out)
 		v = v * 10 + (uint64_t)(*p - '0');
 	*out = v;
 	return 0;
+}
+
+int mk_dup_cloexec(int fd)
+{
+	return (int)MK_SYSCALL(fcntl(fd, F_DUPFD_CLOEXEC, 3));
+}
+
+int mk_stat(const char *path, struct stat *st)
+{
+	return (int)MK_SYSCALL(stat(path, st));
+}
+
+int mk_poll(struct pollfd *fds, unsigned nfds, int timeout_ms)
+{
+	return (int)MK_SYSCALL(poll(fds, nfds, timeout_ms));
 }

@@ -73,3 +73,11 @@ int mk_clock_ns(clockid_t clk, uint64_t *out);
  * Async-signal-safe (open/read/close and hand parsing only).
  */
 int mk_proc_start_time(pid_t pid, uint64_t *out);
+
+/* fcntl(fd, F_DUPFD_CLOEXEC, 3): a close-on-exec duplicate above the standard streams; the fd. */
+int mk_dup_cloexec(int fd);
+/* stat(2) of a path (symlinks followed). */
+int mk_stat(const char *path, struct stat *st);
+/* poll(2) once (EINTR is returned, not retried: the caller decides); the number of ready fds. */
+struct pollfd;
+int mk_poll(struct pollfd *fds, unsigned nfds, int timeout_ms);
