@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <linux/userfaultfd.h>
@@ -71,6 +72,20 @@ int mk_mprotect(void *addr, size_t len, int prot)
 int mk_madvise(void *addr, size_t len, int advice)
 {
 	return (int)MK_SYSCALL(madvise(addr, len, advice));
+}
+
+int mk_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr, void **out)
+{
+	int saved = errno;
+	void *p = mremap(old, old_len, new_len, flags, new_addr);
+
+	if (p == MAP_FAILED) {
+		int r = -errno;
+		errno = saved;
+		return r;
+	}
+	*out = p;
+	return 0;
 }
 
 int mk_map_guarded(size_t len, size_t guard, int prot, int flags, void **out)
@@ -263,6 +278,14 @@ ssize_t mk_write(int fd, const void *buf, size_t len)
 int mk_eventfd(unsigned initval, int flags)
 {
 	return (int)MK_SYSCALL(eventfd(initval, flags | EFD_CLOEXEC));
+}
+
+void mk_sched_yield(void)
+{
+	int saved = errno;
+
+	(void)sched_yield();
+	errno = saved;
 }
 
 pid_t mk_getpid(void)

@@ -20,6 +20,8 @@ int mk_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, void
 int mk_munmap(void *addr, size_t len);
 int mk_mprotect(void *addr, size_t len, int prot);
 int mk_madvise(void *addr, size_t len, int advice);
+/* mremap(old, old_len, new_len, flags[, new_addr]) into *out; *out untouched on failure. */
+int mk_mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr, void **out);
 
 /* Anonymous reservation of len bytes with a PROT_NONE guard of guard bytes on
  * each side; *out is the usable start. Undo with mk_unmap_guarded(). */
@@ -62,6 +64,8 @@ ssize_t mk_write(int fd, const void *buf, size_t len);
 int mk_eventfd(unsigned initval, int flags);
 
 pid_t mk_getpid(void);
+/* sched_yield(2): give the CPU to another runnable thread. */
+void mk_sched_yield(void);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t mk_now_ns(void);
 int mk_clock_ns(clockid_t clk, uint64_t *out);
