@@ -27,6 +27,7 @@
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <syslog.h>
 
 #define MK_LOG_LINE_MAX 512
