@@ -32,10 +32,7 @@
 #include <unistd.h>
 
 #include "common/sys.h"
-#include "sandbox.h"
-
-/* libsandbox's checksum (sandboxP.h, which needs GLib's headers; this target has none). */
-uint64_t sbx_hash64(const void *p, size_t len, uint64_t seed);
+#include "sandboxP.h"         /* sbx_hash64(): libsandbox's checksum */
 
 #define HDR 4096u
 #define MEND_MAGIC    0x02

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/kvm.h"
 #include "common/macro.h"
 #include "common/size.h"
@@ -20,12 +21,11 @@
 
 static int vm_alloc(struct sbx_vm **out)
 {
-	struct sbx_vm *vm = calloc(1, sizeof(*vm));
+	struct sbx_vm *vm = mk_calloc(1, sizeof(*vm));
 
 	if (!vm)
 		return -ENOMEM;
 	vm->vm_fd = vm->kvm_fd = -1;
-	vm->binds = g_ptr_array_new();
 	*out = vm;
 	return 0;
 }
@@ -35,18 +35,24 @@ MK_EXPORT int sbx_vm_new(struct sbx_vm **out)
 	struct sbx_vm *vm;
 	int r;
 
-	if (!out)
+	if (!out) {
+		sbx_refuse(LOG_DEBUG, "sbx_vm_new: out is NULL");
 		return -EINVAL;
+	}
 	r = vm_alloc(&vm);
 	if (r < 0)
 		return r;
 	r = mk_kvm_open();
-	if (r < 0)
+	if (r < 0) {
+		sbx_refuse(LOG_ERR, "sbx_vm_new: cannot use /dev/kvm (%d)", r);
 		goto fail;
+	}
 	vm->kvm_fd = r;
 	r = mk_kvm_create_vm(vm->kvm_fd);
-	if (r < 0)
+	if (r < 0) {
+		sbx_refuse(LOG_ERR, "sbx_vm_new: KVM_CREATE_VM failed (%d)", r);
 		goto fail;
+	}
 	vm->vm_fd = r;
 	vm->owned = true;
 	*out = vm;
@@ -54,7 +60,6 @@ MK_EXPORT int sbx_vm_new(struct sbx_vm **out)
 fail:
 	if (vm->kvm_fd >= 0)
 		mk_close(vm->kvm_fd);
-	g_ptr_array_free(vm->binds, TRUE);
 	free(vm);
 	return r;
 }
@@ -64,8 +69,10 @@ MK_EXPORT int sbx_vm_from_fd(int vm_fd, struct sbx_vm **out)
 	struct sbx_vm *vm;
 	int r;
 
-	if (vm_fd < 0 || !out)
+	if (vm_fd < 0 || !out) {
+		sbx_refuse(LOG_DEBUG, "sbx_vm_from_fd: vm_fd %d, out %p", vm_fd, (void *)out);
 		return -EINVAL;
+	}
 	r = vm_alloc(&vm);
 	if (r < 0)
 		return r;
@@ -86,61 +93,21 @@ MK_EXPORT int sbx_vm_kvm_fd(const struct sbx_vm *vm)
 	return vm->kvm_fd >= 0 ? vm->kvm_fd : -EBADF;
 }
 
-static struct sbx_binding *find(struct sbx_vm *vm, uint32_t slot, unsigned *idx)
+/* The binding of slot in vm, and the link that points at it (for unlinking). */
+static struct sbx_binding *find(struct sbx_vm *vm, uint32_t slot, struct sbx_binding ***link)
 {
-	for (unsigned i = 0; i < vm->binds->len; i++) {
-		struct sbx_binding *b = g_ptr_array_index(vm->binds, i);
-		if (b->slot == slot) {
-			if (idx)
-				*idx = i;
-			return b;
+	for (struct sbx_binding **l = &vm->binds; *l; l = &(*l)->vm_next) {
+		if ((*l)->slot == slot) {
+			if (link)
+				*link = l;
+			return *l;
 		}
 	}
 	return NULL;
 }
 
-static bool writable(const struct sbx_binding *b)
-{
-	return b->mem && !(b->kflags & KVM_MEM_READONLY);
-}
-
-/* Fetch b's KVM dirty log (clears it in KVM) and OR it into its region's record. */
-static int fetch_log(struct sbx_binding *b)
-{
-	struct sbx_mem *m = b->mem;
-	int r = mk_kvm_get_dirty_log(b->vm->vm_fd, b->slot, b->log);
-
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < m->dirty_words; i++)
-		if (b->log[i])
-			__atomic_or_fetch(&m->dirty[i], b->log[i], __ATOMIC_RELAXED);
-	return 0;
-}
-
-int sbx_kvm_collect(struct sbx_mem *m)
-{
-	bool untracked = false;
-
-	for (unsigned i = 0; i < m->binds->len; i++) {
-		struct sbx_binding *b = g_ptr_array_index(m->binds, i);
-		int r;
-		if (!writable(b))
-			continue;
-		if (!b->log) {
-			untracked = true;
-			continue;
-		}
-		/* A log we cannot read (VM fd closed under us?): assume the worst. */
-		r = fetch_log(b);
-		if (r < 0)
-			untracked = true;
-	}
-	return untracked;
-}
-
 static int bind_common(struct sbx_vm *vm, struct sbx_mem *m, struct sbx_snapshot *s,
-		       uint32_t slot, uint64_t gpa, unsigned flags)
+		       uint32_t slot, uint64_t gpa, unsigned flags, const char *fn)
 {
 	struct sbx_binding *b;
 	uint64_t size = m ? m->size : s->size;
@@ -149,20 +116,29 @@ static int bind_common(struct sbx_vm *vm, struct sbx_mem *m, struct sbx_snapshot
 	const void *hva = m ? (const void *)m->base : (const void *)s->ro;
 	int r;
 
-	if (!vm || (flags & ~(SBX_BIND_READONLY | SBX_BIND_DIRTY_LOG)) ||
-	    !mk_is_aligned(gpa, mk_page_size()) || mk_add_u64(gpa, size, &end) < 0)
+	if (!vm || (flags & ~(SBX_BIND_READONLY | SBX_BIND_DIRTY_LOG))) {
+		sbx_refuse(LOG_DEBUG, "%s: vm %p, flags 0x%x (known: 0x%x)", fn, (void *)vm, flags,
+			   SBX_BIND_READONLY | SBX_BIND_DIRTY_LOG);
 		return -EINVAL;
-	if (find(vm, slot, NULL))
+	}
+	if (!mk_is_aligned(gpa, mk_page_size()) || mk_add_u64(gpa, size, &end) < 0) {
+		sbx_refuse(LOG_DEBUG, "%s: guest address 0x%" PRIx64 " is not page aligned, or "
+			   "%" PRIu64 " bytes from it overflow", fn, gpa, size);
+		return -EINVAL;
+	}
+	if (find(vm, slot, NULL)) {
+		sbx_refuse(LOG_DEBUG, "%s: memslot %" PRIu32 " is already bound", fn, slot);
 		return -EEXIST;
+	}
 	if (flags & SBX_BIND_READONLY)
 		kflags |= KVM_MEM_READONLY;
 	if (flags & SBX_BIND_DIRTY_LOG)
 		kflags |= KVM_MEM_LOG_DIRTY_PAGES;
-	b = calloc(1, sizeof(*b));
+	b = mk_calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	if (m && (kflags & KVM_MEM_LOG_DIRTY_PAGES)) {
-		b->log = calloc(m->dirty_words, sizeof(uint64_t));
+		b->log = mk_calloc(m->dirty_words, sizeof(uint64_t));
 		if (!b->log) {
 			free(b);
 			return -ENOMEM;
@@ -170,6 +146,8 @@ static int bind_common(struct sbx_vm *vm, struct sbx_mem *m, struct sbx_snapshot
 	}
 	r = mk_kvm_set_memslot(vm->vm_fd, slot, kflags, gpa, size, (void *)hva);
 	if (r < 0) {
+		sbx_refuse(LOG_DEBUG, "%s: KVM_SET_USER_MEMORY_REGION of memslot %" PRIu32
+			   " at 0x%" PRIx64 " (%" PRIu64 " bytes) refused (%d)", fn, slot, gpa, size, r);
 		free(b->log);
 		free(b);
 		return r;
@@ -178,86 +156,99 @@ static int bind_common(struct sbx_vm *vm, struct sbx_mem *m, struct sbx_snapshot
 	b->slot = slot;
 	b->gpa = gpa;
 	b->kflags = kflags;
+	/* The memslot exists: from here on nothing can fail. */
 	if (m) {
 		b->mem = sbx_mem_ref_internal(m);
-		g_ptr_array_add(m->binds, b);
+		b->mem_next = m->binds;
+		m->binds = b;
 	} else {
 		b->snap = sbx_snapshot_ref(s);
 	}
-	g_ptr_array_add(vm->binds, b);
+	b->vm_next = vm->binds;
+	vm->binds = b;
 	return 0;
 }
 
 MK_EXPORT int sbx_vm_bind(struct sbx_vm *vm, struct sbx_mem *m, uint32_t slot, uint64_t gpa,
 			  unsigned flags)
 {
-	if (!m || !m->host_alive)
-		return -EINVAL;
-	return bind_common(vm, m, NULL, slot, gpa, flags);
+	int r = sbx_mem_check(m, "sbx_vm_bind");
+
+	if (r < 0)
+		return r;
+	return bind_common(vm, m, NULL, slot, gpa, flags, "sbx_vm_bind");
 }
 
 MK_EXPORT int sbx_vm_bind_snapshot(struct sbx_vm *vm, struct sbx_snapshot *s, uint32_t slot,
 				   uint64_t gpa)
 {
-	if (!s)
+	if (!s) {
+		sbx_refuse(LOG_DEBUG, "sbx_vm_bind_snapshot: the snapshot is NULL");
 		return -EINVAL;
-	return bind_common(vm, NULL, s, slot, gpa, SBX_BIND_READONLY);
+	}
+	return bind_common(vm, NULL, s, slot, gpa, SBX_BIND_READONLY, "sbx_vm_bind_snapshot");
 }
 
-static int unbind(struct sbx_vm *vm, unsigned idx)
+/* Take b off its VM's list (at *link) and its region's, and free it. */
+static void binding_drop(struct sbx_binding *b, struct sbx_binding **link)
 {
-	struct sbx_binding *b = g_ptr_array_index(vm->binds, idx);
-	int r;
-
-	/* Keep the guest's last writes for the next restore before the log goes away. */
-	if (b->log)
-		(void)fetch_log(b);
-	r = mk_kvm_delete_memslot(vm->vm_fd, b->slot);
-	if (r < 0 && r != -EBADF && r != -EINVAL)
-		return r;
-	g_ptr_array_remove_index(vm->binds, idx);
+	*link = b->vm_next;
 	if (b->mem) {
+		struct sbx_binding **l = &b->mem->binds;
+		while (*l != b)
+			l = &(*l)->mem_next;
+		*l = b->mem_next;
 		/* Writes through an unlogged writable slot were never seen. */
-		if (writable(b) && !b->log)
+		if (sbx_binding_writable(b) && !b->log)
 			b->mem->untracked = true;
-		g_ptr_array_remove(b->mem->binds, b);
 		sbx_mem_unref_internal(b->mem);
 	}
 	sbx_snapshot_free(b->snap);
 	free(b->log);
 	free(b);
+}
+
+static int unbind(struct sbx_vm *vm, struct sbx_binding *b, struct sbx_binding **link)
+{
+	int r;
+
+	/* Keep the guest's last writes for the next restore before the log goes away. */
+	if (b->log)
+		(void)sbx_dirty_fetch_log(b);
+	r = mk_kvm_delete_memslot(vm->vm_fd, b->slot);
+	if (r < 0 && r != -EBADF && r != -EINVAL) {
+		sbx_refuse(LOG_ERR, "deleting memslot %" PRIu32 " failed (%d)", b->slot, r);
+		return r;
+	}
+	binding_drop(b, link);
 	return 0;
 }
 
 MK_EXPORT int sbx_vm_unbind(struct sbx_vm *vm, uint32_t slot)
 {
-	unsigned idx;
+	struct sbx_binding *b, **link;
 
-	if (!vm)
+	if (!vm) {
+		sbx_refuse(LOG_DEBUG, "sbx_vm_unbind: vm is NULL");
 		return -EINVAL;
-	if (!find(vm, slot, &idx))
+	}
+	b = find(vm, slot, &link);
+	if (!b) {
+		sbx_refuse(LOG_DEBUG, "sbx_vm_unbind: memslot %" PRIu32 " is not bound", slot);
 		return -ENOENT;
-	return unbind(vm, idx);
+	}
+	return unbind(vm, b, link);
 }
 
 MK_EXPORT void sbx_vm_free(struct sbx_vm *vm)
 {
 	if (!vm)
 		return;
-	while (vm->binds->len) {
+	while (vm->binds) {
 		/* Memslot deletion cannot fail for a live VM; drop the binding regardless. */
-		if (unbind(vm, vm->binds->len - 1) < 0) {
-			struct sbx_binding *b = g_ptr_array_steal_index(vm->binds, vm->binds->len - 1);
-			if (b->mem) {
-				g_ptr_array_remove(b->mem->binds, b);
-				sbx_mem_unref_internal(b->mem);
-			}
-			sbx_snapshot_free(b->snap);
-			free(b->log);
-			free(b);
-		}
+		if (unbind(vm, vm->binds, &vm->binds) < 0)
+			binding_drop(vm->binds, &vm->binds);
 	}
-	g_ptr_array_free(vm->binds, TRUE);
 	if (vm->owned) {
 		mk_close(vm->vm_fd);
 		mk_close(vm->kvm_fd);
@@ -272,16 +263,26 @@ MK_EXPORT int64_t sbx_vm_dirty_log(struct sbx_vm *vm, uint32_t slot, uint64_t *b
 	int64_t n = 0;
 	int r;
 
-	if (!vm || !bitmap)
+	if (!vm || !bitmap) {
+		sbx_refuse(LOG_DEBUG, "sbx_vm_dirty_log: vm %p, bitmap %p", (void *)vm, (void *)bitmap);
 		return -EINVAL;
+	}
 	b = find(vm, slot, NULL);
-	if (!b)
+	if (!b) {
+		sbx_refuse(LOG_DEBUG, "sbx_vm_dirty_log: memslot %" PRIu32 " is not bound", slot);
 		return -ENOENT;
-	if (!b->log)
+	}
+	if (!b->log) {
+		sbx_refuse(LOG_DEBUG, "sbx_vm_dirty_log: memslot %" PRIu32 " was bound without "
+			   "SBX_BIND_DIRTY_LOG", slot);
 		return -EINVAL;
-	if (nwords < b->mem->dirty_words)
+	}
+	if (nwords < b->mem->dirty_words) {
+		sbx_refuse(LOG_DEBUG, "sbx_vm_dirty_log: %zu words cannot hold memslot %" PRIu32
+			   "'s %zu", nwords, slot, b->mem->dirty_words);
 		return -ENOBUFS;
-	r = fetch_log(b);
+	}
+	r = sbx_dirty_fetch_log(b);
 	if (r < 0)
 		return r;
 	memcpy(bitmap, b->log, b->mem->dirty_words * sizeof(uint64_t));

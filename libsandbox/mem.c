@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Sandbox regions: guarded mappings, the host/guest lock word, dirty record, zeroing, resizing. */
+/*
+ * The region core (sbx_mem_new(3)): guarded mappings, reference counts, the
+ * host/guest lock word and the host access check, the guest view, the
+ * mapping of a base snapshot, zeroing, statistics and resizing. Everything
+ * else in libsandbox sits on top of this file; it calls only dirty.c,
+ * snapshot.c and vcopy.c (and common/).
+ */
 #include "config.h"
 
 #include <errno.h>
-#include <sched.h>
-#include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "common/alloc.h"
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
@@ -20,14 +26,17 @@ static bool size_ok(uint64_t size, size_t page)
 	return size != 0 && mk_is_aligned(size, page) && size <= (uint64_t)(SIZE_MAX / 2) - 2 * page;
 }
 
-static int mem_alloc(uint64_t size, struct sbx_mem **out)
+static int mem_alloc(uint64_t size, struct sbx_mem **out, const char *fn)
 {
 	size_t page = mk_page_size();
 	struct sbx_mem *m;
 
-	if (!size_ok(size, page))
+	if (!size_ok(size, page)) {
+		sbx_refuse(LOG_DEBUG, "%s: size %" PRIu64 " is not a non-zero multiple of the "
+			   "%zu-byte page that fits the address space", fn, size, page);
 		return -EINVAL;
-	m = calloc(1, sizeof(*m));
+	}
+	m = mk_calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	m->size = size;
@@ -35,10 +44,8 @@ static int mem_alloc(uint64_t size, struct sbx_mem **out)
 	m->page_shift = mk_log2(page);
 	m->npages = size >> m->page_shift;
 	m->dirty_words = (size_t)((m->npages + 63) / 64);
-	m->dirty = calloc(m->dirty_words, sizeof(uint64_t));
-	m->binds = g_ptr_array_new();
+	m->dirty = mk_calloc(m->dirty_words, sizeof(uint64_t));
 	if (!m->dirty) {
-		g_ptr_array_free(m->binds, TRUE);
 		free(m);
 		return -ENOMEM;
 	}
@@ -54,7 +61,6 @@ static void mem_release(struct sbx_mem *m)
 	if (m->base)
 		mk_unmap_guarded(m->base, m->size, m->page);
 	sbx_snapshot_free(m->snap);
-	g_ptr_array_free(m->binds, TRUE);
 	free(m->dirty);
 	free(m);
 }
@@ -65,9 +71,11 @@ MK_EXPORT int sbx_mem_new(uint64_t size, struct sbx_mem **out)
 	void *p;
 	int r;
 
-	if (!out)
+	if (!out) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_new: out is NULL");
 		return -EINVAL;
-	r = mem_alloc(size, &m);
+	}
+	r = mem_alloc(size, &m, "sbx_mem_new");
 	if (r < 0)
 		return r;
 	r = mk_map_guarded(size, m->page, PROT_READ | PROT_WRITE, MAP_NORESERVE, &p);
@@ -86,9 +94,12 @@ MK_EXPORT int sbx_mem_new_from_snapshot(struct sbx_snapshot *snap, struct sbx_me
 	void *p;
 	int r;
 
-	if (!snap || !out)
+	if (!snap || !out) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_new_from_snapshot: snapshot %p, out %p",
+			   (void *)snap, (void *)out);
 		return -EINVAL;
-	r = mem_alloc(snap->size, &m);
+	}
+	r = mem_alloc(snap->size, &m, "sbx_mem_new_from_snapshot");
 	if (r < 0)
 		return r;
 	/* Reserve region + guards as PROT_NONE, then put the file over the middle. */
@@ -133,15 +144,37 @@ MK_EXPORT uint64_t sbx_mem_size(const struct sbx_mem *m)
 	return m ? __atomic_load_n(&m->size, __ATOMIC_RELAXED) : 0;
 }
 
+int sbx_mem_check(const struct sbx_mem *m, const char *fn)
+{
+	if (!m) {
+		sbx_refuse(LOG_DEBUG, "%s: the region is NULL", fn);
+		return -EINVAL;
+	}
+	if (!m->host_alive) {
+		sbx_refuse(LOG_DEBUG, "%s: the region's host handle was freed (sbx_mem_free)", fn);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* ---- the lock word ---- */
 
-int sbx_excl_begin(struct sbx_mem *m)
+static void log_busy(const char *fn, uint64_t s)
+{
+	sbx_refuse(LOG_DEBUG, "%s: the region is busy (%s, %" PRIu64 " guest enters, %" PRIu64
+		   " host copies)", fn, s & SBX_EXCL ? "an exclusive operation runs" : "in use",
+		   (uint64_t)((s & SBX_GUEST_MASK) / SBX_GUEST_ONE), (uint64_t)(s & SBX_HOST_MASK));
+}
+
+int sbx_excl_begin(struct sbx_mem *m, const char *fn)
 {
 	uint64_t expect = 0;
 
 	if (!__atomic_compare_exchange_n(&m->state, &expect, SBX_EXCL, false,
-					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+		log_busy(fn, expect);
 		return -EBUSY;
+	}
 	return 0;
 }
 
@@ -151,15 +184,20 @@ void sbx_excl_end(struct sbx_mem *m)
 }
 
 /* Add inc to the lock word unless an exclusive operation holds it. */
-static int state_add(struct sbx_mem *m, uint64_t inc, uint64_t mask)
+static int state_add(struct sbx_mem *m, uint64_t inc, uint64_t mask, const char *fn)
 {
 	uint64_t s = __atomic_load_n(&m->state, __ATOMIC_RELAXED);
 
 	do {
-		if (s & SBX_EXCL)
+		if (s & SBX_EXCL) {
+			log_busy(fn, s);
 			return -EBUSY;
-		if ((s & mask) == mask)
+		}
+		if ((s & mask) == mask) {
+			sbx_refuse(LOG_DEBUG, "%s: %" PRIu64 " concurrent %s already", fn, (uint64_t)(mask / (inc & -inc)),
+				   inc == 1 ? "host copies" : "guest enters");
 			return -EOVERFLOW;
+		}
 	} while (!__atomic_compare_exchange_n(&m->state, &s, s + inc, true,
 					      __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));
 	return 0;
@@ -167,12 +205,41 @@ static int state_add(struct sbx_mem *m, uint64_t inc, uint64_t mask)
 
 int sbx_host_begin(struct sbx_mem *m)
 {
-	return state_add(m, 1, SBX_HOST_MASK);
+	return state_add(m, 1, SBX_HOST_MASK, "host access");
 }
 
 void sbx_host_end(struct sbx_mem *m)
 {
 	__atomic_sub_fetch(&m->state, 1, __ATOMIC_RELEASE);
+}
+
+/* A range inside the region; logs fn's refusal. Call between sbx_host_begin and _end. */
+static int range_check(const struct sbx_mem *m, uint64_t off, uint64_t len, const char *fn)
+{
+	if (mk_range_ok(off, len, m->size))
+		return 0;
+	sbx_refuse(LOG_DEBUG, "%s: [%" PRIu64 ", +%" PRIu64 ") is outside the region's %" PRIu64
+		   " bytes", fn, off, len, m->size);
+	return -EINVAL;
+}
+
+/*
+ * The range is checked inside the access: sbx_mem_resize() may change the
+ * size until the access has begun.
+ */
+int sbx_host_access(struct sbx_mem *m, uint64_t off, uint64_t len, const char *fn)
+{
+	int r = sbx_mem_check(m, fn);
+
+	if (r < 0)
+		return r;
+	r = state_add(m, 1, SBX_HOST_MASK, fn);
+	if (r < 0)
+		return r;
+	r = range_check(m, off, len, fn);
+	if (r < 0)
+		sbx_host_end(m);
+	return r;
 }
 
 /* ---- views ---- */
@@ -181,11 +248,19 @@ MK_EXPORT int sbx_mem_split(struct sbx_mem *m, struct sbx_guest **guest)
 {
 	struct sbx_guest *g;
 
-	if (!m || !guest || !m->host_alive)
+	int r = sbx_mem_check(m, "sbx_mem_split");
+
+	if (r < 0)
+		return r;
+	if (!guest) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_split: guest is NULL");
 		return -EINVAL;
-	if (m->guest)
+	}
+	if (m->guest) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_split: the region already has a guest view");
 		return -EBUSY;
-	g = calloc(1, sizeof(*g));
+	}
+	g = mk_calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
 	g->m = sbx_mem_ref_internal(m);
@@ -201,8 +276,10 @@ MK_EXPORT int sbx_guest_free(struct sbx_guest *g)
 	if (!g)
 		return 0;
 	m = g->m;
-	if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) & SBX_GUEST_MASK)
+	if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) & SBX_GUEST_MASK) {
+		sbx_refuse(LOG_DEBUG, "sbx_guest_free: the guest view is entered");
 		return -EBUSY;
+	}
 	m->guest = NULL;
 	free(g);
 	sbx_mem_unref_internal(m);
@@ -211,21 +288,27 @@ MK_EXPORT int sbx_guest_free(struct sbx_guest *g)
 
 MK_EXPORT int sbx_guest_enter(struct sbx_guest *g)
 {
-	if (!g)
+	if (!g) {
+		sbx_refuse(LOG_DEBUG, "sbx_guest_enter: the guest view is NULL");
 		return -EINVAL;
-	return state_add(g->m, SBX_GUEST_ONE, SBX_GUEST_MASK);
+	}
+	return state_add(g->m, SBX_GUEST_ONE, SBX_GUEST_MASK, "sbx_guest_enter");
 }
 
 MK_EXPORT int sbx_guest_exit(struct sbx_guest *g)
 {
 	uint64_t s;
 
-	if (!g)
+	if (!g) {
+		sbx_refuse(LOG_DEBUG, "sbx_guest_exit: the guest view is NULL");
 		return -EINVAL;
+	}
 	s = __atomic_load_n(&g->m->state, __ATOMIC_RELAXED);
 	do {
-		if (!(s & SBX_GUEST_MASK))
+		if (!(s & SBX_GUEST_MASK)) {
+			sbx_refuse(LOG_DEBUG, "sbx_guest_exit: the guest view is not entered");
 			return -EINVAL;
+		}
 	} while (!__atomic_compare_exchange_n(&g->m->state, &s, s - SBX_GUEST_ONE, true,
 					      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 	return 0;
@@ -236,45 +319,23 @@ MK_EXPORT struct sbx_mem *sbx_guest_mem(struct sbx_guest *g)
 	return g ? g->m : NULL;
 }
 
-/* ---- dirty record ---- */
-
-void sbx_mark_dirty(struct sbx_mem *m, uint64_t off, uint64_t len)
-{
-	uint64_t first, last;
-
-	if (!len)
-		return;
-	first = off >> m->page_shift;
-	last = (off + len - 1) >> m->page_shift;
-	/* Host copies may run on several threads at once: atomic OR per word. */
-	for (uint64_t w = first / 64; w <= last / 64; w++) {
-		uint64_t lo = w == first / 64 ? first % 64 : 0;
-		uint64_t hi = w == last / 64 ? last % 64 : 63;
-		uint64_t bits = (hi == 63 ? ~0ull : ((1ull << (hi + 1)) - 1)) & ~((1ull << lo) - 1);
-		if ((__atomic_load_n(&m->dirty[w], __ATOMIC_RELAXED) & bits) != bits)
-			__atomic_or_fetch(&m->dirty[w], bits, __ATOMIC_RELAXED);
-	}
-}
-
-void sbx_dirty_clear(struct sbx_mem *m)
-{
-	memset(m->dirty, 0, m->dirty_words * sizeof(uint64_t));
-}
+/* ---- the dirty record (dirty.c holds it) ---- */
 
 MK_EXPORT int sbx_mem_mark_dirty(struct sbx_mem *m, uint64_t off, uint64_t len)
 {
 	int r;
 
-	if (!m)
+	if (!m) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_mark_dirty: the region is NULL");
 		return -EINVAL;
+	}
 	/* Like a host copy: the record (and the size) are stable only inside. */
-	r = sbx_host_begin(m);
+	r = state_add(m, 1, SBX_HOST_MASK, "sbx_mem_mark_dirty");
 	if (r < 0)
 		return r;
-	if (sbx_range_ok(m, off, len))
-		sbx_mark_dirty(m, off, len);
-	else
-		r = -EINVAL;
+	r = range_check(m, off, len, "sbx_mem_mark_dirty");
+	if (r == 0)
+		sbx_dirty_mark(m, off, len);
 	sbx_host_end(m);
 	return r;
 }
@@ -315,13 +376,15 @@ MK_EXPORT int sbx_mem_zero(struct sbx_mem *m)
 	void *p;
 	int r;
 
-	if (!m)
+	if (!m) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_zero: the region is NULL");
 		return -EINVAL;
-	r = sbx_excl_begin(m);
+	}
+	r = sbx_excl_begin(m, "sbx_mem_zero");
 	if (r < 0)
 		return r;
 	/* Drop the guest's pending log bits: they are about to be meaningless. */
-	(void)sbx_kvm_collect(m);
+	(void)sbx_dirty_collect(m);
 	if (!m->snap && mk_madvise(m->base, m->size, MADV_DONTNEED) == 0)
 		goto done;
 	/* Snapshot-based (DONTNEED would bring the snapshot back) or DONTNEED
@@ -342,28 +405,105 @@ done:
 	return 0;
 }
 
-/* Resident anonymous bytes of the region's mapping, from /proc/self/smaps. */
+/* Hex or decimal digits at *p (at least one), advancing *p. */
+static bool parse_u64(const char **p, const char *end, unsigned base, uint64_t *out)
+{
+	const char *q = *p;
+	uint64_t v = 0;
+
+	for (; q < end; q++) {
+		unsigned d;
+		if (*q >= '0' && *q <= '9')
+			d = (unsigned)(*q - '0');
+		else if (base == 16 && *q >= 'a' && *q <= 'f')
+			d = (unsigned)(*q - 'a' + 10);
+		else
+			break;
+		v = v * base + d;
+	}
+	if (q == *p)
+		return false;
+	*p = q;
+	*out = v;
+	return true;
+}
+
+struct smaps_sum {
+	uint64_t lo, hi;        /* the region */
+	bool in;                /* the current mapping lies inside it */
+	uint64_t total;
+};
+
+/* One line of /proc/self/smaps: a mapping's "lo-hi perms ..." header, or one of its fields. */
+static void smaps_line(struct smaps_sum *s, const char *l, size_t n)
+{
+	static const char anon[] = "Anonymous:";
+	const char *p = l, *end = l + n;
+	uint64_t a, b, kb;
+
+	if (parse_u64(&p, end, 16, &a) && p < end && *p == '-') {
+		p++;
+		if (parse_u64(&p, end, 16, &b) && p < end && *p == ' ') {
+			s->in = a >= s->lo && b <= s->hi;
+			return;
+		}
+	}
+	if (!s->in || n < sizeof(anon) - 1 || memcmp(l, anon, sizeof(anon) - 1) != 0)
+		return;
+	p = l + sizeof(anon) - 1;
+	while (p < end && *p == ' ')
+		p++;
+	if (parse_u64(&p, end, 10, &kb))
+		s->total += kb * 1024;
+}
+
+/*
+ * Resident anonymous bytes of the region's mapping, from /proc/self/smaps
+ * (read through common/ without stdio; a line longer than the buffer is
+ * seen by its start, which is all a header or a field needs).
+ */
 static int private_bytes(const struct sbx_mem *m, uint64_t *out)
 {
-	char line[256];
-	uintptr_t lo = (uintptr_t)m->base, hi = lo + m->size;
-	bool in = false;
-	uint64_t total = 0;
-	FILE *f = fopen("/proc/self/smaps", "re");
+	struct smaps_sum sum = { (uintptr_t)m->base, (uintptr_t)m->base + m->size, false, 0 };
+	char buf[1024];
+	size_t have = 0;
+	bool skip = false;      /* inside the cut-off rest of a long line */
+	int fd = mk_openat(AT_FDCWD, "/proc/self/smaps", O_RDONLY, 0);
 
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long a, b, kb;
-		if (sscanf(line, "%lx-%lx ", &a, &b) == 2) {
-			in = a >= lo && b <= hi;
-			continue;
+	if (fd < 0)
+		return fd;
+	for (;;) {
+		ssize_t n = mk_read(fd, buf + have, sizeof(buf) - have);
+		size_t start = 0;
+		if (n < 0) {
+			mk_close(fd);
+			return (int)n;
 		}
-		if (in && sscanf(line, "Anonymous: %lu kB", &kb) == 1)
-			total += (uint64_t)kb * 1024;
+		if (n == 0)
+			break;
+		have += (size_t)n;
+		for (size_t i = 0; i < have; i++) {
+			if (buf[i] != '\n')
+				continue;
+			if (!skip)
+				smaps_line(&sum, buf + start, i - start);
+			skip = false;
+			start = i + 1;
+		}
+		if (start == 0 && have == sizeof(buf)) {
+			/* A full buffer without a newline: its start is the line. */
+			if (!skip)
+				smaps_line(&sum, buf, have);
+			skip = true;
+			start = have;
+		}
+		memmove(buf, buf + start, have - start);
+		have -= start;
 	}
-	fclose(f);
-	*out = total;
+	mk_close(fd);
+	if (have && !skip)
+		smaps_line(&sum, buf, have);
+	*out = sum.total;
 	return 0;
 }
 
@@ -372,19 +512,20 @@ MK_EXPORT int sbx_mem_stats(struct sbx_mem *m, struct sbx_mem_stats *out)
 	uint64_t n = 0, priv = 0;
 	int r;
 
-	if (!m || !out)
+	if (!m || !out) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_stats: region %p, out %p", (void *)m, (void *)out);
 		return -EINVAL;
+	}
 	/*
 	 * The record and the mapping are stable only outside exclusive
 	 * operations (sbx_mem_resize() replaces both): wait those out, they
 	 * are short and never wait for anything themselves.
 	 */
 	while ((r = sbx_host_begin(m)) == -EBUSY)
-		sched_yield();
+		mk_sched_yield();
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < m->dirty_words; i++)
-		n += (uint64_t)__builtin_popcountll(__atomic_load_n(&m->dirty[i], __ATOMIC_RELAXED));
+	n = sbx_dirty_count(m);
 	r = private_bytes(m, &priv);
 	if (r < 0) {
 		sbx_host_end(m);
@@ -404,12 +545,9 @@ MK_EXPORT int sbx_mem_stats(struct sbx_mem *m, struct sbx_mem_stats *out)
 /* Move [from, from + old_len) to dst (replacing what is there), grown to new_len. */
 static int move_fixed(void *from, size_t old_len, size_t new_len, void *dst)
 {
-	int saved = errno, r = 0;
+	void *p;
 
-	if (mremap(from, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == MAP_FAILED)
-		r = -errno;
-	errno = saved;
-	return r;
+	return mk_mremap(from, old_len, new_len, MREMAP_MAYMOVE | MREMAP_FIXED, dst, &p);
 }
 
 /*
@@ -504,22 +642,30 @@ MK_EXPORT int sbx_mem_resize(struct sbx_mem *m, uint64_t new_size)
 	size_t words;
 	int r;
 
-	if (!m || !m->host_alive || !size_ok(new_size, m->page))
+	r = sbx_mem_check(m, "sbx_mem_resize");
+	if (r < 0)
+		return r;
+	if (!size_ok(new_size, m->page)) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_resize: size %" PRIu64 " is not a non-zero multiple "
+			   "of the %zu-byte page that fits the address space", new_size, m->page);
 		return -EINVAL;
-	r = sbx_excl_begin(m);
+	}
+	r = sbx_excl_begin(m, "sbx_mem_resize");
 	if (r < 0)
 		return r;
 	if (new_size == m->size)
 		goto out;
 	/* A memslot's size and address are fixed: the caller unbinds first. */
-	if (m->binds->len) {
+	if (m->binds) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_resize: the region is bound into a VM "
+			   "(memslot %" PRIu32 "): unbind it first", m->binds->slot);
 		r = -EBUSY;
 		goto out;
 	}
 	/* Everything that can fail comes before the mapping changes. */
 	npages = new_size >> m->page_shift;
 	words = (size_t)((npages + 63) / 64);
-	dirty = calloc(words, sizeof(uint64_t));
+	dirty = mk_calloc(words, sizeof(uint64_t));
 	if (!dirty) {
 		r = -ENOMEM;
 		goto out;

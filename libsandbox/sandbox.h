@@ -307,6 +307,23 @@ int sbx_vm_unbind(struct sbx_vm *vm, uint32_t slot);
  */
 int64_t sbx_vm_dirty_log(struct sbx_vm *vm, uint32_t slot, uint64_t *bitmap, size_t nwords);
 
+/* ------------------------------------------------------------------ */
+/* Debug log (sbx_set_log_fn(3)); since 0.2                             */
+
+/*
+ * Why a call was refused (which argument, which value, which limit), at a
+ * syslog priority (LOG_ERR .. LOG_DEBUG): the library never prints. Silent
+ * by default; the environment variable LIBSANDBOX_LOG (a priority name or
+ * number, read when the library is loaded) sets the threshold and, while no
+ * callback is set, sends messages to standard error. Process-wide.
+ */
+typedef void (*sbx_log_fn)(void *userdata, int priority, const char *msg);
+/* Install fn (NULL: silent again) with its userdata. */
+void sbx_set_log_fn(sbx_log_fn fn, void *userdata);
+/* Messages above priority are dropped (default LOG_ERR); clamped to LOG_EMERG..LOG_DEBUG. */
+void sbx_set_log_priority(int priority);
+int sbx_get_log_priority(void);
+
 #ifdef __cplusplus
 }
 #endif

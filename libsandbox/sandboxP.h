@@ -1,12 +1,28 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libsandbox internals shared by its source files (never installed). */
+/*
+ * libsandbox internals shared by its source files (never installed).
+ *
+ * The files form layers; each calls only the ones below it:
+ *
+ *   access.c  stack.c  mem-snapshot.c  kvm.c     host copies, the buffer stack,
+ *                                                take/restore/trim, memslots
+ *   mem.c                                        the region core
+ *   dirty.c   snapshot.c   snapfile.c            dirty record, snapshot objects,
+ *                                                snapshot files (over snapshot.c)
+ *   vcopy.c   log.c   version.c                  volatile copies, the log hook
+ *
+ * Every function one file offers another is declared here, in the section
+ * of the file that defines it.
+ */
 #pragma once
 
-#include <glib.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "common/log.h"
 #include "sandbox.h"
 
 /*
@@ -48,7 +64,7 @@ struct sbx_mem {
 	struct sbx_snapshot *snap; /* base snapshot (MAP_PRIVATE of its fd) or NULL */
 	uint64_t snap_len;        /* bytes [0, snap_len) map snap; the rest (after a
 				     sbx_mem_resize() grow) is anonymous zero memory */
-	GPtrArray *binds;         /* struct sbx_binding *, writable ones matter to restore */
+	struct sbx_binding *binds; /* list through mem_next; writable ones matter to restore */
 	struct sbx_mem_stats st;
 };
 
@@ -56,10 +72,17 @@ struct sbx_guest {
 	struct sbx_mem *m;
 };
 
+/*
+ * A memslot bound through a VM: on its VM's list (vm_next) and, for a
+ * region, on the region's list (mem_next). The lists are intrusive so that
+ * binding allocates nothing after the memslot exists (nothing left to fail).
+ */
 struct sbx_binding {
 	struct sbx_vm *vm;
 	struct sbx_mem *mem;      /* or */
 	struct sbx_snapshot *snap;
+	struct sbx_binding *vm_next;
+	struct sbx_binding *mem_next;
 	uint32_t slot;
 	uint32_t kflags;
 	uint64_t gpa;
@@ -70,39 +93,105 @@ struct sbx_vm {
 	int vm_fd;
 	int kvm_fd;               /* -1 when borrowed */
 	bool owned;
-	GPtrArray *binds;
+	struct sbx_binding *binds; /* list through vm_next */
 };
 
-/* mem.c */
-void sbx_mem_unref_internal(struct sbx_mem *m);
-struct sbx_mem *sbx_mem_ref_internal(struct sbx_mem *m);
-int sbx_excl_begin(struct sbx_mem *m);
-void sbx_excl_end(struct sbx_mem *m);
-int sbx_host_begin(struct sbx_mem *m);
-void sbx_host_end(struct sbx_mem *m);
-void sbx_mark_dirty(struct sbx_mem *m, uint64_t off, uint64_t len);
-/* Map snap's fd MAP_PRIVATE|MAP_FIXED over the region (same address, no gap). */
-int sbx_mem_remap(struct sbx_mem *m, struct sbx_snapshot *snap);
-void sbx_dirty_clear(struct sbx_mem *m);
+/* ---- log.c: the library's log hook (sbx_set_log_fn(3)) ---- */
+extern struct mk_log sbx_log;
+/* Every refusal path: sbx_refuse(LOG_DEBUG, "sbx_mem_new: size %llu ...", ...). */
+#define sbx_refuse(priority, ...) mk_log(&sbx_log, (priority), __VA_ARGS__)
 
-/* access.c: volatile copies on raw pointers (bounds already checked) */
+/* ---- vcopy.c: volatile copies on raw pointers (bounds already checked) ---- */
 void sbx_vcopy_out(void *dst, const volatile uint8_t *src, size_t len);
 void sbx_vcopy_in(volatile uint8_t *dst, const void *src, size_t len);
 void sbx_vfill(volatile uint8_t *dst, uint8_t byte, size_t len);
-bool sbx_range_ok(const struct sbx_mem *m, uint64_t off, uint64_t len);
-/* Begin a host access to [off, off + len) (checked inside, where the size is
- * stable); on success the caller must sbx_host_end(). */
-int sbx_host_access(struct sbx_mem *m, uint64_t off, uint64_t len);
 
-/* snapshot.c */
+/*
+ * One value of size 1, 2, 4 or 8 bytes: a single volatile access of that
+ * width when src/dst is aligned to it, else byte-exact sbx_vcopy_*().
+ * Inline (with a constant size the switch folds to one load or store).
+ */
+static inline void sbx_vload(void *dst, const volatile uint8_t *src, size_t size)
+{
+	if (((uintptr_t)src & (size - 1)) == 0) {
+		uint64_t v;
+		switch (size) {
+		case 1: v = *src; break;
+		case 2: v = *(const volatile uint16_t *)src; break;
+		case 4: v = *(const volatile uint32_t *)src; break;
+		case 8: v = *(const volatile uint64_t *)src; break;
+		default: goto bytes;
+		}
+		switch (size) {
+		case 1: { uint8_t x = (uint8_t)v; memcpy(dst, &x, 1); break; }
+		case 2: { uint16_t x = (uint16_t)v; memcpy(dst, &x, 2); break; }
+		case 4: { uint32_t x = (uint32_t)v; memcpy(dst, &x, 4); break; }
+		default: memcpy(dst, &v, 8); break;
+		}
+		return;
+	}
+bytes:
+	sbx_vcopy_out(dst, src, size);
+}
+
+static inline void sbx_vstore(volatile uint8_t *dst, const void *src, size_t size)
+{
+	if (((uintptr_t)dst & (size - 1)) == 0) {
+		switch (size) {
+		case 1: { uint8_t x; memcpy(&x, src, 1); *dst = x; return; }
+		case 2: { uint16_t x; memcpy(&x, src, 2); *(volatile uint16_t *)dst = x; return; }
+		case 4: { uint32_t x; memcpy(&x, src, 4); *(volatile uint32_t *)dst = x; return; }
+		case 8: { uint64_t x; memcpy(&x, src, 8); *(volatile uint64_t *)dst = x; return; }
+		default: break;
+		}
+	}
+	sbx_vcopy_in(dst, src, size);
+}
+
+/* ---- snapshot.c: snapshot objects ---- */
+/* A new memfd of size bytes, mapped shared read-write for filling. */
 int sbx_snapshot_new_sealed(uint64_t size, int *fd_out, uint8_t **rw_out);
-int sbx_snapshot_wrap(int fd, uint64_t size, bool direct, struct sbx_snapshot **out);
+/* Seal fd (after its writable mapping is gone) and wrap it. Takes fd. */
+int sbx_snapshot_seal_and_wrap(int fd, uint64_t size, struct sbx_snapshot **out);
 
-/* kvm.c: fetch the dirty logs of m's writable bindings into m->dirty.
- * Returns 1 if guest writes may be missing from the record (a writable
- * binding without dirty log, or a log that could not be read), else 0. */
-int sbx_kvm_collect(struct sbx_mem *m);
-void sbx_kvm_drop_mem_bindings(struct sbx_mem *m);
-
-/* snapfile.c */
+/* ---- snapfile.c: snapshot files ---- */
+/* The files' checksum (also the fuzzer's and the tests' reference). */
 uint64_t sbx_hash64(const void *p, size_t len, uint64_t seed);
+
+/* ---- dirty.c: the dirty record (host marks + fetched KVM dirty logs) ---- */
+void sbx_dirty_mark(struct sbx_mem *m, uint64_t off, uint64_t len);
+void sbx_dirty_clear(struct sbx_mem *m);
+uint64_t sbx_dirty_count(const struct sbx_mem *m);
+/* Call fn on each run of set (want = true) or clear pages; pages visited or fn's error. */
+int64_t sbx_dirty_for_runs(struct sbx_mem *m, bool want,
+			   int (*fn)(struct sbx_mem *m, uint64_t first, uint64_t n));
+/* Fetch b's KVM dirty log (clears it in KVM) and OR it into its region's record. */
+int sbx_dirty_fetch_log(struct sbx_binding *b);
+/*
+ * Fetch the dirty logs of m's writable bindings into m->dirty. Returns 1
+ * if guest writes may be missing from the record (a writable binding
+ * without dirty log, or a log that could not be read), else 0.
+ */
+int sbx_dirty_collect(struct sbx_mem *m);
+/* A binding the guest can write (a region bound without SBX_BIND_READONLY). */
+bool sbx_binding_writable(const struct sbx_binding *b);
+
+/* ---- mem.c: the region core ---- */
+struct sbx_mem *sbx_mem_ref_internal(struct sbx_mem *m);
+void sbx_mem_unref_internal(struct sbx_mem *m);
+/* -EINVAL (logged as fn's refusal) unless m is a region whose host handle is live. */
+int sbx_mem_check(const struct sbx_mem *m, const char *fn);
+/* The lock word: an exclusive operation, or one host copy among others. */
+/* fn names the public function for the log (-EBUSY is worth telling). */
+int sbx_excl_begin(struct sbx_mem *m, const char *fn);
+void sbx_excl_end(struct sbx_mem *m);
+int sbx_host_begin(struct sbx_mem *m);
+void sbx_host_end(struct sbx_mem *m);
+/*
+ * Begin a host access to [off, off + len) of a live region (checked inside,
+ * where the size is stable); on success the caller must sbx_host_end().
+ * fn names the public function for the log.
+ */
+int sbx_host_access(struct sbx_mem *m, uint64_t off, uint64_t len, const char *fn);
+/* Map snap's fd MAP_PRIVATE|MAP_FIXED over the region (same address, no gap). */
+int sbx_mem_remap(struct sbx_mem *m, struct sbx_snapshot *snap);

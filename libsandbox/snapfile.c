@@ -23,12 +23,12 @@
  */
 #include "config.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "common/le.h"
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
@@ -47,12 +47,6 @@ static inline uint64_t round64(uint64_t acc, uint64_t v)
 {
 	return rotl(acc + v * P2, 31) * P1;
 }
-static inline uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
 
 uint64_t sbx_hash64(const void *data, size_t len, uint64_t seed)
 {
@@ -61,14 +55,14 @@ uint64_t sbx_hash64(const void *data, size_t len, uint64_t seed)
 	size_t i = 0;
 
 	for (; i + 32 <= len; i += 32) {
-		a = round64(a, rd64(p + i));
-		b = round64(b, rd64(p + i + 8));
-		c = round64(c, rd64(p + i + 16));
-		d = round64(d, rd64(p + i + 24));
+		a = round64(a, mk_get_le64(p + i));
+		b = round64(b, mk_get_le64(p + i + 8));
+		c = round64(c, mk_get_le64(p + i + 16));
+		d = round64(d, mk_get_le64(p + i + 24));
 	}
 	h = rotl(a, 1) + rotl(b, 7) + rotl(c, 12) + rotl(d, 18) + (uint64_t)len;
 	for (; i + 8 <= len; i += 8)
-		h = rotl(h ^ round64(0, rd64(p + i)), 27) * P1 + P4;
+		h = rotl(h ^ round64(0, mk_get_le64(p + i)), 27) * P1 + P4;
 	for (; i < len; i++)
 		h = rotl(h ^ (p[i] * P3), 11) * P1;
 	h ^= h >> 33;
@@ -77,10 +71,6 @@ uint64_t sbx_hash64(const void *data, size_t len, uint64_t seed)
 	h *= P3;
 	return h ^ (h >> 32);
 }
-
-static void put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { v = htole64(v); memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return le32toh(v); }
 
 /* Header checksum of a version-2 header whose checksum field (40..47) is zero. */
 static uint64_t hdr_sum_v2(const uint8_t *hdr)
@@ -102,15 +92,17 @@ MK_EXPORT int sbx_snapshot_save(const struct sbx_snapshot *s, int fd)
 	ssize_t n;
 	int r;
 
-	if (!s || fd < 0)
+	if (!s || fd < 0) {
+		sbx_refuse(LOG_DEBUG, "sbx_snapshot_save: snapshot %p, fd %d", (void *)s, fd);
 		return -EINVAL;
+	}
 	memcpy(hdr, SNAPF_MAGIC, 8);
-	put32(hdr + 8, SNAPF_VERSION);
-	put32(hdr + 12, SNAPF_HDR);
-	put64(hdr + 16, SNAPF_HDR);
-	put64(hdr + 24, s->size);
-	put64(hdr + 32, sbx_hash64(s->ro, s->size, 0));
-	put64(hdr + 40, hdr_sum_v2(hdr));
+	mk_put_le32(hdr + 8, SNAPF_VERSION);
+	mk_put_le32(hdr + 12, SNAPF_HDR);
+	mk_put_le64(hdr + 16, SNAPF_HDR);
+	mk_put_le64(hdr + 24, s->size);
+	mk_put_le64(hdr + 32, sbx_hash64(s->ro, s->size, 0));
+	mk_put_le64(hdr + 40, hdr_sum_v2(hdr));
 	n = mk_pwrite_full(fd, hdr, sizeof(hdr), 0);
 	if (n < 0)
 		return (int)n;
@@ -118,9 +110,17 @@ MK_EXPORT int sbx_snapshot_save(const struct sbx_snapshot *s, int fd)
 	if (n < 0)
 		return (int)n;
 	r = mk_ftruncate(fd, SNAPF_HDR + s->size);
-	/* Not a regular file (a pipe...): nothing to truncate. */
+	/*
+	 * -EINVAL: not a regular file but one pwrite accepts (a block device,
+	 * /dev/null): nothing to truncate. A pipe or socket never gets here:
+	 * the pwrite above already failed with -ESPIPE.
+	 */
 	return r == -EINVAL ? 0 : r;
 }
+
+/* A refusal of the file's contents (hostile input): logged, then -err. */
+#define bad_file(err, ...) \
+	({ sbx_refuse(LOG_INFO, "sbx_snapshot_load: " __VA_ARGS__); -(err); })
 
 MK_EXPORT int sbx_snapshot_load(int fd, struct sbx_snapshot **out)
 {
@@ -132,66 +132,68 @@ MK_EXPORT int sbx_snapshot_load(int fd, struct sbx_snapshot **out)
 	ssize_t n;
 	int mfd, r;
 
-	if (fd < 0 || !out)
+	if (fd < 0 || !out) {
+		sbx_refuse(LOG_DEBUG, "sbx_snapshot_load: fd %d, out %p", fd, (void *)out);
 		return -EINVAL;
+	}
 	n = mk_pread_full(fd, hdr, sizeof(hdr), 0);
 	if (n < 0)
 		return (int)n;
 	if (n < SNAPF_RESERVED)
-		return -ENODATA;
+		return bad_file(ENODATA, "%zd bytes are too short for a header", n);
 	if (memcmp(hdr, SNAPF_MAGIC, 8))
-		return -EBADMSG;
-	version = get32(hdr + 8);
-	sum = rd64(hdr + 40);
+		return bad_file(EBADMSG, "no " SNAPF_MAGIC " magic");
+	version = mk_get_le32(hdr + 8);
+	sum = mk_get_le64(hdr + 40);
 	if (version == 1) {
 		if (sum != sbx_hash64(hdr, 40, 0))
-			return -EBADMSG;
+			return bad_file(EBADMSG, "version 1 header checksum mismatch");
 	} else {
 		/* Version 2 and any later one: the checksum covers the whole header. */
 		if ((size_t)n < sizeof(hdr))
-			return -ENODATA;
+			return bad_file(ENODATA, "%zd bytes are too short for a header", n);
 		memset(hdr + 40, 0, 8);
 		if (sum != hdr_sum_v2(hdr))
-			return -EBADMSG;
+			return bad_file(EBADMSG, "header checksum mismatch");
 		if (version != SNAPF_VERSION)
-			return -EPROTONOSUPPORT;
+			return bad_file(EPROTONOSUPPORT, "version %" PRIu32 " (this library reads 1..%u)",
+					version, SNAPF_VERSION);
 	}
-	size = rd64(hdr + 24);
-	if (get32(hdr + 12) != SNAPF_HDR || rd64(hdr + 16) != SNAPF_HDR ||
+	size = mk_get_le64(hdr + 24);
+	if (mk_get_le32(hdr + 12) != SNAPF_HDR || mk_get_le64(hdr + 16) != SNAPF_HDR ||
 	    size == 0 || !mk_is_aligned(size, mk_page_size()) || size > (uint64_t)(SIZE_MAX / 2))
-		return -EBADMSG;
+		return bad_file(EBADMSG, "header size %" PRIu32 ", data offset %" PRIu64 ", data size %"
+				PRIu64 " (need %u, %u, and a non-zero page multiple)",
+				mk_get_le32(hdr + 12), mk_get_le64(hdr + 16), size, SNAPF_HDR, SNAPF_HDR);
 	if ((size_t)n < sizeof(hdr))
-		return -ENODATA;
+		return bad_file(ENODATA, "%zd bytes are too short for a header", n);
 	if (!all_zero(hdr + SNAPF_RESERVED, SNAPF_HDR - SNAPF_RESERVED))
-		return -EBADMSG;
+		return bad_file(EBADMSG, "reserved header bytes are not zero");
 	r = mk_fstat(fd, &st);
 	if (r < 0)
 		return r;
 	/* Check the length before allocating anything of that size. */
 	if (mk_add_u64(SNAPF_HDR, size, &end) < 0)
-		return -EBADMSG;
+		return bad_file(EBADMSG, "data size %" PRIu64 " overflows", size);
 	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < end)
-		return -ENODATA;
+		return bad_file(ENODATA, "the file has %lld bytes, the header promises %" PRIu64,
+				(long long)st.st_size, end);
 	/* Bytes after the data are not ours: save truncates the file there. */
 	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > end)
-		return -EBADMSG;
+		return bad_file(EBADMSG, "the file has %lld bytes, more than the header's %" PRIu64,
+				(long long)st.st_size, end);
 	r = sbx_snapshot_new_sealed(size, &mfd, &rw);
 	if (r < 0)
 		return r;
 	n = mk_pread_full(fd, rw, (size_t)size, SNAPF_HDR);
 	if (n >= 0 && (uint64_t)n < size)
-		n = -ENODATA;
-	else if (n >= 0 && sbx_hash64(rw, (size_t)size, 0) != rd64(hdr + 32))
-		n = -EBADMSG;
+		n = bad_file(ENODATA, "%zd data bytes of %" PRIu64, n, size);
+	else if (n >= 0 && sbx_hash64(rw, (size_t)size, 0) != mk_get_le64(hdr + 32))
+		n = bad_file(EBADMSG, "data checksum mismatch");
 	mk_munmap(rw, size);
 	if (n < 0) {
 		mk_close(mfd);
 		return (int)n;
 	}
-	r = mk_add_seals(mfd, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-	if (r < 0) {
-		mk_close(mfd);
-		return r;
-	}
-	return sbx_snapshot_wrap(mfd, size, false, out);
+	return sbx_snapshot_seal_and_wrap(mfd, size, out);
 }

@@ -19,34 +19,37 @@ static uint64_t vload64(const volatile uint8_t *p)
 {
 	uint64_t v;
 
-	if (((uintptr_t)p & 7) == 0)
-		return *(const volatile uint64_t *)p;
-	sbx_vcopy_out(&v, p, sizeof(v));
+	sbx_vload(&v, p, sizeof(v));
 	return v;
 }
 
 static void vstore64(volatile uint8_t *p, uint64_t v)
 {
-	if (((uintptr_t)p & 7) == 0)
-		*(volatile uint64_t *)p = v;
-	else
-		sbx_vcopy_in(p, &v, sizeof(v));
+	sbx_vstore(p, &v, sizeof(v));
 }
 
-static int stack_begin(struct sbx_mem *m, uint64_t off, uint64_t size)
+static int stack_begin(struct sbx_mem *m, uint64_t off, uint64_t size, const char *fn)
 {
-	if (size < 8)
+	if (size < 8) {
+		sbx_refuse(LOG_DEBUG, "%s: a %" PRIu64 "-byte buffer cannot hold the stack pointer",
+			   fn, size);
 		return -EINVAL;
-	return sbx_host_access(m, off, size);
+	}
+	return sbx_host_access(m, off, size, fn);
 }
+
+/* The guest owns the stack's bytes: a value it broke is worth telling. */
+#define corrupt(fn, what, v, lo, hi) \
+	sbx_refuse(LOG_INFO, "%s: corrupt buffer stack: %s %" PRIu64 " outside [%" PRIu64 \
+		   ", %" PRIu64 "]", (fn), (what), (uint64_t)(v), (uint64_t)(lo), (uint64_t)(hi))
 
 MK_EXPORT int sbx_stack_init(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size)
 {
-	int r = stack_begin(m, buf_off, buf_size);
+	int r = stack_begin(m, buf_off, buf_size, "sbx_stack_init");
 
 	if (r < 0)
 		return r;
-	sbx_mark_dirty(m, buf_off, buf_size);
+	sbx_dirty_mark(m, buf_off, buf_size);
 	vstore64(m->base + buf_off, 8);
 	sbx_vfill(m->base + buf_off + 8, 0, buf_size - 8);
 	sbx_host_end(m);
@@ -60,24 +63,29 @@ MK_EXPORT int sbx_stack_push(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_s
 	uint64_t sp, avail;
 	int r;
 
-	if (!data && len)
+	if (!data && len) {
+		sbx_refuse(LOG_DEBUG, "sbx_stack_push: data is NULL for %zu bytes", len);
 		return -EINVAL;
-	r = stack_begin(m, buf_off, buf_size);
+	}
+	r = stack_begin(m, buf_off, buf_size, "sbx_stack_push");
 	if (r < 0)
 		return r;
 	b = m->base + buf_off;
 	sp = vload64(b);
 	if (sp < 8 || sp > buf_size) {
+		corrupt("sbx_stack_push", "stack pointer", sp, 8, buf_size);
 		r = -EBADMSG;
 		goto out;
 	}
 	avail = buf_size - sp;
 	if (len > avail || avail - len < 8) {
+		sbx_refuse(LOG_DEBUG, "sbx_stack_push: %zu bytes and the back-pointer do not fit "
+			   "the %" PRIu64 " bytes left", len, avail);
 		r = -ENOSPC;
 		goto out;
 	}
-	sbx_mark_dirty(m, buf_off, 8);
-	sbx_mark_dirty(m, buf_off + sp, len + 8);
+	sbx_dirty_mark(m, buf_off, 8);
+	sbx_dirty_mark(m, buf_off + sp, len + 8);
 	sbx_vcopy_in(b + sp, data, len);
 	vstore64(b + sp + len, sp);
 	vstore64(b, sp + len + 8);
@@ -89,14 +97,18 @@ out:
 static int pop(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
 	       void *out, size_t cap, size_t *len, bool sized)
 {
+	const char *fn = sized ? "sbx_stack_pop_sized" : "sbx_stack_pop";
 	uint8_t *b;
 	uint64_t sp, bp, slot, n;
 	uint32_t prefix = 0;
 	int r;
 
-	if ((!out && cap) || !len)
+	if ((!out && cap) || !len) {
+		sbx_refuse(LOG_DEBUG, "%s: out %p with capacity %zu, len %p", fn, out, cap,
+			   (void *)len);
 		return -EINVAL;
-	r = stack_begin(m, buf_off, buf_size);
+	}
+	r = stack_begin(m, buf_off, buf_size, fn);
 	if (r < 0)
 		return r;
 	b = m->base + buf_off;
@@ -106,11 +118,13 @@ static int pop(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
 		goto out;
 	}
 	if (sp < 16 || sp > buf_size) {
+		corrupt(fn, "stack pointer", sp, 16, buf_size);
 		r = -EBADMSG;
 		goto out;
 	}
 	bp = vload64(b + sp - 8);
 	if (bp < 8 || bp > sp - 8) {
+		corrupt(fn, "back-pointer", bp, 8, sp - 8);
 		r = -EBADMSG;
 		goto out;
 	}
@@ -119,18 +133,22 @@ static int pop(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
 	if (sized) {
 		/* 4-byte prefix + at least 4 bytes of payload, as the seed demands. */
 		if (slot < 8) {
+			corrupt(fn, "sized element's length", slot, 8, buf_size);
 			r = -EBADMSG;
 			goto out;
 		}
 		sbx_vcopy_out(&prefix, b + bp, sizeof(prefix));
 		n = (uint64_t)prefix + 4;   /* cannot overflow a u64 */
 		if (n > slot) {
+			corrupt(fn, "size prefix + 4", n, 8, slot);
 			r = -EBADMSG;
 			goto out;
 		}
 	}
 	*len = (size_t)n;
 	if (n > cap) {
+		sbx_refuse(LOG_DEBUG, "%s: the %" PRIu64 "-byte element does not fit %zu bytes",
+			   fn, n, cap);
 		r = -ENOBUFS;
 		goto out;
 	}
@@ -141,8 +159,8 @@ static int pop(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
 	} else {
 		sbx_vcopy_out(out, b + bp, (size_t)n);
 	}
-	sbx_mark_dirty(m, buf_off, 8);
-	sbx_mark_dirty(m, buf_off + bp, sp - bp);
+	sbx_dirty_mark(m, buf_off, 8);
+	sbx_dirty_mark(m, buf_off + bp, sp - bp);
 	vstore64(b, bp);
 	sbx_vfill(b + bp, 0, sp - bp);
 out:

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Snapshot objects (sbx_snapshot_take(3)): immutable, reference counted.
+ *
+ * A snapshot is a memfd sealed with F_SEAL_WRITE|SHRINK|GROW|SEAL (F_SEAL_WRITE
+ * cannot be added while a writable shared mapping exists, so nothing can
+ * change it afterwards; F_SEAL_FUTURE_WRITE alone would leave old mappings
+ * writable) or an fs-verity file. Taking one from a region and restoring
+ * it are mem-snapshot.c's; files are snapfile.c's.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "common/alloc.h"
+#include "common/macro.h"
+#include "common/size.h"
+#include "common/sys.h"
+#include "sandboxP.h"
+
+#define SBX_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+#define SBX_SEALS_NEEDED (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)
+
+int sbx_snapshot_new_sealed(uint64_t size, int *fd_out, uint8_t **rw_out)
+{
+	_mk_cleanup_close_ int fd = -1;
+	void *p;
+	int r;
+
+	fd = mk_memfd_create("sbx-snapshot", MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return fd;
+	r = mk_ftruncate(fd, size);
+	if (r < 0)
+		return r;
+	r = mk_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0, &p);
+	if (r < 0)
+		return r;
+	*rw_out = p;
+	*fd_out = mk_take_fd(&fd);
+	return 0;
+}
+
+/* Wrap an immutable fd of size bytes (size checked by the caller). Takes fd. */
+static int wrap(int fd, uint64_t size, bool direct, struct sbx_snapshot **out)
+{
+	struct sbx_snapshot *s = mk_calloc(1, sizeof(*s));
+	void *p;
+	int r;
+
+	if (!s) {
+		mk_close(fd);
+		return -ENOMEM;
+	}
+	r = mk_mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0, &p);
+	if (r < 0) {
+		free(s);
+		mk_close(fd);
+		return r;
+	}
+	s->refs = 1;
+	s->fd = fd;
+	s->size = size;
+	s->ro = p;
+	s->direct = direct;
+	*out = s;
+	return 0;
+}
+
+int sbx_snapshot_seal_and_wrap(int fd, uint64_t size, struct sbx_snapshot **out)
+{
+	int r = mk_add_seals(fd, SBX_SEALS);
+
+	if (r < 0) {
+		mk_close(fd);
+		return r;
+	}
+	return wrap(fd, size, false, out);
+}
+
+static bool is_verity(int fd)
+{
+	struct statx stx;
+
+	if (mk_statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) < 0)
+		return false;
+	return (stx.stx_attributes_mask & STATX_ATTR_VERITY) &&
+	       (stx.stx_attributes & STATX_ATTR_VERITY);
+}
+
+/* Take fd as it is when the kernel guarantees it never changes: 1 taken, 0 not, or an error. */
+static int import_direct(int fd, uint64_t size, struct sbx_snapshot **out)
+{
+	struct stat st;
+	int seals, dfd, r;
+
+	if (!mk_is_aligned(size, mk_page_size()))
+		return 0;
+	/* Checked before mapping: the size can no longer change, so no SIGBUS. */
+	seals = mk_get_seals(fd);
+	if (!(seals >= 0 && (seals & SBX_SEALS_NEEDED) == SBX_SEALS_NEEDED) && !is_verity(fd))
+		return 0;
+	dfd = mk_dup_cloexec(fd);
+	if (dfd < 0)
+		return dfd;
+	/* Re-check on our own fd: same file, sizes are final now. */
+	r = mk_fstat(dfd, &st);
+	if (r < 0 || (uint64_t)st.st_size != size) {
+		mk_close(dfd);
+		if (r == 0)
+			sbx_refuse(LOG_DEBUG, "sbx_snapshot_import: fd %d changed size while imported", fd);
+		return r < 0 ? r : -EINVAL;
+	}
+	r = wrap(dfd, size, true, out);
+	return r < 0 ? r : 1;
+}
+
+MK_EXPORT int sbx_snapshot_import(int fd, unsigned flags, struct sbx_snapshot **out)
+{
+	struct stat st;
+	uint64_t size, asize;
+	uint8_t *rw;
+	int mfd, r;
+	ssize_t n;
+
+	if (fd < 0 || !out || (flags & ~SBX_IMPORT_COPY)) {
+		sbx_refuse(LOG_DEBUG, "sbx_snapshot_import: fd %d, out %p, flags 0x%x (known: 0x%x)",
+			   fd, (void *)out, flags, SBX_IMPORT_COPY);
+		return -EINVAL;
+	}
+	r = mk_fstat(fd, &st);
+	if (r < 0)
+		return r;
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0) {
+		sbx_refuse(LOG_DEBUG, "sbx_snapshot_import: fd %d is not a non-empty regular file "
+			   "(mode %o, %lld bytes)", fd, (unsigned)st.st_mode, (long long)st.st_size);
+		return -EINVAL;
+	}
+	size = (uint64_t)st.st_size;
+	if (size > (uint64_t)(SIZE_MAX / 2)) {
+		sbx_refuse(LOG_DEBUG, "sbx_snapshot_import: %" PRIu64 " bytes cannot be mapped", size);
+		return -EINVAL;
+	}
+	if (!(flags & SBX_IMPORT_COPY)) {
+		r = import_direct(fd, size, out);
+		if (r != 0)
+			return r < 0 ? r : 0;
+	}
+	/* Not provably immutable: copy it with pread (a shrinking file cannot SIGBUS us). */
+	if (mk_align_up(size, mk_page_size(), &asize) < 0)
+		return -EINVAL;
+	r = sbx_snapshot_new_sealed(asize, &mfd, &rw);
+	if (r < 0)
+		return r;
+	n = mk_pread_full(fd, rw, (size_t)size, 0);
+	mk_munmap(rw, asize);
+	if (n < 0) {
+		mk_close(mfd);
+		return (int)n;
+	}
+	return sbx_snapshot_seal_and_wrap(mfd, asize, out);
+}
+
+MK_EXPORT struct sbx_snapshot *sbx_snapshot_ref(struct sbx_snapshot *s)
+{
+	if (s)
+		__atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+	return s;
+}
+
+MK_EXPORT void sbx_snapshot_free(struct sbx_snapshot *s)
+{
+	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	mk_munmap((void *)s->ro, s->size);
+	mk_close(s->fd);
+	free(s);
+}
+
+MK_EXPORT uint64_t sbx_snapshot_size(const struct sbx_snapshot *s)
+{
+	return s ? s->size : 0;
+}
+
+MK_EXPORT int sbx_snapshot_fd(const struct sbx_snapshot *s)
+{
+	return s ? s->fd : -EINVAL;
+}
+
+MK_EXPORT const void *sbx_snapshot_data(const struct sbx_snapshot *s)
+{
+	return s ? s->ro : NULL;
+}
+
+MK_EXPORT bool sbx_snapshot_is_direct(const struct sbx_snapshot *s)
+{
+	return s && s->direct;
+}
