@@ -8,12 +8,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <string.h>
 
 #include "common/kvm.h"
 #include "common/sys.h"
 #include "kvmtest.h"
+#include "tests/test-sbx-util.h"
 #include "sandbox.h"
 
 #define PG 4096u
@@ -316,6 +318,51 @@ static void test_vm_new(void)
 	sbx_vm_free(vm);
 }
 
+/*
+ * Each allocation of creating a VM handle and of binding failed in turn:
+ * -ENOMEM, no memslot left behind, the caller's fd still open.
+ */
+static void test_alloc_failures(void)
+{
+	struct sbx_vm *vm = NULL, *borrowed = NULL;
+	struct sbx_snapshot *s;
+	struct sbx_mem *m;
+	long fails;
+	int r;
+
+	if (!kvmtest_available())
+		return;
+	fails = SBX_FAIL_EACH_ALLOC(r, sbx_vm_new(&vm), g_assert_null(vm));
+	g_assert_cmpint(fails, ==, 1);
+	fails = SBX_FAIL_EACH_ALLOC(r, sbx_vm_from_fd(sbx_vm_fd(vm), &borrowed), {
+		g_assert_null(borrowed);
+		g_assert_cmpint(fcntl(sbx_vm_fd(vm), F_GETFD), >=, 0);
+	});
+	g_assert_cmpint(fails, ==, 1);
+	sbx_vm_free(borrowed);
+	g_assert_cmpint(fcntl(sbx_vm_fd(vm), F_GETFD), >=, 0);
+
+	m = patterned(16, &s);
+	/* The binding and its dirty-log buffer. */
+	fails = SBX_FAIL_EACH_ALLOC(r, sbx_vm_bind(vm, m, 1, GPA, SBX_BIND_DIRTY_LOG), {
+		g_assert_cmpint(sbx_vm_unbind(vm, 1), ==, -ENOENT);
+		/* Not bound: a resize (refused while bound) goes through. */
+		g_assert_cmpint(sbx_mem_resize(m, 32 * PG), ==, 0);
+		g_assert_cmpint(sbx_mem_resize(m, 16 * PG), ==, 0);
+	});
+	g_assert_cmpint(fails, ==, 2);
+	g_assert_cmpint(sbx_mem_resize(m, 32 * PG), ==, -EBUSY);
+	fails = SBX_FAIL_EACH_ALLOC(r, sbx_vm_bind_snapshot(vm, s, 2, RO_GPA),
+				    g_assert_cmpint(sbx_vm_unbind(vm, 2), ==, -ENOENT));
+	g_assert_cmpint(fails, ==, 1);
+	g_assert_cmpint(sbx_vm_unbind(vm, 2), ==, 0);
+	g_assert_cmpint(sbx_vm_unbind(vm, 1), ==, 0);
+	g_assert_cmpint(sbx_mem_resize(m, 32 * PG), ==, 0);
+	sbx_vm_free(vm);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -324,5 +371,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/sbx/kvm/untracked-binding", test_untracked_binding);
 	g_test_add_func("/sbx/kvm/snapshot-readonly", test_snapshot_readonly);
 	g_test_add_func("/sbx/kvm/vm-new", test_vm_new);
+	g_test_add_func("/sbx/kvm/alloc-failures", test_alloc_failures);
 	return g_test_run();
 }

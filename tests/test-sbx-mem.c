@@ -10,10 +10,12 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "common/kvm.h"
 #include "tests/kvmtest.h"
+#include "tests/test-sbx-util.h"
 #include "sandbox.h"
 
 #define PG 4096u
@@ -749,10 +751,164 @@ static void test_resize_threads(void)
 	sbx_mem_free(m);
 }
 
+/* Each allocation of sbx_mem_new, _split and _resize failed in turn: -ENOMEM, nothing changed. */
+static void test_alloc_failures(void)
+{
+	struct sbx_mem *m = NULL;
+	struct sbx_guest *g = NULL;
+	struct sbx_mem_image im;
+	long fails;
+	int r;
+
+	fails = SBX_FAIL_EACH_ALLOC(r, sbx_mem_new(16 * PG, &m), g_assert_null(m));
+	g_assert_cmpint(fails, ==, 2);          /* the handle, the dirty record */
+	fill_pattern(m, 0, 16 * PG, 3);
+	g_assert_cmpint(sbx_mem_fill(m, 5 * PG, 0x5a, 100), ==, 0);
+	sbx_mem_image_take(m, &im);
+
+	fails = SBX_FAIL_EACH_ALLOC(r, sbx_mem_split(m, &g), {
+		g_assert_null(g);
+		sbx_mem_image_check(m, &im);
+	});
+	g_assert_cmpint(fails, ==, 1);
+	g_assert_nonnull(g);
+	g_assert_cmpint(sbx_guest_free(g), ==, 0);
+
+	/* Growing and shrinking each allocate a new dirty record. */
+	fails = SBX_FAIL_EACH_ALLOC(r, sbx_mem_resize(m, 64 * PG), sbx_mem_image_check(m, &im));
+	g_assert_cmpint(fails, ==, 1);
+	check_pattern(m, 0, 5 * PG, 3);
+	check_zero(m, 16 * PG, 64 * PG);
+	fails = SBX_FAIL_EACH_ALLOC(r, sbx_mem_resize(m, 16 * PG), {
+		g_assert_cmpuint(sbx_mem_size(m), ==, 64 * PG);
+		check_zero(m, 16 * PG, 64 * PG);
+	});
+	g_assert_cmpint(fails, ==, 1);
+	sbx_mem_image_check(m, &im);
+	sbx_mem_image_free(&im);
+	sbx_mem_free(m);
+}
+
+/* The log hook: a refusal tells the callback why, at LOG_DEBUG only when asked for. */
+struct logged {
+	int n;
+	int priority;
+	char msg[512];
+};
+
+static void log_cb(void *userdata, int priority, const char *msg)
+{
+	struct logged *l = userdata;
+
+	l->n++;
+	l->priority = priority;
+	g_strlcpy(l->msg, msg, sizeof(l->msg));
+}
+
+static void test_log(void)
+{
+	struct logged l = { 0 };
+	struct sbx_mem *m = NULL;
+	uint8_t b;
+	int old = sbx_get_log_priority();
+
+	sbx_set_log_fn(log_cb, &l);
+	/* Default threshold LOG_ERR (the test runs without LIBSANDBOX_LOG): argument refusals are debug. */
+	sbx_set_log_priority(LOG_ERR);
+	g_assert_cmpint(sbx_get_log_priority(), ==, LOG_ERR);
+	g_assert_cmpint(sbx_mem_new(100, &m), ==, -EINVAL);
+	g_assert_cmpint(l.n, ==, 0);
+
+	sbx_set_log_priority(LOG_DEBUG);
+	g_assert_cmpint(sbx_mem_new(100, &m), ==, -EINVAL);
+	g_assert_cmpint(l.n, ==, 1);
+	g_assert_cmpint(l.priority, ==, LOG_DEBUG);
+	g_assert_nonnull(strstr(l.msg, "sbx_mem_new"));
+	g_assert_nonnull(strstr(l.msg, "size 100"));
+
+	g_assert_cmpint(sbx_mem_new(4 * PG, &m), ==, 0);
+	g_assert_cmpint(l.n, ==, 1);            /* success says nothing */
+	g_assert_cmpint(sbx_mem_read(m, 4 * PG, &b, 1), ==, -EINVAL);
+	g_assert_cmpint(l.n, ==, 2);
+	g_assert_nonnull(strstr(l.msg, "sbx_mem_read"));
+	g_assert_nonnull(strstr(l.msg, "16384"));
+	g_assert_cmpint(sbx_mem_resize(m, 3), ==, -EINVAL);
+	g_assert_nonnull(strstr(l.msg, "sbx_mem_resize: size 3"));
+	g_assert_cmpint(l.n, ==, 3);
+
+	/* Back to silent. */
+	sbx_set_log_fn(NULL, NULL);
+	g_assert_cmpint(sbx_mem_new(100, &m), ==, -EINVAL);
+	g_assert_cmpint(l.n, ==, 3);
+	sbx_set_log_priority(old);
+	sbx_mem_free(m);
+}
+
+/* The child of test_log_env: refuses a few calls, then exits 0. */
+static int log_child(void)
+{
+	struct sbx_mem *m = NULL;
+	uint8_t b;
+
+	if (sbx_mem_new(100, &m) != -EINVAL || sbx_mem_new(PG, &m) != 0 ||
+	    sbx_mem_read(m, PG, &b, 1) != -EINVAL)
+		return 1;
+	sbx_mem_free(m);
+	return 0;
+}
+
+/* Run this program as the log child (fork+exec) with LIBSANDBOX_LOG set to value or unset. */
+static void run_log_child(const char *self, const char *value, char **out, char **err)
+{
+	char **envp = g_get_environ();
+	char *argv[] = { (char *)self, (char *)"--log-child", NULL };
+	int status = -1;
+	GError *e = NULL;
+
+	envp = value ? g_environ_setenv(envp, "LIBSANDBOX_LOG", value, TRUE)
+		     : g_environ_unsetenv(envp, "LIBSANDBOX_LOG");
+	g_assert_true(g_spawn_sync(NULL, argv, envp, G_SPAWN_DEFAULT, NULL, NULL, out, err,
+				   &status, &e));
+	g_assert_no_error(e);
+	g_assert_true(g_spawn_check_wait_status(status, NULL));
+	g_strfreev(envp);
+}
+
+static const char *self_path;
+
+/* Nothing is printed without a callback; LIBSANDBOX_LOG=debug opts into standard error. */
+static void test_log_env(void)
+{
+	char *out, *err;
+
+	run_log_child(self_path, NULL, &out, &err);
+	g_assert_cmpstr(out, ==, "");
+	g_assert_cmpstr(err, ==, "");
+	g_free(out);
+	g_free(err);
+	run_log_child(self_path, "err", &out, &err);
+	g_assert_cmpstr(out, ==, "");
+	g_assert_cmpstr(err, ==, "");
+	g_free(out);
+	g_free(err);
+	run_log_child(self_path, "debug", &out, &err);
+	g_assert_cmpstr(out, ==, "");
+	g_assert_nonnull(strstr(err, "libsandbox: sbx_mem_new: size 100 "));
+	g_assert_nonnull(strstr(err, "libsandbox: sbx_mem_read: "));
+	g_free(out);
+	g_free(err);
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "--log-child") == 0)
+		return log_child();
+	self_path = argv[0];
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/sbx/mem/sizes", test_sizes);
+	g_test_add_func("/sbx/mem/alloc-failures", test_alloc_failures);
+	g_test_add_func("/sbx/mem/log", test_log);
+	g_test_add_func("/sbx/mem/log/env", test_log_env);
 	g_test_add_func("/sbx/mem/guard", test_guard);
 	g_test_add_func("/sbx/mem/bounds", test_bounds);
 	g_test_add_func("/sbx/mem/lifecycle", test_lifecycle);

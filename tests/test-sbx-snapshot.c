@@ -16,6 +16,7 @@
 
 #include "common/sys.h"
 #include "sandboxP.h"
+#include "tests/test-sbx-util.h"
 #include "tests/verityfs.h"
 
 #define PG 4096u
@@ -614,6 +615,93 @@ static void test_save_load_corrupt(void)
 	sbx_snapshot_free(s);
 }
 
+/* Open file descriptors of this process (a failed call must not leak one). */
+static unsigned open_fds(void)
+{
+	GDir *d = g_dir_open("/proc/self/fd", 0, NULL);
+	unsigned n = 0;
+
+	g_assert_nonnull(d);
+	while (g_dir_read_name(d))
+		n++;
+	g_dir_close(d);
+	return n;
+}
+
+/*
+ * Each allocation of taking, importing, loading a snapshot and of a region
+ * made from one failed in turn: -ENOMEM, the region as it was, no fd left.
+ */
+static void test_alloc_failures(void)
+{
+	struct sbx_snapshot *base, *s = NULL, *s2 = NULL;
+	struct sbx_mem *m, *m2 = NULL;
+	struct sbx_mem_image im;
+	unsigned fds;
+	long fails;
+	int r, fd, file;
+
+	m = patterned(8, &base);
+	g_assert_cmpint(sbx_mem_write_u32(m, 3 * PG + 8, 0xdeadbeef), ==, 0);
+	sbx_mem_image_take(m, &im);
+	fds = open_fds();
+	fails = SBX_FAIL_EACH_ALLOC(r, sbx_snapshot_take(m, &s), {
+		g_assert_null(s);
+		sbx_mem_image_check(m, &im);
+		g_assert_cmpuint(open_fds(), ==, fds);
+	});
+	g_assert_cmpint(fails, ==, 1);
+	assert_equals_snapshot(m, s);
+	sbx_mem_image_free(&im);
+
+	fails = SBX_FAIL_EACH_ALLOC(r, sbx_mem_new_from_snapshot(s, &m2), {
+		g_assert_null(m2);
+		g_assert_cmpuint(open_fds(), ==, fds + 1);
+	});
+	g_assert_cmpint(fails, ==, 2);
+	assert_equals_snapshot(m2, s);
+	sbx_mem_free(m2);
+
+	/* Imported as is (sealed), and copied. */
+	fd = sealed_memfd(4 * PG, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW);
+	fds = open_fds();
+	fails = SBX_FAIL_EACH_ALLOC(r, sbx_snapshot_import(fd, 0, &s2), {
+		g_assert_null(s2);
+		g_assert_cmpuint(open_fds(), ==, fds);
+	});
+	g_assert_cmpint(fails, ==, 1);
+	g_assert_true(sbx_snapshot_is_direct(s2));
+	sbx_snapshot_free(s2);
+	s2 = NULL;
+	fails = SBX_FAIL_EACH_ALLOC(r, sbx_snapshot_import(fd, SBX_IMPORT_COPY, &s2), {
+		g_assert_null(s2);
+		g_assert_cmpuint(open_fds(), ==, fds);
+	});
+	g_assert_cmpint(fails, ==, 1);
+	g_assert_false(sbx_snapshot_is_direct(s2));
+	sbx_snapshot_free(s2);
+	s2 = NULL;
+	close(fd);
+
+	/* Loaded from a file. */
+	file = mk_memfd_create("snapfile", 0);
+	g_assert_cmpint(file, >=, 0);
+	g_assert_cmpint(sbx_snapshot_save(s, file), ==, 0);
+	fds = open_fds();
+	fails = SBX_FAIL_EACH_ALLOC(r, sbx_snapshot_load(file, &s2), {
+		g_assert_null(s2);
+		g_assert_cmpuint(open_fds(), ==, fds);
+	});
+	g_assert_cmpint(fails, ==, 1);
+	g_assert_cmpmem(sbx_snapshot_data(s2), sbx_snapshot_size(s2),
+			sbx_snapshot_data(s), sbx_snapshot_size(s));
+	close(file);
+	sbx_snapshot_free(s2);
+	sbx_snapshot_free(s);
+	sbx_snapshot_free(base);
+	sbx_mem_free(m);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -626,5 +714,6 @@ int main(int argc, char **argv)
 	verityfs_add_func("/sbx/snapshot/import-verity", test_import_verity);
 	g_test_add_func("/sbx/snapshot/save-load", test_save_load);
 	g_test_add_func("/sbx/snapshot/save-load-corrupt", test_save_load_corrupt);
+	g_test_add_func("/sbx/snapshot/alloc-failures", test_alloc_failures);
 	return g_test_run();
 }
