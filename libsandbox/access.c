@@ -12,37 +12,61 @@
 #include "common/size.h"
 #include "sandboxP.h"
 
-MK_EXPORT int sbx_mem_read(struct sbx_mem *m, uint64_t off, void *buf, size_t len)
+/*
+ * Copy len bytes out of the region at off into buf, or into the region
+ * from buf: typed (sbx_vload/sbx_vstore: one volatile access of the value's
+ * width when aligned) or a byte range (sbx_vcopy_*). fn names the caller
+ * for the log.
+ */
+static int copy_out(struct sbx_mem *m, uint64_t off, void *buf, size_t len, bool typed,
+		    const char *fn)
 {
 	int r;
 
 	if (!buf && len) {
-		sbx_refuse(LOG_DEBUG, "sbx_mem_read: buf is NULL for %zu bytes", len);
+		sbx_refuse(LOG_DEBUG, "%s: the buffer is NULL for %zu bytes", fn, len);
 		return -EINVAL;
 	}
-	r = sbx_host_access(m, off, len, "sbx_mem_read");
+	r = sbx_host_access(m, off, len, fn);
 	if (r < 0)
 		return r;
-	sbx_vcopy_out(buf, m->base + off, len);
+	if (typed)
+		sbx_vload(buf, m->base + off, len);
+	else
+		sbx_vcopy_out(buf, m->base + off, len);
 	sbx_host_end(m);
 	return 0;
 }
 
-MK_EXPORT int sbx_mem_write(struct sbx_mem *m, uint64_t off, const void *buf, size_t len)
+static int copy_in(struct sbx_mem *m, uint64_t off, const void *buf, size_t len, bool typed,
+		   const char *fn)
 {
 	int r;
 
 	if (!buf && len) {
-		sbx_refuse(LOG_DEBUG, "sbx_mem_write: buf is NULL for %zu bytes", len);
+		sbx_refuse(LOG_DEBUG, "%s: the buffer is NULL for %zu bytes", fn, len);
 		return -EINVAL;
 	}
-	r = sbx_host_access(m, off, len, "sbx_mem_write");
+	r = sbx_host_access(m, off, len, fn);
 	if (r < 0)
 		return r;
 	sbx_dirty_mark(m, off, len);
-	sbx_vcopy_in(m->base + off, buf, len);
+	if (typed)
+		sbx_vstore(m->base + off, buf, len);
+	else
+		sbx_vcopy_in(m->base + off, buf, len);
 	sbx_host_end(m);
 	return 0;
+}
+
+MK_EXPORT int sbx_mem_read(struct sbx_mem *m, uint64_t off, void *buf, size_t len)
+{
+	return copy_out(m, off, buf, len, false, "sbx_mem_read");
+}
+
+MK_EXPORT int sbx_mem_write(struct sbx_mem *m, uint64_t off, const void *buf, size_t len)
+{
+	return copy_in(m, off, buf, len, false, "sbx_mem_write");
 }
 
 MK_EXPORT int sbx_mem_fill(struct sbx_mem *m, uint64_t off, uint8_t byte, uint64_t len)
@@ -92,74 +116,43 @@ MK_EXPORT int sbx_mem_copy(struct sbx_mem *m, uint64_t dst_off, uint64_t src_off
 	return 0;
 }
 
-/*
- * Typed accessors: one volatile access of the natural width when aligned
- * (sbx_vload/sbx_vstore). Each public one below is a line over these two.
- */
-static int read_typed(struct sbx_mem *m, uint64_t off, void *out, size_t size, const char *fn)
-{
-	int r;
-
-	if (!out) {
-		sbx_refuse(LOG_DEBUG, "%s: out is NULL", fn);
-		return -EINVAL;
-	}
-	r = sbx_host_access(m, off, size, fn);
-	if (r < 0)
-		return r;
-	sbx_vload(out, m->base + off, size);
-	sbx_host_end(m);
-	return 0;
-}
-
-static int write_typed(struct sbx_mem *m, uint64_t off, const void *v, size_t size, const char *fn)
-{
-	int r = sbx_host_access(m, off, size, fn);
-
-	if (r < 0)
-		return r;
-	sbx_dirty_mark(m, off, size);
-	sbx_vstore(m->base + off, v, size);
-	sbx_host_end(m);
-	return 0;
-}
-
+/* Typed accessors: one volatile access of the natural width when aligned. */
 MK_EXPORT int sbx_mem_read_u8(struct sbx_mem *m, uint64_t off, uint8_t *out)
 {
-	return read_typed(m, off, out, sizeof(*out), "sbx_mem_read_u8");
+	return copy_out(m, off, out, sizeof(*out), true, "sbx_mem_read_u8");
 }
 
 MK_EXPORT int sbx_mem_read_u16(struct sbx_mem *m, uint64_t off, uint16_t *out)
 {
-	return read_typed(m, off, out, sizeof(*out), "sbx_mem_read_u16");
+	return copy_out(m, off, out, sizeof(*out), true, "sbx_mem_read_u16");
 }
 
 MK_EXPORT int sbx_mem_read_u32(struct sbx_mem *m, uint64_t off, uint32_t *out)
 {
-	return read_typed(m, off, out, sizeof(*out), "sbx_mem_read_u32");
+	return copy_out(m, off, out, sizeof(*out), true, "sbx_mem_read_u32");
 }
 
 MK_EXPORT int sbx_mem_read_u64(struct sbx_mem *m, uint64_t off, uint64_t *out)
 {
-	return read_typed(m, off, out, sizeof(*out), "sbx_mem_read_u64");
+	return copy_out(m, off, out, sizeof(*out), true, "sbx_mem_read_u64");
 }
 
 MK_EXPORT int sbx_mem_write_u8(struct sbx_mem *m, uint64_t off, uint8_t v)
 {
-	return write_typed(m, off, &v, sizeof(v), "sbx_mem_write_u8");
+	return copy_in(m, off, &v, sizeof(v), true, "sbx_mem_write_u8");
 }
 
 MK_EXPORT int sbx_mem_write_u16(struct sbx_mem *m, uint64_t off, uint16_t v)
 {
-	return write_typed(m, off, &v, sizeof(v), "sbx_mem_write_u16");
+	return copy_in(m, off, &v, sizeof(v), true, "sbx_mem_write_u16");
 }
 
 MK_EXPORT int sbx_mem_write_u32(struct sbx_mem *m, uint64_t off, uint32_t v)
 {
-	return write_typed(m, off, &v, sizeof(v), "sbx_mem_write_u32");
+	return copy_in(m, off, &v, sizeof(v), true, "sbx_mem_write_u32");
 }
 
 MK_EXPORT int sbx_mem_write_u64(struct sbx_mem *m, uint64_t off, uint64_t v)
 {
-	return write_typed(m, off, &v, sizeof(v), "sbx_mem_write_u64");
+	return copy_in(m, off, &v, sizeof(v), true, "sbx_mem_write_u64");
 }
