@@ -193,6 +193,11 @@ static unsigned classes_for(uint64_t class_max)
 
 static void pool_unmap_all(struct shma_pool *p)
 {
+	if (p->defer) {
+		for (uint32_t i = 0; i < p->ndefer; i++)
+			mk_munmap(p->defer[i].addr, p->defer[i].len);
+		mk_munmap(p->defer, p->defer_len);
+	}
 	if (p->loc) {
 		for (uint32_t i = 0; i < p->max_chunks; i++) {
 			struct shma_local *l = &p->loc[i];
@@ -262,7 +267,79 @@ static int pool_setup_local(struct shma_pool *p)
 	p->loc = m;
 	for (uint32_t i = 0; i < p->max_chunks; i++)
 		p->loc[i].fd = -1;
+	if (mk_align_up((uint64_t)p->max_chunks * sizeof(struct shma_defer), mk_page_size(),
+			&p->defer_len) < 0)
+		return -EINVAL;
+	r = mk_mmap(NULL, p->defer_len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &m);
+	if (r < 0)
+		return r;
+	p->defer = m;
+	p->defer_cap = (uint32_t)(p->defer_len / sizeof(struct shma_defer));
 	return 0;
+}
+
+/* ---- pins: dedicated mappings outlive the walks that read them ------------------- */
+
+/* Unmap what waited for the pins, if none is left (lock held). */
+static void drain_locked(struct shma_pool *p)
+{
+	if (__atomic_load_n(&p->pins, __ATOMIC_SEQ_CST))
+		return;
+	for (uint32_t i = 0; i < p->ndefer; i++)
+		mk_munmap(p->defer[i].addr, p->defer[i].len);
+	__atomic_store_n(&p->ndefer, 0, __ATOMIC_RELEASE);
+}
+
+void shma_pin(struct shma_pool *p)
+{
+	__atomic_add_fetch(&p->pins, 1, __ATOMIC_SEQ_CST);
+}
+
+void shma_unpin(struct shma_pool *p)
+{
+	sigset_t old;
+
+	if (__atomic_sub_fetch(&p->pins, 1, __ATOMIC_SEQ_CST) ||
+	    !__atomic_load_n(&p->ndefer, __ATOMIC_ACQUIRE))
+		return;
+	shma_lock(p, &old);
+	drain_locked(p);
+	shma_unlock(p, &old);
+}
+
+/*
+ * Unmap a dedicated chunk's old mapping (lock held), which no loc[] entry
+ * names any more (stored NULL, seq_cst, before this). A walker pins before
+ * it reads loc[].addr, so either it saw the NULL or we see its pin: then
+ * zero pages take the mapping's place (the chunk's file is let go now, and
+ * a read there cannot fault) and the range is unmapped with the last pin.
+ * With the table full the range stays reserved (address space only).
+ */
+static void unmap_dedicated(struct shma_pool *p, char *addr, uint64_t len)
+{
+	void *m;
+
+	if (!__atomic_load_n(&p->pins, __ATOMIC_SEQ_CST)) {
+		mk_munmap(addr, len);
+		drain_locked(p);
+		return;
+	}
+	if (mk_mmap(addr, len, PROT_READ, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		    -1, 0, &m) < 0) {
+		mk_munmap(addr, len);   /* cannot happen (same range); never keep the file */
+		return;
+	}
+	if (p->ndefer < p->defer_cap) {
+		p->defer[p->ndefer].addr = addr;
+		p->defer[p->ndefer].len = len;
+		__atomic_store_n(&p->ndefer, p->ndefer + 1, __ATOMIC_RELEASE);
+	}
+}
+
+static bool is_dedicated_addr(const struct shma_pool *p, const char *a)
+{
+	return a && (a < p->resv || a >= p->resv + p->resv_len);
 }
 
 /* Claim a free user slot for this process (lock-free, async-signal-safe). */
@@ -690,6 +767,8 @@ static int map_locked(struct shma_pool *p, uint32_t idx, unsigned gen, unsigned 
 {
 	struct shma_local *l = &p->loc[idx];
 	int prot = PROT_READ | (p->rdonly ? 0 : PROT_WRITE);
+	uint64_t old_len;
+	char *old;
 	void *m;
 	int r;
 
@@ -700,14 +779,19 @@ static int map_locked(struct shma_pool *p, uint32_t idx, unsigned gen, unsigned 
 		r = mk_mmap(NULL, size, prot, MAP_SHARED, fd, 0, &m);
 	if (r < 0)
 		return r;
-	if (l->addr && (l->addr < p->resv || l->addr >= p->resv + p->resv_len))
-		mk_munmap(l->addr, l->len);
+	/* addr NULL while gen changes: shma_map_slot never pairs an old addr
+	 * with the new gen (it reads addr, gen, addr). */
+	old = l->addr;
+	old_len = l->len;
+	__atomic_store_n(&l->addr, NULL, __ATOMIC_SEQ_CST);
 	if (l->fd >= 0 && l->fd != fd)
 		mk_close(l->fd);
 	l->fd = fd;
 	l->len = size;
-	__atomic_store_n(&l->gen, gen, __ATOMIC_RELAXED);
+	__atomic_store_n(&l->gen, gen, __ATOMIC_RELEASE);
 	__atomic_store_n(&l->addr, (char *)m, __ATOMIC_RELEASE);
+	if (is_dedicated_addr(p, old) && old != (char *)m)
+		unmap_dedicated(p, old, old_len);
 	return 0;
 }
 
@@ -764,7 +848,8 @@ int shma_map_slot(struct shma_pool *p, uint32_t idx, uint64_t state, char **base
 	struct shma_local *l = &p->loc[idx];
 	char *a = __atomic_load_n(&l->addr, __ATOMIC_ACQUIRE);
 
-	if (mk_likely(a && __atomic_load_n(&l->gen, __ATOMIC_RELAXED) == shma_s_gen(state))) {
+	if (mk_likely(a && __atomic_load_n(&l->gen, __ATOMIC_ACQUIRE) == shma_s_gen(state) &&
+		      __atomic_load_n(&l->addr, __ATOMIC_RELAXED) == a)) {
 		*base = a;
 		return 0;
 	}
@@ -798,11 +883,12 @@ MK_EXPORT int shma_pool_import_fd(struct shma_pool *p, int fd)
 		mk_close(nfd);              /* already have it */
 	} else {
 		struct shma_local *l = &p->loc[h.index];
-		if (l->addr && (l->addr < p->resv || l->addr >= p->resv + p->resv_len))
-			mk_munmap(l->addr, l->len);
+		char *a = l->addr;
+		__atomic_store_n(&l->addr, NULL, __ATOMIC_SEQ_CST);
+		if (is_dedicated_addr(p, a))
+			unmap_dedicated(p, a, l->len);
 		if (l->fd >= 0)
 			mk_close(l->fd);
-		__atomic_store_n(&l->addr, NULL, __ATOMIC_RELEASE);
 		l->fd = nfd;
 		l->gen = h.gen;
 	}
@@ -978,8 +1064,9 @@ void shma_release_chunk(struct shma_pool *p, uint32_t idx, uint64_t state)
 
 	shma_lock(p, &old);
 	if (l->addr && l->gen == shma_s_gen(state)) {
-		mk_munmap(l->addr, l->len);
-		__atomic_store_n(&l->addr, NULL, __ATOMIC_RELEASE);
+		char *a = l->addr;
+		__atomic_store_n(&l->addr, NULL, __ATOMIC_SEQ_CST);
+		unmap_dedicated(p, a, l->len);
 		if (l->fd >= 0)
 			mk_close(l->fd);
 		l->fd = -1;

@@ -146,6 +146,12 @@ struct shma_chunk_hdr {                 /* at offset 0 of every chunk file */
 
 /* ---- one process's view ------------------------------------------------------ */
 
+/* A dedicated chunk's old mapping, unmapped once no walk can read it. */
+struct shma_defer {
+	char *addr;
+	uint64_t len;
+};
+
 struct shma_local {                     /* per slot */
 	int fd;                         /* -1: none */
 	uint32_t gen;                   /* slot generation that addr/fd belong to */
@@ -173,6 +179,11 @@ struct shma_pool {
 	struct shma_local *loc;         /* max_chunks entries, mmap()ed */
 	uint64_t loc_len;
 	int lock;                       /* slow-path spinlock (taken with signals blocked) */
+	int pins;                       /* walks under way in this process (shma_pin) */
+	uint32_t ndefer;                /* dedicated mappings waiting for pins to drop */
+	uint32_t defer_cap;
+	struct shma_defer *defer;       /* defer_cap entries, mmap()ed */
+	uint64_t defer_len;
 	char name[SHMA_NAME_MAX];
 };
 
@@ -242,6 +253,14 @@ int shma_map_slot(struct shma_pool *p, uint32_t idx, uint64_t state, char **base
 int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *idx);
 void shma_release_chunk(struct shma_pool *p, uint32_t idx, uint64_t state);
 bool shma_pid_alive(int64_t pid, uint64_t start);
+/*
+ * Pin this process's dedicated mappings while reading chunks through a
+ * base from shma_map_slot() that another thread may release meanwhile
+ * (walks): a mapping released while pinned is replaced by zero pages and
+ * unmapped only when the last pin goes. Async-signal-safe, nestable.
+ */
+void shma_pin(struct shma_pool *p);
+void shma_unpin(struct shma_pool *p);
 void shma_lock(struct shma_pool *p, void *oldmask);
 void shma_unlock(struct shma_pool *p, const void *oldmask);
 int shma_chunk_name(const struct shma_pool *p, uint32_t idx, uint32_t nonce, char *buf, size_t len);

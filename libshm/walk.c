@@ -96,7 +96,24 @@ static int map_live(struct shma_pool *p, uint32_t i, uint64_t s, char **base)
  * error. A dead carver's unwritten header is passed (its size found by
  * gap_class) and, with gap, handed to it.
  */
+static int walk_gaps_pinned(struct shma_pool *p, walk_fn fn, gap_fn gap, void *ud);
+
+/*
+ * Walks run pinned: another thread of this process may release a dedicated
+ * chunk (or map a slot's next generation) while we read through its old
+ * mapping, which then stays readable (zero pages) until we are done.
+ */
 static int walk_gaps(struct shma_pool *p, walk_fn fn, gap_fn gap, void *ud)
+{
+	int r;
+
+	shma_pin(p);
+	r = walk_gaps_pinned(p, fn, gap, ud);
+	shma_unpin(p);
+	return r;
+}
+
+static int walk_gaps_pinned(struct shma_pool *p, walk_fn fn, gap_fn gap, void *ud)
 {
 	struct shma_root *rt = p->root;
 	int incomplete = 0;
@@ -117,7 +134,12 @@ static int walk_gaps(struct shma_pool *p, walk_fn fn, gap_fn gap, void *ud)
 		if (shma_s_kind(s) == SHMA_KIND_DEDICATED) {
 			uint64_t off = mk_page_size() - BLK;
 			struct shma_blk *b = (struct shma_blk *)(base + off);
-			r = fn(p, b, shma_ref(p, i, off), __atomic_load_n(&b->word, __ATOMIC_ACQUIRE), ud);
+			uint64_t w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
+			/* Still LIVE after the read: the header was read before its
+			 * release began (slots leave LIVE before mappings go). */
+			if (__atomic_load_n(&rt->slots[i].state, __ATOMIC_SEQ_CST) != s)
+				continue;
+			r = fn(p, b, shma_ref(p, i, off), w, ud);
 			if (r < 0)
 				return r;
 			continue;
@@ -462,6 +484,7 @@ MK_EXPORT int shma_pool_reclaim(struct shma_pool *p)
 	 * Dedicated chunks whose creator died between publishing the slot and
 	 * writing the block's header: nobody can ever free that block.
 	 */
+	shma_pin(p);
 	for (uint32_t i = 0; i < p->max_chunks; i++) {
 		struct shma_slot *sl = &rt->slots[i];
 		uint64_t s = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE), w;
@@ -474,10 +497,12 @@ MK_EXPORT int shma_pool_reclaim(struct shma_pool *p)
 			continue;
 		w = __atomic_load_n(&((struct shma_blk *)(base + mk_page_size() - BLK))->word,
 				    __ATOMIC_ACQUIRE);
-		if (shma_w_magic_ok(w) || !pid || shma_pid_alive(pid, start))
+		if (shma_w_magic_ok(w) || !pid || shma_pid_alive(pid, start) ||
+		    __atomic_load_n(&sl->state, __ATOMIC_SEQ_CST) != s)
 			continue;
 		shma_release_chunk(p, i, s);
 	}
+	shma_unpin(p);
 	return blocks;
 }
 
