@@ -104,7 +104,7 @@ static int bump_in(struct shma_pool *p, uint32_t idx, uint64_t bytes, uint32_t *
 		   struct shma_blk **blk)
 {
 	struct shma_slot *s = &p->root->slots[idx];
-	uint64_t st = slot_state(p, idx), b;
+	uint64_t st = slot_state(p, idx), b, off;
 	char *base;
 	int r;
 
@@ -115,14 +115,17 @@ static int bump_in(struct shma_pool *p, uint32_t idx, uint64_t bytes, uint32_t *
 	r = shma_map_slot(p, idx, st, &base);
 	if (r < 0)
 		return slot_state(p, idx) != st ? -ENOENT : r;
+	/* The generation in the bump word: see shma_bump_word(). */
 	b = __atomic_load_n(&s->bump, __ATOMIC_RELAXED);
 	do {
-		if (b < SHMA_CHUNK_DATA || b > p->chunk_size || bytes > p->chunk_size - b || b % SHMA_GRANULE)
+		off = shma_bump_off(b);
+		if (shma_bump_gen(b) != shma_s_gen(st) || off < SHMA_CHUNK_DATA || off > p->chunk_size ||
+		    bytes > p->chunk_size - off || off % SHMA_GRANULE)
 			return -ENOENT;
-	} while (!__atomic_compare_exchange_n(&s->bump, &b, b + bytes, true,
-					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
-	*blk = (struct shma_blk *)(base + b);
-	*ref = shma_ref(p, idx, b);
+	} while (!__atomic_compare_exchange_n(&s->bump, &b, shma_bump_word(shma_s_gen(st), off + bytes),
+					      true, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	*blk = (struct shma_blk *)(base + off);
+	*ref = shma_ref(p, idx, off);
 	(*blk)->self = *ref;
 	return 0;
 }

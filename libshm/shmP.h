@@ -30,7 +30,7 @@
 
 #define SHMA_ROOT_MAGIC  "MKSHMPL1"
 #define SHMA_CHUNK_MAGIC "MKSHMCK1"
-#define SHMA_LAYOUT_VERSION 1
+#define SHMA_LAYOUT_VERSION 2           /* 2: slot bump words carry the slot generation */
 
 #define SHMA_MAX_USERS   255u           /* owner byte 0xff = unowned */
 /* users[SHMA_MAX_USERS], never a registration: held by shma_pool_repair(). */
@@ -90,10 +90,26 @@ static inline unsigned shma_s_gen(uint64_t s) { return (unsigned)(s >> 32) & 0xf
 static inline unsigned shma_s_st(uint64_t s) { return (unsigned)(s >> 48) & 0xff; }
 static inline unsigned shma_s_kind(uint64_t s) { return (unsigned)(s >> 56) & 0xff; }
 
+/*
+ * A regular chunk's bump word: the slot generation it carves for (32..47)
+ * and the next free byte offset (0..31; chunk_size + 1 once trim closed
+ * it). A carver reads the slot state, maps that generation, then CASes
+ * the bump word expecting that generation: were the chunk trimmed and
+ * created anew in between (an ABA on the offset alone: the new chunk's
+ * bump can reach the old value), the CAS fails instead of carving the new
+ * chunk through the old one's mapping.
+ */
+static inline uint64_t shma_bump_word(unsigned gen, uint64_t off)
+{
+	return (uint64_t)(gen & 0xffff) << 32 | (uint32_t)off;
+}
+static inline uint64_t shma_bump_off(uint64_t b) { return (uint32_t)b; }
+static inline unsigned shma_bump_gen(uint64_t b) { return (unsigned)(b >> 32) & 0xffff; }
+
 struct shma_slot {                      /* 64 bytes: one cache line each */
 	uint64_t state;
 	uint64_t size;
-	uint64_t bump;                  /* regular: next free byte offset */
+	uint64_t bump;                  /* regular: shma_bump_word() */
 	int64_t owner_pid;
 	uint64_t owner_start;
 	uint64_t pad[3];

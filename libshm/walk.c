@@ -144,7 +144,10 @@ static int walk_gaps_pinned(struct shma_pool *p, walk_fn fn, gap_fn gap, void *u
 				return r;
 			continue;
 		}
-		end = MK_MIN(__atomic_load_n(&rt->slots[i].bump, __ATOMIC_ACQUIRE), p->chunk_size);
+		end = __atomic_load_n(&rt->slots[i].bump, __ATOMIC_ACQUIRE);
+		if (shma_bump_gen(end) != shma_s_gen(s))
+			continue;       /* made anew since we read its state */
+		end = MK_MIN(shma_bump_off(end), p->chunk_size);
 		for (uint64_t off = SHMA_CHUNK_DATA, spins = 0; off + BLK <= end;) {
 			struct shma_blk *b = (struct shma_blk *)(base + off);
 			uint64_t w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
@@ -227,7 +230,7 @@ MK_EXPORT int shma_pool_stat(struct shma_pool *p, struct shma_pool_stat *st)
 		st->class_size[c] = (uint32_t)shma_class_bytes(c);
 	for (uint32_t i = 0; i < p->max_chunks; i++) {
 		uint64_t s = __atomic_load_n(&rt->slots[i].state, __ATOMIC_ACQUIRE);
-		uint64_t size = rt->slots[i].size, bump = rt->slots[i].bump;
+		uint64_t size = rt->slots[i].size, bump = shma_bump_off(rt->slots[i].bump);
 		if (shma_s_st(s) != SHMA_SLOT_LIVE)
 			continue;
 		st->chunks++;
@@ -270,7 +273,7 @@ MK_EXPORT int shma_pool_chunk_stat(struct shma_pool *p, uint32_t index, struct s
 	st->owner_start = sl->owner_start;
 	st->owner_alive = shma_pid_alive(sl->owner_pid, sl->owner_start);
 	st->size = sl->size;
-	st->used = st->dedicated ? sl->size : MK_MIN(sl->bump, sl->size);
+	st->used = st->dedicated ? sl->size : MK_MIN(shma_bump_off(sl->bump), sl->size);
 	return 0;
 }
 
@@ -605,10 +608,12 @@ MK_EXPORT int shma_pool_trim(struct shma_pool *p)
 		if (shma_map_slot(p, i, s, &base) < 0)
 			continue;
 		b = __atomic_load_n(&sl->bump, __ATOMIC_ACQUIRE);
-		if (b > p->chunk_size || !chunk_all_free(p, i, b, count[i]))
+		if (shma_bump_gen(b) != shma_s_gen(s) || shma_bump_off(b) > p->chunk_size ||
+		    !chunk_all_free(p, i, shma_bump_off(b), count[i]))
 			continue;
 		/* Close the chunk to carving; lose the race and it stays. */
-		if (!__atomic_compare_exchange_n(&sl->bump, &b, p->chunk_size + 1, false,
+		if (!__atomic_compare_exchange_n(&sl->bump, &b,
+						 shma_bump_word(shma_s_gen(s), p->chunk_size + 1), false,
 						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 			continue;
 		drop[i] = 1;

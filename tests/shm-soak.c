@@ -202,7 +202,7 @@ static int account(struct shma_pool *p, struct account *a)
 		return -ENOMEM;
 	memset(a, 0, sizeof(*a));
 	for (uint32_t i = 0; i < p->max_chunks; i++) {
-		uint64_t s = rt->slots[i].state, bump = rt->slots[i].bump, off;
+		uint64_t s = rt->slots[i].state, bump = shma_bump_off(rt->slots[i].bump), off;
 		char *base;
 
 		if (shma_s_st(s) == SHMA_SLOT_CREATING) {
