@@ -24,86 +24,10 @@ static inline uint64_t slot_state(const struct shma_pool *p, uint32_t idx)
 	return __atomic_load_n(&p->root->slots[idx].state, __ATOMIC_ACQUIRE);
 }
 
-/*
- * The header a free-list ref names, mapping its chunk if needed; NULL if
- * the ref cannot name a block of a live regular chunk (a damaged list).
- */
-static struct shma_blk *blk_at(struct shma_pool *p, uint32_t ref, int *err)
-{
-	uint64_t pvo = (uint64_t)ref * SHMA_GRANULE;
-	uint32_t idx = (uint32_t)(pvo >> p->chunk_shift);
-	uint64_t off = pvo & (p->chunk_size - 1), s;
-	char *base;
-
-	*err = -EFAULT;
-	if (idx >= p->max_chunks || off < SHMA_CHUNK_DATA || off > p->chunk_size - BLK)
-		return NULL;
-	s = slot_state(p, idx);
-	if (shma_s_st(s) != SHMA_SLOT_LIVE || shma_s_kind(s) != SHMA_KIND_REGULAR)
-		return NULL;
-	*err = shma_map_slot(p, idx, s, &base);
-	if (*err < 0)
-		return NULL;
-	return (struct shma_blk *)(base + off);
-}
-
-struct shma_blk *shma_blk_at(struct shma_pool *p, uint32_t ref)
-{
-	int err;
-
-	return blk_at(p, ref, &err);
-}
-
-static int pop(struct shma_pool *p, unsigned c, uint32_t *ref, struct shma_blk **blk)
-{
-	uint64_t *head = &p->root->heads[c].word;
-	uint64_t old = __atomic_load_n(head, __ATOMIC_ACQUIRE);
-
-	for (;;) {
-		uint32_t r = (uint32_t)old, next;
-		struct shma_blk *b;
-		int err;
-
-		if (!r)
-			return -ENOENT;
-		b = blk_at(p, r, &err);
-		if (!b) {
-			/* A stale head (its chunk was just trimmed), a damaged list, or
-			 * (-ENXIO) a memfd chunk this process was never sent. */
-			uint64_t now = __atomic_load_n(head, __ATOMIC_ACQUIRE);
-			if (now != old) {
-				old = now;
-				continue;
-			}
-			return err;
-		}
-		/* May read a block someone else just popped: the tag makes our CAS fail then. */
-		next = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);
-		if (__atomic_compare_exchange_n(head, &old, (((old >> 32) + 1) << 32) | next, true,
-						__ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
-			*ref = r;
-			*blk = b;
-			return 0;
-		}
-	}
-}
-
-void shma_push(struct shma_pool *p, unsigned c, uint32_t ref, struct shma_blk *b)
-{
-	uint64_t *head = &p->root->heads[c].word;
-	uint64_t old = __atomic_load_n(head, __ATOMIC_RELAXED);
-
-	do
-		__atomic_store_n(&b->aux, (uint32_t)old, __ATOMIC_RELAXED);
-	while (!__atomic_compare_exchange_n(head, &old, (((old >> 32) + 1) << 32) | ref, true,
-					    __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-}
-
 /* Try to bump bytes off regular chunk idx. */
-static int bump_in(struct shma_pool *p, uint32_t idx, uint64_t bytes, uint32_t *ref,
-		   struct shma_blk **blk)
+static int bump_in(struct shma_pool *p, struct shma_rec *rec, uint32_t idx, uint64_t bytes,
+		   uint32_t *ref, struct shma_blk **blk)
 {
-	struct shma_slot *s = &p->root->slots[idx];
 	uint64_t st = slot_state(p, idx), b, off;
 	char *base;
 	int r;
@@ -116,14 +40,14 @@ static int bump_in(struct shma_pool *p, uint32_t idx, uint64_t bytes, uint32_t *
 	if (r < 0)
 		return slot_state(p, idx) != st ? -ENOENT : r;
 	/* The generation in the bump word: see shma_bump_word(). */
-	b = __atomic_load_n(&s->bump, __ATOMIC_RELAXED);
+	b = __atomic_load_n(&p->root->slots[idx].bump, __ATOMIC_RELAXED);
 	do {
 		off = shma_bump_off(b);
 		if (shma_bump_gen(b) != shma_s_gen(st) || off < SHMA_CHUNK_DATA || off > p->chunk_size ||
 		    bytes > p->chunk_size - off || off % SHMA_GRANULE)
 			return -ENOENT;
-	} while (!__atomic_compare_exchange_n(&s->bump, &b, shma_bump_word(shma_s_gen(st), off + bytes),
-					      true, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+		/* Our record names this carve before the CAS does (see list.c). */
+	} while (!shma_bump_cas(p, idx, &b, shma_s_gen(st), off + bytes, rec));
 	*blk = (struct shma_blk *)(base + off);
 	*ref = shma_ref(p, idx, off);
 	(*blk)->self = *ref;
@@ -131,17 +55,21 @@ static int bump_in(struct shma_pool *p, uint32_t idx, uint64_t bytes, uint32_t *
 }
 
 /* Carve a fresh block of class c: current chunk, any chunk with room, a new chunk. */
-static int carve(struct shma_pool *p, unsigned c, uint32_t *ref, struct shma_blk **blk)
+static int carve(struct shma_pool *p, struct shma_rec *rec, unsigned c, uint32_t *ref,
+		 struct shma_blk **blk)
 {
 	struct shma_root *rt = p->root;
 	uint64_t bytes = shma_class_bytes(c);
+
+	/* The class, for reclaim to size the block should we die carving it. */
+	__atomic_store_n(&rec->in->ref, c, __ATOMIC_RELAXED);
 
 	for (int tries = 0; tries < 8; tries++) {
 		uint32_t cur = __atomic_load_n(&rt->cur, __ATOMIC_ACQUIRE), hwm, idx;
 		int r;
 
 		if (cur < p->max_chunks) {
-			r = bump_in(p, cur, bytes, ref, blk);
+			r = bump_in(p, rec, cur, bytes, ref, blk);
 			if (r != -ENOENT)
 				return r;
 		}
@@ -149,7 +77,7 @@ static int carve(struct shma_pool *p, unsigned c, uint32_t *ref, struct shma_blk
 		for (idx = 0; idx < hwm; idx++) {
 			if (idx == cur)
 				continue;
-			r = bump_in(p, idx, bytes, ref, blk);
+			r = bump_in(p, rec, idx, bytes, ref, blk);
 			if (r == 0) {
 				__atomic_compare_exchange_n(&rt->cur, &cur, idx, false,
 							    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
@@ -163,7 +91,7 @@ static int carve(struct shma_pool *p, unsigned c, uint32_t *ref, struct shma_blk
 			return r;
 		__atomic_compare_exchange_n(&rt->cur, &cur, idx, false,
 					    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
-		r = bump_in(p, idx, bytes, ref, blk);
+		r = bump_in(p, rec, idx, bytes, ref, blk);
 		if (r != -ENOENT)
 			return r;
 	}
@@ -210,6 +138,7 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 			 struct shma_handle *h, void **ptr)
 {
 	uint64_t total, pvo;
+	struct shma_rec rec;
 	struct shma_blk *b;
 	uint32_t ref = 0, gen, idx;
 	unsigned c, owner;
@@ -234,19 +163,25 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 	if (c >= p->nclasses)
 		return alloc_large(p, len, owner, h, ptr);
 
+	/* Our in-flight record: from the pop or carve until the header is written. */
+	shma_rec_claim(p, owner, &rec);
 	for (;;) {
 		uint64_t w;
 
-		r = pop(p, c, &ref, &b);
+		r = shma_pop(p, &rec, c, &ref, &b);
 		if (r == -ENOENT) {
-			r = carve(p, c, &ref, &b);
-			if (r < 0)
+			r = carve(p, &rec, c, &ref, &b);
+			if (r < 0) {
+				shma_rec_release(&rec);
 				return r;
+			}
 			gen = 1;
 			break;
 		}
-		if (r < 0)
+		if (r < 0) {
+			shma_rec_release(&rec);
 			return r;
+		}
 		/* A block from the list must look free and of this class; a damaged
 		 * one is dropped (leaked), never handed out. */
 		w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
@@ -255,8 +190,10 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 			gen = shma_w_gen(w) + 1;
 			break;
 		}
-		if (++bad >= MAX_BAD_POPS)
+		if (++bad >= MAX_BAD_POPS) {
+			shma_rec_release(&rec);
 			return -EFAULT;
+		}
 	}
 
 	data = (char *)b + BLK;
@@ -275,6 +212,7 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 		__atomic_store_n(&b->word, shma_blk_word(gen, c | SHMA_F_SHIFTED, owner),
 				 __ATOMIC_RELEASE);
 	}
+	shma_rec_release(&rec);
 	pvo = (uint64_t)(data - p->resv);
 	idx = (uint32_t)(pvo >> p->chunk_shift);
 	if (h)
@@ -284,6 +222,10 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 	return 0;
 }
 
+static int free_commit(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_t want_gen,
+		       bool by_handle, unsigned only_owner, unsigned actor_user, struct shma_rec *rec,
+		       uint64_t *wp, struct shma_blk **startp, uint32_t *start_refp);
+
 /*
  * Validate the header h (at ref) and free its block: the CAS that moves
  * the generation from odd to even is the commit point, so every error
@@ -291,9 +233,50 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
  * (by_handle); only_owner: free only blocks of that owner (> 0xff: any).
  */
 int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_t want_gen,
-		  bool by_handle, unsigned only_owner)
+		  bool by_handle, unsigned only_owner, unsigned actor_user)
 {
-	uint64_t w = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE), nw;
+	uint64_t w = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE);
+	struct shma_blk *start = h;
+	uint32_t start_ref = ref;
+	struct shma_rec rec = { NULL, 0 };
+	unsigned c;
+	int r;
+
+	/*
+	 * A class block gets our record before the commit: from the CAS that
+	 * frees it until it is on its list, it names the block (so reclaim
+	 * pushes it should we die in between). Dropped on every error return.
+	 */
+	if (shma_w_cls(w) != SHMA_CLASS_LARGE)
+		shma_rec_claim(p, actor_user, &rec);
+	r = free_commit(p, h, ref, want_gen, by_handle, only_owner, actor_user, &rec, &w, &start,
+			&start_ref);
+	if (r < 0) {
+		if (rec.in)
+			shma_rec_release(&rec);
+		return r;
+	}
+	c = shma_w_cls(w);
+	if (c == SHMA_CLASS_LARGE) {
+		uint32_t idx = (uint32_t)(((uint64_t)ref * SHMA_GRANULE) >> p->chunk_shift);
+		if (rec.in)
+			shma_rec_release(&rec);
+		shma_release_chunk(p, idx, slot_state(p, idx));
+		return 0;
+	}
+	__atomic_store_n(&start->word, shma_blk_word(shma_w_gen(w) + 1, c, SHMA_OWNER_NONE),
+			 __ATOMIC_RELEASE);
+	shma_push(p, &rec, c, start_ref, start);
+	shma_rec_release(&rec);
+	return 0;
+}
+
+/* Validate and commit a free (the CAS); *w: the committed header's old word. */
+static int free_commit(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_t want_gen,
+		       bool by_handle, unsigned only_owner, unsigned actor_user, struct shma_rec *rec,
+		       uint64_t *wp, struct shma_blk **startp, uint32_t *start_refp)
+{
+	uint64_t w = *wp, nw;
 	struct shma_blk *start = h;
 	uint32_t start_ref = ref;
 	unsigned c;
@@ -337,28 +320,21 @@ int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_
 			 * marked free, reclaim finds a header freed by a dead owner
 			 * and finishes the job.
 			 */
-			unsigned me;
-			if (shma_owner(p, &me) < 0)
-				me = SHMA_OWNER_NONE;
-			nw = shma_blk_word(shma_w_gen(w) + 1, shma_w_cls(w) | shma_w_flags(w), me);
+			nw = shma_blk_word(shma_w_gen(w) + 1, shma_w_cls(w) | shma_w_flags(w), actor_user);
+		}
+		if (c != SHMA_CLASS_LARGE) {
+			if (!rec->in)
+				return -EFAULT;     /* the class changed under us: damage */
+			shma_rec_push_intent(rec, c, start_ref, shma_w_gen(w) + 1);
 		}
 		if (__atomic_compare_exchange_n(&h->word, &w, nw, false,
 						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			break;
 		/* Someone changed it under us (a racing free): judge again. */
 	}
-	if (c == SHMA_CLASS_LARGE) {
-		uint32_t idx = (uint32_t)(((uint64_t)ref * SHMA_GRANULE) >> p->chunk_shift);
-		shma_release_chunk(p, idx, slot_state(p, idx));
-		return 0;
-	}
-	if (start != h)
-		__atomic_store_n(&start->word,
-				 shma_blk_word(shma_w_gen(w) + 1, c, SHMA_OWNER_NONE), __ATOMIC_RELEASE);
-	else
-		__atomic_store_n(&h->word, shma_blk_word(shma_w_gen(w) + 1, c, SHMA_OWNER_NONE),
-				 __ATOMIC_RELEASE);
-	shma_push(p, c, start_ref, start);
+	*wp = w;
+	*startp = start;
+	*start_refp = start_ref;
 	return 0;
 }
 
@@ -414,6 +390,7 @@ static int header_of(struct shma_pool *p, const void *ptr, uint32_t *idx, uint64
 
 MK_EXPORT int shma_free(struct shma_pool *p, void *ptr)
 {
+	unsigned me;
 	struct shma_blk *h;
 	uint32_t idx;
 	uint64_t off;
@@ -428,7 +405,10 @@ MK_EXPORT int shma_free(struct shma_pool *p, void *ptr)
 	r = header_of(p, ptr, &idx, &off, &h);
 	if (r < 0)
 		return r;
-	return shma_free_blk(p, h, shma_ref(p, idx, off - BLK), 0, false, 0x100);
+	r = shma_owner(p, &me);
+	if (r < 0)
+		return r;
+	return shma_free_blk(p, h, shma_ref(p, idx, off - BLK), 0, false, 0x100, me);
 }
 
 /*
@@ -499,6 +479,7 @@ MK_EXPORT int shma_resolve(struct shma_pool *p, const struct shma_handle *h, voi
 
 MK_EXPORT int shma_free_handle(struct shma_pool *p, const struct shma_handle *h)
 {
+	unsigned me;
 	struct shma_blk *b;
 	char *base;
 	int r;
@@ -508,8 +489,11 @@ MK_EXPORT int shma_free_handle(struct shma_pool *p, const struct shma_handle *h)
 	r = check_handle(p, h, &b, &base);
 	if (r < 0)
 		return r;
+	r = shma_owner(p, &me);
+	if (r < 0)
+		return r;
 	return shma_free_blk(p, b, shma_ref(p, h->chunk & 0xffff, h->offset - BLK), h->gen,
-			     true, 0x100);
+			     true, 0x100, me);
 }
 
 MK_EXPORT int shma_handle_of(struct shma_pool *p, const void *ptr, struct shma_handle *out)

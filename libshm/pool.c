@@ -955,7 +955,7 @@ int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *
 	newstate = shma_slot_word(make_nonce(), shma_s_gen(newstate), SHMA_SLOT_CREATING, kind);
 	__atomic_store_n(&rt->slots[idx].state, newstate, __ATOMIC_SEQ_CST);
 	rt->slots[idx].size = size;
-	__atomic_store_n(&rt->slots[idx].bump, shma_bump_word(shma_s_gen(newstate), SHMA_CHUNK_DATA),
+	__atomic_store_n(&rt->slots[idx].bump, shma_bump_word(shma_s_gen(newstate), SHMA_CHUNK_DATA, 0),
 			 __ATOMIC_RELEASE);
 
 	if (p->backend == SHMA_BACKEND_SHM) {

@@ -93,18 +93,20 @@ static inline unsigned shma_s_kind(uint64_t s) { return (unsigned)(s >> 56) & 0x
 /*
  * A regular chunk's bump word: the slot generation it carves for (32..47)
  * and the next free byte offset (0..31; chunk_size + 1 once trim closed
- * it). A carver reads the slot state, maps that generation, then CASes
+ * it), and the record of the carve that set it (48..63; see intents). A carver reads the slot state, maps that generation, then CASes
  * the bump word expecting that generation: were the chunk trimmed and
  * created anew in between (an ABA on the offset alone: the new chunk's
  * bump can reach the old value), the CAS fails instead of carving the new
  * chunk through the old one's mapping.
  */
-static inline uint64_t shma_bump_word(unsigned gen, uint64_t off)
+static inline uint64_t shma_bump_word(unsigned gen, uint64_t off, unsigned actor)
 {
-	return (uint64_t)(gen & 0xffff) << 32 | (uint32_t)off;
+	return (uint64_t)actor << 48 | (uint64_t)(gen & 0xffff) << 32 | (uint32_t)off;
 }
 static inline uint64_t shma_bump_off(uint64_t b) { return (uint32_t)b; }
 static inline unsigned shma_bump_gen(uint64_t b) { return (unsigned)(b >> 32) & 0xffff; }
+/* The record of the carve that set it (see intents), 0 none. */
+static inline unsigned shma_bump_actor(uint64_t b) { return (unsigned)(b >> 48); }
 
 struct shma_slot {                      /* 64 bytes: one cache line each */
 	uint64_t state;
@@ -126,10 +128,75 @@ struct shma_user {
 	uint64_t start;
 };
 
-struct shma_head {                      /* one cache line per class */
-	uint64_t word;                  /* tag << 32 | ref */
-	uint64_t pad[7];
+/*
+ * In-flight records ("intents"): every user slot has SHMA_LANES of them in
+ * the root, and every operation that moves a block between a free list or
+ * a chunk's bump pointer and a header (pop, push, carve) holds one, claimed
+ * per operation by a CAS (so threads, and a signal handler nested in its
+ * thread's operation, each have their own). Before the CAS that moves the
+ * list head or bump word, the record names the operation and the exact
+ * transition it is trying to make (class and head tag, or slot, generation
+ * and new bump offset); the CAS itself names the record in the word it
+ * writes (the "actor"); whoever makes the next transition of that word
+ * first marks the record CONFIRMED. So after a process dies, reclaim can
+ * tell for each of its records whether the transition happened (the word
+ * still names the record, or the record was confirmed) and finish it (give
+ * back a popped or carved block whose header was never written) or roll it
+ * back (push a block freed but never pushed). Only root memory is written
+ * on another's behalf, never a chunk.
+ *
+ * word: payload (0..58) | state (59..60) | op (61..63); ref: see the ops.
+ *   HEAD ops (POP, PUSH): payload = class << 48 | head tag it produces;
+ *     ref = block ref | block generation (as free) << 32. A PUSH with tag 0
+ *     has not tried its CAS yet.
+ *   CARVE: payload = slot << 43 | slot generation << 27 | new bump / 16;
+ *     ref = class.
+ */
+#define SHMA_LANES 64u
+enum { SHMA_OP_NONE = 0, SHMA_OP_IDLE = 1, SHMA_OP_POP = 2, SHMA_OP_PUSH = 3, SHMA_OP_CARVE = 4 };
+enum { SHMA_IN_PENDING = 1, SHMA_IN_CONFIRMED = 2 };
+#define SHMA_TAG_MASK ((1ull << 48) - 1)
+
+struct shma_intent {
+	uint64_t word;
+	uint64_t ref;
 };
+
+static inline uint64_t shma_in_word(unsigned op, unsigned state, uint64_t payload)
+{
+	return (uint64_t)op << 61 | (uint64_t)state << 59 | (payload & ((1ull << 59) - 1));
+}
+static inline unsigned shma_in_op(uint64_t w) { return (unsigned)(w >> 61); }
+static inline unsigned shma_in_state(uint64_t w) { return (unsigned)(w >> 59) & 3; }
+static inline uint64_t shma_in_payload(uint64_t w) { return w & ((1ull << 59) - 1); }
+static inline uint64_t shma_in_head(unsigned c, uint64_t tag)
+{
+	return (uint64_t)(c & 0x3f) << 48 | (tag & SHMA_TAG_MASK);
+}
+static inline uint64_t shma_in_carve(uint32_t idx, unsigned gen, uint64_t off)
+{
+	return (uint64_t)(idx & 0xffff) << 43 | (uint64_t)(gen & 0xffff) << 27 | (off / 16 & 0x7ffffff);
+}
+
+/*
+ * A free-list head (16 bytes, changed only by a 16-byte CAS):
+ *   lo: tag (0..47, +1 on every change, never wraps in practice) | actor
+ *       (48..63: the record of the last change, 0 none; see intents)
+ *   hi: ref of the first block (0: empty)
+ */
+struct shma_head {                      /* one cache line per class */
+	uint64_t lo;
+	uint64_t hi;
+	uint64_t pad[6];
+};
+static inline uint64_t shma_h_tag(uint64_t lo) { return lo & SHMA_TAG_MASK; }
+static inline unsigned shma_h_actor(uint64_t lo) { return (unsigned)(lo >> 48); }
+static inline uint64_t shma_h_lo(uint64_t tag, unsigned actor)
+{
+	return (tag & SHMA_TAG_MASK) | (uint64_t)actor << 48;
+}
+/* An actor names user u's record lane (+1: 0 is none). */
+static inline unsigned shma_actor(unsigned u, unsigned lane) { return (u * SHMA_LANES + lane) + 1; }
 
 struct shma_root {
 	char magic[8];
@@ -148,6 +215,7 @@ struct shma_root {
 	uint64_t pad0[6];
 	struct shma_user users[SHMA_MAX_USERS + 1];
 	struct shma_head heads[SHMA_NCLASSES];
+	struct shma_intent intents[SHMA_MAX_USERS + 1][SHMA_LANES];
 	struct shma_slot slots[];       /* max_chunks */
 };
 
@@ -286,11 +354,36 @@ int shma_chunk_name(const struct shma_pool *p, uint32_t idx, uint32_t nonce, cha
 int shma_reclaim_users(struct shma_pool *p, int *blocks);
 void shma_disown(struct shma_pool *p, unsigned owner);
 
-/* alloc.c */
-int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_t want_gen,
-		  bool by_handle, unsigned only_owner);
+/* list.c: free lists, carving's bump words, in-flight records */
+struct shma_rec {                       /* a claimed record */
+	struct shma_intent *in;
+	unsigned actor;
+};
+void shma_rec_claim(struct shma_pool *p, unsigned user, struct shma_rec *r);
+void shma_rec_release(struct shma_rec *r);
+/* Name the free block ref (generation gen, class c) as about to be pushed. */
+void shma_rec_push_intent(struct shma_rec *r, unsigned c, uint32_t ref, uint32_t gen);
 struct shma_blk *shma_blk_at(struct shma_pool *p, uint32_t ref);
-void shma_push(struct shma_pool *p, unsigned c, uint32_t ref, struct shma_blk *b);
+struct shma_blk *shma_blk_at_err(struct shma_pool *p, uint32_t ref, int *err);
+int shma_pop(struct shma_pool *p, struct shma_rec *r, unsigned c, uint32_t *ref,
+	     struct shma_blk **blk);
+/* Push a block shma_rec_push_intent() named; the record goes back to IDLE. */
+void shma_push(struct shma_pool *p, struct shma_rec *r, unsigned c, uint32_t ref,
+	       struct shma_blk *b);
+/* Take a whole list (trim, repair): its first ref. */
+uint32_t shma_take_list(struct shma_pool *p, unsigned c);
+uint32_t shma_list_first(struct shma_pool *p, unsigned c);
+/* CAS a bump word from *old to (gen, off), first confirming *old's carve. */
+bool shma_bump_cas(struct shma_pool *p, uint32_t idx, uint64_t *old, unsigned gen, uint64_t off,
+		   struct shma_rec *r);
+/* Finish or roll back what dead user u's records were doing (u claimed by us). */
+void shma_resolve_user(struct shma_pool *p, unsigned u);
+
+/* alloc.c */
+/* actor_user: whose records the push uses (the freer's slot; a dead user's
+ * slot that reclaim holds). */
+int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_t want_gen,
+		  bool by_handle, unsigned only_owner, unsigned actor_user);
 
 /* pool.c */
 void shma_drop_regular(struct shma_pool *p, uint32_t idx, uint64_t state);

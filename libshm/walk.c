@@ -312,12 +312,17 @@ static int reclaim_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uin
 		hw = h ? __atomic_load_n(&h->word, __ATOMIC_ACQUIRE) : 0;
 		if (h && shma_w_magic_ok(hw) && shma_w_flags(hw) == SHMA_F_INNER &&
 		    shma_w_gen(hw) == shma_w_gen(w) + 1 && in_set(o->set, shma_w_owner(hw))) {
+			struct shma_rec rec;
+			/* Under the dead freer's records (its slot is ours now). */
+			shma_rec_claim(p, shma_w_owner(hw), &rec);
+			shma_rec_push_intent(&rec, c, ref, shma_w_gen(w) + 1);
 			if (__atomic_compare_exchange_n(&b->word, &w,
 							shma_blk_word(shma_w_gen(w) + 1, c, SHMA_OWNER_NONE),
 							false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-				shma_push(p, c, ref, b);
+				shma_push(p, &rec, c, ref, b);
 				o->count++;
 			}
+			shma_rec_release(&rec);
 			return 0;
 		}
 	}
@@ -327,7 +332,7 @@ static int reclaim_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uin
 	if (!h)
 		return 0;
 	if (shma_free_blk(p, h, ref + (uint32_t)(((char *)h - (char *)b) / 16), 0, false,
-			  shma_w_owner(w)) == 0)
+			  shma_w_owner(w), shma_w_owner(w)) == 0)
 		o->count++;
 	return 0;
 }
@@ -420,7 +425,15 @@ int shma_reclaim_users(struct shma_pool *p, int *blocks)
 	if (!n)
 		return 0;
 	/* Claimed first, then look: a repair either sees our claims or we see it. */
-	r = shma_repair_running(p) ? -EBUSY : walk(p, reclaim_fn, &o);
+	if (shma_repair_running(p)) {
+		r = -EBUSY;
+	} else {
+		/* Finish or roll back what they were doing (list.c), then free what they held. */
+		for (unsigned u = 0; u < SHMA_MAX_USERS; u++)
+			if (in_set(o.set, u))
+				shma_resolve_user(p, u);
+		r = walk(p, reclaim_fn, &o);
+	}
 	/* Blocks past a header not yet written were not seen: keep the slots, retry later. */
 	if (r > 0)
 		r = -EBUSY;
@@ -515,17 +528,6 @@ MK_EXPORT int shma_pool_reclaim(struct shma_pool *p)
  * carved block is among them, and push the rest back. Blocks freed while
  * we work land on the (new) lists, so their chunk simply does not qualify.
  */
-static uint32_t take_list(struct shma_pool *p, unsigned c)
-{
-	uint64_t *head = &p->root->heads[c].word;
-	uint64_t old = __atomic_load_n(head, __ATOMIC_ACQUIRE);
-
-	while (!__atomic_compare_exchange_n(head, &old, ((old >> 32) + 1) << 32, true,
-					    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-		;
-	return (uint32_t)old;
-}
-
 /* The next ref of a taken list, or 0 at its end or at a damaged entry. */
 static uint32_t list_next(struct shma_pool *p, unsigned c, uint32_t ref, struct shma_blk **out)
 {
@@ -567,7 +569,9 @@ MK_EXPORT int shma_pool_trim(struct shma_pool *p)
 	struct shma_root *rt;
 	uint32_t heads[SHMA_NCLASSES], *count;
 	uint64_t count_len, limit = 0;
+	struct shma_rec rec;
 	uint8_t *drop;
+	unsigned self;
 	void *m;
 	int released = 0, r;
 
@@ -578,9 +582,13 @@ MK_EXPORT int shma_pool_trim(struct shma_pool *p)
 	rt = p->root;
 	if (mk_align_up((uint64_t)p->max_chunks * 5, mk_page_size(), &count_len) < 0)
 		return -EINVAL;
+	r = shma_owner(p, &self);     /* the lists go back under our records */
+	if (r < 0)
+		return r;
 	r = mk_mmap(NULL, count_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &m);
 	if (r < 0)
 		return r;
+	shma_rec_claim(p, self, &rec);
 	count = m;
 	drop = (uint8_t *)(count + p->max_chunks);
 	for (uint32_t i = 0; i < p->max_chunks; i++)
@@ -588,7 +596,7 @@ MK_EXPORT int shma_pool_trim(struct shma_pool *p)
 
 	for (unsigned c = 0; c < p->nclasses; c++) {
 		uint64_t steps = 0;
-		heads[c] = take_list(p, c);
+		heads[c] = shma_take_list(p, c);
 		for (uint32_t ref = heads[c]; ref && steps++ < limit;) {
 			struct shma_blk *b;
 			if (!list_next(p, c, ref, &b))
@@ -612,9 +620,7 @@ MK_EXPORT int shma_pool_trim(struct shma_pool *p)
 		    !chunk_all_free(p, i, shma_bump_off(b), count[i]))
 			continue;
 		/* Close the chunk to carving; lose the race and it stays. */
-		if (!__atomic_compare_exchange_n(&sl->bump, &b,
-						 shma_bump_word(shma_s_gen(s), p->chunk_size + 1), false,
-						 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		if (!shma_bump_cas(p, i, &b, shma_s_gen(s), p->chunk_size + 1, NULL))
 			continue;
 		drop[i] = 1;
 	}
@@ -627,8 +633,11 @@ MK_EXPORT int shma_pool_trim(struct shma_pool *p)
 			if (!list_next(p, c, ref, &b))
 				break;
 			next = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);
-			if (!drop[((uint64_t)ref * SHMA_GRANULE) >> p->chunk_shift])
-				shma_push(p, c, ref, b);
+			if (!drop[((uint64_t)ref * SHMA_GRANULE) >> p->chunk_shift]) {
+				shma_rec_push_intent(&rec, c, ref,
+						     shma_w_gen(__atomic_load_n(&b->word, __ATOMIC_ACQUIRE)));
+				shma_push(p, &rec, c, ref, b);
+			}
 			ref = next;
 		}
 	}
@@ -638,6 +647,7 @@ MK_EXPORT int shma_pool_trim(struct shma_pool *p)
 		shma_drop_regular(p, i, __atomic_load_n(&rt->slots[i].state, __ATOMIC_ACQUIRE));
 		released++;
 	}
+	shma_rec_release(&rec);
 	mk_munmap(m, count_len);
 	return released;
 }
@@ -647,6 +657,7 @@ MK_EXPORT int shma_pool_trim(struct shma_pool *p)
 struct repair_ud {
 	uint64_t limit;
 	int pushed;
+	struct shma_rec rec;            /* ours: what we push goes under it */
 };
 
 /* A free block of a regular chunk that no list holds (repair's lists are marked). */
@@ -659,9 +670,10 @@ static int repair_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint
 		return 0;
 	if (shma_w_flags(w) == SHMA_F_SHIFTED || shma_w_flags(w) == SHMA_F_INNER)
 		return 0;       /* not a free block's start header */
+	shma_rec_push_intent(&r->rec, c, ref, shma_w_gen(w));
 	__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c, SHMA_OWNER_NONE), __ATOMIC_RELEASE);
 	b->self = ref;
-	shma_push(p, c, ref, b);
+	shma_push(p, &r->rec, c, ref, b);
 	r->pushed++;
 	return 0;
 }
@@ -672,13 +684,15 @@ static void repair_gap(struct shma_pool *p, struct shma_blk *b, uint32_t ref, un
 	struct repair_ud *r = ud;
 
 	b->self = ref;
+	shma_rec_push_intent(&r->rec, c, ref, 0);
 	__atomic_store_n(&b->word, shma_blk_word(0, c, SHMA_OWNER_NONE), __ATOMIC_RELEASE);
-	shma_push(p, c, ref, b);
+	shma_push(p, &r->rec, c, ref, b);
 	r->pushed++;
 }
 
 /* Walk a list we hold privately, marking (or unmarking and pushing back) its entries. */
-static void repair_list(struct shma_pool *p, unsigned c, uint32_t head, uint64_t limit, bool mark)
+static void repair_list(struct shma_pool *p, struct shma_rec *rec, unsigned c, uint32_t head,
+			uint64_t limit, bool mark)
 {
 	uint64_t steps = 0;
 
@@ -698,9 +712,10 @@ static void repair_list(struct shma_pool *p, unsigned c, uint32_t head, uint64_t
 			__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c | SHMA_F_LISTED,
 								 SHMA_OWNER_NONE), __ATOMIC_RELEASE);
 		} else {
+			shma_rec_push_intent(rec, c, ref, shma_w_gen(w));
 			__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c, SHMA_OWNER_NONE),
 					 __ATOMIC_RELEASE);
-			shma_push(p, c, ref, b);
+			shma_push(p, rec, c, ref, b);
 		}
 		ref = next;
 	}
@@ -749,18 +764,15 @@ MK_EXPORT int shma_pool_repair(struct shma_pool *p)
 	if (r >= 0) {
 		for (uint32_t i = 0; i < p->max_chunks; i++)
 			ru.limit += p->root->slots[i].size / 32;
+		shma_rec_claim(p, self, &ru.rec);
 		for (unsigned c = 0; c < p->nclasses; c++) {
-			uint64_t *head = &p->root->heads[c].word;
-			uint64_t old = __atomic_load_n(head, __ATOMIC_ACQUIRE);
-			while (!__atomic_compare_exchange_n(head, &old, ((old >> 32) + 1) << 32, true,
-							    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-				;
-			heads[c] = (uint32_t)old;
-			repair_list(p, c, heads[c], ru.limit, true);
+			heads[c] = shma_take_list(p, c);
+			repair_list(p, &ru.rec, c, heads[c], ru.limit, true);
 		}
 		r = walk_gaps(p, repair_fn, repair_gap, &ru);   /* > 0: a gap too odd to size */
 		for (unsigned c = 0; c < p->nclasses; c++)
-			repair_list(p, c, heads[c], ru.limit, false);
+			repair_list(p, &ru.rec, c, heads[c], ru.limit, false);
+		shma_rec_release(&ru.rec);
 	}
 	__atomic_store_n(&lock->pid, 0, __ATOMIC_SEQ_CST);
 	return r < 0 ? r : ru.pushed;
