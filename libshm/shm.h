@@ -262,18 +262,21 @@ int shma_pool_chunk_stat(struct shma_pool *pool, uint32_t index, struct shma_chu
 
 /*
  * Give back what processes that died without detaching held: blocks they
- * allocated and never freed are freed, their registration slots cleared.
- * Returns the number of blocks freed. Safe while live processes keep
+ * allocated and never freed are freed, their registration slots cleared,
+ * and what they were doing inside shma_alloc/shma_free when they died is
+ * finished or rolled back from their in-flight records (nothing is left
+ * that only shma_pool_repair could give back). Returns the number of
+ * blocks freed. Safe while live processes keep
  * allocating (it only frees blocks whose allocator is provably dead).
  * A block handed to another process stays owned by its allocator.
  */
 int shma_pool_reclaim(struct shma_pool *pool);
 
 /*
- * Give back free blocks that no free list holds (left by processes killed
- * inside shma_alloc or shma_free, in the few instructions between the free
- * list and the block header; shma_pool_reclaim cannot tell those from
- * blocks in live hands). Runs only when no other live process is attached
+ * Give back free blocks that no free list holds (left by damage, or by a
+ * process killed inside shma_pool_trim; a process killed inside shma_alloc
+ * or shma_free leaves in-flight records from which shma_pool_reclaim
+ * finishes its work). Runs only when no other live process is attached
  * read-write (-EBUSY otherwise), after a reclaim; attaches wait while it
  * runs. Returns the number of blocks given back. No other thread of the
  * caller may use the pool meanwhile. Not async-signal-safe. (LIBSHM_0.2)
