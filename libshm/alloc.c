@@ -164,7 +164,9 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 		return alloc_large(p, len, owner, h, ptr);
 
 	/* Our in-flight record: from the pop or carve until the header is written. */
-	shma_rec_claim(p, owner, &rec);
+	r = shma_rec_claim(p, owner, &rec);
+	if (r < 0)
+		return r;
 	for (;;) {
 		uint64_t w;
 
@@ -247,8 +249,8 @@ int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_
 	 * frees it until it is on its list, it names the block (so reclaim
 	 * pushes it should we die in between). Dropped on every error return.
 	 */
-	if (shma_w_cls(w) != SHMA_CLASS_LARGE)
-		shma_rec_claim(p, actor_user, &rec);
+	if (shma_w_cls(w) != SHMA_CLASS_LARGE && (r = shma_rec_claim(p, actor_user, &rec)) < 0)
+		return r;
 	r = free_commit(p, h, ref, want_gen, by_handle, only_owner, actor_user, &rec, &w, &start,
 			&start_ref);
 	if (r < 0) {

@@ -108,12 +108,12 @@ static unsigned lane_hint(void)
 	return (unsigned)(t >> 60) * 4;         /* 16 lines of 4 records */
 }
 
-void shma_rec_claim(struct shma_pool *p, unsigned user, struct shma_rec *r)
+int shma_rec_claim(struct shma_pool *p, unsigned user, struct shma_rec *r)
 {
 	struct shma_intent *lanes = p->root->intents[user];
 	unsigned start = lane_hint();
 
-	for (;;) {
+	for (unsigned spins = 0; spins < (1u << 20); spins++) {
 		for (unsigned k = 0; k < SHMA_LANES; k++) {
 			unsigned i = (start + k) % SHMA_LANES;
 			uint64_t w = 0;
@@ -125,12 +125,14 @@ void shma_rec_claim(struct shma_pool *p, unsigned user, struct shma_rec *r)
 							__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
 				r->in = &lanes[i];
 				r->actor = shma_actor(user, i);
-				return;
+				return 0;
 			}
 		}
 		/* SHMA_LANES operations of this process under way at once: wait. */
 		__builtin_ia32_pause();
 	}
+	/* Every record held for ~a second: not our threads (a damaged root). */
+	return -EAGAIN;
 }
 
 void shma_rec_release(struct shma_rec *r)

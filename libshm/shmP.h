@@ -359,7 +359,8 @@ struct shma_rec {                       /* a claimed record */
 	struct shma_intent *in;
 	unsigned actor;
 };
-void shma_rec_claim(struct shma_pool *p, unsigned user, struct shma_rec *r);
+/* -EAGAIN if none came free for a long while (a damaged root, never our own threads). */
+int shma_rec_claim(struct shma_pool *p, unsigned user, struct shma_rec *r);
 void shma_rec_release(struct shma_rec *r);
 /* Name the free block ref (generation gen, class c) as about to be pushed. */
 void shma_rec_push_intent(struct shma_rec *r, unsigned c, uint32_t ref, uint32_t gen);

@@ -314,7 +314,8 @@ static int reclaim_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uin
 		    shma_w_gen(hw) == shma_w_gen(w) + 1 && in_set(o->set, shma_w_owner(hw))) {
 			struct shma_rec rec;
 			/* Under the dead freer's records (its slot is ours now). */
-			shma_rec_claim(p, shma_w_owner(hw), &rec);
+			if (shma_rec_claim(p, shma_w_owner(hw), &rec) < 0)
+				return 0;
 			shma_rec_push_intent(&rec, c, ref, shma_w_gen(w) + 1);
 			if (__atomic_compare_exchange_n(&b->word, &w,
 							shma_blk_word(shma_w_gen(w) + 1, c, SHMA_OWNER_NONE),
@@ -585,10 +586,14 @@ MK_EXPORT int shma_pool_trim(struct shma_pool *p)
 	r = shma_owner(p, &self);     /* the lists go back under our records */
 	if (r < 0)
 		return r;
-	r = mk_mmap(NULL, count_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &m);
+	r = shma_rec_claim(p, self, &rec);
 	if (r < 0)
 		return r;
-	shma_rec_claim(p, self, &rec);
+	r = mk_mmap(NULL, count_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &m);
+	if (r < 0) {
+		shma_rec_release(&rec);
+		return r;
+	}
 	count = m;
 	drop = (uint8_t *)(count + p->max_chunks);
 	for (uint32_t i = 0; i < p->max_chunks; i++)
@@ -761,10 +766,11 @@ MK_EXPORT int shma_pool_repair(struct shma_pool *p)
 	for (unsigned u = 0; r >= 0 && u < SHMA_MAX_USERS; u++)
 		if (u != self && __atomic_load_n(&p->root->users[u].pid, __ATOMIC_SEQ_CST))
 			r = -EBUSY;
+	if (r >= 0)
+		r = shma_rec_claim(p, self, &ru.rec);
 	if (r >= 0) {
 		for (uint32_t i = 0; i < p->max_chunks; i++)
 			ru.limit += p->root->slots[i].size / 32;
-		shma_rec_claim(p, self, &ru.rec);
 		for (unsigned c = 0; c < p->nclasses; c++) {
 			heads[c] = shma_take_list(p, c);
 			repair_list(p, &ru.rec, c, heads[c], ru.limit, true);
