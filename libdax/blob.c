@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * DAXS snapshot blobs (see daxsnap(5)), little-endian throughout.
+ * The DAXS blob codec (see daxsnap(5)), little-endian throughout: parse,
+ * validate and build blobs, no session involved (snapshot.c writes and
+ * restores sessions with it).
  *
  * Version 1 is the seed VMM's format, byte for byte:
  *   "DAXS" u32 version=1, u64 base_gpa, window_len, cap, mapped, count;
@@ -13,10 +15,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <glib.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
+#include "common/le.h"
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
@@ -26,7 +30,9 @@
 
 static uint32_t crc_table[256];
 
-static gpointer crc_init(gpointer unused)
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
 {
 	for (uint32_t i = 0; i < 256; i++) {
 		uint32_t c = i;
@@ -34,14 +40,11 @@ static gpointer crc_init(gpointer unused)
 			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
 		crc_table[i] = c;
 	}
-	return NULL;
 }
 
 static uint32_t crc_soft(uint32_t crc, const uint8_t *p, size_t len)
 {
-	static GOnce once = G_ONCE_INIT;
-
-	g_once(&once, crc_init, NULL);
+	pthread_once(&crc_once, crc_init);
 	while (len--)
 		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
 	return crc;
@@ -75,70 +78,58 @@ uint32_t dax_crc32c(uint32_t crc, const void *buf, size_t len)
 	return ~crc_soft(crc, buf, len);
 }
 
-/* ---- little-endian fields -------------------------------------------------------- */
+/* ---- layout ---------------------------------------------------------------------- */
 
-static void put32(uint8_t *p, uint32_t v) { v = GUINT32_TO_LE(v); memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { v = GUINT64_TO_LE(v); memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return GUINT32_FROM_LE(v); }
-static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return GUINT64_FROM_LE(v); }
+size_t dax_blob_hdr_size(unsigned v) { return v == 1 ? DAX_BLOB_V1_HDR : DAX_BLOB_V2_HDR; }
+size_t dax_blob_ent_size(unsigned v) { return v == 1 ? DAX_BLOB_V1_ENT : DAX_BLOB_V2_ENT; }
 
-bool dax_file_id_equal(const struct dax_file_id *a, const struct dax_file_id *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	       a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec;
-}
-
-static size_t hdr_size(unsigned v) { return v == 1 ? DAX_BLOB_V1_HDR : DAX_BLOB_V2_HDR; }
-static size_t ent_size(unsigned v) { return v == 1 ? DAX_BLOB_V1_ENT : DAX_BLOB_V2_ENT; }
-
-/* Size of a blob of n entries, or 0 on overflow. */
-static size_t blob_size(unsigned v, size_t n)
+size_t dax_blob_size(unsigned v, size_t n)
 {
 	size_t sz;
 
-	if (mk_mul_size(n, ent_size(v), &sz) || mk_add_size(sz, hdr_size(v) + (v == 2 ? 4 : 0), &sz))
+	if (mk_mul_size(n, dax_blob_ent_size(v), &sz) || mk_add_size(sz, dax_blob_hdr_size(v) + (v == 2 ? 4 : 0), &sz))
 		return 0;
 	return sz;
 }
 
-static void put_header(uint8_t *p, const struct dax_blob_header *h)
+void dax_blob_put_header(uint8_t *p, const struct dax_blob_header *h)
 {
 	memcpy(p, "DAXS", 4);
-	put32(p + 4, h->version);
-	put64(p + 8, h->base_gpa);
-	put64(p + 16, h->window_len);
-	put64(p + 24, h->cap);
-	put64(p + 32, h->mapped_bytes);
-	put64(p + 40, h->count);
+	mk_put_le32(p + 4, h->version);
+	mk_put_le64(p + 8, h->base_gpa);
+	mk_put_le64(p + 16, h->window_len);
+	mk_put_le64(p + 24, h->cap);
+	mk_put_le64(p + 32, h->mapped_bytes);
+	mk_put_le64(p + 40, h->count);
 	if (h->version == 2) {
-		put32(p + 48, h->align_log2);
-		put32(p + 52, 0);
+		mk_put_le32(p + 48, h->align_log2);
+		mk_put_le32(p + 52, 0);
 	}
 }
 
-static void put_entry(uint8_t *p, unsigned v, const struct dax_mapping *m)
+void dax_blob_put_entry(uint8_t *p, unsigned v, const struct dax_mapping *m)
 {
-	put64(p, m->moffset);
-	put64(p + 8, m->len);
-	put64(p + 16, m->nodeid);
-	put64(p + 24, m->foffset);
-	put32(p + 32, m->prot);
+	mk_put_le64(p, m->moffset);
+	mk_put_le64(p + 8, m->len);
+	mk_put_le64(p + 16, m->nodeid);
+	mk_put_le64(p + 24, m->foffset);
+	mk_put_le32(p + 32, m->prot);
 	if (v == 1) {
-		put32(p + 36, 0);
+		mk_put_le32(p + 36, 0);
 		return;
 	}
-	put32(p + 36, m->id.valid ? 1 : 0);
-	put64(p + 40, m->id.valid ? m->id.dev : 0);
-	put64(p + 48, m->id.valid ? m->id.ino : 0);
-	put64(p + 56, m->id.valid ? m->id.size : 0);
-	put64(p + 64, m->id.valid ? (uint64_t)m->id.mtime_sec : 0);
-	put32(p + 72, m->id.valid ? m->id.mtime_nsec : 0);
-	put32(p + 76, 0);
+	mk_put_le32(p + 36, m->id.valid ? 1 : 0);
+	mk_put_le64(p + 40, m->id.valid ? m->id.dev : 0);
+	mk_put_le64(p + 48, m->id.valid ? m->id.ino : 0);
+	mk_put_le64(p + 56, m->id.valid ? m->id.size : 0);
+	mk_put_le64(p + 64, m->id.valid ? (uint64_t)m->id.mtime_sec : 0);
+	mk_put_le32(p + 72, m->id.valid ? m->id.mtime_nsec : 0);
+	mk_put_le32(p + 76, 0);
 }
 
-static void put_crc(uint8_t *b, size_t sz)
+void dax_blob_put_crc(uint8_t *b, size_t sz)
 {
-	put32(b + sz - 4, dax_crc32c(0, b, sz - 4));
+	mk_put_le32(b + sz - 4, dax_crc32c(0, b, sz - 4));
 }
 
 /* ---- parse ------------------------------------------------------------------------ */
@@ -199,8 +190,7 @@ fail:
 	return r;
 }
 
-/* Parse into a caller-owned header and a malloc'd array; nothing allocated on error. */
-static int parse(const uint8_t *b, size_t len, struct dax_blob_header *h,
+int dax_blob_decode(const uint8_t *b, size_t len, struct dax_blob_header *h,
 		 struct dax_mapping **out, const char **why)
 {
 	struct dax_mapping *v = NULL;
@@ -213,34 +203,34 @@ static int parse(const uint8_t *b, size_t len, struct dax_blob_header *h,
 		FAIL("truncated header");
 	if (memcmp(b, "DAXS", 4))
 		FAIL("bad magic");
-	h->version = get32(b + 4);
+	h->version = mk_get_le32(b + 4);
 	if (h->version != 1 && h->version != 2)
 		FAIL("unsupported version");
-	hs = hdr_size(h->version);
-	es = ent_size(h->version);
+	hs = dax_blob_hdr_size(h->version);
+	es = dax_blob_ent_size(h->version);
 	if (len < hs + (h->version == 2 ? 4 : 0))
 		FAIL("truncated header");
-	h->base_gpa = get64(b + 8);
-	h->window_len = get64(b + 16);
-	h->cap = get64(b + 24);
-	h->mapped_bytes = get64(b + 32);
-	h->count = get64(b + 40);
+	h->base_gpa = mk_get_le64(b + 8);
+	h->window_len = mk_get_le64(b + 16);
+	h->cap = mk_get_le64(b + 24);
+	h->mapped_bytes = mk_get_le64(b + 32);
+	h->count = mk_get_le64(b + 40);
 	if (h->version == 2) {
-		if (get32(b + len - 4) != dax_crc32c(0, b, len - 4))
+		if (mk_get_le32(b + len - 4) != dax_crc32c(0, b, len - 4))
 			FAIL("CRC mismatch");
-		h->align_log2 = get32(b + 48);
+		h->align_log2 = mk_get_le32(b + 48);
 		if (h->align_log2 < 12 || h->align_log2 > 40)
 			FAIL("bad alignment");
-		if (get32(b + 52))
+		if (mk_get_le32(b + 52))
 			FAIL("unknown header flags");
 	}
 	align = h->version == 2 ? 1ull << h->align_log2 : 4096;
 	if (!h->window_len || mk_add_u64(h->base_gpa, h->window_len, &end))
 		FAIL("bad window");
-	if (h->count > (len - hs) / es || blob_size(h->version, (size_t)h->count) != len)
+	if (h->count > (len - hs) / es || dax_blob_size(h->version, (size_t)h->count) != len)
 		FAIL("entry count does not match the length");
 	n = (size_t)h->count;
-	v = malloc(sizeof(*v) * (n ?: 1));
+	v = mk_reallocarray(NULL, n ?: 1, sizeof(*v));
 	if (!v) {
 		*why = "out of memory";
 		return -ENOMEM;
@@ -251,21 +241,21 @@ static int parse(const uint8_t *b, size_t len, struct dax_blob_header *h,
 		uint32_t ef;
 
 		*m = (struct dax_mapping){
-			.moffset = get64(p), .len = get64(p + 8), .nodeid = get64(p + 16),
-			.foffset = get64(p + 24), .prot = get32(p + 32),
+			.moffset = mk_get_le64(p), .len = mk_get_le64(p + 8), .nodeid = mk_get_le64(p + 16),
+			.foffset = mk_get_le64(p + 24), .prot = mk_get_le32(p + 32),
 		};
-		ef = get32(p + 36);
+		ef = mk_get_le32(p + 36);
 		if (h->version == 1) {
 			if (ef)
 				FAIL("reserved field not zero");
 			continue;
 		}
-		if (ef & ~1u || get32(p + 76))
+		if (ef & ~1u || mk_get_le32(p + 76))
 			FAIL("unknown entry flags");
 		if (ef & 1)
 			m->id = (struct dax_file_id){
-				.dev = get64(p + 40), .ino = get64(p + 48), .size = get64(p + 56),
-				.mtime_sec = (int64_t)get64(p + 64), .mtime_nsec = get32(p + 72),
+				.dev = mk_get_le64(p + 40), .ino = mk_get_le64(p + 48), .size = mk_get_le64(p + 56),
+				.mtime_sec = (int64_t)mk_get_le64(p + 64), .mtime_nsec = mk_get_le32(p + 72),
 				.valid = 1,
 			};
 	}
@@ -293,7 +283,7 @@ MK_EXPORT int dax_blob_parse(const void *blob, size_t len, struct dax_blob_heade
 		*why = "invalid argument";
 		return -EINVAL;
 	}
-	r = parse(blob, len, hdr, &v, why);
+	r = dax_blob_decode(blob, len, hdr, &v, why);
 	if (r < 0)
 		return r;
 	*entries = v;
@@ -325,11 +315,11 @@ MK_EXPORT int dax_blob_build(const struct dax_blob_header *hdr, const struct dax
 		FAIL("bad alignment");
 	if (!h.window_len || mk_add_u64(h.base_gpa, h.window_len, &end))
 		FAIL("bad window");
-	sz = blob_size(h.version, n);
+	sz = dax_blob_size(h.version, n);
 	if (!sz)
 		FAIL("too many entries");
-	v = malloc(sizeof(*v) * (n ?: 1));
-	b = malloc(sz);
+	v = mk_reallocarray(NULL, n ?: 1, sizeof(*v));
+	b = mk_malloc(sz);
 	if (!v || !b) {
 		*why = "out of memory";
 		r = -ENOMEM;
@@ -343,11 +333,11 @@ MK_EXPORT int dax_blob_build(const struct dax_blob_header *hdr, const struct dax
 	r = check_entries(&h, v, n, h.version == 2 ? 1ull << h.align_log2 : 4096, false, false, why);
 	if (r < 0)
 		goto fail;
-	put_header(b, &h);
+	dax_blob_put_header(b, &h);
 	for (size_t i = 0; i < n; i++)
-		put_entry(b + hdr_size(h.version) + i * ent_size(h.version), h.version, &v[i]);
+		dax_blob_put_entry(b + dax_blob_hdr_size(h.version) + i * dax_blob_ent_size(h.version), h.version, &v[i]);
 	if (h.version == 2)
-		put_crc(b, sz);
+		dax_blob_put_crc(b, sz);
 	free(v);
 	*blob = b;
 	*len = sz;
@@ -355,187 +345,5 @@ MK_EXPORT int dax_blob_build(const struct dax_blob_header *hdr, const struct dax
 fail:
 	free(v);
 	free(b);
-	return r;
-}
-
-/* ---- session snapshot / restore ---------------------------------------------------- */
-
-
-struct id_cache {
-	uint64_t nodeid;
-	struct dax_file_id id;
-};
-
-MK_EXPORT int dax_session_snapshot(struct dax_session *s, unsigned version, void **blob, size_t *len)
-{
-	g_autoptr(GHashTable) ids = NULL;
-	struct dax_blob_header h;
-	uint8_t *b, *p;
-	struct dax_slot *sl;
-	size_t sz;
-
-	if (!s || (version != 1 && version != 2) || !blob || !len)
-		return -EINVAL;
-	if (version == 2)
-		ids = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
-	g_mutex_lock(&s->lock);
-	h = (struct dax_blob_header){
-		.version = version, .align_log2 = version == 2 ? s->align_log2 : 0,
-		.base_gpa = s->base, .window_len = s->wlen, .cap = s->cap,
-		.mapped_bytes = s->mapped, .count = s->slots.count,
-	};
-	sz = blob_size(version, (size_t)h.count);
-	b = sz ? malloc(sz) : NULL;
-	if (!b) {
-		g_mutex_unlock(&s->lock);
-		return -ENOMEM;
-	}
-	put_header(b, &h);
-	p = b + hdr_size(version);
-	dax_slots_foreach(&s->slots, sl) {
-		struct dax_mapping m;
-
-		dax_slot_to_mapping(sl, &m);
-		if (version == 2 && sl->bound) {
-			/* A bound slot's file may have changed since setup (guest
-			 * writes move mtime): record what it is now, once per node. */
-			struct id_cache *e = g_hash_table_lookup(ids, &sl->nodeid);
-			if (!e) {
-				int fd;
-				e = g_new0(struct id_cache, 1);
-				e->nodeid = sl->nodeid;
-				fd = s->be.open(s->be.data, sl->nodeid, DAX_FH_NONE, DAX_PROT_READ, &e->id);
-				if (fd >= 0)
-					mk_close(fd);
-				else
-					e->id = sl->id;
-				g_hash_table_insert(ids, &e->nodeid, e);
-			}
-			m.id = e->id;
-		}
-		put_entry(p, version, &m);
-		p += ent_size(version);
-	}
-	g_mutex_unlock(&s->lock);
-	if (version == 2)
-		put_crc(b, sz);
-	*blob = b;
-	*len = sz;
-	return 0;
-}
-
-/*
- * Eager mode (the window without userfaultfd): nothing could catch the
- * first touch of an unbound page, so every restored slot is bound now.
- * A slot that cannot be bound stays unbound over anonymous memory (reads
- * as zeros) and is reported; the restore itself succeeded.
- */
-static GArray *bind_all_locked(struct dax_session *s)
-{
-	GArray *events = NULL;
-	struct dax_slot *sl;
-	uint64_t t0 = mk_now_ns();
-
-	dax_slots_foreach(&s->slots, sl) {
-		int r = dax_bind_locked(s, sl, NULL, NULL);
-
-		if (r == 0) {
-			s->fst.eager_binds++;
-			continue;
-		}
-		s->st.rejects[dax_err_index(r)]++;
-		s->fst.unbound++;
-		if (!events)
-			events = g_array_new(FALSE, FALSE, sizeof(struct dax_event));
-		g_array_append_val(events, ((struct dax_event){ DAX_EVENT_UNBOUND, r,
-				   s->base + sl->moffset, sl->moffset, sl->len, sl->nodeid }));
-	}
-	s->fst.eager_ns += mk_now_ns() - t0;
-	return events;
-}
-
-MK_EXPORT int dax_session_restore(struct dax_session *s, const void *blob, size_t len)
-{
-	struct dax_blob_header h;
-	struct dax_mapping *v;
-	const char *why;
-	struct dax_slots fresh, old;
-	GHashTable *nodes, *old_nodes;
-	GArray *events = NULL;
-	int r;
-
-	if (!s || (!blob && len))
-		return -EINVAL;
-	r = parse(blob, len, &h, &v, &why);
-	if (r < 0)
-		goto out_count;
-	/* Checks against this session (the blob was checked against itself). */
-	if (h.base_gpa != s->base || h.window_len != s->wlen)
-		r = -EBADSLT;
-	else if (h.count > s->max_mappings)
-		r = -ENOSPC;
-	for (size_t i = 0; r == 0 && i < h.count; i++)
-		if (!mk_is_aligned(v[i].moffset, s->align) || !mk_is_aligned(v[i].len, s->align))
-			r = -EINVAL;
-	if (r == 0) {
-		uint64_t sum = 0;
-		for (size_t i = 0; i < h.count; i++)
-			sum += v[i].len;        /* cannot overflow: parse checked it */
-		if (sum > s->cap)
-			r = -ENOSPC;
-		h.mapped_bytes = sum;
-	}
-	if (r < 0) {
-		free(v);
-		goto out_count;
-	}
-
-	/* Build the new tree outside the lock: restored slots are metadata only. */
-	dax_slots_build(&fresh, v, h.count);
-	nodes = dax_nodes_new();
-	for (size_t i = 0; i < h.count; i++) {
-		/* runs of one node are common: skip the hash lookup for a repeat */
-		if (v[i].id.valid && !(i && v[i - 1].id.valid && v[i - 1].nodeid == v[i].nodeid) &&
-		    !g_hash_table_contains(nodes, &v[i].nodeid)) {
-			struct dax_node *n = g_new0(struct dax_node, 1);
-			n->nodeid = v[i].nodeid;
-			n->id = v[i].id;
-			g_hash_table_insert(nodes, &n->nodeid, n);
-		}
-	}
-	free(v);
-
-	g_mutex_lock(&s->lock);
-	/* Tear down live mappings first; if that fails, keep the old state. */
-	r = dax_session_unmap_all_locked(s);
-	if (r < 0) {
-		s->st.rejects[dax_err_index(r)]++;
-		g_mutex_unlock(&s->lock);
-		dax_slots_clear(&fresh);
-		g_hash_table_destroy(nodes);
-		return r;
-	}
-	old = s->slots;
-	old_nodes = s->nodes;
-	s->slots = fresh;
-	s->nodes = nodes;
-	s->mapped = h.mapped_bytes;
-	s->st.restores++;
-	if (s->mode == DAX_FAULT_EAGER)
-		events = bind_all_locked(s);
-	g_mutex_unlock(&s->lock);
-	dax_slots_clear(&old);
-	g_hash_table_destroy(old_nodes);
-	if (events) {
-		for (guint i = 0; i < events->len; i++)
-			dax_emit(s, &g_array_index(events, struct dax_event, i));
-		g_array_unref(events);
-	}
-	return 0;
-
-out_count:
-	g_mutex_lock(&s->lock);
-	s->st.rejects[dax_err_index(r)]++;
-	g_mutex_unlock(&s->lock);
 	return r;
 }

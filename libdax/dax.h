@@ -418,6 +418,23 @@ int dax_blob_parse(const void *blob, size_t len, struct dax_blob_header *hdr,
 int dax_blob_build(const struct dax_blob_header *hdr, const struct dax_mapping *entries,
 		   size_t n, void **blob, size_t *len, const char **why);
 
+/* ---- debug log (libdax 0.3) --------------------------------------------- */
+
+/*
+ * A process-wide hook that explains refusals and failures: priority is
+ * syslog's (LOG_ERR .. LOG_DEBUG), msg one line without a newline.
+ * Silent by default. LIBDAX_LOG (err, warning, notice, info, debug or
+ * 0-7), read when libdax is loaded, sets the default priority and, while
+ * no callback is set, sends messages to standard error. The callback may
+ * be called from any thread, with a session lock held: it must not call
+ * into libdax. fn NULL: back to silent.
+ */
+typedef void (*dax_log_fn)(void *userdata, int priority, const char *msg);
+void dax_set_log_fn(dax_log_fn fn, void *userdata);
+/* Messages above priority are dropped (LOG_ERR by default). */
+void dax_set_log_priority(int priority);
+int dax_get_log_priority(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,11 +25,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <glib.h>
-#include <stdio.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "common/alloc.h"
+#include "common/hash.h"
 #include "common/kvm.h"
 #include "common/macro.h"
 #include "common/size.h"
@@ -55,8 +56,11 @@ int dax_window_giveback(struct dax_window *w, uint64_t off, uint64_t len, bool d
 	if (r < 0 || w->uffd < 0)
 		return r;
 	r = dax_uffd_register(w->uffd, addr, len);
-	if (r < 0)
+	if (r < 0) {
+		mk_log(&dax_log, LOG_ERR, "window [0x%llx, +0x%llx): registering it again failed: %d",
+		       (unsigned long long)off, (unsigned long long)len, r);
 		return r;
+	}
 	/*
 	 * A touch between the mmap and the registration got an ordinary
 	 * anonymous page instead of a fault event. In a range without a
@@ -104,7 +108,7 @@ static void window_destroy(void *data)
 	mk_munmap(w->res, w->wlen);
 	if (w->uffd >= 0)
 		mk_close(w->uffd);
-	g_free(w);
+	free(w);
 }
 
 int dax_kvm_window_new(int vm_fd, uint32_t slot, uint64_t base, uint64_t wlen, bool userfault,
@@ -115,12 +119,19 @@ int dax_kvm_window_new(int vm_fd, uint32_t slot, uint64_t base, uint64_t wlen, b
 	void *p;
 	int r;
 
-	if (wlen > SIZE_MAX)
+	if (wlen > SIZE_MAX) {
+		dax_refuse("window: 0x%llx bytes do not fit the address space", (unsigned long long)wlen);
 		return -EINVAL;
+	}
+	w = mk_calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
 	r = mk_mmap(NULL, wlen, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &p);
-	if (r < 0)
+	if (r < 0) {
+		free(w);
 		return r;
+	}
 	if (userfault) {
 		/* Not allowed (or not built into the kernel): eager mode. */
 		uffd = dax_uffd_open();
@@ -132,12 +143,14 @@ int dax_kvm_window_new(int vm_fd, uint32_t slot, uint64_t base, uint64_t wlen, b
 	/* vm_fd -1: a host-only window (dax_session_new_host_only) */
 	r = vm_fd >= 0 ? mk_kvm_set_memslot(vm_fd, slot, 0, base, wlen, p) : 0;
 	if (r < 0) {
+		mk_log(&dax_log, LOG_DEBUG, "window: KVM refused memslot %u at 0x%llx: %d", slot,
+		       (unsigned long long)base, r);
 		if (uffd >= 0)
 			mk_close(uffd);
 		mk_munmap(p, wlen);
+		free(w);
 		return r;
 	}
-	w = g_new0(struct dax_window, 1);
 	w->vm_fd = vm_fd;
 	w->slot = slot;
 	w->base = base;
@@ -161,23 +174,23 @@ struct kvm_memslots {
 	uint32_t first;
 	uint32_t n;
 	uint32_t hint;
-	GHashTable *by_gpa;     /* gpa -> slot index + 1 */
+	struct mk_hash by_gpa;  /* gpa -> (void *)(slot index + 1) */
 	uint8_t *used;
 };
 
 static int memslot_free_one(struct kvm_memslots *m, uint64_t gpa, uint64_t len, void *hva)
 {
-	gpointer v = g_hash_table_lookup(m->by_gpa, &gpa);
+	uintptr_t v = (uintptr_t)mk_hash_get(&m->by_gpa, gpa);
 	uint32_t idx;
 	int r;
 
 	if (!v)
 		return -ENOENT;
-	idx = GPOINTER_TO_UINT(v) - 1;
+	idx = (uint32_t)(v - 1);
 	r = mk_kvm_delete_memslot(m->vm_fd, m->first + idx);
 	if (r < 0)
 		return r;
-	g_hash_table_remove(m->by_gpa, &gpa);
+	mk_hash_del(&m->by_gpa, gpa);
 	m->used[idx] = 0;
 	mk_munmap(hva, len);
 	return 0;
@@ -188,11 +201,13 @@ static int memslot_map(void *data, uint64_t gpa, uint64_t len, int fd, uint64_t 
 {
 	struct kvm_memslots *m = data;
 	uint32_t flags = (prot & DAX_PROT_WRITE) ? 0 : KVM_MEM_READONLY;
-	uint64_t *key;
 	uint32_t idx;
 	void *p;
 	int r;
 
+	/* Room for the new key first: the only step that allocates. */
+	if (mk_hash_reserve(&m->by_gpa, 1) < 0)
+		return -ENOMEM;
 	/* Memslot flags cannot change in place: replace = delete + create. */
 	if (replace) {
 		r = memslot_free_one(m, gpa, len, *hva);
@@ -202,22 +217,24 @@ static int memslot_map(void *data, uint64_t gpa, uint64_t len, int fd, uint64_t 
 	for (idx = 0; idx < m->n; idx++)
 		if (!m->used[(m->hint + idx) % m->n])
 			break;
-	if (idx == m->n)
+	if (idx == m->n) {
+		dax_refuse("memslot mapper: all %u memslots in use", m->n);
 		return -ENOSPC;
+	}
 	idx = (m->hint + idx) % m->n;
 	r = mk_mmap(NULL, len, to_mmap_prot(prot), MAP_SHARED, fd, (off_t)foffset, &p);
 	if (r < 0)
 		return r;
 	r = mk_kvm_set_memslot(m->vm_fd, m->first + idx, flags, gpa, len, p);
 	if (r < 0) {
+		mk_log(&dax_log, LOG_WARNING, "memslot mapper: KVM refused memslot %u at 0x%llx: %d",
+		       m->first + idx, (unsigned long long)gpa, r);
 		mk_munmap(p, len);
 		return r;
 	}
 	m->used[idx] = 1;
 	m->hint = (idx + 1) % m->n;
-	key = g_new(uint64_t, 1);
-	*key = gpa;
-	g_hash_table_insert(m->by_gpa, key, GUINT_TO_POINTER(idx + 1));
+	(void)mk_hash_put(&m->by_gpa, gpa, (void *)(uintptr_t)(idx + 1), NULL);  /* reserved */
 	*hva = p;
 	return 0;
 }
@@ -235,9 +252,9 @@ static void memslot_destroy(void *data)
 	for (uint32_t i = 0; i < m->n; i++)
 		if (m->used[i])
 			mk_kvm_delete_memslot(m->vm_fd, m->first + i);
-	g_hash_table_destroy(m->by_gpa);
-	g_free(m->used);
-	g_free(m);
+	mk_hash_free(&m->by_gpa);
+	free(m->used);
+	free(m);
 }
 
 int dax_kvm_memslot_new(int vm_fd, uint32_t first, uint32_t nslots,
@@ -245,39 +262,57 @@ int dax_kvm_memslot_new(int vm_fd, uint32_t first, uint32_t nslots,
 {
 	struct kvm_memslots *m;
 
-	if (vm_fd < 0 || nslots == 0 || first + (uint64_t)nslots > UINT16_MAX)
+	if (vm_fd < 0 || nslots == 0 || first + (uint64_t)nslots > UINT16_MAX) {
+		dax_refuse("memslot mapper: vm_fd %d, memslots [%u, +%u) (at most 65535)", vm_fd,
+			   first, nslots);
 		return -EINVAL;
-	m = g_new0(struct kvm_memslots, 1);
+	}
+	m = mk_calloc(1, sizeof(*m));
+	if (m)
+		m->used = mk_calloc(nslots, 1);
+	if (!m || !m->used) {
+		free(m);
+		return -ENOMEM;
+	}
 	m->vm_fd = vm_fd;
 	m->first = first;
 	m->n = nslots;
-	m->used = g_new0(uint8_t, nslots);
-	m->by_gpa = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 	*ops = (struct dax_mapper_ops){ memslot_map, memslot_unmap, memslot_destroy, m };
 	return 0;
 }
 
 /* ---- map count guard ------------------------------------------------------- */
 
-static uint64_t read_u64_file(const char *path, uint64_t dflt)
+/*
+ * Scan a small /proc file in pieces (no allocation): the value of its
+ * first decimal number when num is not NULL, and the number of lines.
+ */
+static int scan_proc(const char *path, uint64_t *num, uint64_t *lines)
 {
-	g_autofree char *s = NULL;
+	char buf[4096];
+	bool in_num = true;
+	uint64_t v = 0, n = 0;
+	ssize_t got;
+	int fd = mk_openat(AT_FDCWD, path, O_RDONLY, 0);
 
-	if (!g_file_get_contents(path, &s, NULL, NULL))
-		return dflt;
-	return g_ascii_strtoull(s, NULL, 10) ?: dflt;
-}
-
-static uint64_t count_lines(const char *path)
-{
-	g_autofree char *s = NULL;
-	uint64_t n = 0;
-
-	if (!g_file_get_contents(path, &s, NULL, NULL))
-		return 0;
-	for (const char *p = s; *p; p++)
-		n += *p == '\n';
-	return n;
+	if (fd < 0)
+		return fd;
+	while ((got = mk_read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < got; i++) {
+			if (in_num && buf[i] >= '0' && buf[i] <= '9' && v < UINT64_MAX / 10)
+				v = v * 10 + (uint64_t)(buf[i] - '0');
+			else
+				in_num = false;
+			n += buf[i] == '\n';
+		}
+	mk_close(fd);
+	if (got < 0)
+		return (int)got;
+	if (num)
+		*num = v;
+	if (lines)
+		*lines = n;
+	return 0;
 }
 
 /*
@@ -287,8 +322,12 @@ static uint64_t count_lines(const char *path)
  */
 uint64_t dax_default_max_mappings(unsigned vmas_per_mapping)
 {
-	uint64_t max = read_u64_file("/proc/sys/vm/max_map_count", 65530);
-	uint64_t used = count_lines("/proc/self/maps") + 1024;
+	uint64_t max = 0, used = 0;
+
+	if (scan_proc("/proc/sys/vm/max_map_count", &max, NULL) < 0 || !max)
+		max = 65530;
+	(void)scan_proc("/proc/self/maps", NULL, &used);
+	used += 1024;
 
 	return max > used ? (max - used) / vmas_per_mapping : 0;
 }

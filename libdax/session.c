@@ -10,12 +10,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <glib.h>
 #include <linux/fuse.h>
 #include <linux/kvm.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/alloc.h"
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
@@ -28,118 +28,108 @@ _Static_assert(sizeof(struct fuse_removemapping_in) == 4, "abi");
 _Static_assert(DAX_FUSE_FLAG_READ == FUSE_SETUPMAPPING_FLAG_READ, "abi");
 _Static_assert(DAX_FUSE_FLAG_WRITE == FUSE_SETUPMAPPING_FLAG_WRITE, "abi");
 
-MK_EXPORT int dax_err_index(int err)
-{
-	switch (err) {
-	case -EINVAL: return DAX_ERR_EINVAL;
-	case -EEXIST: return DAX_ERR_EEXIST;
-	case -ENOSPC: return DAX_ERR_ENOSPC;
-	case -ENOENT: return DAX_ERR_ENOENT;
-	case -ESTALE: return DAX_ERR_ESTALE;
-	case -EACCES: return DAX_ERR_EACCES;
-	case -ENOMEM: return DAX_ERR_ENOMEM;
-	default: return DAX_ERR_OTHER;
-	}
-}
-
-void dax_hist_add(uint64_t *h, uint64_t ns)
-{
-	h[MK_MIN(mk_log2(ns | 1), DAX_HIST_BUCKETS - 1)]++;
-}
-
-/* Count a call's outcome; returns r. */
-static int account(struct dax_session *s, int r)
-{
-	if (r < 0)
-		s->st.rejects[dax_err_index(r)]++;
-	return r;
-}
-
-/* ---- lookup ---------------------------------------------------------------- */
-
-/* The slot with the largest moffset below end (the only candidate to overlap [.., end)). */
-static struct dax_slot *slot_before(struct dax_session *s, uint64_t end)
-{
-	return dax_slots_find_le(&s->slots, end - 1);
-}
-
-static struct dax_slot *slot_covering(struct dax_session *s, uint64_t moff)
-{
-	struct dax_slot *sl = slot_before(s, moff + 1);
-
-	return sl && moff - sl->moffset < sl->len ? sl : NULL;
-}
-
 /* ---- create / free ----------------------------------------------------------- */
 
-GHashTable *dax_nodes_new(void)
+/* cfg checks of dax_session_new(): 0 or -EINVAL, with the reason logged. */
+static int check_config(const struct dax_config *cfg, bool host_only, uint64_t *alignp)
 {
-	return g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
-}
+	uint64_t page = mk_page_size(), align, end;
 
-int dax_node_check(struct dax_session *s, uint64_t nodeid, const struct dax_file_id *id)
-{
-	struct dax_node *n = g_hash_table_lookup(s->nodes, &nodeid);
-
-	if (!n)
-		return 0;
-	if (n->state == DAX_NODE_UNCHECKED)
-		n->state = dax_file_id_equal(&n->id, id) ? DAX_NODE_VERIFIED : DAX_NODE_STALE;
-	return n->state == DAX_NODE_STALE ? -ESTALE : 0;
+	for (size_t i = 0; i < MK_ARRAY_SIZE(cfg->reserved); i++)
+		if (cfg->reserved[i]) {
+			dax_refuse("session: reserved[%zu] is %llu, must be 0", i,
+				   (unsigned long long)cfg->reserved[i]);
+			return -EINVAL;
+		}
+	if (cfg->align_log2 && (cfg->align_log2 < mk_log2(page) || cfg->align_log2 > 40)) {
+		dax_refuse("session: align_log2 %u outside [%u, 40]", cfg->align_log2, mk_log2(page));
+		return -EINVAL;
+	}
+	align = cfg->align_log2 ? 1ull << cfg->align_log2 : page;
+	if (!cfg->window_len || !mk_is_aligned(cfg->window_len, align) ||
+	    !mk_is_aligned(cfg->base_gpa, align) || mk_add_u64(cfg->base_gpa, cfg->window_len, &end)) {
+		dax_refuse("session: window [0x%llx, +0x%llx) empty, not aligned to 0x%llx or past 2^64",
+			   (unsigned long long)cfg->base_gpa, (unsigned long long)cfg->window_len,
+			   (unsigned long long)align);
+		return -EINVAL;
+	}
+	if (cfg->cap > cfg->window_len) {
+		dax_refuse("session: cap 0x%llx above window_len 0x%llx",
+			   (unsigned long long)cfg->cap, (unsigned long long)cfg->window_len);
+		return -EINVAL;
+	}
+	if (cfg->reserved32 || (cfg->flags & ~(DAX_SESSION_NO_THREAD | DAX_SESSION_NO_USERFAULT))) {
+		dax_refuse("session: unknown flags 0x%x or reserved32 %u not 0", cfg->flags,
+			   cfg->reserved32);
+		return -EINVAL;
+	}
+	if (cfg->mapper > DAX_MAPPER_CUSTOM) {
+		dax_refuse("session: unknown mapper %u", cfg->mapper);
+		return -EINVAL;
+	}
+	if (cfg->mapper == DAX_MAPPER_KVM_WINDOW && cfg->vm_fd < 0 && !host_only) {
+		dax_refuse("session: window mapper without a VM (vm_fd %d)", cfg->vm_fd);
+		return -EINVAL;
+	}
+	if (cfg->mapper == DAX_MAPPER_CUSTOM && (!cfg->ops || !cfg->ops->map || !cfg->ops->unmap)) {
+		dax_refuse("session: custom mapper without ops, map or unmap");
+		return -EINVAL;
+	}
+	*alignp = align;
+	return 0;
 }
 
 static int session_new(const struct dax_config *cfg, const struct dax_backend *backend,
 		       bool host_only, struct dax_session **out)
 {
-	uint64_t page = mk_page_size(), align, end;
+	uint64_t page = mk_page_size(), align;
 	struct dax_mapper_ops ops = { 0 };
 	struct dax_window *win = NULL;
 	struct dax_session *s;
 	unsigned vmas = 2;
 	int r;
 
-	if (!cfg || !backend || !backend->open || !out)
+	if (!cfg || !backend || !backend->open || !out) {
+		dax_refuse("session: %s is NULL", !cfg ? "cfg" : !backend ? "backend" :
+			   !backend->open ? "backend->open" : "out");
 		return -EINVAL;
-	for (size_t i = 0; i < MK_ARRAY_SIZE(cfg->reserved); i++)
-		if (cfg->reserved[i])
-			return -EINVAL;
-	if (cfg->align_log2 && (cfg->align_log2 < mk_log2(page) || cfg->align_log2 > 40))
-		return -EINVAL;
-	align = cfg->align_log2 ? 1ull << cfg->align_log2 : page;
-	if (!cfg->window_len || !mk_is_aligned(cfg->window_len, align) ||
-	    !mk_is_aligned(cfg->base_gpa, align) || mk_add_u64(cfg->base_gpa, cfg->window_len, &end))
-		return -EINVAL;
-	if (cfg->cap > cfg->window_len)
-		return -EINVAL;
-	if (cfg->reserved32 || (cfg->flags & ~(DAX_SESSION_NO_THREAD | DAX_SESSION_NO_USERFAULT)))
-		return -EINVAL;
+	}
+	r = check_config(cfg, host_only, &align);
+	if (r < 0)
+		return r;
+	/* Our own memory first: nothing to undo but a free when it fails. */
+	s = mk_calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	r = pthread_mutex_init(&s->lock, NULL);
+	if (r) {
+		free(s);
+		return -r;
+	}
 
 	switch (cfg->mapper) {
 	case DAX_MAPPER_KVM_WINDOW:
-		if (cfg->vm_fd < 0 && !host_only)
-			return -EINVAL;
 		r = dax_kvm_window_new(host_only ? -1 : cfg->vm_fd, cfg->slot, cfg->base_gpa,
 				       cfg->window_len, !(cfg->flags & DAX_SESSION_NO_USERFAULT),
 				       &ops, &win);
+		s->own_mapper = true;
 		break;
 	case DAX_MAPPER_KVM_MEMSLOT:
 		r = dax_kvm_memslot_new(cfg->vm_fd, cfg->slot, cfg->nslots ?: 256, &ops);
+		s->own_mapper = true;
 		vmas = 1;
 		break;
-	case DAX_MAPPER_CUSTOM:
-		if (!cfg->ops || !cfg->ops->map || !cfg->ops->unmap)
-			return -EINVAL;
+	default:
+		/* the caller's mapper: never destroyed by a failed dax_session_new() */
 		ops = *cfg->ops;
 		r = 0;
 		break;
-	default:
-		return -EINVAL;
 	}
-	if (r < 0)
-		return r;
+	if (r < 0) {
+		mk_log(&dax_log, LOG_DEBUG, "session: the mapper cannot be set up: %d", r);
+		goto fail;
+	}
 
-	s = g_new0(struct dax_session, 1);
-	g_mutex_init(&s->lock);
 	s->base = cfg->base_gpa;
 	s->wlen = cfg->window_len;
 	s->cap = cfg->cap ?: cfg->window_len;
@@ -150,8 +140,9 @@ static int session_new(const struct dax_config *cfg, const struct dax_backend *b
 	if (cfg->mapper == DAX_MAPPER_KVM_MEMSLOT)
 		s->max_mappings = MK_MIN(s->max_mappings, cfg->nslots ?: 256);
 	dax_slots_init(&s->slots);
-	s->nodes = dax_nodes_new();
 	s->be = *backend;
+	/* the table stays locked across our own mappers' map calls only, never the caller's */
+	s->table = s->own_mapper && backend->open == dax_table_open ? backend->data : NULL;
 	s->mops = ops;
 	s->kind = cfg->mapper;
 	s->win = win;
@@ -159,16 +150,18 @@ static int session_new(const struct dax_config *cfg, const struct dax_backend *b
 	s->mode = !win ? DAX_FAULT_EXIT : win->uffd >= 0 ? DAX_FAULT_USERFAULT : DAX_FAULT_EAGER;
 	if (s->mode == DAX_FAULT_USERFAULT && !(cfg->flags & DAX_SESSION_NO_THREAD)) {
 		r = dax_service_start(s);
-		if (r < 0) {
-			ops.destroy(ops.data);
-			g_hash_table_destroy(s->nodes);
-			g_mutex_clear(&s->lock);
-			g_free(s);
-			return r;
-		}
+		if (r < 0)
+			goto fail;
 	}
 	*out = s;
 	return 0;
+
+fail:
+	if (s->own_mapper && ops.destroy)
+		ops.destroy(ops.data);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return r;
 }
 
 MK_EXPORT void dax_session_free(struct dax_session *s)
@@ -176,15 +169,15 @@ MK_EXPORT void dax_session_free(struct dax_session *s)
 	if (!s)
 		return;
 	dax_service_stop(s);
-	dax_session_unmap_all_locked(s);
+	dax_unmap_all_locked(s);
 	dax_slots_clear(&s->slots);
-	g_hash_table_destroy(s->nodes);
+	dax_nodes_free(&s->nodes);
 	if (s->mops.destroy)
 		s->mops.destroy(s->mops.data);
 	if (s->be.destroy)
 		s->be.destroy(s->be.data);
-	g_mutex_clear(&s->lock);
-	g_free(s);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
 }
 
 MK_EXPORT int dax_session_new(const struct dax_config *cfg, const struct dax_backend *backend,
@@ -201,49 +194,109 @@ int dax_session_new_host_only(const struct dax_config *cfg, const struct dax_bac
 
 /* ---- setup ------------------------------------------------------------------- */
 
+static int check_setup(struct dax_session *s, uint64_t nodeid, const struct dax_setup_req *q)
+{
+	uint64_t end;
+
+	if (q->flags & ~(DAX_FUSE_FLAG_READ | DAX_FUSE_FLAG_WRITE) ||
+	    !(q->flags & (DAX_FUSE_FLAG_READ | DAX_FUSE_FLAG_WRITE))) {
+		dax_refuse("setup node %llu: flags 0x%llx (READ 1 and/or WRITE 2, nothing else)",
+			   (unsigned long long)nodeid, (unsigned long long)q->flags);
+		return -EINVAL;
+	}
+	if (!q->len || !mk_is_aligned(q->moffset, s->align) || !mk_is_aligned(q->len, s->align) ||
+	    !mk_is_aligned(q->foffset, mk_page_size())) {
+		dax_refuse("setup node %llu: moffset 0x%llx len 0x%llx foffset 0x%llx: zero or not "
+			   "aligned (window 0x%llx, file page 0x%zx)", (unsigned long long)nodeid,
+			   (unsigned long long)q->moffset, (unsigned long long)q->len,
+			   (unsigned long long)q->foffset, (unsigned long long)s->align, mk_page_size());
+		return -EINVAL;
+	}
+	if (mk_add_u64(q->foffset, q->len, &end) || end > (uint64_t)INT64_MAX) {
+		dax_refuse("setup node %llu: file range foffset 0x%llx + len 0x%llx overflows",
+			   (unsigned long long)nodeid, (unsigned long long)q->foffset,
+			   (unsigned long long)q->len);
+		return -EINVAL;
+	}
+	if (!mk_range_ok(q->moffset, q->len, s->wlen)) {
+		dax_refuse("setup node %llu: [0x%llx, +0x%llx) outside the window of 0x%llx bytes",
+			   (unsigned long long)nodeid, (unsigned long long)q->moffset,
+			   (unsigned long long)q->len, (unsigned long long)s->wlen);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int setup_locked(struct dax_session *s, uint64_t nodeid, const struct dax_setup_req *q)
 {
-	struct dax_slot *old, *sl;
+	struct dax_slot *old, *sl = NULL;
 	struct dax_file_id id = { 0 };
 	uint32_t prot = 0;
-	uint64_t end;
 	void *hva = NULL;
 	int fd, r;
 
-	if (q->flags & ~(DAX_FUSE_FLAG_READ | DAX_FUSE_FLAG_WRITE))
-		return -EINVAL;
+	r = check_setup(s, nodeid, q);
+	if (r < 0)
+		return r;
 	if (q->flags & DAX_FUSE_FLAG_READ)
 		prot |= DAX_PROT_READ;
 	if (q->flags & DAX_FUSE_FLAG_WRITE)
 		prot |= DAX_PROT_WRITE;
-	if (!prot || !q->len || !mk_is_aligned(q->moffset, s->align) ||
-	    !mk_is_aligned(q->len, s->align) || !mk_is_aligned(q->foffset, mk_page_size()) ||
-	    mk_add_u64(q->foffset, q->len, &end) || q->foffset + q->len > (uint64_t)INT64_MAX ||
-	    !mk_range_ok(q->moffset, q->len, s->wlen))
-		return -EINVAL;
 
-	old = slot_before(s, q->moffset + q->len);
+	old = dax_slot_before(s, q->moffset + q->len);
 	if (old && old->moffset + old->len > q->moffset) {
 		/* Exactly the live range: the guest's upgrade/replace. Else a partial overlap. */
-		if (old->moffset != q->moffset || old->len != q->len)
+		if (old->moffset != q->moffset || old->len != q->len) {
+			dax_refuse("setup node %llu: [0x%llx, +0x%llx) overlaps the live mapping "
+				   "[0x%llx, +0x%llx)", (unsigned long long)nodeid,
+				   (unsigned long long)q->moffset, (unsigned long long)q->len,
+				   (unsigned long long)old->moffset, (unsigned long long)old->len);
 			return -EEXIST;
+		}
 	} else {
 		old = NULL;
-		if (s->mapped + q->len > s->cap || s->slots.count >= s->max_mappings)
+		if (s->mapped + q->len > s->cap || s->slots.count >= s->max_mappings) {
+			dax_refuse("setup node %llu: 0x%llx more bytes over 0x%llx mapped (cap 0x%llx) "
+				   "or %zu live mappings (limit %llu)", (unsigned long long)nodeid,
+				   (unsigned long long)q->len, (unsigned long long)s->mapped,
+				   (unsigned long long)s->cap, s->slots.count,
+				   (unsigned long long)s->max_mappings);
 			return -ENOSPC;
+		}
+		/*
+		 * The new slot goes into the index before anything is mapped
+		 * (nobody sees it: the lock is held), so running out of memory
+		 * is found while nothing has changed yet.
+		 */
+		sl = dax_slot_new();
+		if (!sl)
+			return -ENOMEM;
+		sl->moffset = q->moffset;
+		sl->len = q->len;
+		if (dax_slots_insert(&s->slots, sl) < 0) {
+			dax_slot_free(sl);
+			return -ENOMEM;
+		}
 	}
 
-	fd = s->be.open(s->be.data, nodeid, q->fh, prot, &id);
-	if (fd < 0)
-		return fd;
-	/* The guest maps the file as it is now; this only settles restored slots' fate. */
-	dax_node_check(s, nodeid, &id);
-	if (old && old->bound)
-		hva = old->hva;
-	r = s->mops.map(s->mops.data, s->base + q->moffset, q->len, fd, q->foffset, prot,
-			old && old->bound, &hva);
-	mk_close(fd);
+	fd = dax_file_get(s, nodeid, q->fh, prot, &id);
+	if (fd >= 0) {
+		/* The guest maps the file as it is now; this only settles restored slots' fate. */
+		dax_node_check(s, nodeid, &id);
+		if (old && old->bound)
+			hva = old->hva;
+		r = s->mops.map(s->mops.data, s->base + q->moffset, q->len, fd, q->foffset, prot,
+				old && old->bound, &hva);
+		if (r < 0)
+			mk_log(&dax_log, LOG_WARNING, "setup node %llu: mapping [0x%llx, +0x%llx) "
+			       "failed: %d", (unsigned long long)nodeid,
+			       (unsigned long long)q->moffset, (unsigned long long)q->len, r);
+	} else
+		r = fd;
+	dax_file_put(s, fd);
 	if (r < 0) {
+		if (sl)
+			dax_slots_remove(&s->slots, sl);
 		/* A failed replace may have lost the old mapping: it rebinds on next touch. */
 		if (old && old->bound) {
 			old->bound = false;
@@ -258,10 +311,6 @@ static int setup_locked(struct dax_session *s, uint64_t nodeid, const struct dax
 		if (!sl->bound)
 			s->nbound++;
 	} else {
-		sl = dax_slot_new();
-		sl->moffset = q->moffset;
-		sl->len = q->len;
-		dax_slots_insert(&s->slots, sl);
 		s->mapped += q->len;
 		s->nbound++;
 	}
@@ -281,13 +330,15 @@ MK_EXPORT int dax_session_setup(struct dax_session *s, uint64_t nodeid, const st
 	uint64_t t0 = mk_now_ns();
 	int r;
 
-	if (!s || !req)
+	if (!s || !req) {
+		dax_refuse("setup: %s is NULL", !s ? "session" : "req");
 		return -EINVAL;
+	}
 	q = *req;       /* copy once: req may live in guest-shared memory */
-	g_mutex_lock(&s->lock);
-	r = account(s, setup_locked(s, nodeid, &q));
+	pthread_mutex_lock(&s->lock);
+	r = dax_account(s, setup_locked(s, nodeid, &q));
 	dax_hist_add(s->st.setup_ns, mk_now_ns() - t0);
-	g_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->lock);
 	return r;
 }
 
@@ -296,104 +347,62 @@ MK_EXPORT int dax_session_setup_raw(struct dax_session *s, uint64_t nodeid, cons
 {
 	struct dax_setup_req q;
 
-	if (!s || !payload || len < sizeof(q))
+	if (!s || !payload || len < sizeof(q)) {
+		dax_refuse("setup: raw payload %s (%zu bytes, needs %zu)",
+			   !s ? "without a session" : !payload ? "NULL" : "too short", len, sizeof(q));
 		return -EINVAL;
+	}
 	memcpy(&q, payload, sizeof(q));
 	return dax_session_setup(s, nodeid, &q);
 }
 
 /* ---- remove ------------------------------------------------------------------ */
 
-static int unmap_slot(struct dax_session *s, struct dax_slot *sl)
-{
-	int r;
-
-	if (!sl->bound)
-		return 0;
-	r = s->mops.unmap(s->mops.data, s->base + sl->moffset, sl->len, sl->hva);
-	if (r < 0)
-		return r;
-	sl->bound = false;
-	sl->hva = NULL;
-	s->nbound--;
-	return 0;
-}
-
-/*
- * Unmap every bound slot. If an unmap fails, the slots already unmapped
- * stay as unbound slots (same guest view) and -EIO is returned.
- */
-int dax_session_unmap_all_locked(struct dax_session *s)
-{
-	struct dax_slot *sl;
-	int err = 0;
-
-	if (s->win) {
-		/*
-		 * The whole window back in one go (one mmap and one
-		 * registration): this also drops the scratch pages of holes and
-		 * of slots that could not be bound, so restored slots fault.
-		 */
-		err = dax_window_giveback(s->win, 0, s->wlen, true);
-		if (err < 0)
-			return err;
-		dax_slots_foreach(&s->slots, sl) {
-			sl->bound = false;
-			sl->hva = NULL;
-		}
-		s->nbound = 0;
-		return 0;
-	}
-
-	dax_slots_foreach(&s->slots, sl) {
-		int r = unmap_slot(s, sl);
-		if (r < 0 && !err)
-			err = r;
-	}
-	return s->nbound ? (err ?: -EIO) : 0;
-}
-
 static int reset_locked(struct dax_session *s)
 {
-	int r = dax_session_unmap_all_locked(s);
+	int r = dax_unmap_all_locked(s);
 
 	if (r < 0)
 		return r;
 	s->st.removes += s->slots.count;
 	dax_slots_clear(&s->slots);
-	g_hash_table_remove_all(s->nodes);
+	dax_nodes_free(&s->nodes);
 	s->mapped = 0;
 	s->st.resets++;
 	return 0;
 }
 
-static int remove_locked(struct dax_session *s, const struct dax_range *e, size_t count)
+/* Validate a remove batch into v (slots, in order) before anything is touched. */
+static int check_remove(struct dax_session *s, const struct dax_range *e, size_t count,
+			struct dax_slot **v)
 {
-	struct dax_slot **v;
 	size_t i, done;
 	int r = 0;
 
-	if (count > s->max_remove)
-		return -EINVAL;
-	if (count == 1 && e[0].moffset == 0 && e[0].len == DAX_LEN_ALL)
-		return reset_locked(s);
-	v = g_new(struct dax_slot *, count ?: 1);
-	/* Validate the whole batch before touching anything. */
 	for (i = 0; i < count; i++) {
 		struct dax_slot *sl;
-		uint64_t key = e[i].moffset;
 
 		if (!e[i].len || !mk_is_aligned(e[i].moffset, s->align) ||
 		    !mk_is_aligned(e[i].len, s->align) || !mk_range_ok(e[i].moffset, e[i].len, s->wlen)) {
+			dax_refuse("remove entry %zu: [0x%llx, +0x%llx) empty, not aligned to 0x%llx "
+				   "or outside the window of 0x%llx bytes", i,
+				   (unsigned long long)e[i].moffset, (unsigned long long)e[i].len,
+				   (unsigned long long)s->align, (unsigned long long)s->wlen);
 			r = -EINVAL;
 			break;
 		}
-		sl = dax_slots_get(&s->slots, key);
+		sl = dax_slots_get(&s->slots, e[i].moffset);
 		if (!sl) {
+			dax_refuse("remove entry %zu: no mapping starts at 0x%llx", i,
+				   (unsigned long long)e[i].moffset);
 			r = -ENOENT;
 			break;
 		}
 		if (sl->len != e[i].len || sl->marked) {
+			dax_refuse("remove entry %zu: [0x%llx, +0x%llx) %s (the mapping there is "
+				   "0x%llx bytes)", i, (unsigned long long)e[i].moffset,
+				   (unsigned long long)e[i].len, sl->marked ? "named twice" :
+				   "is not one whole mapping", (unsigned long long)sl->len);
 			r = -EINVAL;
 			break;
 		}
@@ -403,10 +412,31 @@ static int remove_locked(struct dax_session *s, const struct dax_range *e, size_
 	done = i;
 	for (i = 0; i < done; i++)
 		v[i]->marked = false;
+	return r;
+}
+
+static int remove_locked(struct dax_session *s, const struct dax_range *e, size_t count)
+{
+	struct dax_slot *small[8], **v = small;
+	size_t i;
+	int r;
+
+	if (count > s->max_remove) {
+		dax_refuse("remove: %zu entries, limit %u", count, s->max_remove);
+		return -EINVAL;
+	}
+	if (count == 1 && e[0].moffset == 0 && e[0].len == DAX_LEN_ALL)
+		return reset_locked(s);
+	if (count > MK_ARRAY_SIZE(small)) {
+		v = mk_reallocarray(NULL, count, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+	}
+	r = check_remove(s, e, count, v);
 	if (r < 0)
 		goto out;
 	for (i = 0; i < count; i++) {
-		r = unmap_slot(s, v[i]);
+		r = dax_unbind_locked(s, v[i]);
 		if (r < 0) {
 			/* Slots unmapped so far stay as unbound slots: the guest's
 			 * view is unchanged, they rebind on the next touch. */
@@ -419,7 +449,8 @@ static int remove_locked(struct dax_session *s, const struct dax_range *e, size_
 	}
 	s->st.removes += count;
 out:
-	g_free(v);
+	if (v != small)
+		free(v);
 	return r;
 }
 
@@ -428,38 +459,51 @@ MK_EXPORT int dax_session_remove(struct dax_session *s, const struct dax_range *
 	uint64_t t0 = mk_now_ns();
 	int r;
 
-	if (!s || (!entries && count))
+	if (!s || (!entries && count)) {
+		dax_refuse("remove: %s is NULL", !s ? "session" : "entries");
 		return -EINVAL;
-	g_mutex_lock(&s->lock);
-	r = account(s, remove_locked(s, entries, count));
+	}
+	pthread_mutex_lock(&s->lock);
+	r = dax_account(s, remove_locked(s, entries, count));
 	dax_hist_add(s->st.remove_ns, mk_now_ns() - t0);
-	g_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->lock);
 	return r;
 }
 
 MK_EXPORT int dax_session_remove_raw(struct dax_session *s, const void *payload, size_t len)
 {
-	g_autofree struct dax_range *v = NULL;
+	struct dax_range small[8], *v = small;
 	uint32_t count;
 	int r;
 
-	if (!s || !payload || len < sizeof(count))
+	if (!s || !payload || len < sizeof(count)) {
+		dax_refuse("remove: raw payload %s (%zu bytes)",
+			   !s ? "without a session" : !payload ? "NULL" : "too short", len);
 		r = -EINVAL;
-	else {
+	} else {
 		memcpy(&count, payload, sizeof(count));
-		if (count > s->max_remove || (len - 4) / sizeof(struct dax_range) < count)
+		if (count > s->max_remove || (len - 4) / sizeof(struct dax_range) < count) {
+			dax_refuse("remove: raw payload of %zu bytes says %u entries (limit %u)", len,
+				   count, s->max_remove);
 			r = -EINVAL;
-		else {
+		} else {
 			/* Copy once (the payload is guest-written), then validate the copy. */
-			v = g_new(struct dax_range, count ?: 1);
-			memcpy(v, (const char *)payload + 4, count * sizeof(*v));
-			return dax_session_remove(s, v, count);
+			if (count > MK_ARRAY_SIZE(small))
+				v = mk_reallocarray(NULL, count, sizeof(*v));
+			if (v) {
+				memcpy(v, (const char *)payload + 4, count * sizeof(*v));
+				r = dax_session_remove(s, v, count);
+				if (v != small)
+					free(v);
+				return r;
+			}
+			r = -ENOMEM;
 		}
 	}
 	if (s) {
-		g_mutex_lock(&s->lock);
-		account(s, r);
-		g_mutex_unlock(&s->lock);
+		pthread_mutex_lock(&s->lock);
+		dax_account(s, r);
+		pthread_mutex_unlock(&s->lock);
 	}
 	return r;
 }
@@ -470,66 +514,13 @@ MK_EXPORT int dax_session_reset(struct dax_session *s)
 
 	if (!s)
 		return -EINVAL;
-	g_mutex_lock(&s->lock);
-	r = account(s, reset_locked(s));
-	g_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->lock);
+	r = dax_account(s, reset_locked(s));
+	pthread_mutex_unlock(&s->lock);
 	return r;
 }
 
-/* ---- lazy rebind ------------------------------------------------------------- */
-
-/*
- * Bind sl if needed. When fdp is not NULL the caller wants an open fd of
- * the slot's file (to complete an MMIO access) and the identity in *idp.
- */
-int dax_bind_locked(struct dax_session *s, struct dax_slot *sl, int *fdp,
-		       struct dax_file_id *idp)
-{
-	struct dax_file_id id = { 0 };
-	uint64_t t0;
-	void *hva = NULL;
-	int fd, r;
-
-	if (sl->bound && !fdp)
-		return 0;
-	t0 = mk_now_ns();
-	fd = s->be.open(s->be.data, sl->nodeid, DAX_FH_NONE, sl->prot, &id);
-	if (fd < 0)
-		return fd;
-	if (!sl->bound) {
-		r = dax_node_check(s, sl->nodeid, &id);
-		if (r < 0) {
-			mk_close(fd);
-			return r;
-		}
-		r = s->mops.map(s->mops.data, s->base + sl->moffset, sl->len, fd, sl->foffset,
-				sl->prot, 0, &hva);
-		if (r < 0) {
-			mk_close(fd);
-			return r;
-		}
-		sl->bound = true;
-		sl->hva = hva;
-		sl->id = id;
-		s->nbound++;
-		s->st.faults++;
-		dax_hist_add(s->st.fault_ns, mk_now_ns() - t0);
-	}
-	if (fdp) {
-		*fdp = fd;
-		*idp = id;
-	} else
-		mk_close(fd);
-	return 0;
-}
-
-/* Slot covering gpa, or NULL when gpa is outside the window or unmapped. */
-struct dax_slot *dax_lookup_gpa(struct dax_session *s, uint64_t gpa)
-{
-	if (gpa < s->base || gpa - s->base >= s->wlen)
-		return NULL;
-	return slot_covering(s, gpa - s->base);
-}
+/* ---- guest accesses ------------------------------------------------------------ */
 
 MK_EXPORT int dax_session_fault(struct dax_session *s, uint64_t gpa)
 {
@@ -538,10 +529,10 @@ MK_EXPORT int dax_session_fault(struct dax_session *s, uint64_t gpa)
 
 	if (!s)
 		return -EINVAL;
-	g_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->lock);
 	sl = dax_lookup_gpa(s, gpa);
-	r = sl ? account(s, dax_bind_locked(s, sl, NULL, NULL)) : 0;
-	g_mutex_unlock(&s->lock);
+	r = sl ? dax_account(s, dax_bind_locked(s, sl, NULL, NULL)) : 0;
+	pthread_mutex_unlock(&s->lock);
 	return r < 0 ? r : !!sl;
 }
 
@@ -577,10 +568,10 @@ MK_EXPORT int dax_session_handle_mmio(struct dax_session *s, uint64_t phys_addr,
 
 	if (!s || !data || !len || len > 8)
 		return -EINVAL;
-	g_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->lock);
 	sl = dax_lookup_gpa(s, phys_addr);
 	if (!sl) {
-		g_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->lock);
 		return 0;
 	}
 	moff = phys_addr - s->base;
@@ -596,8 +587,8 @@ MK_EXPORT int dax_session_handle_mmio(struct dax_session *s, uint64_t phys_addr,
 	if (r == 0)
 		s->st.mmio_completed++;
 out:
-	account(s, r);
-	g_mutex_unlock(&s->lock);
+	dax_account(s, r);
+	pthread_mutex_unlock(&s->lock);
 	return r < 0 ? r : 1;
 }
 
@@ -617,7 +608,7 @@ MK_EXPORT int dax_session_handle_kvm_exit(struct dax_session *s, void *runp)
 		int r;
 
 		memcpy(mf, &run->mmio, sizeof(mf));
-		g_mutex_lock(&s->lock);
+		pthread_mutex_lock(&s->lock);
 		sl = dax_lookup_gpa(s, mf[1]);
 		if (!sl)
 			r = 0;
@@ -625,8 +616,8 @@ MK_EXPORT int dax_session_handle_kvm_exit(struct dax_session *s, void *runp)
 			r = -EFAULT;    /* re-entering would fault again: not ours to fix */
 		else
 			r = dax_bind_locked(s, sl, NULL, NULL) ?: 1;
-		account(s, r);
-		g_mutex_unlock(&s->lock);
+		dax_account(s, r);
+		pthread_mutex_unlock(&s->lock);
 		return r;
 	}
 	return 0;
@@ -639,7 +630,7 @@ MK_EXPORT int dax_session_translate(struct dax_session *s, uint64_t gpa, void **
 
 	if (!s || !hva || !len)
 		return -EINVAL;
-	g_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->lock);
 	sl = dax_lookup_gpa(s, gpa);
 	r = sl ? dax_bind_locked(s, sl, NULL, NULL) : -ENOENT;
 	if (r == 0 && !sl->hva)
@@ -649,20 +640,11 @@ MK_EXPORT int dax_session_translate(struct dax_session *s, uint64_t gpa, void **
 		*hva = (char *)sl->hva + off;
 		*len = sl->len - off;
 	}
-	g_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->lock);
 	return r;
 }
 
 /* ---- inspection -------------------------------------------------------------- */
-
-void dax_slot_to_mapping(const struct dax_slot *sl, struct dax_mapping *m)
-{
-	*m = (struct dax_mapping){
-		.moffset = sl->moffset, .len = sl->len, .nodeid = sl->nodeid,
-		.foffset = sl->foffset, .prot = sl->prot,
-		.flags = sl->bound ? DAX_MAPPING_BOUND : 0, .id = sl->id,
-	};
-}
 
 MK_EXPORT int dax_session_list(struct dax_session *s, struct dax_mapping **out, size_t *count)
 {
@@ -672,15 +654,15 @@ MK_EXPORT int dax_session_list(struct dax_session *s, struct dax_mapping **out, 
 
 	if (!s || !out || !count)
 		return -EINVAL;
-	g_mutex_lock(&s->lock);
-	v = malloc(sizeof(*v) * (s->slots.count + 1));
+	pthread_mutex_lock(&s->lock);
+	v = mk_reallocarray(NULL, s->slots.count + 1, sizeof(*v));
 	if (!v) {
-		g_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->lock);
 		return -ENOMEM;
 	}
 	dax_slots_foreach(&s->slots, sl)
 		dax_slot_to_mapping(sl, &v[i++]);
-	g_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->lock);
 	*out = v;
 	*count = i;
 	return (int)MK_MIN(i, (size_t)INT32_MAX);
@@ -690,13 +672,13 @@ MK_EXPORT int dax_session_stats(struct dax_session *s, struct dax_stats *st)
 {
 	if (!s || !st)
 		return -EINVAL;
-	g_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->lock);
 	*st = s->st;
 	st->live_slots = s->slots.count;
 	st->bound_slots = s->nbound;
 	st->mapped_bytes = s->mapped;
 	st->cap = s->cap;
 	st->max_mappings = s->max_mappings;
-	g_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }

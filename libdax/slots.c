@@ -9,9 +9,10 @@
  */
 #include "config.h"
 
-#include <glib.h>
+#include <errno.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "daxP.h"
 
 /* Slots made by dax_slots_build() share one allocation, freed with the last of them. */
@@ -22,7 +23,7 @@ struct dax_slot_arena {
 
 struct dax_slot *dax_slot_new(void)
 {
-	return g_new0(struct dax_slot, 1);
+	return mk_calloc(1, sizeof(struct dax_slot));
 }
 
 void dax_slot_free(struct dax_slot *s)
@@ -30,9 +31,9 @@ void dax_slot_free(struct dax_slot *s)
 	struct dax_slot_arena *a = s->arena;
 
 	if (!a)
-		g_free(s);
+		free(s);
 	else if (--a->live == 0)
-		g_free(a);
+		free(a);
 }
 
 void dax_slots_init(struct dax_slots *x)
@@ -45,10 +46,10 @@ void dax_slots_clear(struct dax_slots *x)
 	for (size_t c = 0; c < x->nchunks; c++) {
 		for (unsigned i = 0; i < x->chunks[c]->n; i++)
 			dax_slot_free(x->chunks[c]->s[i]);
-		g_free(x->chunks[c]);
+		free(x->chunks[c]);
 	}
-	g_free(x->chunks);
-	g_free(x->firsts);
+	free(x->chunks);
+	free(x->firsts);
 	dax_slots_init(x);
 }
 
@@ -100,13 +101,30 @@ struct dax_slot *dax_slots_get(const struct dax_slots *x, uint64_t key)
 	return s && s->moffset == key ? s : NULL;
 }
 
+/* Room for one more chunk in the directory: 0 or -ENOMEM (x unchanged but maybe roomier). */
+static int dir_reserve(struct dax_slots *x)
+{
+	size_t cap = x->cap ? 2 * x->cap : 16;
+	void *p;
+
+	if (x->nchunks < x->cap)
+		return 0;
+	/* Grow both arrays before changing cap: a failure leaves x consistent. */
+	p = mk_reallocarray(x->chunks, cap, sizeof(*x->chunks));
+	if (!p)
+		return -ENOMEM;
+	x->chunks = p;
+	p = mk_reallocarray(x->firsts, cap, sizeof(*x->firsts));
+	if (!p)
+		return -ENOMEM;
+	x->firsts = p;
+	x->cap = cap;
+	return 0;
+}
+
+/* The directory has room (dir_reserve). */
 static void dir_insert(struct dax_slots *x, size_t at, struct dax_slot_chunk *c)
 {
-	if (x->nchunks == x->cap) {
-		x->cap = x->cap ? 2 * x->cap : 16;
-		x->chunks = g_renew(struct dax_slot_chunk *, x->chunks, x->cap);
-		x->firsts = g_renew(uint64_t, x->firsts, x->cap);
-	}
 	memmove(&x->chunks[at + 1], &x->chunks[at], (x->nchunks - at) * sizeof(*x->chunks));
 	memmove(&x->firsts[at + 1], &x->firsts[at], (x->nchunks - at) * sizeof(*x->firsts));
 	x->chunks[at] = c;
@@ -116,31 +134,35 @@ static void dir_insert(struct dax_slots *x, size_t at, struct dax_slot_chunk *c)
 
 static void dir_remove(struct dax_slots *x, size_t at)
 {
-	g_free(x->chunks[at]);
+	free(x->chunks[at]);
 	memmove(&x->chunks[at], &x->chunks[at + 1], (x->nchunks - at - 1) * sizeof(*x->chunks));
 	memmove(&x->firsts[at], &x->firsts[at + 1], (x->nchunks - at - 1) * sizeof(*x->firsts));
 	x->nchunks--;
 }
 
-void dax_slots_insert(struct dax_slots *x, struct dax_slot *s)
+int dax_slots_insert(struct dax_slots *x, struct dax_slot *s)
 {
 	ptrdiff_t ci = chunk_le(x, s->moffset);
 	struct dax_slot_chunk *c;
 	int at;
 
 	if (x->nchunks == 0) {
-		c = g_new0(struct dax_slot_chunk, 1);
+		if (dir_reserve(x) < 0 || !(c = mk_calloc(1, sizeof(*c))))
+			return -ENOMEM;
 		c->s[c->n++] = s;
 		dir_insert(x, 0, c);
 		x->count++;
-		return;
+		return 0;
 	}
 	if (ci < 0)
 		ci = 0;         /* before every key: goes to the front of chunk 0 */
 	c = x->chunks[ci];
 	if (c->n == DAX_SLOT_CHUNK) {
 		/* split in halves; the new half follows */
-		struct dax_slot_chunk *d = g_new0(struct dax_slot_chunk, 1);
+		struct dax_slot_chunk *d;
+
+		if (dir_reserve(x) < 0 || !(d = mk_calloc(1, sizeof(*d))))
+			return -ENOMEM;
 		d->n = c->n / 2;
 		c->n -= d->n;
 		memcpy(d->s, &c->s[c->n], d->n * sizeof(d->s[0]));
@@ -154,6 +176,7 @@ void dax_slots_insert(struct dax_slots *x, struct dax_slot *s)
 	c->n++;
 	x->firsts[ci] = c->s[0]->moffset;
 	x->count++;
+	return 0;
 }
 
 void dax_slots_remove(struct dax_slots *x, struct dax_slot *s)
@@ -178,20 +201,32 @@ void dax_slots_remove(struct dax_slots *x, struct dax_slot *s)
 	dax_slot_free(s);
 }
 
-void dax_slots_build(struct dax_slots *x, const struct dax_mapping *v, size_t n)
+int dax_slots_build(struct dax_slots *x, const struct dax_mapping *v, size_t n)
 {
 	/* chunks three quarters full leave room for later inserts without splits */
 	const unsigned fill = DAX_SLOT_CHUNK * 3 / 4;
 	struct dax_slot_arena *a;
+	size_t nch = (n + fill - 1) / fill;
 
 	dax_slots_init(x);
 	if (!n)
-		return;
-	a = g_malloc(sizeof(*a) + n * sizeof(a->slots[0]));
+		return 0;
+	if (n > (SIZE_MAX - sizeof(*a)) / sizeof(a->slots[0]))
+		return -ENOMEM;
+	a = mk_malloc(sizeof(*a) + n * sizeof(a->slots[0]));
+	x->chunks = mk_reallocarray(NULL, nch, sizeof(*x->chunks));
+	x->firsts = mk_reallocarray(NULL, nch, sizeof(*x->firsts));
+	if (!a || !x->chunks || !x->firsts)
+		goto nomem;
+	/* every chunk first, so a failure frees what it made and nothing else */
+	for (; x->nchunks < nch; x->nchunks++) {
+		x->chunks[x->nchunks] = mk_malloc(sizeof(struct dax_slot_chunk));
+		if (!x->chunks[x->nchunks])
+			goto nomem;
+		x->chunks[x->nchunks]->n = 0;
+	}
 	a->live = n;
-	x->cap = (n + fill - 1) / fill;
-	x->chunks = g_new(struct dax_slot_chunk *, x->cap);
-	x->firsts = g_new(uint64_t, x->cap);
+	x->cap = nch;
 	for (size_t i = 0; i < n; i++) {
 		struct dax_slot *s = &a->slots[i];
 		struct dax_slot_chunk *c;
@@ -200,14 +235,19 @@ void dax_slots_build(struct dax_slots *x, const struct dax_mapping *v, size_t n)
 			.moffset = v[i].moffset, .len = v[i].len, .nodeid = v[i].nodeid,
 			.foffset = v[i].foffset, .prot = v[i].prot, .id = v[i].id, .arena = a,
 		};
-		if (i % fill == 0) {
-			c = g_new(struct dax_slot_chunk, 1);
-			c->n = 0;
-			x->chunks[x->nchunks] = c;
-			x->firsts[x->nchunks++] = s->moffset;
-		}
-		c = x->chunks[x->nchunks - 1];
+		if (i % fill == 0)
+			x->firsts[i / fill] = s->moffset;
+		c = x->chunks[i / fill];
 		c->s[c->n++] = s;
 	}
 	x->count = n;
+	return 0;
+nomem:
+	for (size_t c = 0; c < x->nchunks; c++)
+		free(x->chunks[c]);
+	free(x->chunks);
+	free(x->firsts);
+	free(a);
+	dax_slots_init(x);
+	return -ENOMEM;
 }

@@ -4,16 +4,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <glib.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
+#include "common/alloc.h"
+#include "common/hash.h"
 #include "common/macro.h"
 #include "common/sys.h"
 #include "daxP.h"
 
 struct dax_table {
-	GMutex lock;
-	GHashTable *files;      /* uint64_t nodeid -> struct table_file */
+	pthread_mutex_t lock;
+	struct mk_hash files;   /* nodeid -> struct table_file */
 };
 
 struct table_file {
@@ -22,23 +24,29 @@ struct table_file {
 	bool writable;
 };
 
-static void table_file_free(gpointer p)
+static void table_file_free(struct table_file *f)
 {
-	struct table_file *f = p;
-
 	mk_close(f->fd);
-	g_free(f);
+	free(f);
 }
 
 MK_EXPORT int dax_table_new(struct dax_table **out)
 {
 	struct dax_table *t;
+	int r;
 
-	if (!out)
+	if (!out) {
+		dax_refuse("table: out is NULL");
 		return -EINVAL;
-	t = g_new0(struct dax_table, 1);
-	g_mutex_init(&t->lock);
-	t->files = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, table_file_free);
+	}
+	t = mk_calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	r = pthread_mutex_init(&t->lock, NULL);
+	if (r) {
+		free(t);
+		return -r;
+	}
 	*out = t;
 	return 0;
 }
@@ -47,9 +55,11 @@ MK_EXPORT void dax_table_free(struct dax_table *t)
 {
 	if (!t)
 		return;
-	g_hash_table_destroy(t->files);
-	g_mutex_clear(&t->lock);
-	g_free(t);
+	mk_hash_foreach(&t->files, i)
+		table_file_free(t->files.vals[i]);
+	mk_hash_free(&t->files);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
 }
 
 static void id_from_stat(const struct stat *st, struct dax_file_id *id)
@@ -63,13 +73,16 @@ static void id_from_stat(const struct stat *st, struct dax_file_id *id)
 
 MK_EXPORT int dax_table_add(struct dax_table *t, uint64_t nodeid, const char *path)
 {
-	struct table_file *f;
+	struct table_file *f = NULL;
 	struct stat st;
+	void *old = NULL;
 	bool writable = true;
 	int fd, r;
 
-	if (!t || !path)
+	if (!t || !path) {
+		dax_refuse("table add: %s is NULL", !t ? "table" : "path");
 		return -EINVAL;
+	}
 	/* mk_openat adds O_NOFOLLOW: the table maps exactly the named file. */
 	fd = mk_openat(AT_FDCWD, path, O_RDWR, 0);
 	/* not writable for us: mode bits, read-only mount, immutable file, running binary */
@@ -77,82 +90,140 @@ MK_EXPORT int dax_table_add(struct dax_table *t, uint64_t nodeid, const char *pa
 		writable = false;
 		fd = mk_openat(AT_FDCWD, path, O_RDONLY, 0);
 	}
-	if (fd < 0)
+	if (fd < 0) {
+		dax_refuse("table add: node %llu: cannot open %s: %d", (unsigned long long)nodeid,
+			   path, fd);
 		return fd;
+	}
 	r = mk_fstat(fd, &st);
-	if (r == 0 && !S_ISREG(st.st_mode))
+	if (r == 0 && !S_ISREG(st.st_mode)) {
+		dax_refuse("table add: node %llu: %s is not a regular file (mode %o)",
+			   (unsigned long long)nodeid, path, (unsigned)st.st_mode);
 		r = -EINVAL;
-	if (r < 0) {
+	}
+	if (r == 0) {
+		f = mk_calloc(1, sizeof(*f));
+		if (!f)
+			r = -ENOMEM;
+	}
+	if (r < 0 || !f) {
 		mk_close(fd);
 		return r;
 	}
-	f = g_new0(struct table_file, 1);
 	f->nodeid = nodeid;
 	f->fd = fd;
 	f->writable = writable;
-	g_mutex_lock(&t->lock);
-	g_hash_table_replace(t->files, &f->nodeid, f);
-	g_mutex_unlock(&t->lock);
+	pthread_mutex_lock(&t->lock);
+	r = mk_hash_put(&t->files, nodeid, f, &old);
+	pthread_mutex_unlock(&t->lock);
+	if (r < 0) {
+		table_file_free(f);
+		return r;
+	}
+	if (old)
+		table_file_free(old);
 	return 0;
 }
 
 MK_EXPORT int dax_table_remove(struct dax_table *t, uint64_t nodeid)
 {
-	bool found;
+	struct table_file *f;
 
-	if (!t)
+	if (!t) {
+		dax_refuse("table remove: table is NULL");
 		return -EINVAL;
-	g_mutex_lock(&t->lock);
-	found = g_hash_table_remove(t->files, &nodeid);
-	g_mutex_unlock(&t->lock);
-	return found ? 0 : -ENOENT;
+	}
+	pthread_mutex_lock(&t->lock);
+	f = mk_hash_del(&t->files, nodeid);
+	pthread_mutex_unlock(&t->lock);
+	if (!f) {
+		dax_refuse("table remove: no node %llu", (unsigned long long)nodeid);
+		return -ENOENT;
+	}
+	table_file_free(f);
+	return 0;
+}
+
+/* The file of nodeid for prot, table locked: its fd or -errno. */
+static int lookup_locked(struct dax_table *t, uint64_t nodeid, uint32_t prot)
+{
+	struct table_file *f = mk_hash_get(&t->files, nodeid);
+
+	if (!f) {
+		dax_refuse("table: no node %llu", (unsigned long long)nodeid);
+		return -ENOENT;
+	}
+	if ((prot & DAX_PROT_WRITE) && !f->writable) {
+		dax_refuse("table: node %llu is read-only, asked for writing", (unsigned long long)nodeid);
+		return -EACCES;
+	}
+	return f->fd;
+}
+
+static int fill_id(int fd, struct dax_file_id *id)
+{
+	struct stat st;
+	int r = mk_fstat(fd, &st);
+
+	if (r == 0)
+		id_from_stat(&st, id);
+	return r;
 }
 
 MK_EXPORT int dax_table_open(void *table, uint64_t nodeid, uint64_t fh, uint32_t prot,
 			     struct dax_file_id *id)
 {
 	struct dax_table *t = table;
-	struct table_file *f;
-	struct stat st;
-	int fd = -ENOENT, r;
+	int fd, r;
 
-	if (!t || !id)
+	if (!t || !id) {
+		dax_refuse("table open: %s is NULL", !t ? "table" : "id");
 		return -EINVAL;
-	g_mutex_lock(&t->lock);
-	f = g_hash_table_lookup(t->files, &nodeid);
-	if (f && (prot & DAX_PROT_WRITE) && !f->writable)
-		fd = -EACCES;
-	else if (f) {
-		int saved = errno;
-		fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 3);
-		if (fd < 0)
-			fd = -errno;
-		errno = saved;
 	}
-	g_mutex_unlock(&t->lock);
+	pthread_mutex_lock(&t->lock);
+	fd = lookup_locked(t, nodeid, prot);
+	if (fd >= 0)
+		fd = mk_dup_cloexec(fd);
+	pthread_mutex_unlock(&t->lock);
 	if (fd < 0)
 		return fd;
-	r = mk_fstat(fd, &st);
+	r = fill_id(fd, id);
 	if (r < 0) {
 		mk_close(fd);
 		return r;
 	}
-	id_from_stat(&st, id);
 	return fd;
+}
+
+int dax_table_borrow(struct dax_table *t, uint64_t nodeid, uint32_t prot, struct dax_file_id *id)
+{
+	int fd, r;
+
+	pthread_mutex_lock(&t->lock);
+	fd = lookup_locked(t, nodeid, prot);
+	if (fd < 0)
+		return fd;
+	r = fill_id(fd, id);
+	return r < 0 ? r : fd;
+}
+
+void dax_table_unborrow(struct dax_table *t)
+{
+	pthread_mutex_unlock(&t->lock);
 }
 
 MK_EXPORT int dax_file_id_of_path(const char *path, struct dax_file_id *id)
 {
 	struct stat st;
-	int saved = errno;
+	int r;
 
-	if (!path || !id)
+	if (!path || !id) {
+		dax_refuse("file id: %s is NULL", !path ? "path" : "id");
 		return -EINVAL;
-	if (stat(path, &st) < 0) {
-		int r = -errno;
-		errno = saved;
-		return r;
 	}
+	r = mk_stat(path, &st);
+	if (r < 0)
+		return r;
 	id_from_stat(&st, id);
 	return 0;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Lazy binding of the DAX window through userfaultfd.
+ * The fault service: lazy binding of the DAX window through userfaultfd.
  *
  * The window's ranges without a bound slot are anonymous memory
  * registered with a userfaultfd (UFFDIO_REGISTER_MODE_MISSING). A first
@@ -31,7 +31,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <glib.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
@@ -44,74 +43,15 @@
 #include "common/sys.h"
 #include "daxP.h"
 
-int dax_uffd_open(void)
-{
-	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
-	int fd, r;
-
-	/*
-	 * Not UFFD_USER_MODE_ONLY: KVM's accesses are kernel-mode gup, which
-	 * a user-mode-only userfaultfd answers with SIGBUS (KVM_RUN: EFAULT).
-	 * Allowed with CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1 or
-	 * access to /dev/userfaultfd (mk_userfaultfd tries both ways).
-	 */
-	fd = mk_userfaultfd(O_NONBLOCK);
-	if (fd < 0)
-		return fd;
-	r = mk_ioctl(fd, UFFDIO_API, &api);
-	if (r < 0) {
-		mk_close(fd);
-		return r;
-	}
-	return fd;
-}
-
-int dax_uffd_register(int uffd, void *addr, uint64_t len)
-{
-	struct uffdio_register reg = {
-		.range = { .start = (uintptr_t)addr, .len = len },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-	int r = mk_ioctl(uffd, UFFDIO_REGISTER, &reg);
-
-	if (r < 0)
-		return r;
-	/* Anonymous memory offers UFFDIO_ZEROPAGE; a kernel that did not would leave holes stuck. */
-	return (reg.ioctls & (1ull << _UFFDIO_ZEROPAGE)) ? 0 : -ENOTSUP;
-}
-
-static void uffd_wake(int uffd, uint64_t start, uint64_t len)
-{
-	struct uffdio_range range = { .start = start, .len = len };
-
-	/* Fails only for a range outside the address space: nothing to wake then. */
-	(void)mk_ioctl(uffd, UFFDIO_WAKE, &range);
-}
-
-/*
- * The zero page at page, without waking its waiters: the caller reports
- * the event first, then wakes (so the report comes before the guest
- * goes on). EEXIST, ENOENT, EAGAIN: nothing installed, the wake that
- * follows lets the access retry (see above).
- */
-static void uffd_zero(int uffd, uint64_t page, uint64_t len)
-{
-	struct uffdio_zeropage z = {
-		.range = { .start = page, .len = len }, .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE,
-	};
-
-	(void)mk_ioctl(uffd, UFFDIO_ZEROPAGE, &z);
-}
-
 void dax_emit(struct dax_session *s, const struct dax_event *ev)
 {
 	dax_event_fn fn;
 	void *data;
 
-	g_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->lock);
 	fn = s->event_fn;
 	data = s->event_data;
-	g_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->lock);
 	if (fn)
 		fn(data, ev);
 }
@@ -132,12 +72,12 @@ static bool serve_one(struct dax_session *s, uint64_t addr, uint64_t t0, struct 
 
 	if (page < res || page - res >= w->wlen) {
 		/* Not in the window (cannot happen: only the window is registered). */
-		uffd_wake(w->uffd, page, mk_page_size());
+		dax_uffd_wake(w->uffd, page, mk_page_size());
 		return false;
 	}
 	off = page - res;
 	gpa = s->base + off;
-	g_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->lock);
 	s->fst.uffd_faults++;
 	sl = dax_lookup_gpa(s, gpa);
 	if (sl) {
@@ -148,23 +88,23 @@ static bool serve_one(struct dax_session *s, uint64_t addr, uint64_t t0, struct 
 			if (!was_bound)
 				s->fst.uffd_binds++;
 			/* Every waiter of the slot goes on; their own events only wake again. */
-			uffd_wake(w->uffd, res + sl->moffset, sl->len);
+			dax_uffd_wake(w->uffd, res + sl->moffset, sl->len);
 		} else {
-			s->st.rejects[dax_err_index(r)]++;
+			dax_account(s, r);
 			s->fst.unbound++;
 			*ev = (struct dax_event){ DAX_EVENT_UNBOUND, r, gpa, sl->moffset, sl->len,
 						  sl->nodeid };
 			report = true;
-			uffd_zero(w->uffd, page, mk_page_size());
+			dax_uffd_zero(w->uffd, page, mk_page_size());
 		}
 	} else {
 		s->fst.holes++;
 		*ev = (struct dax_event){ DAX_EVENT_HOLE, 0, gpa, 0, mk_page_size(), 0 };
 		report = true;
-		uffd_zero(w->uffd, page, mk_page_size());
+		dax_uffd_zero(w->uffd, page, mk_page_size());
 	}
 	dax_hist_add(s->fst.uffd_ns, mk_now_ns() - t0);
-	g_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->lock);
 	return report;
 }
 
@@ -193,7 +133,7 @@ MK_EXPORT int dax_session_service(struct dax_session *s)
 				continue;
 			if (serve_one(s, msg[i].arg.pagefault.address, t0, &ev)) {
 				dax_emit(s, &ev);
-				uffd_wake(s->win->uffd, ev.gpa - s->base + (uintptr_t)s->win->res,
+				dax_uffd_wake(s->win->uffd, ev.gpa - s->base + (uintptr_t)s->win->res,
 					  mk_page_size());
 			}
 			if (n < INT32_MAX)
@@ -210,13 +150,13 @@ MK_EXPORT int dax_session_fault_fd(struct dax_session *s)
 	return s->mode == DAX_FAULT_USERFAULT ? s->win->uffd : -ENOTSUP;
 }
 
-static gpointer service_thread(gpointer p)
+static void *service_thread(void *p)
 {
 	struct dax_session *s = p;
 	struct pollfd pfd[2] = { { s->win->uffd, POLLIN, 0 }, { s->stop_fd, POLLIN, 0 } };
 
 	for (;;) {
-		int r = poll(pfd, 2, -1);
+		int r = mk_poll(pfd, 2, -1);
 
 		if (r < 0)
 			continue;       /* EINTR */
@@ -231,8 +171,8 @@ static gpointer service_thread(gpointer p)
 
 int dax_service_start(struct dax_session *s)
 {
-	GError *err = NULL;
 	sigset_t all, old;
+	int r;
 
 	s->stop_fd = mk_eventfd(0, EFD_NONBLOCK);
 	if (s->stop_fd < 0)
@@ -245,14 +185,17 @@ int dax_service_start(struct dax_session *s)
 	 */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	s->thread = g_thread_try_new("dax-fault", service_thread, s, &err);
+	r = pthread_create(&s->thread, NULL, service_thread, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!s->thread) {
-		g_error_free(err);
+	if (r) {
+		mk_log(&dax_log, LOG_ERR, "cannot start the fault service thread: %s",
+		       r == EAGAIN ? "EAGAIN" : "error");
 		mk_close(s->stop_fd);
 		s->stop_fd = -1;
 		return -EAGAIN;
 	}
+	(void)pthread_setname_np(s->thread, "dax-fault");
+	s->thread_running = true;
 	s->fst.thread = 1;
 	return 0;
 }
@@ -261,11 +204,11 @@ void dax_service_stop(struct dax_session *s)
 {
 	uint64_t one = 1;
 
-	if (!s->thread)
+	if (!s->thread_running)
 		return;
 	(void)mk_write(s->stop_fd, &one, sizeof(one));
-	g_thread_join(s->thread);
-	s->thread = NULL;
+	pthread_join(s->thread, NULL);
+	s->thread_running = false;
 	mk_close(s->stop_fd);
 	s->stop_fd = -1;
 	s->fst.thread = 0;
@@ -275,10 +218,10 @@ MK_EXPORT int dax_session_set_event_fn(struct dax_session *s, dax_event_fn fn, v
 {
 	if (!s)
 		return -EINVAL;
-	g_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->lock);
 	s->event_fn = fn;
 	s->event_data = data;
-	g_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 
@@ -286,9 +229,9 @@ MK_EXPORT int dax_session_fault_stats(struct dax_session *s, struct dax_fault_st
 {
 	if (!s || !st)
 		return -EINVAL;
-	g_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->lock);
 	*st = s->fst;
 	st->mode = s->mode;
-	g_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
