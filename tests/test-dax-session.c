@@ -17,8 +17,10 @@
 #include <sys/ioctl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
+#include "common/alloc.h"
 #include "common/uapi.h"
 #include "daxP.h"
 #include "test-dax-util.h"
@@ -1071,7 +1073,7 @@ static void test_slot_index(void)
 		} else if (g_rand_boolean(rnd) || step < 5000) {
 			sl = dax_slot_new();
 			sl->moffset = (uint64_t)k * 16;
-			dax_slots_insert(&x, sl);
+			g_assert_cmpint(dax_slots_insert(&x, sl), ==, 0);
 			have[k] = true;
 			count++;
 		}
@@ -1106,12 +1108,12 @@ static void test_slot_index(void)
 	/* bulk build, then mixed inserts/removes on the arena's slots */
 	for (unsigned i = 0; i < N / 2; i++)
 		v[i] = (struct dax_mapping){ .moffset = (uint64_t)i * 32, .len = 16 };
-	dax_slots_build(&x, v, N / 2);
+	g_assert_cmpint(dax_slots_build(&x, v, N / 2), ==, 0);
 	g_assert_cmpuint(x.count, ==, N / 2);
 	for (unsigned i = 0; i < N / 2; i++) {
 		struct dax_slot *sl = dax_slot_new();
 		sl->moffset = (uint64_t)i * 32 + 16;
-		dax_slots_insert(&x, sl);
+		g_assert_cmpint(dax_slots_insert(&x, sl), ==, 0);
 	}
 	for (unsigned i = 0; i < N; i++)
 		g_assert_cmpuint(dax_slots_find_le(&x, (uint64_t)i * 16 + 3)->moffset, ==, (uint64_t)i * 16);
@@ -1158,6 +1160,341 @@ static void test_table(void)
 	g_unlink(path);
 }
 
+/* ---- allocation failures and the log hook ----------------------------------------------- */
+
+/* Everything a failed call must leave as it was: list, counters, snapshot bytes. */
+static char *full_state(struct fx *f)
+{
+	g_autofree char *list = state(f);
+	g_autofree char *b64 = NULL;
+	struct dax_stats st;
+	size_t len;
+	void *b = snap(f, 2, &len);
+
+	b64 = g_base64_encode(b, len);
+	free(b);
+	g_assert_cmpint(dax_session_stats(f->s, &st), ==, 0);
+	return g_strdup_printf("%s live=%" G_GUINT64_FORMAT " bound=%" G_GUINT64_FORMAT
+			       " setups=%" G_GUINT64_FORMAT " upgrades=%" G_GUINT64_FORMAT
+			       " removes=%" G_GUINT64_FORMAT " faults=%" G_GUINT64_FORMAT
+			       " restores=%" G_GUINT64_FORMAT " resets=%" G_GUINT64_FORMAT " blob=%s",
+			       list, st.live_slots, st.bound_slots, st.setups, st.upgrades, st.removes,
+			       st.faults, st.restores, st.resets, b64);
+}
+
+typedef int (*alloc_op)(struct fx *f, const void *arg);
+
+/*
+ * Run op with its 1st, 2nd, ... allocation failing until it gets through
+ * without a failure: every failed run returns -ENOMEM and leaves the
+ * session exactly as it was. Returns op's result of the run that passed.
+ */
+static int fail_each_alloc(struct fx *f, alloc_op op, const void *arg, long *nallocs)
+{
+	for (long n = 0;; n++) {
+		g_autofree char *before = full_state(f);
+		g_autofree char *after = NULL;
+		int r, fired;
+
+		mk_alloc_fail_after(n);
+		r = op(f, arg);
+		fired = mk_alloc_fail_fired();
+		mk_alloc_fail_after(-1);
+		if (!fired) {
+			*nallocs = n;
+			return r;
+		}
+		g_assert_cmpint(r, ==, -ENOMEM);
+		after = full_state(f);
+		g_assert_cmpstr(before, ==, after);
+		g_assert_cmpint(n, <, 10000);
+	}
+}
+
+static int op_setup(struct fx *f, const void *arg)
+{
+	return dax_session_setup(f->s, 7, arg);
+}
+
+static int op_remove(struct fx *f, const void *arg)
+{
+	const GArray *a = arg;
+
+	return dax_session_remove(f->s, (const struct dax_range *)(const void *)a->data, a->len);
+}
+
+static int op_remove_raw(struct fx *f, const void *arg)
+{
+	const GByteArray *a = arg;
+
+	return dax_session_remove_raw(f->s, a->data, a->len);
+}
+
+static int op_restore(struct fx *f, const void *arg)
+{
+	const GBytes *b = arg;
+	size_t len;
+	const void *p = g_bytes_get_data((GBytes *)b, &len);
+
+	return dax_session_restore(f->s, p, len);
+}
+
+static int op_snapshot(struct fx *f, const void *arg)
+{
+	void *b = NULL;
+	size_t len;
+	int r = dax_session_snapshot(f->s, GPOINTER_TO_UINT(arg), &b, &len);
+
+	free(b);
+	return r;
+}
+
+static int op_list(struct fx *f, const void *arg)
+{
+	struct dax_mapping *v = NULL;
+	size_t n;
+	int r = dax_session_list(f->s, &v, &n);
+
+	free(v);
+	return r;
+}
+
+static void test_alloc_failures_session(void)
+{
+	struct fx f;
+	GArray *ranges = g_array_new(FALSE, FALSE, sizeof(struct dax_range));
+	GByteArray *raw = g_byte_array_new();
+	g_autofree void *blob = NULL;
+	GBytes *bytes;
+	size_t blen;
+	uint32_t count;
+	long n, total = 0;
+
+	fx_open(&f, 0, 0);
+	/* 200 slots: setups that split index chunks and grow the chunk directory */
+	for (unsigned i = 0; i < 200; i++) {
+		struct dax_setup_req q = req((uint64_t)(i * 7 % 200) * 2 * A, 0, A, R);
+		g_assert_cmpint(fail_each_alloc(&f, op_setup, &q, &n), ==, 0);
+		total += n;
+	}
+	g_assert_cmpint(total, >, 200);         /* each setup allocates; splits more */
+	g_assert_cmpuint(live(&f), ==, 200);
+	/* an upgrade in place allocates nothing */
+	{
+		struct dax_setup_req q = req(0, 0, A, R | W);
+		g_assert_cmpint(fail_each_alloc(&f, op_setup, &q, &n), ==, 0);
+		g_assert_cmpint(n, ==, 0);
+	}
+	g_assert_cmpint(fail_each_alloc(&f, op_list, NULL, &n), ==, 200);
+	g_assert_cmpint(n, ==, 1);
+	g_assert_cmpint(fail_each_alloc(&f, op_snapshot, GUINT_TO_POINTER(1), &n), ==, 0);
+	g_assert_cmpint(fail_each_alloc(&f, op_snapshot, GUINT_TO_POINTER(2), &n), ==, 0);
+	g_assert_cmpint(n, >=, 2);
+	blob = snap(&f, 2, &blen);
+
+	/* a batch remove of 20 slots (more than fit the stack), then a single one */
+	for (unsigned i = 0; i < 20; i++)
+		g_array_append_val(ranges, ((struct dax_range){ (uint64_t)i * 2 * A, A }));
+	g_assert_cmpint(fail_each_alloc(&f, op_remove, ranges, &n), ==, 0);
+	g_assert_cmpint(n, ==, 1);
+	g_array_set_size(ranges, 0);
+	g_array_append_val(ranges, ((struct dax_range){ 20 * 2 * A, A }));
+	g_assert_cmpint(fail_each_alloc(&f, op_remove, ranges, &n), ==, 0);
+	g_assert_cmpint(n, ==, 0);
+	count = 12;
+	g_byte_array_append(raw, (const uint8_t *)&count, 4);
+	for (unsigned i = 0; i < count; i++) {
+		struct dax_range e = { (uint64_t)(21 + i) * 2 * A, A };
+		g_byte_array_append(raw, (const uint8_t *)&e, sizeof(e));
+	}
+	g_assert_cmpint(fail_each_alloc(&f, op_remove_raw, raw, &n), ==, 0);
+	g_assert_cmpint(n, >=, 1);
+	g_assert_cmpuint(live(&f), ==, 200 - 33);
+
+	/* restore of the 200-slot blob: decode, index, identities */
+	bytes = g_bytes_new_static(blob, blen);
+	g_assert_cmpint(fail_each_alloc(&f, op_restore, bytes, &n), ==, 0);
+	g_assert_cmpint(n, >=, 4);
+	g_assert_cmpuint(live(&f), ==, 200);
+	g_bytes_unref(bytes);
+	g_array_free(ranges, TRUE);
+	g_byte_array_free(raw, TRUE);
+	fx_close(&f);
+}
+
+/* dax_session_new, dax_table_new/add, dax_blob_build/parse under failing allocations. */
+static void test_alloc_failures_objects(void)
+{
+	struct rec_mapper rec;
+	struct dax_mapper_ops ops;
+	struct dax_table *t = NULL;
+	struct dax_session *s = NULL;
+	struct dax_config cfg = { .base_gpa = BASE, .window_len = WLEN, .mapper = DAX_MAPPER_CUSTOM };
+	g_autofree char *path = dax_test_file(A);
+	struct dax_mapping m[3] = {
+		{ .moffset = 2 * A, .len = A, .nodeid = 7, .prot = DAX_PROT_READ },
+		{ .moffset = 0, .len = A, .nodeid = 7, .prot = DAX_PROT_READ },
+		{ .moffset = 8 * A, .len = 2 * A, .nodeid = 9, .prot = DAX_PROT_READ | DAX_PROT_WRITE },
+	};
+	struct dax_blob_header h = { .version = 2, .align_log2 = 14, .base_gpa = BASE,
+				     .window_len = WLEN, .cap = WLEN };
+	void *blob = NULL;
+	size_t len = 0;
+	long n;
+	int r, fired;
+
+	rec_init(&rec);
+	ops = rec_ops_template;
+	ops.data = &rec;
+	cfg.ops = &ops;
+	for (n = 0;; n++) {
+		mk_alloc_fail_after(n);
+		r = dax_table_new(&t);
+		fired = mk_alloc_fail_fired();
+		mk_alloc_fail_after(-1);
+		if (!fired)
+			break;
+		g_assert_cmpint(r, ==, -ENOMEM);
+		g_assert_null(t);
+	}
+	g_assert_cmpint(r, ==, 0);
+	for (uint64_t node = 1; node <= 40; node++)
+		for (n = 0;; n++) {
+			struct dax_file_id id;
+			int fd;
+
+			mk_alloc_fail_after(n);
+			r = dax_table_add(t, node, path);
+			fired = mk_alloc_fail_fired();
+			mk_alloc_fail_after(-1);
+			fd = dax_table_open(t, node, DAX_FH_NONE, DAX_PROT_READ, &id);
+			if (!fired) {
+				g_assert_cmpint(r, ==, 0);
+				g_assert_cmpint(fd, >=, 0);
+				close(fd);
+				break;
+			}
+			g_assert_cmpint(r, ==, -ENOMEM);
+			g_assert_cmpint(fd, ==, -ENOENT);       /* not added, nothing half-made */
+		}
+	for (n = 0;; n++) {
+		struct dax_backend be = { dax_table_open, NULL, t };
+
+		mk_alloc_fail_after(n);
+		r = dax_session_new(&cfg, &be, &s);
+		fired = mk_alloc_fail_fired();
+		mk_alloc_fail_after(-1);
+		if (!fired)
+			break;
+		g_assert_cmpint(r, ==, -ENOMEM);
+		g_assert_null(s);
+		g_assert_cmpuint(rec_count(&rec), ==, 0);
+	}
+	g_assert_cmpint(r, ==, 0);
+	dax_session_free(s);
+	for (n = 0;; n++) {
+		mk_alloc_fail_after(n);
+		r = dax_blob_build(&h, m, G_N_ELEMENTS(m), &blob, &len, NULL);
+		fired = mk_alloc_fail_fired();
+		mk_alloc_fail_after(-1);
+		if (!fired)
+			break;
+		g_assert_cmpint(r, ==, -ENOMEM);
+		g_assert_null(blob);
+	}
+	g_assert_cmpint(r, ==, 0);
+	for (n = 0;; n++) {
+		struct dax_blob_header h2;
+		struct dax_mapping *v = NULL;
+		const char *why = NULL;
+
+		mk_alloc_fail_after(n);
+		r = dax_blob_parse(blob, len, &h2, &v, &why);
+		fired = mk_alloc_fail_fired();
+		mk_alloc_fail_after(-1);
+		if (!fired) {
+			g_assert_cmpint(r, ==, 0);
+			g_assert_cmpuint(h2.count, ==, 3);
+			free(v);
+			break;
+		}
+		g_assert_cmpint(r, ==, -ENOMEM);
+		g_assert_null(v);
+		g_assert_nonnull(why);
+	}
+	free(blob);
+	dax_table_free(t);
+	g_unlink(path);
+	rec_clear(&rec);
+}
+
+struct log_rec {
+	GPtrArray *msgs;
+	int prio;
+};
+
+static void log_cb(void *userdata, int priority, const char *msg)
+{
+	struct log_rec *l = userdata;
+
+	g_ptr_array_add(l->msgs, g_strdup(msg));
+	l->prio = priority;
+}
+
+/* Refusals explain themselves through the callback; without one nothing is written. */
+static void test_log_hook(void)
+{
+	struct log_rec l = { g_ptr_array_new_with_free_func(g_free), -1 };
+	struct fx f;
+	int saved = dax_get_log_priority();
+
+	fx_open(&f, 0, 0);
+	if (g_test_subprocess()) {
+		/* no callback, no LIBDAX_LOG: a refusal prints nothing anywhere */
+		dax_set_log_priority(LOG_DEBUG);
+		g_assert_cmpint(dax_session_setup(f.s, 7, &(struct dax_setup_req){ 1, 0, A, R, 3 }),
+				==, -EINVAL);
+		g_assert_cmpint(dax_session_remove(f.s, &(struct dax_range){ 0, A }, 1), ==, -ENOENT);
+		fx_close(&f);
+		return;
+	}
+	g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+	g_test_trap_assert_passed();
+	g_test_trap_assert_stdout("");
+	g_test_trap_assert_stderr("");
+
+	dax_set_log_fn(log_cb, &l);
+	dax_set_log_priority(LOG_ERR);
+	g_assert_cmpint(dax_get_log_priority(), ==, LOG_ERR);
+	/* below the threshold: dropped */
+	g_assert_cmpint(dax_session_setup(f.s, 7, &(struct dax_setup_req){ 1, 0, A, R, 3 }), ==, -EINVAL);
+	g_assert_cmpuint(l.msgs->len, ==, 0);
+	dax_set_log_priority(LOG_DEBUG);
+	g_assert_cmpint(dax_get_log_priority(), ==, LOG_DEBUG);
+	/* the misaligned field and its value */
+	g_assert_cmpint(dax_session_setup(f.s, 7, &(struct dax_setup_req){ 1, 0, A, R, 3 }), ==, -EINVAL);
+	g_assert_cmpuint(l.msgs->len, ==, 1);
+	g_assert_cmpint(l.prio, ==, LOG_DEBUG);
+	g_assert_nonnull(strstr(g_ptr_array_index(l.msgs, 0), "moffset 0x3"));
+	/* the limit that was hit */
+	g_assert_cmpint(dax_session_remove(f.s, &(struct dax_range){ 0, A }, 1), ==, -ENOENT);
+	g_assert_nonnull(strstr(g_ptr_array_index(l.msgs, 1), "no mapping starts at 0x0"));
+	{
+		struct dax_range many[300] = { { 0, 0 } };
+		g_assert_cmpint(dax_session_remove(f.s, many, 300), ==, -EINVAL);
+		g_assert_nonnull(strstr(g_ptr_array_index(l.msgs, 2), "300 entries, limit 256"));
+	}
+	g_assert_cmpint(dax_session_restore(f.s, "DAXS", 4), ==, -EINVAL);
+	g_assert_nonnull(strstr(g_ptr_array_index(l.msgs, 3), "truncated header"));
+	/* back to silent */
+	dax_set_log_fn(NULL, NULL);
+	g_assert_cmpint(dax_session_setup(f.s, 7, &(struct dax_setup_req){ 1, 0, A, R, 3 }), ==, -EINVAL);
+	g_assert_cmpuint(l.msgs->len, ==, 4);
+	dax_set_log_priority(saved);
+	g_ptr_array_free(l.msgs, TRUE);
+	fx_close(&f);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -1187,5 +1524,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/dax/table", test_table);
 	g_test_add_func("/dax/table/read-only-file", test_read_only_file);
 	g_test_add_func("/dax/slots/random", test_slot_index);
+	g_test_add_func("/dax/alloc-failures/session", test_alloc_failures_session);
+	g_test_add_func("/dax/alloc-failures/objects", test_alloc_failures_objects);
+	g_test_add_func("/dax/log", test_log_hook);
 	return g_test_run();
 }
