@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz/seeds.h"
 #include "tools/daxsnap.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -57,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 size_t mk_fuzz_seed(unsigned i, uint8_t *buf, size_t cap)
 {
-	static const char *seeds[] = {
+	static const char *const seeds[] = {
 		"{\"version\": 2, \"base_gpa\": 1073741824, \"window_len\": 67108864, \"cap\": 67108864,\n"
 		" \"align_log2\": 21, \"entries\": [\n"
 		"  {\"moffset\": 0, \"len\": 2097152, \"nodeid\": 1, \"foffset\": 0, \"prot\": \"r\"},\n"
@@ -66,13 +67,6 @@ size_t mk_fuzz_seed(unsigned i, uint8_t *buf, size_t cap)
 		"[1, -2, true, false, null, \"a\\u0041\\n\\\"\", {}, [], {\"k\": [[[]]]}]",
 		"18446744073709551615",
 	};
-	size_t n;
 
-	if (i >= G_N_ELEMENTS(seeds))
-		return 0;
-	n = strlen(seeds[i]);
-	if (n > cap)
-		return 0;
-	memcpy(buf, seeds[i], n);
-	return n;
+	return mk_fuzz_seed_string(seeds, G_N_ELEMENTS(seeds), i, buf, cap);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz/seeds.h"
 #include "tools/daxsnap.h"
 #include "tools/json-out.h"
 
@@ -90,19 +91,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 size_t mk_fuzz_seed(unsigned i, uint8_t *buf, size_t cap)
 {
-	static const char *seeds[] = {
+	static const char *const seeds[] = {
 		"plain",
 		"quote\" backslash\\ newline\n tab\t",
 		"\xe2\x82\xac \xf0\x9f\x98\x80 \xed\x9f\xbf \xf4\x8f\xbf\xbf",
 		"\xe2\x82 \xf4\x90\x80\x80 \xed\xa0\x80 \xc0\xaf \xff",
 	};
-	size_t n;
 
-	if (i >= G_N_ELEMENTS(seeds))
-		return 0;
-	n = strlen(seeds[i]);
-	if (n > cap)
-		return 0;
-	memcpy(buf, seeds[i], n);
-	return n;
+	return mk_fuzz_seed_string(seeds, G_N_ELEMENTS(seeds), i, buf, cap);
 }
