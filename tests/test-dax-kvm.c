@@ -574,6 +574,33 @@ struct walker {
 	int err;
 };
 
+/*
+ * Walkers for vCPU 0 (as loaded) and a new vCPU 1 in the same flat mode,
+ * starting at 0x1800 (where the caller put its code): returns vCPU 1's fd,
+ * *sz the size of its kvm_run mapping (unmap w[1].run, close the fd).
+ */
+static int two_walkers(struct kfx *f, struct walker w[2], int *sz)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs rg;
+	int vcpu1 = mk_kvm_create_vcpu(f->vm.vm_fd, 1);
+
+	g_assert_cmpint(vcpu1, >=, 0);
+	*sz = mk_kvm_vcpu_mmap_size(f->vm.kvm_fd);
+	w[0] = (struct walker){ f, f->vm.vcpu_fd, f->vm.run, 0, 0 };
+	w[1] = (struct walker){ f, vcpu1, NULL, 0, 0 };
+	g_assert_cmpint(mk_mmap(NULL, (size_t)*sz, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu1, 0,
+				(void **)&w[1].run), ==, 0);
+	g_assert_cmpint(mk_kvm_get_sregs(f->vm.vcpu_fd, &sregs), ==, 0);
+	g_assert_cmpint(mk_kvm_set_sregs(vcpu1, &sregs), ==, 0);
+	memset(&rg, 0, sizeof(rg));
+	rg.rip = 0x1800;
+	rg.rsp = f->vm.mem_size - 0x1000;
+	rg.rflags = 2;
+	g_assert_cmpint(mk_kvm_set_regs(vcpu1, &rg), ==, 0);
+	return vcpu1;
+}
+
 static gpointer walk(gpointer p)
 {
 	struct walker *w = p;
@@ -618,7 +645,6 @@ static void test_concurrent_faults(void)
 	struct code c0 = { 0 }, c1 = { 0 };
 	struct walker w[2];
 	GThread *th[2];
-	struct kvm_sregs sregs;
 	struct kvm_regs rg;
 	struct dax_stats st;
 	g_autofree void *blob = NULL;
@@ -643,20 +669,7 @@ static void test_concurrent_faults(void)
 	walk_code(&c1, 0x3000, N);
 	memcpy((uint8_t *)f.vm.mem + 0x1800, c1.b, c1.n);
 	load(&f, &c0);
-	vcpu1 = mk_kvm_create_vcpu(f.vm.vm_fd, 1);
-	g_assert_cmpint(vcpu1, >=, 0);
-	sz = mk_kvm_vcpu_mmap_size(f.vm.kvm_fd);
-	w[0] = (struct walker){ &f, f.vm.vcpu_fd, f.vm.run, 0, 0 };
-	w[1] = (struct walker){ &f, vcpu1, NULL, 0, 0 };
-	g_assert_cmpint(mk_mmap(NULL, (size_t)sz, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu1, 0,
-				(void **)&w[1].run), ==, 0);
-	g_assert_cmpint(mk_kvm_get_sregs(f.vm.vcpu_fd, &sregs), ==, 0);
-	g_assert_cmpint(mk_kvm_set_sregs(vcpu1, &sregs), ==, 0);
-	memset(&rg, 0, sizeof(rg));
-	rg.rip = 0x1800;
-	rg.rsp = f.vm.mem_size - 0x1000;
-	rg.rflags = 2;
-	g_assert_cmpint(mk_kvm_set_regs(vcpu1, &rg), ==, 0);
+	vcpu1 = two_walkers(&f, w, &sz);
 
 	th[0] = g_thread_new("vcpu0", walk, &w[0]);
 	th[1] = g_thread_new("vcpu1", walk, &w[1]);
@@ -1084,7 +1097,6 @@ static void test_race(void)
 	struct walker w[2];
 	struct race rc = { &f, NULL, 0, 0, 0, 0 };
 	GThread *th[4];
-	struct kvm_sregs sregs;
 	struct kvm_regs rg;
 	struct dax_stats st;
 	uint8_t code[64];
@@ -1112,20 +1124,7 @@ static void test_race(void)
 	memcpy((uint8_t *)f.vm.mem + 0x1800, code, n);
 	n = race_code(code, 0x2000, RACE_N, RACE_ROUNDS);
 	g_assert_cmpint(tinyvm_flat32(&f.vm, 0x1000, code, n), ==, 0);
-	vcpu1 = mk_kvm_create_vcpu(f.vm.vm_fd, 1);
-	g_assert_cmpint(vcpu1, >=, 0);
-	sz = mk_kvm_vcpu_mmap_size(f.vm.kvm_fd);
-	w[0] = (struct walker){ &f, f.vm.vcpu_fd, f.vm.run, 0, 0 };
-	w[1] = (struct walker){ &f, vcpu1, NULL, 0, 0 };
-	g_assert_cmpint(mk_mmap(NULL, (size_t)sz, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu1, 0,
-				(void **)&w[1].run), ==, 0);
-	g_assert_cmpint(mk_kvm_get_sregs(f.vm.vcpu_fd, &sregs), ==, 0);
-	g_assert_cmpint(mk_kvm_set_sregs(vcpu1, &sregs), ==, 0);
-	memset(&rg, 0, sizeof(rg));
-	rg.rip = 0x1800;
-	rg.rsp = f.vm.mem_size - 0x1000;
-	rg.rflags = 2;
-	g_assert_cmpint(mk_kvm_set_regs(vcpu1, &rg), ==, 0);
+	vcpu1 = two_walkers(&f, w, &sz);
 
 	th[0] = g_thread_new("vcpu0", walk, &w[0]);
 	th[1] = g_thread_new("vcpu1", walk, &w[1]);
