@@ -546,3 +546,51 @@ MK_EXPORT int shma_block_chunk(struct shma_pool *p, const struct shma_handle *h,
 	info->offset = h->offset;
 	return 0;
 }
+
+/*
+ * Take ownership of a block handed to us: the owner byte of the header
+ * that carries the block's length (the inner header of an over-aligned
+ * block, the only one otherwise) is the block's one owner at every
+ * instant, changed by one CAS that also checks the generation. Reclaim
+ * decides by that byte with a CAS on the same word, so exactly one of an
+ * adopt and a reclaim of the sender (or a free) wins; the loser sees the
+ * other's change (-ESTALE here). The start header of an over-aligned
+ * block follows (it only informs walks).
+ */
+MK_EXPORT int shma_adopt(struct shma_pool *p, const struct shma_handle *h)
+{
+	struct shma_blk *b, *start;
+	uint64_t w;
+	unsigned me;
+	char *base;
+	int r;
+
+	if (p && p->rdonly)
+		return -EPERM;
+	r = check_handle(p, h, &b, &base);
+	if (r < 0)
+		return r;
+	r = shma_owner(p, &me);
+	if (r < 0)
+		return r;
+	w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
+	do {
+		if (shma_w_gen(w) != h->gen || !shma_w_magic_ok(w))
+			return -ESTALE;        /* freed (or reclaimed) since the check */
+		if (shma_w_owner(w) == me)
+			break;
+	} while (!__atomic_compare_exchange_n(&b->word, &w,
+					      (w & ~(0xffull << 40)) | (uint64_t)me << 40, false,
+					      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+	if (shma_w_flags(w) == SHMA_F_INNER &&
+	    (start = shma_blk_at(p, __atomic_load_n(&b->self, __ATOMIC_RELAXED))) != NULL) {
+		uint64_t sw = __atomic_load_n(&start->word, __ATOMIC_ACQUIRE);
+		while (shma_w_magic_ok(sw) && shma_w_flags(sw) == SHMA_F_SHIFTED &&
+		       shma_w_gen(sw) == h->gen && shma_w_owner(sw) != me &&
+		       !__atomic_compare_exchange_n(&start->word, &sw,
+						    (sw & ~(0xffull << 40)) | (uint64_t)me << 40, false,
+						    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			;
+	}
+	return 0;
+}

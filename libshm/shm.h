@@ -261,14 +261,23 @@ struct shma_chunk_stat {
 int shma_pool_chunk_stat(struct shma_pool *pool, uint32_t index, struct shma_chunk_stat *st);
 
 /*
+ * Take ownership of the block handle names (one another process allocated
+ * and handed over): from then on only this process's death lets
+ * shma_pool_reclaim free it. One CAS on the block's header, so of an adopt
+ * and a racing free or reclaim of the sender exactly one wins (-ESTALE
+ * here, nothing changed). Thread-safe, async-signal-safe. (LIBSHM_0.3)
+ */
+int shma_adopt(struct shma_pool *pool, const struct shma_handle *handle);
+
+/*
  * Give back what processes that died without detaching held: blocks they
  * allocated and never freed are freed, their registration slots cleared,
  * and what they were doing inside shma_alloc/shma_free when they died is
  * finished or rolled back from their in-flight records (nothing is left
  * that only shma_pool_repair could give back). Returns the number of
- * blocks freed. Safe while live processes keep
- * allocating (it only frees blocks whose allocator is provably dead).
- * A block handed to another process stays owned by its allocator.
+ * blocks freed. Safe while live processes keep allocating (it only frees
+ * blocks whose owner is provably dead). A block handed to another process
+ * stays owned by its allocator until the receiver calls shma_adopt.
  */
 int shma_pool_reclaim(struct shma_pool *pool);
 

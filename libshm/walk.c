@@ -293,7 +293,7 @@ static int reclaim_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uin
 {
 	struct owner_ud *o = ud;
 	unsigned c = shma_w_cls(w);
-	uint64_t bytes = c == SHMA_CLASS_LARGE ? 0 : shma_class_bytes(c);
+	uint64_t bytes = c == SHMA_CLASS_LARGE ? 0 : shma_class_bytes(c), hw;
 	struct shma_blk *h;
 
 	if (c == SHMA_CLASS_LARGE && !(shma_w_gen(w) & 1) && in_set(o->set, shma_w_owner(w))) {
@@ -307,7 +307,6 @@ static int reclaim_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uin
 	if (c != SHMA_CLASS_LARGE && shma_w_flags(w) == SHMA_F_SHIFTED && (shma_w_gen(w) & 1)) {
 		/* Its inner header freed by a dead process that never got to mark
 		 * the start header free and push it: finish that free. */
-		uint64_t hw;
 		h = data_header(b, w, bytes);
 		hw = h ? __atomic_load_n(&h->word, __ATOMIC_ACQUIRE) : 0;
 		if (h && shma_w_magic_ok(hw) && shma_w_flags(hw) == SHMA_F_INNER &&
@@ -327,13 +326,17 @@ static int reclaim_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uin
 			return 0;
 		}
 	}
-	if (!(shma_w_gen(w) & 1) || !in_set(o->set, shma_w_owner(w)))
+	if (!(shma_w_gen(w) & 1))
 		return 0;
+	/* The owner is the one the data header names (shma_adopt moves it there first). */
 	h = c == SHMA_CLASS_LARGE ? b : data_header(b, w, bytes);
 	if (!h)
 		return 0;
+	hw = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE);
+	if (!in_set(o->set, shma_w_owner(hw)))
+		return 0;
 	if (shma_free_blk(p, h, ref + (uint32_t)(((char *)h - (char *)b) / 16), 0, false,
-			  shma_w_owner(w), shma_w_owner(w)) == 0)
+			  shma_w_owner(hw), shma_w_owner(hw)) == 0)
 		o->count++;
 	return 0;
 }
@@ -347,9 +350,12 @@ static int disown_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint
 
 	(void)p;
 	(void)ref;
-	if (!(shma_w_gen(w) & 1) || shma_w_owner(w) != o->owner)
+	if (!(shma_w_gen(w) & 1))
 		return 0;
 	h = c == SHMA_CLASS_LARGE ? b : data_header(b, w, shma_class_bytes(c));
+	/* Ours if the data header says so (shma_adopt changes it first). */
+	if (!h || shma_w_owner(__atomic_load_n(&h->word, __ATOMIC_ACQUIRE)) != o->owner)
+		return 0;
 	for (struct shma_blk *x = b;; x = h) {
 		uint64_t xw = __atomic_load_n(&x->word, __ATOMIC_ACQUIRE);
 		while (shma_w_owner(xw) == o->owner && shma_w_gen(xw) == shma_w_gen(w) &&

@@ -15,6 +15,11 @@
  *   shm-child hold DIR NAME SECONDS        stay attached for SECONDS (a live user)
  *   shm-child crash DIR NAME               attach, allocate one patterned block, print
  *                                          its handle, then wait to be killed
+ *   shm-child handover DIR NAME N FREE     allocate N patterned blocks (small, over-aligned,
+ *                                          dedicated), print their handles, then (FREE 1)
+ *                                          free them all or (FREE 0) wait to be killed
+ *   shm-child adopt DIR NAME HANDLE...     adopt each block, verify its pattern, print
+ *                                          "A <adopted> <stale>", wait to be killed
  */
 #include "config.h"
 
@@ -222,6 +227,73 @@ static int do_crash(char **argv)
 		pause();        /* until SIGKILL */
 }
 
+static int do_handover(char **argv)
+{
+	long n = atol(argv[4]);
+	int do_free = atoi(argv[5]);
+	struct shma_handle *hs = calloc((size_t)n, sizeof(*hs));
+	struct shma_pool *p;
+	int r = shma_pool_attach(argv[2], argv[3], 0, &p);
+
+	if (r < 0)
+		return fail("attach", r);
+	if (!hs)
+		return fail("calloc", -ENOMEM);
+	for (long i = 0; i < n; i++) {
+		size_t len = i % 10 == 9 ? (300u << 10) : 24 + (size_t)i * 37 % 3000;
+		char buf[64];
+		void *d;
+		r = shma_alloc(p, len, i % 3 == 1 ? 64 : 0, &hs[i], &d);
+		if (r < 0)
+			return fail("alloc", r);
+		shm_pattern_fill(d, len, shm_pattern_seed(&hs[i]));
+		shm_handle_format(&hs[i], buf, sizeof(buf));
+		printf("%s\n", buf);
+	}
+	printf("H\n");
+	fflush(stdout);
+	if (do_free) {
+		for (long i = 0; i < n; i++)
+			shma_free_handle(p, &hs[i]);   /* racing the adopter: either may win */
+		shma_pool_free(p);
+		free(hs);
+		return 0;
+	}
+	for (;;)
+		pause();        /* until SIGKILL */
+}
+
+static int do_adopt(int argc, char **argv)
+{
+	struct shma_pool *p;
+	int r = shma_pool_attach(argv[2], argv[3], 0, &p), adopted = 0, stale = 0;
+
+	if (r < 0)
+		return fail("attach", r);
+	for (int i = 4; i < argc; i++) {
+		struct shma_handle h;
+		void *d;
+		if (shm_handle_parse(argv[i], &h) < 0)
+			return fail("handle", -EINVAL);
+		r = shma_adopt(p, &h);
+		if (r == -ESTALE) {
+			stale++;
+			continue;
+		}
+		if (r < 0)
+			return fail("adopt", r);
+		/* Ours now: nobody frees it under us (unless its sender frees it). */
+		r = shma_resolve(p, &h, &d);
+		if (r == 0 && !shm_pattern_ok(d, h.len, shm_pattern_seed(&h)))
+			return fail("pattern", -EBADMSG);
+		adopted++;
+	}
+	printf("A %d %d\n", adopted, stale);
+	fflush(stdout);
+	for (;;)
+		pause();        /* until SIGKILL */
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "resolve"))
@@ -240,6 +312,10 @@ int main(int argc, char **argv)
 		return do_hold(argv);
 	if (argc == 4 && !strcmp(argv[1], "crash"))
 		return do_crash(argv);
-	fprintf(stderr, "usage: shm-child resolve|memfd|churn|loop|leak|create|hold|crash ...\n");
+	if (argc == 6 && !strcmp(argv[1], "handover"))
+		return do_handover(argv);
+	if (argc >= 4 && !strcmp(argv[1], "adopt"))
+		return do_adopt(argc, argv);
+	fprintf(stderr, "usage: shm-child resolve|memfd|churn|loop|leak|create|hold|crash|handover|adopt ...\n");
 	return 2;
 }
