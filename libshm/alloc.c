@@ -112,7 +112,7 @@ static int alloc_large(struct shma_pool *p, size_t len, unsigned owner, struct s
 {
 	uint64_t page = mk_page_size(), size, st;
 	struct shma_blk *b;
-	uint32_t idx;
+	uint32_t idx, gen;
 	char *base;
 	int r;
 
@@ -122,13 +122,14 @@ static int alloc_large(struct shma_pool *p, size_t len, unsigned owner, struct s
 	if (r < 0)
 		return r;
 	st = slot_state(p, idx);
+	gen = shma_dedicated_gen(__atomic_load_n(&p->root->slots[idx].epoch, __ATOMIC_ACQUIRE));
 	base = p->loc[idx].addr;
 	b = (struct shma_blk *)(base + page - BLK);
 	b->self = shma_ref(p, idx, page - BLK);
 	b->aux = (uint32_t)len;
-	__atomic_store_n(&b->word, shma_blk_word(1, SHMA_CLASS_LARGE, owner), __ATOMIC_RELEASE);
+	__atomic_store_n(&b->word, shma_blk_word(gen, SHMA_CLASS_LARGE, owner), __ATOMIC_RELEASE);
 	if (h)
-		fill_handle(h, idx, st, 1, page, len);
+		fill_handle(h, idx, st, gen, page, len);
 	if (ptr)
 		*ptr = base + page;
 	return 0;
@@ -268,7 +269,9 @@ int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_
 	}
 	__atomic_store_n(&start->word, shma_blk_word(shma_w_gen(w) + 1, c, SHMA_OWNER_NONE),
 			 __ATOMIC_RELEASE);
-	shma_push(p, &rec, c, start_ref, start);
+	/* A generation about to wrap: the block retires (free, on no list). */
+	if (shma_w_gen(w) + 1 < SHMA_GEN_RETIRED)
+		shma_push(p, &rec, c, start_ref, start);
 	shma_rec_release(&rec);
 	return 0;
 }

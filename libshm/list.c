@@ -329,7 +329,7 @@ static void give_back(struct shma_pool *p, struct shma_rec *r, unsigned c, uint3
 		return;
 	w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
 	if (!shma_w_magic_ok(w) || shma_w_cls(w) != c || shma_w_flags(w) || shma_w_gen(w) != gen ||
-	    (gen & 1) || __atomic_load_n(&b->self, __ATOMIC_RELAXED) != ref)
+	    (gen & 1) || gen >= SHMA_GEN_RETIRED || __atomic_load_n(&b->self, __ATOMIC_RELAXED) != ref)
 		return;
 	shma_rec_push_intent(r, c, ref, gen);
 	__atomic_store_n(&b->word, shma_blk_word(gen, c, SHMA_OWNER_NONE), __ATOMIC_RELEASE);

@@ -933,18 +933,40 @@ int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *
 	 * killed at any point is recognised by reclaim, and a stale owner_pid
 	 * left from the slot's last use is never taken for ours.
 	 */
-	for (idx = 0; idx < p->max_chunks; idx++) {
-		state = __atomic_load_n(&rt->slots[idx].state, __ATOMIC_ACQUIRE);
-		if (shma_s_st(state) != SHMA_SLOT_FREE)
-			continue;
-		newstate = shma_slot_word((uint32_t)pid, shma_s_gen(state) + 1, SHMA_SLOT_CREATING,
-					  kind | SHMA_KIND_CLAIMING);
-		if (__atomic_compare_exchange_n(&rt->slots[idx].state, &state, newstate, false,
-						__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-			break;
+	/* Dedicated chunks go to slots that wrapped first (see shma_dedicated_gen). */
+	for (int pass = kind == SHMA_KIND_DEDICATED ? 0 : 1; pass < 2; pass++) {
+		for (idx = 0; idx < p->max_chunks; idx++) {
+			struct shma_slot *sl = &rt->slots[idx];
+			uint64_t ep;
+			unsigned gen;
+
+			state = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+			if (shma_s_st(state) != SHMA_SLOT_FREE)
+				continue;
+			ep = __atomic_load_n(&sl->epoch, __ATOMIC_ACQUIRE);
+			gen = shma_s_gen(state);
+			if (pass == 0 && !ep && gen != 0xffff)
+				continue;
+			if (kind == SHMA_KIND_REGULAR && (ep || gen == 0xffff))
+				continue;       /* wrapped: dedicated chunks only */
+			if (gen == 0xffff) {
+				/* Wrap: a new epoch first (a claimer that dies here only
+				 * makes the next one skip an epoch). */
+				if (ep >= SHMA_EPOCH_MAX)
+					continue;       /* retired for good */
+				__atomic_compare_exchange_n(&sl->epoch, &ep, ep + 1, false,
+							    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+				gen = 0;
+			}
+			newstate = shma_slot_word((uint32_t)pid, gen + 1, SHMA_SLOT_CREATING,
+						  kind | SHMA_KIND_CLAIMING);
+			if (__atomic_compare_exchange_n(&sl->state, &state, newstate, false,
+							__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+				goto claimed;
+		}
 	}
-	if (idx >= p->max_chunks)
-		return -ENOSPC;
+	return -ENOSPC;
+claimed:
 	{
 		uint32_t hwm = __atomic_load_n(&rt->hwm, __ATOMIC_RELAXED);
 		while (hwm <= idx && !__atomic_compare_exchange_n(&rt->hwm, &hwm, idx + 1, true,

@@ -108,14 +108,35 @@ static inline unsigned shma_bump_gen(uint64_t b) { return (unsigned)(b >> 32) & 
 /* The record of the carve that set it (see intents), 0 none. */
 static inline unsigned shma_bump_actor(uint64_t b) { return (unsigned)(b >> 48); }
 
+/*
+ * Generations. A slot's 16-bit generation (in handles) would wrap after
+ * 65,535 reuses; the slot's epoch counts the wraps (bumped, by CAS, while
+ * the slot is FREE at generation 0xffff, before the claim that wraps it).
+ * A dedicated chunk's block generation is SHMA_GEN_DEDICATED | epoch << 1
+ * | 1, so a handle from an earlier epoch is -ESTALE (2^46 reuses of one
+ * slot); a slot that ever wrapped holds only dedicated chunks, so regular
+ * chunks' (slot, generation) pairs never repeat; and a class block whose
+ * generation would reach SHMA_GEN_RETIRED (2^30 reuses) is retired
+ * (left free, never listed) instead of wrapping.
+ */
+#define SHMA_GEN_DEDICATED 0x80000000u
+#define SHMA_GEN_RETIRED   0x7ffffffeu
+#define SHMA_EPOCH_MAX     0x3fffffffu
+
 struct shma_slot {                      /* 64 bytes: one cache line each */
 	uint64_t state;
 	uint64_t size;
 	uint64_t bump;                  /* regular: shma_bump_word() */
 	int64_t owner_pid;
 	uint64_t owner_start;
-	uint64_t pad[3];
+	uint64_t epoch;                 /* wraps of the generation (see above) */
+	uint64_t pad[2];
 };
+
+static inline uint32_t shma_dedicated_gen(uint64_t epoch)
+{
+	return SHMA_GEN_DEDICATED | (uint32_t)(epoch & SHMA_EPOCH_MAX) << 1 | 1;
+}
 
 /*
  * A registration. pid > 0: that process (start: its start time, 0 while

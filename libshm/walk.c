@@ -677,8 +677,9 @@ static int repair_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint
 	struct repair_ud *r = ud;
 	unsigned c = shma_w_cls(w);
 
-	if (c == SHMA_CLASS_LARGE || (shma_w_gen(w) & 1) || shma_w_flags(w) == SHMA_F_LISTED)
-		return 0;
+	if (c == SHMA_CLASS_LARGE || (shma_w_gen(w) & 1) || shma_w_flags(w) == SHMA_F_LISTED ||
+	    shma_w_gen(w) >= SHMA_GEN_RETIRED)
+		return 0;       /* allocated, listed, or retired (its generation would wrap) */
 	if (shma_w_flags(w) == SHMA_F_SHIFTED || shma_w_flags(w) == SHMA_F_INNER)
 		return 0;       /* not a free block's start header */
 	shma_rec_push_intent(&r->rec, c, ref, shma_w_gen(w));

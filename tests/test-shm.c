@@ -1750,6 +1750,71 @@ static void fork_reap(pid_t pid, int up, int down)
  * A child made by fork() alone is a process of its own: while it runs it
  * is a live user (never users_dead), and reclaim leaves its block alone.
  */
+/*
+ * Generations never wrap: a dedicated chunk's slot whose 16-bit generation
+ * wraps starts a new epoch, which its block's generation carries, so a
+ * handle from before the wrap (same slot, same 16-bit generation, same
+ * length) is -ESTALE, not the new block; and a class block whose
+ * generation would wrap retires instead of going back on its list.
+ */
+static void test_generations_wrap(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);
+	struct shma_handle h_old, h_new, stale;
+	struct shma_pool_stat st;
+	uint32_t idx;
+	uint64_t s;
+	void *d, *d2;
+
+	g_assert_cmpint(shma_alloc(p, 300u << 10, 0, &h_old, &d), ==, 0);
+	g_assert_cmpuint(h_old.gen, ==, SHMA_GEN_DEDICATED | 1);
+	idx = h_old.chunk & 0xffff;
+	g_assert_cmpint(shma_free_handle(p, &h_old), ==, 0);
+	/* Fast-forward the slot to the end of its 16-bit generations. */
+	s = p->root->slots[idx].state;
+	g_assert_cmpuint(shma_s_st(s), ==, SHMA_SLOT_FREE);
+	p->root->slots[idx].state = shma_slot_word(0, 0xffff, SHMA_SLOT_FREE, 0);
+	g_assert_cmpint(shma_alloc(p, 300u << 10, 0, &h_new, &d2), ==, 0);
+	g_assert_cmpuint(h_new.chunk & 0xffff, ==, idx);        /* wrapped slots come first */
+	g_assert_cmpuint(h_new.chunk >> 16, ==, 1);
+	g_assert_cmpuint(h_new.gen, ==, SHMA_GEN_DEDICATED | 2 | 1);
+	/* What a handle of the first epoch with the same 16-bit generation looks like. */
+	stale = h_old;
+	stale.chunk = idx | 1u << 16;
+	g_assert_cmpint(shma_resolve(p, &stale, &d), ==, -ESTALE);
+	g_assert_cmpint(shma_free_handle(p, &stale), ==, -ESTALE);
+	g_assert_cmpint(shma_resolve(p, &h_new, &d), ==, 0);
+	g_assert_true(d == d2);
+	/* A wrapped slot never holds a regular chunk again. */
+	g_assert_cmpint(shma_free_handle(p, &h_new), ==, 0);
+	for (int i = 0; i < 200; i++)
+		g_assert_cmpint(shma_alloc(p, 4000, 0, NULL, NULL), ==, 0);
+	g_assert_cmpuint(shma_s_st(p->root->slots[idx].state), ==, SHMA_SLOT_FREE);
+
+	/* A class block at the last generation before the limit retires when freed. */
+	{
+		struct shma_handle h;
+		struct shma_blk *b;
+		uint64_t before;
+		g_assert_cmpint(shma_alloc(p, 100, 0, &h, &d), ==, 0);
+		b = (struct shma_blk *)((char *)d - sizeof(*b));
+		b->word = shma_blk_word(SHMA_GEN_RETIRED - 1, shma_w_cls(b->word), shma_w_owner(b->word));
+		h.gen = SHMA_GEN_RETIRED - 1;
+		stat_of(p, &st);
+		before = st.blocks_free;
+		g_assert_cmpint(shma_free_handle(p, &h), ==, 0);
+		g_assert_cmpint(shma_resolve(p, &h, &d2), ==, -ESTALE);
+		for (int i = 0; i < 50; i++) {
+			g_assert_cmpint(shma_alloc(p, 100, 0, NULL, &d2), ==, 0);
+			g_assert_true(d2 != d);         /* never handed out again */
+		}
+		stat_of(p, &st);
+		g_assert_cmpint(shma_pool_repair(p), ==, 0);    /* retired, not lost */
+		(void)before;
+	}
+	shma_pool_free(p);
+}
+
 /* ---- adopt ----------------------------------------------------------------------------- */
 
 static GPid spawn_piped(char **argv, int *out)
@@ -2130,6 +2195,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/reclaim/dead-slot-owners", test_reclaim_dead_slot_owners);
 	g_test_add_func("/shm/reclaim/repair", test_reclaim_repair);
 	g_test_add_func("/shm/reclaim/dead-shifted-free", test_reclaim_dead_shifted_free);
+	g_test_add_func("/shm/alloc/generations-wrap", test_generations_wrap);
 	g_test_add_func("/shm/adopt/errors", test_adopt_errors);
 	g_test_add_func("/shm/adopt/kill", test_adopt_kill);
 	g_test_add_func("/shm/adopt/race-kill", test_adopt_race_kill);
