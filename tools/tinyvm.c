@@ -2,7 +2,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include "common/kvm.h"
@@ -82,18 +84,35 @@ void tinyvm_close(struct tinyvm *t)
 	t->kvm_fd = t->vm_fd = t->vcpu_fd = -1;
 }
 
-static void flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type)
+void tinyvm_flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type, bool long_mode)
 {
 	memset(s, 0, sizeof(*s));
-	s->base = 0;
 	s->limit = 0xffffffff;
 	s->selector = sel;
 	s->type = type;
 	s->present = 1;
-	s->dpl = 0;
-	s->db = 1;
 	s->s = 1;
 	s->g = 1;
+	s->l = long_mode;
+	s->db = !long_mode;
+}
+
+struct kvm_cpuid2 *tinyvm_supported_cpuid(int kvm_fd)
+{
+	const unsigned nent = 256;
+	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + nent * sizeof(struct kvm_cpuid_entry2));
+
+	if (!cpuid)
+		return NULL;
+	cpuid->nent = nent;
+	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
+		int e = errno;
+
+		free(cpuid);
+		errno = e;
+		return NULL;
+	}
+	return cpuid;
 }
 
 int tinyvm_flat32(struct tinyvm *t, uint64_t entry, const void *code, size_t len)
@@ -109,8 +128,8 @@ int tinyvm_flat32(struct tinyvm *t, uint64_t entry, const void *code, size_t len
 	r = mk_kvm_get_sregs(t->vcpu_fd, &sregs);
 	if (r < 0)
 		return r;
-	flat_segment(&sregs.cs, 0x08, 0x0b);  /* code: execute/read, accessed */
-	flat_segment(&sregs.ds, 0x10, 0x03);  /* data: read/write, accessed */
+	tinyvm_flat_segment(&sregs.cs, 0x08, 0x0b, false);  /* code: execute/read, accessed */
+	tinyvm_flat_segment(&sregs.ds, 0x10, 0x03, false);  /* data: read/write, accessed */
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
 	sregs.cr0 |= 1;                       /* PE, paging off */
 	r = mk_kvm_set_sregs(t->vcpu_fd, &sregs);

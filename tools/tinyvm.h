@@ -40,5 +40,15 @@ void tinyvm_close(struct tinyvm *t);
  */
 int tinyvm_flat32(struct tinyvm *t, uint64_t entry, const void *code, size_t len);
 
+/*
+ * A flat segment (base 0, 4 GiB limit, present, DPL 0, granular) with the
+ * given selector and type; long_mode makes it a 64-bit code segment (L set,
+ * D/B clear), otherwise a 32-bit one (D/B set). Callers adjust dpl.
+ */
+void tinyvm_flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type, bool long_mode);
+
+/* KVM_GET_SUPPORTED_CPUID into a new buffer (free() it); NULL with errno set on failure. */
+struct kvm_cpuid2 *tinyvm_supported_cpuid(int kvm_fd);
+
 /* KVM_RUN once: the exit reason, or -errno. */
 int tinyvm_run(struct tinyvm *t);

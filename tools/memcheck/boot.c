@@ -12,6 +12,7 @@
 
 #include "common/kvm.h"
 #include "tools/memcheck/boot.h"
+#include "tools/tinyvm.h"
 
 /* Offsets in boot_params / the setup header (boot.rst, "THE REAL-MODE KERNEL HEADER"). */
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
@@ -140,19 +141,6 @@ int lx_boot_load(uint8_t *ram, uint64_t ram_size, const uint8_t *bz, size_t bz_l
 	return 0;
 }
 
-static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, int code)
-{
-	memset(s, 0, sizeof(*s));
-	s->limit = 0xffffffff;
-	s->selector = sel;
-	s->type = type;
-	s->present = 1;
-	s->s = 1;
-	s->g = 1;
-	s->l = (uint8_t)code;
-	s->db = (uint8_t)!code;
-}
-
 int lx_boot_payload(const uint8_t *bz, size_t bz_len, const uint8_t **payload, size_t *len)
 {
 	size_t setup_len, off, n;
@@ -197,18 +185,17 @@ int lx_boot_vmlinux(uint8_t *ram, uint64_t ram_size, const uint8_t *elf, size_t 
 
 int lx_boot_vcpu(int kvm_fd, int vcpu_fd, uint64_t entry, char *why, size_t why_len)
 {
-	const unsigned nent = 256;
-	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + nent * sizeof(struct kvm_cpuid_entry2));
+	struct kvm_cpuid2 *cpuid = tinyvm_supported_cpuid(kvm_fd);
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	const char *what = NULL;
 	int r = 0;
 
-	if (!cpuid)
-		return -ENOMEM;
-	cpuid->nent = nent;
-	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0)
-		what = "KVM_GET_SUPPORTED_CPUID";
+	if (!cpuid) {
+		r = -errno;
+		snprintf(why, why_len, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		return r;
+	}
 	/*
 	 * Hide BMI1/BMI2/ADX (CPUID.7.0:EBX bits 3, 8, 19). Software KVMs such as
 	 * PVM emulate the guest's CPL-0 code instruction by instruction, and
@@ -244,8 +231,8 @@ int lx_boot_vcpu(int kvm_fd, int vcpu_fd, uint64_t entry, char *why, size_t why_
 		what = "KVM_GET_SREGS";
 		goto out;
 	}
-	seg(&sregs.cs, 0x10, 0x0b, 1);
-	seg(&sregs.ds, 0x18, 0x03, 0);
+	tinyvm_flat_segment(&sregs.cs, 0x10, 0x0b, true);
+	tinyvm_flat_segment(&sregs.ds, 0x18, 0x03, false);
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
 	sregs.gdt.base = LX_BOOT_GDT;
 	sregs.gdt.limit = 4 * 8 - 1;

@@ -222,9 +222,20 @@ enum lx_run_result lx_vm_run(struct lx_vm *vm, uint64_t timeout_ns)
 		sbx_guest_exit(vm->guest);
 		if (r == -EINTR || r == -EAGAIN) {
 			if (run->immediate_exit) {
+				struct kvm_regs regs = { 0 };
+				struct kvm_sregs sregs = { 0 };
+
+				/* Where the guest was: a hung kernel's RIP is the first clue. */
+				mk_kvm_get_regs(vm->vcpu_fd, &regs);
+				mk_kvm_get_sregs(vm->vcpu_fd, &sregs);
 				res = LX_RUN_TIMEOUT;
-				snprintf(vm->why, sizeof(vm->why), "no result within %.0f s",
-					 (double)timeout_ns / 1e9);
+				snprintf(vm->why, sizeof(vm->why),
+					 "no result within %.0f s (rip 0x%llx rsp 0x%llx rflags 0x%llx "
+					 "cr2 0x%llx cr3 0x%llx, cs 0x%x)",
+					 (double)timeout_ns / 1e9, (unsigned long long)regs.rip,
+					 (unsigned long long)regs.rsp, (unsigned long long)regs.rflags,
+					 (unsigned long long)sregs.cr2, (unsigned long long)sregs.cr3,
+					 sregs.cs.selector);
 				break;
 			}
 			continue;

@@ -685,8 +685,11 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		(double)(mk_now_ns() - t0) / 1e9, rr, vm.why, (unsigned long long)vfs.requests,
 		(unsigned long long)vfs.v.n_notify, (unsigned long long)vfs.v.n_irq);
 	if (!st.ended) {
+		/* The whole story (a panic's oops and trace) for whoever asked for details. */
+		if (!vm.echo)
+			mc_note(o, "linux: the guest's console, last 8 KiB:\n%s", lx_vm_console_tail(&vm, 8192));
 		mc_fail(res, "guest %s: %s; console: %s", k.release,
-			rr == LX_RUN_TIMEOUT ? "timed out" : vm.why, lx_vm_console_tail(&vm, 200));
+			vm.why, lx_vm_console_tail(&vm, 200));
 		goto out;
 	}
 	if (st.error[0]) {

@@ -60,18 +60,9 @@ static void alarm_arm(uint64_t ns)
 static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
 {
 	static struct kvm_cpuid2 *cpuid;
-	const unsigned nent = 256;
 
-	if (cpuid)
-		return cpuid;
-	cpuid = calloc(1, sizeof(*cpuid) + nent * sizeof(struct kvm_cpuid_entry2));
 	if (!cpuid)
-		return NULL;
-	cpuid->nent = nent;
-	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
-		free(cpuid);
-		cpuid = NULL;
-	}
+		cpuid = tinyvm_supported_cpuid(kvm_fd);
 	return cpuid;
 }
 
@@ -79,19 +70,6 @@ static int fail(struct mc_vm *vm, int err, const char *what)
 {
 	snprintf(vm->why, sizeof(vm->why), "%s: %s", what, strerror(-err));
 	return err;
-}
-
-static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code)
-{
-	memset(s, 0, sizeof(*s));
-	s->limit = 0xffffffff;
-	s->selector = sel;
-	s->type = type;
-	s->present = 1;
-	s->s = 1;
-	s->g = 1;
-	s->l = code;        /* 64-bit code segment */
-	s->db = !code;
 }
 
 /* GDT, identity-mapped page tables (2 MiB pages up to MC_GPA_MAPPED), program. */
@@ -136,8 +114,8 @@ static int setup_cpu(struct mc_vm *vm)
 	r = mk_kvm_get_sregs(vm->tv.vcpu_fd, &sregs);
 	if (r < 0)
 		return fail(vm, r, "KVM_GET_SREGS");
-	seg(&sregs.cs, 0x18 | 3, 0x0b, true);
-	seg(&sregs.ds, 0x20 | 3, 0x03, false);
+	tinyvm_flat_segment(&sregs.cs, 0x18 | 3, 0x0b, true);
+	tinyvm_flat_segment(&sregs.ds, 0x20 | 3, 0x03, false);
 	sregs.cs.dpl = sregs.ds.dpl = 3;
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
 	sregs.gdt.base = MC_GDT;
