@@ -20,7 +20,8 @@
  * copies the guest console to stderr; --inject-fault linux maps wrong file
  * ranges (MEMCHECK_LINUX_FAULT=drop-write: a mapper that drops the guest's
  * DAX writes); MEMCHECK_LINUX_BOOT=vmlinux skips the bzImage's decompressor;
- * MEMCHECK_LINUX_TRACE=1 prints every SETUPMAPPING / REMOVEMAPPING on stderr.
+ * MEMCHECK_LINUX_TRACE=1 prints every SETUPMAPPING / REMOVEMAPPING on stderr;
+ * MEMCHECK_LINUX_CMDLINE adds to the guest kernel's command line.
  */
 #include "config.h"
 
@@ -113,6 +114,10 @@ static const char guest_init[] =
 	"say sum gone $(sum /mnt/gone)\n"
 	"rm /mnt/gone || say error rm gone\n"
 	"say removed\n"
+	/* What interrupted the guest, for whoever reads the details (-v). */
+	"say irqs $(sed -n 's/^ *\\([0-9A-Z]*\\): *\\([0-9]*\\).*/\\1=\\2/p' /proc/interrupts | tr '\\n' ' ')\n"
+	"say clockevent $(cat /sys/devices/system/clockevents/clockevent0/current_device 2>/dev/null) "
+	"clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)\n"
 	"umount /mnt || say error umount\n"
 	"fin\n";
 
@@ -553,6 +558,8 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 	unsigned nmods = 0;
 	uint64_t t0, guest_bytes = 0, host_bytes = 0;
 	enum lx_run_result rr;
+	const char *extra;
+	char *cmdline;
 	int root_fd = -1, r;
 
 	lx_cpio_init(&cpio);
@@ -660,8 +667,11 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 	vm.line_fn = on_line;
 	vm.line_data = &st;
 	st.fuse = &fuse;
+	extra = g_getenv("MEMCHECK_LINUX_CMDLINE");
+	cmdline = g_strconcat(CMDLINE, extra ? " " : "", extra ? extra : "", NULL);
 	r = lx_boot_load(vm.ram, vm.ram_size, (const uint8_t *)bz, bz_len, cpio.buf, cpio.len,
-			 CMDLINE, &boot);
+			 cmdline, &boot);
+	g_free(cmdline);
 	if (r < 0) {
 		mc_fail(res, "boot %s: %s", k.image, boot.why);
 		goto out;
