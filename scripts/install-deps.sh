@@ -5,7 +5,7 @@
 set -e
 here=$(dirname "$0")
 pkgs="build-essential autoconf automake libtool pkg-config libglib2.0-dev mandoc
-      linux-libc-dev clang libclang-rt-dev libboost-dev g++ xz-utils
+      linux-libc-dev clang libclang-rt-dev libboost-dev libmimalloc-dev g++ xz-utils
       qemu-system-x86 busybox-static cpio kmod zstd e2fsprogs
       libsmartcols-dev bash-completion python3"
 if [ "$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi
