@@ -11,7 +11,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <string.h>
 
 #include "common/macro.h"
@@ -159,7 +158,7 @@ static int walk_gaps_pinned(struct shma_pool *p, walk_fn fn, gap_fn gap, void *u
 				 * killed. The rest of this chunk cannot be walked: say so.
 				 */
 				if (!w && spins++ < 2000) {
-					sched_yield();
+					mk_sched_yield();
 					continue;
 				}
 				if (!w && (r = gap_class(p, base, i, off, end)) >= 0) {
