@@ -525,8 +525,12 @@ static double mimalloc_ns(size_t live, int mode)
 int main(int argc, char **argv)
 {
 	static const size_t lives[] = { 1000, 100000, 1000000 };
-	int quick = argc > 1 && !strcmp(argv[1], "--quick");
+	int quick = 0, no_seed = 0;
 
+	for (int i = 1; i < argc && argv[i][0] == '-' && argv[i][1] == '-' && strcmp(argv[i], "--malloc-only"); i++) {
+		quick |= !strcmp(argv[i], "--quick");
+		no_seed |= !strcmp(argv[i], "--no-seed");       /* the slow column, by hand */
+	}
 	if (argc == 4 && !strcmp(argv[1], "--malloc-only")) {
 		/* The mimalloc column's subprocess: only if the preload took. */
 		if (!dlsym(RTLD_DEFAULT, "mi_version"))
@@ -543,7 +547,7 @@ int main(int argc, char **argv)
 			double m[K_N], b, mi;
 			for (int k = 0; k < K_N; k++) {
 				double v[RUNS];
-				if (mode == 3 && k == K_SEED) {
+				if ((mode == 3 || no_seed) && k == K_SEED) {
 					m[k] = -1;      /* the seed is not multi-process safe */
 					continue;
 				}
