@@ -80,6 +80,8 @@ MK_EXPORT int sbx_mem_new(uint64_t size, struct sbx_mem **out)
 		return r;
 	r = mk_map_guarded(size, m->page, PROT_READ | PROT_WRITE, MAP_NORESERVE, &p);
 	if (r < 0) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_new: mapping %" PRIu64 " bytes and two guard pages "
+			   "failed (%d)", size, r);
 		mem_release(m);
 		return r;
 	}
@@ -592,8 +594,11 @@ static int grow(struct sbx_mem *m, uint64_t new_size, uint8_t **base_out)
 	int r;
 
 	r = mk_map_guarded((size_t)new_size, m->page, PROT_NONE, 0, &p);
-	if (r < 0)
+	if (r < 0) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_resize: reserving %" PRIu64 " bytes and two guard "
+			   "pages failed (%d)", new_size, r);
 		return r;
+	}
 	nb = p;
 	if (anon < old)
 		r = move_fixed(m->base + anon, (size_t)(old - anon), (size_t)(new_size - anon),
@@ -612,8 +617,11 @@ static int grow(struct sbx_mem *m, uint64_t new_size, uint8_t **base_out)
 			 */
 			if (anon < old &&
 			    move_fixed(nb + anon, (size_t)(old - anon), (size_t)(old - anon),
-				       m->base + anon) < 0)
+				       m->base + anon) < 0) {
+				sbx_refuse(LOG_ERR, "sbx_mem_resize: moving the region's anonymous "
+					   "part back failed: bytes from %" PRIu64 " on are lost", anon);
 				r = -ENOTRECOVERABLE;
+			}
 			goto fail;
 		}
 	}
