@@ -82,9 +82,11 @@ ATTR static void vfill_##sfx(volatile uint8_t *dst, uint8_t byte, size_t len)   
 		dst[i] = byte;                                                   \
 }
 
+/* vcopy_out_sse2, vcopy_in_sse2, vfill_sse2 */
 SBX_COPIES(sse2, v16, v16u, 16, )
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SBX_HAVE_AVX2 1
+/* vcopy_out_avx2, vcopy_in_avx2, vfill_avx2 */
 SBX_COPIES(avx2, v32, v32u, 32, __attribute__((target("avx2"))))
 #endif
 
