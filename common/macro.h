@@ -38,3 +38,15 @@ static inline int mk_take_fd(int *fd)
 	*fd = -1;
 	return r;
 }
+
+/* Inside a spin-wait loop: tell the CPU (SMT sibling, power) we are spinning. */
+static inline void mk_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}

@@ -129,7 +129,7 @@ int shma_rec_claim(struct shma_pool *p, unsigned user, struct shma_rec *r)
 			}
 		}
 		/* SHMA_LANES operations of this process under way at once: wait. */
-		__builtin_ia32_pause();
+		mk_cpu_relax();
 	}
 	/* Every record held for ~a second: not our threads (a damaged root). */
 	return -EAGAIN;

@@ -121,7 +121,7 @@ void shma_lock(struct shma_pool *p, void *oldmask)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, oldmask);
 	while (__atomic_exchange_n(&p->lock, 1, __ATOMIC_ACQUIRE))
-		__builtin_ia32_pause();
+		mk_cpu_relax();
 }
 
 void shma_unlock(struct shma_pool *p, const void *oldmask)
