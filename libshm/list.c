@@ -16,6 +16,10 @@
  * be told from the shared words alone: reclaim of a dead process reads
  * the word first, then the record (shma_resolve_user).
  *
+ * Record writes are release stores: the locked CAS that follows (x86:
+ * lock cmpxchg, a full barrier; in C11 terms a release operation the
+ * record write is sequenced before) publishes them no later than itself.
+ *
  * Lock-free (a stalled or dead process blocks nobody: confirming is a
  * single CAS by whoever comes next) and async-signal-safe (records are
  * claimed per operation, so a handler nested in its thread's operation
@@ -149,7 +153,7 @@ void shma_rec_push_intent(struct shma_rec *r, unsigned c, uint32_t ref, uint32_t
 {
 	__atomic_store_n(&r->in->ref, (uint64_t)gen << 32 | ref, __ATOMIC_RELAXED);
 	__atomic_store_n(&r->in->word, shma_in_word(SHMA_OP_PUSH, SHMA_IN_PENDING, shma_in_head(c, 0)),
-			 __ATOMIC_SEQ_CST);
+			 __ATOMIC_RELEASE);
 }
 
 /* ---- lists ------------------------------------------------------------------------------- */
@@ -217,7 +221,7 @@ int shma_pop(struct shma_pool *p, struct shma_rec *r, unsigned c, uint32_t *ref,
 		tag = shma_h_tag(lo) + 1;
 		__atomic_store_n(&r->in->ref, (uint64_t)shma_w_gen(w) << 32 | top, __ATOMIC_RELAXED);
 		__atomic_store_n(&r->in->word, shma_in_word(SHMA_OP_POP, SHMA_IN_PENDING,
-							    shma_in_head(c, tag)), __ATOMIC_SEQ_CST);
+							    shma_in_head(c, tag)), __ATOMIC_RELEASE);
 		if (cas128(h, &lo, &hi, shma_h_lo(tag, r->actor), next)) {
 			*ref = top;
 			*blk = b;
@@ -239,7 +243,7 @@ void shma_push(struct shma_pool *p, struct shma_rec *r, unsigned c, uint32_t ref
 		confirm_head(p, c, lo);
 		__atomic_store_n(&b->aux, (uint32_t)hi, __ATOMIC_RELAXED);
 		__atomic_store_n(&r->in->word, shma_in_word(SHMA_OP_PUSH, SHMA_IN_PENDING,
-							    shma_in_head(c, tag)), __ATOMIC_SEQ_CST);
+							    shma_in_head(c, tag)), __ATOMIC_RELEASE);
 		if (cas128(h, &lo, &hi, shma_h_lo(tag, r->actor), ref))
 			break;
 	}
@@ -281,7 +285,7 @@ bool shma_bump_cas(struct shma_pool *p, uint32_t idx, uint64_t *old, unsigned ge
 	confirm_bump(p, idx, *old);
 	if (r)
 		__atomic_store_n(&r->in->word, shma_in_word(SHMA_OP_CARVE, SHMA_IN_PENDING,
-							    shma_in_carve(idx, gen, off)), __ATOMIC_SEQ_CST);
+							    shma_in_carve(idx, gen, off)), __ATOMIC_RELEASE);
 	return __atomic_compare_exchange_n(&s->bump, old, shma_bump_word(gen, off, r ? r->actor : 0),
 					   false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 }
