@@ -40,7 +40,15 @@
 _Static_assert(offsetof(struct shma_root, heads) % 16 == 0, "16-byte CAS on list heads");
 _Static_assert(SHMA_MAX_USERS * SHMA_LANES + SHMA_LANES < 0xffff, "actors fit 16 bits");
 
-/* The 16-byte CAS (x86-64: lock cmpxchg16b; lo at the lower address). */
+/*
+ * The 16-byte CAS (x86-64: lock cmpxchg16b; lo at the lower address).
+ * Written out for x86-64 only: other 64-bit CPUs have one (arm64's CASP,
+ * or LDXP/STXP), but the compilers reach it through libatomic, which the
+ * libraries do not link. A port adds its instruction here.
+ */
+#if !defined(__x86_64__)
+#error "libshm's free lists need a 16-byte compare-and-swap: only x86-64's is written (libshm/list.c)"
+#endif
 static inline bool cas128(struct shma_head *h, uint64_t *lo, uint64_t *hi, uint64_t nlo,
 			  uint64_t nhi)
 {
