@@ -219,6 +219,17 @@ static void load(struct kfx *f, struct code *c)
 	g_assert_cmpint(tinyvm_flat32(&f->vm, 0x1000, c->b, c->n), ==, 0);
 }
 
+/* Load c and run it to its hlt with no exit and no libdax error; *rg its registers then. */
+static void run_direct(struct kfx *f, struct code *c, struct kvm_regs *rg)
+{
+	int fail;
+
+	load(f, c);
+	g_assert_cmpuint(run_guest(f, &fail), ==, 0);
+	g_assert_cmpint(fail, ==, 0);
+	regs(f, rg);
+}
+
 static int setup(struct kfx *f, uint64_t moff, uint64_t foff, uint64_t len, uint64_t flags)
 {
 	struct dax_setup_req q = { DAX_FH_NONE, foff, len, flags, moff };
@@ -233,7 +244,6 @@ static void test_setup_read(gconstpointer mapper)
 	struct kfx f;
 	struct code c = { 0 };
 	struct kvm_regs rg;
-	int fail;
 
 	if (!kfx_open(&f, GPOINTER_TO_UINT(mapper), NULL))
 		return;
@@ -241,10 +251,7 @@ static void test_setup_read(gconstpointer mapper)
 	load_eax(&c, WBASE + M2 + 0x1234);
 	load_ebx(&c, WBASE + M2 + M2 - 4);
 	hlt(&c);
-	load(&f, &c);
-	g_assert_cmpuint(run_guest(&f, &fail), ==, 0);      /* no exits: direct access */
-	g_assert_cmpint(fail, ==, 0);
-	regs(&f, &rg);
+	run_direct(&f, &c, &rg);  /* no exits: direct access */
 	g_assert_cmphex(rg.rax, ==, pat32(3 * M2 + 0x1234));
 	g_assert_cmphex(rg.rbx, ==, pat32(4 * M2 - 4));
 	kfx_close(&f, false);
@@ -444,7 +451,6 @@ static void test_restore_first_read_value(void)
 	g_autofree void *blob = NULL;
 	g_autofree char *path = NULL;
 	size_t len;
-	int fail;
 
 	if (!kfx_open(&f, DAX_MAPPER_KVM_WINDOW, NULL))
 		return;
@@ -457,10 +463,7 @@ static void test_restore_first_read_value(void)
 	g_assert_cmpint(dax_session_restore(g.s, blob, len), ==, 0);
 	load_eax(&c, WBASE + 2 * M2 + 0x777);   /* unaligned, first touch of the slot */
 	hlt(&c);
-	load(&g, &c);
-	g_assert_cmpuint(run_guest(&g, &fail), ==, 0);  /* served without an exit */
-	g_assert_cmpint(fail, ==, 0);
-	regs(&g, &rg);
+	run_direct(&g, &c, &rg);  /* served without an exit */
 	g_assert_cmphex(rg.rax, ==, pat32(M2 + 0x777));
 	kfx_close(&g, false);
 }
@@ -475,7 +478,7 @@ static void test_restore_stale(void)
 	g_autofree void *blob = NULL;
 	g_autofree char *path = NULL;
 	size_t len;
-	int fail, fd;
+	int fd;
 
 	if (!kfx_open(&f, DAX_MAPPER_KVM_WINDOW, NULL))
 		return;
@@ -493,11 +496,8 @@ static void test_restore_stale(void)
 	mov_eax(&c, 0x12345678);
 	load_eax(&c, WBASE + 0x10);
 	hlt(&c);
-	load(&g, &c);
 	/* the changed file is never mapped: the guest reads zeros and goes on */
-	g_assert_cmpuint(run_guest(&g, &fail), ==, 0);
-	g_assert_cmpint(fail, ==, 0);
-	regs(&g, &rg);
+	run_direct(&g, &c, &rg);
 	g_assert_cmphex(rg.rax, ==, 0);
 	g_assert_cmpuint(fstats(&g).unbound, ==, 1);
 	g_assert_cmpuint(events(&g, DAX_EVENT_UNBOUND, &ev), ==, 1);
@@ -764,7 +764,7 @@ static void restore_and_run(uint32_t flags, bool drop_privileges)
 	g_autofree char *path = NULL, *path2 = NULL;
 	size_t len;
 	uint32_t v;
-	int fd, fail;
+	int fd;
 
 	if (!kfx_open(&f, DAX_MAPPER_KVM_WINDOW, NULL))
 		return;
@@ -829,10 +829,7 @@ static void restore_and_run(uint32_t flags, bool drop_privileges)
 	op_addr(&c, (const uint8_t[]){ 0x8b, 0x15 }, 2, WBASE + 20 * M2 + 4);  /* mov edx, [..] */
 	op_addr(&c, (const uint8_t[]){ 0x8b, 0x35 }, 2, WBASE);                 /* mov esi, [slot 0] */
 	hlt(&c);
-	load(&g, &c);
-	g_assert_cmpuint(run_guest(&g, &fail), ==, 0);
-	g_assert_cmpint(fail, ==, 0);
-	regs(&g, &rg);
+	run_direct(&g, &c, &rg);
 	g_assert_cmphex(rg.rsi, ==, pat32(0));
 	g_assert_cmphex(rg.rbx, ==, 0);
 	g_assert_cmphex(rg.rcx, ==, 0);
