@@ -11,7 +11,7 @@
  * process may handle kernel-mode faults with userfaultfd, those ranges
  * are registered (UFFDIO_REGISTER_MODE_MISSING): KVM's gup of a missing
  * page blocks on the userfaultfd until the session's fault service maps
- * the slot (or a zero page) and wakes it (userfault.c). A MAP_FIXED over
+ * the slot (or a zero page) and wakes it (service.c). A MAP_FIXED over
  * a range ends its registration; giving the range back registers it again.
  *
  * Read-only slots are MAP_PRIVATE and writable: a guest write to one

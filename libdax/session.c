@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The DAX session: validation and bookkeeping of FUSE_SETUPMAPPING /
- * FUSE_REMOVEMAPPING over a window, lazy rebind after restore, and
- * statistics. One mutex per session covers the slot index and every
+ * The DAX session's public calls: create and free, validation and
+ * bookkeeping of FUSE_SETUPMAPPING / FUSE_REMOVEMAPPING over a window,
+ * guest accesses (dax_session_fault, MMIO and KVM exits, translate),
+ * listing and statistics. Binding itself is bind.c's, snapshot and
+ * restore snapshot.c's. One mutex per session covers the slot index and every
  * mapper call, so setups, removes and faults from several vCPU or queue
  * threads see one consistent order, and a slot can never be mapped by a
  * fault after a remove dropped it.
@@ -142,7 +144,7 @@ static int session_new(const struct dax_config *cfg, const struct dax_backend *b
 	dax_slots_init(&s->slots);
 	s->be = *backend;
 	/* the table stays locked across our own mappers' map calls only, never the caller's */
-	s->table = s->own_mapper && backend->open == dax_table_open ? backend->data : NULL;
+	s->table = s->own_mapper && backend->open == dax_table_open && backend->data ? backend->data : NULL;
 	s->mops = ops;
 	s->kind = cfg->mapper;
 	s->win = win;
