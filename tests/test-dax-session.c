@@ -1322,6 +1322,30 @@ static void test_alloc_failures_session(void)
 	fx_close(&f);
 }
 
+/* Entries of a directory (open fds) and lines of a file (mappings), for "nothing left behind". */
+static unsigned count_entries(const char *dir)
+{
+	GDir *d = g_dir_open(dir, 0, NULL);
+	unsigned n = 0;
+
+	g_assert_nonnull(d);
+	while (g_dir_read_name(d))
+		n++;
+	g_dir_close(d);
+	return n;
+}
+
+static unsigned count_lines(const char *path)
+{
+	g_autofree char *text = NULL;
+	unsigned n = 0;
+
+	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+	for (const char *p = text; *p; p++)
+		n += *p == '\n';
+	return n;
+}
+
 /* dax_session_new, dax_table_new/add, dax_blob_build/parse under failing allocations. */
 static void test_alloc_failures_objects(void)
 {
@@ -1392,6 +1416,28 @@ static void test_alloc_failures_objects(void)
 	}
 	g_assert_cmpint(r, ==, 0);
 	dax_session_free(s);
+	s = NULL;
+	/* the window mapper (host-only: no VM): a failed new leaves no fd and no mapping behind */
+	for (n = 0;; n++) {
+		struct dax_backend be = { dax_table_open, NULL, t };
+		struct dax_config wc = { .base_gpa = BASE, .window_len = 64 * A, .align_log2 = 14 };
+		unsigned fds = count_entries("/proc/self/fd"), maps = count_lines("/proc/self/maps");
+
+		mk_alloc_fail_after(n);
+		r = dax_session_new_host_only(&wc, &be, &s);
+		fired = mk_alloc_fail_fired();
+		mk_alloc_fail_after(-1);
+		if (!fired)
+			break;
+		g_assert_cmpint(r, ==, -ENOMEM);
+		g_assert_null(s);
+		g_assert_cmpuint(count_entries("/proc/self/fd"), ==, fds);
+		g_assert_cmpuint(count_lines("/proc/self/maps"), ==, maps);
+	}
+	g_assert_cmpint(r, ==, 0);
+	g_assert_cmpint(n, >=, 2);
+	dax_session_free(s);
+	s = NULL;
 	for (n = 0;; n++) {
 		mk_alloc_fail_after(n);
 		r = dax_blob_build(&h, m, G_N_ELEMENTS(m), &blob, &len, NULL);
