@@ -18,7 +18,7 @@ if [ "${MEMKIT_NATIVE_KVM:-yes}" != yes ] && [ -n "${MEMKIT_MICROVM_KERNELS:-}" 
 	replay_here=no
 	echo "# no usable /dev/kvm here: the replay cases run in the microVM (tests/microvm-*.sh)"
 fi
-if [ "$replay_here" = yes ]; then plan 119; else plan 115; fi
+if [ "$replay_here" = yes ]; then plan 118; else plan 114; fi
 
 # expect STATUS DESC CMD...: ok when CMD exits with STATUS
 expect() {
@@ -240,9 +240,10 @@ check "a new file gets 0666 less the umask" test "$(stat -c %a new.v1)" = 640
 check "no temporary files left" sh -c "! ls -A | grep -q '^\\.'"
 
 # --- bounded input ---
-start=$(date +%s)
+# exit 1, not timeout's 124: it stopped at the header instead of reading on
+# (no wall-clock check: under an emulated microVM on a busy host, starting
+# the program alone took longer than the 3 s such a check allowed)
 expect 1 "show /dev/zero fails" timeout 10 "$D" show /dev/zero
-check "show /dev/zero fails fast" test $(($(date +%s) - start)) -le 3
 check "show /dev/zero: bad magic" grep -q 'daxsnap: /dev/zero: bad magic' err
 # a v2 header whose count claims more entries than the window can hold, then zeros forever
 { head -c 40 a.v2; printf '\377\377\377\377\000\000\000\000'; } > huge.hdr
