@@ -2,7 +2,7 @@
 /*
  * Allocation, free and handle resolution. Every path here is lock-free
  * on the shared state and async-signal-safe: the only blocking is the
- * process-local slow path that maps or creates a chunk (pool.c), taken
+ * process-local slow path that maps or creates a chunk (chunk.c), taken
  * with signals blocked.
  */
 #include "config.h"

@@ -42,6 +42,9 @@
 #define SHMA_CHUNK_DATA  64u            /* first block header of a regular chunk */
 #define SHMA_GRANULE     16u
 
+/* The mode of every file of a SHM pool; anything else is not ours (-EPERM). */
+#define SHMA_FILE_MODE 0600
+
 /* ---- block header ---------------------------------------------------------- */
 
 #define SHMA_BLK_MAGIC   0x5a4du
@@ -350,14 +353,22 @@ static inline unsigned shma_own_slot(const struct shma_pool *p)
 		? (unsigned)r & 0xff : SHMA_OWNER_NONE;
 }
 
-/* pool.c */
+/* users.c: the user table (shma_fork_gen and shma_reregister: above) */
 bool shma_user_alive(int64_t pid, uint64_t start);
 /* Is a repair under way in another live process? (seq_cst: pairs with repair's scan) */
 bool shma_repair_running(const struct shma_pool *p);
+bool shma_pid_alive(int64_t pid, uint64_t start);
+uint64_t shma_self_start(void);
+/* Claim a free user slot for this process (lock-free, async-signal-safe). */
+int shma_claim_user(struct shma_pool *p, unsigned *out);
+void shma_release_user(struct shma_pool *p, unsigned i);
+
+/* chunk.c: the chunk table */
 int shma_map_slot(struct shma_pool *p, uint32_t idx, uint64_t state, char **base);
 int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *idx);
 void shma_release_chunk(struct shma_pool *p, uint32_t idx, uint64_t state);
-bool shma_pid_alive(int64_t pid, uint64_t start);
+/* Give a regular chunk back (shma_pool_trim took all its blocks off the lists). */
+void shma_drop_regular(struct shma_pool *p, uint32_t idx, uint64_t state);
 /*
  * Pin this process's dedicated mappings while reading chunks through a
  * base from shma_map_slot() that another thread may release meanwhile
@@ -369,6 +380,14 @@ void shma_unpin(struct shma_pool *p);
 void shma_lock(struct shma_pool *p, void *oldmask);
 void shma_unlock(struct shma_pool *p, const void *oldmask);
 int shma_chunk_name(const struct shma_pool *p, uint32_t idx, uint32_t nonce, char *buf, size_t len);
+uint32_t shma_make_nonce(void);
+/* fchmod, errno untouched: files get exactly SHMA_FILE_MODE whatever the umask. */
+int shma_set_file_mode(int fd);
+/* Open a pool file by its fixed name: never blocking, never following a link. */
+int shma_open_pool_file(int dirfd, const char *fname, bool rdonly);
+/* A pool file must be a regular file of ours, and (SHM) of our mode. */
+struct stat;
+int shma_file_ok(const struct stat *st, unsigned backend);
 
 /* walk.c: give back what dead registrants held, free their slots; returns the
  * number of slots freed, *blocks the blocks freed. */
@@ -406,6 +425,3 @@ void shma_resolve_user(struct shma_pool *p, unsigned u);
  * slot that reclaim holds). */
 int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_t want_gen,
 		  bool by_handle, unsigned only_owner, unsigned actor_user);
-
-/* pool.c */
-void shma_drop_regular(struct shma_pool *p, uint32_t idx, uint64_t state);

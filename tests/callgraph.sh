@@ -10,7 +10,7 @@
 . "$top_srcdir/tests/tap.sh"
 verbose=0
 [ "${1:-}" = -v ] && { verbose=1; shift; }
-[ $# -gt 0 ] || set -- ${CALLGRAPH_LIBS:-libdax libsandbox}
+[ $# -gt 0 ] || set -- ${CALLGRAPH_LIBS:-libdax libsandbox libshm}
 plan $#
 for lib in "$@"; do
 	ar="$top_builddir/$lib/.libs/$lib-internal.a"
