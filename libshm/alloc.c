@@ -233,7 +233,7 @@ static int free_commit(struct shma_pool *p, struct shma_blk *h, uint32_t ref, ui
  * Validate the header h (at ref) and free its block: the CAS that moves
  * the generation from odd to even is the commit point, so every error
  * return leaves the pool untouched. want_gen: the handle's generation
- * (by_handle); only_owner: free only blocks of that owner (> 0xff: any).
+ * (by_handle); only_owner: free only blocks of that owner (SHMA_ANY_OWNER: any).
  */
 int shma_free_blk(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_t want_gen,
 		  bool by_handle, unsigned only_owner, unsigned actor_user)
@@ -310,10 +310,15 @@ static int free_commit(struct shma_pool *p, struct shma_blk *h, uint32_t ref, ui
 		} else if (shma_w_flags(w) || __atomic_load_n(&h->self, __ATOMIC_RELAXED) != ref) {
 			return -EFAULT;
 		}
-		if (by_handle && shma_w_gen(w) != want_gen)
+		if (by_handle && shma_w_gen(w) != want_gen) {
+			shma_refuse("free: block %u has generation %u, the handle %u: -ESTALE", ref,
+				    (unsigned)shma_w_gen(w), want_gen);
 			return -ESTALE;
-		if (!(shma_w_gen(w) & 1))
-			return -EINVAL;     /* already free */
+		}
+		if (!(shma_w_gen(w) & 1)) {
+			shma_refuse("free: block %u is already free: -EINVAL", ref);
+			return -EINVAL;
+		}
 		if (only_owner <= 0xff && shma_w_owner(w) != only_owner)
 			return -EPERM;
 		nw = w + 1;
@@ -413,7 +418,7 @@ MK_EXPORT int shma_free(struct shma_pool *p, void *ptr)
 	r = shma_owner(p, &me);
 	if (r < 0)
 		return r;
-	return shma_free_blk(p, h, shma_ref(p, idx, off - BLK), 0, false, 0x100, me);
+	return shma_free_blk(p, h, shma_ref(p, idx, off - BLK), 0, false, SHMA_ANY_OWNER, me);
 }
 
 /*
@@ -435,11 +440,17 @@ static int check_handle(struct shma_pool *p, const struct shma_handle *h,
 	off = h->offset;
 	len = h->len;
 	if (idx >= p->max_chunks || !len || off % SHMA_GRANULE ||
-	    off < SHMA_CHUNK_DATA + BLK || !(h->gen & 1))
+	    off < SHMA_CHUNK_DATA + BLK || !(h->gen & 1)) {
+		shma_refuse("handle: chunk %u offset %u len %u gen %u is not a block's: -EINVAL",
+			    idx, off, len, (unsigned)h->gen);
 		return -EINVAL;
+	}
 	s = slot_state(p, idx);
-	if (shma_s_gen(s) != sgen || shma_s_st(s) != SHMA_SLOT_LIVE)
+	if (shma_s_gen(s) != sgen || shma_s_st(s) != SHMA_SLOT_LIVE) {
+		shma_refuse("handle: chunk %u generation %u, the slot holds %u: %s", idx, sgen,
+			    (unsigned)shma_s_gen(s), !shma_s_gen(s) || !sgen ? "-ENOENT" : "-ESTALE");
 		return !shma_s_gen(s) || !sgen ? -ENOENT : -ESTALE;
+	}
 	if (shma_s_kind(s) == SHMA_KIND_DEDICATED && off != mk_page_size())
 		return -EINVAL;
 	r = shma_map_slot(p, idx, s, base);
@@ -498,7 +509,7 @@ MK_EXPORT int shma_free_handle(struct shma_pool *p, const struct shma_handle *h)
 	if (r < 0)
 		return r;
 	return shma_free_blk(p, b, shma_ref(p, h->chunk & 0xffff, h->offset - BLK), h->gen,
-			     true, 0x100, me);
+			     true, SHMA_ANY_OWNER, me);
 }
 
 MK_EXPORT int shma_handle_of(struct shma_pool *p, const void *ptr, struct shma_handle *out)

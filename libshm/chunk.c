@@ -47,16 +47,29 @@ int shma_open_pool_file(int dirfd, const char *fname, bool rdonly)
 {
 	int fd = mk_openat(dirfd, fname, (rdonly ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_NOCTTY, 0);
 
+	if (fd == -ELOOP)
+		shma_refuse("%s: a symbolic link: -ELOOP", fname);
+	if (fd == -ENXIO)
+		shma_refuse("%s: a socket or device, not a pool file: -EPERM", fname);
 	return fd == -ENXIO ? -EPERM : fd;
 }
 
 /* A pool file must be a regular file of ours, and (SHM) of our mode. */
 int shma_file_ok(const struct stat *st, unsigned backend)
 {
-	if (!S_ISREG(st->st_mode) || st->st_uid != geteuid())
+	if (!S_ISREG(st->st_mode)) {
+		shma_refuse("pool file: not a regular file (mode %o): -EPERM", st->st_mode);
 		return -EPERM;
-	if (backend == SHMA_BACKEND_SHM && (st->st_mode & 07777) != SHMA_FILE_MODE)
+	}
+	if (st->st_uid != geteuid()) {
+		shma_refuse("pool file: owner uid %u, not ours (%u): -EPERM", st->st_uid, geteuid());
 		return -EPERM;
+	}
+	if (backend == SHMA_BACKEND_SHM && (st->st_mode & 07777) != SHMA_FILE_MODE) {
+		shma_refuse("pool file: mode %04o, not %04o: -EPERM", st->st_mode & 07777,
+			    SHMA_FILE_MODE);
+		return -EPERM;
+	}
 	return 0;
 }
 
@@ -245,7 +258,7 @@ static int map_slow(struct shma_pool *p, uint32_t idx, uint64_t state, char **ba
 	if (l->fd >= 0 && l->gen == gen && !l->addr) {
 		fd = l->fd;                 /* imported, not yet mapped */
 	} else if (p->backend == SHMA_BACKEND_SHM) {
-		char fname[128];
+		char fname[SHMA_FNAME_MAX];
 		r = shma_chunk_name(p, idx, shma_s_nonce(state), fname, sizeof(fname));
 		if (r == 0) {
 			fd = shma_open_pool_file(p->dirfd, fname, p->rdonly);
@@ -294,19 +307,27 @@ MK_EXPORT int shma_pool_import_fd(struct shma_pool *p, int fd)
 
 	if (!p || fd < 0)
 		return -EINVAL;
-	if (mk_pread_full(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+	if (mk_pread_full(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+		shma_refuse("import: fd %d has no whole chunk header: -EBADMSG", fd);
 		return -EBADMSG;
-	if (h.index >= p->max_chunks)
+	}
+	if (h.index >= p->max_chunks) {
+		shma_refuse("import: chunk index %u, the pool has %u slots: -EBADMSG",
+			    (unsigned)h.index, p->max_chunks);
 		return -EBADMSG;
+	}
 	state = __atomic_load_n(&p->root->slots[h.index].state, __ATOMIC_ACQUIRE);
-	if (shma_s_st(state) != SHMA_SLOT_LIVE || shma_s_gen(state) != h.gen)
+	if (shma_s_st(state) != SHMA_SLOT_LIVE || shma_s_gen(state) != h.gen) {
+		shma_refuse("import: chunk %u generation %u is not the live one: -ESTALE",
+			    (unsigned)h.index, (unsigned)h.gen);
 		return -ESTALE;
+	}
 	r = chunk_check(p, fd, h.index, h.gen, p->root->slots[h.index].size);
 	if (r < 0)
 		return r;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	nfd = mk_dup_cloexec(fd);
 	if (nfd < 0)
-		return -errno;
+		return nfd;
 	shma_lock(p, &old);
 	if (p->loc[h.index].fd >= 0 && p->loc[h.index].gen == h.gen) {
 		mk_close(nfd);              /* already have it */
@@ -343,7 +364,7 @@ int shma_add_chunk(struct shma_pool *p, unsigned kind, uint64_t size, uint32_t *
 {
 	struct shma_root *rt = p->root;
 	struct shma_chunk_hdr h;
-	char fname[128];
+	char fname[SHMA_FNAME_MAX];
 	uint64_t state = 0, newstate = 0, start;
 	pid_t pid;
 	uint32_t idx;
@@ -496,7 +517,7 @@ static bool slot_leave_live(struct shma_pool *p, uint32_t idx, uint64_t state)
 static void slot_give_back(struct shma_pool *p, uint32_t idx, uint64_t state)
 {
 	struct shma_slot *sl = &p->root->slots[idx];
-	char fname[128];
+	char fname[SHMA_FNAME_MAX];
 
 	if (p->backend == SHMA_BACKEND_SHM &&
 	    shma_chunk_name(p, idx, shma_s_nonce(state), fname, sizeof(fname)) == 0)

@@ -396,7 +396,7 @@ void shma_resolve_user(struct shma_pool *p, unsigned u)
 		case SHMA_OP_CARVE: {
 			uint32_t idx = (uint32_t)(pl >> 43) & 0xffff;
 			unsigned gen = (unsigned)(pl >> 27) & 0xffff;
-			uint64_t end = (pl & 0x7ffffff) * 16;
+			uint64_t end = (pl & 0x7ffffff) * SHMA_GRANULE;
 			if (idx < p->max_chunks && carve_done(p, idx, gen, end, r.actor, in))
 				finish_carve(p, &r, idx, gen, end, (unsigned)ref);
 			break;

@@ -183,8 +183,11 @@ static int register_user(struct shma_pool *p)
 		r = shma_reclaim_users(p, &blocks);
 		if (r < 0)
 			return r;
-		if (r == 0)
+		if (r == 0) {
+			shma_refuse("attach: all %u user slots are held by live processes: -EUSERS",
+				    SHMA_MAX_USERS);
 			return -EUSERS;
+		}
 		/* Freed some; others may take them first: try again. */
 	}
 	return -EUSERS;
@@ -224,8 +227,10 @@ static int pool_open_root(struct shma_pool *p, int fd, unsigned flags)
 	r = mk_fstat(fd, &st);
 	if (r < 0)
 		return r;
-	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		shma_refuse("pool root: not a regular file of uid %u: -EPERM", geteuid());
 		return -EPERM;
+	}
 	if ((uint64_t)st.st_size < sizeof(hdr))
 		return -EBADMSG;
 	r = (int)mk_pread_full(fd, &hdr, sizeof(hdr), 0);
@@ -263,7 +268,7 @@ static int pool_open_root(struct shma_pool *p, int fd, unsigned flags)
 
 static int create_root_file(struct shma_pool *p, const struct shma_pool_opts *o, uint64_t size)
 {
-	char fname[128];
+	char fname[SHMA_FNAME_MAX];
 	int fd, r;
 
 	if (p->backend == SHMA_BACKEND_MEMFD) {
@@ -382,7 +387,7 @@ MK_EXPORT int shma_pool_create(const struct shma_pool_opts *o, struct shma_pool 
 	return 0;
 fail:
 	if (p->backend == SHMA_BACKEND_SHM) {
-		char fname[128];
+		char fname[SHMA_FNAME_MAX];
 		if (root_name(p->name, fname, sizeof(fname)) == 0)
 			mk_unlinkat(p->dirfd, fname, 0);
 	}
@@ -396,7 +401,7 @@ MK_EXPORT int shma_pool_attach(const char *dir, const char *name, unsigned flags
 			       struct shma_pool **out)
 {
 	struct shma_pool *p;
-	char fname[128];
+	char fname[SHMA_FNAME_MAX];
 	int fd, r;
 
 	if (!out || !name_ok(name) || (flags & ~SHMA_ATTACH_RDONLY))
@@ -493,7 +498,7 @@ MK_EXPORT void shma_pool_free(struct shma_pool *p)
 
 MK_EXPORT int shma_pool_unlink(struct shma_pool *p)
 {
-	char fname[128];
+	char fname[SHMA_FNAME_MAX];
 	int r = 0;
 
 	if (!p)

@@ -323,6 +323,26 @@ int shma_blob_check(int fd, uint64_t *size);
 int shma_blob_map(int fd, const void **addr, size_t *len);
 int shma_blob_unmap(const void *addr, size_t len);
 
+/* ---- debug log (LIBSHM_0.3) --------------------------------------------- */
+
+/*
+ * libshm never prints. Why it refused a call (a pool file with the wrong
+ * mode, owner or type, a handle whose generation is stale, a full user
+ * table) goes to one process-wide callback: priority is syslog's
+ * (LOG_ERR .. LOG_DEBUG), msg one line without a newline. Silent by
+ * default; LIBSHM_LOG=debug (or err, info, ... or 0-7) in the environment
+ * sets the default threshold and, while no callback is set, sends the
+ * lines to standard error. fn may be called from any thread, and from a
+ * signal handler that calls libshm: it must be async-signal-safe itself if
+ * the program allocates from handlers, and must not call libshm.
+ * Thread-safe. See shma_set_log_fn(3).
+ */
+typedef void (*shma_log_fn)(void *userdata, int priority, const char *msg);
+void shma_set_log_fn(shma_log_fn fn, void *userdata);
+/* Messages numerically above priority are dropped (clamped to 0..7). */
+void shma_set_log_priority(int priority);
+int shma_get_log_priority(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,11 +14,13 @@
  * offset) / 16. Regular chunk slot i is mapped at resv + i * chunk_size in
  * every process, so pointer <-> ref is arithmetic.
  *
- * Free lists are Treiber stacks; each head packs {tag:32, ref:32} in one
- * 64-bit word so a CAS can never suffer ABA (the tag changes on every
- * push/pop). A block's state and generation share one 64-bit word; a
- * block is allocated iff its generation is odd, and the free path moves
- * it odd -> even with one CAS, so a double free loses that race cleanly.
+ * Free lists are Treiber stacks; each head is 16 bytes (a 48-bit tag and
+ * the acting record in one word, the first ref in the other), changed by
+ * one 16-byte CAS (list.c), so a CAS can never suffer ABA (the tag
+ * changes on every push/pop). A block's state and generation share one
+ * 64-bit word; a block is allocated iff its generation is odd, and the
+ * free path moves it odd -> even with one CAS, so a double free loses
+ * that race cleanly.
  */
 #pragma once
 
@@ -26,6 +28,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <syslog.h>
+
+#include "common/log.h"
 #include "shm.h"
 
 #define SHMA_ROOT_MAGIC  "MKSHMPL1"
@@ -41,6 +46,10 @@
 #define SHMA_SPAN_MAX    (64ull << 30)  /* refs are 32-bit in 16-byte granules */
 #define SHMA_CHUNK_DATA  64u            /* first block header of a regular chunk */
 #define SHMA_GRANULE     16u
+/* shma_free_blk()'s only_owner when any owner will do (owners are 0..0xff). */
+#define SHMA_ANY_OWNER   0x100u
+/* A pool file's name: "memkit-shm." NAME (< SHMA_NAME_MAX) ".IDX.NONCE". */
+#define SHMA_FNAME_MAX   128u
 
 /* The mode of every file of a SHM pool; anything else is not ours (-EPERM). */
 #define SHMA_FILE_MODE 0600
@@ -135,6 +144,7 @@ struct shma_slot {                      /* 64 bytes: one cache line each */
 	uint64_t epoch;                 /* wraps of the generation (see above) */
 	uint64_t pad[2];
 };
+_Static_assert(sizeof(struct shma_slot) == 64, "a chunk slot is one cache line");
 
 static inline uint32_t shma_dedicated_gen(uint64_t epoch)
 {
@@ -213,6 +223,7 @@ struct shma_head {                      /* one cache line per class */
 	uint64_t hi;
 	uint64_t pad[6];
 };
+_Static_assert(sizeof(struct shma_head) == 64, "a free-list head is one cache line");
 static inline uint64_t shma_h_tag(uint64_t lo) { return lo & SHMA_TAG_MASK; }
 static inline unsigned shma_h_actor(uint64_t lo) { return (unsigned)(lo >> 48); }
 static inline uint64_t shma_h_lo(uint64_t tag, unsigned actor)
@@ -352,6 +363,10 @@ static inline unsigned shma_own_slot(const struct shma_pool *p)
 	return (uint32_t)(r >> 32) == __atomic_load_n(&shma_fork_gen, __ATOMIC_RELAXED)
 		? (unsigned)r & 0xff : SHMA_OWNER_NONE;
 }
+
+/* log.c: the log hook; shma_refuse() says why a call is refused (LOG_DEBUG) */
+extern struct mk_log shma_log;
+#define shma_refuse(...) mk_log(&shma_log, LOG_DEBUG, __VA_ARGS__)
 
 /* users.c: the user table (shma_fork_gen and shma_reregister: above) */
 bool shma_user_alive(int64_t pid, uint64_t start);

@@ -64,7 +64,7 @@ static struct shma_blk *data_header(struct shma_blk *start, uint64_t w, uint64_t
 {
 	if (shma_w_flags(w) == SHMA_F_SHIFTED) {
 		uint32_t d = __atomic_load_n(&start->aux, __ATOMIC_RELAXED);
-		if (d % 16 || d + BLK >= bytes)
+		if (d % SHMA_GRANULE || d + BLK >= bytes)
 			return NULL;
 		return (struct shma_blk *)((char *)start + d);
 	}
@@ -193,7 +193,7 @@ static int stat_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint64
 	uint64_t bytes;
 
 	if (c == SHMA_CLASS_LARGE) {
-		bytes = p->loc[(uint32_t)(((uint64_t)ref * 16) >> p->chunk_shift)].len;
+		bytes = p->loc[(uint32_t)(((uint64_t)ref * SHMA_GRANULE) >> p->chunk_shift)].len;
 		if (shma_w_gen(w) & 1) {
 			st->blocks_used++;
 			st->used_bytes += bytes;
@@ -334,7 +334,7 @@ static int reclaim_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uin
 	hw = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE);
 	if (!in_set(o->set, shma_w_owner(hw)))
 		return 0;
-	if (shma_free_blk(p, h, ref + (uint32_t)(((char *)h - (char *)b) / 16), 0, false,
+	if (shma_free_blk(p, h, ref + (uint32_t)(((char *)h - (char *)b) / SHMA_GRANULE), 0, false,
 			  shma_w_owner(hw), shma_w_owner(hw)) == 0)
 		o->count++;
 	return 0;
@@ -494,7 +494,7 @@ MK_EXPORT int shma_pool_reclaim(struct shma_pool *p)
 			   __atomic_load_n(&sl->state, __ATOMIC_SEQ_CST) != s) {
 			continue;
 		} else if (p->backend == SHMA_BACKEND_SHM) {
-			char fname[128];
+			char fname[SHMA_FNAME_MAX];
 			if (shma_chunk_name(p, i, shma_s_nonce(s), fname, sizeof(fname)) == 0)
 				mk_unlinkat(p->dirfd, fname, 0);
 		}

@@ -8,7 +8,7 @@ SHMCTL="$top_builddir/tools/shmctl"
 CHILD="$top_builddir/tests/shm-child"
 D=$(mktemp -d /dev/shm/memkit-shmctl-XXXXXX)
 trap 'rm -rf "$D"; [ -n "$HOLD" ] && kill $HOLD 2>/dev/null' EXIT
-plan 68
+plan 71
 
 # status "description" expected-status command...
 status() {
@@ -189,4 +189,15 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 else
 	for i in 1 2 3 4 5 6 7 8 9; do skip "needs root and setpriv to make another user's pool"; done
 fi
+
+# libshm's log hook: silent unless asked; LIBSHM_LOG=debug says why (standard error).
+check "create pool L" "$CHILD" create "$D" L 1
+chmod 0666 "$D/memkit-shm.L"
+err=$(env -u LIBSHM_LOG "$SHMCTL" --dir "$D" stat L 2>&1 >/dev/null)
+[ "$err" = "shmctl: L: Operation not permitted" ] && ok "a 0666 pool: one line, libshm itself silent" ||
+	{ fail "a 0666 pool without LIBSHM_LOG"; printf '%s\n' "$err" | diag; }
+err=$(LIBSHM_LOG=debug "$SHMCTL" --dir "$D" stat L 2>&1 >/dev/null)
+printf '%s\n' "$err" | grep -qx 'libshm: pool file: mode 0666, not 0600: -EPERM' &&
+	ok "LIBSHM_LOG=debug: libshm says why" || { fail "LIBSHM_LOG=debug"; printf '%s\n' "$err" | diag; }
+rm -f "$D"/memkit-shm.L*
 finish

@@ -19,6 +19,7 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -2153,6 +2154,58 @@ static void test_fdpass_errors(void)
 	close(fd);
 }
 
+/* What the log callback saw last, and how often. */
+struct log_seen {
+	int calls, priority;
+	char msg[512];
+};
+
+static void log_record(void *userdata, int priority, const char *msg)
+{
+	struct log_seen *seen = userdata;
+
+	seen->calls++;
+	seen->priority = priority;
+	g_strlcpy(seen->msg, msg, sizeof(seen->msg));
+}
+
+/* A refusal says why through the callback, at LOG_DEBUG; nothing reaches a
+ * callback above its threshold or after it is removed. */
+static void test_log_refusal(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 0);
+	struct shma_handle bad = { .chunk = 0xffff, .gen = 1, .offset = 4096, .len = 16 };
+	struct log_seen seen = { 0 };
+	struct shma_handle h;
+	void *ptr = NULL, *blk = NULL;
+
+	g_assert_cmpint(shma_get_log_priority(), ==, LOG_ERR);
+	shma_set_log_fn(log_record, &seen);
+	g_assert_cmpint(shma_resolve(p, &bad, &ptr), ==, -EINVAL);
+	g_assert_cmpint(seen.calls, ==, 0);             /* LOG_DEBUG is above LOG_ERR */
+
+	shma_set_log_priority(LOG_DEBUG);
+	g_assert_cmpint(shma_get_log_priority(), ==, LOG_DEBUG);
+	g_assert_cmpint(shma_resolve(p, &bad, &ptr), ==, -EINVAL);
+	g_assert_cmpint(seen.calls, ==, 1);
+	g_assert_cmpint(seen.priority, ==, LOG_DEBUG);
+	g_assert_cmpstr(seen.msg, ==,
+			"handle: chunk 65535 offset 4096 len 16 gen 1 is not a block's: -EINVAL");
+
+	/* a double free names the block */
+	g_assert_cmpint(shma_alloc(p, 64, 0, &h, &blk), ==, 0);
+	g_assert_cmpint(shma_free(p, blk), ==, 0);
+	g_assert_cmpint(shma_free(p, blk), ==, -EINVAL);
+	g_assert_cmpint(seen.calls, ==, 2);
+	g_assert_nonnull(strstr(seen.msg, "is already free: -EINVAL"));
+
+	shma_set_log_fn(NULL, NULL);
+	g_assert_cmpint(shma_resolve(p, &bad, &ptr), ==, -EINVAL);
+	g_assert_cmpint(seen.calls, ==, 2);
+	shma_set_log_priority(LOG_ERR);
+	shma_pool_free(p);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -2202,5 +2255,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/fork/attach", test_fork_attach);
 	g_test_add_func("/shm/fork/inherited", test_fork_inherited);
 	g_test_add_func("/shm/fdpass/errors", test_fdpass_errors);
+	g_test_add_func("/shm/log/refusal", test_log_refusal);
 	return g_test_run();
 }
