@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -378,4 +379,38 @@ int mk_stat(const char *path, struct stat *st)
 int mk_poll(struct pollfd *fds, unsigned nfds, int timeout_ms)
 {
 	return (int)MK_SYSCALL(poll(fds, nfds, timeout_ms));
+}
+
+ssize_t mk_sendmsg(int sock, const struct msghdr *msg, int flags)
+{
+	ssize_t r;
+
+	do
+		r = MK_SYSCALL(sendmsg(sock, msg, flags));
+	while (r == -EINTR);
+	return r;
+}
+
+ssize_t mk_recvmsg(int sock, struct msghdr *msg, int flags)
+{
+	ssize_t r;
+
+	do
+		r = MK_SYSCALL(recvmsg(sock, msg, flags));
+	while (r == -EINTR);
+	return r;
+}
+
+ssize_t mk_getdents64(int dirfd, void *buf, size_t len)
+{
+	return MK_SYSCALL(syscall(SYS_getdents64, dirfd, buf, len));
+}
+
+int mk_getrandom(void *buf, size_t len, unsigned flags)
+{
+	long r = MK_SYSCALL(syscall(SYS_getrandom, buf, len, flags));
+
+	if (r < 0)
+		return (int)r;
+	return (size_t)r == len ? 0 : -EAGAIN;
 }

@@ -85,3 +85,11 @@ int mk_stat(const char *path, struct stat *st);
 /* poll(2) once (EINTR is returned, not retried: the caller decides); the number of ready fds. */
 struct pollfd;
 int mk_poll(struct pollfd *fds, unsigned nfds, int timeout_ms);
+/* sendmsg(2) / recvmsg(2), EINTR retried; the byte count. */
+struct msghdr;
+ssize_t mk_sendmsg(int sock, const struct msghdr *msg, int flags);
+ssize_t mk_recvmsg(int sock, struct msghdr *msg, int flags);
+/* getdents64(2): directory entries without opendir's malloc; bytes read, 0 at the end. */
+ssize_t mk_getdents64(int dirfd, void *buf, size_t len);
+/* getrandom(2) of exactly len bytes (flags GRND_*); 0, or -EAGAIN / -ENOSYS / ... */
+int mk_getrandom(void *buf, size_t len, unsigned flags);

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,7 +102,7 @@ uint32_t shma_make_nonce(void)
 {
 	uint32_t v = 0;
 
-	if (syscall(SYS_getrandom, &v, sizeof(v), 0x1 /* GRND_NONBLOCK */) != sizeof(v))
+	if (mk_getrandom(&v, sizeof(v), 0x1 /* GRND_NONBLOCK */) < 0)
 		v = (uint32_t)(mk_now_ns() * 0x9e3779b97f4a7c15ull >> 32) ^ (uint32_t)mk_getpid();
 	return v;
 }

@@ -32,11 +32,9 @@ MK_EXPORT int shma_send_fds(int sock, const int *fds, size_t n, const void *data
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
 	memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
-	do
-		r = sendmsg(sock, &msg, MSG_NOSIGNAL);
-	while (r < 0 && errno == EINTR);
+	r = mk_sendmsg(sock, &msg, MSG_NOSIGNAL);
 	if (r < 0)
-		return -errno;
+		return (int)r;
 	return (size_t)r == iov.iov_len ? 0 : -EMSGSIZE;
 }
 
@@ -54,11 +52,9 @@ MK_EXPORT int shma_recv_fds(int sock, int *fds, size_t cap, void *data, size_t l
 
 	if (sock < 0 || (!fds && cap) || (len && !data))
 		return -EINVAL;
-	do
-		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-	while (r < 0 && errno == EINTR);
+	r = mk_recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	if (r < 0)
-		return -errno;
+		return (int)r;
 	if (r == 0)
 		return -ECONNRESET;
 	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {

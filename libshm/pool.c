@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -448,9 +447,9 @@ MK_EXPORT int shma_pool_attach_fds(const int *fds, size_t n, unsigned flags,
 	r = pool_alloc_local(&p);
 	if (r < 0)
 		return r;
-	fd = fcntl(fds[0], F_DUPFD_CLOEXEC, 3);
+	fd = mk_dup_cloexec(fds[0]);
 	if (fd < 0) {
-		r = -errno;
+		r = fd;
 		pool_unmap_all(p);
 		return r;
 	}
@@ -555,9 +554,9 @@ MK_EXPORT int shma_pool_remove(const char *dir, const char *name)
 	/* getdents64 directly: no opendir (malloc) in libshm. Restart the scan
 	 * after each batch of unlinks so no entry is skipped. */
 	for (;;) {
-		long n = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
+		ssize_t n = mk_getdents64(dfd, buf, sizeof(buf));
 		if (n < 0) {
-			r = -errno;
+			r = (int)n;
 			break;
 		}
 		if (n == 0)
