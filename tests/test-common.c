@@ -20,6 +20,7 @@
 #include "common/alloc.h"
 #include "common/fmt.h"
 #include "common/log.h"
+#include "tests/log-seen.h"
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
@@ -231,22 +232,6 @@ static void test_clock(void)
 	g_assert_cmpint(mk_clock_ns((clockid_t)-100, &b), ==, -EINVAL);
 }
 
-/* What a log callback saw: the last message and how many. */
-struct log_seen {
-	int calls;
-	int priority;
-	char msg[MK_LOG_LINE_MAX];
-};
-
-static void log_record(void *userdata, int priority, const char *msg)
-{
-	struct log_seen *seen = userdata;
-
-	seen->calls++;
-	seen->priority = priority;
-	g_strlcpy(seen->msg, msg, sizeof(seen->msg));
-}
-
 static void test_log_priority_names(void)
 {
 	g_assert_cmpint(mk_log_parse_priority("err"), ==, LOG_ERR);
@@ -274,7 +259,7 @@ static void test_log_callback(void)
 	g_assert_false(mk_log_enabled(&log, LOG_ERR));
 	mk_log(&log, LOG_ERR, "dropped %d", 1);
 
-	mk_log_set_fn(&log, log_record, &seen);
+	mk_log_set_fn(&log, log_seen_record, &seen);
 	g_assert_cmpint(mk_log_get_priority(&log), ==, LOG_ERR);
 	mk_log(&log, LOG_DEBUG, "below the threshold");
 	g_assert_cmpint(seen.calls, ==, 0);
@@ -355,7 +340,7 @@ static void test_log_env(void)
 	g_free(out);
 
 	/* a callback takes the messages over from standard error, and gives them back */
-	mk_log_set_fn(&loud, log_record, &seen);
+	mk_log_set_fn(&loud, log_seen_record, &seen);
 	out = capture_stderr(emit_two, &loud);
 	g_assert_cmpstr(out, ==, "");
 	g_assert_cmpint(seen.calls, ==, 2);

@@ -15,6 +15,7 @@
 
 #include "common/kvm.h"
 #include "tests/kvmtest.h"
+#include "tests/log-seen.h"
 #include "tests/test-sbx-util.h"
 #include "sandbox.h"
 
@@ -790,56 +791,41 @@ static void test_alloc_failures(void)
 }
 
 /* The log hook: a refusal tells the callback why, at LOG_DEBUG only when asked for. */
-struct logged {
-	int n;
-	int priority;
-	char msg[512];
-};
-
-static void log_cb(void *userdata, int priority, const char *msg)
-{
-	struct logged *l = userdata;
-
-	l->n++;
-	l->priority = priority;
-	g_strlcpy(l->msg, msg, sizeof(l->msg));
-}
-
 static void test_log(void)
 {
-	struct logged l = { 0 };
+	struct log_seen l = { 0 };
 	struct sbx_mem *m = NULL;
 	uint8_t b;
 	int old = sbx_get_log_priority();
 
-	sbx_set_log_fn(log_cb, &l);
+	sbx_set_log_fn(log_seen_record, &l);
 	/* Default threshold LOG_ERR (the test runs without LIBSANDBOX_LOG): argument refusals are debug. */
 	sbx_set_log_priority(LOG_ERR);
 	g_assert_cmpint(sbx_get_log_priority(), ==, LOG_ERR);
 	g_assert_cmpint(sbx_mem_new(100, &m), ==, -EINVAL);
-	g_assert_cmpint(l.n, ==, 0);
+	g_assert_cmpint(l.calls, ==, 0);
 
 	sbx_set_log_priority(LOG_DEBUG);
 	g_assert_cmpint(sbx_mem_new(100, &m), ==, -EINVAL);
-	g_assert_cmpint(l.n, ==, 1);
+	g_assert_cmpint(l.calls, ==, 1);
 	g_assert_cmpint(l.priority, ==, LOG_DEBUG);
 	g_assert_nonnull(strstr(l.msg, "sbx_mem_new"));
 	g_assert_nonnull(strstr(l.msg, "size 100"));
 
 	g_assert_cmpint(sbx_mem_new(4 * PG, &m), ==, 0);
-	g_assert_cmpint(l.n, ==, 1);            /* success says nothing */
+	g_assert_cmpint(l.calls, ==, 1);            /* success says nothing */
 	g_assert_cmpint(sbx_mem_read(m, 4 * PG, &b, 1), ==, -EINVAL);
-	g_assert_cmpint(l.n, ==, 2);
+	g_assert_cmpint(l.calls, ==, 2);
 	g_assert_nonnull(strstr(l.msg, "sbx_mem_read"));
 	g_assert_nonnull(strstr(l.msg, "16384"));
 	g_assert_cmpint(sbx_mem_resize(m, 3), ==, -EINVAL);
 	g_assert_nonnull(strstr(l.msg, "sbx_mem_resize: size 3"));
-	g_assert_cmpint(l.n, ==, 3);
+	g_assert_cmpint(l.calls, ==, 3);
 
 	/* Back to silent. */
 	sbx_set_log_fn(NULL, NULL);
 	g_assert_cmpint(sbx_mem_new(100, &m), ==, -EINVAL);
-	g_assert_cmpint(l.n, ==, 3);
+	g_assert_cmpint(l.calls, ==, 3);
 	sbx_set_log_priority(old);
 	sbx_mem_free(m);
 }

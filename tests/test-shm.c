@@ -28,6 +28,7 @@
 #include "shm.h"
 #include "common/sys.h"
 #include "libshm/shmP.h"
+#include "tests/log-seen.h"
 #include "tests/test-shm-util.h"
 
 #define CHILD MK_BUILDDIR "/tests/shm-child"
@@ -2154,21 +2155,6 @@ static void test_fdpass_errors(void)
 	close(fd);
 }
 
-/* What the log callback saw last, and how often. */
-struct log_seen {
-	int calls, priority;
-	char msg[512];
-};
-
-static void log_record(void *userdata, int priority, const char *msg)
-{
-	struct log_seen *seen = userdata;
-
-	seen->calls++;
-	seen->priority = priority;
-	g_strlcpy(seen->msg, msg, sizeof(seen->msg));
-}
-
 /* A refusal says why through the callback, at LOG_DEBUG; nothing reaches a
  * callback above its threshold or after it is removed. */
 static void test_log_refusal(void)
@@ -2180,7 +2166,7 @@ static void test_log_refusal(void)
 	void *ptr = NULL, *blk = NULL;
 
 	g_assert_cmpint(shma_get_log_priority(), ==, LOG_ERR);
-	shma_set_log_fn(log_record, &seen);
+	shma_set_log_fn(log_seen_record, &seen);
 	g_assert_cmpint(shma_resolve(p, &bad, &ptr), ==, -EINVAL);
 	g_assert_cmpint(seen.calls, ==, 0);             /* LOG_DEBUG is above LOG_ERR */
 
