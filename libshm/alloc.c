@@ -493,19 +493,29 @@ MK_EXPORT int shma_resolve(struct shma_pool *p, const struct shma_handle *h, voi
 	return 0;
 }
 
-MK_EXPORT int shma_free_handle(struct shma_pool *p, const struct shma_handle *h)
+/* What shma_free_handle and shma_adopt check first: a writable pool, a
+ * valid handle (*b its block header), and our registration (*me). */
+static int handle_for_change(struct shma_pool *p, const struct shma_handle *h,
+			     struct shma_blk **b, unsigned *me)
 {
-	unsigned me;
-	struct shma_blk *b;
 	char *base;
 	int r;
 
 	if (p && p->rdonly)
 		return -EPERM;
-	r = check_handle(p, h, &b, &base);
+	r = check_handle(p, h, b, &base);
 	if (r < 0)
 		return r;
-	r = shma_owner(p, &me);
+	return shma_owner(p, me);
+}
+
+MK_EXPORT int shma_free_handle(struct shma_pool *p, const struct shma_handle *h)
+{
+	unsigned me;
+	struct shma_blk *b;
+	int r;
+
+	r = handle_for_change(p, h, &b, &me);
 	if (r < 0)
 		return r;
 	return shma_free_blk(p, b, shma_ref(p, h->chunk & 0xffff, h->offset - BLK), h->gen,
@@ -576,15 +586,9 @@ MK_EXPORT int shma_adopt(struct shma_pool *p, const struct shma_handle *h)
 	struct shma_blk *b, *start;
 	uint64_t w;
 	unsigned me;
-	char *base;
 	int r;
 
-	if (p && p->rdonly)
-		return -EPERM;
-	r = check_handle(p, h, &b, &base);
-	if (r < 0)
-		return r;
-	r = shma_owner(p, &me);
+	r = handle_for_change(p, h, &b, &me);
 	if (r < 0)
 		return r;
 	w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
