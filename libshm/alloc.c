@@ -321,7 +321,7 @@ static int free_commit(struct shma_pool *p, struct shma_blk *h, uint32_t ref, ui
 		}
 		if (only_owner <= 0xff && shma_w_owner(w) != only_owner)
 			return -EPERM;
-		nw = w + 1;
+		nw = shma_blk_word(shma_w_gen(w) + 1, c, SHMA_OWNER_NONE);     /* see shmP.h's header word */
 		if (c == SHMA_CLASS_LARGE || start != h) {
 			/*
 			 * The freed header names us (the freer) until the free is
