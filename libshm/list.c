@@ -97,7 +97,7 @@ static void confirm(struct shma_pool *p, unsigned actor, bool head, uint64_t pay
 	w = __atomic_load_n(&in->word, __ATOMIC_ACQUIRE);
 	op = shma_in_op(w);
 	if (shma_in_state(w) != SHMA_IN_PENDING || shma_in_payload(w) != payload ||
-	    (head ? op != SHMA_OP_POP && op != SHMA_OP_PUSH : op != SHMA_OP_CARVE))
+	    (head ? op != SHMA_OP_POP && op != SHMA_OP_PUSH && op != SHMA_OP_TAKE : op != SHMA_OP_CARVE))
 		return;
 	__atomic_compare_exchange_n(&in->word, &w, shma_in_word(op, SHMA_IN_CONFIRMED, payload), false,
 				    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
@@ -155,6 +155,11 @@ void shma_rec_release(struct shma_rec *r)
 static void rec_idle(struct shma_rec *r)
 {
 	__atomic_store_n(&r->in->word, shma_in_word(SHMA_OP_IDLE, 0, 0), __ATOMIC_RELEASE);
+}
+
+void shma_rec_idle(struct shma_rec *r)
+{
+	rec_idle(r);
 }
 
 void shma_rec_push_intent(struct shma_rec *r, unsigned c, uint32_t ref, uint32_t gen)
@@ -258,16 +263,32 @@ void shma_push(struct shma_pool *p, struct shma_rec *r, unsigned c, uint32_t ref
 	rec_idle(r);
 }
 
-uint32_t shma_take_list(struct shma_pool *p, unsigned c)
+uint32_t shma_take_list(struct shma_pool *p, unsigned c, struct shma_rec *r)
 {
 	struct shma_head *h = &p->root->heads[c];
 	uint64_t lo, hi;
 
 	head_load(h, &lo, &hi);
-	do
+	for (;;) {
+		uint64_t tag = shma_h_tag(lo) + 1;
+
+		if (r && !(uint32_t)hi)
+			return 0;       /* nothing to take: no record, no change */
 		confirm_head(p, c, lo);
-	while (!cas128(h, &lo, &hi, shma_h_lo(shma_h_tag(lo) + 1, 0), 0));
-	return (uint32_t)hi;
+		if (r) {
+			/*
+			 * The record may still be about the list taken before
+			 * (trim reuses it): idle first, so that it never pairs
+			 * that list's TAKE with this list's first ref.
+			 */
+			rec_idle(r);
+			__atomic_store_n(&r->in->ref, (uint32_t)hi, __ATOMIC_RELEASE);
+			__atomic_store_n(&r->in->word, shma_in_word(SHMA_OP_TAKE, SHMA_IN_PENDING,
+								    shma_in_head(c, tag)), __ATOMIC_RELEASE);
+		}
+		if (cas128(h, &lo, &hi, shma_h_lo(tag, r ? r->actor : 0), 0))
+			return (uint32_t)hi;
+	}
 }
 
 uint32_t shma_list_first(struct shma_pool *p, unsigned c)
@@ -295,6 +316,17 @@ bool shma_bump_cas(struct shma_pool *p, uint32_t idx, uint64_t *old, unsigned ge
 		__atomic_store_n(&r->in->word, shma_in_word(SHMA_OP_CARVE, SHMA_IN_PENDING,
 							    shma_in_carve(idx, gen, off)), __ATOMIC_RELEASE);
 	return __atomic_compare_exchange_n(&s->bump, old, shma_bump_word(gen, off, r ? r->actor : 0),
+					   false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+}
+
+bool shma_bump_close(struct shma_pool *p, uint32_t idx, uint64_t *old, unsigned gen,
+		     struct shma_rec *r)
+{
+	struct shma_slot *s = &p->root->slots[idx];
+
+	/* A dead carver's record is judged against the word we replace: confirm it first. */
+	confirm_bump(p, idx, *old);
+	return __atomic_compare_exchange_n(&s->bump, old, shma_bump_word(gen, p->chunk_size + 1, r->actor),
 					   false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 }
 
@@ -372,6 +404,66 @@ static void finish_carve(struct shma_pool *p, struct shma_rec *r, uint32_t idx, 
 	give_back(p, r, c, shma_ref(p, idx, off), 0);
 }
 
+/*
+ * A dead trimmer's TAKE that happened: the chain from first is its alone
+ * (nobody else can reach it), its entries marked SHMA_F_HELD as far as
+ * the trimmer got. Mark the rest, so that the reclaim walk (which pushes
+ * every block a dead user held) gives back the whole list. Marking, not
+ * pushing, keeps the chain intact: a reclaimer killed half-way leaves the
+ * record, and the next one walks the same chain again.
+ */
+static void hold_chain(struct shma_pool *p, unsigned u, unsigned c, uint32_t first)
+{
+	uint64_t limit = 0, steps = 0;
+
+	for (uint32_t i = 0; i < p->max_chunks; i++)
+		limit += __atomic_load_n(&p->root->slots[i].size, __ATOMIC_RELAXED) / 32;
+	for (uint32_t ref = first; ref && steps++ < limit;) {
+		struct shma_blk *b = shma_blk_at(p, ref);
+		uint64_t w;
+		uint32_t next;
+
+		if (!b)
+			return;
+		w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
+		if (!shma_w_magic_ok(w) || shma_w_cls(w) != c || (shma_w_gen(w) & 1) ||
+		    __atomic_load_n(&b->self, __ATOMIC_RELAXED) != ref)
+			return;         /* a damaged entry: the rest is lost, as for trim */
+		if (shma_w_flags(w) == 0 && shma_w_owner(w) == SHMA_OWNER_NONE)
+			__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c | SHMA_F_HELD, u),
+					 __ATOMIC_RELEASE);
+		else if (!shma_w_held_by(w, u))
+			return;
+		next = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);
+		ref = next;
+	}
+}
+
+/*
+ * Regular chunks dead user u's trim closed (the bump word names one of
+ * its records): it had found every carved block SHMA_F_HELD by itself,
+ * and died before dropping them. Finish: drop them.
+ */
+static void drop_closed(struct shma_pool *p, unsigned u)
+{
+	struct shma_root *rt = p->root;
+	uint32_t hwm = __atomic_load_n(&rt->hwm, __ATOMIC_ACQUIRE);
+
+	if (hwm > p->max_chunks)
+		hwm = p->max_chunks;
+	for (uint32_t i = 0; i < hwm; i++) {
+		uint64_t s = __atomic_load_n(&rt->slots[i].state, __ATOMIC_ACQUIRE);
+		uint64_t b = __atomic_load_n(&rt->slots[i].bump, __ATOMIC_ACQUIRE);
+		unsigned a = shma_bump_actor(b);
+
+		if (shma_s_st(s) != SHMA_SLOT_LIVE || shma_s_kind(s) != SHMA_KIND_REGULAR ||
+		    shma_bump_gen(b) != shma_s_gen(s) || shma_bump_off(b) != p->chunk_size + 1 ||
+		    !a || (a - 1) / SHMA_LANES != u)
+			continue;
+		shma_drop_regular(p, i, s);
+	}
+}
+
 void shma_resolve_user(struct shma_pool *p, unsigned u)
 {
 	for (unsigned lane = 0; lane < SHMA_LANES; lane++) {
@@ -401,9 +493,16 @@ void shma_resolve_user(struct shma_pool *p, unsigned u)
 				finish_carve(p, &r, idx, gen, end, (unsigned)ref);
 			break;
 		}
+		case SHMA_OP_TAKE:
+			/* A trim's list taken whole: hold all of it for the walk. */
+			if (c < p->nclasses && head_done(p, c, tag, r.actor, in))
+				hold_chain(p, u, c, (uint32_t)ref);
+			break;
 		default:
 			break;
 		}
 		__atomic_store_n(&in->word, 0, __ATOMIC_SEQ_CST);
 	}
+	/* After the records (a TAKE's chain is walked while its chunks are live). */
+	drop_closed(p, u);
 }

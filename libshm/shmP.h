@@ -41,6 +41,8 @@
 /* users[SHMA_MAX_USERS], never a registration: held by shma_pool_repair(). */
 #define SHMA_REPAIR_SLOT SHMA_MAX_USERS
 #define SHMA_F_LISTED     0xc0u         /* repair's mark on the free-list entries it holds */
+/* The same flags with a real owner: a free block shma_pool_trim of that user holds (see below). */
+#define SHMA_F_HELD       0xc0u
 #define SHMA_OWNER_NONE  0xffu
 #define SHMA_SLOTS_MAX   8192u
 #define SHMA_SPAN_MAX    (64ull << 30)  /* refs are 32-bit in 16-byte granules */
@@ -66,6 +68,19 @@
  * self: this header's ref (INNER: the block start's ref)
  * aux:  free: next ref in the class list; allocated: length (SHIFTED: the
  *       distance in bytes from the start to the inner header)
+ *
+ * A free class block's start header (even gen) says who may push it:
+ *   flags 0, owner NONE: on a free list, or in a push or pop under way
+ *     (an in-flight record names it: see intents).
+ *   flags 0xc0 (SHMA_F_LISTED), owner NONE: on a list shma_pool_repair
+ *     holds privately.
+ *   flags 0xc0 (SHMA_F_HELD), owner u: on a list shma_pool_trim of user
+ *     u took whole (a TAKE record); u pushes it back unmarked, or its
+ *     chunk goes. Once u is dead, reclaim pushes it.
+ *   flags 0, owner u: held privately by user u (a per-thread cache);
+ *     once u is dead, reclaim pushes it.
+ * So a plain free must never leave "flags 0, owner u" behind: its commit
+ * writes owner NONE at once (alloc.c, free_commit).
  */
 struct shma_blk {
 	uint64_t word;
@@ -83,6 +98,12 @@ static inline unsigned shma_w_cls(uint64_t w) { return (unsigned)(w >> 32) & 0x3
 static inline unsigned shma_w_flags(uint64_t w) { return (unsigned)(w >> 32) & 0xc0; }
 static inline unsigned shma_w_owner(uint64_t w) { return (unsigned)(w >> 40) & 0xff; }
 static inline bool shma_w_magic_ok(uint64_t w) { return (w >> 48) == SHMA_BLK_MAGIC; }
+/* Is w a free class block's start header that user u's trim holds (SHMA_F_HELD)? */
+static inline bool shma_w_held_by(uint64_t w, unsigned u)
+{
+	return shma_w_magic_ok(w) && !(shma_w_gen(w) & 1) && shma_w_flags(w) == SHMA_F_HELD &&
+	       shma_w_cls(w) != SHMA_CLASS_LARGE && shma_w_owner(w) == u && u != SHMA_OWNER_NONE;
+}
 
 /* ---- chunk slots ------------------------------------------------------------ */
 
@@ -105,7 +126,10 @@ static inline unsigned shma_s_kind(uint64_t s) { return (unsigned)(s >> 56) & 0x
 /*
  * A regular chunk's bump word: the slot generation it carves for (32..47)
  * and the next free byte offset (0..31; chunk_size + 1 once trim closed
- * it), and the record of the carve that set it (48..63; see intents). A carver reads the slot state, maps that generation, then CASes
+ * it), and the record of the carve that set it (48..63; see intents; for
+ * a closed chunk, the record of the trim that closed it, which had every
+ * carved block SHMA_F_HELD: reclaim of that trimmer drops the chunk).
+ * A carver reads the slot state, maps that generation, then CASes
  * the bump word expecting that generation: were the chunk trimmed and
  * created anew in between (an ABA on the offset alone: the new chunk's
  * bump can reach the old value), the CAS fails instead of carving the new
@@ -185,9 +209,17 @@ struct shma_user {
  *     has not tried its CAS yet.
  *   CARVE: payload = slot << 43 | slot generation << 27 | new bump / 16;
  *     ref = class.
+ *   TAKE (a head op: shma_pool_trim emptying a whole list): payload as
+ *     for POP; ref = the first ref it takes. Once the take happened, the
+ *     taken chain is the record holder's alone: trim marks each entry
+ *     SHMA_F_HELD; should it die, reclaim marks the rest (shma_resolve_user)
+ *     and its walk pushes every block the dead user held.
  */
 #define SHMA_LANES 64u
-enum { SHMA_OP_NONE = 0, SHMA_OP_IDLE = 1, SHMA_OP_POP = 2, SHMA_OP_PUSH = 3, SHMA_OP_CARVE = 4 };
+enum {
+	SHMA_OP_NONE = 0, SHMA_OP_IDLE = 1, SHMA_OP_POP = 2, SHMA_OP_PUSH = 3, SHMA_OP_CARVE = 4,
+	SHMA_OP_TAKE = 5,
+};
 enum { SHMA_IN_PENDING = 1, SHMA_IN_CONFIRMED = 2 };
 #define SHMA_TAG_MASK ((1ull << 48) - 1)
 
@@ -417,6 +449,8 @@ struct shma_rec {                       /* a claimed record */
 /* -EAGAIN if none came free for a long while (a damaged root, never our own threads). */
 int shma_rec_claim(struct shma_pool *p, unsigned user, struct shma_rec *r);
 void shma_rec_release(struct shma_rec *r);
+/* Keep the record, about nothing (IDLE). */
+void shma_rec_idle(struct shma_rec *r);
 /* Name the free block ref (generation gen, class c) as about to be pushed. */
 void shma_rec_push_intent(struct shma_rec *r, unsigned c, uint32_t ref, uint32_t gen);
 struct shma_blk *shma_blk_at(struct shma_pool *p, uint32_t ref);
@@ -426,13 +460,27 @@ int shma_pop(struct shma_pool *p, struct shma_rec *r, unsigned c, uint32_t *ref,
 /* Push a block shma_rec_push_intent() named; the record goes back to IDLE. */
 void shma_push(struct shma_pool *p, struct shma_rec *r, unsigned c, uint32_t ref,
 	       struct shma_blk *b);
-/* Take a whole list (trim, repair): its first ref. */
-uint32_t shma_take_list(struct shma_pool *p, unsigned c);
+/*
+ * Take a whole list (trim, repair): its first ref. With r, the take is a
+ * TAKE under r (see intents); r stays TAKE afterwards, about that list.
+ */
+uint32_t shma_take_list(struct shma_pool *p, unsigned c, struct shma_rec *r);
 uint32_t shma_list_first(struct shma_pool *p, unsigned c);
 /* CAS a bump word from *old to (gen, off), first confirming *old's carve. */
 bool shma_bump_cas(struct shma_pool *p, uint32_t idx, uint64_t *old, unsigned gen, uint64_t off,
 		   struct shma_rec *r);
-/* Finish or roll back what dead user u's records were doing (u claimed by us). */
+/*
+ * Close regular chunk idx to carving: CAS its bump word from *old to
+ * (gen, chunk_size + 1) naming r's actor (trim; no CARVE record), first
+ * confirming *old's carve.
+ */
+bool shma_bump_close(struct shma_pool *p, uint32_t idx, uint64_t *old, unsigned gen,
+		     struct shma_rec *r);
+/*
+ * Finish or roll back what dead user u's records were doing (u claimed by
+ * us); then drop the chunks u's trim closed. Run before the reclaim walk:
+ * it leaves the blocks u's trim held marked SHMA_F_HELD for the walk.
+ */
 void shma_resolve_user(struct shma_pool *p, unsigned u);
 
 /* alloc.c */

@@ -325,6 +325,27 @@ static int reclaim_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uin
 			return 0;
 		}
 	}
+	if (c != SHMA_CLASS_LARGE && !(shma_w_gen(w) & 1) &&
+	    (shma_w_flags(w) == SHMA_F_HELD || shma_w_flags(w) == 0) && in_set(o->set, shma_w_owner(w))) {
+		/*
+		 * A free block a dead user held privately: SHMA_F_HELD, on a list
+		 * its shma_pool_trim had taken (shma_resolve_user marked the rest
+		 * of that list, and dropped the chunks it had closed); flags 0, in
+		 * its per-thread cache. Nobody else can reach it: push it, under
+		 * the dead user's records (a reclaimer killed after the CAS below
+		 * leaves a PUSH record the next one finishes).
+		 */
+		struct shma_rec rec;
+		if (__atomic_load_n(&b->self, __ATOMIC_RELAXED) != ref || shma_w_gen(w) >= SHMA_GEN_RETIRED ||
+		    shma_rec_claim(p, shma_w_owner(w), &rec) < 0)
+			return 0;
+		shma_rec_push_intent(&rec, c, ref, shma_w_gen(w));
+		if (__atomic_compare_exchange_n(&b->word, &w, shma_blk_word(shma_w_gen(w), c, SHMA_OWNER_NONE),
+						false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			shma_push(p, &rec, c, ref, b);
+		shma_rec_release(&rec);
+		return 0;
+	}
 	if (!(shma_w_gen(w) & 1))
 		return 0;
 	/* The owner is the one the data header names (shma_adopt moves it there first). */
@@ -533,25 +554,49 @@ MK_EXPORT int shma_pool_reclaim(struct shma_pool *p)
  * free blocks each chunk has in them, release the chunks whose every
  * carved block is among them, and push the rest back. Blocks freed while
  * we work land on the (new) lists, so their chunk simply does not qualify.
+ *
+ * Crash-safe without repair: each take is a TAKE under our record, and
+ * every block taken is marked SHMA_F_HELD by us (same generation, aux
+ * untouched) before anything else happens to it; the close of a chunk
+ * names our record in its bump word. Killed anywhere, reclaim of our
+ * user slot marks what we had not yet marked (the TAKE record names the
+ * chain), drops the chunks we had closed (all their blocks were ours)
+ * and pushes every other block we held (shma_resolve_user, reclaim_fn).
  */
-/* The next ref of a taken list, or 0 at its end or at a damaged entry. */
-static uint32_t list_next(struct shma_pool *p, unsigned c, uint32_t ref, struct shma_blk **out)
+/*
+ * Is ref an entry of a taken class-c list, as this pass expects it
+ * (unmarked when taking, SHMA_F_HELD by us when pushing back)? 0 at a
+ * damaged entry (the rest of that list is lost, as before).
+ */
+static bool list_next(struct shma_pool *p, unsigned c, uint32_t ref, unsigned held_by,
+		      struct shma_blk **out, uint64_t *wp)
 {
 	struct shma_blk *b = shma_blk_at(p, ref);
 	uint64_t w;
 
 	if (!b)
-		return 0;
+		return false;
 	w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
-	if (!shma_w_magic_ok(w) || shma_w_cls(w) != c || shma_w_flags(w) || (shma_w_gen(w) & 1) ||
-	    b->self != ref)
-		return 0;
+	if (!shma_w_magic_ok(w) || shma_w_cls(w) != c || (shma_w_gen(w) & 1) ||
+	    __atomic_load_n(&b->self, __ATOMIC_RELAXED) != ref)
+		return false;
+	if (held_by == SHMA_OWNER_NONE ? shma_w_flags(w) || shma_w_owner(w) != SHMA_OWNER_NONE
+				       : !shma_w_held_by(w, held_by))
+		return false;
 	*out = b;
-	return 1;
+	*wp = w;
+	return true;
 }
 
-/* Are all blocks carved from chunk i free, and exactly `count` of them? */
-static bool chunk_all_free(struct shma_pool *p, uint32_t i, uint64_t bump, uint32_t count)
+/*
+ * Is every block carved from chunk i free and held by us (SHMA_F_HELD,
+ * owner self), and exactly `count` of them (the ones on our own taken
+ * lists: another trim thread of this process marks with the same owner)?
+ * A free block marked otherwise (unmarked: freed since we took the lists;
+ * flags 0 with an owner: a thread cache's) is not ours to give away.
+ */
+static bool chunk_all_free(struct shma_pool *p, uint32_t i, uint64_t bump, uint32_t count,
+			   unsigned self)
 {
 	char *base = __atomic_load_n(&p->loc[i].addr, __ATOMIC_ACQUIRE);
 	uint32_t n = 0;
@@ -561,8 +606,7 @@ static bool chunk_all_free(struct shma_pool *p, uint32_t i, uint64_t bump, uint3
 	for (uint64_t off = SHMA_CHUNK_DATA; off < bump;) {
 		struct shma_blk *b = (struct shma_blk *)(base + off);
 		uint64_t w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
-		if (!shma_w_magic_ok(w) || shma_w_cls(w) >= p->nclasses || shma_w_flags(w) ||
-		    (shma_w_gen(w) & 1))
+		if (shma_w_cls(w) >= p->nclasses || !shma_w_held_by(w, self))
 			return false;
 		off += shma_class_bytes(shma_w_cls(w));
 		n++;
@@ -588,7 +632,7 @@ MK_EXPORT int shma_pool_trim(struct shma_pool *p)
 	rt = p->root;
 	if (mk_align_up((uint64_t)p->max_chunks * 5, mk_page_size(), &count_len) < 0)
 		return -EINVAL;
-	r = shma_owner(p, &self);     /* the lists go back under our records */
+	r = shma_owner(p, &self);     /* what we hold is marked with our slot */
 	if (r < 0)
 		return r;
 	r = shma_rec_claim(p, self, &rec);
@@ -604,17 +648,23 @@ MK_EXPORT int shma_pool_trim(struct shma_pool *p)
 	for (uint32_t i = 0; i < p->max_chunks; i++)
 		limit += rt->slots[i].size / 32;
 
+	/* Take each list (a TAKE under our record), marking every entry held by us. */
 	for (unsigned c = 0; c < p->nclasses; c++) {
 		uint64_t steps = 0;
-		heads[c] = shma_take_list(p, c);
+		heads[c] = shma_take_list(p, c, &rec);
 		for (uint32_t ref = heads[c]; ref && steps++ < limit;) {
 			struct shma_blk *b;
-			if (!list_next(p, c, ref, &b))
+			uint64_t w;
+			if (!list_next(p, c, ref, SHMA_OWNER_NONE, &b, &w))
 				break;
+			__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c | SHMA_F_HELD, self),
+					 __ATOMIC_RELEASE);
 			count[((uint64_t)ref * SHMA_GRANULE) >> p->chunk_shift]++;
 			ref = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);
 		}
 	}
+	/* Every taken block is marked: the TAKE record has nothing more to say. */
+	shma_rec_idle(&rec);
 	for (uint32_t i = 0; i < p->max_chunks; i++) {
 		struct shma_slot *sl = &rt->slots[i];
 		uint64_t s = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE), b;
@@ -627,25 +677,33 @@ MK_EXPORT int shma_pool_trim(struct shma_pool *p)
 			continue;
 		b = __atomic_load_n(&sl->bump, __ATOMIC_ACQUIRE);
 		if (shma_bump_gen(b) != shma_s_gen(s) || shma_bump_off(b) > p->chunk_size ||
-		    !chunk_all_free(p, i, shma_bump_off(b), count[i]))
+		    !chunk_all_free(p, i, shma_bump_off(b), count[i], self))
 			continue;
-		/* Close the chunk to carving; lose the race and it stays. */
-		if (!shma_bump_cas(p, i, &b, shma_s_gen(s), p->chunk_size + 1, NULL))
+		/*
+		 * Close the chunk to carving, naming our record (reclaim drops
+		 * it should we die before we do); lose the race and it stays.
+		 */
+		if (!shma_bump_close(p, i, &b, shma_s_gen(s), &rec))
 			continue;
 		drop[i] = 1;
 	}
-	/* Push back what stays (before any chunk goes: list entries point into them). */
+	/*
+	 * Push back what stays (before any chunk goes: list entries point
+	 * into them): named by a PUSH record first, unmarked, then pushed.
+	 */
 	for (unsigned c = 0; c < p->nclasses; c++) {
 		uint64_t steps = 0;
 		for (uint32_t ref = heads[c]; ref && steps++ < limit;) {
 			struct shma_blk *b;
 			uint32_t next;
-			if (!list_next(p, c, ref, &b))
+			uint64_t w;
+			if (!list_next(p, c, ref, self, &b, &w))
 				break;
 			next = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);
 			if (!drop[((uint64_t)ref * SHMA_GRANULE) >> p->chunk_shift]) {
-				shma_rec_push_intent(&rec, c, ref,
-						     shma_w_gen(__atomic_load_n(&b->word, __ATOMIC_ACQUIRE)));
+				shma_rec_push_intent(&rec, c, ref, shma_w_gen(w));
+				__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c, SHMA_OWNER_NONE),
+						 __ATOMIC_RELEASE);
 				shma_push(p, &rec, c, ref, b);
 			}
 			ref = next;
@@ -716,7 +774,7 @@ static void repair_list(struct shma_pool *p, struct shma_rec *rec, unsigned c, u
 			break;
 		w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
 		if (!shma_w_magic_ok(w) || shma_w_cls(w) != c || (shma_w_gen(w) & 1) || b->self != ref ||
-		    shma_w_flags(w) != (mark ? 0 : SHMA_F_LISTED))
+		    shma_w_flags(w) != (mark ? 0 : SHMA_F_LISTED) || shma_w_owner(w) != SHMA_OWNER_NONE)
 			break;  /* a damaged entry (or a cycle): the rest of the list is lost */
 		next = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);
 		if (mark) {
@@ -778,7 +836,7 @@ MK_EXPORT int shma_pool_repair(struct shma_pool *p)
 		for (uint32_t i = 0; i < p->max_chunks; i++)
 			ru.limit += p->root->slots[i].size / 32;
 		for (unsigned c = 0; c < p->nclasses; c++) {
-			heads[c] = shma_take_list(p, c);
+			heads[c] = shma_take_list(p, c, NULL);
 			repair_list(p, &ru.rec, c, heads[c], ru.limit, true);
 		}
 		r = walk_gaps(p, repair_fn, repair_gap, &ru);   /* > 0: a gap too odd to size */
