@@ -1575,6 +1575,123 @@ static void test_reclaim_dead_slot_owners(void)
 	shma_pool_free(p);
 }
 
+/* Entries on class c's free list (nobody else is using the pool). */
+static uint64_t list_len(struct shma_pool *p, unsigned c)
+{
+	uint64_t n = 0;
+
+	for (uint32_t ref = (uint32_t)p->root->heads[c].hi; ref && n < (1u << 24); n++) {
+		struct shma_blk *b = shma_blk_at(p, ref);
+		if (!b)
+			break;
+		ref = b->aux;
+	}
+	return n;
+}
+
+/* Live regular chunks closed to carving (trim closes them just before it drops them). */
+static unsigned closed_chunks(struct shma_pool *p)
+{
+	unsigned n = 0;
+
+	for (uint32_t i = 0; i < p->max_chunks; i++) {
+		uint64_t s = p->root->slots[i].state;
+		if (shma_s_st(s) == SHMA_SLOT_LIVE && shma_s_kind(s) == SHMA_KIND_REGULAR &&
+		    shma_bump_off(p->root->slots[i].bump) > p->chunk_size)
+			n++;
+	}
+	return n;
+}
+
+/* Free blocks on no list (every free block must be on one: nobody else is alive). */
+static uint64_t unlisted(struct shma_pool *p)
+{
+	struct shma_pool_stat st;
+	uint64_t listed = 0;
+
+	stat_of(p, &st);
+	for (unsigned c = 0; c < st.nclasses; c++) {
+		uint64_t n = list_len(p, c);
+		g_assert_cmpuint(n, <=, st.class_free[c]);
+		listed += n;
+	}
+	return st.blocks_free - listed;
+}
+
+/*
+ * A process SIGKILLed inside shma_pool_trim (while it holds the lists it
+ * took, or after closing chunks it has not dropped yet): reclaim alone
+ * puts every taken block back on its list and drops the closed chunks.
+ * Each round refills the lists over new chunks, then a child loops trims
+ * until killed at a random moment.
+ */
+static void test_reclaim_trim_kill(void)
+{
+	g_autofree char *name = unique_name("tk");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 64u << 10);
+	struct shma_handle *hs = g_new(struct shma_handle, 2000);
+	unsigned held_rounds = 0, closed_rounds = 0;
+	struct shma_pool_stat st;
+
+	for (int round = 0; round < 50; round++) {
+		int fds[2], status;
+		uint64_t left;
+		unsigned closed;
+		char c;
+		pid_t pid;
+
+		/* Several classes over several chunks; round 0 pins a block in each chunk it makes. */
+		for (int i = 0; i < 2000; i++)
+			g_assert_cmpint(shma_alloc(p, 100 + (size_t)(i % 9) * 300, i % 4 ? 0 : 128, &hs[i],
+						   NULL), ==, 0);
+		for (int i = 0; i < 2000; i++)
+			if (round || i % 61)
+				g_assert_cmpint(shma_free_handle(p, &hs[i]), ==, 0);
+		g_assert_cmpuint(unlisted(p), ==, 0);
+		g_assert_cmpint(pipe(fds), ==, 0);
+		pid = fork();
+		if (pid == 0) {
+			/* The inherited pool object: trim registers this process anew. */
+			close(fds[0]);
+			if (write(fds[1], "x", 1) != 1)
+				_exit(1);
+			for (;;)
+				shma_pool_trim(p);
+		}
+		close(fds[1]);
+		g_assert_cmpint(read(fds[0], &c, 1), ==, 1);
+		close(fds[0]);
+		g_usleep((gulong)g_random_int_range(0, 3000));
+		kill(pid, SIGKILL);
+		g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+		g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		/* What the kill left: lists held (marked blocks on none), closed chunks. */
+		left = unlisted(p);
+		closed = closed_chunks(p);
+		held_rounds += left > 0;
+		closed_rounds += closed > 0;
+		g_assert_cmpint(shma_pool_reclaim(p), >=, 0);
+		g_assert_cmpuint(unlisted(p), ==, 0);
+		g_assert_cmpuint(closed_chunks(p), ==, 0);
+		stat_of(p, &st);
+		g_assert_cmpuint(st.users_dead, ==, 0);
+		g_assert_cmpuint(st.blocks_used, ==, 2000 / 61 + 1);
+	}
+	g_test_message("50 trims killed: %u holding taken lists, %u with closed chunks not yet dropped",
+		       held_rounds, closed_rounds);
+	/* The path under test was taken (a trim spends most of its time holding the lists). */
+	g_assert_cmpuint(held_rounds, >, 0);
+	/* Nothing left that only repair could find. */
+	g_assert_cmpint(shma_pool_repair(p), ==, 0);
+	/* Trim still works over what the reclaims gave back. */
+	g_assert_cmpint(shma_pool_trim(p), >=, 0);
+	g_assert_cmpuint(unlisted(p), ==, 0);
+	g_assert_cmpuint(closed_chunks(p), ==, 0);
+	g_free(hs);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
 /* Killed between freeing an over-aligned block's inner header and its start header. */
 static void test_reclaim_dead_shifted_free(void)
 {
@@ -2234,6 +2351,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/reclaim/dead-slot-owners", test_reclaim_dead_slot_owners);
 	g_test_add_func("/shm/reclaim/repair", test_reclaim_repair);
 	g_test_add_func("/shm/reclaim/dead-shifted-free", test_reclaim_dead_shifted_free);
+	g_test_add_func("/shm/reclaim/trim-kill", test_reclaim_trim_kill);
 	g_test_add_func("/shm/alloc/generations-wrap", test_generations_wrap);
 	g_test_add_func("/shm/adopt/errors", test_adopt_errors);
 	g_test_add_func("/shm/adopt/kill", test_adopt_kill);
