@@ -6,7 +6,10 @@
  * mapping a chunk, filling a block) and starts another in its place, and
  * reclaims every 100 ms. Workers come in three kinds, in turn: fork+exec
  * of this program, fork() then shma_pool_attach, and fork() using the
- * parent's pool object as inherited.
+ * parent's pool object as inherited. One more process of the same kinds
+ * loops shma_pool_trim() (a short random sleep between calls) and is
+ * killed like the others: inside trim it holds whole free lists and
+ * closes chunks before dropping them.
  *
  * At the end every worker is killed, the pool reclaimed, and the parent
  * accounts for every byte: it walks each chunk header to header up to its
@@ -16,13 +19,15 @@
  *
  *   shm-soak [SECONDS [KILLS]]   run until SECONDS passed or KILLS kills
  *                                (default 3 s, no kill limit); TAP output
- *   shm-soak worker DIR NAME ID STATSFD   (the exec'd worker)
+ *   shm-soak worker DIR NAME ID STATSFD   (the exec'd worker; ID NWORKERS: the trimmer)
  *
  * Lost: allocated blocks left after the final shma_pool_reclaim, free
  * blocks on no list, unwalkable gaps, slots stuck mid-creation: reclaim
  * alone must give back everything, including the blocks of processes
  * killed between a free list (or a bump pointer) and a block header,
- * which it finishes from their in-flight records. shma_pool_repair runs
+ * which it finishes from their in-flight records, and the lists and
+ * chunks of a trimmer killed inside shma_pool_trim (free blocks still
+ * marked held by it, live chunks left closed to carving are lost). shma_pool_repair runs
  * after it as a cross-check: it must find nothing to give back. Corrupted:
  * a live worker's block whose pattern changed or that vanished (resolve
  * failed), list entries that are not free blocks of their class,
@@ -48,18 +53,21 @@
 #include "tests/test-shm-util.h"
 
 #define NWORKERS 6
+#define NPROCS (NWORKERS + 1)           /* the workers and the trimmer (id NWORKERS) */
 #define KEEP 64
 #define CHUNK (1u << 20)
 #define MAX_CHUNKS 512u
 
-enum { PH_NONE, PH_ALLOC, PH_FREE };
+enum { PH_NONE, PH_ALLOC, PH_FREE, PH_TRIM, PH_COUNT };
 
 struct stats {                          /* shared by every worker (a memfd) */
 	uint64_t ops;
 	uint64_t corrupt;
 	uint64_t errors;
 	int32_t last_error;
-	uint8_t phase[NWORKERS];        /* where each worker is, roughly */
+	uint64_t trims;                 /* shma_pool_trim calls that returned */
+	uint64_t dropped;               /* chunks they released */
+	uint8_t phase[NPROCS];          /* where each process is, roughly */
 };
 
 static void bump(uint64_t *v)
@@ -121,6 +129,38 @@ static _Noreturn void work(struct shma_pool *p, unsigned id, struct stats *st)
 	}
 }
 
+/* Trim forever, a random 0-20 us apart. */
+static _Noreturn void trim_loop(struct shma_pool *p, unsigned id, struct stats *st)
+{
+	uint64_t rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)clock();
+
+	if (!rng)
+		rng = 1;
+	for (;;) {
+		struct timespec d = { 0, (long)(shm_rand(&rng) % 20000) };
+		int r;
+
+		set_phase(st, id, PH_TRIM);
+		r = shma_pool_trim(p);
+		set_phase(st, id, PH_NONE);
+		if (r < 0) {
+			bump(&st->errors);
+			st->last_error = r;
+		} else {
+			bump(&st->trims);
+			__atomic_add_fetch(&st->dropped, (uint64_t)r, __ATOMIC_RELAXED);
+		}
+		nanosleep(&d, NULL);
+	}
+}
+
+static _Noreturn void run(struct shma_pool *p, unsigned id, struct stats *st)
+{
+	if (id == NWORKERS)
+		trim_loop(p, id, st);
+	work(p, id, st);
+}
+
 static struct stats *map_stats(int fd)
 {
 	void *m = mmap(NULL, sizeof(struct stats), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -135,14 +175,14 @@ static int worker_main(char **argv)
 	struct shma_pool *p;
 	int r;
 
-	if (!st || id >= NWORKERS)
+	if (!st || id >= NPROCS)
 		return 2;
 	r = shma_pool_attach(argv[2], argv[3], 0, &p);
 	if (r < 0) {
 		fprintf(stderr, "shm-soak worker: attach: %s\n", strerror(-r));
 		return 1;
 	}
-	work(p, id, st);
+	run(p, id, st);
 }
 
 /* ---- the parent ------------------------------------------------------------------ */
@@ -151,7 +191,7 @@ static char dir[64], self_exe[4096];
 static struct shma_pool *pool;
 static struct stats *stats;
 static int stats_fd;
-static pid_t pids[NWORKERS];
+static pid_t pids[NPROCS];
 static uint64_t kinds[3], unexpected;
 
 static pid_t spawn(unsigned id, unsigned kind)
@@ -174,7 +214,7 @@ static pid_t spawn(unsigned id, unsigned kind)
 		}
 		if (kind == 1 && shma_pool_attach(dir, "soak", 0, &q) < 0)
 			_exit(1);
-		work(q, id, stats);  /* kind 2: the inherited object */
+		run(q, id, stats);   /* kind 2: the inherited object */
 	}
 	kinds[kind]++;
 	return pid;
@@ -191,6 +231,8 @@ static uint64_t now_ns(void)
 struct account {
 	uint64_t carved, allocated, free_blocks, listed, unlisted, gaps, stuck_slots;
 	uint64_t bad_list, dup_list, dedicated_left, chunks;
+	uint64_t closed;                /* live regular chunks closed to carving (a trim's, not dropped) */
+	uint64_t held;                  /* free blocks still marked held by a trimmer (among unlisted) */
 };
 
 /* Walk every chunk and every free list (nobody else alive). */
@@ -224,6 +266,11 @@ static int account(struct shma_pool *p, struct account *a)
 
 			continue;
 		}
+		if (bump > p->chunk_size) {
+			/* Closed by a trim that never dropped it: stuck, its carved end unknown. */
+			a->closed++;
+			bump = p->chunk_size;
+		}
 		for (off = SHMA_CHUNK_DATA; off + sizeof(struct shma_blk) <= bump && off < p->chunk_size;) {
 			struct shma_blk *b = (struct shma_blk *)(base + off);
 			uint64_t w = b->word;
@@ -236,9 +283,13 @@ static int account(struct shma_pool *p, struct account *a)
 			} else {
 				a->free_blocks++;
 				state[shma_ref(p, i, off)] = 1;
+				if (shma_w_flags(w) == SHMA_F_HELD && shma_w_owner(w) != SHMA_OWNER_NONE)
+					a->held++;
 			}
 			off += shma_class_bytes(c);
 		}
+		if (shma_bump_off(rt->slots[i].bump) > p->chunk_size)
+			continue;       /* counted above; the walk ends where the blocks do */
 		if (off != bump)
 			a->gaps += bump > off ? bump - off : off - bump;
 	}
@@ -278,7 +329,7 @@ int main(int argc, char **argv)
 	struct shma_pool_opts o = { .size = sizeof(o), .backend = SHMA_BACKEND_SHM, .name = "soak",
 				    .chunk_size = CHUNK, .max_chunks = MAX_CHUNKS };
 	double seconds = 3;
-	uint64_t max_kills = 0, kills = 0, kills_in[3] = { 0 }, reclaims = 0, reclaimed = 0;
+	uint64_t max_kills = 0, kills = 0, kills_in[PH_COUNT] = { 0 }, reclaims = 0, reclaimed = 0;
 	uint64_t t0, last_reclaim, rng = 0x5eed ^ (uint64_t)getpid();
 	struct shma_pool_stat pst;
 	struct account a;
@@ -325,16 +376,16 @@ int main(int argc, char **argv)
 	}
 	fflush(stdout);
 
-	for (unsigned i = 0; i < NWORKERS; i++)
+	for (unsigned i = 0; i < NPROCS; i++)
 		pids[i] = spawn(i, i % 3);
 	t0 = last_reclaim = now_ns();
 	while ((now_ns() - t0) / 1e9 < seconds && (!max_kills || kills < max_kills)) {
-		unsigned w = (unsigned)(shm_rand(&rng) % NWORKERS);
+		unsigned w = (unsigned)(shm_rand(&rng) % NPROCS);
 		int status;
 		struct timespec d = { 0, (long)(shm_rand(&rng) % 2000000) };
 
 		nanosleep(&d, NULL);
-		kills_in[stats->phase[w] < 3 ? stats->phase[w] : 0]++;
+		kills_in[stats->phase[w] < PH_COUNT ? stats->phase[w] : 0]++;
 		kill(pids[w], SIGKILL);
 		if (waitpid(pids[w], &status, 0) != pids[w] ||
 		    !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
@@ -356,7 +407,7 @@ int main(int argc, char **argv)
 			last_reclaim = now_ns();
 		}
 	}
-	for (unsigned i = 0; i < NWORKERS; i++) {
+	for (unsigned i = 0; i < NPROCS; i++) {
 		int status;
 		kill(pids[i], SIGKILL);
 		waitpid(pids[i], &status, 0);
@@ -373,41 +424,47 @@ int main(int argc, char **argv)
 		printf("Bail out! accounting failed\n");
 		return 1;
 	}
-	lost_reclaim = a.allocated + a.unlisted + a.gaps + a.stuck_slots + a.dedicated_left;
+	lost_reclaim = a.allocated + a.unlisted + a.gaps + a.stuck_slots + a.dedicated_left + a.closed;
 	printf("# after reclaim: %" PRIu64 " lost (%" PRIu64 " allocated, %" PRIu64
-	       " free on no list, %" PRIu64 " gap bytes, %" PRIu64 " stuck slots, %" PRIu64
-	       " dedicated chunks)\n", lost_reclaim, a.allocated, a.unlisted, a.gaps,
-	       a.stuck_slots, a.dedicated_left);
+	       " free on no list (%" PRIu64 " held by a trimmer), %" PRIu64 " gap bytes, %" PRIu64
+	       " stuck slots, %" PRIu64 " dedicated chunks, %" PRIu64 " chunks left closed)\n",
+	       lost_reclaim, a.allocated, a.unlisted, a.held, a.gaps, a.stuck_slots, a.dedicated_left,
+	       a.closed);
 	repaired = shma_pool_repair(pool);
 	if (repaired < 0 || account(pool, &a) < 0 || shma_pool_stat(pool, &pst) < 0) {
 		printf("Bail out! repair/accounting failed: %s\n", strerror(repaired < 0 ? -repaired : EIO));
 		return 1;
 	}
-	lost = a.allocated + a.unlisted + a.gaps + a.stuck_slots + a.dedicated_left;
+	lost = a.allocated + a.unlisted + a.gaps + a.stuck_slots + a.dedicated_left + a.closed;
 	corrupt = stats->corrupt + a.bad_list + a.dup_list;
 	printf("# %.1f s, %" PRIu64 " kills (%" PRIu64 " inside shma_alloc, %" PRIu64
-	       " inside shma_free), %" PRIu64 " workers started (exec %" PRIu64 ", fork+attach %"
-	       PRIu64 ", fork inherited %" PRIu64 ")\n",
-	       (now_ns() - t0) / 1e9, kills, kills_in[PH_ALLOC], kills_in[PH_FREE],
+	       " inside shma_free, %" PRIu64 " inside shma_pool_trim), %" PRIu64
+	       " processes started (exec %" PRIu64 ", fork+attach %" PRIu64 ", fork inherited %"
+	       PRIu64 ")\n",
+	       (now_ns() - t0) / 1e9, kills, kills_in[PH_ALLOC], kills_in[PH_FREE], kills_in[PH_TRIM],
 	       kinds[0] + kinds[1] + kinds[2], kinds[0], kinds[1], kinds[2]);
+	printf("# %" PRIu64 " trims returned, releasing %" PRIu64 " chunks\n", stats->trims,
+	       stats->dropped);
 	printf("# %" PRIu64 " alloc+fill ops, %" PRIu64 " reclaims freed %" PRIu64
 	       " blocks, %" PRIu64 " worker errors (last %s), %d reclaim errors, %" PRIu64
 	       " unexpected exits\n", stats->ops, reclaims, reclaimed, stats->errors,
 	       stats->errors ? strerror(-stats->last_error) : "none", reclaim_errors, unexpected);
 	printf("# after shma_pool_repair (gave back %d): account: %" PRIu64 " chunks, %" PRIu64 " blocks carved, %" PRIu64
 	       " allocated, %" PRIu64 " free (%" PRIu64 " on the lists, %" PRIu64 " on none), %"
-	       PRIu64 " gap bytes, %" PRIu64 " stuck slots, %" PRIu64 " dedicated chunks left; "
-	       "stat: %" PRIu64 " used, %u users, %u dead\n", repaired,
+	       PRIu64 " gap bytes, %" PRIu64 " stuck slots, %" PRIu64 " dedicated chunks left, %"
+	       PRIu64 " closed; stat: %" PRIu64 " used, %u users, %u dead\n", repaired,
 	       a.chunks, a.carved, a.allocated, a.free_blocks, a.listed, a.unlisted, a.gaps,
-	       a.stuck_slots, a.dedicated_left, pst.blocks_used, pst.users, pst.users_dead);
+	       a.stuck_slots, a.dedicated_left, a.closed, pst.blocks_used, pst.users, pst.users_dead);
 	printf("# corrupted: %" PRIu64 " (pattern/vanished %" PRIu64 ", bad list entries %" PRIu64
 	       ", duplicates %" PRIu64 "); lost: %" PRIu64 "\n",
 	       corrupt, stats->corrupt, a.bad_list, a.dup_list, lost);
 	r = corrupt == 0 && lost == 0 && lost_reclaim == 0 && repaired == 0 && stats->errors == 0 &&
 	    reclaim_errors == 0 && unexpected == 0 && kills > 0 && pst.users_dead == 0;
-	printf("%s 1 - %" PRIu64 " kills: %" PRIu64 " corrupted, %" PRIu64 " lost to reclaim alone"
+	printf("%s 1 - %" PRIu64 " kills (%" PRIu64 " inside trim, which released %" PRIu64
+	       " chunks): %" PRIu64 " corrupted, %" PRIu64 " lost to reclaim alone"
 	       " (%d blocks that only repair gave back), %" PRIu64 " lost after repair\n",
-	       r ? "ok" : "not ok", kills, corrupt, lost_reclaim, repaired, lost);
+	       r ? "ok" : "not ok", kills, kills_in[PH_TRIM], stats->dropped, corrupt, lost_reclaim,
+	       repaired, lost);
 	shma_pool_unlink(pool);
 	shma_pool_free(pool);
 	rmdir(dir);
