@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Free lists, carving's bump words and the in-flight records that make
- * both crash-safe (see "intents" in shmP.h).
+ * both crash-safe (see "intents" in shmP.h), including trim's TAKE of a
+ * whole list and its close of a chunk (shma_bump_close), which reclaim of
+ * a dead trimmer finishes (hold_chain, drop_closed).
  *
  * A free list is a Treiber stack whose head is 16 bytes, changed only by
  * a 16-byte CAS: a 48-bit tag (so a CAS never suffers ABA in any

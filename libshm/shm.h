@@ -272,8 +272,9 @@ int shma_adopt(struct shma_pool *pool, const struct shma_handle *handle);
 /*
  * Give back what processes that died without detaching held: blocks they
  * allocated and never freed are freed, their registration slots cleared,
- * and what they were doing inside shma_alloc/shma_free when they died is
- * finished or rolled back from their in-flight records (nothing is left
+ * and what they were doing inside shma_alloc/shma_free/shma_pool_trim when
+ * they died is finished or rolled back from their in-flight records (lists
+ * a dead trim held go back, chunks it closed are dropped; nothing is left
  * that only shma_pool_repair could give back). Returns the number of
  * blocks freed. Safe while live processes keep allocating (it only frees
  * blocks whose owner is provably dead). A block handed to another process
@@ -282,10 +283,9 @@ int shma_adopt(struct shma_pool *pool, const struct shma_handle *handle);
 int shma_pool_reclaim(struct shma_pool *pool);
 
 /*
- * Give back free blocks that no free list holds (left by damage, or by a
- * process killed inside shma_pool_trim; a process killed inside shma_alloc
- * or shma_free leaves in-flight records from which shma_pool_reclaim
- * finishes its work). Runs only when no other live process is attached
+ * Give back free blocks that no free list holds (left by damage; a process
+ * killed inside shma_alloc, shma_free or shma_pool_trim leaves in-flight
+ * records from which shma_pool_reclaim finishes its work). Runs only when no other live process is attached
  * read-write (-EBUSY otherwise), after a reclaim; attaches wait while it
  * runs. Returns the number of blocks given back. No other thread of the
  * caller may use the pool meanwhile. Not async-signal-safe. (LIBSHM_0.2)
@@ -297,7 +297,9 @@ int shma_pool_repair(struct shma_pool *pool);
  * removed and their memory returned (in other processes when they next
  * touch the slot or detach). While it runs, allocations in other threads
  * carve fresh space instead of reusing free blocks. Returns the number of
- * chunks released. Thread-safe; not async-signal-safe.
+ * chunks released. A process killed inside it loses nothing: the next
+ * shma_pool_reclaim puts back the lists it held and drops the chunks it had
+ * closed. Thread-safe; not async-signal-safe.
  */
 int shma_pool_trim(struct shma_pool *pool);
 

@@ -455,7 +455,11 @@ int shma_reclaim_users(struct shma_pool *p, int *blocks)
 	if (shma_repair_running(p)) {
 		r = -EBUSY;
 	} else {
-		/* Finish or roll back what they were doing (list.c), then free what they held. */
+		/*
+		 * Finish or roll back what they were doing (list.c; this drops the
+		 * chunks a dead trim closed, so the walk never pushes their blocks),
+		 * then free what they held and push the free blocks they held.
+		 */
 		for (unsigned u = 0; u < SHMA_MAX_USERS; u++)
 			if (in_set(o.set, u))
 				shma_resolve_user(p, u);
@@ -737,6 +741,8 @@ static int repair_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint
 	if (c == SHMA_CLASS_LARGE || (shma_w_gen(w) & 1) || shma_w_flags(w) == SHMA_F_LISTED ||
 	    shma_w_gen(w) >= SHMA_GEN_RETIRED)
 		return 0;       /* allocated, listed, or retired (its generation would wrap) */
+	/* (0xc0 with an owner: SHMA_F_HELD by a trim. A dead trimmer's went back in the
+	 * reclaim before us; a live one is a thread of ours, which the caller rules out.) */
 	if (shma_w_flags(w) == SHMA_F_SHIFTED || shma_w_flags(w) == SHMA_F_INNER)
 		return 0;       /* not a free block's start header */
 	shma_rec_push_intent(&r->rec, c, ref, shma_w_gen(w));
