@@ -135,16 +135,113 @@ static int alloc_large(struct shma_pool *p, size_t len, unsigned owner, struct s
 	return 0;
 }
 
+/* Is b (at ref), just taken off class c's list, a free block of that class? */
+static bool listed_ok(const struct shma_blk *b, uint32_t ref, unsigned c, uint32_t *gen)
+{
+	uint64_t w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
+
+	*gen = shma_w_gen(w);
+	return shma_w_magic_ok(w) && shma_w_cls(w) == c && !shma_w_flags(w) && !(*gen & 1) &&
+	       __atomic_load_n(&b->self, __ATOMIC_RELAXED) == ref;
+}
+
+/*
+ * Refill: pop up to half a cache of class c more and mark each cached by
+ * owner. The record stays the last pop's; a block whose header was marked
+ * is reclaim's through the mark alone should we die (see shmP.h).
+ */
+static void refill(struct shma_pool *p, struct shma_rec *rec, struct shma_tcache *tc, unsigned c,
+		   unsigned owner)
+{
+	unsigned want = p->tc_cap[c] / 2;
+
+	while (tc->n[c] < want) {
+		struct shma_blk *b;
+		uint32_t ref, gen;
+
+		if (shma_pop(p, rec, c, &ref, &b) < 0)
+			return;
+		if (!listed_ok(b, ref, c, &gen))
+			return;         /* damaged: dropped, as shma_alloc does */
+		__atomic_store_n(&b->word, shma_blk_word(gen, c, owner), __ATOMIC_RELEASE);
+		tc->ref[c][tc->n[c]++] = ref;
+	}
+}
+
+/*
+ * A block of class c for an allocation, its header not yet written: from
+ * the thread cache tc (entered; NULL: none), else the list (refilling
+ * tc), else carved. *rec: claimed here when the cache could not serve
+ * (rec->in NULL otherwise); the caller releases it after writing the header.
+ */
+static int take_block(struct shma_pool *p, struct shma_tcache *tc, unsigned c, unsigned owner,
+		      struct shma_rec *rec, uint32_t *refp, struct shma_blk **bp, uint32_t *genp)
+{
+	int r, bad = 0;
+
+	while (tc && tc->n[c]) {
+		uint32_t ref = tc->ref[c][--tc->n[c]], gen;
+		/* Cached here, so its (regular) chunk is mapped here, where refs say. */
+		struct shma_blk *b = (struct shma_blk *)(p->resv + (uint64_t)ref * SHMA_GRANULE);
+
+		if (shma_tc_is_cached(b, ref, c, owner, &gen)) {
+			*refp = ref;
+			*bp = b;
+			*genp = gen + 1;
+			return 0;
+		}
+		/* Scribbled on in shared memory: dropped (leaked), never handed out. */
+	}
+	r = shma_rec_claim(p, owner, rec);
+	if (r < 0)
+		return r;
+	for (;;) {
+		uint32_t gen;
+
+		r = shma_pop(p, rec, c, refp, bp);
+		if (r == -ENOENT) {
+			r = carve(p, rec, c, refp, bp);
+			*genp = 1;
+			break;
+		}
+		if (r < 0)
+			break;
+		/* A block from the list must look free and of this class; a damaged
+		 * one is dropped (leaked), never handed out. */
+		if (listed_ok(*bp, *refp, c, &gen)) {
+			*genp = gen + 1;
+			if (tc) {
+				/* Ours is popped: its header is written before the next pop
+				 * reuses the record, so mark it (allocated, as ours) now. */
+				__atomic_store_n(&(*bp)->word, shma_blk_word(gen + 1, c, owner),
+						 __ATOMIC_RELEASE);
+				refill(p, rec, tc, c, owner);
+			}
+			break;
+		}
+		if (++bad >= MAX_BAD_POPS) {
+			r = -EFAULT;
+			break;
+		}
+	}
+	if (r < 0) {
+		shma_rec_release(rec);
+		rec->in = NULL;
+	}
+	return r;
+}
+
 MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 			 struct shma_handle *h, void **ptr)
 {
 	uint64_t total, pvo;
-	struct shma_rec rec;
+	struct shma_rec rec = { NULL, 0 };
+	struct shma_tcache *tc = NULL;
 	struct shma_blk *b;
 	uint32_t ref = 0, gen, idx;
 	unsigned c, owner;
 	char *data;
-	int r, bad = 0;
+	int r;
 
 	if (!p || !len || len > UINT32_MAX - 2 * mk_page_size())
 		return -EINVAL;
@@ -164,39 +261,19 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 	if (c >= p->nclasses)
 		return alloc_large(p, len, owner, h, ptr);
 
-	/* Our in-flight record: from the pop or carve until the header is written. */
-	r = shma_rec_claim(p, owner, &rec);
-	if (r < 0)
+	/* Over-aligned blocks (two headers) bypass the cache. */
+	if (align == SHMA_GRANULE && p->tc_cap[c]) {
+		tc = shma_tc_get(p);
+		if (tc && (tc->owner != owner || !shma_tc_enter(tc)))
+			tc = NULL;
+	}
+	/* Our in-flight record (if the cache could not serve): from the pop or
+	 * carve until the header is written. */
+	r = take_block(p, tc, c, owner, &rec, &ref, &b, &gen);
+	if (r < 0) {
+		if (tc)
+			shma_tc_leave(tc);
 		return r;
-	for (;;) {
-		uint64_t w;
-
-		r = shma_pop(p, &rec, c, &ref, &b);
-		if (r == -ENOENT) {
-			r = carve(p, &rec, c, &ref, &b);
-			if (r < 0) {
-				shma_rec_release(&rec);
-				return r;
-			}
-			gen = 1;
-			break;
-		}
-		if (r < 0) {
-			shma_rec_release(&rec);
-			return r;
-		}
-		/* A block from the list must look free and of this class; a damaged
-		 * one is dropped (leaked), never handed out. */
-		w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
-		if (shma_w_magic_ok(w) && shma_w_cls(w) == c && !shma_w_flags(w) &&
-		    !(shma_w_gen(w) & 1) && b->self == ref) {
-			gen = shma_w_gen(w) + 1;
-			break;
-		}
-		if (++bad >= MAX_BAD_POPS) {
-			shma_rec_release(&rec);
-			return -EFAULT;
-		}
 	}
 
 	data = (char *)b + BLK;
@@ -215,7 +292,10 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 		__atomic_store_n(&b->word, shma_blk_word(gen, c | SHMA_F_SHIFTED, owner),
 				 __ATOMIC_RELEASE);
 	}
-	shma_rec_release(&rec);
+	if (rec.in)
+		shma_rec_release(&rec);
+	if (tc)
+		shma_tc_leave(tc);
 	pvo = (uint64_t)(data - p->resv);
 	idx = (uint32_t)(pvo >> p->chunk_shift);
 	if (h)
@@ -398,6 +478,40 @@ static int header_of(struct shma_pool *p, const void *ptr, uint32_t *idx, uint64
 	return 0;
 }
 
+/*
+ * Free a plain class block (header h at ref) into this thread's cache:
+ * the CAS that frees it writes the cached mark (owner: us), the only
+ * shared write. 0 if the cache does not take it (none, full, nested in a
+ * handler, a block that is not plain and allocated: shma_free_blk judges
+ * those and says why).
+ */
+static bool free_to_cache(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_t want_gen,
+			  bool by_handle, unsigned me)
+{
+	uint64_t w = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE);
+	unsigned c = shma_w_cls(w);
+	uint32_t gen = shma_w_gen(w);
+	struct shma_tcache *tc;
+	bool done = false;
+
+	if (!shma_w_magic_ok(w) || shma_w_flags(w) || c == SHMA_CLASS_LARGE || c >= p->nclasses ||
+	    !p->tc_cap[c] ||
+	    !(gen & 1) || gen + 1 >= SHMA_GEN_RETIRED || (by_handle && gen != want_gen) ||
+	    __atomic_load_n(&h->self, __ATOMIC_RELAXED) != ref)
+		return false;
+	tc = shma_tc_get(p);
+	if (!tc || tc->owner != me || !shma_tc_enter(tc))
+		return false;
+	if (tc->n[c] < p->tc_cap[c] &&
+	    __atomic_compare_exchange_n(&h->word, &w, shma_blk_word(gen + 1, c, me), false,
+					__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+		tc->ref[c][tc->n[c]++] = ref;
+		done = true;
+	}
+	shma_tc_leave(tc);
+	return done;
+}
+
 MK_EXPORT int shma_free(struct shma_pool *p, void *ptr)
 {
 	unsigned me;
@@ -418,6 +532,8 @@ MK_EXPORT int shma_free(struct shma_pool *p, void *ptr)
 	r = shma_owner(p, &me);
 	if (r < 0)
 		return r;
+	if (free_to_cache(p, h, shma_ref(p, idx, off - BLK), 0, false, me))
+		return 0;
 	return shma_free_blk(p, h, shma_ref(p, idx, off - BLK), 0, false, SHMA_ANY_OWNER, me);
 }
 
@@ -518,6 +634,8 @@ MK_EXPORT int shma_free_handle(struct shma_pool *p, const struct shma_handle *h)
 	r = handle_for_change(p, h, &b, &me);
 	if (r < 0)
 		return r;
+	if (free_to_cache(p, b, shma_ref(p, h->chunk & 0xffff, h->offset - BLK), h->gen, true, me))
+		return 0;
 	return shma_free_blk(p, b, shma_ref(p, h->chunk & 0xffff, h->offset - BLK), h->gen,
 			     true, SHMA_ANY_OWNER, me);
 }

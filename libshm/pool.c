@@ -260,6 +260,7 @@ static int pool_open_root(struct shma_pool *p, int fd, unsigned flags)
 	if (p->chunk_size != hdr.chunk_size || p->max_chunks != hdr.max_chunks ||
 	    p->nclasses != hdr.nclasses)
 		return -EBADMSG;
+	shma_tc_pool_init(p);
 	return 0;
 }
 
@@ -489,6 +490,8 @@ MK_EXPORT void shma_pool_free(struct shma_pool *p)
 	 * allocated, the slot is still the parent's, and stays so. */
 	own = p->root && !p->rdonly ? shma_own_slot(p) : SHMA_OWNER_NONE;
 	if (own != SHMA_OWNER_NONE) {
+		/* Every thread's cached blocks back on the lists while we are registered. */
+		shma_tc_close(p);
 		shma_disown(p, own);
 		shma_release_user(p, own);
 	}

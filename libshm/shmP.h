@@ -335,6 +335,8 @@ struct shma_pool {
 	uint32_t defer_cap;
 	struct shma_defer *defer;       /* defer_cap entries, mmap()ed */
 	uint64_t defer_len;
+	uint64_t serial;                /* this object's number in the process (never 0; cache.c) */
+	uint8_t tc_cap[SHMA_NCLASSES];  /* thread caches: blocks per class (0: not cached) */
 	char name[SHMA_NAME_MAX];
 };
 
@@ -395,6 +397,91 @@ static inline unsigned shma_own_slot(const struct shma_pool *p)
 	return (uint32_t)(r >> 32) == __atomic_load_n(&shma_fork_gen, __ATOMIC_RELAXED)
 		? (unsigned)r & 0xff : SHMA_OWNER_NONE;
 }
+
+/*
+ * cache.c: per-thread caches of free blocks ("thread caches"). A cached
+ * block is a free block whose header names its cacher: (even generation,
+ * class, flags 0, owner = the cacher's user slot). The header is the
+ * whole record: whatever a thread's cache array says, reclaim gives back
+ * every free block a dead owner's header names, so a process killed with
+ * blocks in its caches loses none. Free lists hold only owner NONE blocks.
+ *
+ * One cache per (thread, pool object), reached through a thread-local
+ * array of SHMA_TC_POOLS entries, most recently used first; a thread
+ * using more pools at once goes to the shared lists for the others. The
+ * caches themselves outlive pools and threads (process-wide table, never
+ * unmapped), so a thread-local pointer is always safe to read: a cache is
+ * bound to one pool object (its serial) at a time.
+ *
+ * st: fork generation << 32 | state. FREE: nobody's; OWNED: a thread's,
+ * bound to no pool (or its pool was freed); BOUND: a thread's, caching
+ * for pool (serial); CLOSING: being emptied into its pool, by the thread's
+ * exit or by shma_pool_free. A cache of an earlier fork generation holds
+ * blocks of the parent's: never emptied, taken over empty by CAS.
+ * busy: the owning thread is inside the cache (a signal handler nested
+ * there uses the shared lists instead).
+ */
+#define SHMA_TC_POOLS 4
+#define SHMA_TC_CAP 32                  /* blocks per class at most ... */
+#define SHMA_TC_BYTES (32u << 10)       /* ... and bytes per class at most */
+enum { SHMA_TC_FREE = 0, SHMA_TC_OWNED = 1, SHMA_TC_BOUND = 2, SHMA_TC_CLOSING = 3 };
+
+struct shma_tcache {
+	uint64_t st;
+	uint64_t serial;                /* the bound pool's serial; 0 unbound */
+	struct shma_pool *pool;
+	unsigned owner;                 /* the user slot cached headers name */
+	int busy;
+	uint8_t n[SHMA_NCLASSES];
+	uint32_t ref[SHMA_NCLASSES][SHMA_TC_CAP];
+};
+
+extern __thread struct shma_tcache *shma_tls_tc[SHMA_TC_POOLS]
+	__attribute__((tls_model("initial-exec")));
+struct shma_tcache *shma_tc_slow(struct shma_pool *p);
+
+/* This thread's cache for p, NULL if none (caches off, a read-only pool, too many pools). */
+static inline struct shma_tcache *shma_tc_get(struct shma_pool *p)
+{
+	struct shma_tcache *tc = shma_tls_tc[0];
+
+	if (__builtin_expect(tc && __atomic_load_n(&tc->serial, __ATOMIC_RELAXED) == p->serial &&
+			     (uint32_t)(__atomic_load_n(&tc->st, __ATOMIC_RELAXED) >> 32) ==
+			     __atomic_load_n(&shma_fork_gen, __ATOMIC_RELAXED), 1))
+		return tc;
+	return shma_tc_slow(p);
+}
+
+/* Enter/leave the cache: false if a signal handler finds its thread inside already. */
+static inline bool shma_tc_enter(struct shma_tcache *tc)
+{
+	if (tc->busy)
+		return false;
+	tc->busy = 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	return true;
+}
+static inline void shma_tc_leave(struct shma_tcache *tc)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	tc->busy = 0;
+}
+/* Is b (at ref) exactly a block of class c cached by owner? *gen: its generation. */
+static inline bool shma_tc_is_cached(const struct shma_blk *b, uint32_t ref, unsigned c,
+				     unsigned owner, uint32_t *gen)
+{
+	uint64_t w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
+
+	*gen = shma_w_gen(w);
+	return w == shma_blk_word(*gen, c, owner) && !(*gen & 1) && owner < SHMA_MAX_USERS &&
+	       __atomic_load_n(&b->self, __ATOMIC_RELAXED) == ref;
+}
+/* A pool object's serial and cache sizes (at attach; caching off: tc_cap all 0). */
+void shma_tc_pool_init(struct shma_pool *p);
+/* Give every block in this thread's cache for p back to the free lists. */
+void shma_tc_flush_self(struct shma_pool *p);
+/* shma_pool_free: empty every thread's cache for p (no thread may be using p). */
+void shma_tc_close(struct shma_pool *p);
 
 /* log.c: the log hook; shma_refuse() says why a call is refused (LOG_DEBUG) */
 extern struct mk_log shma_log;

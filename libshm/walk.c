@@ -639,6 +639,8 @@ MK_EXPORT int shma_pool_trim(struct shma_pool *p)
 	r = shma_owner(p, &self);     /* what we hold is marked with our slot */
 	if (r < 0)
 		return r;
+	/* Our thread's cached blocks count as free for trim; other threads' stay theirs. */
+	shma_tc_flush_self(p);
 	r = shma_rec_claim(p, self, &rec);
 	if (r < 0)
 		return r;
@@ -745,6 +747,8 @@ static int repair_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint
 	 * reclaim before us; a live one is a thread of ours, which the caller rules out.) */
 	if (shma_w_flags(w) == SHMA_F_SHIFTED || shma_w_flags(w) == SHMA_F_INNER)
 		return 0;       /* not a free block's start header */
+	if (shma_w_owner(w) != SHMA_OWNER_NONE)
+		return 0;       /* in a thread cache of ours (reclaim gave back the dead's) */
 	shma_rec_push_intent(&r->rec, c, ref, shma_w_gen(w));
 	__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c, SHMA_OWNER_NONE), __ATOMIC_RELEASE);
 	b->self = ref;
