@@ -34,6 +34,8 @@
 __thread struct shma_tcache *shma_tls_tc[SHMA_TC_POOLS] __attribute__((tls_model("initial-exec")));
 /* pthread_setspecific done: this thread's exit empties its caches. */
 static __thread bool tls_keyed __attribute__((tls_model("initial-exec")));
+/* Inside shma_tc_slow: a signal handler nested there goes to the shared lists. */
+static __thread bool tls_in_slow __attribute__((tls_model("initial-exec")));
 
 static struct shma_tcache *tc_all[TC_MAX];
 static unsigned tc_count;               /* entries of tc_all ever claimed */
@@ -147,13 +149,27 @@ static struct shma_tcache *tls_front(unsigned i)
 	return tc;
 }
 
+static struct shma_tcache *tc_slow(struct shma_pool *p);
+
 struct shma_tcache *shma_tc_slow(struct shma_pool *p)
+{
+	struct shma_tcache *tc;
+
+	if (!p->tc_cap[0] || p->rdonly || tls_in_slow)
+		return NULL;
+	tls_in_slow = true;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	tc = tc_slow(p);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	tls_in_slow = false;
+	return tc;
+}
+
+static struct shma_tcache *tc_slow(struct shma_pool *p)
 {
 	unsigned gen = cur_gen(), owner, slot = SHMA_TC_POOLS;
 	struct shma_tcache *tc;
 
-	if (!p->tc_cap[0] || p->rdonly)
-		return NULL;
 	for (unsigned i = 0; i < SHMA_TC_POOLS; i++) {
 		uint64_t st;
 

@@ -10,6 +10,8 @@
  *   shm-child churn DIR NAME ID ITERS KEEP alloc/free ITERS times, keep KEEP blocks
  *                                          (pattern ID), print their handles
  *   shm-child loop DIR NAME                alloc/free forever; prints "R" once running
+ *   shm-child threads DIR NAME             two threads alloc/check/free forever (their
+ *                                          caches full); prints "R" once both run
  *   shm-child leak DIR NAME N              allocate N blocks, exit without detaching
  *   shm-child create DIR NAME N            create a SHM pool, allocate N blocks, detach
  *   shm-child hold DIR NAME SECONDS        stay attached for SECONDS (a live user)
@@ -25,6 +27,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +161,62 @@ static int do_loop(char **argv)
 				return 1;
 		}
 	}
+}
+
+/* Two threads allocate, fill, check and free with their caches full, until SIGKILL. */
+struct tloop {
+	struct shma_pool *p;
+	unsigned id;
+	unsigned long ops;
+};
+
+static void *tloop_run(void *arg)
+{
+	struct tloop *t = arg;
+	struct shma_handle live[256] = { 0 };
+	uint64_t rng = 1234 + t->id;
+
+	for (;;) {
+		unsigned k = (unsigned)(shm_rand(&rng) % 256);
+		uint8_t *d;
+		int r;
+		if (live[k].len) {
+			if (shma_resolve(t->p, &live[k], (void **)&d) < 0 ||
+			    !shm_pattern_ok(d, live[k].len, shm_pattern_seed(&live[k]) ^ (uint8_t)t->id))
+				_exit(3);
+			if ((r = shma_free_handle(t->p, &live[k])) < 0)
+				_exit(fail("free", r));
+		}
+		r = shma_alloc(t->p, 16 + shm_rand(&rng) % 2000, 0, &live[k], (void **)&d);
+		if (r < 0)
+			_exit(fail("alloc", r));
+		shm_pattern_fill(d, live[k].len, shm_pattern_seed(&live[k]) ^ (uint8_t)t->id);
+		__atomic_add_fetch(&t->ops, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static int do_threads(char **argv)
+{
+	struct tloop t[2];
+	pthread_t th[2];
+	struct shma_pool *p;
+	int r = shma_pool_attach(argv[2], argv[3], 0, &p);
+
+	if (r < 0)
+		return fail("attach", r);
+	for (unsigned i = 0; i < 2; i++) {
+		t[i] = (struct tloop){ p, i + 1, 0 };
+		if (pthread_create(&th[i], NULL, tloop_run, &t[i]) != 0)
+			return fail("pthread_create", -EAGAIN);
+	}
+	while (__atomic_load_n(&t[0].ops, __ATOMIC_RELAXED) < 2000 ||
+	       __atomic_load_n(&t[1].ops, __ATOMIC_RELAXED) < 2000)
+		usleep(1000);
+	if (write(1, "R", 1) != 1)
+		return 1;
+	for (;;)
+		pause();        /* until SIGKILL */
 }
 
 static int do_leak(char **argv)
@@ -304,6 +363,8 @@ int main(int argc, char **argv)
 		return do_churn(argv);
 	if (argc == 4 && !strcmp(argv[1], "loop"))
 		return do_loop(argv);
+	if (argc == 4 && !strcmp(argv[1], "threads"))
+		return do_threads(argv);
 	if (argc == 5 && !strcmp(argv[1], "leak"))
 		return do_leak(argv);
 	if (argc == 5 && !strcmp(argv[1], "create"))
@@ -316,6 +377,6 @@ int main(int argc, char **argv)
 		return do_handover(argv);
 	if (argc >= 4 && !strcmp(argv[1], "adopt"))
 		return do_adopt(argc, argv);
-	fprintf(stderr, "usage: shm-child resolve|memfd|churn|loop|leak|create|hold|crash|handover|adopt ...\n");
+	fprintf(stderr, "usage: shm-child resolve|memfd|churn|loop|threads|leak|create|hold|crash|handover|adopt ...\n");
 	return 2;
 }
