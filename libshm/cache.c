@@ -76,14 +76,15 @@ void shma_tc_pool_init(struct shma_pool *p)
 		p->tc_cap[c] = (uint8_t)MK_MIN(SHMA_TC_CAP, SHMA_TC_BYTES / shma_class_bytes(c));
 }
 
-/* Empty the cache into the free lists of its (bound, live) pool. */
-static void tc_drain(struct shma_tcache *tc)
+/* Empty the cache into the free lists of its (bound, live) pool; how many went. */
+static unsigned tc_drain(struct shma_tcache *tc)
 {
 	struct shma_pool *p = tc->pool;
 	struct shma_rec rec;
+	unsigned n = 0;
 
 	if (shma_rec_claim(p, tc->owner, &rec) < 0)
-		return;         /* the blocks stay marked ours: reclaim's once we are gone */
+		return 0;       /* the blocks stay marked ours: reclaim's once we are gone */
 	for (unsigned c = 0; c < SHMA_NCLASSES; c++) {
 		while (tc->n[c]) {
 			uint32_t ref = tc->ref[c][--tc->n[c]], gen;
@@ -95,9 +96,11 @@ static void tc_drain(struct shma_tcache *tc)
 			shma_rec_push_intent(&rec, c, ref, gen);
 			__atomic_store_n(&b->word, shma_blk_word(gen, c, SHMA_OWNER_NONE), __ATOMIC_RELEASE);
 			shma_push(p, &rec, c, ref, b);
+			n++;
 		}
 	}
 	shma_rec_release(&rec);
+	return n;
 }
 
 /* Take a cache for this thread: a FREE one, one left by a fork()ed-away parent, or a new one. */
@@ -236,9 +239,10 @@ static void tc_finish_close(struct shma_tcache *tc, uint64_t st, unsigned after)
 	__atomic_store_n(&tc->st, st_with(st, after), __ATOMIC_RELEASE);
 }
 
-void shma_tc_flush_self(struct shma_pool *p)
+unsigned shma_tc_flush_self(struct shma_pool *p)
 {
 	uint64_t id = __atomic_load_n(&p->root->pool_id, __ATOMIC_RELAXED);
+	unsigned n = 0;
 
 	for (unsigned i = 0; i < SHMA_TC_POOLS; i++) {
 		struct shma_tcache *tc = shma_tls_tc[i];
@@ -256,11 +260,21 @@ void shma_tc_flush_self(struct shma_pool *p)
 		/* Every attachment of this pool in this thread (not a handler nested in our cache path). */
 		if ((tc->pool == p || __atomic_load_n(&tc->pool->root->pool_id, __ATOMIC_RELAXED) == id) &&
 		    shma_tc_enter(tc)) {
-			tc_drain(tc);
+			n += tc_drain(tc);
 			shma_tc_leave(tc);
 		}
 		__atomic_store_n(&tc->st, st, __ATOMIC_RELEASE);
 	}
+	return n;
+}
+
+MK_EXPORT int shma_flush_cache(struct shma_pool *p)
+{
+	if (!p)
+		return -EINVAL;
+	if (p->rdonly)
+		return 0;       /* a read-only attachment caches nothing */
+	return (int)shma_tc_flush_self(p);
 }
 
 void shma_tc_close(struct shma_pool *p)

@@ -189,6 +189,27 @@ int shma_alloc(struct shma_pool *pool, size_t len, size_t align,
 int shma_free(struct shma_pool *pool, void *ptr);
 int shma_free_handle(struct shma_pool *pool, const struct shma_handle *handle);
 
+/*
+ * Thread caches (LIBSHM_0.4). Each thread keeps a small cache of free
+ * blocks per size class and pool object (at most 32 blocks and 32 KiB a
+ * class): shma_free puts a block there and shma_alloc takes it back
+ * without touching the shared free lists. A cached block is free (its
+ * handles are stale) and its header names the caching process, so a
+ * process killed with blocks in its caches loses none: shma_pool_reclaim
+ * gives them back. A thread's exit, shma_pool_free, and shma_pool_trim
+ * (for the calling thread) put cached blocks back on the shared lists;
+ * blocks in other live threads' caches stay there, and trim cannot
+ * release their chunks. The environment variable LIBSHM_TCACHE=0 (read at
+ * load) turns caches off.
+ *
+ * shma_flush_cache puts the calling thread's cached blocks of this pool
+ * (every attachment of it in this process) back on the shared lists, e.g.
+ * before the thread goes idle for long. Returns how many; 0 on a
+ * read-only attachment. Async-signal-safe (a handler interrupting its
+ * thread's own cache use flushes nothing).
+ */
+int shma_flush_cache(struct shma_pool *pool);
+
 /* The handle of an allocated block from its data pointer (errors as
  * shma_free). Thread-safe, async-signal-safe. */
 int shma_handle_of(struct shma_pool *pool, const void *ptr, struct shma_handle *handle);

@@ -35,7 +35,9 @@
 
 #define SHMA_ROOT_MAGIC  "MKSHMPL1"
 #define SHMA_CHUNK_MAGIC "MKSHMCK1"
-#define SHMA_LAYOUT_VERSION 2           /* 2: slot bump words carry the slot generation */
+/* 2: slot bump words carry the slot generation; 3: a free header may name
+ * its holder (a thread cache, a trim), which older processes would not honour */
+#define SHMA_LAYOUT_VERSION 3
 
 #define SHMA_MAX_USERS   255u           /* owner byte 0xff = unowned */
 /* users[SHMA_MAX_USERS], never a registration: held by shma_pool_repair(). */
@@ -478,8 +480,8 @@ static inline bool shma_tc_is_cached(const struct shma_blk *b, uint32_t ref, uns
 }
 /* A pool object's serial and cache sizes (at attach; caching off: tc_cap all 0). */
 void shma_tc_pool_init(struct shma_pool *p);
-/* Give every block in this thread's cache for p back to the free lists. */
-void shma_tc_flush_self(struct shma_pool *p);
+/* Give every block in this thread's caches for p's pool back to the free lists; how many. */
+unsigned shma_tc_flush_self(struct shma_pool *p);
 /* shma_pool_free: empty every thread's cache for p (no thread may be using p). */
 void shma_tc_close(struct shma_pool *p);
 
