@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * kill -9 soak for libshm: NWORKERS processes allocate, pattern-fill,
+ * kill -9 soak for libshm: NWORKERS processes of two threads each (each
+ * thread with its own cache of free blocks) allocate, pattern-fill,
  * verify and free blocks in one SHM pool while the parent SIGKILLs a
  * random one every 0-2 ms (wherever it is: inside shma_alloc/shma_free,
  * mapping a chunk, filling a block) and starts another in its place, and
@@ -38,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,10 +156,35 @@ static _Noreturn void trim_loop(struct shma_pool *p, unsigned id, struct stats *
 	}
 }
 
+struct work_arg {
+	struct shma_pool *p;
+	unsigned id;
+	struct stats *st;
+};
+
+static void *work_thread(void *arg)
+{
+	struct work_arg *w = arg;
+
+	work(w->p, w->id, w->st);
+}
+
 static _Noreturn void run(struct shma_pool *p, unsigned id, struct stats *st)
 {
+	static struct work_arg second;
+	pthread_t t;
+
+	/* Below the parent, whose kills and reclaims must keep their pace on few cores. */
+	if (nice(10) < 0)
+		bump(&st->errors);
 	if (id == NWORKERS)
 		trim_loop(p, id, st);
+	/* Two threads per worker, each with its own cache (killed wherever they are). */
+	second = (struct work_arg){ p, id, st };
+	if (pthread_create(&t, NULL, work_thread, &second) != 0) {
+		bump(&st->errors);
+		st->last_error = -EAGAIN;
+	}
 	work(p, id, st);
 }
 

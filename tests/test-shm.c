@@ -712,6 +712,15 @@ static void *burst_loop(void *arg)
 
 struct churn;
 static void *churn_thread(void *arg);
+static uint64_t held_free(struct shma_pool *p);
+
+/* Thread caches on? tests/test-shm-nocache.sh runs everything again with LIBSHM_TCACHE=0. */
+static bool caches_on(void)
+{
+	const char *e = getenv("LIBSHM_TCACHE");
+
+	return !(e && !strcmp(e, "0"));
+}
 
 /* ---- free errors ---------------------------------------------------------------------- */
 
@@ -1161,6 +1170,11 @@ static void test_signal_safety(void)
 	g_assert_cmpint(sig_errors, ==, 0);
 	stat_of(sig_pool, &st);
 	g_assert_cmpuint(st.blocks_used, ==, 0);
+	/* Handlers nested in our cache path left it whole: every cached block is
+	 * in the cache (a flush lists them all) and every free block is on a list. */
+	g_assert_cmpint(shma_flush_cache(sig_pool), >=, 0);
+	g_assert_cmpuint(held_free(sig_pool), ==, 0);
+	g_assert_cmpint(shma_pool_repair(sig_pool), ==, 0);
 	shma_pool_free(sig_pool);
 }
 
@@ -1648,7 +1662,7 @@ static void test_reclaim_trim_kill(void)
 			if (round || i % 61)
 				g_assert_cmpint(shma_free_handle(p, &hs[i]), ==, 0);
 		/* Our thread cache's blocks on the lists too: the account below is exact. */
-		g_assert_cmpint(shma_flush_cache(p), >, 0);
+		g_assert_cmpint(shma_flush_cache(p) > 0, ==, caches_on());
 		g_assert_cmpint(shma_flush_cache(p), ==, 0);
 		g_assert_cmpuint(unlisted(p), ==, 0);
 		g_assert_cmpint(pipe(fds), ==, 0);
@@ -2247,6 +2261,297 @@ static void test_fork_inherited(void)
 	shma_pool_free(p);
 }
 
+/* ---- thread caches --------------------------------------------------------------- */
+
+/* Free blocks whose header names a holder (a thread cache), walked chunk by chunk. */
+static uint64_t held_free(struct shma_pool *p)
+{
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; i < p->max_chunks; i++) {
+		uint64_t s = p->root->slots[i].state, end, off;
+		char *base;
+
+		if (shma_s_st(s) != SHMA_SLOT_LIVE || shma_s_kind(s) != SHMA_KIND_REGULAR ||
+		    shma_map_slot(p, i, s, &base) < 0)
+			continue;
+		end = MIN(shma_bump_off(p->root->slots[i].bump), p->chunk_size);
+		for (off = SHMA_CHUNK_DATA; off + sizeof(struct shma_blk) <= end;) {
+			uint64_t w = ((struct shma_blk *)(base + off))->word;
+			if (!shma_w_magic_ok(w) || shma_w_cls(w) >= p->nclasses)
+				break;
+			if (!(shma_w_gen(w) & 1) && shma_w_owner(w) != SHMA_OWNER_NONE)
+				n++;
+			off += shma_class_bytes(shma_w_cls(w));
+		}
+	}
+	return n;
+}
+
+/* A thread that allocates and frees n blocks, then waits (its cache full) until told to exit. */
+struct cached_thread {
+	struct shma_pool *p;
+	int n;
+	int err;
+	int phase;              /* 1: freed everything; 2: may exit */
+	GMutex lock;
+	GCond cond;
+};
+
+static void cached_set(struct cached_thread *t, int phase)
+{
+	g_mutex_lock(&t->lock);
+	t->phase = phase;
+	g_cond_broadcast(&t->cond);
+	g_mutex_unlock(&t->lock);
+}
+
+static void cached_wait(struct cached_thread *t, int phase)
+{
+	g_mutex_lock(&t->lock);
+	while (t->phase < phase)
+		g_cond_wait(&t->cond, &t->lock);
+	g_mutex_unlock(&t->lock);
+}
+
+static void *cached_run(void *arg)
+{
+	struct cached_thread *t = arg;
+	void **d = g_new0(void *, t->n);
+
+	for (int i = 0; i < t->n && !t->err; i++)
+		t->err = shma_alloc(t->p, 100 + (size_t)(i % 20) * 100, 0, NULL, &d[i]);
+	for (int i = 0; i < t->n && !t->err; i++)
+		t->err = shma_free(t->p, d[i]);
+	g_free(d);
+	cached_set(t, 1);
+	cached_wait(t, 2);
+	return NULL;
+}
+
+/* What a live thread caches keeps its chunks; its exit gives the blocks back. */
+static void test_cache_thread_exit(void)
+{
+	g_autofree char *name = unique_name("tce");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 64u << 10);
+	struct cached_thread t = { .p = p, .n = 3000 };
+	struct shma_pool_stat st;
+	uint64_t held;
+	GThread *th;
+	int released;
+
+	g_mutex_init(&t.lock);
+	g_cond_init(&t.cond);
+	th = g_thread_new("cached", cached_run, &t);
+	cached_wait(&t, 1);
+	g_assert_cmpint(t.err, ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 0);
+	g_assert_cmpuint(st.chunks, >, 20);
+	held = held_free(p);
+	g_test_message("%" G_GUINT64_FORMAT " blocks in the idle thread's cache", held);
+	if (caches_on()) {
+		g_assert_cmpuint(held, >, 100);
+		g_assert_cmpuint(held, <=, 20 * SHMA_TC_CAP);
+	} else {
+		g_assert_cmpuint(held, ==, 0);
+	}
+	/* Another thread's trim and flush leave them alone: their chunks stay. */
+	g_assert_cmpint(shma_flush_cache(p), ==, 0);
+	released = shma_pool_trim(p);
+	g_assert_cmpint(released, >, 0);
+	if (caches_on())
+		g_assert_cmpint(released, <, (int)st.chunks - 1);
+	else
+		g_assert_cmpint(released, >=, (int)st.chunks - 1);
+	g_assert_cmpuint(held_free(p), ==, held);
+	cached_set(&t, 2);
+	g_thread_join(th);
+	/* The exit put them back on the lists: every chunk but the one being carved goes now. */
+	g_assert_cmpuint(held_free(p), ==, 0);
+	g_assert_cmpint(shma_pool_trim(p) > 0, ==, caches_on());
+	stat_of(p, &st);
+	g_assert_cmpuint(st.chunks, <=, 1);
+	g_assert_cmpint(shma_pool_repair(p), ==, 0);
+	g_mutex_clear(&t.lock);
+	g_cond_clear(&t.cond);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+/* shma_pool_free of an attachment empties every thread's cache for it. */
+static void test_cache_pool_free(void)
+{
+	g_autofree char *name = unique_name("tcf");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 64u << 10), *q = NULL;
+	struct cached_thread t = { .n = 2000 };
+	struct shma_pool_stat st;
+	GThread *th;
+
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, 0);
+	t.p = q;
+	g_mutex_init(&t.lock);
+	g_cond_init(&t.cond);
+	th = g_thread_new("cached", cached_run, &t);
+	cached_wait(&t, 1);
+	g_assert_cmpint(t.err, ==, 0);
+	g_assert_cmpint(held_free(p) > 100, ==, caches_on());
+	shma_pool_free(q);      /* the thread is idle, not using q */
+	g_assert_cmpuint(held_free(p), ==, 0);
+	g_assert_cmpint(shma_pool_trim(p), >, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.chunks, <=, 1);
+	g_assert_cmpuint(st.users, ==, 1);
+	/* Its exit finds its cache unbound (q is gone) and must not touch q. */
+	cached_set(&t, 2);
+	g_thread_join(th);
+	g_assert_cmpint(shma_pool_repair(p), ==, 0);
+	/* A new attachment at perhaps the same address gets caches of its own. */
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, 0);
+	t = (struct cached_thread){ .p = q, .n = 500 };
+	g_mutex_init(&t.lock);
+	g_cond_init(&t.cond);
+	th = g_thread_new("cached2", cached_run, &t);
+	cached_wait(&t, 1);
+	g_assert_cmpint(t.err, ==, 0);
+	g_assert_cmpint(held_free(p) > 0, ==, caches_on());
+	cached_set(&t, 2);
+	g_thread_join(th);
+	g_assert_cmpuint(held_free(p), ==, 0);
+	g_mutex_clear(&t.lock);
+	g_cond_clear(&t.cond);
+	shma_pool_free(q);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+/* Two threads each with its own cache, racing on one pool: nothing handed out twice. */
+static void test_cache_threads_handles(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 256u << 10);
+	struct churn c[2] = { { p, 11, 100000, 0 }, { p, 12, 100000, 0 } };
+	struct shma_pool_stat st;
+	pthread_t t[2];
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, churn_thread, &c[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	g_assert_cmpint(c[0].err, ==, 0);
+	g_assert_cmpint(c[1].err, ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 0);
+	g_assert_cmpuint(held_free(p), ==, 0);     /* both exits emptied their caches */
+	g_assert_cmpint(shma_pool_repair(p), ==, 0);
+	shma_pool_free(p);
+}
+
+/*
+ * fork(): the child inherits its parent's cache arrays, but those blocks
+ * are the parent's. With both holding 64 blocks of one class at once,
+ * none may be the same block.
+ */
+static void test_cache_fork(void)
+{
+	g_autofree char *name = unique_name("tcfork");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
+	struct shma_handle mine[64], theirs[64];
+	void *old[64], *d;
+	int up[2], down[2], status, reused = 0;
+	char c;
+	pid_t pid;
+
+	for (int i = 0; i < 64; i++)
+		g_assert_cmpint(shma_alloc(p, 100, 0, NULL, &old[i]), ==, 0);
+	for (int i = 0; i < 64; i++)
+		g_assert_cmpint(shma_free(p, old[i]), ==, 0);
+	g_assert_cmpint(held_free(p) >= 16, ==, caches_on());     /* cached, not on the list */
+	g_assert_cmpint(pipe(up), ==, 0);
+	g_assert_cmpint(pipe(down), ==, 0);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		for (int i = 0; i < 64; i++)
+			if (shma_alloc(p, 100, 0, &theirs[i], NULL) < 0)
+				_exit(10);
+		if (write(up[1], theirs, sizeof(theirs)) != sizeof(theirs) || read(down[0], &c, 1) != 1)
+			_exit(11);
+		for (int i = 0; i < 64; i++)
+			if (shma_free_handle(p, &theirs[i]) < 0)
+				_exit(12);
+		shma_pool_free(p);
+		_exit(0);
+	}
+	g_assert_cmpint(read(up[0], theirs, sizeof(theirs)), ==, sizeof(theirs));
+	for (int i = 0; i < 64; i++) {
+		g_assert_cmpint(shma_alloc(p, 100, 0, &mine[i], &d), ==, 0);
+		for (int k = 0; k < 64; k++)
+			reused += d == old[k];
+		for (int k = 0; k < 64; k++)
+			g_assert_false(mine[i].chunk == theirs[k].chunk && mine[i].offset == theirs[k].offset);
+	}
+	if (caches_on())
+		g_assert_cmpint(reused, >=, 16);        /* our cache served us */
+	xwrite(down[1], "x", 1);
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+	for (int i = 0; i < 2; i++) {
+		close(up[i]);
+		close(down[i]);
+	}
+	for (int i = 0; i < 64; i++)
+		g_assert_cmpint(shma_free_handle(p, &mine[i]), ==, 0);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+/* A process SIGKILLed with two threads' caches full: reclaim alone gives back every block. */
+static void test_cache_kill(void)
+{
+	g_autofree char *name = unique_name("tck");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 64u << 10);
+	struct shma_pool_stat st;
+	uint64_t held_total = 0;
+
+	for (int round = 0; round < 8; round++) {
+		char *argv[] = { CHILD, "threads", "/dev/shm", name, NULL };
+		GError *err = NULL;
+		int out, status;
+		uint64_t held;
+		GPid pid;
+		char ready;
+
+		g_assert_true(g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+						       NULL, NULL, &pid, NULL, &out, NULL, &err));
+		g_assert_no_error(err);
+		g_assert_cmpint(read(out, &ready, 1), ==, 1);
+		g_usleep((gulong)g_random_int_range(0, 5000));
+		kill(pid, SIGKILL);
+		g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+		g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		close(out);
+		held = held_free(p);
+		held_total += held;
+		stat_of(p, &st);
+		g_assert_cmpuint(st.users_dead, ==, 1);
+		g_assert_cmpint(shma_pool_reclaim(p), >, 0);
+		stat_of(p, &st);
+		g_assert_cmpuint(st.users_dead, ==, 0);
+		g_assert_cmpuint(st.blocks_used, ==, 0);
+		g_assert_cmpuint(held_free(p), ==, 0);
+	}
+	g_test_message("%" G_GUINT64_FORMAT " cached blocks of killed processes given back", held_total);
+	g_assert_cmpint(held_total > 8 * 10, ==, caches_on());
+	/* Every free block is on a list: trim can release every chunk but the current. */
+	g_assert_cmpint(shma_pool_repair(p), ==, 0);
+	g_assert_cmpint(shma_pool_trim(p), >, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.chunks, <=, 1);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
 /* ---- fd passing -------------------------------------------------------------------- */
 
 static void test_fdpass_errors(void)
@@ -2361,6 +2666,11 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/adopt/race-kill", test_adopt_race_kill);
 	g_test_add_func("/shm/fork/attach", test_fork_attach);
 	g_test_add_func("/shm/fork/inherited", test_fork_inherited);
+	g_test_add_func("/shm/cache/thread-exit", test_cache_thread_exit);
+	g_test_add_func("/shm/cache/pool-free", test_cache_pool_free);
+	g_test_add_func("/shm/cache/threads", test_cache_threads_handles);
+	g_test_add_func("/shm/cache/fork", test_cache_fork);
+	g_test_add_func("/shm/cache/kill", test_cache_kill);
 	g_test_add_func("/shm/fdpass/errors", test_fdpass_errors);
 	g_test_add_func("/shm/log/refusal", test_log_refusal);
 	return g_test_run();
