@@ -11,7 +11,13 @@
  * do OPS/T pairs; a perfectly scaling allocator shows the same number at
  * 1 and 2 threads). Median of RUNS runs.
  *
- *   libshm  a memfd pool (shma_alloc/shma_free by pointer)
+ *   libshm  a memfd pool (shma_alloc/shma_free by pointer), per-thread
+ *           caches on (the default)
+ *   shm-nc  the libshm workload again in a subprocess of this program run
+ *           with LIBSHM_TCACHE=0 in its environment (--shm-only): libshm
+ *           without its thread caches, every free and allocation on the
+ *           shared free lists (caches are decided when the library is
+ *           loaded, hence the subprocess); nc/shm is what the caches buy
  *   malloc  glibc malloc/free (private memory, the reference)
  *   seed    a faithful C port of the seed allocator (Shadow's shmalloc:
  *           /dev/shm chunks, bump allocation, one free list searched
@@ -23,6 +29,11 @@
  *           Debian's libmimalloc preloaded (LD_PRELOAD=libmimalloc.so.2;
  *           n/a when it is not installed): the best private-memory
  *           allocator at hand, the reference beside glibc
+ *
+ * Ratios of the times: nc/shm (above 1: what the thread caches buy),
+ * shm/mall and shm/mi (libshm over the private-memory allocators: below 1,
+ * libshm is faster), seed/shm and boost/shm (the shared-memory
+ * alternatives over libshm: above 1, libshm is faster).
  *
  * Rows "2p": two processes (fork) on one pool, one thread each, each with
  * half the live set and half the pairs (the malloc columns: two processes
@@ -492,26 +503,26 @@ static void resolve_bench(void)
 }
 
 
-/* Median malloc ns (threads 1, 2; 3: two processes), in this process. */
-static double malloc_median(size_t live, int mode)
+/* Median ns of kind k (threads 1, 2; 3: two processes), in this process. */
+static double kind_median(enum kind k, size_t live, int mode)
 {
 	double v[RUNS];
 
 	for (unsigned r = 0; r < RUNS; r++)
-		v[r] = mode == 3 ? run_procs(K_MALLOC, live, ops_for(K_MALLOC, live), r)
-				 : run_once(K_MALLOC, live, ops_for(K_MALLOC, live), mode, r);
+		v[r] = mode == 3 ? run_procs(k, live, ops_for(k, live), r)
+				 : run_once(k, live, ops_for(k, live), mode, r);
 	return bench_median(v, RUNS);
 }
 
-/* The malloc workload again under LD_PRELOAD=libmimalloc.so.2; -1 if unavailable. */
-static double mimalloc_ns(size_t live, int mode)
+/* Run this program as `ENV /proc/self/exe OPTION LIVE MODE` and read its one number; -1 on failure. */
+static double sub_ns(const char *env, const char *option, size_t live, int mode)
 {
 	char cmd[4200], line[128];
 	double v = -1;
 	FILE *f;
 
-	snprintf(cmd, sizeof(cmd), "LD_PRELOAD=libmimalloc.so.2 /proc/%d/exe --malloc-only %zu %d "
-		 "2>/dev/null", (int)getpid(), live, mode);
+	snprintf(cmd, sizeof(cmd), "%s /proc/%d/exe %s %zu %d 2>/dev/null", env, (int)getpid(),
+		 option, live, mode);
 	f = popen(cmd, "r");
 	if (!f)
 		return -1;
@@ -522,46 +533,96 @@ static double mimalloc_ns(size_t live, int mode)
 	return v;
 }
 
+/* The malloc workload again under LD_PRELOAD=libmimalloc.so.2; -1 if unavailable. */
+static double mimalloc_ns(size_t live, int mode)
+{
+	return sub_ns("LD_PRELOAD=libmimalloc.so.2", "--malloc-only", live, mode);
+}
+
+/* The libshm workload again with the thread caches off (LIBSHM_TCACHE=0 at load). */
+static double shm_nc_ns(size_t live, int mode)
+{
+	return sub_ns("LIBSHM_TCACHE=0", "--shm-only", live, mode);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bench-shm [--quick] [--no-seed]\n"
+		"  --quick    only the 1000-live rows\n"
+		"  --no-seed  skip the seed column (its linear scans are slow)\n"
+		"  --help     this text\n"
+		"Prints libshm (thread caches on and off), glibc malloc, mimalloc, the seed and\n"
+		"Boost.Interprocess side by side, then handle resolution in a second process.\n");
+}
+
 int main(int argc, char **argv)
 {
 	static const size_t lives[] = { 1000, 100000, 1000000 };
 	int quick = 0, no_seed = 0;
 
-	for (int i = 1; i < argc && argv[i][0] == '-' && argv[i][1] == '-' && strcmp(argv[i], "--malloc-only"); i++) {
-		quick |= !strcmp(argv[i], "--quick");
-		no_seed |= !strcmp(argv[i], "--no-seed");       /* the slow column, by hand */
-	}
+	/* The subprocesses of the mimalloc and shm-nc columns: LIVE MODE, one number out. */
 	if (argc == 4 && !strcmp(argv[1], "--malloc-only")) {
-		/* The mimalloc column's subprocess: only if the preload took. */
+		/* Only if the preload took. */
 		if (!dlsym(RTLD_DEFAULT, "mi_version"))
 			return 1;
-		printf("%.3f\n", malloc_median(strtoull(argv[2], NULL, 10), atoi(argv[3])));
+		printf("%.3f\n", kind_median(K_MALLOC, strtoull(argv[2], NULL, 10), atoi(argv[3])));
 		return 0;
 	}
+	if (argc == 4 && !strcmp(argv[1], "--shm-only")) {
+		const char *e = getenv("LIBSHM_TCACHE");
+
+		/* Only if the caches are off: libshm read this at load. */
+		if (!e || strcmp(e, "0"))
+			return 1;
+		printf("%.3f\n", kind_median(K_SHM, strtoull(argv[2], NULL, 10), atoi(argv[3])));
+		return 0;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick")) {
+			quick = 1;
+		} else if (!strcmp(argv[i], "--no-seed")) {
+			no_seed = 1;    /* the slow column, by hand */
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "bench-shm: %s: unknown argument\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
 	printf("bench-shm: mixed %d B..%d B random replace, ns per free+alloc pair per thread "
-	       "(median of %d)\n\n", MIN_SZ, MAX_SZ, RUNS);
-	printf("%-9s %3s %9s %9s %9s %9s %9s   %8s %8s %9s %9s\n", "live", "thr", "libshm", "malloc",
-	       "mimalloc", "seed", "boost", "shm/mall", "shm/mi", "seed/shm", "boost/shm");
+	       "(median of %d)\n", MIN_SZ, MAX_SZ, RUNS);
+	{
+		const char *e = getenv("LIBSHM_TCACHE");
+
+		if (e && !strcmp(e, "0"))
+			printf("(LIBSHM_TCACHE=0 in the environment: the libshm column runs without "
+			       "caches too)\n");
+	}
+	printf("\n%-9s %3s %9s %9s %9s %9s %9s %9s   %8s %8s %8s %9s %9s\n", "live", "thr", "libshm",
+	       "shm-nc", "malloc", "mimalloc", "seed", "boost", "nc/shm", "shm/mall", "shm/mi",
+	       "seed/shm", "boost/shm");
 	for (size_t li = 0; li < (quick ? 1 : 3); li++) {
 		for (int mode = 1; mode <= 3; mode++) {
-			double m[K_N], b, mi;
+			double m[K_N], b, mi, nc;
 			for (int k = 0; k < K_N; k++) {
-				double v[RUNS];
 				if ((mode == 3 || no_seed) && k == K_SEED) {
 					m[k] = -1;      /* the seed is not multi-process safe */
 					continue;
 				}
-				for (unsigned r = 0; r < RUNS; r++)
-					v[r] = mode == 3 ? run_procs((enum kind)k, lives[li],
-								     ops_for((enum kind)k, lives[li]), r)
-							 : run_once((enum kind)k, lives[li],
-								    ops_for((enum kind)k, lives[li]), mode, r);
-				m[k] = bench_median(v, RUNS);
+				m[k] = kind_median((enum kind)k, lives[li], mode);
 			}
 			b = mode == 3 ? -1 : boost_ns(argv[0], lives[li], mode);
 			mi = mimalloc_ns(lives[li], mode);
-			printf("%-9zu %3s %9.1f %9.1f ", lives[li], mode == 1 ? "1" : mode == 2 ? "2" : "2p",
-			       m[K_SHM], m[K_MALLOC]);
+			nc = shm_nc_ns(lives[li], mode);
+			printf("%-9zu %3s %9.1f ", lives[li], mode == 1 ? "1" : mode == 2 ? "2" : "2p",
+			       m[K_SHM]);
+			if (nc > 0)
+				printf("%9.1f ", nc);
+			else
+				printf("%9s ", "n/a");
+			printf("%9.1f ", m[K_MALLOC]);
 			if (mi > 0)
 				printf("%9.1f ", mi);
 			else
@@ -574,7 +635,11 @@ int main(int argc, char **argv)
 				printf("%9.1f", b);
 			else
 				printf("%9s", "n/a");
-			printf("   %7.2fx ", m[K_SHM] / m[K_MALLOC]);
+			if (nc > 0)
+				printf("   %7.2fx ", nc / m[K_SHM]);
+			else
+				printf("   %8s ", "n/a");
+			printf("%7.2fx ", m[K_SHM] / m[K_MALLOC]);
 			if (mi > 0)
 				printf("%7.2fx ", m[K_SHM] / mi);
 			else
@@ -590,11 +655,12 @@ int main(int argc, char **argv)
 			fflush(stdout);
 		}
 	}
-	printf("\nseed free list at the end of its runs: %ld .. %ld blocks (started at 10000).\n"
-	       "Targets: libshm/malloc <= 1.5x, seed/shm >= 10x once 10k blocks are free, "
+	if (!no_seed)
+		printf("\nseed free list at the end of its runs: %ld .. %ld blocks (started at 10000).",
+		       seed_free_min_seen, seed_free_max_seen);
+	printf("\nTargets: libshm/malloc <= 1.5x, seed/shm >= 10x once 10k blocks are free, "
 	       "boost/shm >= 5x at 1k live.\n"
-	       "Issue #14 targets: 2-thread rows libshm/malloc <= 1.2x; libshm/mimalloc <= 2x.\n",
-	       seed_free_min_seen, seed_free_max_seen);
+	       "Issue #14 targets: 2-thread rows libshm/malloc <= 1.2x; libshm/mimalloc <= 2x.\n");
 	resolve_bench();
 	return 0;
 }
