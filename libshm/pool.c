@@ -195,8 +195,16 @@ static int register_user(struct shma_pool *p)
 /* Validate a root header read from an untrusted file of size fsize. */
 static int root_check(const struct shma_root *rt, uint64_t fsize)
 {
-	if (memcmp(rt->magic, SHMA_ROOT_MAGIC, 8) || rt->version != SHMA_LAYOUT_VERSION)
+	if (memcmp(rt->magic, SHMA_ROOT_MAGIC, 8)) {
+		shma_refuse("attach: the root file is not a libshm pool's: -EBADMSG");
 		return -EBADMSG;
+	}
+	if (rt->version != SHMA_LAYOUT_VERSION) {
+		/* 2: libshm 0.3; 3: 0.4 (free headers may name their holder). */
+		shma_refuse("attach: pool layout %u, this libshm speaks %u: -EBADMSG",
+			    (unsigned)rt->version, SHMA_LAYOUT_VERSION);
+		return -EBADMSG;
+	}
 	if (!mk_is_pow2(rt->chunk_size) || rt->chunk_size < SHMA_CHUNK_SIZE_MIN ||
 	    rt->chunk_size > SHMA_CHUNK_SIZE_MAX)
 		return -EBADMSG;

@@ -2610,9 +2610,25 @@ static void test_log_refusal(void)
 	g_assert_cmpint(seen.calls, ==, 2);
 	g_assert_nonnull(strstr(seen.msg, "is already free: -EINVAL"));
 
+	/* a pool of another layout (libshm 0.3's) says which */
+	{
+		g_autofree char *name = unique_name("layout");
+		struct shma_pool *sp = new_pool(SHMA_BACKEND_SHM, name, 0), *q = NULL;
+
+		sp->root->version = 2;
+		g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, -EBADMSG);
+		g_assert_cmpint(seen.calls, ==, 3);
+		g_assert_cmpstr(seen.msg, ==, "attach: pool layout 2, this libshm speaks 3: -EBADMSG");
+		sp->root->version = SHMA_LAYOUT_VERSION;
+		g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, 0);
+		shma_pool_free(q);
+		shma_pool_unlink(sp);
+		shma_pool_free(sp);
+	}
+
 	shma_set_log_fn(NULL, NULL);
 	g_assert_cmpint(shma_resolve(p, &bad, &ptr), ==, -EINVAL);
-	g_assert_cmpint(seen.calls, ==, 2);
+	g_assert_cmpint(seen.calls, ==, 3);
 	shma_set_log_priority(LOG_ERR);
 	shma_pool_free(p);
 }
