@@ -328,7 +328,8 @@ bool shma_bump_close(struct shma_pool *p, uint32_t idx, uint64_t *old, unsigned 
 
 	/* A dead carver's record is judged against the word we replace: confirm it first. */
 	confirm_bump(p, idx, *old);
-	return __atomic_compare_exchange_n(&s->bump, old, shma_bump_word(gen, p->chunk_size + 1, r->actor),
+	return __atomic_compare_exchange_n(&s->bump, old,
+					   shma_bump_word(gen, p->chunk_size + 1 + shma_bump_off(*old), r->actor),
 					   false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 }
 
@@ -459,7 +460,7 @@ static void drop_closed(struct shma_pool *p, unsigned u)
 		unsigned a = shma_bump_actor(b);
 
 		if (shma_s_st(s) != SHMA_SLOT_LIVE || shma_s_kind(s) != SHMA_KIND_REGULAR ||
-		    shma_bump_gen(b) != shma_s_gen(s) || shma_bump_off(b) != p->chunk_size + 1 ||
+		    shma_bump_gen(b) != shma_s_gen(s) || !shma_bump_closed(b, p->chunk_size) ||
 		    !a || (a - 1) / SHMA_LANES != u)
 			continue;
 		shma_drop_regular(p, i, s);

@@ -127,8 +127,9 @@ static inline unsigned shma_s_kind(uint64_t s) { return (unsigned)(s >> 56) & 0x
 
 /*
  * A regular chunk's bump word: the slot generation it carves for (32..47)
- * and the next free byte offset (0..31; chunk_size + 1 once trim closed
- * it), and the record of the carve that set it (48..63; see intents; for
+ * and the next free byte offset (0..31; once trim closed it, chunk_size +
+ * 1 + the offset carving had reached, so walks still know where the
+ * carved part ends), and the record of the carve that set it (48..63; see intents; for
  * a closed chunk, the record of the trim that closed it, which had every
  * carved block SHMA_F_HELD: reclaim of that trimmer drops the chunk).
  * A carver reads the slot state, maps that generation, then CASes
@@ -145,6 +146,17 @@ static inline uint64_t shma_bump_off(uint64_t b) { return (uint32_t)b; }
 static inline unsigned shma_bump_gen(uint64_t b) { return (unsigned)(b >> 32) & 0xffff; }
 /* The record of the carve that set it (see intents), 0 none. */
 static inline unsigned shma_bump_actor(uint64_t b) { return (unsigned)(b >> 48); }
+/* Closed to carving by a trim (about to be dropped)? */
+static inline bool shma_bump_closed(uint64_t b, uint64_t chunk_size) { return shma_bump_off(b) > chunk_size; }
+/* Where the carved part ends, open or closed (a damaged word: at most chunk_size). */
+static inline uint64_t shma_bump_end(uint64_t b, uint64_t chunk_size)
+{
+	uint64_t off = shma_bump_off(b);
+
+	if (off > chunk_size)
+		off -= chunk_size + 1;
+	return off < chunk_size ? off : chunk_size;
+}
 
 /*
  * Generations. A slot's 16-bit generation (in handles) would wrap after
@@ -560,7 +572,7 @@ bool shma_bump_cas(struct shma_pool *p, uint32_t idx, uint64_t *old, unsigned ge
 		   struct shma_rec *r);
 /*
  * Close regular chunk idx to carving: CAS its bump word from *old to
- * (gen, chunk_size + 1) naming r's actor (trim; no CARVE record), first
+ * (gen, chunk_size + 1 + *old's offset) naming r's actor (trim; no CARVE record), first
  * confirming *old's carve.
  */
 bool shma_bump_close(struct shma_pool *p, uint32_t idx, uint64_t *old, unsigned gen,

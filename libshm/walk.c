@@ -146,7 +146,7 @@ static int walk_gaps_pinned(struct shma_pool *p, walk_fn fn, gap_fn gap, void *u
 		end = __atomic_load_n(&rt->slots[i].bump, __ATOMIC_ACQUIRE);
 		if (shma_bump_gen(end) != shma_s_gen(s))
 			continue;       /* made anew since we read its state */
-		end = MK_MIN(shma_bump_off(end), p->chunk_size);
+		end = shma_bump_end(end, p->chunk_size);     /* closed by a trim: as far as carved */
 		for (uint64_t off = SHMA_CHUNK_DATA, spins = 0; off + BLK <= end;) {
 			struct shma_blk *b = (struct shma_blk *)(base + off);
 			uint64_t w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
@@ -272,7 +272,7 @@ MK_EXPORT int shma_pool_chunk_stat(struct shma_pool *p, uint32_t index, struct s
 	st->owner_start = sl->owner_start;
 	st->owner_alive = shma_pid_alive(sl->owner_pid, sl->owner_start);
 	st->size = sl->size;
-	st->used = st->dedicated ? sl->size : MK_MIN(shma_bump_off(sl->bump), sl->size);
+	st->used = st->dedicated ? sl->size : shma_bump_end(sl->bump, sl->size);
 	return 0;
 }
 

@@ -674,6 +674,61 @@ static void test_alloc_trim(void)
 	shma_pool_free(p);
 }
 
+static int run_child(char **argv, char **out);
+
+/*
+ * A chunk closed to carving (what trim does just before it drops one)
+ * still says where its carved part ends: walks read it to that end, so a
+ * reclaim running while a live trim holds a chunk closed is not put off
+ * (it used to stop at the zeros past the carved part and keep the dead
+ * user's slot for a later reclaim).
+ */
+static void test_alloc_closed_chunk_walk(void)
+{
+	g_autofree char *name = unique_name("closed");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 64u << 10);
+	char *argv[] = { CHILD, "leak", "/dev/shm", name, "30", NULL };
+	struct shma_pool_stat before, after;
+	struct shma_chunk_stat cs;
+	struct shma_handle h[40];
+	struct shma_rec rec;
+	uint64_t b;
+
+	for (int i = 0; i < 40; i++)
+		g_assert_cmpint(shma_alloc(p, 1000, 0, &h[i], NULL), ==, 0);
+	for (int i = 0; i < 40; i += 2)
+		g_assert_cmpint(shma_free_handle(p, &h[i]), ==, 0);
+	g_assert_cmpint(run_child(argv, NULL), ==, 0);  /* dies holding 30 blocks */
+	stat_of(p, &before);
+	g_assert_cmpuint(before.users_dead, ==, 1);
+	g_assert_cmpint(shma_pool_chunk_stat(p, 0, &cs), ==, 0);
+	b = p->root->slots[0].bump;
+	g_assert_cmpuint(shma_bump_off(b), <, p->chunk_size - 2000);      /* zeros past the end */
+	/* Close chunk 0 as a trim would (its blocks are not all free: this is only the word). */
+	g_assert_cmpint(shma_rec_claim(p, shma_own_slot(p), &rec), ==, 0);
+	g_assert_true(shma_bump_close(p, 0, &b, shma_s_gen(p->root->slots[0].state), &rec));
+	shma_rec_release(&rec);
+	b = p->root->slots[0].bump;
+	g_assert_true(shma_bump_closed(b, p->chunk_size));
+	g_assert_cmpuint(shma_bump_end(b, p->chunk_size), ==, cs.used);
+	stat_of(p, &after);
+	g_assert_cmpuint(after.blocks_used, ==, before.blocks_used);
+	g_assert_cmpuint(after.blocks_free, ==, before.blocks_free);
+	g_assert_cmpint(shma_pool_chunk_stat(p, 0, &cs), ==, 0);
+	g_assert_cmpuint(cs.used, ==, shma_bump_end(b, p->chunk_size));
+	/* The dead user is reclaimed now, not put off. */
+	g_assert_cmpint(shma_pool_reclaim(p), ==, 30);
+	stat_of(p, &after);
+	g_assert_cmpuint(after.users_dead, ==, 0);
+	g_assert_cmpuint(after.blocks_used, ==, 20);
+	/* Closed: nothing more is carved there. */
+	for (int i = 0; i < 20; i++)
+		g_assert_cmpint(shma_alloc(p, 3000, 0, NULL, NULL), ==, 0);
+	g_assert_cmpuint(p->root->slots[0].bump, ==, b);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
 /* Trim racing with allocating threads: nothing lost, nothing handed out twice. */
 static void *trim_loop(void *arg)
 {
@@ -2654,6 +2709,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/alloc/slots-exhausted", test_alloc_slots_exhausted);
 	g_test_add_func("/shm/alloc/enospc-tmpfs", test_alloc_enospc_tmpfs);
 	g_test_add_func("/shm/alloc/trim", test_alloc_trim);
+	g_test_add_func("/shm/alloc/closed-chunk-walk", test_alloc_closed_chunk_walk);
 	g_test_add_func("/shm/free/double", test_free_double);
 	g_test_add_func("/shm/free/foreign", test_free_foreign);
 	g_test_add_func("/shm/free/corrupt", test_free_corrupt);
