@@ -305,10 +305,10 @@ int shma_pool_reclaim(struct shma_pool *pool);
 
 /*
  * Give back free blocks that no free list holds (left by damage; a process
- * killed inside shma_alloc, shma_free or shma_pool_trim leaves in-flight
- * records from which shma_pool_reclaim finishes its work). Runs only when no other live process is attached
- * read-write (-EBUSY otherwise), after a reclaim; attaches wait while it
- * runs. Returns the number of blocks given back. No other thread of the
+ * killed inside shma_alloc, shma_free, shma_pool_trim or shma_pool_repair
+ * leaves in-flight records and marks from which shma_pool_reclaim finishes
+ * its work). Runs only when no other live process is attached read-write
+ * (-EBUSY otherwise), after a reclaim; attaches wait while it runs. Returns the number of blocks given back. No other thread of the
  * caller may use the pool meanwhile. Not async-signal-safe. (LIBSHM_0.2)
  */
 int shma_pool_repair(struct shma_pool *pool);

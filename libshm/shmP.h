@@ -42,8 +42,7 @@
 #define SHMA_MAX_USERS   255u           /* owner byte 0xff = unowned */
 /* users[SHMA_MAX_USERS], never a registration: held by shma_pool_repair(). */
 #define SHMA_REPAIR_SLOT SHMA_MAX_USERS
-#define SHMA_F_LISTED     0xc0u         /* repair's mark on the free-list entries it holds */
-/* The same flags with a real owner: a free block shma_pool_trim of that user holds (see below). */
+/* Flags of a free block a trim or repair of its owner holds off the lists (see below). */
 #define SHMA_F_HELD       0xc0u
 #define SHMA_OWNER_NONE  0xffu
 #define SHMA_SLOTS_MAX   8192u
@@ -74,11 +73,10 @@
  * A free class block's start header (even gen) says who may push it:
  *   flags 0, owner NONE: on a free list, or in a push or pop under way
  *     (an in-flight record names it: see intents).
- *   flags 0xc0 (SHMA_F_LISTED), owner NONE: on a list shma_pool_repair
- *     holds privately.
- *   flags 0xc0 (SHMA_F_HELD), owner u: on a list shma_pool_trim of user
- *     u took whole (a TAKE record); u pushes it back unmarked, or its
- *     chunk goes. Once u is dead, reclaim pushes it.
+ *   flags 0xc0 (SHMA_F_HELD), owner u: on a list shma_pool_trim or
+ *     shma_pool_repair of user u took whole (a TAKE record); u pushes it
+ *     back unmarked, or (trim) its chunk goes. Once u is dead, reclaim
+ *     pushes it.
  *   flags 0, owner u: held privately by user u (a per-thread cache);
  *     once u is dead, reclaim pushes it.
  * So a plain free must never leave "flags 0, owner u" behind: its commit
@@ -100,7 +98,7 @@ static inline unsigned shma_w_cls(uint64_t w) { return (unsigned)(w >> 32) & 0x3
 static inline unsigned shma_w_flags(uint64_t w) { return (unsigned)(w >> 32) & 0xc0; }
 static inline unsigned shma_w_owner(uint64_t w) { return (unsigned)(w >> 40) & 0xff; }
 static inline bool shma_w_magic_ok(uint64_t w) { return (w >> 48) == SHMA_BLK_MAGIC; }
-/* Is w a free class block's start header that user u's trim holds (SHMA_F_HELD)? */
+/* Is w a free class block's start header that user u's trim or repair holds (SHMA_F_HELD)? */
 static inline bool shma_w_held_by(uint64_t w, unsigned u)
 {
 	return shma_w_magic_ok(w) && !(shma_w_gen(w) & 1) && shma_w_flags(w) == SHMA_F_HELD &&

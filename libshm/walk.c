@@ -740,11 +740,11 @@ static int repair_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint
 	struct repair_ud *r = ud;
 	unsigned c = shma_w_cls(w);
 
-	if (c == SHMA_CLASS_LARGE || (shma_w_gen(w) & 1) || shma_w_flags(w) == SHMA_F_LISTED ||
+	if (c == SHMA_CLASS_LARGE || (shma_w_gen(w) & 1) || shma_w_flags(w) == SHMA_F_HELD ||
 	    shma_w_gen(w) >= SHMA_GEN_RETIRED)
-		return 0;       /* allocated, listed, or retired (its generation would wrap) */
-	/* (0xc0 with an owner: SHMA_F_HELD by a trim. A dead trimmer's went back in the
-	 * reclaim before us; a live one is a thread of ours, which the caller rules out.) */
+		return 0;       /* allocated, held (our lists), or retired (its generation would wrap) */
+	/* (SHMA_F_HELD by another user: a dead one's went back in the reclaim
+	 * before us; a live one would be a registered user, which we ruled out.) */
 	if (shma_w_flags(w) == SHMA_F_SHIFTED || shma_w_flags(w) == SHMA_F_INNER)
 		return 0;       /* not a free block's start header */
 	if (shma_w_owner(w) != SHMA_OWNER_NONE)
@@ -769,9 +769,14 @@ static void repair_gap(struct shma_pool *p, struct shma_blk *b, uint32_t ref, un
 	r->pushed++;
 }
 
-/* Walk a list we hold privately, marking (or unmarking and pushing back) its entries. */
+/*
+ * Walk a list we took (TAKE under our record), marking its entries held by
+ * us (self), or unmarking and pushing them back under a PUSH record each.
+ * Killed in between, reclaim of our slot gives all of it back: the TAKE
+ * record covers what we had not marked yet, the marks the rest.
+ */
 static void repair_list(struct shma_pool *p, struct shma_rec *rec, unsigned c, uint32_t head,
-			uint64_t limit, bool mark)
+			uint64_t limit, bool mark, unsigned self)
 {
 	uint64_t steps = 0;
 
@@ -784,12 +789,12 @@ static void repair_list(struct shma_pool *p, struct shma_rec *rec, unsigned c, u
 			break;
 		w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
 		if (!shma_w_magic_ok(w) || shma_w_cls(w) != c || (shma_w_gen(w) & 1) || b->self != ref ||
-		    shma_w_flags(w) != (mark ? 0 : SHMA_F_LISTED) || shma_w_owner(w) != SHMA_OWNER_NONE)
+		    (mark ? shma_w_flags(w) || shma_w_owner(w) != SHMA_OWNER_NONE : !shma_w_held_by(w, self)))
 			break;  /* a damaged entry (or a cycle): the rest of the list is lost */
 		next = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);
 		if (mark) {
-			__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c | SHMA_F_LISTED,
-								 SHMA_OWNER_NONE), __ATOMIC_RELEASE);
+			__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c | SHMA_F_HELD, self),
+					 __ATOMIC_RELEASE);
 		} else {
 			shma_rec_push_intent(rec, c, ref, shma_w_gen(w));
 			__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c, SHMA_OWNER_NONE),
@@ -846,12 +851,14 @@ MK_EXPORT int shma_pool_repair(struct shma_pool *p)
 		for (uint32_t i = 0; i < p->max_chunks; i++)
 			ru.limit += p->root->slots[i].size / 32;
 		for (unsigned c = 0; c < p->nclasses; c++) {
-			heads[c] = shma_take_list(p, c, NULL);
-			repair_list(p, &ru.rec, c, heads[c], ru.limit, true);
+			heads[c] = shma_take_list(p, c, &ru.rec);
+			repair_list(p, &ru.rec, c, heads[c], ru.limit, true, self);
 		}
+		/* Every taken block is marked: the TAKE record has nothing more to say. */
+		shma_rec_idle(&ru.rec);
 		r = walk_gaps(p, repair_fn, repair_gap, &ru);   /* > 0: a gap too odd to size */
 		for (unsigned c = 0; c < p->nclasses; c++)
-			repair_list(p, &ru.rec, c, heads[c], ru.limit, false);
+			repair_list(p, &ru.rec, c, heads[c], ru.limit, false, self);
 		shma_rec_release(&ru.rec);
 	}
 	__atomic_store_n(&lock->pid, 0, __ATOMIC_SEQ_CST);

@@ -1764,6 +1764,75 @@ static void test_reclaim_trim_kill(void)
 	shma_pool_free(p);
 }
 
+/*
+ * The same for shma_pool_repair, which also holds whole lists while it
+ * walks the pool: a repairer SIGKILLed at a random moment loses nothing
+ * to reclaim alone. Repair runs only with no other process registered, so
+ * this process watches through a read-only attachment and registers only
+ * to reclaim between rounds.
+ */
+static void test_reclaim_repair_kill(void)
+{
+	g_autofree char *name = unique_name("rk");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 64u << 10), *ro = NULL;
+	unsigned held_rounds = 0;
+
+	shma_pool_free(p);      /* detached: the pool stays, unregistered */
+	g_assert_cmpint(shma_pool_attach(NULL, name, SHMA_ATTACH_RDONLY, &ro), ==, 0);
+	for (int round = 0; round < 30; round++) {
+		struct shma_pool_stat st;
+		int fds[2], status;
+		char c;
+		pid_t pid;
+
+		g_assert_cmpint(pipe(fds), ==, 0);
+		pid = fork();
+		if (pid == 0) {
+			struct shma_pool *q;
+			void *d[1500];
+			close(fds[0]);
+			if (shma_pool_attach(NULL, name, 0, &q) < 0)
+				_exit(1);
+			for (int i = 0; i < 1500; i++)
+				if (shma_alloc(q, 100 + (size_t)(i % 9) * 300, 0, NULL, &d[i]) < 0)
+					_exit(2);
+			for (int i = 0; i < 1500; i++)
+				if (shma_free(q, d[i]) < 0)
+					_exit(3);
+			shma_flush_cache(q);
+			if (write(fds[1], "x", 1) != 1)
+				_exit(4);
+			for (;;)
+				if (shma_pool_repair(q) < 0)
+					_exit(5);
+		}
+		close(fds[1]);
+		g_assert_cmpint(read(fds[0], &c, 1), ==, 1);
+		close(fds[0]);
+		g_usleep((gulong)g_random_int_range(0, 3000));
+		kill(pid, SIGKILL);
+		g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+		g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		held_rounds += unlisted(ro) > 0;
+		/* Register, reclaim, check, detach again. */
+		g_assert_cmpint(shma_pool_attach(NULL, name, 0, &p), ==, 0);
+		g_assert_cmpint(shma_pool_reclaim(p), >=, 0);
+		stat_of(p, &st);
+		g_assert_cmpuint(st.users_dead, ==, 0);
+		g_assert_cmpuint(st.blocks_used, ==, 0);
+		g_assert_cmpuint(unlisted(p), ==, 0);
+		g_assert_cmpuint(held_free(p), ==, 0);
+		shma_pool_free(p);
+	}
+	g_test_message("30 repairs killed, %u holding taken lists", held_rounds);
+	g_assert_cmpuint(held_rounds, >, 0);
+	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &p), ==, 0);
+	g_assert_cmpint(shma_pool_repair(p), ==, 0);
+	shma_pool_free(ro);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
 /* Killed between freeing an over-aligned block's inner header and its start header. */
 static void test_reclaim_dead_shifted_free(void)
 {
@@ -2732,6 +2801,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/reclaim/repair", test_reclaim_repair);
 	g_test_add_func("/shm/reclaim/dead-shifted-free", test_reclaim_dead_shifted_free);
 	g_test_add_func("/shm/reclaim/trim-kill", test_reclaim_trim_kill);
+	g_test_add_func("/shm/reclaim/repair-kill", test_reclaim_repair_kill);
 	g_test_add_func("/shm/alloc/generations-wrap", test_generations_wrap);
 	g_test_add_func("/shm/adopt/errors", test_adopt_errors);
 	g_test_add_func("/shm/adopt/kill", test_adopt_kill);
