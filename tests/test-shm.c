@@ -1688,6 +1688,63 @@ static uint64_t unlisted(struct shma_pool *p)
 }
 
 /*
+ * Fork a child that runs fn(ud, fd): it writes a byte to fd once ready,
+ * then loops until killed. SIGKILL it 0-3 ms after that byte.
+ */
+static void kill_when_ready(void (*fn)(void *ud, int fd), void *ud)
+{
+	int fds[2], status;
+	char c;
+	pid_t pid;
+
+	g_assert_cmpint(pipe(fds), ==, 0);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		close(fds[0]);
+		fn(ud, fds[1]);
+		_exit(1);
+	}
+	close(fds[1]);
+	g_assert_cmpint(read(fds[0], &c, 1), ==, 1);
+	close(fds[0]);
+	g_usleep((gulong)g_random_int_range(0, 3000));
+	kill(pid, SIGKILL);
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+/* The inherited pool object: trim registers this process anew. */
+static void trim_forever(void *ud, int fd)
+{
+	if (write(fd, "x", 1) != 1)
+		return;
+	for (;;)
+		shma_pool_trim(ud);
+}
+
+/* Attach, fill the lists, then repair until killed. */
+static void repair_forever(void *ud, int fd)
+{
+	struct shma_pool *q;
+	void *d[1500];
+
+	if (shma_pool_attach(NULL, ud, 0, &q) < 0)
+		return;
+	for (int i = 0; i < 1500; i++)
+		if (shma_alloc(q, 100 + (size_t)(i % 9) * 300, 0, NULL, &d[i]) < 0)
+			return;
+	for (int i = 0; i < 1500; i++)
+		if (shma_free(q, d[i]) < 0)
+			return;
+	shma_flush_cache(q);
+	if (write(fd, "x", 1) != 1)
+		return;
+	while (shma_pool_repair(q) >= 0)
+		;
+}
+
+/*
  * A process SIGKILLed inside shma_pool_trim (while it holds the lists it
  * took, or after closing chunks it has not dropped yet): reclaim alone
  * puts every taken block back on its list and drops the closed chunks.
@@ -1703,11 +1760,8 @@ static void test_reclaim_trim_kill(void)
 	struct shma_pool_stat st;
 
 	for (int round = 0; round < 50; round++) {
-		int fds[2], status;
 		uint64_t left;
 		unsigned closed;
-		char c;
-		pid_t pid;
 
 		/* Several classes over several chunks; round 0 pins a block in each chunk it makes. */
 		for (int i = 0; i < 2000; i++)
@@ -1720,23 +1774,7 @@ static void test_reclaim_trim_kill(void)
 		g_assert_cmpint(shma_flush_cache(p) > 0, ==, caches_on());
 		g_assert_cmpint(shma_flush_cache(p), ==, 0);
 		g_assert_cmpuint(unlisted(p), ==, 0);
-		g_assert_cmpint(pipe(fds), ==, 0);
-		pid = fork();
-		if (pid == 0) {
-			/* The inherited pool object: trim registers this process anew. */
-			close(fds[0]);
-			if (write(fds[1], "x", 1) != 1)
-				_exit(1);
-			for (;;)
-				shma_pool_trim(p);
-		}
-		close(fds[1]);
-		g_assert_cmpint(read(fds[0], &c, 1), ==, 1);
-		close(fds[0]);
-		g_usleep((gulong)g_random_int_range(0, 3000));
-		kill(pid, SIGKILL);
-		g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
-		g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		kill_when_ready(trim_forever, p);
 		/* What the kill left: lists held (marked blocks on none), closed chunks. */
 		left = unlisted(p);
 		closed = closed_chunks(p);
@@ -1781,38 +1819,8 @@ static void test_reclaim_repair_kill(void)
 	g_assert_cmpint(shma_pool_attach(NULL, name, SHMA_ATTACH_RDONLY, &ro), ==, 0);
 	for (int round = 0; round < 30; round++) {
 		struct shma_pool_stat st;
-		int fds[2], status;
-		char c;
-		pid_t pid;
 
-		g_assert_cmpint(pipe(fds), ==, 0);
-		pid = fork();
-		if (pid == 0) {
-			struct shma_pool *q;
-			void *d[1500];
-			close(fds[0]);
-			if (shma_pool_attach(NULL, name, 0, &q) < 0)
-				_exit(1);
-			for (int i = 0; i < 1500; i++)
-				if (shma_alloc(q, 100 + (size_t)(i % 9) * 300, 0, NULL, &d[i]) < 0)
-					_exit(2);
-			for (int i = 0; i < 1500; i++)
-				if (shma_free(q, d[i]) < 0)
-					_exit(3);
-			shma_flush_cache(q);
-			if (write(fds[1], "x", 1) != 1)
-				_exit(4);
-			for (;;)
-				if (shma_pool_repair(q) < 0)
-					_exit(5);
-		}
-		close(fds[1]);
-		g_assert_cmpint(read(fds[0], &c, 1), ==, 1);
-		close(fds[0]);
-		g_usleep((gulong)g_random_int_range(0, 3000));
-		kill(pid, SIGKILL);
-		g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
-		g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		kill_when_ready(repair_forever, name);
 		held_rounds += unlisted(ro) > 0;
 		/* Register, reclaim, check, detach again. */
 		g_assert_cmpint(shma_pool_attach(NULL, name, 0, &p), ==, 0);
