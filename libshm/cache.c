@@ -277,6 +277,11 @@ MK_EXPORT int shma_flush_cache(struct shma_pool *p)
 	return (int)shma_tc_flush_self(p);
 }
 
+unsigned shma_tc_made(void)
+{
+	return MK_MIN(__atomic_load_n(&tc_count, __ATOMIC_ACQUIRE), TC_MAX);
+}
+
 void shma_tc_close(struct shma_pool *p)
 {
 	unsigned n = MK_MIN(__atomic_load_n(&tc_count, __ATOMIC_ACQUIRE), TC_MAX), gen = cur_gen();

@@ -494,6 +494,8 @@ void shma_tc_pool_init(struct shma_pool *p);
 unsigned shma_tc_flush_self(struct shma_pool *p);
 /* shma_pool_free: empty every thread's cache for p (no thread may be using p). */
 void shma_tc_close(struct shma_pool *p);
+/* Caches this process has made (for tests: threads that come and go reuse them). */
+unsigned shma_tc_made(void);
 
 /* log.c: the log hook; shma_refuse() says why a call is refused (LOG_DEBUG) */
 extern struct mk_log shma_log;

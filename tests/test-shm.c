@@ -2578,6 +2578,105 @@ static void test_cache_threads_handles(void)
 	shma_pool_free(p);
 }
 
+/* One short-lived thread after another: their caches are given back at exit and reused. */
+static void *churn_once(void *arg)
+{
+	struct shma_pool *p = arg;
+	void *d[8];
+
+	for (int i = 0; i < 8; i++)
+		if (shma_alloc(p, 64 + (size_t)i * 100, 0, NULL, &d[i]) < 0)
+			return GINT_TO_POINTER(1);
+	for (int i = 0; i < 8; i++)
+		if (shma_free(p, d[i]) < 0)
+			return GINT_TO_POINTER(2);
+	return NULL;
+}
+
+static void test_cache_thread_churn(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);
+	unsigned made = shma_tc_made();
+	struct shma_pool_stat st;
+
+	for (int i = 0; i < 5000; i++) {
+		pthread_t t;
+		void *r;
+		g_assert_cmpint(pthread_create(&t, NULL, churn_once, p), ==, 0);
+		g_assert_cmpint(pthread_join(t, &r), ==, 0);
+		g_assert_null(r);
+	}
+	/* 5000 threads (past the 4096 caches a process can make) shared a handful. */
+	g_assert_cmpuint(shma_tc_made() - made, <=, 2);
+	g_assert_cmpuint(held_free(p), ==, 0);
+	stat_of(p, &st);
+	g_assert_cmpuint(st.blocks_used, ==, 0);
+	g_assert_cmpuint(st.chunks, ==, 1);
+	shma_pool_free(p);
+}
+
+/*
+ * A thread using more pool objects than it keeps caches for (SHMA_TC_POOLS)
+ * goes to the shared lists for the others; freeing some lets the others
+ * take their cache slots; everything is given back in the end.
+ */
+static void *many_pools_run(void *arg)
+{
+	struct shma_pool **ps = arg;
+	void *d[6][50];
+
+	for (int round = 0; round < 20; round++) {
+		for (int k = 0; k < 6; k++)
+			for (int i = 0; i < 50; i++)
+				if (shma_alloc(ps[k], 100 + (size_t)i * 10, 0, NULL, &d[k][i]) < 0)
+					return GINT_TO_POINTER(1);
+		for (int k = 0; k < 6; k++)
+			for (int i = 0; i < 50; i++)
+				if (shma_free(ps[k], d[k][i]) < 0)
+					return GINT_TO_POINTER(2);
+	}
+	return NULL;
+}
+
+static void test_cache_many_pools(void)
+{
+	struct shma_pool *ps[6];
+	unsigned cached = 0;
+	pthread_t t;
+	void *r;
+
+	for (int k = 0; k < 6; k++)
+		ps[k] = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);
+	g_assert_null(many_pools_run(ps));
+	for (int k = 0; k < 6; k++)
+		cached += held_free(ps[k]) > 0;
+	/* This thread caches for at most SHMA_TC_POOLS of them. */
+	g_assert_cmpuint(cached, ==, caches_on() ? SHMA_TC_POOLS : 0);
+	for (int k = 0; k < 6; k++)
+		g_assert_cmpint(shma_flush_cache(ps[k]), >=, 0);
+	for (int k = 0; k < 6; k++)
+		g_assert_cmpuint(held_free(ps[k]), ==, 0);
+	/* Free two: their cache slots go to the next pools this thread uses. */
+	shma_pool_free(ps[0]);
+	shma_pool_free(ps[1]);
+	ps[0] = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);
+	ps[1] = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);
+	g_assert_null(many_pools_run(ps));
+	/* And another thread, which exits: its caches go back. */
+	g_assert_cmpint(pthread_create(&t, NULL, many_pools_run, ps), ==, 0);
+	g_assert_cmpint(pthread_join(t, &r), ==, 0);
+	g_assert_null(r);
+	for (int k = 0; k < 6; k++) {
+		struct shma_pool_stat st;
+		g_assert_cmpint(shma_flush_cache(ps[k]), >=, 0);
+		g_assert_cmpuint(held_free(ps[k]), ==, 0);
+		stat_of(ps[k], &st);
+		g_assert_cmpuint(st.blocks_used, ==, 0);
+		g_assert_cmpint(shma_pool_repair(ps[k]), ==, 0);
+		shma_pool_free(ps[k]);
+	}
+}
+
 /*
  * fork(): the child inherits its parent's cache arrays, but those blocks
  * are the parent's. With both holding 64 blocks of one class at once,
@@ -2819,6 +2918,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/cache/thread-exit", test_cache_thread_exit);
 	g_test_add_func("/shm/cache/pool-free", test_cache_pool_free);
 	g_test_add_func("/shm/cache/threads", test_cache_threads_handles);
+	g_test_add_func("/shm/cache/thread-churn", test_cache_thread_churn);
+	g_test_add_func("/shm/cache/many-pools", test_cache_many_pools);
 	g_test_add_func("/shm/cache/fork", test_cache_fork);
 	g_test_add_func("/shm/cache/kill", test_cache_kill);
 	g_test_add_func("/shm/fdpass/errors", test_fdpass_errors);
