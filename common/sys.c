@@ -8,6 +8,8 @@
 #include <string.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
@@ -184,6 +186,11 @@ int mk_fstat(int fd, struct stat *st)
 	return (int)MK_SYSCALL(fstat(fd, st));
 }
 
+int mk_fchmod(int fd, mode_t mode)
+{
+	return (int)MK_SYSCALL(fchmod(fd, mode));
+}
+
 int mk_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx)
 {
 	return (int)MK_SYSCALL(syscall(SYS_statx, dirfd, path, flags, mask, stx));
@@ -293,6 +300,33 @@ pid_t mk_getpid(void)
 {
 	/* The raw syscall: glibc no longer caches, but be explicit about safety. */
 	return (pid_t)syscall(SYS_getpid);
+}
+
+uid_t mk_geteuid(void)
+{
+	return geteuid();
+}
+
+int mk_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	int saved = errno, r = pthread_sigmask(how, set, old);
+
+	errno = saved;
+	return -r;
+}
+
+int mk_nanosleep(const struct timespec *req)
+{
+	struct timespec left;
+
+	for (;;) {
+		/* left is written only on EINTR; the kernel has read req by then. */
+		int r = (int)MK_SYSCALL(nanosleep(req, &left));
+
+		if (r != -EINTR)
+			return r;
+		req = &left;
+	}
 }
 
 int mk_clock_ns(clockid_t clk, uint64_t *out)

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <signal.h>
 #include <sys/types.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -41,6 +42,7 @@ int mk_openat(int dirfd, const char *path, int flags, mode_t mode);
 int mk_unlinkat(int dirfd, const char *path, int flags);
 int mk_close(int fd);
 int mk_fstat(int fd, struct stat *st);
+int mk_fchmod(int fd, mode_t mode);
 int mk_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *stx);
 int mk_flock(int fd, int op);
 ssize_t mk_pread_full(int fd, void *buf, size_t len, uint64_t off);
@@ -64,6 +66,20 @@ ssize_t mk_write(int fd, const void *buf, size_t len);
 int mk_eventfd(unsigned initval, int flags);
 
 pid_t mk_getpid(void);
+/* geteuid(2): the effective uid. It cannot fail (no error return exists). */
+uid_t mk_geteuid(void);
+/*
+ * pthread_sigmask(how, set, old): the calling thread's signal mask. 0 or
+ * -errno (-EINVAL: bad how); pthread_sigmask returns an error number
+ * instead of setting errno, this says it the wrappers' way.
+ */
+int mk_sigmask(int how, const sigset_t *set, sigset_t *old);
+/*
+ * nanosleep(2) for the whole of *req: when a signal handler interrupts it
+ * (EINTR), it sleeps again for the time that was left. 0, or -errno
+ * (-EINVAL: tv_nsec outside [0, 999999999] or tv_sec < 0).
+ */
+int mk_nanosleep(const struct timespec *req);
 /* sched_yield(2): give the CPU to another runnable thread. */
 void mk_sched_yield(void);
 /* CLOCK_MONOTONIC in nanoseconds. */

@@ -184,9 +184,9 @@ int dax_service_start(struct dax_session *s)
 	 * must not have it land here.
 	 */
 	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	(void)mk_sigmask(SIG_SETMASK, &all, &old);
 	r = pthread_create(&s->thread, NULL, service_thread, s);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	(void)mk_sigmask(SIG_SETMASK, &old, NULL);
 	if (r) {
 		mk_log(&dax_log, LOG_ERR, "cannot start the fault service thread: %s",
 		       r == EAGAIN ? "EAGAIN" : "error");

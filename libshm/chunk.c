@@ -27,13 +27,10 @@
 
 #define CHUNK_HDR_PAGE 4096u
 
-/* fchmod, errno untouched: files get exactly SHMA_FILE_MODE whatever the umask. */
+/* Files get exactly SHMA_FILE_MODE whatever the umask. */
 int shma_set_file_mode(int fd)
 {
-	int saved = errno, r = fchmod(fd, SHMA_FILE_MODE) < 0 ? -errno : 0;
-
-	errno = saved;
-	return r;
+	return mk_fchmod(fd, SHMA_FILE_MODE);
 }
 
 /*
@@ -60,8 +57,8 @@ int shma_file_ok(const struct stat *st, unsigned backend)
 		shma_refuse("pool file: not a regular file (mode %o): -EPERM", st->st_mode);
 		return -EPERM;
 	}
-	if (st->st_uid != geteuid()) {
-		shma_refuse("pool file: owner uid %u, not ours (%u): -EPERM", st->st_uid, geteuid());
+	if (st->st_uid != mk_geteuid()) {
+		shma_refuse("pool file: owner uid %u, not ours (%u): -EPERM", st->st_uid, mk_geteuid());
 		return -EPERM;
 	}
 	if (backend == SHMA_BACKEND_SHM && (st->st_mode & 07777) != SHMA_FILE_MODE) {
@@ -80,7 +77,7 @@ void shma_lock(struct shma_pool *p, void *oldmask)
 	sigset_t all;
 
 	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, oldmask);
+	(void)mk_sigmask(SIG_BLOCK, &all, oldmask);
 	while (__atomic_exchange_n(&p->lock, 1, __ATOMIC_ACQUIRE))
 		mk_cpu_relax();
 }
@@ -88,7 +85,7 @@ void shma_lock(struct shma_pool *p, void *oldmask)
 void shma_unlock(struct shma_pool *p, const void *oldmask)
 {
 	__atomic_store_n(&p->lock, 0, __ATOMIC_RELEASE);
-	pthread_sigmask(SIG_SETMASK, oldmask, NULL);
+	(void)mk_sigmask(SIG_SETMASK, oldmask, NULL);
 }
 
 int shma_chunk_name(const struct shma_pool *p, uint32_t idx, uint32_t nonce, char *buf, size_t len)

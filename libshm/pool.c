@@ -170,7 +170,7 @@ static int register_user(struct shma_pool *p)
 		if (r == -EBUSY && waits++ < 5000) {
 			/* shma_pool_repair() in another process: usually milliseconds. */
 			struct timespec ms = { 0, 1000000 };
-			nanosleep(&ms, NULL);
+			(void)mk_nanosleep(&ms);
 			tries--;
 			continue;
 		}
@@ -234,8 +234,8 @@ static int pool_open_root(struct shma_pool *p, int fd, unsigned flags)
 	r = mk_fstat(fd, &st);
 	if (r < 0)
 		return r;
-	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-		shma_refuse("pool root: not a regular file of uid %u: -EPERM", geteuid());
+	if (!S_ISREG(st.st_mode) || st.st_uid != mk_geteuid()) {
+		shma_refuse("pool root: not a regular file of uid %u: -EPERM", mk_geteuid());
 		return -EPERM;
 	}
 	if ((uint64_t)st.st_size < sizeof(hdr))

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,6 +180,12 @@ static void test_files(void)
 	g_assert_cmpint(mk_pread_full(fd, buf, 3, 100), ==, 3);
 	g_assert_cmpmem(buf, 3, "abc", 3);
 	g_assert_cmpint(mk_pread_full(fd, buf, 8, 65536), ==, 0);
+	g_assert_cmpint(mk_fchmod(fd, 0640), ==, 0);
+	g_assert_cmpint(mk_fstat(fd, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 07777, ==, 0640);
+	errno = 1234;
+	g_assert_cmpint(mk_fchmod(-1, 0600), ==, -EBADF);
+	g_assert_cmpint(errno, ==, 1234);
 
 	/* flock: a second open file description cannot take the lock. */
 	g_assert_cmpint(mk_flock(fd, LOCK_EX | LOCK_NB), ==, 0);
@@ -230,6 +238,70 @@ static void test_clock(void)
 	g_assert_cmpint(mk_clock_ns(CLOCK_MONOTONIC, &b), ==, 0);
 	g_assert_cmpuint(b, >=, a);
 	g_assert_cmpint(mk_clock_ns((clockid_t)-100, &b), ==, -EINVAL);
+}
+
+static void test_ids_and_sigmask(void)
+{
+	sigset_t usr1, old, now;
+
+	errno = 1234;
+	g_assert_cmpuint(mk_geteuid(), ==, geteuid());
+	g_assert_cmpint(errno, ==, 1234);
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	g_assert_cmpint(mk_sigmask(SIG_SETMASK, NULL, &old), ==, 0);
+	g_assert_false(sigismember(&old, SIGUSR1));
+	g_assert_cmpint(mk_sigmask(SIG_BLOCK, &usr1, NULL), ==, 0);
+	g_assert_cmpint(mk_sigmask(SIG_BLOCK, NULL, &now), ==, 0);
+	g_assert_true(sigismember(&now, SIGUSR1));
+	g_assert_cmpint(errno, ==, 1234);
+	/* an error number returned, not errno set: still -errno here */
+	g_assert_cmpint(mk_sigmask(12345, &usr1, NULL), ==, -EINVAL);
+	g_assert_cmpint(errno, ==, 1234);
+	g_assert_cmpint(mk_sigmask(SIG_SETMASK, &old, NULL), ==, 0);
+	g_assert_cmpint(mk_sigmask(SIG_SETMASK, NULL, &now), ==, 0);
+	g_assert_false(sigismember(&now, SIGUSR1));
+}
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+static void test_nanosleep(void)
+{
+	struct sigaction sa = { .sa_handler = on_alarm }, old_sa;
+	/* every 10 ms from 10 ms on: several interruptions of a 50 ms sleep */
+	struct itimerval it = { { 0, 10000 }, { 0, 10000 } }, off = { { 0, 0 }, { 0, 0 } };
+	struct timespec bad = { 0, 1000000000 }, neg = { -1, 0 }, zero = { 0, 0 };
+	struct timespec ms50 = { 0, 50000000 };
+	uint64_t t0, t1;
+
+	errno = 1234;
+	g_assert_cmpint(mk_nanosleep(&bad), ==, -EINVAL);
+	g_assert_cmpint(errno, ==, 1234);
+	g_assert_cmpint(mk_nanosleep(&neg), ==, -EINVAL);
+	g_assert_cmpint(errno, ==, 1234);
+	g_assert_cmpint(mk_nanosleep(&zero), ==, 0);
+
+	/* no SA_RESTART (nanosleep is never restarted anyway): EINTR reaches the wrapper */
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;
+	g_assert_cmpint(sigaction(SIGALRM, &sa, &old_sa), ==, 0);
+	alarms = 0;
+	g_assert_cmpint(setitimer(ITIMER_REAL, &it, NULL), ==, 0);
+	t0 = mk_now_ns();
+	g_assert_cmpint(mk_nanosleep(&ms50), ==, 0);
+	t1 = mk_now_ns();
+	g_assert_cmpint(setitimer(ITIMER_REAL, &off, NULL), ==, 0);
+	g_assert_cmpint(sigaction(SIGALRM, &old_sa, NULL), ==, 0);
+	g_assert_cmpint(errno, ==, 1234);
+	g_assert_cmpint(alarms, >=, 1);
+	g_assert_cmpuint(t1 - t0, >=, 50000000);
 }
 
 static void test_log_priority_names(void)
@@ -453,6 +525,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/common/files", test_files);
 	g_test_add_func("/common/proc-start-time", test_proc_start_time);
 	g_test_add_func("/common/clock", test_clock);
+	g_test_add_func("/common/geteuid-sigmask", test_ids_and_sigmask);
+	g_test_add_func("/common/nanosleep", test_nanosleep);
 	g_test_add_func("/common/alloc/fail-injection", test_alloc_fail_injection);
 	g_test_add_func("/common/log/priority-names", test_log_priority_names);
 	g_test_add_func("/common/log/callback", test_log_callback);
