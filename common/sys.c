@@ -35,6 +35,19 @@
 	_r;                                                   \
 })
 
+/*
+ * Evaluate expr (a value >= 0 or -errno, e.g. an MK_SYSCALL) again for as
+ * long as it gives -EINTR; its first other value. expr is repeated exactly
+ * as written, so it must be right to reissue with the same arguments.
+ */
+#define MK_RETRY_EINTR(expr) ({                               \
+	__typeof__(expr) _eintr_r;                            \
+	do                                                    \
+		_eintr_r = (expr);                            \
+	while (_eintr_r == -EINTR);                           \
+	_eintr_r;                                             \
+})
+
 size_t mk_page_size(void)
 {
 	static size_t cached;
@@ -150,8 +163,6 @@ int mk_fallocate(int fd, int mode, uint64_t off, uint64_t len)
 {
 	uint64_t end;
 
-	long r;
-
 	if (mk_add_u64(off, len, &end) < 0 || end > INT64_MAX)
 		return -EINVAL;
 	/*
@@ -160,10 +171,7 @@ int mk_fallocate(int fd, int mode, uint64_t off, uint64_t len)
 	 * trying again makes progress: a process under a fast timer signal
 	 * (libshm allocating from signal handlers) would fail otherwise.
 	 */
-	do
-		r = MK_SYSCALL(fallocate(fd, mode, (off_t)off, (off_t)len));
-	while (r == -EINTR);
-	return (int)r;
+	return (int)MK_RETRY_EINTR(MK_SYSCALL(fallocate(fd, mode, (off_t)off, (off_t)len)));
 }
 
 int mk_openat(int dirfd, const char *path, int flags, mode_t mode)
@@ -206,10 +214,8 @@ ssize_t mk_pread_full(int fd, void *buf, size_t len, uint64_t off)
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t r = MK_SYSCALL(pread(fd, (char *)buf + done, len - done,
-					    (off_t)(off + done)));
-		if (r == -EINTR)
-			continue;
+		ssize_t r = MK_RETRY_EINTR(MK_SYSCALL(pread(fd, (char *)buf + done, len - done,
+							    (off_t)(off + done))));
 		if (r < 0)
 			return r;
 		if (r == 0)
@@ -224,10 +230,8 @@ ssize_t mk_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t r = MK_SYSCALL(pwrite(fd, (const char *)buf + done, len - done,
-					     (off_t)(off + done)));
-		if (r == -EINTR)
-			continue;
+		ssize_t r = MK_RETRY_EINTR(MK_SYSCALL(pwrite(fd, (const char *)buf + done, len - done,
+							     (off_t)(off + done))));
 		if (r < 0)
 			return r;
 		if (r == 0)
@@ -255,32 +259,17 @@ int mk_userfaultfd(int flags)
 
 int mk_ioctl(int fd, unsigned long req, void *arg)
 {
-	int r;
-
-	do
-		r = (int)MK_SYSCALL(ioctl(fd, req, arg));
-	while (r == -EINTR);
-	return r;
+	return (int)MK_RETRY_EINTR(MK_SYSCALL(ioctl(fd, req, arg)));
 }
 
 ssize_t mk_read(int fd, void *buf, size_t len)
 {
-	ssize_t r;
-
-	do
-		r = MK_SYSCALL(read(fd, buf, len));
-	while (r == -EINTR);
-	return r;
+	return MK_RETRY_EINTR(MK_SYSCALL(read(fd, buf, len)));
 }
 
 ssize_t mk_write(int fd, const void *buf, size_t len)
 {
-	ssize_t r;
-
-	do
-		r = MK_SYSCALL(write(fd, buf, len));
-	while (r == -EINTR);
-	return r;
+	return MK_RETRY_EINTR(MK_SYSCALL(write(fd, buf, len)));
 }
 
 int mk_eventfd(unsigned initval, int flags)
@@ -417,22 +406,12 @@ int mk_poll(struct pollfd *fds, unsigned nfds, int timeout_ms)
 
 ssize_t mk_sendmsg(int sock, const struct msghdr *msg, int flags)
 {
-	ssize_t r;
-
-	do
-		r = MK_SYSCALL(sendmsg(sock, msg, flags));
-	while (r == -EINTR);
-	return r;
+	return MK_RETRY_EINTR(MK_SYSCALL(sendmsg(sock, msg, flags)));
 }
 
 ssize_t mk_recvmsg(int sock, struct msghdr *msg, int flags)
 {
-	ssize_t r;
-
-	do
-		r = MK_SYSCALL(recvmsg(sock, msg, flags));
-	while (r == -EINTR);
-	return r;
+	return MK_RETRY_EINTR(MK_SYSCALL(recvmsg(sock, msg, flags)));
 }
 
 ssize_t mk_getdents64(int dirfd, void *buf, size_t len)
