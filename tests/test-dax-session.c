@@ -20,10 +20,10 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "common/alloc.h"
 #include "common/uapi.h"
 #include "daxP.h"
 #include "test-dax-util.h"
+#include "tests/alloc-fail.h"
 
 /* The seed's geometry: window at 0x80_0000_0000, 16 GiB, 16 KiB alignment. */
 #define BASE 0x8000000000ull
@@ -1186,29 +1186,21 @@ typedef int (*alloc_op)(struct fx *f, const void *arg);
 
 /*
  * Run op with its 1st, 2nd, ... allocation failing until it gets through
- * without a failure: every failed run returns -ENOMEM and leaves the
- * session exactly as it was. Returns op's result of the run that passed.
+ * without a failure (MK_FAIL_EACH_ALLOC): every failed run returns -ENOMEM
+ * and leaves the session exactly as it was before the first. Returns op's
+ * result of the run that passed (>= 0), *nallocs the failed runs.
  */
 static int fail_each_alloc(struct fx *f, alloc_op op, const void *arg, long *nallocs)
 {
-	for (long n = 0;; n++) {
-		g_autofree char *before = full_state(f);
-		g_autofree char *after = NULL;
-		int r, fired;
+	g_autofree char *before = full_state(f);
+	int r;
 
-		mk_alloc_fail_after(n);
-		r = op(f, arg);
-		fired = mk_alloc_fail_fired();
-		mk_alloc_fail_after(-1);
-		if (!fired) {
-			*nallocs = n;
-			return r;
-		}
-		g_assert_cmpint(r, ==, -ENOMEM);
-		after = full_state(f);
+	*nallocs = MK_FAIL_EACH_ALLOC(r, op(f, arg), {
+		g_autofree char *after = full_state(f);
+
 		g_assert_cmpstr(before, ==, after);
-		g_assert_cmpint(n, <, 10000);
-	}
+	});
+	return r;
 }
 
 static int op_setup(struct fx *f, const void *arg)
@@ -1364,110 +1356,68 @@ static void test_alloc_failures_objects(void)
 				     .window_len = WLEN, .cap = WLEN };
 	void *blob = NULL;
 	size_t len = 0;
+	struct dax_backend be;
+	struct dax_blob_header h2;
+	struct dax_mapping *v = NULL;
+	const char *why = NULL;
+	unsigned fds, maps;
 	long n;
-	int r, fired;
+	int r;
 
 	rec_init(&rec);
 	ops = rec_ops_template;
 	ops.data = &rec;
 	cfg.ops = &ops;
-	for (n = 0;; n++) {
-		mk_alloc_fail_after(n);
-		r = dax_table_new(&t);
-		fired = mk_alloc_fail_fired();
-		mk_alloc_fail_after(-1);
-		if (!fired)
-			break;
-		g_assert_cmpint(r, ==, -ENOMEM);
-		g_assert_null(t);
-	}
+	MK_FAIL_EACH_ALLOC(r, dax_table_new(&t), g_assert_null(t));
 	g_assert_cmpint(r, ==, 0);
-	for (uint64_t node = 1; node <= 40; node++)
-		for (n = 0;; n++) {
-			struct dax_file_id id;
-			int fd;
+	for (uint64_t node = 1; node <= 40; node++) {
+		struct dax_file_id id;
+		int fd;
 
-			mk_alloc_fail_after(n);
-			r = dax_table_add(t, node, path);
-			fired = mk_alloc_fail_fired();
-			mk_alloc_fail_after(-1);
-			fd = dax_table_open(t, node, DAX_FH_NONE, DAX_PROT_READ, &id);
-			if (!fired) {
-				g_assert_cmpint(r, ==, 0);
-				g_assert_cmpint(fd, >=, 0);
-				close(fd);
-				break;
-			}
-			g_assert_cmpint(r, ==, -ENOMEM);
-			g_assert_cmpint(fd, ==, -ENOENT);       /* not added, nothing half-made */
-		}
-	for (n = 0;; n++) {
-		struct dax_backend be = { dax_table_open, NULL, t };
-
-		mk_alloc_fail_after(n);
-		r = dax_session_new(&cfg, &be, &s);
-		fired = mk_alloc_fail_fired();
-		mk_alloc_fail_after(-1);
-		if (!fired)
-			break;
-		g_assert_cmpint(r, ==, -ENOMEM);
+		/* not added, nothing half-made */
+		MK_FAIL_EACH_ALLOC(r, dax_table_add(t, node, path),
+				   g_assert_cmpint(dax_table_open(t, node, DAX_FH_NONE, DAX_PROT_READ, &id),
+						   ==, -ENOENT));
+		g_assert_cmpint(r, ==, 0);
+		fd = dax_table_open(t, node, DAX_FH_NONE, DAX_PROT_READ, &id);
+		g_assert_cmpint(fd, >=, 0);
+		close(fd);
+	}
+	be = (struct dax_backend){ dax_table_open, NULL, t };
+	MK_FAIL_EACH_ALLOC(r, dax_session_new(&cfg, &be, &s), {
 		g_assert_null(s);
 		g_assert_cmpuint(rec_count(&rec), ==, 0);
-	}
+	});
 	g_assert_cmpint(r, ==, 0);
 	dax_session_free(s);
 	s = NULL;
 	/* the window mapper (host-only: no VM): a failed new leaves no fd and no mapping behind */
-	for (n = 0;; n++) {
-		struct dax_backend be = { dax_table_open, NULL, t };
+	{
 		struct dax_config wc = { .base_gpa = BASE, .window_len = 64 * A, .align_log2 = 14 };
-		unsigned fds = count_entries("/proc/self/fd"), maps = count_lines("/proc/self/maps");
 
-		mk_alloc_fail_after(n);
-		r = dax_session_new_host_only(&wc, &be, &s);
-		fired = mk_alloc_fail_fired();
-		mk_alloc_fail_after(-1);
-		if (!fired)
-			break;
-		g_assert_cmpint(r, ==, -ENOMEM);
-		g_assert_null(s);
-		g_assert_cmpuint(count_entries("/proc/self/fd"), ==, fds);
-		g_assert_cmpuint(count_lines("/proc/self/maps"), ==, maps);
+		fds = count_entries("/proc/self/fd");
+		maps = count_lines("/proc/self/maps");
+		n = MK_FAIL_EACH_ALLOC(r, dax_session_new_host_only(&wc, &be, &s), {
+			g_assert_null(s);
+			g_assert_cmpuint(count_entries("/proc/self/fd"), ==, fds);
+			g_assert_cmpuint(count_lines("/proc/self/maps"), ==, maps);
+		});
 	}
 	g_assert_cmpint(r, ==, 0);
 	g_assert_cmpint(n, >=, 2);
 	dax_session_free(s);
 	s = NULL;
-	for (n = 0;; n++) {
-		mk_alloc_fail_after(n);
-		r = dax_blob_build(&h, m, G_N_ELEMENTS(m), &blob, &len, NULL);
-		fired = mk_alloc_fail_fired();
-		mk_alloc_fail_after(-1);
-		if (!fired)
-			break;
-		g_assert_cmpint(r, ==, -ENOMEM);
-		g_assert_null(blob);
-	}
+	MK_FAIL_EACH_ALLOC(r, dax_blob_build(&h, m, G_N_ELEMENTS(m), &blob, &len, NULL),
+			   g_assert_null(blob));
 	g_assert_cmpint(r, ==, 0);
-	for (n = 0;; n++) {
-		struct dax_blob_header h2;
-		struct dax_mapping *v = NULL;
-		const char *why = NULL;
-
-		mk_alloc_fail_after(n);
-		r = dax_blob_parse(blob, len, &h2, &v, &why);
-		fired = mk_alloc_fail_fired();
-		mk_alloc_fail_after(-1);
-		if (!fired) {
-			g_assert_cmpint(r, ==, 0);
-			g_assert_cmpuint(h2.count, ==, 3);
-			free(v);
-			break;
-		}
-		g_assert_cmpint(r, ==, -ENOMEM);
+	MK_FAIL_EACH_ALLOC(r, dax_blob_parse(blob, len, &h2, &v, &why), {
 		g_assert_null(v);
 		g_assert_nonnull(why);
-	}
+		why = NULL;     /* each run must say why afresh */
+	});
+	g_assert_cmpint(r, ==, 0);
+	g_assert_cmpuint(h2.count, ==, 3);
+	free(v);
 	free(blob);
 	dax_table_free(t);
 	g_unlink(path);

@@ -332,9 +332,9 @@ static void test_alloc_failures(void)
 
 	if (!kvmtest_available())
 		return;
-	fails = SBX_FAIL_EACH_ALLOC(r, sbx_vm_new(&vm), g_assert_null(vm));
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_vm_new(&vm), g_assert_null(vm));
 	g_assert_cmpint(fails, ==, 1);
-	fails = SBX_FAIL_EACH_ALLOC(r, sbx_vm_from_fd(sbx_vm_fd(vm), &borrowed), {
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_vm_from_fd(sbx_vm_fd(vm), &borrowed), {
 		g_assert_null(borrowed);
 		g_assert_cmpint(fcntl(sbx_vm_fd(vm), F_GETFD), >=, 0);
 	});
@@ -344,7 +344,7 @@ static void test_alloc_failures(void)
 
 	m = patterned(16, &s);
 	/* The binding and its dirty-log buffer. */
-	fails = SBX_FAIL_EACH_ALLOC(r, sbx_vm_bind(vm, m, 1, GPA, SBX_BIND_DIRTY_LOG), {
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_vm_bind(vm, m, 1, GPA, SBX_BIND_DIRTY_LOG), {
 		g_assert_cmpint(sbx_vm_unbind(vm, 1), ==, -ENOENT);
 		/* Not bound: a resize (refused while bound) goes through. */
 		g_assert_cmpint(sbx_mem_resize(m, 32 * PG), ==, 0);
@@ -352,7 +352,7 @@ static void test_alloc_failures(void)
 	});
 	g_assert_cmpint(fails, ==, 2);
 	g_assert_cmpint(sbx_mem_resize(m, 32 * PG), ==, -EBUSY);
-	fails = SBX_FAIL_EACH_ALLOC(r, sbx_vm_bind_snapshot(vm, s, 2, RO_GPA),
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_vm_bind_snapshot(vm, s, 2, RO_GPA),
 				    g_assert_cmpint(sbx_vm_unbind(vm, 2), ==, -ENOENT));
 	g_assert_cmpint(fails, ==, 1);
 	g_assert_cmpint(sbx_vm_unbind(vm, 2), ==, 0);

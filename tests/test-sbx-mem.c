@@ -761,13 +761,13 @@ static void test_alloc_failures(void)
 	long fails;
 	int r;
 
-	fails = SBX_FAIL_EACH_ALLOC(r, sbx_mem_new(16 * PG, &m), g_assert_null(m));
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_mem_new(16 * PG, &m), g_assert_null(m));
 	g_assert_cmpint(fails, ==, 2);          /* the handle, the dirty record */
 	fill_pattern(m, 0, 16 * PG, 3);
 	g_assert_cmpint(sbx_mem_fill(m, 5 * PG, 0x5a, 100), ==, 0);
 	sbx_mem_image_take(m, &im);
 
-	fails = SBX_FAIL_EACH_ALLOC(r, sbx_mem_split(m, &g), {
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_mem_split(m, &g), {
 		g_assert_null(g);
 		sbx_mem_image_check(m, &im);
 	});
@@ -776,11 +776,11 @@ static void test_alloc_failures(void)
 	g_assert_cmpint(sbx_guest_free(g), ==, 0);
 
 	/* Growing and shrinking each allocate a new dirty record. */
-	fails = SBX_FAIL_EACH_ALLOC(r, sbx_mem_resize(m, 64 * PG), sbx_mem_image_check(m, &im));
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_mem_resize(m, 64 * PG), sbx_mem_image_check(m, &im));
 	g_assert_cmpint(fails, ==, 1);
 	check_pattern(m, 0, 5 * PG, 3);
 	check_zero(m, 16 * PG, 64 * PG);
-	fails = SBX_FAIL_EACH_ALLOC(r, sbx_mem_resize(m, 16 * PG), {
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_mem_resize(m, 16 * PG), {
 		g_assert_cmpuint(sbx_mem_size(m), ==, 64 * PG);
 		check_zero(m, 16 * PG, 64 * PG);
 	});

@@ -645,7 +645,7 @@ static void test_alloc_failures(void)
 	g_assert_cmpint(sbx_mem_write_u32(m, 3 * PG + 8, 0xdeadbeef), ==, 0);
 	sbx_mem_image_take(m, &im);
 	fds = open_fds();
-	fails = SBX_FAIL_EACH_ALLOC(r, sbx_snapshot_take(m, &s), {
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_take(m, &s), {
 		g_assert_null(s);
 		sbx_mem_image_check(m, &im);
 		g_assert_cmpuint(open_fds(), ==, fds);
@@ -654,7 +654,7 @@ static void test_alloc_failures(void)
 	assert_equals_snapshot(m, s);
 	sbx_mem_image_free(&im);
 
-	fails = SBX_FAIL_EACH_ALLOC(r, sbx_mem_new_from_snapshot(s, &m2), {
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_mem_new_from_snapshot(s, &m2), {
 		g_assert_null(m2);
 		g_assert_cmpuint(open_fds(), ==, fds + 1);
 	});
@@ -666,7 +666,7 @@ static void test_alloc_failures(void)
 	fd = sealed_memfd(4 * PG, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW);
 	fds = open_fds();
 	for (unsigned copy = 0; copy <= 1; copy++) {
-		fails = SBX_FAIL_EACH_ALLOC(r, sbx_snapshot_import(fd, copy ? SBX_IMPORT_COPY : 0, &s2), {
+		fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_import(fd, copy ? SBX_IMPORT_COPY : 0, &s2), {
 			g_assert_null(s2);
 			g_assert_cmpuint(open_fds(), ==, fds);
 		});
@@ -682,7 +682,7 @@ static void test_alloc_failures(void)
 	g_assert_cmpint(file, >=, 0);
 	g_assert_cmpint(sbx_snapshot_save(s, file), ==, 0);
 	fds = open_fds();
-	fails = SBX_FAIL_EACH_ALLOC(r, sbx_snapshot_load(file, &s2), {
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_load(file, &s2), {
 		g_assert_null(s2);
 		g_assert_cmpuint(open_fds(), ==, fds);
 	});

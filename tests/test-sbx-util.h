@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * What libsandbox's tests share: failing each allocation of an operation
- * on purpose (common/alloc.h's hidden injector; the tests link the internal
- * library so they reach it), and a region's observable state to compare
- * before and after a failed call.
+ * on purpose (MK_FAIL_EACH_ALLOC of tests/alloc-fail.h; the tests link the
+ * internal library so they reach common/'s hidden injector), and a
+ * region's observable state to compare before and after a failed call.
  */
 #pragma once
 
@@ -12,32 +12,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "common/alloc.h"
+#include "tests/alloc-fail.h"
 #include "sandbox.h"
-
-/*
- * Evaluate op (an int or int64_t expression, into r) with its (n+1)th
- * allocation failing, for n = 0, 1, 2, ... until a run makes no allocation
- * fail, i.e. until op succeeds untouched. Every failed run must return
- * -ENOMEM and pass check (the statement that proves the object unchanged).
- * Evaluates to the number of failed runs (the allocations op makes).
- */
-#define SBX_FAIL_EACH_ALLOC(r, op, check) ({				\
-	long n_ = 0;							\
-	for (;; n_++) {							\
-		bool fired_;						\
-		mk_alloc_fail_after(n_);				\
-		r = (op);						\
-		fired_ = mk_alloc_fail_fired();				\
-		mk_alloc_fail_after(-1);				\
-		if (!fired_)						\
-			break;						\
-		g_assert_cmpint(r, ==, -ENOMEM);			\
-		check;							\
-	}								\
-	g_assert_cmpint(r, >=, 0);					\
-	n_;								\
-})
 
 /* What a caller can observe of a region. */
 struct sbx_mem_image {
