@@ -14,6 +14,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -289,6 +290,11 @@ pid_t mk_getpid(void)
 {
 	/* The raw syscall: glibc no longer caches, but be explicit about safety. */
 	return (pid_t)syscall(SYS_getpid);
+}
+
+int mk_set_thread_name(const char *name)
+{
+	return MK_SYSCALL(prctl(PR_SET_NAME, (unsigned long)name, 0ul, 0ul, 0ul));
 }
 
 uid_t mk_geteuid(void)

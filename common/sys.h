@@ -68,6 +68,8 @@ int mk_eventfd(unsigned initval, int flags);
 pid_t mk_getpid(void);
 /* geteuid(2): the effective uid. It cannot fail (no error return exists). */
 uid_t mk_geteuid(void);
+/* Name the calling thread (prctl PR_SET_NAME; at most 15 bytes are kept). */
+int mk_set_thread_name(const char *name);
 /*
  * pthread_sigmask(how, set, old): the calling thread's signal mask. 0 or
  * -errno (-EINVAL: bad how); pthread_sigmask returns an error number

@@ -155,6 +155,9 @@ static void *service_thread(void *p)
 	struct dax_session *s = p;
 	struct pollfd pfd[2] = { { s->win->uffd, POLLIN, 0 }, { s->stop_fd, POLLIN, 0 } };
 
+	/* Named from inside: one prctl (pthread_setname_np on another thread
+	 * goes through /proc and may change the caller's errno). */
+	(void)mk_set_thread_name("dax-fault");
 	for (;;) {
 		int r = mk_poll(pfd, 2, -1);
 
@@ -194,7 +197,6 @@ int dax_service_start(struct dax_session *s)
 		s->stop_fd = -1;
 		return -EAGAIN;
 	}
-	(void)pthread_setname_np(s->thread, "dax-fault");
 	s->thread_running = true;
 	s->fst.thread = 1;
 	return 0;

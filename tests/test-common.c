@@ -240,6 +240,31 @@ static void test_clock(void)
 	g_assert_cmpint(mk_clock_ns((clockid_t)-100, &b), ==, -EINVAL);
 }
 
+static void *name_self(void *arg)
+{
+	g_autofree char *comm = NULL;
+	int r;
+
+	errno = 4321;
+	r = mk_set_thread_name(arg);
+	g_assert_cmpint(r, ==, 0);
+	g_assert_cmpint(errno, ==, 4321);
+	g_assert_true(g_file_get_contents("/proc/thread-self/comm", &comm, NULL, NULL));
+	g_assert_cmpstr(g_strchomp(comm), ==, "mk-named-thread");  /* 15 bytes kept */
+	return NULL;
+}
+
+static void test_thread_name(void)
+{
+	pthread_t t;
+
+	g_assert_cmpint(pthread_create(&t, NULL, name_self, (void *)"mk-named-thread-longer"), ==, 0);
+	g_assert_cmpint(pthread_join(t, NULL), ==, 0);
+	errno = 55;
+	g_assert_cmpint(mk_set_thread_name(NULL), ==, -EFAULT);
+	g_assert_cmpint(errno, ==, 55);
+}
+
 static void test_ids_and_sigmask(void)
 {
 	sigset_t usr1, old, now;
@@ -525,6 +550,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/common/files", test_files);
 	g_test_add_func("/common/proc-start-time", test_proc_start_time);
 	g_test_add_func("/common/clock", test_clock);
+	g_test_add_func("/common/thread-name", test_thread_name);
 	g_test_add_func("/common/geteuid-sigmask", test_ids_and_sigmask);
 	g_test_add_func("/common/nanosleep", test_nanosleep);
 	g_test_add_func("/common/alloc/fail-injection", test_alloc_fail_injection);

@@ -713,6 +713,26 @@ static bool userfault_allowed(void)
 	return geteuid() == 0 || access("/dev/userfaultfd", R_OK | W_OK) == 0;
 }
 
+/* Does a thread of this process carry this name (waiting up to 1 s for it to set it)? */
+static bool thread_named(const char *name)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		g_autoptr(GDir) d = g_dir_open("/proc/self/task", 0, NULL);
+		const char *tid;
+
+		g_assert_nonnull(d);
+		while ((tid = g_dir_read_name(d))) {
+			g_autofree char *path = g_strdup_printf("/proc/self/task/%s/comm", tid);
+			g_autofree char *comm = NULL;
+
+			if (g_file_get_contents(path, &comm, NULL, NULL) && !strcmp(g_strchomp(comm), name))
+				return true;
+		}
+		g_usleep(10000);
+	}
+	return false;
+}
+
 static void test_modes(void)
 {
 	struct kfx f;
@@ -726,6 +746,8 @@ static void test_modes(void)
 	g_assert_cmpuint(fs.mode, ==, uffd ? DAX_FAULT_USERFAULT : DAX_FAULT_EAGER);
 	g_assert_cmpuint(fs.thread, ==, uffd ? 1 : 0);
 	g_assert_true((dax_session_fault_fd(f.s) >= 0) == uffd);
+	/* The service thread names itself (shows in top -H, /proc/PID/task/TID/comm). */
+	g_assert_true(thread_named("dax-fault") == uffd);
 	dax_session_free(f.s);
 	kfx_session(&f, DAX_MAPPER_KVM_WINDOW, DAX_SESSION_NO_USERFAULT);
 	fs = fstats(&f);
