@@ -50,7 +50,7 @@ static int bump_in(struct shma_pool *p, struct shma_rec *rec, uint32_t idx, uint
 	} while (!shma_bump_cas(p, idx, &b, shma_s_gen(st), off + bytes, rec));
 	*blk = (struct shma_blk *)(base + off);
 	*ref = shma_ref(p, idx, off);
-	(*blk)->self = *ref;
+	__atomic_store_n(&(*blk)->self, *ref, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -125,8 +125,8 @@ static int alloc_large(struct shma_pool *p, size_t len, unsigned owner, struct s
 	gen = shma_dedicated_gen(__atomic_load_n(&p->root->slots[idx].epoch, __ATOMIC_ACQUIRE));
 	base = p->loc[idx].addr;
 	b = (struct shma_blk *)(base + page - BLK);
-	b->self = shma_ref(p, idx, page - BLK);
-	b->aux = (uint32_t)len;
+	__atomic_store_n(&b->self, shma_ref(p, idx, page - BLK), __ATOMIC_RELAXED);
+	__atomic_store_n(&b->aux, (uint32_t)len, __ATOMIC_RELAXED);
 	__atomic_store_n(&b->word, shma_blk_word(gen, SHMA_CLASS_LARGE, owner), __ATOMIC_RELEASE);
 	if (h)
 		fill_handle(h, idx, st, gen, page, len);
@@ -280,15 +280,16 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 	if (align > SHMA_GRANULE)
 		data = (char *)(((uintptr_t)data + align - 1) & ~(uintptr_t)(align - 1));
 	if (data == (char *)b + BLK) {
-		b->aux = (uint32_t)len;
+		/* Relaxed: a pop elsewhere may still read it, speculatively (its CAS then fails). */
+		__atomic_store_n(&b->aux, (uint32_t)len, __ATOMIC_RELAXED);
 		__atomic_store_n(&b->word, shma_blk_word(gen, c, owner), __ATOMIC_RELEASE);
 	} else {
 		struct shma_blk *in = (struct shma_blk *)(data - BLK);
-		in->self = ref;
-		in->aux = (uint32_t)len;
+		__atomic_store_n(&in->self, ref, __ATOMIC_RELAXED);
+		__atomic_store_n(&in->aux, (uint32_t)len, __ATOMIC_RELAXED);
 		__atomic_store_n(&in->word, shma_blk_word(gen, c | SHMA_F_INNER, owner),
 				 __ATOMIC_RELEASE);
-		b->aux = (uint32_t)((char *)in - (char *)b);
+		__atomic_store_n(&b->aux, (uint32_t)((char *)in - (char *)b), __ATOMIC_RELAXED);
 		__atomic_store_n(&b->word, shma_blk_word(gen, c | SHMA_F_SHIFTED, owner),
 				 __ATOMIC_RELEASE);
 	}
@@ -385,7 +386,8 @@ static int free_commit(struct shma_pool *p, struct shma_blk *h, uint32_t ref, ui
 			sw = __atomic_load_n(&start->word, __ATOMIC_ACQUIRE);
 			if (!shma_w_magic_ok(sw) || shma_w_flags(sw) != SHMA_F_SHIFTED ||
 			    shma_w_cls(sw) != c || shma_w_gen(sw) != shma_w_gen(w) ||
-			    start->self != s || start->aux != (uint64_t)(ref - s) * SHMA_GRANULE)
+			    __atomic_load_n(&start->self, __ATOMIC_RELAXED) != s ||
+			    __atomic_load_n(&start->aux, __ATOMIC_RELAXED) != (uint64_t)(ref - s) * SHMA_GRANULE)
 				return -EFAULT;
 		} else if (shma_w_flags(w) || __atomic_load_n(&h->self, __ATOMIC_RELAXED) != ref) {
 			return -EFAULT;
@@ -658,7 +660,7 @@ MK_EXPORT int shma_handle_of(struct shma_pool *p, const void *ptr, struct shma_h
 		return -EFAULT;
 	if (!(shma_w_gen(w) & 1))
 		return -EINVAL;
-	fill_handle(&h, idx, slot_state(p, idx), shma_w_gen(w), off, b->aux);
+	fill_handle(&h, idx, slot_state(p, idx), shma_w_gen(w), off, __atomic_load_n(&b->aux, __ATOMIC_RELAXED));
 	/* Full validation (self-reference, class, length) as a resolve would. */
 	r = check_handle(p, &h, &b, &(char *){ NULL });
 	if (r < 0)

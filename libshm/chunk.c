@@ -318,7 +318,7 @@ MK_EXPORT int shma_pool_import_fd(struct shma_pool *p, int fd)
 			    (unsigned)h.index, (unsigned)h.gen);
 		return -ESTALE;
 	}
-	r = chunk_check(p, fd, h.index, h.gen, p->root->slots[h.index].size);
+	r = chunk_check(p, fd, h.index, h.gen, __atomic_load_n(&p->root->slots[h.index].size, __ATOMIC_RELAXED));
 	if (r < 0)
 		return r;
 	nfd = mk_dup_cloexec(fd);
@@ -422,7 +422,7 @@ claimed:
 	set_slot_owner(&rt->slots[idx], start);
 	newstate = shma_slot_word(shma_make_nonce(), shma_s_gen(newstate), SHMA_SLOT_CREATING, kind);
 	__atomic_store_n(&rt->slots[idx].state, newstate, __ATOMIC_SEQ_CST);
-	rt->slots[idx].size = size;
+	__atomic_store_n(&rt->slots[idx].size, size, __ATOMIC_RELAXED);
 	__atomic_store_n(&rt->slots[idx].bump, shma_bump_word(shma_s_gen(newstate), SHMA_CHUNK_DATA, 0),
 			 __ATOMIC_RELEASE);
 

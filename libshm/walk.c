@@ -229,7 +229,8 @@ MK_EXPORT int shma_pool_stat(struct shma_pool *p, struct shma_pool_stat *st)
 		st->class_size[c] = (uint32_t)shma_class_bytes(c);
 	for (uint32_t i = 0; i < p->max_chunks; i++) {
 		uint64_t s = __atomic_load_n(&rt->slots[i].state, __ATOMIC_ACQUIRE);
-		uint64_t size = rt->slots[i].size, bump = shma_bump_off(rt->slots[i].bump);
+		uint64_t size = __atomic_load_n(&rt->slots[i].size, __ATOMIC_RELAXED);
+		uint64_t bump = shma_bump_off(__atomic_load_n(&rt->slots[i].bump, __ATOMIC_RELAXED));
 		if (shma_s_st(s) != SHMA_SLOT_LIVE)
 			continue;
 		st->chunks++;
@@ -268,11 +269,12 @@ MK_EXPORT int shma_pool_chunk_stat(struct shma_pool *p, uint32_t index, struct s
 	st->index = index;
 	st->gen = shma_s_gen(s);
 	st->dedicated = shma_s_kind(s) == SHMA_KIND_DEDICATED;
-	st->owner_pid = (int)sl->owner_pid;
-	st->owner_start = sl->owner_start;
-	st->owner_alive = shma_pid_alive(sl->owner_pid, sl->owner_start);
-	st->size = sl->size;
-	st->used = st->dedicated ? sl->size : shma_bump_end(sl->bump, sl->size);
+	st->owner_pid = (int)__atomic_load_n(&sl->owner_pid, __ATOMIC_RELAXED);
+	st->owner_start = __atomic_load_n(&sl->owner_start, __ATOMIC_RELAXED);
+	st->owner_alive = shma_pid_alive(st->owner_pid, st->owner_start);
+	st->size = __atomic_load_n(&sl->size, __ATOMIC_RELAXED);
+	st->used = st->dedicated ? st->size
+				 : shma_bump_end(__atomic_load_n(&sl->bump, __ATOMIC_RELAXED), st->size);
 	return 0;
 }
 
@@ -652,7 +654,7 @@ MK_EXPORT int shma_pool_trim(struct shma_pool *p)
 	count = m;
 	drop = (uint8_t *)(count + p->max_chunks);
 	for (uint32_t i = 0; i < p->max_chunks; i++)
-		limit += rt->slots[i].size / 32;
+		limit += __atomic_load_n(&rt->slots[i].size, __ATOMIC_RELAXED) / 32;
 
 	/* Take each list (a TAKE under our record), marking every entry held by us. */
 	for (unsigned c = 0; c < p->nclasses; c++) {
@@ -751,7 +753,7 @@ static int repair_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint
 		return 0;       /* in a thread cache of ours (reclaim gave back the dead's) */
 	shma_rec_push_intent(&r->rec, c, ref, shma_w_gen(w));
 	__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c, SHMA_OWNER_NONE), __ATOMIC_RELEASE);
-	b->self = ref;
+	__atomic_store_n(&b->self, ref, __ATOMIC_RELAXED);
 	shma_push(p, &r->rec, c, ref, b);
 	r->pushed++;
 	return 0;
@@ -762,7 +764,7 @@ static void repair_gap(struct shma_pool *p, struct shma_blk *b, uint32_t ref, un
 {
 	struct repair_ud *r = ud;
 
-	b->self = ref;
+	__atomic_store_n(&b->self, ref, __ATOMIC_RELAXED);
 	shma_rec_push_intent(&r->rec, c, ref, 0);
 	__atomic_store_n(&b->word, shma_blk_word(0, c, SHMA_OWNER_NONE), __ATOMIC_RELEASE);
 	shma_push(p, &r->rec, c, ref, b);
@@ -788,7 +790,8 @@ static void repair_list(struct shma_pool *p, struct shma_rec *rec, unsigned c, u
 		if (!b)
 			break;
 		w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
-		if (!shma_w_magic_ok(w) || shma_w_cls(w) != c || (shma_w_gen(w) & 1) || b->self != ref ||
+		if (!shma_w_magic_ok(w) || shma_w_cls(w) != c || (shma_w_gen(w) & 1) ||
+		    __atomic_load_n(&b->self, __ATOMIC_RELAXED) != ref ||
 		    (mark ? shma_w_flags(w) || shma_w_owner(w) != SHMA_OWNER_NONE : !shma_w_held_by(w, self)))
 			break;  /* a damaged entry (or a cycle): the rest of the list is lost */
 		next = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);
@@ -849,7 +852,7 @@ MK_EXPORT int shma_pool_repair(struct shma_pool *p)
 		r = shma_rec_claim(p, self, &ru.rec);
 	if (r >= 0) {
 		for (uint32_t i = 0; i < p->max_chunks; i++)
-			ru.limit += p->root->slots[i].size / 32;
+			ru.limit += __atomic_load_n(&p->root->slots[i].size, __ATOMIC_RELAXED) / 32;
 		for (unsigned c = 0; c < p->nclasses; c++) {
 			heads[c] = shma_take_list(p, c, &ru.rec);
 			repair_list(p, &ru.rec, c, heads[c], ru.limit, true, self);
