@@ -2578,6 +2578,49 @@ static void test_cache_threads_handles(void)
 	shma_pool_free(p);
 }
 
+/*
+ * A signal handler that interrupts its thread inside the cache path
+ * (deterministically here: the cache entered by hand, as shma_alloc and
+ * shma_free do) allocates and frees through the shared lists and leaves
+ * the interrupted cache exactly as it was; a flush there flushes nothing.
+ */
+static void test_cache_nested(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);
+	struct shma_tcache *tc, before;
+	struct shma_handle h[100];
+	uint64_t held;
+	void *d[16];
+
+	if (!caches_on()) {
+		g_assert_null(shma_tc_get(p));
+		shma_pool_free(p);
+		return;
+	}
+	for (int i = 0; i < 16; i++)
+		g_assert_cmpint(shma_alloc(p, 200, 0, NULL, &d[i]), ==, 0);
+	for (int i = 0; i < 16; i++)
+		g_assert_cmpint(shma_free(p, d[i]), ==, 0);
+	tc = shma_tc_get(p);
+	g_assert_nonnull(tc);
+	held = held_free(p);
+	g_assert_cmpuint(held, ==, 16);
+	g_assert_true(shma_tc_enter(tc));               /* the thread is inside its cache ... */
+	memcpy(&before, tc, sizeof(before));
+	for (int i = 0; i < 100; i++)                   /* ... and a handler runs */
+		g_assert_cmpint(shma_alloc(p, 200, 0, &h[i], NULL), ==, 0);
+	for (int i = 0; i < 100; i++)
+		g_assert_cmpint(shma_free_handle(p, &h[i]), ==, 0);
+	g_assert_cmpint(shma_flush_cache(p), ==, 0);
+	g_assert_cmpmem(tc, sizeof(*tc), &before, sizeof(before));
+	g_assert_cmpuint(held_free(p), ==, held);
+	shma_tc_leave(tc);
+	g_assert_cmpint(shma_flush_cache(p), ==, 16);
+	g_assert_cmpuint(held_free(p), ==, 0);
+	g_assert_cmpint(shma_pool_repair(p), ==, 0);
+	shma_pool_free(p);
+}
+
 /* One short-lived thread after another: their caches are given back at exit and reused. */
 static void *churn_once(void *arg)
 {
@@ -2918,6 +2961,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/cache/thread-exit", test_cache_thread_exit);
 	g_test_add_func("/shm/cache/pool-free", test_cache_pool_free);
 	g_test_add_func("/shm/cache/threads", test_cache_threads_handles);
+	g_test_add_func("/shm/cache/nested", test_cache_nested);
 	g_test_add_func("/shm/cache/thread-churn", test_cache_thread_churn);
 	g_test_add_func("/shm/cache/many-pools", test_cache_many_pools);
 	g_test_add_func("/shm/cache/fork", test_cache_fork);
