@@ -524,18 +524,31 @@ static void slot_give_back(struct shma_pool *p, uint32_t idx, uint64_t state)
 			 __ATOMIC_RELEASE);
 }
 
-/* Give a dedicated chunk back (its block was just freed by us). */
-void shma_release_chunk(struct shma_pool *p, uint32_t idx, uint64_t state)
+/*
+ * Give chunk idx back: out of LIVE, this process's mapping of it (this
+ * generation's only: never a mapping of the chunk made anew since) and
+ * its fd let go, then the file and the slot.
+ */
+static void release_slot(struct shma_pool *p, uint32_t idx, uint64_t state, bool regular)
 {
 	struct shma_local *l = &p->loc[idx];
 	bool mine = slot_leave_live(p, idx, state);
 	sigset_t old;
+	void *m;
 
 	shma_lock(p, &old);
-	if (l->addr && l->gen == shma_s_gen(state)) {
-		char *a = l->addr;
-		__atomic_store_n(&l->addr, NULL, __ATOMIC_SEQ_CST);
-		unmap_dedicated(p, a, l->len);
+	if (l->gen == shma_s_gen(state) && (regular || l->addr)) {
+		if (regular && l->addr) {
+			/* Zero pages, not a hole: a pop racing in this process may still
+			 * read a stale header here (its CAS then fails on the tag). */
+			mk_mmap(l->addr, p->chunk_size, PROT_READ,
+				MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &m);
+			__atomic_store_n(&l->addr, NULL, __ATOMIC_RELEASE);
+		} else if (!regular) {
+			char *a = l->addr;
+			__atomic_store_n(&l->addr, NULL, __ATOMIC_SEQ_CST);
+			unmap_dedicated(p, a, l->len);
+		}
 		if (l->fd >= 0)
 			mk_close(l->fd);
 		l->fd = -1;
@@ -545,29 +558,14 @@ void shma_release_chunk(struct shma_pool *p, uint32_t idx, uint64_t state)
 		slot_give_back(p, idx, state);
 }
 
+/* Give a dedicated chunk back (its block was just freed by us). */
+void shma_release_chunk(struct shma_pool *p, uint32_t idx, uint64_t state)
+{
+	release_slot(p, idx, state, false);
+}
+
 /* Give a regular chunk back (shma_pool_trim took all its blocks off the lists). */
 void shma_drop_regular(struct shma_pool *p, uint32_t idx, uint64_t state)
 {
-	struct shma_local *l = &p->loc[idx];
-	bool mine = slot_leave_live(p, idx, state);
-	sigset_t old;
-	void *m;
-
-	shma_lock(p, &old);
-	/* Only this generation's: never a mapping of the chunk made anew since. */
-	if (l->gen == shma_s_gen(state)) {
-		if (l->addr) {
-			/* Zero pages, not a hole: a pop racing in this process may still
-			 * read a stale header here (its CAS then fails on the tag). */
-			mk_mmap(l->addr, p->chunk_size, PROT_READ,
-				MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &m);
-			__atomic_store_n(&l->addr, NULL, __ATOMIC_RELEASE);
-		}
-		if (l->fd >= 0)
-			mk_close(l->fd);
-		l->fd = -1;
-	}
-	shma_unlock(p, &old);
-	if (mine)
-		slot_give_back(p, idx, state);
+	release_slot(p, idx, state, true);
 }
