@@ -103,6 +103,24 @@ static unsigned tc_drain(struct shma_tcache *tc)
 	return n;
 }
 
+/*
+ * Make cache tc (state word st: FREE, or of an earlier fork generation)
+ * this thread's, OWNED in generation gen, by CAS; false if another thread
+ * of this process took it first. Blocks it still lists are a parent's
+ * cache's (fork): forgotten, never given back.
+ */
+static bool tc_take(struct shma_tcache *tc, uint64_t st, unsigned gen)
+{
+	if (!__atomic_compare_exchange_n(&tc->st, &st, st_word(gen, st_seq(st), SHMA_TC_OWNED),
+					 false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return false;
+	memset(tc->n, 0, sizeof(tc->n));
+	__atomic_store_n(&tc->serial, 0, __ATOMIC_RELAXED);
+	tc->pool = NULL;
+	tc->busy = 0;
+	return true;
+}
+
 /* Take a cache for this thread: a FREE one, one left by a fork()ed-away parent, or a new one. */
 static struct shma_tcache *tc_claim(unsigned gen)
 {
@@ -118,16 +136,8 @@ static struct shma_tcache *tc_claim(unsigned gen)
 		if (!tc)
 			continue;
 		st = __atomic_load_n(&tc->st, __ATOMIC_ACQUIRE);
-		if ((st_gen(st) == gen && st_state(st) != SHMA_TC_FREE) ||
-		    !__atomic_compare_exchange_n(&tc->st, &st, st_word(gen, st_seq(st), SHMA_TC_OWNED),
-						 false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-			continue;
-		/* Its blocks, if any, belong to a parent's cache: forget them. */
-		memset(tc->n, 0, sizeof(tc->n));
-		__atomic_store_n(&tc->serial, 0, __ATOMIC_RELAXED);
-		tc->pool = NULL;
-		tc->busy = 0;
-		return tc;
+		if ((st_gen(st) != gen || st_state(st) == SHMA_TC_FREE) && tc_take(tc, st, gen))
+			return tc;
 	}
 	i = __atomic_fetch_add(&tc_count, 1, __ATOMIC_ACQ_REL);
 	if (i >= TC_MAX)
@@ -185,16 +195,11 @@ static struct shma_tcache *tc_slow(struct shma_pool *p)
 		if (st_gen(st) != gen) {
 			/* Inherited across fork(): the blocks are the parent's. Ours,
 			 * empty, if no other thread of this process took it first. */
-			if (!__atomic_compare_exchange_n(&tc->st, &st, st_word(gen, st_seq(st), SHMA_TC_OWNED),
-							 false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			if (!tc_take(tc, st, gen)) {
 				shma_tls_tc[i] = NULL;
 				slot = MK_MIN(slot, i);
 				continue;
 			}
-			memset(tc->n, 0, sizeof(tc->n));
-			__atomic_store_n(&tc->serial, 0, __ATOMIC_RELAXED);
-			tc->pool = NULL;
-			tc->busy = 0;
 			st = st_word(gen, st_seq(st), SHMA_TC_OWNED);
 		}
 		if (st_state(st) == SHMA_TC_BOUND && tc->pool == p &&
