@@ -418,20 +418,13 @@ static long ops_for(enum kind k, size_t live)
 	return live >= 1000000 ? 1000000 : 500000;
 }
 
-/* Boost numbers from the C++ harness, if it was built next to us. */
-static double boost_ns(const char *self, size_t live, int threads)
+/* The number a subprocess prints on its first line; -1 if it fails. */
+static double popen_number(const char *cmd)
 {
-	char path[4096], cmd[4200], line[128];
-	const char *slash = strrchr(self, '/');
+	char line[128];
 	double v = -1;
-	FILE *f;
+	FILE *f = popen(cmd, "r");
 
-	snprintf(path, sizeof(path), "%.*sbench-shm-boost", slash ? (int)(slash - self + 1) : 0, self);
-	if (access(path, X_OK) < 0)
-		return -1;
-	snprintf(cmd, sizeof(cmd), "%s %zu %d %ld %d", path, live, threads,
-		 live >= 1000000 ? 500000L : 300000L, RUNS);
-	f = popen(cmd, "r");
 	if (!f)
 		return -1;
 	if (fgets(line, sizeof(line), f))
@@ -439,6 +432,20 @@ static double boost_ns(const char *self, size_t live, int threads)
 	if (pclose(f) != 0)
 		return -1;
 	return v;
+}
+
+/* Boost numbers from the C++ harness, if it was built next to us. */
+static double boost_ns(const char *self, size_t live, int threads)
+{
+	char path[4096], cmd[4200];
+	const char *slash = strrchr(self, '/');
+
+	snprintf(path, sizeof(path), "%.*sbench-shm-boost", slash ? (int)(slash - self + 1) : 0, self);
+	if (access(path, X_OK) < 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%s %zu %d %ld %d", path, live, threads,
+		 live >= 1000000 ? 500000L : 300000L, RUNS);
+	return popen_number(cmd);
 }
 
 /* ---- resolve latency in a second process --------------------------------------------- */
@@ -517,20 +524,11 @@ static double kind_median(enum kind k, size_t live, int mode)
 /* Run this program as `ENV /proc/self/exe OPTION LIVE MODE` and read its one number; -1 on failure. */
 static double sub_ns(const char *env, const char *option, size_t live, int mode)
 {
-	char cmd[4200], line[128];
-	double v = -1;
-	FILE *f;
+	char cmd[4200];
 
 	snprintf(cmd, sizeof(cmd), "%s /proc/%d/exe %s %zu %d 2>/dev/null", env, (int)getpid(),
 		 option, live, mode);
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	if (fgets(line, sizeof(line), f))
-		v = strtod(line, NULL);
-	if (pclose(f) != 0)
-		return -1;
-	return v;
+	return popen_number(cmd);
 }
 
 /* The malloc workload again under LD_PRELOAD=libmimalloc.so.2; -1 if unavailable. */
