@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * "Fail each allocation in turn", shared by the tests that link a
- * library's internal convenience library and so reach common/alloc.h's
- * hidden fault injector (mk_alloc_fail_after, mk_alloc_fail_fired).
+ * "Fail each allocation in turn" (and count the open fds a failed run
+ * must not leak), shared by the tests that link a library's internal
+ * convenience library and so reach common/alloc.h's hidden fault
+ * injector (mk_alloc_fail_after, mk_alloc_fail_fired).
  */
 #pragma once
 
@@ -40,3 +41,16 @@
 	g_assert_cmpint(r, >=, 0);					\
 	n_;								\
 })
+
+/* Open file descriptors of this process, for "a failed call leaks none". */
+static inline unsigned mk_test_open_fds(void)
+{
+	GDir *d = g_dir_open("/proc/self/fd", 0, NULL);
+	unsigned n = 0;
+
+	g_assert_nonnull(d);
+	while (g_dir_read_name(d))
+		n++;
+	g_dir_close(d);
+	return n;
+}

@@ -1314,19 +1314,7 @@ static void test_alloc_failures_session(void)
 	fx_close(&f);
 }
 
-/* Entries of a directory (open fds) and lines of a file (mappings), for "nothing left behind". */
-static unsigned count_entries(const char *dir)
-{
-	GDir *d = g_dir_open(dir, 0, NULL);
-	unsigned n = 0;
-
-	g_assert_nonnull(d);
-	while (g_dir_read_name(d))
-		n++;
-	g_dir_close(d);
-	return n;
-}
-
+/* Lines of a file (mappings), for "nothing left behind" (open fds: mk_test_open_fds). */
 static unsigned count_lines(const char *path)
 {
 	g_autofree char *text = NULL;
@@ -1395,11 +1383,11 @@ static void test_alloc_failures_objects(void)
 	{
 		struct dax_config wc = { .base_gpa = BASE, .window_len = 64 * A, .align_log2 = 14 };
 
-		fds = count_entries("/proc/self/fd");
+		fds = mk_test_open_fds();
 		maps = count_lines("/proc/self/maps");
 		n = MK_FAIL_EACH_ALLOC(r, dax_session_new_host_only(&wc, &be, &s), {
 			g_assert_null(s);
-			g_assert_cmpuint(count_entries("/proc/self/fd"), ==, fds);
+			g_assert_cmpuint(mk_test_open_fds(), ==, fds);
 			g_assert_cmpuint(count_lines("/proc/self/maps"), ==, maps);
 		});
 	}

@@ -615,19 +615,6 @@ static void test_save_load_corrupt(void)
 	sbx_snapshot_free(s);
 }
 
-/* Open file descriptors of this process (a failed call must not leak one). */
-static unsigned open_fds(void)
-{
-	GDir *d = g_dir_open("/proc/self/fd", 0, NULL);
-	unsigned n = 0;
-
-	g_assert_nonnull(d);
-	while (g_dir_read_name(d))
-		n++;
-	g_dir_close(d);
-	return n;
-}
-
 /*
  * Each allocation of taking, importing, loading a snapshot and of a region
  * made from one failed in turn: -ENOMEM, the region as it was, no fd left.
@@ -644,11 +631,11 @@ static void test_alloc_failures(void)
 	m = patterned(8, &base);
 	g_assert_cmpint(sbx_mem_write_u32(m, 3 * PG + 8, 0xdeadbeef), ==, 0);
 	sbx_mem_image_take(m, &im);
-	fds = open_fds();
+	fds = mk_test_open_fds();
 	fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_take(m, &s), {
 		g_assert_null(s);
 		sbx_mem_image_check(m, &im);
-		g_assert_cmpuint(open_fds(), ==, fds);
+		g_assert_cmpuint(mk_test_open_fds(), ==, fds);
 	});
 	g_assert_cmpint(fails, ==, 1);
 	assert_equals_snapshot(m, s);
@@ -656,7 +643,7 @@ static void test_alloc_failures(void)
 
 	fails = MK_FAIL_EACH_ALLOC(r, sbx_mem_new_from_snapshot(s, &m2), {
 		g_assert_null(m2);
-		g_assert_cmpuint(open_fds(), ==, fds + 1);
+		g_assert_cmpuint(mk_test_open_fds(), ==, fds + 1);
 	});
 	g_assert_cmpint(fails, ==, 2);
 	assert_equals_snapshot(m2, s);
@@ -664,11 +651,11 @@ static void test_alloc_failures(void)
 
 	/* Imported as is (sealed), and copied. */
 	fd = sealed_memfd(4 * PG, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW);
-	fds = open_fds();
+	fds = mk_test_open_fds();
 	for (unsigned copy = 0; copy <= 1; copy++) {
 		fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_import(fd, copy ? SBX_IMPORT_COPY : 0, &s2), {
 			g_assert_null(s2);
-			g_assert_cmpuint(open_fds(), ==, fds);
+			g_assert_cmpuint(mk_test_open_fds(), ==, fds);
 		});
 		g_assert_cmpint(fails, ==, 1);
 		g_assert_true(sbx_snapshot_is_direct(s2) == !copy);
@@ -681,10 +668,10 @@ static void test_alloc_failures(void)
 	file = mk_memfd_create("snapfile", 0);
 	g_assert_cmpint(file, >=, 0);
 	g_assert_cmpint(sbx_snapshot_save(s, file), ==, 0);
-	fds = open_fds();
+	fds = mk_test_open_fds();
 	fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_load(file, &s2), {
 		g_assert_null(s2);
-		g_assert_cmpuint(open_fds(), ==, fds);
+		g_assert_cmpuint(mk_test_open_fds(), ==, fds);
 	});
 	g_assert_cmpint(fails, ==, 1);
 	g_assert_cmpmem(sbx_snapshot_data(s2), sbx_snapshot_size(s2),
