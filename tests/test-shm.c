@@ -1127,9 +1127,7 @@ static void test_trim_walk_race(void)
  * walkers pinned their mappings; here, a few seconds of it, every run).
  */
 struct large_churn {
-	struct shma_pool *p;
-	int stop;
-	int err;
+	struct walk_race w;     /* the pool, the stop flag, the first error; walk_race_stat takes it */
 	unsigned long ops;
 };
 
@@ -1137,38 +1135,22 @@ static void *large_churn_thread(void *arg)
 {
 	struct large_churn *c = arg;
 
-	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+	while (!__atomic_load_n(&c->w.stop, __ATOMIC_ACQUIRE)) {
 		void *ptr[32];
 		int r = 0;
 
 		for (int i = 0; i < 32 && r == 0; i++) {
-			r = shma_alloc(c->p, (300u << 10) + (size_t)(i % 4) * 4096, 0, NULL, &ptr[i]);
+			r = shma_alloc(c->w.p, (300u << 10) + (size_t)(i % 4) * 4096, 0, NULL, &ptr[i]);
 			if (r == 0)
 				memset(ptr[i], 0x5a, 64);
 		}
 		if (r < 0) {
-			c->err = r;
+			c->w.err = r;
 			break;
 		}
 		for (int i = 0; i < 32; i++)
-			shma_free(c->p, ptr[i]);
+			shma_free(c->w.p, ptr[i]);
 		__atomic_add_fetch(&c->ops, 1, __ATOMIC_RELAXED);
-	}
-	return NULL;
-}
-
-static void *large_churn_stat(void *arg)
-{
-	struct large_churn *c = arg;
-
-	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
-		struct shma_pool_stat st;
-		int r = shma_pool_stat(c->p, &st);
-
-		if (r < 0) {
-			c->err = r;
-			break;
-		}
 	}
 	return NULL;
 }
@@ -1176,22 +1158,22 @@ static void *large_churn_stat(void *arg)
 static void test_stat_dedicated_race(void)
 {
 	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);
-	struct large_churn c = { p, 0, 0, 0 };
+	struct large_churn c = { { p, 0, 0 }, 0 };
 	struct shma_pool_stat st;
 	uint64_t t0 = g_get_monotonic_time();
 	pthread_t t[4];
 
 	pthread_create(&t[0], NULL, large_churn_thread, &c);
 	pthread_create(&t[1], NULL, large_churn_thread, &c);
-	pthread_create(&t[2], NULL, large_churn_stat, &c);
-	pthread_create(&t[3], NULL, large_churn_stat, &c);
-	while (g_get_monotonic_time() - t0 < 2000000 && !__atomic_load_n(&c.err, __ATOMIC_RELAXED))
+	pthread_create(&t[2], NULL, walk_race_stat, &c.w);
+	pthread_create(&t[3], NULL, walk_race_stat, &c.w);
+	while (g_get_monotonic_time() - t0 < 2000000 && !__atomic_load_n(&c.w.err, __ATOMIC_RELAXED))
 		g_usleep(10000);
-	__atomic_store_n(&c.stop, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&c.w.stop, 1, __ATOMIC_RELEASE);
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
 	g_test_message("%lu rounds of 32 dedicated chunks under shma_pool_stat", c.ops);
-	g_assert_cmpint(c.err, ==, 0);
+	g_assert_cmpint(c.w.err, ==, 0);
 	g_assert_cmpuint(c.ops, >, 0);
 	stat_of(p, &st);
 	g_assert_cmpuint(st.blocks_used, ==, 0);
