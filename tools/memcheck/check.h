@@ -22,7 +22,7 @@ struct mc_opts {
 	const char *via;        /* "host" (its /dev/kvm) or "microvm" (memkit-microvm) */
 };
 
-#define MC_MAX_METRICS 48
+#define MC_MAX_METRICS 96
 
 struct mc_metric {
 	const char *name;       /* snake_case, for --json */

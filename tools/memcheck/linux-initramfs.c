@@ -203,6 +203,24 @@ static bool is_static_elf(const uint8_t *p, size_t len)
 }
 
 /* Run argv (searched in PATH), capture its stdout (binary-safe; NUL-terminated too). */
+void lx_rm_tree(const char *dir)
+{
+	GDir *d = g_dir_open(dir, 0, NULL);
+	const char *n;
+
+	while (d && (n = g_dir_read_name(d))) {
+		g_autofree char *p = g_build_filename(dir, n, NULL);
+
+		if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
+			lx_rm_tree(p);
+		else
+			unlink(p);
+	}
+	if (d)
+		g_dir_close(d);
+	rmdir(dir);
+}
+
 bool lx_run_capture(const char *const *argv, char **out, size_t *out_len, char *why,
 			size_t why_len)
 {

@@ -27,6 +27,8 @@ int lx_kernel_find(const char *sel, struct lx_kernel *k, char *why, size_t why_l
 
 /* Run argv (searched in PATH) and capture its stdout, binary-safe (also NUL-terminated; g_free). */
 bool lx_run_capture(const char *const *argv, char **out, size_t *out_len, char *why, size_t why_len);
+/* Remove dir and everything under it (symbolic links are removed, not followed). */
+void lx_rm_tree(const char *dir);
 
 struct lx_cpio {
 	uint8_t *buf;

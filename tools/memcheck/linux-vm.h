@@ -20,8 +20,10 @@
 /* Guest-physical layout above RAM. */
 #define LX_GPA_PCI_MMIO  0xc0000000ull    /* 32-bit BARs */
 #define LX_GPA_DAX       0x100000000ull   /* the virtio-fs cache window (64-bit BAR) */
+#define LX_GPA_DAX_FIO   0x110000000ull   /* the second device's (linux-fio.h), 256 MiB aligned */
 #define LX_SLOT_RAM      0
 #define LX_SLOT_DAX      1
+#define LX_SLOT_DAX_FIO  2
 
 struct lx_vm {
 	int kvm_fd;             /* borrowed */

@@ -43,6 +43,7 @@
 #include "tools/memcheck/boot.h"
 #include "tools/memcheck/check.h"
 #include "tools/memcheck/fuse-server.h"
+#include "tools/memcheck/linux-fio.h"
 #include "tools/memcheck/linux-initramfs.h"
 #include "tools/memcheck/linux-vm.h"
 #include "tools/memcheck/pattern.h"
@@ -114,6 +115,8 @@ static const char guest_init[] =
 	"say sum gone $(sum /mnt/gone)\n"
 	"rm /mnt/gone || say error rm gone\n"
 	"say removed\n"
+	/* fio from the mount, on files larger than the window (linux-fio.c). */
+	"[ -r /etc/mc-fio.sh ] && . /etc/mc-fio.sh\n"
 	/* What interrupted the guest, for whoever reads the details (-v). */
 	"say irqs $(sed -n 's/^ *\\([0-9A-Z]*\\): *\\([0-9]*\\).*/\\1=\\2/p' /proc/interrupts | tr '\\n' ' ')\n"
 	"say clockevent $(cat /sys/devices/system/clockevents/clockevent0/current_device 2>/dev/null) "
@@ -163,6 +166,7 @@ static uint8_t *elf_wrap(const uint8_t *code, size_t len, size_t *out_len)
 /* The DAX backend of the device, replaceable while the guest runs. */
 struct dax_holder {
 	struct dax_session *s;
+	struct dax_session *fio;  /* the fio device's window (linux-fio.h), or NULL */
 	struct lx_fuse *fuse;
 	struct dax_config cfg;
 	struct dax_backend be;
@@ -181,6 +185,8 @@ static int dax_exit(void *data, struct kvm_run *run)
 	struct dax_holder *h = data;
 	int r = h->s ? dax_session_handle_kvm_exit(h->s, run) : 0;
 
+	if (r == 0 && h->fio)
+		r = dax_session_handle_kvm_exit(h->fio, run);
 	if (r == 1)
 		h->exits_handled++;
 	return r;
@@ -250,7 +256,7 @@ fail:
 	free(blob);
 }
 
-#define MAX_SUMS 16
+#define MAX_SUMS 32
 
 struct run_state {
 	const struct mc_opts *o;
@@ -263,6 +269,10 @@ struct run_state {
 	char error[256];
 	unsigned nsums;
 	struct { char name[32]; char md5[33]; } sums[MAX_SUMS];
+	int fio_rc;              /* fio's exit status in the guest; -1: not run */
+	uint64_t fio_start_ns;
+	uint64_t fio_loaded_ns;  /* fio --version from the mount, as the host saw it */
+	uint64_t fio_ns;         /* fio's whole run in the guest */
 };
 
 static bool on_line(void *data, const char *line)
@@ -304,6 +314,13 @@ static bool on_line(void *data, const char *line)
 			if (st->dax->err)
 				return true;    /* no backend any more: stop */
 		}
+	} else if (!strncmp(line, "fio-version ", 12)) {
+		st->fio_loaded_ns = st->fio_start_ns ? mk_now_ns() - st->fio_start_ns : 0;
+	} else if (!strcmp(line, "fio-start")) {
+		st->fio_start_ns = mk_now_ns();
+	} else if (!strncmp(line, "fio ", 4)) {
+		st->fio_rc = atoi(line + 4);
+		st->fio_ns = st->fio_start_ns ? mk_now_ns() - st->fio_start_ns : 0;
 	} else if (!strcmp(line, "end")) {
 		st->ended = true;
 	}
@@ -396,24 +413,6 @@ static int make_files(const char *dir, uint8_t **data)
 			return r;
 	}
 	return 0;
-}
-
-static void rm_tree(const char *dir)
-{
-	GDir *d = g_dir_open(dir, 0, NULL);
-	const char *n;
-
-	while (d && (n = g_dir_read_name(d))) {
-		g_autofree char *p = g_build_filename(dir, n, NULL);
-
-		if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
-			rm_tree(p);
-		else
-			unlink(p);
-	}
-	if (d)
-		g_dir_close(d);
-	rmdir(dir);
 }
 
 /*
@@ -529,6 +528,115 @@ static int load_vmlinux(struct lx_vm *vm, const uint8_t *bz, size_t bz_len, stru
 	return r;
 }
 
+/*
+ * fio's verdict (exit status, every job without error) and the files it left:
+ * the guest's sums through the mount against the host's of the same files.
+ */
+static bool fio_verify(struct mc_result *res, const char *dir, const char *release,
+		       struct lx_fio *fio, const struct run_state *st, uint64_t *guest_bytes,
+		       uint64_t *host_bytes)
+{
+	int r;
+
+	if (!fio->staged)
+		return true;
+	if (st->fio_rc < 0) {
+		mc_fail(res, "guest %s never ran fio", release);
+		return false;
+	}
+	r = lx_fio_results(dir, fio);
+	if (st->fio_rc != 0 || r < 0) {
+		g_autofree char *line = lx_fio_stderr_line(dir);
+
+		mc_fail(res, "guest %s: fio exited %d: %s%s%s", release, st->fio_rc, line,
+			r < 0 ? "; " : "", r < 0 ? fio->why : "");
+		return false;
+	}
+	for (unsigned k = 0; k < LX_FIO_JOBS; k++)
+		if (fio->res[k].error) {
+			mc_fail(res, "guest %s: fio job %s: error %d (%s)", release, lx_fio_jobs[k].name,
+				fio->res[k].error, strerror(fio->res[k].error));
+			return false;
+		}
+	for (unsigned i = 0; i < LX_FIO_FILES; i++) {
+		g_autofree char *rel = g_build_filename("fio-data", lx_fio_files[i], NULL);
+		g_autofree char *name = g_strconcat("fio/", lx_fio_files[i], NULL);
+		uint64_t len = 0;
+		g_autofree char *host = host_file_md5(dir, rel, &len);
+		const char *got = guest_sum(st, name);
+
+		if (!host || !got || strcmp(host, got) || !len || len > LX_FIO_FILE_SIZE) {
+			mc_fail(res, "fio's %s: guest MD5 %s, host MD5 %s (%llu bytes)", lx_fio_files[i],
+				got ? got : "(none)", host ? host : "(unreadable)", (unsigned long long)len);
+			return false;
+		}
+		*guest_bytes += len;
+		*host_bytes += len;
+	}
+	*guest_bytes += fio->verified_bytes;
+	return true;
+}
+
+static void fio_metrics(struct mc_result *res, const struct lx_fio *fio, const struct lx_fio_dev *dev,
+			const struct run_state *st)
+{
+	if (!fio->staged)
+		return;
+	for (unsigned k = 0; k < LX_FIO_JOBS; k++) {
+		const struct lx_fio_job *j = &lx_fio_jobs[k];
+
+		mc_metric(res, j->m_read, (double)fio->res[k].read, "bytes");
+		if (j->m_write)
+			mc_metric(res, j->m_write, (double)fio->res[k].write, "bytes");
+		mc_metric(res, j->m_ms, (double)fio->res[k].ms, "ms");
+	}
+	mc_metric(res, "fio_verified_bytes", (double)fio->verified_bytes, "bytes");
+	mc_metric(res, "fio_libraries", (double)fio->nlibs, "files");
+	mc_metric(res, "fio_staged_bytes", (double)fio->staged_bytes, "bytes");
+	mc_metric(res, "fio_load_s", (double)st->fio_loaded_ns / 1e9, "s");
+	mc_metric(res, "fio_dev_setupmapping", (double)dev->fuse.st.ops[FUSE_SETUPMAPPING], "requests");
+	mc_metric(res, "fio_dev_removemapping", (double)dev->fuse.st.ops[FUSE_REMOVEMAPPING], "requests");
+	mc_metric(res, "fio_dev_requests", (double)dev->vfs.requests, "requests");
+	mc_metric(res, "fio_guest_s", (double)st->fio_ns / 1e9, "s");
+}
+
+/* The shared directory: the files the guest reads and fio (its loader, libraries, jobs). */
+static bool prepare_files(const struct mc_opts *o, struct mc_result *res, char **dirp,
+			  uint8_t **data, struct lx_fio *fio)
+{
+	char *dir = g_build_filename(g_get_tmp_dir(), "memcheck-linux-XXXXXX", NULL);
+	int r;
+
+	if (!g_mkdtemp(dir)) {
+		mc_fail(res, "temporary directory: %s", strerror(errno));
+		g_free(dir);
+		return false;
+	}
+	*dirp = dir;
+	r = make_files(dir, data);
+	if (r < 0) {
+		mc_fail(res, "files in %s: %s", dir, strerror(-r));
+		return false;
+	}
+	/* The fault injections test what the first device's files show: fio adds nothing. */
+	if (mc_injected(o, "linux")) {
+		snprintf(fio->why, sizeof(fio->why), "a fault is injected");
+		mc_note(o, "linux: fio not run: %s", fio->why);
+		return true;
+	}
+	r = lx_fio_stage(dir, fio);
+	if (r < 0) {
+		mc_fail(res, "fio for the guest: %s", fio->why);
+		return false;
+	}
+	if (fio->staged)
+		mc_note(o, "linux: %s with its loader and %u libraries (%llu bytes) for the guest",
+			fio->version, fio->nlibs, (unsigned long long)fio->staged_bytes);
+	else
+		mc_note(o, "linux: fio not run: %s", fio->why);
+	return true;
+}
+
 void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 {
 	static const char *const mods[] = { "virtio_pci", "virtiofs", NULL };
@@ -546,7 +654,9 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 	struct dax_stats ds;
 	struct dax_fault_stats fs;
 	uint64_t upgrades;
-	struct run_state st = { .o = o };
+	struct run_state st = { .o = o, .fio_rc = -1 };
+	struct lx_fio fio = { 0 };
+	struct lx_fio_dev fiodev = { .root_fd = -1 };
 	struct dax_config cfg = {
 		.base_gpa = LX_GPA_DAX, .window_len = WINDOW_LEN, .align_log2 = 12,
 		.mapper = DAX_MAPPER_KVM_WINDOW, .slot = LX_SLOT_DAX,
@@ -574,12 +684,16 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		mc_fail(res, "cannot read %s", k.image);
 		goto out;
 	}
+	if (!prepare_files(o, res, &dir, data, &fio))
+		goto out;
 	conf = g_strdup_printf("MC_DAXOPT=%s\n", dax_option(k.release));
 	r = lx_initramfs_base(&cpio, &k, mods, &nmods, why, sizeof(why));
 	if (r >= 0)
 		r = lx_cpio_file(&cpio, "etc/mc.conf", 0644, conf, strlen(conf));
 	if (r >= 0)
 		r = lx_cpio_file(&cpio, "init", 0755, guest_init, sizeof(guest_init) - 1);
+	if (r >= 0 && fio.staged)
+		r = lx_cpio_file(&cpio, "etc/mc-fio.sh", 0644, lx_fio_guest, strlen(lx_fio_guest));
 	if (r >= 0) {
 		size_t elf_len = 0;
 		uint8_t *elf = elf_wrap(mc_lxmmap_start, (size_t)(mc_lxmmap_end - mc_lxmmap_start),
@@ -596,17 +710,6 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 	}
 	mc_note(o, "linux: kernel %s, initramfs %zu bytes with %u modules", k.release, cpio.len, nmods);
 
-	dir = g_build_filename(g_get_tmp_dir(), "memcheck-linux-XXXXXX", NULL);
-	if (!g_mkdtemp(dir)) {
-		mc_fail(res, "temporary directory: %s", strerror(errno));
-		g_free(g_steal_pointer(&dir));
-		goto out;
-	}
-	r = make_files(dir, data);
-	if (r < 0) {
-		mc_fail(res, "files in %s: %s", dir, strerror(-r));
-		goto out;
-	}
 	root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0) {
 		mc_fail(res, "open %s: %s", dir, strerror(errno));
@@ -659,6 +762,14 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		mc_fail(res, "virtio-fs device: %s", strerror(-r));
 		goto out;
 	}
+	if (fio.staged) {
+		r = lx_fio_dev_open(&fiodev, &vm, &fio, why, sizeof(why));
+		if (r < 0) {
+			mc_fail(res, "%s", why);
+			goto out;
+		}
+		holder.fio = fiodev.dax;
+	}
 	vm.mmio_fn = dax_exit;
 	vm.mmio_data = &holder;
 	vm.efault_fn = dax_efault;
@@ -689,8 +800,12 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		goto out;
 	}
 	t0 = mk_now_ns();
-	/* A whole boot: 30 command timeouts (the default 10 s each makes 5 minutes). */
-	rr = lx_vm_run(&vm, o->timeout_ns * 30);
+	/*
+	 * A whole boot and fio: 60 command timeouts (the default 10 s each makes
+	 * 10 minutes). Nested under emulation on a loaded 2-core host the run
+	 * took up to 330 s; quiet, 80 to 110 s.
+	 */
+	rr = lx_vm_run(&vm, o->timeout_ns * 60);
 	mc_note(o, "linux: run ended after %.1f s (%d) %s; %llu requests, %llu notifies, %llu irqs",
 		(double)(mk_now_ns() - t0) / 1e9, rr, vm.why, (unsigned long long)vfs.requests,
 		(unsigned long long)vfs.v.n_notify, (unsigned long long)vfs.v.n_irq);
@@ -708,6 +823,10 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 	}
 	if (vfs.error[0] || fuse.error[0]) {
 		mc_fail(res, "guest %s: device: %s%s", k.release, vfs.error, fuse.error);
+		goto out;
+	}
+	if (fiodev.vfs.error[0] || fiodev.fuse.error[0]) {
+		mc_fail(res, "guest %s: fio's device: %s%s", k.release, fiodev.vfs.error, fiodev.fuse.error);
 		goto out;
 	}
 	if (holder.err || !holder.s) {
@@ -738,6 +857,8 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 
 		for (unsigned i = 0; i < G_N_ELEMENTS(files); i++)
 			g_string_append_printf(w, "%s%s", i ? " " : "", files[i].name);
+		if (fio.staged)
+			g_string_append(w, " fio-data");
 		want = g_string_free(w, FALSE);
 		if (!ls_matches(st.ls, want)) {
 			mc_fail(res, "guest %s lists /mnt as '%s', the host made '%s'", k.release, st.ls,
@@ -863,6 +984,9 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 		goto out;
 	}
 
+	if (!fio_verify(res, dir, k.release, &fio, &st, &guest_bytes, &host_bytes))
+		goto out;
+
 	mc_metric(res, "boot_to_end_s", (double)(mk_now_ns() - t0) / 1e9, "s");
 	for (unsigned op = 0; op < LX_FUSE_OPS; op++)
 		if (fuse.st.ops[op] && lx_fuse_opname(op))
@@ -893,19 +1017,23 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 	mc_metric(res, "bytes_checked_guest", (double)guest_bytes, "bytes");
 	mc_metric(res, "bytes_checked_host", (double)host_bytes, "bytes");
 	mc_metric(res, "fuse_write_bytes", (double)fuse.st.bytes_written, "bytes");
+	fio_metrics(res, &fio, &fiodev, &st);
 	mc_pass(res, "guest %s, -o %s: %llu setupmapping (%llu writable, %llu upgrades), "
-		"%llu removemapping (%llu ranges, batches up to %llu); restart: %llu slots restored in "
-		"%.1f ms, %llu rebound; sums match",
+		"%llu removemapping (%llu ranges, batches up to %llu); restart: %llu slots in "
+		"%.1f ms, %llu rebound; %s; sums match",
 		k.release, dax_option(k.release), (unsigned long long)fuse.st.ops[FUSE_SETUPMAPPING],
 		(unsigned long long)fuse.st.setup_write, (unsigned long long)upgrades,
 		(unsigned long long)fuse.st.ops[FUSE_REMOVEMAPPING],
 		(unsigned long long)fuse.st.remove_entries,
 		(unsigned long long)fuse.st.remove_max_batch, (unsigned long long)holder.slots,
-		(double)holder.restore_ns / 1e6, (unsigned long long)ds.faults);
+		(double)holder.restore_ns / 1e6, (unsigned long long)ds.faults,
+		fio.staged ? "fio: 8 jobs verified" : "no fio");
 out:
 	if (vm.console)
-		lx_vm_close(&vm);       /* the VM first: the window memslot is in it */
+		lx_vm_close(&vm);       /* the VM first: the window memslots are in it */
 	dax_session_free(holder.s);
+	lx_fio_dev_close(&fiodev);
+	lx_fio_free(&fio);
 	if (dropper.base)
 		mk_munmap(dropper.base, dropper.len);
 	lx_virtiofs_free(&vfs);
@@ -913,7 +1041,7 @@ out:
 	if (root_fd >= 0)
 		close(root_fd);
 	if (dir)
-		rm_tree(dir);
+		lx_rm_tree(dir);
 	for (unsigned i = 0; i < G_N_ELEMENTS(files); i++)
 		free(data[i]);
 	lx_cpio_free(&cpio);
