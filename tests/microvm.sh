@@ -17,7 +17,7 @@ err=$(mktemp)
 trap 'rm -f "$err"' EXIT
 # The source tree read-only where it is under /tmp (distcheck, fresh clones).
 "$runner" --kernel "$series" --rw "$top_builddir" --ro "$top_srcdir" \
-	--timeout "${MEMKIT_MICROVM_TIMEOUT:-1200}" -- \
+	--timeout "${MEMKIT_MICROVM_TIMEOUT:-2400}" -- \
 	/bin/sh "$top_srcdir/tests/microvm-batch.sh" 2>"$err"
 rc=$?
 case $rc in
