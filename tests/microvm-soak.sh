@@ -71,8 +71,12 @@ if [ -z "$outdir" ]; then
 fi
 mkdir -p "$outdir" || exit 2
 
-echo "# $prog: $n runs per kernel ($kernels), $jobs in parallel; qemu ${MEMKIT_QEMU:-qemu-system-x86_64}" \
-	"($("${MEMKIT_QEMU:-qemu-system-x86_64}" --version | head -n1)), microVM vCPUs ${MEMKIT_MICROVM_CPUS:-default}; load $(cut -d' ' -f1-3 /proc/loadavg)"
+# What the microVM will run: QEMU, whose build, vCPUs (memkit-microvm -q).
+IFS="$(printf '\t')" read -r qpath qbuild qcpus <<EOF
+$("$runner" --which-qemu)
+EOF
+echo "# $prog: $n runs per kernel ($kernels), $jobs in parallel; $qpath ($qbuild," \
+	"$("$qpath" --version | head -n1)), ${MEMKIT_MICROVM_CPUS:-$qcpus} vCPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # One run: $1 kernel, $2 index. Writes $outdir/K.I.{out,err,rc}.
 one() {
