@@ -24,7 +24,7 @@ ntests=11
 # booted nested, its virtio-fs DAX mount served by libdax). Its fault
 # injections run in a microVM of their own (tests/microvm-inject.sh).
 if [ -z "${MEMKIT_MICROVM_GUEST:-}" ]; then
-	ntests=$((ntests + 3))  # the fallback into the microVM (host only)
+	ntests=$((ntests + 8))  # the microVM: fallback, from any directory (host only)
 else
 	ntests=$((ntests + 1))  # the linux check
 fi
@@ -83,6 +83,45 @@ if [ -z "${MEMKIT_MICROVM_GUEST:-}" ]; then
 	if [ "$rc" -eq 77 ] && grep -q "kernel '0.0-nonexistent' not found" "$tmp/err"; then
 		ok "--kernel with an unknown kernel: exit 77 with the reason"; else
 		fail "--kernel unknown (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
+fi
+
+# -- on the host: README's main job from a directory under /tmp, /run and
+# /var/tmp (a fresh clone there), which the microVM replaces by fresh tmpfs
+# and so shares in read-only; the fallback notice is a line of its own -- 5 tests
+if [ -z "${MEMKIT_MICROVM_GUEST:-}" ]; then
+	for base in /tmp /run /var/tmp; do
+		if ! d=$(mktemp -d "$base/memkit-cwd.XXXXXX" 2>/dev/null); then
+			fail "cannot make a directory under $base to run from"; continue
+		fi
+		# /tmp: the job as README has it; elsewhere a smaller one, the microVM forced
+		if [ "$base" = /tmp ]; then
+			(cd "$d" && "$MC") >"$tmp/out" 2>"$tmp/err"; rc=$?
+			what="README's main job (memcheck-guest)"
+		else
+			(cd "$d" && MEMKIT_KVM_DEV=/nonexistent/kvm "$MC" --size 4M) >"$tmp/out" 2>"$tmp/err"; rc=$?
+			what="memcheck-guest --size 4M in the microVM"
+		fi
+		rmdir "$d"
+		if [ "$rc" -eq 0 ] && grep -q "^7 checks: 7 passed, 0 failed, 0 skipped" "$tmp/out"; then
+			ok "$what from a directory under $base"; else
+			fail "$what from a directory under $base (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
+		[ "$base" = /run ] && cp "$tmp/err" "$tmp/err.run"
+	done
+	# The notice is one line, the next message starts a line of its own.
+	if head -n1 "$tmp/err.run" | grep -qE '^memcheck-guest: KVM unavailable here: .*; running the checks in a microVM on kernel [^ ]+$'; then
+		ok "the microVM notice is a whole line"; else
+		fail "the microVM notice"; diag <"$tmp/err.run"; fi
+	# The runner itself: the caller's directory under /tmp (read-only), a
+	# --rw directory inside it (mounted over it, writable).
+	d=$(mktemp -d /tmp/memkit-cwd.XXXXXX)
+	mkdir "$d/rw" && echo here >"$d/file"
+	(cd "$d" && "$top_srcdir/scripts/memkit-microvm" --rw rw -- \
+		sh -c 'pwd; cat file; touch rw/made && echo rw ok; touch ro 2>/dev/null || echo ro ok') \
+		>"$tmp/out" 2>"$tmp/err"; rc=$?
+	if [ "$rc" -eq 0 ] && [ "$(cat "$tmp/out")" = "$(printf '%s\nhere\nrw ok\nro ok' "$d")" ] && [ -e "$d/rw/made" ]; then
+		ok "memkit-microvm: runs in the caller's directory under /tmp, read-only, a --rw one inside it writable"; else
+		fail "memkit-microvm in a directory under /tmp (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
+	rm -rf "$d"
 fi
 
 # -- in the microVM: a real Linux guest as libdax's client -- 1 test

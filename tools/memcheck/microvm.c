@@ -64,9 +64,13 @@ int mc_microvm_run(const char *kernel, char **argv, const char *why)
 		fprintf(stderr, "%s: /proc/self/exe: %s\n", PROG, strerror(errno));
 		return 1;
 	}
-	if (why)
-		fprintf(stderr, "%s: %s; running the checks in a microVM on kernel %s\n", PROG, why,
-			release ? release : kernel ? kernel : "(default)");
+	if (why) {
+		/* One whole line, after whatever stdout holds: the microVM's output follows. */
+		g_autofree char *note = g_strdup_printf("%s: %s; running the checks in a microVM on kernel %s\n",
+							PROG, why, release ? release : kernel ? kernel : "(default)");
+		fflush(stdout);
+		fputs(note, stderr);
+	}
 	g_ptr_array_add(args, g_strdup(runner));
 	if (kernel) {
 		g_ptr_array_add(args, g_strdup("--kernel"));
@@ -123,7 +127,14 @@ int mc_microvm_run(const char *kernel, char **argv, const char *why)
 		fprintf(stderr, "%s: the microVM runner died of signal %d\n", PROG, WTERMSIG(status));
 		return 1;
 	}
+	/* Only the statuses memcheck-guest(1) lists go through; the runner's
+	 * own trouble (memkit-microvm(1), EXIT STATUS) is a failed run. */
 	switch (WEXITSTATUS(status)) {
+	case 0:
+	case 1:
+	case 2:
+	case 77:
+		return WEXITSTATUS(status);
 	case 124:
 		fprintf(stderr, "%s: the microVM timed out\n", PROG);
 		return 1;
@@ -131,6 +142,8 @@ int mc_microvm_run(const char *kernel, char **argv, const char *why)
 		fprintf(stderr, "%s: the microVM failed to run the checks\n", PROG);
 		return 1;
 	default:
-		return WEXITSTATUS(status);
+		fprintf(stderr, "%s: the microVM runner exited %d (see memkit-microvm(1))\n", PROG,
+			WEXITSTATUS(status));
+		return 1;
 	}
 }
