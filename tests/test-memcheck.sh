@@ -28,7 +28,7 @@ if [ -z "${MEMKIT_MICROVM_GUEST:-}" ]; then
 else
 	ntests=$((ntests + 1))  # the linux check
 fi
-[ "$kvm_here" = no ] || ntests=$((ntests + 19))
+[ "$kvm_here" = no ] || ntests=$((ntests + 21))
 plan $ntests
 
 # run ARGS...: output in $tmp/out, stderr in $tmp/err, exit status in $rc.
@@ -193,10 +193,24 @@ if [ "$rc" -eq 1 ] && grep -q "did not answer within" "$tmp/out"; then
 	ok "hanging guest stopped by --timeout, reported as FAIL"; else
 	fail "hanging guest (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
 
-# --json: one valid object per run, with every selected check. 2 tests.
+# --json: one valid object per run, with every selected check. 3 tests.
 run --size $SIZE --json
 if [ "$rc" -le 1 ] && python3 -m json.tool "$tmp/out" >/dev/null; then ok "--json is valid JSON"; else
 	fail "--json (exit $rc)"; diag <"$tmp/out"; fi
+# Durations ("ms") with exactly three decimals, no number with float noise
+# (more than three decimals, an exponent), whole counts as integers.
+if python3 - "$tmp/out" <<'PY'
+import json, re, sys
+text = open(sys.argv[1]).read()
+for key, num in re.findall(r'"([a-z_0-9]+)": (-?[0-9][0-9.eE+-]*)', text):
+    assert re.fullmatch(r'-?[0-9]+(\.[0-9]{3})?', num), (key, num)
+    if key == "ms" or key.endswith(("_us", "_ms", "_s", "_gbps")):
+        assert re.fullmatch(r'-?[0-9]+\.[0-9]{3}', num), (key, num)
+d = json.loads(text)
+assert isinstance(d["checks"][0]["metrics"].get("pages_written", 0), int) or d["checks"][0]["name"] != "dirty"
+PY
+then ok "--json: durations with three decimals, counts as integers, no float noise"; else
+	fail "--json numbers"; diag <"$tmp/out"; fi
 if python3 - "$tmp/out" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -208,6 +222,13 @@ for c in d["checks"]:
     assert c["status"] in ("pass", "fail", "skip") and isinstance(c["metrics"], dict)
 PY
 then ok "--json lists every check with status and metrics"; else fail "--json content"; fi
+
+# One check is "1 check", one round "1 round", one iteration "1 iteration". 1 test.
+run --size 1M --tests snapshot --iterations 1
+if [ "$rc" -eq 0 ] && grep -q "^1 check: 1 passed" "$tmp/out" && grep -q ", 1 iteration;" "$tmp/out" &&
+	grep -q " 1 round of " "$tmp/out"; then
+	ok "plurals: 1 check, 1 iteration, 1 round"; else
+	fail "plurals (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
 
 # A full default-style run (all checks) passes at a small size: 1 test.
 expect_rc 0 "all checks at $SIZE exit 0" --size $SIZE --seed 7 --iterations 2

@@ -144,17 +144,24 @@ void jw_string(struct jw *w, const char *key, const char *val)
 	jw_string_len(w, key, val, val ? strlen(val) : 0);
 }
 
-void jw_double(struct jw *w, const char *key, double val)
+void jw_fixed(struct jw *w, const char *key, double val, unsigned decimals)
 {
-	char buf[G_ASCII_DTOSTR_BUF_SIZE];
+	uint64_t scale = 1, mag;
+	double r;
 
 	item(w, key);
-	if (!isfinite(val)) {
+	for (unsigned i = 0; i < decimals && i < 9; i++)
+		scale *= 10;
+	r = round(val * (double)scale);
+	/* beyond 2^63 (or not a number) no fixed form is exact: null */
+	if (!isfinite(r) || fabs(r) >= 9.2e18) {
 		g_string_append(w->s, "null");
 		return;
 	}
-	/* g_ascii_dtostr: shortest round-trip form, '.' whatever the locale. */
-	g_string_append(w->s, g_ascii_dtostr(buf, sizeof(buf), val));
+	mag = (uint64_t)fabs(r);
+	g_string_append_printf(w->s, "%s%" PRIu64, r < 0 ? "-" : "", mag / scale);
+	if (scale > 1)
+		g_string_append_printf(w->s, ".%0*" PRIu64, (int)MIN(decimals, 9u), mag % scale);
 }
 
 void jw_u64(struct jw *w, const char *key, uint64_t val)

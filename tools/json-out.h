@@ -50,6 +50,11 @@ void jw_string_len(struct jw *w, const char *key, const char *val, size_t len);
 void jw_u64(struct jw *w, const char *key, uint64_t val);
 void jw_i64(struct jw *w, const char *key, int64_t val);
 void jw_bool(struct jw *w, const char *key, bool val);
-/* A finite double in the shortest "%.*g" form that reads back the same; NaN and infinities as null. */
-void jw_double(struct jw *w, const char *key, double val);
+/*
+ * val rounded to exactly decimals (0..9) digits after the point, e.g.
+ * 892.456 for (892.45567100000005, 3): no binary noise, a width the
+ * reader can rely on. NaN, infinities and magnitudes past 2^63 units
+ * of the last digit are null.
+ */
+void jw_fixed(struct jw *w, const char *key, double val, unsigned decimals);
 void jw_null(struct jw *w, const char *key);

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <glib.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,8 +64,36 @@ static const char *status_name(enum mc_status st)
 	return st == MC_PASS ? "PASS" : st == MC_FAIL ? "FAIL" : "SKIP";
 }
 
+/* Times in ms and metrics with a unit of time or rate, and any fraction, with
+ * three decimals (microseconds for ms); whole counts as integers. memcheck-guest(1), --json. */
+static bool metric_is_fixed(const struct mc_metric *m)
+{
+	static const char *const units[] = { "s", "ms", "us", "GB/s" };
+
+	for (size_t i = 0; i < G_N_ELEMENTS(units); i++)
+		if (m->unit && !strcmp(m->unit, units[i]))
+			return true;
+	return m->value != floor(m->value) || fabs(m->value) >= 9.2e18;
+}
+
+static void json_metric(struct jw *w, const struct mc_metric *m)
+{
+	if (metric_is_fixed(m))
+		jw_fixed(w, m->name, m->value, 3);
+	else if (m->value < 0)
+		jw_i64(w, m->name, (int64_t)m->value);
+	else
+		jw_u64(w, m->name, (uint64_t)m->value);
+}
+
+static void json_ms(struct jw *w, uint64_t ns)
+{
+	/* whole microseconds, so the three decimals are exact */
+	jw_fixed(w, "ms", (double)((ns + 500) / 1000) / 1e3, 3);
+}
+
 static void print_json(const struct mc_opts *o, const struct mc_result *res, unsigned n,
-		       const char *verdict, unsigned counts[3], double total_ms)
+		       const char *verdict, unsigned counts[3], uint64_t total_ns)
 {
 	struct jw w;
 	g_autofree char *doc = NULL;
@@ -81,18 +110,18 @@ static void print_json(const struct mc_opts *o, const struct mc_result *res, uns
 	jw_u64(&w, "passed", counts[MC_PASS]);
 	jw_u64(&w, "failed", counts[MC_FAIL]);
 	jw_u64(&w, "skipped", counts[MC_SKIP]);
-	jw_double(&w, "ms", total_ms);
+	json_ms(&w, total_ns);
 	jw_array_begin(&w, "checks");
 	for (unsigned i = 0; i < n; i++) {
 		jw_object_begin(&w, NULL);
 		jw_string(&w, "name", res[i].name);
 		jw_string(&w, "status", res[i].status == MC_PASS ? "pass" :
 				       res[i].status == MC_FAIL ? "fail" : "skip");
-		jw_double(&w, "ms", res[i].ms);
+		json_ms(&w, res[i].ns);
 		jw_string(&w, "detail", res[i].detail);
 		jw_object_begin(&w, "metrics");
 		for (unsigned j = 0; j < res[i].nmetrics; j++)
-			jw_double(&w, res[i].metrics[j].name, res[i].metrics[j].value);
+			json_metric(&w, &res[i].metrics[j]);
 		jw_object_end(&w);
 		jw_object_end(&w);
 	}
@@ -117,17 +146,17 @@ static void print_unavailable(const char *reason)
 }
 
 static void print_table(const struct mc_opts *o, const struct mc_result *res, unsigned n,
-			unsigned counts[3], double total_ms)
+			unsigned counts[3], uint64_t total_ns)
 {
-	printf("%s %s: %llu MiB, seed %llu, %u iterations; kernel %s via %s\n", PROG,
+	printf("%s %s: %llu MiB, seed %llu, %u %s; kernel %s via %s\n", PROG,
 	       PACKAGE_VERSION, (unsigned long long)(o->size >> 20), (unsigned long long)o->seed,
-	       o->iterations, o->release, o->via);
+	       o->iterations, mk_plural(o->iterations, "iteration", "iterations"), o->release, o->via);
 	printf("%-9s %-6s %10s  %s\n", "CHECK", "RESULT", "TIME", "DETAIL");
 	for (unsigned i = 0; i < n; i++)
 		printf("%-9s %-6s %7.1f ms  %s\n", res[i].name, status_name(res[i].status),
-		       res[i].ms, res[i].detail);
-	printf("%u checks: %u passed, %u failed, %u skipped (%.1f ms)\n", n, counts[MC_PASS],
-	       counts[MC_FAIL], counts[MC_SKIP], total_ms);
+		       (double)res[i].ns / 1e6, res[i].detail);
+	printf("%u %s: %u passed, %u failed, %u skipped (%.1f ms)\n", n, mk_plural(n, "check", "checks"),
+	       counts[MC_PASS], counts[MC_FAIL], counts[MC_SKIP], (double)total_ns / 1e6);
 }
 
 /* ---- main ----------------------------------------------------------------- */
@@ -297,7 +326,7 @@ int main(int argc, char **argv)
 		mc_note(&o, "%s: start", mc_checks[i].name);
 		t = mk_now_ns();
 		mc_checks[i].run(&o, &res[n]);
-		res[n].ms = (double)(mk_now_ns() - t) / 1e6;
+		res[n].ns = mk_now_ns() - t;
 		mc_note(&o, "%s: %s %s", mc_checks[i].name, status_name(res[n].status), res[n].detail);
 		counts[res[n].status]++;
 		n++;
@@ -307,8 +336,8 @@ int main(int argc, char **argv)
 	mk_close(fd);
 	if (json)
 		print_json(&o, res, n, counts[MC_FAIL] ? "fail" : "pass", counts,
-			   (double)(mk_now_ns() - t0) / 1e6);
+			   mk_now_ns() - t0);
 	else
-		print_table(&o, res, n, counts, (double)(mk_now_ns() - t0) / 1e6);
+		print_table(&o, res, n, counts, mk_now_ns() - t0);
 	return counts[MC_FAIL] ? EXIT_FAILED : EXIT_PASS;
 }

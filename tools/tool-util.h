@@ -10,6 +10,12 @@
 /* Exit status every tool uses for "KVM unavailable" (as automake's SKIP). */
 #define MK_EXIT_NOKVM 77
 
+/* one for a count of 1, else many: "1 check", "0 checks", "2 checks". */
+static inline const char *mk_plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
 /* setlocale(LC_ALL, "") and the program name GLib's --help prints. */
 void mk_tool_init(const char *prog);
 

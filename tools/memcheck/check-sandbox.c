@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 #include "tools/memcheck/check.h"
 #include "tools/memcheck/host.h"
 #include "tools/memcheck/pattern.h"
+#include "tools/tool-util.h"
 
 /* A VM plus a bound test region. */
 struct fixture {
@@ -331,8 +333,10 @@ void mc_check_dirty(const struct mc_opts *o, struct mc_result *res)
 			(unsigned long long)missing, (unsigned long long)nset);
 		goto out;
 	}
-	mc_pass(res, "%llu pages written (%llu writes), all in the dirty log; %llu other pages logged",
-		(unsigned long long)nset, (unsigned long long)count, (unsigned long long)extra);
+	mc_pass(res, "%llu %s written (%llu %s), all in the dirty log; %llu other %s logged",
+		(unsigned long long)nset, mk_plural(nset, "page", "pages"), (unsigned long long)count,
+		mk_plural(count, "write", "writes"), (unsigned long long)extra,
+		mk_plural(extra, "page", "pages"));
 out:
 	free(bm);
 	free(list);
@@ -473,9 +477,10 @@ void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res)
 	mc_metric(res, "pages_restored_avg", (double)restored / o->iterations, "pages");
 	if (mc_mem_restore_counts(f.mem, &n_copy, &n_remap, &n_trim) < 0)
 		n_copy = n_remap = n_trim = 0;
-	mc_pass(res, "%u rounds of %llu page writes, %.0f pages restored each (%s); restore "
-		"median %.1f us, max %.1f us", o->iterations, (unsigned long long)dirty,
-		(double)restored / o->iterations,
+	mc_pass(res, "%u %s of %llu page %s, %.0f %s restored each (%s); restore "
+		"median %.1f us, max %.1f us", o->iterations, mk_plural(o->iterations, "round", "rounds"),
+		(unsigned long long)dirty, mk_plural(dirty, "write", "writes"),
+		(double)restored / o->iterations, mk_plural((uint64_t)llround((double)restored / o->iterations), "page", "pages"),
 		n_copy && !n_remap ? "copy-back" : n_remap && !n_copy ? "remap" : "copy-back/remap",
 		(double)cost[o->iterations / 2] / 1e3, (double)cost[o->iterations - 1] / 1e3);
 out:

@@ -33,7 +33,7 @@ struct mc_metric {
 struct mc_result {
 	const char *name;
 	enum mc_status status;
-	double ms;
+	uint64_t ns;            /* how long the check took */
 	char detail[256];       /* one line: what was measured, or why it failed/skipped */
 	struct mc_metric metrics[MC_MAX_METRICS];
 	unsigned nmetrics;
