@@ -49,7 +49,8 @@ expect_rc 2 "--size above 1G is a usage error" --size 2G
 expect_rc 2 "unknown check is a usage error" --tests patterns,bogus
 expect_rc 2 "--iterations 0 is a usage error" --iterations 0
 expect_rc 2 "stray argument is a usage error" extra
-if grep -q "^memcheck-guest: " "$tmp/err"; then ok "usage errors say 'memcheck-guest: ...'"; else
+if grep -q "^memcheck-guest: unexpected argument 'extra' (see 'memcheck-guest --help')$" "$tmp/err" &&
+	[ "$(wc -l <"$tmp/err")" -eq 1 ]; then ok "a usage error is one line 'memcheck-guest: ...'"; else
 	fail "usage error message"; diag <"$tmp/err"; fi
 
 # -- no KVM device and no microVM either: 77 with the reason -- 2 tests

@@ -26,23 +26,22 @@
 #include "tool-util.h"
 
 #define EXIT_BAD 1
-#define EXIT_USAGE 2
+#define EXIT_USAGE MK_EXIT_USAGE
 #define EXIT_NOKVM MK_EXIT_NOKVM
 
 static const char *prog = "daxsnap";
-static const char *cur_cmd;     /* the subcommand running, for "Try 'daxsnap show --help'" */
+static const char *cur_cmd;     /* the subcommand running, for "see 'daxsnap show --help'" */
 
 static int G_GNUC_PRINTF(1, 2) usage_error(const char *fmt, ...)
 {
+	g_autofree char *help = g_strdup_printf("%s%s%s", prog, cur_cmd ? " " : "", cur_cmd ? cur_cmd : "");
+	g_autofree char *msg = NULL;
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	msg = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry '%s%s%s --help' for more information.\n", prog, cur_cmd ? " " : "",
-		cur_cmd ? cur_cmd : "");
-	return EXIT_USAGE;
+	return mk_usage_error(prog, help, "%s", msg);
 }
 
 /* "daxsnap: what: why" and the exit status; what (often a file name) escaped. */

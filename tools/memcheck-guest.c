@@ -47,14 +47,13 @@ const unsigned mc_ncheck = MK_ARRAY_SIZE(mc_checks);
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void usage_error(const char *fmt, ...)
 {
+	g_autofree char *msg = NULL;
 	va_list ap;
 
-	fputs(PROG ": ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	msg = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
-	fputs("\nTry '" PROG " --help' for more information.\n", stderr);
-	exit(EXIT_USAGE);
+	exit(mk_usage_error(PROG, PROG, "%s", msg));
 }
 
 /* ---- output --------------------------------------------------------------- */

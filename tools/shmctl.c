@@ -38,7 +38,7 @@
 #include "tool-util.h"
 
 #define EXIT_FAIL 1
-#define EXIT_USAGE 2
+#define EXIT_USAGE MK_EXIT_USAGE
 
 static char *opt_dir = NULL, *opt_output = NULL;
 static gboolean opt_json, opt_dry_run, opt_version, opt_noheadings, opt_raw, opt_bytes, opt_chunks;
@@ -327,12 +327,11 @@ static int parse_columns(const char *list)
 			;
 		if (c == G_N_ELEMENTS(cols)) {
 			g_autofree char *e = mk_text_escape(names[i]);
-			fprintf(stderr, "%s: --output: unknown column '%s'\nTry '%s --help' for more information.\n",
-				prog, e, prog);
+			mk_usage_error(prog, prog, "--output: unknown column '%s'", e);
 			return -1;
 		}
 		if (nsel == G_N_ELEMENTS(sel)) {
-			fprintf(stderr, "%s: --output: too many columns\n", prog);
+			mk_usage_error(prog, prog, "--output: too many columns");
 			return -1;
 		}
 		sel[nsel++] = (int)c;
@@ -833,9 +832,8 @@ static int usage_error(GOptionContext *ctx, const char *msg)
 {
 	g_autofree char *m = mk_text_escape(msg);
 
-	fprintf(stderr, "%s: %s\nTry '%s --help' for more information.\n", prog, m, prog);
 	g_option_context_free(ctx);
-	return EXIT_USAGE;
+	return mk_usage_error(prog, prog, "%s", m);
 }
 
 int main(int argc, char **argv)

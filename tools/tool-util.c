@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <locale.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +15,19 @@ void mk_tool_init(const char *prog)
 	/* JSON and tables print numbers with printf: keep '.' whatever the locale */
 	setlocale(LC_NUMERIC, "C");
 	g_set_prgname(prog);
+}
+
+int mk_usage_error(const char *prog, const char *help, const char *fmt, ...)
+{
+	g_autofree char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	/* one write: the line never mixes with other output */
+	fprintf(stderr, "%s: %s (see '%s --help')\n", prog, msg, help);
+	return MK_EXIT_USAGE;
 }
 
 void mk_print_version(const char *prog, const char *libs, const char *extra)

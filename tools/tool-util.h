@@ -9,6 +9,15 @@
 
 /* Exit status every tool uses for "KVM unavailable" (as automake's SKIP). */
 #define MK_EXIT_NOKVM 77
+/* ... and for a usage error. */
+#define MK_EXIT_USAGE 2
+
+/*
+ * A usage error, one line on standard error as memkit(7) has every error:
+ * "PROG: MESSAGE (see 'HELP --help')", HELP being PROG or "PROG COMMAND".
+ * The caller escapes what it puts in MESSAGE. Returns MK_EXIT_USAGE.
+ */
+int mk_usage_error(const char *prog, const char *help, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
 /* one for a count of 1, else many: "1 check", "0 checks", "2 checks". */
 static inline const char *mk_plural(uint64_t n, const char *one, const char *many)
