@@ -22,6 +22,10 @@
  *                                          free them all or (FREE 0) wait to be killed
  *   shm-child adopt DIR NAME HANDLE...     adopt each block, verify its pattern, print
  *                                          "A <adopted> <stale>", wait to be killed
+ *   shm-child memfd-hold NAME N LEAK       create a memfd pool NAME (tests/shmctl.sh), allocate
+ *                                          N blocks; a fork()ed child allocates LEAK more
+ *                                          and exits attached (0: no child); print "R",
+ *                                          then wait to be killed
  */
 #include "config.h"
 
@@ -31,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "shm.h"
@@ -353,6 +358,41 @@ static int do_adopt(int argc, char **argv)
 		pause();        /* until SIGKILL */
 }
 
+static int do_memfd_hold(char **argv)
+{
+	struct shma_pool_opts o = { .size = sizeof(o), .backend = SHMA_BACKEND_MEMFD, .name = argv[2],
+				    .chunk_size = 1u << 20 };
+	int n = atoi(argv[3]), leak = atoi(argv[4]);
+	struct shma_pool *p;
+	int r = shma_pool_create(&o, &p);
+
+	if (r < 0)
+		return fail("create", r);
+	for (int i = 0; i < n; i++)
+		if ((r = shma_alloc(p, 100, 0, NULL, NULL)) < 0)
+			return fail("alloc", r);
+	if (leak) {
+		/* the child registers as itself at its first allocation, then dies attached */
+		pid_t pid = fork();
+		int st;
+
+		if (pid < 0)
+			return fail("fork", -errno);
+		if (pid == 0) {
+			for (int i = 0; i < leak; i++)
+				if (shma_alloc(p, 100, 0, NULL, NULL) < 0)
+					_exit(1);
+			_exit(0);
+		}
+		if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+			return fail("leaking child", -ECHILD);
+	}
+	printf("R\n");
+	fflush(stdout);
+	for (;;)
+		pause();        /* until killed */
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "resolve"))
@@ -377,6 +417,8 @@ int main(int argc, char **argv)
 		return do_handover(argv);
 	if (argc >= 4 && !strcmp(argv[1], "adopt"))
 		return do_adopt(argc, argv);
-	fprintf(stderr, "usage: shm-child resolve|memfd|churn|loop|threads|leak|create|hold|crash|handover|adopt ...\n");
+	if (argc == 5 && !strcmp(argv[1], "memfd-hold"))
+		return do_memfd_hold(argv);
+	fprintf(stderr, "usage: shm-child resolve|memfd|churn|loop|threads|leak|create|hold|crash|handover|adopt|memfd-hold ...\n");
 	return 2;
 }

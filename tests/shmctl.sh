@@ -8,7 +8,7 @@ SHMCTL="$top_builddir/tools/shmctl"
 CHILD="$top_builddir/tests/shm-child"
 D=$(mktemp -d /dev/shm/memkit-shmctl-XXXXXX)
 trap 'rm -rf "$D"; [ -n "$HOLD" ] && kill $HOLD 2>/dev/null' EXIT
-plan 71
+plan 88
 
 # status "description" expected-status command...
 status() {
@@ -46,7 +46,12 @@ err=$("$SHMCTL" frob 2>&1 >/dev/null)
 status "missing directory" 1 "$SHMCTL" --dir /nonexistent-memkit list
 
 out=$("$SHMCTL" --dir "$D" list 2>&1); st=$?
-[ $st = 0 ] && [ -z "$out" ] && ok "empty directory lists nothing" || { fail "empty directory lists nothing ($st)"; echo "$out" | diag; }
+[ $st = 0 ] && [ "$out" = "POOL BACKEND STATE OWNER CHUNKS USERS DEAD SIZE USED HOLDERS" ] &&
+	ok "empty directory: the heading, no rows" || { fail "empty directory: the heading ($st)"; echo "$out" | diag; }
+out=$("$SHMCTL" --dir "$D" list --raw -o POOL,USED 2>&1)
+[ "$out" = "POOL USED" ] && ok "empty directory, --raw -o: the heading of those columns" || { fail "empty --raw heading"; echo "$out" | diag; }
+out=$("$SHMCTL" --dir "$D" list --noheadings 2>&1)
+[ -z "$out" ] && ok "empty directory, --noheadings: nothing" || { fail "empty --noheadings"; echo "$out" | diag; }
 has "empty --json" '"pools": \[\]' "$SHMCTL" --dir "$D" list --json
 "$SHMCTL" --dir "$D" list -J > "$T/empty.json"
 check "empty -J parses, schema 1" json_ok "$T/empty.json" 'd["schema"] == 1 and d["pools"] == []' 
@@ -59,6 +64,12 @@ has "--noheadings" "^A " "$SHMCTL" --dir "$D" list --noheadings
 out=$("$SHMCTL" --dir "$D" list --noheadings --raw --bytes -o POOL,STATE,FILES,SIZE)
 [ "$out" = "A idle 2 1048576" ] && ok "--raw --bytes -o POOL,STATE,FILES,SIZE" || { fail "--raw --bytes -o"; echo "$out" | diag; }
 has "sizes are human without --bytes" "^A .* 1M" "$SHMCTL" --dir "$D" list -o POOL,SIZE
+# raw output never leaves an empty cell: every line splits into as many fields as the heading
+"$SHMCTL" --dir "$D" list --raw --chunks -o POOL,STATE,KIND,PID,USERS,HOLDERS > "$T/raw.txt"
+if awk 'NR == 1 { n = NF } NF != n || / $/ || /  / { bad = 1 } END { exit bad || NR < 3 }' "$T/raw.txt" &&
+	grep -q '^A idle - - 0 -$' "$T/raw.txt" && grep -q '^#0 dead regular [0-9][0-9]* - -$' "$T/raw.txt"; then
+	ok "--raw: '-' for every value a row has not, the columns never shift"; else
+	fail "--raw empty cells"; diag < "$T/raw.txt"; fi
 has "-o +DISK adds to the defaults" "^POOL .*USED .*DISK" "$SHMCTL" --dir "$D" list -o +DISK
 status "unknown column is a usage error" 2 "$SHMCTL" --dir "$D" list -o POOL,NOPE
 status "--raw only with list" 2 "$SHMCTL" --dir "$D" --raw stat A
@@ -127,7 +138,9 @@ kill $HOLD; wait $HOLD 2>/dev/null; HOLD=
 
 check "rm B" "$SHMCTL" --dir "$D" rm B
 err=$("$SHMCTL" --dir "$D" rm B 2>&1); st=$?
-[ $st = 1 ] && [ "$err" = "shmctl: B: No such file or directory" ] && ok "rm of a missing pool fails" || { fail "rm of a missing pool fails ($st)"; echo "$err" | diag; }
+[ $st = 1 ] && [ "$err" = "shmctl: B: no such pool" ] && ok "rm of a missing pool: no such pool" || { fail "rm of a missing pool fails ($st)"; echo "$err" | diag; }
+err=$("$SHMCTL" --dir "$D" stat B 2>&1); st=$?
+[ $st = 1 ] && [ "$err" = "shmctl: B: no such pool" ] && ok "stat of an unknown pool: no such pool" || { fail "stat of an unknown pool ($st)"; echo "$err" | diag; }
 
 head -c 8192 /dev/urandom > "$D/memkit-shm.junk"
 status "stat of a damaged pool fails" 1 "$SHMCTL" --dir "$D" stat junk
@@ -189,6 +202,42 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 else
 	for i in 1 2 3 4 5 6 7 8 9; do skip "needs root and setpriv to make another user's pool"; done
 fi
+
+# memfd pools (libshm's default backend) have no file in any directory:
+# shmctl finds them through /proc/PID/fd, with the processes holding them.
+M="memfd-test-$$"
+"$CHILD" memfd-hold "$M" 3 2 > "$T/mf.out" & MF=$!
+for i in $(seq 100); do [ -s "$T/mf.out" ] && break; sleep 0.1; done
+trap 'rm -rf "$D" "$T"; [ -n "$HOLD" ] && kill $HOLD 2>/dev/null; kill $MF 2>/dev/null' EXIT
+# (--pid: other tests' processes may hold pools meanwhile, some damaged on purpose)
+has "list (no --dir) shows the memfd pool with its holder" "^$M  *memfd  *alive .* $MF,shm-child,[0-9]" "$SHMCTL" --pid "$MF" list
+"$SHMCTL" --pid "$MF" list -J > "$T/mf.json"
+check "list --pid -J: the memfd pool, its counts, the process holding it" json_ok "$T/mf.json" \
+	"[(p['pool'], p['backend'], p['state'], p['users'], p['users_dead'], p['chunks']) for p in d['pools']] == [('$M', 'memfd', 'alive', 1, 1, 1)] and d['pools'][0]['holders'][0]['pid'] == $MF and d['pools'][0]['holders'][0]['command'] == 'shm-child'"
+has "stat of a memfd pool" "in use .* in 5 blocks" "$SHMCTL" --pid "$MF" stat "$M"
+"$SHMCTL" --pid "$MF" stat -J "$M" > "$T/mfs.json"
+check "stat -J of a memfd pool: backend, holders" json_ok "$T/mfs.json" \
+	"d['pool'] == '$M' and d['backend'] == 'memfd' and d['blocks_used'] == 5 and [h['pid'] for h in d['holders']] == [$MF]"
+"$SHMCTL" --pid "$MF" list -J --chunks > "$T/mfc.json"
+check "list --chunks of a memfd pool" json_ok "$T/mfc.json" "[c['kind'] for c in d['pools'][0]['chunk_list']] == ['regular']"
+has "gc --dry-run: would reclaim in the memfd pool" "would reclaim in $M (some processes died attached: 1 dead)" "$SHMCTL" --pid "$MF" gc -n
+has "gc reclaims the dead process's blocks in the memfd pool" "reclaimed 2 blocks ([1-9][0-9]* bytes) in $M" "$SHMCTL" --pid "$MF" gc
+has "and the pool has its creator's 3 blocks" "in use .* in 3 blocks" "$SHMCTL" --pid "$MF" stat "$M"
+out=$("$SHMCTL" --dir "$D" list -o POOL 2>&1)
+case $out in *"$M"*) fail "--dir: only that directory's pools"; echo "$out" | diag;; *) ok "--dir: only that directory's pools";; esac
+status "--pid of a process holding no pool: stat finds none" 1 "$SHMCTL" --pid 1 stat "$M"
+status "--pid must be process IDs" 2 "$SHMCTL" --pid x list
+status "--pid does not apply to rm" 2 "$SHMCTL" --pid "$MF" rm "$M"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$SHMCTL" --pid "$MF" list 2>"$T/mf.err"); st=$?
+	if [ $st = 0 ] && [ "$out" = "POOL BACKEND STATE OWNER CHUNKS USERS DEAD SIZE USED HOLDERS" ] &&
+		[ "$(wc -l < "$T/mf.err")" = 1 ] && grep -q "^shmctl: the open files of [0-9]* process.* not readable without root" "$T/mf.err"; then
+		ok "without permission: root's memfd pool not shown, said once, exit 0"; else
+		fail "without permission ($st)"; { echo "$out"; cat "$T/mf.err"; } | diag; fi
+else
+	skip "needs root and setpriv to look as another user"
+fi
+kill $MF; wait $MF 2>/dev/null
 
 # libshm's log hook: silent unless asked; LIBSHM_LOG=debug says why (standard error).
 check "create pool L" "$CHILD" create "$D" L 1
