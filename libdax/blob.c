@@ -144,14 +144,26 @@ static int cmp_mapping(const void *a, const void *b)
 
 #define FAIL(msg) do { *why = (msg); r = -EINVAL; goto fail; } while (0)
 
-/* Entries: present-range and field checks, sorted, non-overlapping, sum within cap. */
-static int check_entries(const struct dax_blob_header *h, struct dax_mapping *v, size_t n,
-			 uint64_t align, bool check_sum, bool need_sorted, const char **why)
+/*
+ * The one rule a blob's layout follows, for parse and build alike (so
+ * daxsnap's create, verify and rebase agree): a window that is not empty,
+ * does not pass 2^64 and whose base and length are multiples of the
+ * alignment (a session could not hold it otherwise); entries present,
+ * aligned (offset and length to the alignment, file offset to 4 KiB),
+ * inside the window, with sane fields, sorted, non-overlapping, their sum
+ * within the cap.
+ */
+static int check_layout(const struct dax_blob_header *h, struct dax_mapping *v, size_t n,
+			uint64_t align, bool check_sum, bool need_sorted, const char **why)
 {
 	uint64_t sum = 0, end;
 	bool sorted = true;
 	int r;
 
+	if (!h->window_len || mk_add_u64(h->base_gpa, h->window_len, &end))
+		FAIL("bad window");
+	if (!mk_is_aligned(h->base_gpa, align) || !mk_is_aligned(h->window_len, align))
+		FAIL("window base or length not aligned");
 	for (size_t i = 0; i < n; i++) {
 		const struct dax_mapping *m = &v[i];
 
@@ -194,27 +206,34 @@ int dax_blob_decode(const uint8_t *b, size_t len, struct dax_blob_header *h,
 		 struct dax_mapping **out, const char **why)
 {
 	struct dax_mapping *v = NULL;
-	uint64_t end, align;
-	size_t es, hs, n;
+	uint64_t align;
+	size_t es, hs, n, want;
 	int r;
 
 	*h = (struct dax_blob_header){ 0 };
-	if (len < 8)
-		FAIL("truncated header");
-	if (memcmp(b, "DAXS", 4))
+	if (len && memcmp(b, "DAXS", MK_MIN(len, (size_t)4)))
 		FAIL("bad magic");
+	if (len < 8)
+		FAIL("truncated");
 	h->version = mk_get_le32(b + 4);
 	if (h->version != 1 && h->version != 2)
 		FAIL("unsupported version");
 	hs = dax_blob_hdr_size(h->version);
 	es = dax_blob_ent_size(h->version);
 	if (len < hs + (h->version == 2 ? 4 : 0))
-		FAIL("truncated header");
+		FAIL("truncated");
 	h->base_gpa = mk_get_le64(b + 8);
 	h->window_len = mk_get_le64(b + 16);
 	h->cap = mk_get_le64(b + 24);
 	h->mapped_bytes = mk_get_le64(b + 32);
 	h->count = mk_get_le64(b + 40);
+	/* The length the header announces, before the CRC: a blob cut short or
+	 * with bytes appended is that, not a CRC mismatch. */
+	want = h->count > SIZE_MAX / es ? 0 : dax_blob_size(h->version, (size_t)h->count);
+	if (!want || len < want)
+		FAIL("truncated");
+	if (len > want)
+		FAIL("trailing data after the last entry");
 	if (h->version == 2) {
 		if (mk_get_le32(b + len - 4) != dax_crc32c(0, b, len - 4))
 			FAIL("CRC mismatch");
@@ -225,10 +244,6 @@ int dax_blob_decode(const uint8_t *b, size_t len, struct dax_blob_header *h,
 			FAIL("unknown header flags");
 	}
 	align = h->version == 2 ? 1ull << h->align_log2 : 4096;
-	if (!h->window_len || mk_add_u64(h->base_gpa, h->window_len, &end))
-		FAIL("bad window");
-	if (h->count > (len - hs) / es || dax_blob_size(h->version, (size_t)h->count) != len)
-		FAIL("entry count does not match the length");
 	n = (size_t)h->count;
 	v = mk_reallocarray(NULL, n ?: 1, sizeof(*v));
 	if (!v) {
@@ -259,7 +274,7 @@ int dax_blob_decode(const uint8_t *b, size_t len, struct dax_blob_header *h,
 				.valid = 1,
 			};
 	}
-	r = check_entries(h, v, n, align, h->version == 2, h->version == 2, why);
+	r = check_layout(h, v, n, align, h->version == 2, h->version == 2, why);
 	if (r < 0)
 		goto fail;
 	*out = v;
@@ -296,7 +311,6 @@ MK_EXPORT int dax_blob_build(const struct dax_blob_header *hdr, const struct dax
 	struct dax_blob_header h;
 	struct dax_mapping *v = NULL;
 	const char *dummy;
-	uint64_t end;
 	uint8_t *b = NULL;
 	size_t sz;
 	int r;
@@ -313,8 +327,6 @@ MK_EXPORT int dax_blob_build(const struct dax_blob_header *hdr, const struct dax
 		h.align_log2 = 0;
 	else if (h.align_log2 < 12 || h.align_log2 > 40)
 		FAIL("bad alignment");
-	if (!h.window_len || mk_add_u64(h.base_gpa, h.window_len, &end))
-		FAIL("bad window");
 	sz = dax_blob_size(h.version, n);
 	if (!sz)
 		FAIL("too many entries");
@@ -328,9 +340,9 @@ MK_EXPORT int dax_blob_build(const struct dax_blob_header *hdr, const struct dax
 	memcpy(v, entries, sizeof(*v) * n);
 	h.mapped_bytes = 0;
 	for (size_t i = 0; i < n; i++)
-		h.mapped_bytes += v[i].len;     /* overflow is caught by check_entries */
+		h.mapped_bytes += v[i].len;     /* overflow is caught by check_layout */
 	h.count = n;
-	r = check_entries(&h, v, n, h.version == 2 ? 1ull << h.align_log2 : 4096, false, false, why);
+	r = check_layout(&h, v, n, h.version == 2 ? 1ull << h.align_log2 : 4096, false, false, why);
 	if (r < 0)
 		goto fail;
 	dax_blob_put_header(b, &h);

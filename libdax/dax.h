@@ -402,11 +402,12 @@ struct dax_blob_header {
 };
 
 /*
- * Parse and validate a blob on its own (no session): structure, CRC,
- * each entry aligned (v2: to align_log2; v1: to 4 KiB), in window,
- * non-overlapping, total within cap, mapped_bytes consistent. *entries
- * (malloc'd, free()) is sorted by moffset. On error *why (if not NULL)
- * points to a static description.
+ * Parse and validate a blob on its own (no session): the length its count
+ * announces ("truncated", "trailing data after the last entry"), CRC,
+ * window base and length and each entry aligned (v2: to align_log2; v1:
+ * to 4 KiB), entries in window, non-overlapping, total within cap,
+ * mapped_bytes consistent. *entries (malloc'd, free()) is sorted by
+ * moffset. On error *why (if not NULL) points to a static description.
  */
 int dax_blob_parse(const void *blob, size_t len, struct dax_blob_header *hdr,
 		   struct dax_mapping **entries, const char **why);

@@ -18,7 +18,7 @@ if [ "${MEMKIT_NATIVE_KVM:-yes}" != yes ] && [ -n "${MEMKIT_MICROVM_KERNELS:-}" 
 	replay_here=no
 	echo "# no usable /dev/kvm here: the replay cases run in the microVM (tests/microvm-*.sh)"
 fi
-if [ "$replay_here" = yes ]; then plan 118; else plan 114; fi
+if [ "$replay_here" = yes ]; then plan 153; else plan 149; fi
 
 # expect STATUS DESC CMD...: ok when CMD exits with STATUS
 expect() {
@@ -59,20 +59,43 @@ check "verify says why" grep -q 'daxsnap: a.v2: window base does not match --bas
 expect 1 "verify --cap too small" "$D" verify a.v2 --cap 4M
 head -c 100 a.v2 > trunc.v2
 expect 1 "verify truncated" "$D" verify trunc.v2
-check "truncated reason" grep -q '^daxsnap: trunc.v2: CRC mismatch' err
+check "truncated: says so with the sizes, not a CRC mismatch" grep -qx 'daxsnap: trunc.v2: truncated (100 of 300 bytes)' err
+# cut anywhere (the header too) or run on: the fault by name, never a CRC mismatch
+bad=
+for n in 0 4 47 60 140 219 299; do
+	head -c $n a.v2 > cut.v2
+	"$D" verify cut.v2 2> err
+	grep -qx "daxsnap: cut.v2: truncated ($n of \(at least \)\{0,1\}[0-9]* bytes)" err || bad="$bad $n:$(cat err)"
+done
+[ -z "$bad" ] && ok "v2 cut at 0..299 bytes: truncated (N of M bytes)" || { fail "v2 cuts"; echo "$bad" | diag; }
 cp a.v2 crc.v2 && printf 'X' | dd of=crc.v2 bs=1 seek=70 conv=notrunc 2>/dev/null
 expect 1 "verify bad CRC" "$D" verify crc.v2
 check "CRC reason" grep -q 'CRC mismatch' err
+{ cat a.v2; printf 'x'; } > long1.v2
+expect 1 "a byte appended" "$D" verify long1.v2
+check "trailing data, not a CRC mismatch" grep -qx 'daxsnap: long1.v2: trailing data after the last entry (at byte 300)' err
 expect 1 "create rejects overlap" "$D" create --base 0 --len 64M -e 0:8K:1:0:r -e 4K:8K:1:0:r -o x
 check "no output file on failure" test ! -e x
 
 expect 0 "convert --to v1" "$D" convert a.v2 --to v1 -o a.v1
 # v1 layout: 48-byte header + 40 bytes per entry, the seed's format
 check "v1 size is 48 + 3*40" test "$(wc -c < a.v1)" -eq 168
+head -c 100 a.v1 > trunc.v1
+expect 1 "a v1 blob cut short" "$D" show trunc.v1
+check "v1: truncated (100 of 168 bytes)" grep -qx 'daxsnap: trunc.v1: truncated (100 of 168 bytes)' err
+{ cat a.v1; printf 'x'; } > long.v1
+expect 1 "a v1 blob with a byte appended" "$D" show long.v1
+check "v1: trailing data after the last entry" grep -qx 'daxsnap: long.v1: trailing data after the last entry (at byte 168)' err
 check "v1 magic and version" sh -c "head -c 8 a.v1 | od -An -tx1 | tr -d ' \n' | grep -qx 4441585301000000"
 expect 0 "convert v1 back to v2" "$D" convert a.v1 --to v2 --align 21 -o c.v2
 expect 1 "diff: v2 without identities differs" "$D" diff a.v2 c.v2
-check "diff shows changed entries" grep -q '^< 0x0 len 0x200000 node 1' out
+check "diff shows the field that differs, no identical pairs" sh -c \
+	"grep -q '^! 0x0 identity dev=[0-9]* ino=[0-9]* size=8388608 mtime=[0-9.]* -> -\$' out && test \$(grep -c '^! 0x' out) -eq 3 && ! grep -q '^[<>]' out"
+expect 1 "diff of v2 and v1" "$D" diff a.v2 a.v1
+check "diff prints header fields in show's units" sh -c "grep -qx '! version 2 -> 1' out && grep -qx '! align 21 -> -' out && ! grep -q '0x15' out"
+expect 1 "diff -J of v2 and v1" "$D" diff -J a.v2 a.v1
+check "diff -J: the fields that differ" json_ok out \
+	'd["header"] == [{"field": "version", "a": 2, "b": 1}, {"field": "align_log2", "a": 21, "b": None}] and all(e["fields"] == ["identity"] for e in d["entries"])'
 expect 0 "diff identical" "$D" diff a.v2 b.v2
 expect 0 "create with a slot removed and one added" \
 	"$D" create --base 0x40000000 --len 64M --align 21 -e 0:2M:1:0:r \
@@ -84,6 +107,25 @@ expect 2 "diff with an invalid blob is trouble" "$D" diff a.v2 trunc.v2
 expect 0 "rebase" "$D" rebase a.v2 --base 0x80000000 -o r.v2
 expect 0 "rebased blob verifies at the new base" "$D" verify r.v2 --base 0x80000000
 expect 1 "rebase to an unaligned base" "$D" rebase a.v2 --base 0x80001000 -o r2.v2
+check "rebase: the alignment rule's reason" grep -qx 'daxsnap: a.v2: window base or length not aligned' err
+# the same rule in create and verify: what rebase refuses, they refuse
+expect 1 "create refuses a base off the alignment" "$D" create --base 0x40001000 --len 64M --align 21 -o x
+check "create: the alignment rule's reason" grep -q 'window base or length not aligned' err
+expect 1 "create refuses a window of 2 bytes at 1" "$D" create --base 1 --len 2 -o x
+printf 'DAXS\001\000\000\000\001\000\000\000\000\000\000\000\002\000\000\000\000\000\000\000' > odd.v1
+head -c 24 /dev/zero >> odd.v1
+expect 1 "verify refuses a v1 blob whose window is off the alignment" "$D" verify odd.v1
+check "verify: the alignment rule's reason" grep -q 'window base or length not aligned' err
+check "nothing written by the refused creates" test ! -e x
+expect 2 "create --format 1 --align: version 1 cannot hold it" "$D" create --format 1 --align 21 --base 0 --len 64M -o x
+expect 2 "create --format 1 --map: version 1 cannot hold it" "$D" create --format 1 --base 0 --len 64M -e 0:4K:1:0:r --map 1=f1 -o x
+expect 2 "convert --to v1 --align: version 1 cannot hold it" "$D" convert a.v2 --to v1 --align 21 -o x
+sed 's/"version": 2/"version": 1/' a.json > v1id.json
+expect 1 "create -J: a version 1 document with identities" sh -c "'$D' create -J -o x < v1id.json"
+check "and says why" grep -q 'version 1 records no' err
+expect 0 "convert --to v2 --align applies to a v2 blob" "$D" convert a.v2 --to v2 --align 12 -o x
+check "its alignment is 12" sh -c "'$D' show x | grep -q '  align 12\$'"
+rm -f x
 
 expect 0 "check-files: unchanged" "$D" check-files a.v2 --map 1=f1 --map 2=f2
 touch -d '2001-01-01' f2
@@ -167,6 +209,18 @@ expect 0 "verify --json" "$D" verify -J a.v2
 check "verify --json: valid, header" json_ok out 'd["schema"] == 1 and d["valid"] is True and d["reason"] is None and d["count"] == 3'
 expect 1 "verify --json of a bad blob" "$D" verify --json crc.v2
 check "verify --json: invalid with the reason" json_ok out 'd["valid"] is False and "CRC" in d["reason"]'
+# every error under -J is JSON too
+expect 2 "verify -J of a missing file" "$D" verify -J missing.v2
+check "verify -J of a missing file: the verdict, with the error" json_ok out \
+	'd["file"] == "missing.v2" and d["valid"] is False and d["reason"] == "No such file or directory" and d["error"] == d["reason"]'
+expect 1 "show -J of a truncated blob" "$D" show -J trunc.v2
+check "show -J: the error as JSON" json_ok out 'd == {"schema": 1, "what": "trunc.v2", "error": "truncated (100 of 300 bytes)"}'
+expect 2 "diff -J with an invalid blob" "$D" diff -J a.v2 trunc.v2
+check "diff -J: the error as JSON" json_ok out 'd["what"] == "trunc.v2" and d["error"].startswith("truncated")'
+expect 1 "check-files -J of a v1 blob" "$D" check-files -J a.v1 --map 1=f1
+check "check-files -J: the error as JSON" json_ok out 'd["what"] == "a.v1" and "version 1" in d["error"]'
+expect 2 "show -J without a file" "$D" show -J
+check "a usage error under -J: JSON too" json_ok out '"missing argument" in d["error"]'
 expect 1 "diff --json" "$D" diff --json a.v2 d.v2
 check "diff --json: removed and added entries" json_ok out \
 	'd["same"] is False and {e["change"] for e in d["entries"]} == {"removed", "added"} and d["header"] == []'

@@ -624,10 +624,12 @@ static void test_restore_rejects(void)
 	REJECT(-EINVAL, "WRONG_MAGIC\1\0\0\0", 15);
 	memcpy(b, good1, len1); b[4] = 0xe7; b[5] = 3;            /* version 999 */
 	REJECT(-EINVAL, b, len1);
-	memcpy(b, good1, len1); b[8] ^= 0x40;                     /* other base */
+	memcpy(b, good1, len1); b[11] ^= 0x40;                    /* other base (aligned) */
 	REJECT(-EBADSLT, b, len1);
-	memcpy(b, good1, len1); b[16] ^= 0x40;                    /* other window length */
+	memcpy(b, good1, len1); b[19] ^= 0x40;                    /* other window length */
 	REJECT(-EBADSLT, b, len1);
+	memcpy(b, good1, len1); b[8] ^= 0x40;                     /* a base off the alignment */
+	REJECT(-EINVAL, b, len1);
 	REJECT(-EINVAL, good1, 48);                               /* claims 2 entries, has none */
 	REJECT(-EINVAL, good1, len1 - 1);
 	memcpy(b, good1, len1); b[len1] = 0;                      /* trailing byte */
@@ -688,6 +690,83 @@ static void test_restore_rejects(void)
 	g_assert_cmpint(dax_session_restore(f.s, good2, len2), ==, 0);
 	g_free(b);
 	fx_close(&f);
+}
+
+/* dax_blob_parse's why for a blob cut short, one with bytes appended and
+ * one damaged inside, both versions; the window alignment rule shared by
+ * build and parse. */
+static const char *parse_why(const void *b, size_t len)
+{
+	struct dax_blob_header h;
+	struct dax_mapping *v = NULL;
+	const char *why = NULL;
+
+	g_assert_cmpint(dax_blob_parse(b, len, &h, &v, &why), ==, -EINVAL);
+	g_assert_null(v);
+	return why;
+}
+
+static void test_blob_faults(void)
+{
+	const struct dax_mapping e[2] = {
+		{ .moffset = 0, .len = 0x200000, .nodeid = 1, .prot = DAX_PROT_READ },
+		{ .moffset = 0x200000, .len = 0x200000, .nodeid = 2, .foffset = 0x200000, .prot = 3,
+		  .id = { 1, 2, 3, 4, 5, 1 } },
+	};
+	struct dax_blob_header h = { .version = 2, .align_log2 = 21, .base_gpa = 0x40000000,
+				     .window_len = 0x4000000, .cap = 0x4000000 };
+	struct dax_mapping *v = NULL;
+	const char *why = NULL;
+	void *blob;
+	size_t len;
+
+	for (unsigned ver = 1; ver <= 2; ver++) {
+		g_autofree uint8_t *b = NULL;
+		size_t cuts[] = { 4, 47, 48, 60, 100, 140, 0 };
+
+		h.version = ver;
+		g_assert_cmpint(dax_blob_build(&h, e, 2, &blob, &len, NULL), ==, 0);
+		g_assert_cmpuint(len, ==, ver == 1 ? 48 + 2 * 40 : 56 + 2 * 80 + 4);
+		b = g_malloc(len + 1);
+		memcpy(b, blob, len);
+		free(blob);
+		cuts[G_N_ELEMENTS(cuts) - 1] = len - 1;
+		for (size_t i = 0; i < G_N_ELEMENTS(cuts); i++)
+			if (cuts[i] < len)
+				g_assert_cmpstr(parse_why(b, cuts[i]), ==, "truncated");
+		b[len] = 0;
+		g_assert_cmpstr(parse_why(b, len + 1), ==, "trailing data after the last entry");
+		if (ver == 2) {
+			b[100] ^= 1;
+			g_assert_cmpstr(parse_why(b, len), ==, "CRC mismatch");
+		}
+	}
+	/* the window's base and length follow the alignment: build refuses what parse would */
+	h.version = 2;
+	h.base_gpa = 0x40001000;
+	g_assert_cmpint(dax_blob_build(&h, e, 2, &blob, &len, &why), ==, -EINVAL);
+	g_assert_cmpstr(why, ==, "window base or length not aligned");
+	h.base_gpa = 1;
+	h.window_len = 2;
+	h.align_log2 = 12;
+	g_assert_cmpint(dax_blob_build(&h, NULL, 0, &blob, &len, &why), ==, -EINVAL);
+	g_assert_cmpstr(why, ==, "window base or length not aligned");
+	h.version = 1;
+	g_assert_cmpint(dax_blob_build(&h, NULL, 0, &blob, &len, &why), ==, -EINVAL);
+	/* a v1 blob written by hand with such a window does not parse either */
+	{
+		uint8_t b[48] = "DAXS\1";
+
+		b[8] = 1;       /* base 1 */
+		b[16] = 2;      /* window 2 */
+		g_assert_cmpstr(parse_why(b, sizeof(b)), ==, "window base or length not aligned");
+	}
+	h.base_gpa = 0x40000000;
+	h.window_len = 0x4000000;
+	g_assert_cmpint(dax_blob_build(&h, NULL, 0, &blob, &len, &why), ==, 0);
+	g_assert_cmpint(dax_blob_parse(blob, len, &h, &v, &why), ==, 0);
+	free(v);
+	free(blob);
 }
 
 static void test_restore_tears_down_live(void)
@@ -1469,7 +1548,7 @@ static void test_log_hook(void)
 		g_assert_nonnull(strstr(g_ptr_array_index(l.msgs, 2), "300 entries, limit 256"));
 	}
 	g_assert_cmpint(dax_session_restore(f.s, "DAXS", 4), ==, -EINVAL);
-	g_assert_nonnull(strstr(g_ptr_array_index(l.msgs, 3), "truncated header"));
+	g_assert_nonnull(strstr(g_ptr_array_index(l.msgs, 3), "truncated"));
 	/* back to silent */
 	dax_set_log_fn(NULL, NULL);
 	g_assert_cmpint(dax_session_setup(f.s, 7, &(struct dax_setup_req){ 1, 0, A, R, 3 }), ==, -EINVAL);
@@ -1501,6 +1580,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/dax/snapshot/v1-bytes-round-trip", test_snapshot_v1_bytes);
 	g_test_add_func("/dax/snapshot/restore-seed-blob", test_restore_seed_blob);
 	g_test_add_func("/dax/snapshot/restore-rejects", test_restore_rejects);
+	g_test_add_func("/dax/blob/faults", test_blob_faults);
 	g_test_add_func("/dax/snapshot/restore-tears-down-live", test_restore_tears_down_live);
 	g_test_add_func("/dax/fault/rebind", test_fault);
 	g_test_add_func("/dax/fault/stale", test_fault_stale);

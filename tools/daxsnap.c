@@ -32,6 +32,44 @@
 static const char *prog = "daxsnap";
 static const char *cur_cmd;     /* the subcommand running, for "see 'daxsnap show --help'" */
 
+/*
+ * Under -J (show, verify, diff, check-files) every error is also one JSON
+ * document on stdout, unless the command printed its own: {"schema",
+ * "what", "error"} as the stderr line has them; verify's has its verdict
+ * fields too (file, valid false, reason). daxsnap(1), JSON ERRORS.
+ */
+static struct {
+	bool on;
+	bool done;              /* a document went out */
+	const char *verify;     /* verify's FILE operand */
+} jerr;
+
+/* Print a finished JSON document. */
+static void put_json(struct jw *w)
+{
+	g_autofree char *text = jw_end_document(w);
+
+	fputs(text, stdout);
+	jerr.done = true;
+}
+
+static void json_error(const char *what, const char *why)
+{
+	struct jw w;
+
+	if (!jerr.on || jerr.done)
+		return;
+	jw_begin_document(&w);
+	if (jerr.verify) {
+		jw_string(&w, "file", jerr.verify);
+		jw_bool(&w, "valid", false);
+		jw_string(&w, "reason", why);
+	}
+	jw_string(&w, "what", what);
+	jw_string(&w, "error", why);
+	put_json(&w);
+}
+
 static int G_GNUC_PRINTF(1, 2) usage_error(const char *fmt, ...)
 {
 	g_autofree char *help = g_strdup_printf("%s%s%s", prog, cur_cmd ? " " : "", cur_cmd ? cur_cmd : "");
@@ -41,6 +79,7 @@ static int G_GNUC_PRINTF(1, 2) usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	msg = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
+	json_error(cur_cmd ? cur_cmd : prog, msg);
 	return mk_usage_error(prog, help, "%s", msg);
 }
 
@@ -49,16 +88,9 @@ static int complain(int status, const char *what, const char *why)
 {
 	g_autofree char *w = mk_text_escape(what);
 
+	json_error(what, why);
 	fprintf(stderr, "%s: %s: %s\n", prog, w, why);
 	return status;
-}
-
-/* Print a finished JSON document. */
-static void put_json(struct jw *w)
-{
-	g_autofree char *text = jw_end_document(w);
-
-	fputs(text, stdout);
 }
 
 /* ---- input / output -------------------------------------------------------------------- */
@@ -104,6 +136,40 @@ static uint64_t le64(const char *p)
 }
 
 /*
+ * The size a DAXS v1/v2 header announces (LIMITS in daxsnap(1)): false
+ * when the bytes do not start with one. *size is then the whole blob's
+ * size, or, before the count is there, the header's (*whole false).
+ */
+static bool blob_announced(const char *b, size_t len, uint64_t *size, bool *whole)
+{
+	uint32_t version;
+	uint64_t fixed, per, count;
+
+	if (len < 8) {
+		/* the start of a magic: cut short before its version */
+		*size = DAXS_HDR_LEN;
+		*whole = false;
+		return !memcmp(b, "DAXS", MIN(len, 4));
+	}
+	if (memcmp(b, "DAXS", 4))
+		return false;
+	memcpy(&version, b + 4, 4);
+	version = GUINT32_FROM_LE(version);
+	if (version != 1 && version != 2)
+		return false;
+	fixed = version == 1 ? 48 : 60;
+	per = version == 1 ? 40 : 80;
+	*whole = len >= DAXS_HDR_LEN;
+	if (!*whole) {
+		*size = fixed;
+		return true;
+	}
+	count = le64(b + 40);
+	*size = count > (UINT64_MAX - fixed) / per ? UINT64_MAX : fixed + per * count;
+	return true;
+}
+
+/*
  * Read path ("-": stdin). blob: a DAXS blob, bounded by its header;
  * otherwise (JSON) at most DAXSNAP_MAX_JSON bytes.
  */
@@ -126,28 +192,22 @@ static int read_input_kind(const char *path, bool blob, char **data, size_t *len
 			r = 1;
 		}
 	} else {
+		uint64_t want;
+		bool whole;
+
 		r = read_upto(fd, s, DAXS_HDR_LEN);
 		/* a header that is not a DAXS v1/v2 one goes to the parser as it is, for its reason */
-		if (r == 0 && s->len == DAXS_HDR_LEN && !memcmp(s->str, "DAXS", 4)) {
-			uint32_t version;
+		if (r == 0 && blob_announced(s->str, s->len, &want, &whole) && whole) {
 			uint64_t window = le64(s->str + 16), count = le64(s->str + 40);
-			uint64_t per, fixed, want;
 
-			memcpy(&version, s->str + 4, 4);
-			version = GUINT32_FROM_LE(version);
-			per = version == 1 ? 40 : 80;
-			fixed = version == 1 ? 48 : 60;
-			if (version == 1 || version == 2) {
-				if (count > window / 4096 || count > (DAXSNAP_MAX_BLOB - fixed) / per) {
-					g_autofree char *why = g_strdup_printf(
-						"header claims %" PRIu64 " entries: more than the window holds "
-						"or above the 1 GiB limit", count);
-					complain(EXIT_BAD, name, why);
-					r = 1;
-				} else {
-					want = fixed + per * count;
-					r = read_upto(fd, s, want + 1);
-				}
+			if (count > window / 4096 || want > DAXSNAP_MAX_BLOB) {
+				g_autofree char *why = g_strdup_printf(
+					"header claims %" PRIu64 " entries: more than the window holds "
+					"or above the 1 GiB limit", count);
+				complain(EXIT_BAD, name, why);
+				r = 1;
+			} else {
+				r = read_upto(fd, s, want + 1);
 			}
 		}
 	}
@@ -181,21 +241,47 @@ static int write_output(const char *path, const void *data, size_t len)
 	return 0;
 }
 
+/*
+ * Parse a blob read by read_input(); on error *why (g_free) says what was
+ * wrong, with the sizes for a blob cut short or running on.
+ */
+static int parse_blob(const char *data, size_t len, struct dax_blob_header *h,
+		      struct dax_mapping **v, char **why)
+{
+	const char *w = NULL;
+	uint64_t want;
+	bool whole;
+	int r;
+
+	if (blob_announced(data, len, &want, &whole) && len != want) {
+		if (len < want)
+			*why = g_strdup_printf("truncated (%zu of %s%" PRIu64 " bytes)", len,
+					       whole ? "" : "at least ", want);
+		else
+			*why = g_strdup_printf("trailing data after the last entry (at byte %" PRIu64 ")",
+					       want);
+		return -EINVAL;
+	}
+	r = dax_blob_parse(data, len, h, v, &w);
+	if (r < 0)
+		*why = g_strdup(w ?: g_strerror(-r));
+	return r;
+}
+
 /* Parse and validate a blob file; prints the reason and returns the exit status on error. */
 static int load_blob(const char *path, int bad_status, struct dax_blob_header *h,
 		     struct dax_mapping **v)
 {
 	g_autofree char *data = NULL;
-	const char *why;
+	g_autofree char *why = NULL;
 	size_t len;
 	int r;
 
 	r = read_input(path, &data, &len);
 	if (r)
 		return r;
-	r = dax_blob_parse(data, len, h, v, &why);
-	if (r < 0)
-		return complain(bad_status, path, why ?: g_strerror(-r));
+	if (parse_blob(data, len, h, v, &why) < 0)
+		return complain(bad_status, path, why);
 	return 0;
 }
 
@@ -313,24 +399,96 @@ static int small_opt(const char *cmd, const char *opt, const char *s, uint64_t l
 
 /* ---- show --------------------------------------------------------------------------------- */
 
+/*
+ * The header fields, each in one unit in every command (show's line, diff's
+ * "! field a -> b"): addresses and sizes in hex, counts and log2 in decimal.
+ */
+enum hdr_field { HF_VERSION, HF_BASE, HF_WINDOW, HF_CAP, HF_MAPPED, HF_COUNT, HF_ALIGN, HF_N };
+
+static const struct {
+	const char *text;       /* show and diff */
+	const char *json;       /* show -J, verify -J, diff -J "field" */
+	bool hex;
+	bool diff;              /* compared by diff (mapped and count follow from the entries) */
+} hdr_fields[HF_N] = {
+	[HF_VERSION] = { "version", "version", false, true },
+	[HF_BASE] = { "base", "base_gpa", true, true },
+	[HF_WINDOW] = { "window", "window_len", true, true },
+	[HF_CAP] = { "cap", "cap", true, true },
+	[HF_MAPPED] = { "mapped", "mapped_bytes", true, false },
+	[HF_COUNT] = { "entries", "count", false, false },
+	[HF_ALIGN] = { "align", "align_log2", false, true },
+};
+
+/* Field f of h; false when h has none (alignment in version 1). */
+static bool hdr_get(const struct dax_blob_header *h, enum hdr_field f, uint64_t *v)
+{
+	switch (f) {
+	case HF_VERSION: *v = h->version; break;
+	case HF_BASE: *v = h->base_gpa; break;
+	case HF_WINDOW: *v = h->window_len; break;
+	case HF_CAP: *v = h->cap; break;
+	case HF_MAPPED: *v = h->mapped_bytes; break;
+	case HF_COUNT: *v = h->count; break;
+	case HF_ALIGN: *v = h->align_log2; return h->version >= 2;
+	default: return false;
+	}
+	return true;
+}
+
+/* A header value as text output has it ("-" for none). */
+static char *hdr_text(const struct dax_blob_header *h, enum hdr_field f)
+{
+	uint64_t v;
+
+	if (!hdr_get(h, f, &v))
+		return g_strdup("-");
+	return hdr_fields[f].hex ? g_strdup_printf("0x%" PRIx64, v) : g_strdup_printf("%" PRIu64, v);
+}
+
+/* An entry's fields the same way: show's columns, diff's changed fields. */
+enum ent_field { EF_LEN, EF_NODEID, EF_FOFFSET, EF_PROT, EF_IDENTITY, EF_N };
+
+static const char *const ent_fields[EF_N] = { "len", "nodeid", "foffset", "prot", "identity" };
+
+static char *ent_text(const struct dax_mapping *m, enum ent_field f)
+{
+	switch (f) {
+	case EF_LEN: return g_strdup_printf("0x%" PRIx64, m->len);
+	case EF_NODEID: return g_strdup_printf("%" PRIu64, m->nodeid);
+	case EF_FOFFSET: return g_strdup_printf("0x%" PRIx64, m->foffset);
+	case EF_PROT: return g_strdup(prot_str(m->prot));
+	case EF_IDENTITY:
+		if (!m->id.valid)
+			return g_strdup("-");
+		return g_strdup_printf("dev=%" PRIu64 " ino=%" PRIu64 " size=%" PRIu64 " mtime=%" PRId64 ".%09u",
+				       m->id.dev, m->id.ino, m->id.size, m->id.mtime_sec, m->id.mtime_nsec);
+	default: return g_strdup("?");
+	}
+}
+
 static void show_table(const struct dax_blob_header *h, const struct dax_mapping *v)
 {
-	printf("version %u  base 0x%" PRIx64 "  window 0x%" PRIx64 "  cap 0x%" PRIx64
-	       "  mapped 0x%" PRIx64 "  entries %" PRIu64, h->version, h->base_gpa, h->window_len,
-	       h->cap, h->mapped_bytes, h->count);
-	if (h->version >= 2)
-		printf("  align %u", h->align_log2);
+	const char *sep = "";
+
+	for (enum hdr_field f = 0; f < HF_N; f++) {
+		g_autofree char *t = NULL;
+		uint64_t x;
+
+		if (!hdr_get(h, f, &x))
+			continue;
+		t = hdr_text(h, f);
+		printf("%s%s %s", sep, hdr_fields[f].text, t);
+		sep = "  ";
+	}
 	printf("\n%-18s %-12s %-10s %-14s %-4s %s\n", "MOFFSET", "LEN", "NODEID", "FOFFSET", "PROT",
 	       "IDENTITY");
 	for (uint64_t i = 0; i < h->count; i++) {
-		const struct dax_mapping *m = &v[i];
-		printf("0x%-16" PRIx64 " 0x%-10" PRIx64 " %-10" PRIu64 " 0x%-12" PRIx64 " %-4s ",
-		       m->moffset, m->len, m->nodeid, m->foffset, prot_str(m->prot));
-		if (m->id.valid)
-			printf("dev=%" PRIu64 " ino=%" PRIu64 " size=%" PRIu64 " mtime=%" PRId64 ".%09u\n",
-			       m->id.dev, m->id.ino, m->id.size, m->id.mtime_sec, m->id.mtime_nsec);
-		else
-			printf("-\n");
+		g_autofree char *len = ent_text(&v[i], EF_LEN), *node = ent_text(&v[i], EF_NODEID);
+		g_autofree char *foff = ent_text(&v[i], EF_FOFFSET), *id = ent_text(&v[i], EF_IDENTITY);
+
+		printf("0x%-16" PRIx64 " %-12s %-10s %-14s %-4s %s\n", v[i].moffset, len, node, foff,
+		       prot_str(v[i].prot), id);
 	}
 }
 
@@ -361,14 +519,12 @@ static void json_entry(struct jw *w, const char *key, const struct dax_mapping *
 
 static void json_header(struct jw *w, const struct dax_blob_header *h)
 {
-	jw_u64(w, "version", h->version);
-	jw_u64(w, "base_gpa", h->base_gpa);
-	jw_u64(w, "window_len", h->window_len);
-	jw_u64(w, "cap", h->cap);
-	jw_u64(w, "mapped_bytes", h->mapped_bytes);
-	jw_u64(w, "count", h->count);
-	if (h->version >= 2)
-		jw_u64(w, "align_log2", h->align_log2);
+	for (enum hdr_field f = 0; f < HF_N; f++) {
+		uint64_t x;
+
+		if (hdr_get(h, f, &x))
+			jw_u64(w, hdr_fields[f].json, x);
+	}
 }
 
 static void show_json(const char *file, const struct dax_blob_header *h, const struct dax_mapping *v)
@@ -417,7 +573,7 @@ static int cmd_verify(int argc, char **argv)
 		{ NULL }
 	};
 	g_autofree struct dax_mapping *v = NULL;
-	g_autofree char *data = NULL;
+	g_autofree char *data = NULL, *perr = NULL;
 	struct dax_blob_header h;
 	const char *why = NULL;
 	uint64_t x;
@@ -427,15 +583,16 @@ static int cmd_verify(int argc, char **argv)
 	if ((r = parse_opts("verify", "FILE|-", "Check a blob; exit 0 valid, 1 invalid.", opts, &argc, &argv)) ||
 	    (r = want_args("verify", argc, 1, 1)))
 		return r;
+	jerr.verify = argv[1];
 	if ((base && (r = num_opt("verify", "base", base, &x))) ||
 	    (len && (r = num_opt("verify", "len", len, &x))) ||
 	    (cap && (r = num_opt("verify", "cap", cap, &x))))
 		return r;
 	if ((r = read_input(argv[1], &data, &dlen)))
 		return r;
-	r = dax_blob_parse(data, dlen, &h, &v, &why);
+	r = parse_blob(data, dlen, &h, &v, &perr);
 	if (r < 0)
-		why = why ?: g_strerror(-r);
+		why = perr;
 	else if (base && parse_num(base, &x) && x != h.base_gpa)
 		why = "window base does not match --base";
 	else if (len && parse_num(len, &x) && x != h.window_len)
@@ -460,38 +617,92 @@ static int cmd_verify(int argc, char **argv)
 
 static void print_entry(char tag, const struct dax_mapping *m)
 {
-	printf("%c 0x%" PRIx64 " len 0x%" PRIx64 " node %" PRIu64 " foffset 0x%" PRIx64 " %s\n", tag,
-	       m->moffset, m->len, m->nodeid, m->foffset, prot_str(m->prot));
+	g_autofree char *id = ent_text(m, EF_IDENTITY);
+
+	printf("%c 0x%" PRIx64 " len 0x%" PRIx64 " node %" PRIu64 " foffset 0x%" PRIx64 " %s%s%s\n", tag,
+	       m->moffset, m->len, m->nodeid, m->foffset, prot_str(m->prot),
+	       m->id.valid ? " " : "", m->id.valid ? id : "");
 }
 
-static bool same_entry(const struct dax_mapping *a, const struct dax_mapping *b)
+/* Which fields of two entries at the same offset differ (a bit per enum ent_field). */
+static unsigned entry_diff(const struct dax_mapping *a, const struct dax_mapping *b)
 {
-	return a->len == b->len && a->nodeid == b->nodeid && a->foffset == b->foffset &&
-	       a->prot == b->prot && a->id.valid == b->id.valid &&
-	       (!a->id.valid || (a->id.dev == b->id.dev && a->id.ino == b->id.ino &&
-				 a->id.size == b->id.size && a->id.mtime_sec == b->id.mtime_sec &&
-				 a->id.mtime_nsec == b->id.mtime_nsec));
+	unsigned d = 0;
+
+	d |= (a->len != b->len) << EF_LEN;
+	d |= (a->nodeid != b->nodeid) << EF_NODEID;
+	d |= (a->foffset != b->foffset) << EF_FOFFSET;
+	d |= (a->prot != b->prot) << EF_PROT;
+	d |= (a->id.valid != b->id.valid ||
+	      (a->id.valid && (a->id.dev != b->id.dev || a->id.ino != b->id.ino ||
+			       a->id.size != b->id.size || a->id.mtime_sec != b->id.mtime_sec ||
+			       a->id.mtime_nsec != b->id.mtime_nsec))) << EF_IDENTITY;
+	return d;
 }
 
-/* One difference, as text or into the JSON "entries" array. */
+/* One difference, as text or into the JSON "entries" array: an entry only
+ * in a ("-"), only in b ("+"), or each field that differs ("! moffset field a -> b"). */
 static void diff_entry(struct jw *w, const char *change, const struct dax_mapping *a,
-		       const struct dax_mapping *b)
+		       const struct dax_mapping *b, unsigned fields)
 {
 	if (!w) {
-		if (a)
-			print_entry(b ? '<' : '-', a);
-		if (b)
-			print_entry(a ? '>' : '+', b);
+		if (!b || !a) {
+			print_entry(a ? '-' : '+', a ? a : b);
+			return;
+		}
+		for (enum ent_field f = 0; f < EF_N; f++) {
+			g_autofree char *ta = NULL, *tb = NULL;
+
+			if (!(fields & 1u << f))
+				continue;
+			ta = ent_text(a, f);
+			tb = ent_text(b, f);
+			printf("! 0x%" PRIx64 " %s %s -> %s\n", a->moffset, ent_fields[f], ta, tb);
+		}
 		return;
 	}
 	jw_object_begin(w, NULL);
 	jw_string(w, "change", change);
 	jw_u64(w, "moffset", a ? a->moffset : b->moffset);
+	if (a && b) {
+		jw_array_begin(w, "fields");
+		for (enum ent_field f = 0; f < EF_N; f++)
+			if (fields & 1u << f)
+				jw_string(w, NULL, ent_fields[f]);
+		jw_array_end(w);
+	}
 	if (a)
 		json_entry(w, "a", a);
 	if (b)
 		json_entry(w, "b", b);
 	jw_object_end(w);
+}
+
+/* Header fields that differ: text "! field a -> b" in show's units; JSON {field, a, b}. */
+static bool diff_header(struct jw *w, const struct dax_blob_header *ha, const struct dax_blob_header *hb)
+{
+	bool differ = false;
+
+	for (enum hdr_field f = 0; f < HF_N; f++) {
+		uint64_t a = 0, b = 0;
+		bool has_a = hdr_get(ha, f, &a), has_b = hdr_get(hb, f, &b);
+
+		if (!hdr_fields[f].diff || (has_a == has_b && a == b))
+			continue;
+		differ = true;
+		if (w) {
+			jw_object_begin(w, NULL);
+			jw_string(w, "field", hdr_fields[f].json);
+			has_a ? jw_u64(w, "a", a) : jw_null(w, "a");
+			has_b ? jw_u64(w, "b", b) : jw_null(w, "b");
+			jw_object_end(w);
+		} else {
+			g_autofree char *ta = hdr_text(ha, f), *tb = hdr_text(hb, f);
+
+			printf("! %s %s -> %s\n", hdr_fields[f].text, ta, tb);
+		}
+	}
+	return differ;
 }
 
 static int cmd_diff(int argc, char **argv)
@@ -505,7 +716,7 @@ static int cmd_diff(int argc, char **argv)
 	struct dax_blob_header ha, hb;
 	struct jw jw, *w = NULL;
 	uint64_t i = 0, j = 0;
-	bool differ = false;
+	bool differ;
 	int r;
 
 	/* like diff(1): trouble (including an invalid blob) is 2 */
@@ -520,41 +731,23 @@ static int cmd_diff(int argc, char **argv)
 		jw_string(w, "b", argv[2]);
 		jw_array_begin(w, "header");
 	}
-	/* text: "! name A -> B"; JSON: {"field": json name, "a": A, "b": B} */
-#define HDR(field, name) do {                                                              \
-		if (ha.field != hb.field) {                                                \
-			if (w) {                                                           \
-				jw_object_begin(w, NULL);                                  \
-				jw_string(w, "field", #field);                             \
-				jw_u64(w, "a", ha.field);                                  \
-				jw_u64(w, "b", hb.field);                                  \
-				jw_object_end(w);                                          \
-			} else                                                             \
-				printf("! %s 0x%" PRIx64 " -> 0x%" PRIx64 "\n", name,     \
-				       (uint64_t)ha.field, (uint64_t)hb.field);             \
-			differ = true;                                                     \
-		}                                                                          \
-	} while (0)
-	HDR(version, "version");
-	HDR(base_gpa, "base");
-	HDR(window_len, "window");
-	HDR(cap, "cap");
-	HDR(align_log2, "align");
-#undef HDR
+	differ = diff_header(w, &ha, &hb);
 	if (w) {
 		jw_array_end(w);
 		jw_array_begin(w, "entries");
 	}
 	while (i < ha.count || j < hb.count) {
 		if (j >= hb.count || (i < ha.count && a[i].moffset < b[j].moffset)) {
-			diff_entry(w, "removed", &a[i++], NULL);
+			diff_entry(w, "removed", &a[i++], NULL, 0);
 			differ = true;
 		} else if (i >= ha.count || b[j].moffset < a[i].moffset) {
-			diff_entry(w, "added", NULL, &b[j++]);
+			diff_entry(w, "added", NULL, &b[j++], 0);
 			differ = true;
 		} else {
-			if (!same_entry(&a[i], &b[j])) {
-				diff_entry(w, "changed", &a[i], &b[j]);
+			unsigned fields = entry_diff(&a[i], &b[j]);
+
+			if (fields) {
+				diff_entry(w, "changed", &a[i], &b[j], fields);
 				differ = true;
 			}
 			i++;
@@ -620,12 +813,19 @@ static int from_json(const char *text, size_t len, struct dax_blob_header *h, GA
 		goto out;
 	}
 	if (jv_get(root, "version")) {
-		if (!jnum(jv_get(root, "version"), &x) || x > 2) {
+		if (!jnum(jv_get(root, "version"), &x) || x < 1 || x > 2) {
 			complain(EXIT_BAD, "stdin", "bad \"version\"");
+			goto out;
+		}
+		/* h->version: --format's, 0 without it */
+		if (h->version && h->version != x) {
+			complain(EXIT_BAD, "stdin", "\"version\" is not the one --format asks for");
 			goto out;
 		}
 		h->version = (uint32_t)x;
 	}
+	if (!h->version)
+		h->version = 2;
 	if (!jnum(jv_get(root, "base_gpa"), &h->base_gpa) ||
 	    !jnum(jv_get(root, "window_len"), &h->window_len)) {
 		complain(EXIT_BAD, "stdin", "\"base_gpa\" and \"window_len\" are required numbers");
@@ -638,6 +838,10 @@ static int from_json(const char *text, size_t len, struct dax_blob_header *h, GA
 	if (jv_get(root, "align_log2")) {
 		if (!jnum(jv_get(root, "align_log2"), &x) || x > 63) {
 			complain(EXIT_BAD, "stdin", "bad \"align_log2\"");
+			goto out;
+		}
+		if (h->version == 1) {
+			complain(EXIT_BAD, "stdin", "version 1 records no alignment (\"align_log2\")");
 			goto out;
 		}
 		h->align_log2 = (uint32_t)x;
@@ -661,6 +865,10 @@ static int from_json(const char *text, size_t len, struct dax_blob_header *h, GA
 		if (p->type == JV_STRING ? !parse_prot(p->str, &m.prot) :
 		    !(jnum(p, &x) && x <= 3 && (m.prot = (uint32_t)x))) {
 			complain(EXIT_BAD, what, "bad prot (r, w, rw or 1..3)");
+			goto out;
+		}
+		if (id && h->version == 1) {
+			complain(EXIT_BAD, what, "version 1 records no file identity");
 			goto out;
 		}
 		if (id) {
@@ -731,7 +939,12 @@ static int cmd_create(int argc, char **argv)
 	    (r = parse_maps("create", maps, paths)) ||
 	    (r = small_opt("create", "align", align_s, 12, 40, &align)))
 		return r;
-	h.version = format;
+	/* what version 1 cannot hold is refused, not dropped */
+	if (format == 1 && align_s)
+		return usage_error("create: --align needs --format 2 (version 1 records no alignment)");
+	if (format == 1 && maps)
+		return usage_error("create: --map needs --format 2 (version 1 records no file identity)");
+	h.version = format_s ? format : 0;
 	h.align_log2 = align;
 	if (json) {
 		g_autofree char *text = NULL;
@@ -751,6 +964,7 @@ static int cmd_create(int argc, char **argv)
 			return r;
 		if (!cap)
 			h.cap = h.window_len;
+		h.version = format;
 		for (size_t i = 0; entries && entries[i]; i++) {
 			g_auto(GStrv) f = g_strsplit(entries[i], ":", 0);
 			struct dax_mapping m = { 0 };
@@ -794,6 +1008,8 @@ static int cmd_convert(int argc, char **argv)
 		return r;
 	if (!to || (strcmp(to, "v1") && strcmp(to, "v2")))
 		return usage_error("convert: --to v1 or --to v2 is required");
+	if (to[1] == '1' && align_s)
+		return usage_error("convert: --align goes with --to v2 (version 1 records no alignment)");
 	if ((r = small_opt("convert", "align", align_s, 12, 40, &align)))
 		return r;
 	if ((r = load_blob(argv[1], EXIT_BAD, &h, &v)))
@@ -802,9 +1018,11 @@ static int cmd_convert(int argc, char **argv)
 		h.version = 1;
 		for (uint64_t i = 0; i < h.count; i++)
 			v[i].id.valid = 0;
-	} else if (h.version == 1) {
+	} else {
+		/* --align applies to a version 2 blob too: the layout is checked against it */
+		if (h.version == 1 || align_s)
+			h.align_log2 = align;
 		h.version = 2;
-		h.align_log2 = align;
 	}
 	return emit_blob(argv[1], &h, v, h.count, out);
 }
@@ -829,8 +1047,7 @@ static int cmd_rebase(int argc, char **argv)
 		return usage_error("rebase: --base is required");
 	if ((r = num_opt("rebase", "base", base, &nb)) || (r = load_blob(argv[1], EXIT_BAD, &h, &v)))
 		return r;
-	if (nb & ((h.version == 2 ? 1ull << h.align_log2 : 4096) - 1))
-		return complain(EXIT_BAD, base, "base not aligned to the blob's alignment");
+	/* the alignment rule is libdax's, the same for create, verify and rebase */
 	h.base_gpa = nb;
 	return emit_blob(argv[1], &h, v, h.count, out);
 }
@@ -956,10 +1173,11 @@ static int cmd_replay(int argc, char **argv)
 			    opts, &argc, &argv)) || (r = want_args("replay", argc, 1, 1)) ||
 	    (r = parse_maps("replay", maps, paths)) || (r = read_input(argv[1], &data, &dlen)))
 		return r;
-	r = dax_blob_parse(data, dlen, &h, &v, NULL);
-	if (r < 0) {
-		dax_blob_parse(data, dlen, &h, &v, &why);
-		return complain(EXIT_BAD, argv[1], why);
+	{
+		g_autofree char *perr = NULL;
+
+		if (parse_blob(data, dlen, &h, &v, &perr) < 0)
+			return complain(EXIT_BAD, argv[1], perr);
 	}
 	mem_size = (REPLAY_TABLE + 4 * (size_t)h.count + 0x10000 + 0xfffff) & ~(size_t)0xfffff;
 	if (h.base_gpa < mem_size || h.base_gpa + h.window_len > (1ull << 32))
@@ -1079,6 +1297,15 @@ static void help(void)
 	       "77 KVM unavailable (replay). See daxsnap(1).\n", prog);
 }
 
+/* -J or --json among a command's options (before "--"): its errors are JSON too. */
+static bool wants_json(int argc, char **argv)
+{
+	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "-J") || !strcmp(argv[i], "--json"))
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	int r;
@@ -1098,6 +1325,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < G_N_ELEMENTS(cmds); i++)
 		if (!strcmp(argv[1], cmds[i].name)) {
 			cur_cmd = cmds[i].name;
+			/* create's -J is its input; the others' is what they print */
+			jerr.on = cmds[i].fn != cmd_create && wants_json(argc, argv);
 			r = cmds[i].fn(argc - 1, argv + 1);
 			if (operands)
 				g_ptr_array_free(operands, TRUE);
