@@ -18,7 +18,10 @@ if [ "${MEMKIT_NATIVE_KVM:-yes}" != yes ] && [ -n "${MEMKIT_MICROVM_KERNELS:-}" 
 	replay_here=no
 	echo "# no usable /dev/kvm here: the replay cases run in the microVM (tests/microvm-*.sh)"
 fi
-if [ "$replay_here" = yes ]; then plan 153; else plan 149; fi
+ntests=151
+[ "$replay_here" = yes ] && ntests=$((ntests + 4))
+[ -n "${MEMKIT_MICROVM_GUEST:-}" ] && ntests=$((ntests - 2))  # the microVM fallback: host only
+plan $ntests
 
 # expect STATUS DESC CMD...: ok when CMD exits with STATUS
 expect() {
@@ -308,8 +311,20 @@ expect 1 "bytes past the blob's size are refused" "$D" verify long.v2
 expect 1 "create -J stops reading JSON past 64 MiB" sh -c "cat /dev/zero | '$D' create -J -o y"
 check "and says why" grep -q 'daxsnap: stdin: JSON input above the 64 MiB limit' err
 expect 0 "show -- - reads stdin" sh -c "'$D' show -- - < a.v2"
-expect 77 "replay without KVM is 77" env MEMKIT_KVM_DEV=/nonexistent-kvm "$D" replay a.v2 --map 1=f1 --map 2=f2
-check "replay: KVM unavailable, one line" sh -c "test \$(wc -l < err) -eq 1 && grep -q '^daxsnap: KVM unavailable: ' err"
+# without KVM here replay goes to the microVM (as memcheck-guest does); 77
+# only when that cannot run either. Inside the microVM it never nests another.
+expect 77 "replay without KVM and without a microVM is 77" \
+	env MEMKIT_KVM_DEV=/nonexistent-kvm MEMKIT_QEMU=/nonexistent/qemu "$D" replay a.v2 --map 1=f1 --map 2=f2
+if [ -n "${MEMKIT_MICROVM_GUEST:-}" ]; then
+	check "replay: KVM unavailable, one line" sh -c "test \$(wc -l < err) -eq 1 && grep -q '^daxsnap: KVM unavailable: ' err"
+else
+	check "replay: the notice, then why no microVM" sh -c \
+		"grep -q '^daxsnap: KVM unavailable here: .*; replaying in a microVM on kernel ' err && grep -q 'no /nonexistent/qemu' err"
+	# the blob from standard input, its file under /tmp (this test's directory), a writable slot
+	expect 0 "replay without KVM here runs in the microVM" \
+		sh -c "MEMKIT_KVM_DEV=/nonexistent-kvm '$D' replay - --map 1=f1 < e.v2"
+	check "replay in the microVM: every slot rebound" grep -q '^replayed 2 slots: 2 rebound, 0 failed, 0 exits' out
+fi
 expect 0 "--version" "$D" --version
 check "--version: libdax and a licence line" sh -c "grep -q '^daxsnap (memkit) ' out && grep -q '^libdax ' out && grep -q '^License GPL-2.0-or-later' out"
 expect 0 "subcommand --help" env LC_ALL=C.UTF-8 "$D" show --help

@@ -20,6 +20,7 @@
 #include "common/sys.h"
 #include "dax.h"
 #include "daxsnap.h"
+#include "tools/microvm-run.h"
 #include "tools/tinyvm.h"
 #include "json-out.h"
 #include "outfile.h"
@@ -624,6 +625,13 @@ static void print_entry(char tag, const struct dax_mapping *m)
 	       m->id.valid ? " " : "", m->id.valid ? id : "");
 }
 
+/* The same file, unchanged: device, inode, size and modification time. */
+static bool same_identity(const struct dax_file_id *a, const struct dax_file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec;
+}
+
 /* Which fields of two entries at the same offset differ (a bit per enum ent_field). */
 static unsigned entry_diff(const struct dax_mapping *a, const struct dax_mapping *b)
 {
@@ -633,10 +641,7 @@ static unsigned entry_diff(const struct dax_mapping *a, const struct dax_mapping
 	d |= (a->nodeid != b->nodeid) << EF_NODEID;
 	d |= (a->foffset != b->foffset) << EF_FOFFSET;
 	d |= (a->prot != b->prot) << EF_PROT;
-	d |= (a->id.valid != b->id.valid ||
-	      (a->id.valid && (a->id.dev != b->id.dev || a->id.ino != b->id.ino ||
-			       a->id.size != b->id.size || a->id.mtime_sec != b->id.mtime_sec ||
-			       a->id.mtime_nsec != b->id.mtime_nsec))) << EF_IDENTITY;
+	d |= (a->id.valid != b->id.valid || (a->id.valid && !same_identity(&a->id, &b->id))) << EF_IDENTITY;
 	return d;
 }
 
@@ -1142,6 +1147,90 @@ static int cmd_check_files(int argc, char **argv)
 #define REPLAY_CODE 0x1000u
 #define REPLAY_TABLE 0x2000u
 
+/* The --map files' directories for the microVM: read-write where a slot of
+ * that node is writable (the root is read-only there), else read-only. */
+static void replay_shares(const struct dax_blob_header *h, const struct dax_mapping *v,
+			  GHashTable *paths, GPtrArray *opts, GPtrArray *args)
+{
+	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	GHashTableIter it;
+	gpointer k, p;
+
+	g_hash_table_iter_init(&it, paths);
+	while (g_hash_table_iter_next(&it, &k, &p)) {
+		g_autofree char *abs = g_canonicalize_filename(p, NULL);
+		char *dir = g_path_get_dirname(abs);
+		bool rw = false;
+
+		for (uint64_t i = 0; i < h->count; i++)
+			rw |= v[i].nodeid == *(uint64_t *)k && (v[i].prot & DAX_PROT_WRITE);
+		if (strcmp(dir, "/") && !g_hash_table_contains(seen, dir)) {
+			g_ptr_array_add(opts, g_strdup(rw ? "--rw" : "--ro"));
+			g_ptr_array_add(opts, g_strdup(dir));
+			g_hash_table_add(seen, dir);
+		} else {
+			g_free(dir);
+		}
+		g_ptr_array_add(args, g_strdup("--map"));
+		g_ptr_array_add(args, g_strdup_printf("%" PRIu64 "=%s", *(uint64_t *)k, abs));
+	}
+}
+
+/*
+ * No KVM here: replay inside memkit's microVM, as memcheck-guest runs its
+ * checks there. The blob goes in as a file of its own (standard input too).
+ * Files whose identity is still the one recorded lose it in that copy: it
+ * was checked here, where it was taken, while inside 9p shows the files
+ * with other device and inode numbers. A changed file keeps the recorded
+ * one, and its slots fail inside as they would here.
+ */
+static int replay_in_microvm(const char *why, struct dax_blob_header *h, struct dax_mapping *v,
+			     GHashTable *paths, bool quiet)
+{
+	g_autoptr(GPtrArray) opts = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *tmp = NULL, *path = NULL;
+	g_autoptr(GError) err = NULL;
+	void *blob = NULL;
+	const char *bwhy = NULL;
+	size_t len;
+	int r;
+
+	for (uint64_t i = 0; i < h->count; i++) {
+		const char *file = g_hash_table_lookup(paths, &v[i].nodeid);
+		struct dax_file_id now;
+
+		if (v[i].id.valid && file && dax_file_id_of_path(file, &now) == 0 && same_identity(&now, &v[i].id))
+			v[i].id.valid = 0;
+	}
+	r = dax_blob_build(h, v, h->count, &blob, &len, &bwhy);
+	if (r < 0)
+		return complain(EXIT_BAD, "replay", bwhy ?: g_strerror(-r));
+	tmp = g_dir_make_tmp("daxsnap-replay-XXXXXX", &err);
+	path = tmp ? g_build_filename(tmp, "blob", NULL) : NULL;
+	if (!tmp || !g_file_set_contents(path, blob, (gssize)len, &err)) {
+		free(blob);
+		if (tmp)
+			rmdir(tmp);
+		return complain(EXIT_USAGE, "replay: a copy of the blob for the microVM", err->message);
+	}
+	free(blob);
+	g_ptr_array_add(opts, g_strdup("--ro"));
+	g_ptr_array_add(opts, g_strdup(tmp));
+	g_ptr_array_add(args, g_strdup("replay"));
+	g_ptr_array_add(args, g_strdup(path));
+	if (quiet)
+		g_ptr_array_add(args, g_strdup("--quiet"));
+	replay_shares(h, v, paths, opts, args);
+	g_ptr_array_add(opts, NULL);
+	g_ptr_array_add(args, NULL);
+	r = mk_microvm_run(prog, NULL, (const char *const *)opts->pdata, (char **)args->pdata, why,
+			   "replaying");
+	unlink(path);
+	rmdir(tmp);
+	return r;
+}
+
 static int cmd_replay(int argc, char **argv)
 {
 	g_auto(GStrv) maps = NULL;
@@ -1194,8 +1283,14 @@ static int cmd_replay(int argc, char **argv)
 		}
 	}
 	kvm = mk_kvm_open();
+	if (kvm < 0 && !mk_in_microvm()) {
+		g_autofree char *kwhy = g_strdup_printf("KVM unavailable here: %s", mk_kvm_strerror(kvm));
+
+		status = replay_in_microvm(kwhy, &h, v, paths, quiet);
+		goto out;
+	}
 	if (kvm < 0) {
-		/* 77 in every memkit tool: no KVM here, not a failed replay */
+		/* 77 in every memkit tool: no KVM, not a failed replay */
 		fprintf(stderr, "%s: KVM unavailable: %s\n", prog, mk_kvm_strerror(kvm));
 		status = EXIT_NOKVM;
 		goto out;

@@ -20,8 +20,8 @@
 #include "common/macro.h"
 #include "common/sys.h"
 #include "tools/memcheck/check.h"
-#include "tools/memcheck/microvm.h"
 #include "tools/json-out.h"
+#include "tools/microvm-run.h"
 #include "tools/tool-util.h"
 #include "dax.h"
 #include "sandbox.h"
@@ -160,6 +160,24 @@ static void print_table(const struct mc_opts *o, const struct mc_result *res, un
 
 /* ---- main ----------------------------------------------------------------- */
 
+/* Run the checks again in the microVM: the same arguments but --kernel (the runner's). */
+static int in_microvm(const char *kernel, char **argv, const char *why)
+{
+	g_autoptr(GPtrArray) args = g_ptr_array_new();
+
+	for (char **a = argv + 1; *a; a++) {
+		if (!strcmp(*a, "--kernel")) {
+			if (a[1])
+				a++;
+			continue;
+		}
+		if (!g_str_has_prefix(*a, "--kernel="))
+			g_ptr_array_add(args, *a);
+	}
+	g_ptr_array_add(args, NULL);
+	return mk_microvm_run(PROG, kernel, NULL, (char **)args->pdata, why, "running the checks");
+}
+
 int main(int argc, char **argv)
 {
 	g_autofree char *size_s = NULL, *tests_s = NULL, *seed_s = NULL, *iter_s = NULL,
@@ -272,9 +290,9 @@ int main(int argc, char **argv)
 	if (uname(&uts) < 0)
 		g_strlcpy(uts.release, "unknown", sizeof(uts.release));
 	o.release = uts.release;
-	o.via = mc_in_microvm() ? "microvm" : "host";
-	if (kernel && !mc_in_microvm()) {
-		int r = mc_microvm_run(kernel, argv0, NULL);
+	o.via = mk_in_microvm() ? "microvm" : "host";
+	if (kernel && !mk_in_microvm()) {
+		int r = in_microvm(kernel, argv0, NULL);
 
 		if (r == EXIT_NOKVM && json)
 			print_unavailable("no microVM on that kernel (see stderr)");
@@ -293,9 +311,9 @@ int main(int argc, char **argv)
 			mk_close(vm);
 		}
 	}
-	if (fd < 0 && !mc_in_microvm()) {
+	if (fd < 0 && !mk_in_microvm()) {
 		g_autofree char *why = g_strdup_printf("KVM unavailable here: %s", mk_kvm_strerror(fd));
-		int r = mc_microvm_run(NULL, argv0, why);
+		int r = in_microvm(NULL, argv0, why);
 
 		if (r == EXIT_NOKVM && json)
 			print_unavailable(why);

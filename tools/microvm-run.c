@@ -10,13 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tools/memcheck/microvm.h"
+#include "tools/microvm-run.h"
 
-#define PROG "memcheck-guest"
-
-bool mc_in_microvm(void)
+bool mk_in_microvm(void)
 {
-	const char *v = getenv(MC_MICROVM_ENV);
+	const char *v = getenv(MK_MICROVM_ENV);
 
 	return v && *v;
 }
@@ -50,10 +48,11 @@ static char *runner_release(const char *runner, const char *kernel)
 	return g_strstrip(out);
 }
 
-int mc_microvm_run(const char *kernel, char **argv, const char *why)
+int mk_microvm_run(const char *prog, const char *kernel, const char *const *opts, char **args,
+		   const char *why, const char *doing)
 {
 	const char *runner = runner_path();
-	g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
 	g_autofree char *release = runner_release(runner, kernel);
 	char exe[PATH_MAX];
 	const char *ld;
@@ -61,73 +60,67 @@ int mc_microvm_run(const char *kernel, char **argv, const char *why)
 	pid_t pid;
 
 	if (!realpath("/proc/self/exe", exe)) {
-		fprintf(stderr, "%s: /proc/self/exe: %s\n", PROG, strerror(errno));
+		fprintf(stderr, "%s: /proc/self/exe: %s\n", prog, strerror(errno));
 		return 1;
 	}
 	if (why) {
 		/* One whole line, after whatever stdout holds: the microVM's output follows. */
-		g_autofree char *note = g_strdup_printf("%s: %s; running the checks in a microVM on kernel %s\n",
-							PROG, why, release ? release : kernel ? kernel : "(default)");
+		g_autofree char *note = g_strdup_printf("%s: %s; %s in a microVM on kernel %s\n", prog, why,
+							doing, release ? release : kernel ? kernel : "(default)");
 		fflush(stdout);
 		fputs(note, stderr);
 	}
-	g_ptr_array_add(args, g_strdup(runner));
+	g_ptr_array_add(argv, g_strdup(runner));
 	if (kernel) {
-		g_ptr_array_add(args, g_strdup("--kernel"));
-		g_ptr_array_add(args, g_strdup(kernel));
+		g_ptr_array_add(argv, g_strdup("--kernel"));
+		g_ptr_array_add(argv, g_strdup(kernel));
 	}
+	for (size_t i = 0; opts && opts[i]; i++)
+		g_ptr_array_add(argv, g_strdup(opts[i]));
 	/* The program and its libraries where they live under a tmpfs of the guest. */
-	g_ptr_array_add(args, g_strdup("--ro"));
-	g_ptr_array_add(args, g_path_get_dirname(exe));
+	g_ptr_array_add(argv, g_strdup("--ro"));
+	g_ptr_array_add(argv, g_path_get_dirname(exe));
 	ld = getenv("LD_LIBRARY_PATH");
 	if (ld) {
 		g_auto(GStrv) dirs = g_strsplit(ld, ":", -1);
 		for (char **d = dirs; *d; d++) {
 			if (**d && g_file_test(*d, G_FILE_TEST_IS_DIR)) {
-				g_ptr_array_add(args, g_strdup("--ro"));
-				g_ptr_array_add(args, g_strdup(*d));
+				g_ptr_array_add(argv, g_strdup("--ro"));
+				g_ptr_array_add(argv, g_strdup(*d));
 			}
 		}
 	}
-	g_ptr_array_add(args, g_strdup("--"));
-	g_ptr_array_add(args, g_strdup(exe));
-	for (char **a = argv + 1; *a; a++) {
-		if (!strcmp(*a, "--kernel")) {
-			if (a[1])
-				a++;
-			continue;
-		}
-		if (g_str_has_prefix(*a, "--kernel="))
-			continue;
-		g_ptr_array_add(args, g_strdup(*a));
-	}
-	g_ptr_array_add(args, NULL);
+	g_ptr_array_add(argv, g_strdup("--"));
+	g_ptr_array_add(argv, g_strdup(exe));
+	for (char **a = args; *a; a++)
+		g_ptr_array_add(argv, g_strdup(*a));
+	g_ptr_array_add(argv, NULL);
 
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
-		fprintf(stderr, "%s: fork: %s\n", PROG, strerror(errno));
+		fprintf(stderr, "%s: fork: %s\n", prog, strerror(errno));
 		return 1;
 	}
 	if (pid == 0) {
-		setenv(MC_MICROVM_ENV, "1", 1);
+		setenv(MK_MICROVM_ENV, "1", 1);
 		/* An override of the host's KVM device means nothing in the guest. */
 		unsetenv("MEMKIT_KVM_DEV");
-		execv(runner, (char **)args->pdata);
-		fprintf(stderr, "%s: %s: %s\n", PROG, runner, strerror(errno));
+		execv(runner, (char **)argv->pdata);
+		fprintf(stderr, "%s: %s: %s\n", prog, runner, strerror(errno));
 		_exit(77);
 	}
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
-			fprintf(stderr, "%s: waitpid: %s\n", PROG, strerror(errno));
+			fprintf(stderr, "%s: waitpid: %s\n", prog, strerror(errno));
 			return 1;
 		}
 	}
 	if (!WIFEXITED(status)) {
-		fprintf(stderr, "%s: the microVM runner died of signal %d\n", PROG, WTERMSIG(status));
+		fprintf(stderr, "%s: the microVM runner died of signal %d\n", prog, WTERMSIG(status));
 		return 1;
 	}
-	/* Only the statuses memcheck-guest(1) lists go through; the runner's
+	/* Only the statuses every memkit tool documents go through; the runner's
 	 * own trouble (memkit-microvm(1), EXIT STATUS) is a failed run. */
 	switch (WEXITSTATUS(status)) {
 	case 0:
@@ -136,13 +129,13 @@ int mc_microvm_run(const char *kernel, char **argv, const char *why)
 	case 77:
 		return WEXITSTATUS(status);
 	case 124:
-		fprintf(stderr, "%s: the microVM timed out\n", PROG);
+		fprintf(stderr, "%s: the microVM timed out\n", prog);
 		return 1;
 	case 125:
-		fprintf(stderr, "%s: the microVM failed to run the checks\n", PROG);
+		fprintf(stderr, "%s: the microVM did not boot or could not run %s\n", prog, prog);
 		return 1;
 	default:
-		fprintf(stderr, "%s: the microVM runner exited %d (see memkit-microvm(1))\n", PROG,
+		fprintf(stderr, "%s: the microVM runner exited %d (see memkit-microvm(1))\n", prog,
 			WEXITSTATUS(status));
 		return 1;
 	}
