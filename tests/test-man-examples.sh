@@ -7,6 +7,7 @@
 # results). libshm(3)'s program, stopped while it holds its pool, shows in a
 # fresh `shmctl list`.
 . "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/man-example.sh"
 plan 7
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/memkit-man-examples-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -15,14 +16,6 @@ for h in libshm/shm.h libdax/dax.h libsandbox/sandbox.h; do
 	ln -s "$top_srcdir/$h" "$tmp/include/memkit/"
 done
 
-# The first literal display of the EXAMPLES section, as C source.
-extract() {
-	awk '/^\.Sh / { ex = ($0 == ".Sh EXAMPLES") }
-	     bd && /^\.Ed/ { exit }
-	     bd { print }
-	     ex && /^\.Bd -literal/ { bd = 1 }' "$1" |
-		sed -e 's/\\&//g' -e 's/\\-/-/g' -e 's/\\e/\\/g'
-}
 
 # The example creates a memfd pool (libshm's default) and prints while it
 # holds it: with its standard output unbuffered (stdbuf) into a pipe that is
@@ -77,7 +70,7 @@ PY
 for lib in libshm libdax libsandbox; do
 	page="$top_srcdir/man/$lib.3"
 	src="$tmp/$lib.c"
-	extract "$page" > "$src"
+	man_example "$page" > "$src"
 	if ! grep -q 'main(' "$src"; then
 		fail "$lib.3: EXAMPLES holds a program"
 		skip "$lib.3: EXAMPLES program runs (no program)"
