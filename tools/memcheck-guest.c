@@ -178,6 +178,89 @@ static int in_microvm(const char *kernel, char **argv, const char *why)
 	return mk_microvm_run(PROG, kernel, NULL, (char **)args->pdata, why, "running the checks");
 }
 
+/* --size, --seed, --iterations, --timeout into o (a usage error exits). */
+static void parse_numbers(struct mc_opts *o, const char *size_s, const char *seed_s, const char *iter_s,
+			  const char *timeout_s)
+{
+	if (size_s && (!mk_parse_u64(size_s, &o->size) || o->size < (1u << 20) ||
+		       o->size > MC_SIZE_MAX || o->size % 4096))
+		usage_error("--size: '%s' is not a size from 1M to 1G in whole 4 KiB pages", size_s);
+	if (seed_s && !mk_parse_u64(seed_s, &o->seed))
+		usage_error("--seed: '%s' is not a number", seed_s);
+	if (iter_s) {
+		uint64_t v;
+		if (!mk_parse_u64(iter_s, &v) || v < 1 || v > 100000)
+			usage_error("--iterations: '%s' is not a number from 1 to 100000", iter_s);
+		o->iterations = (unsigned)v;
+	}
+	if (timeout_s) {
+		uint64_t v;
+		if (!mk_parse_u64(timeout_s, &v) || v < 1 || v > 3600)
+			usage_error("--timeout: '%s' is not a number of seconds from 1 to 3600",
+				    timeout_s);
+		o->timeout_ns = v * 1000000000ull;
+	}
+}
+
+/* --tests (and --inject-fault's check) into selected[] (a usage error exits). */
+static void select_checks(const char *tests_s, const char *inject, bool *selected)
+{
+	memset(selected, 0, mc_ncheck * sizeof(*selected));
+	if (!tests_s || !strcmp(tests_s, "all")) {
+		/* linux boots a whole kernel (tens of seconds): only when named. */
+		for (unsigned i = 0; i < mc_ncheck; i++)
+			selected[i] = strcmp(mc_checks[i].name, "linux") != 0;
+	} else {
+		g_auto(GStrv) names = g_strsplit(tests_s, ",", -1);
+		for (char **p = names; *p; p++) {
+			unsigned i;
+			for (i = 0; i < mc_ncheck && strcmp(*p, mc_checks[i].name); i++)
+				;
+			if (i == mc_ncheck)
+				usage_error("--tests: unknown check '%s', --list names them", *p);
+			selected[i] = true;
+		}
+	}
+	if (inject) {
+		unsigned i;
+		for (i = 0; i < mc_ncheck && strcmp(inject, mc_checks[i].name); i++)
+			;
+		if (i == mc_ncheck && strcmp(inject, "all") && strcmp(inject, "hang"))
+			usage_error("--inject-fault: unknown check '%s'", inject);
+	}
+}
+
+/* Run the selected checks in order, a progress line on a terminal; returns how many ran. */
+static unsigned run_checks(const struct mc_opts *o, const bool *selected, struct mc_result *res,
+			   unsigned counts[3])
+{
+	unsigned n = 0, done = 0, total = 0;
+	bool progress = isatty(STDERR_FILENO) && !o->verbose;
+
+	for (unsigned i = 0; i < mc_ncheck; i++)
+		total += selected[i];
+	for (unsigned i = 0; i < mc_ncheck; i++) {
+		uint64_t t;
+
+		if (!selected[i])
+			continue;
+		if (progress)
+			fprintf(stderr, "\r\033[K[%u/%u] %s...", ++done, total, mc_checks[i].name);
+		memset(&res[n], 0, sizeof(res[n]));
+		res[n].name = mc_checks[i].name;
+		mc_note(o, "%s: start", mc_checks[i].name);
+		t = mk_now_ns();
+		mc_checks[i].run(o, &res[n]);
+		res[n].ns = mk_now_ns() - t;
+		mc_note(o, "%s: %s %s", mc_checks[i].name, status_name(res[n].status), res[n].detail);
+		counts[res[n].status]++;
+		n++;
+	}
+	if (progress)
+		fputs("\r\033[K", stderr);
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	g_autofree char *size_s = NULL, *tests_s = NULL, *seed_s = NULL, *iter_s = NULL,
@@ -210,8 +293,7 @@ int main(int argc, char **argv)
 			     .timeout_ns = 10000000000ull };
 	bool selected[MK_ARRAY_SIZE(mc_checks)];
 	struct mc_result res[MK_ARRAY_SIZE(mc_checks)];
-	unsigned n = 0, counts[3] = { 0 }, done = 0, total = 0;
-	bool progress;
+	unsigned n, counts[3] = { 0 };
 	uint64_t t0;
 	g_auto(GStrv) argv0 = g_strdupv(argv); /* for a re-run in the microVM */
 	struct utsname uts;
@@ -242,47 +324,8 @@ int main(int argc, char **argv)
 			printf("%-9s %s\n", mc_checks[i].name, mc_checks[i].summary);
 		return EXIT_PASS;
 	}
-	if (size_s && (!mk_parse_u64(size_s, &o.size) || o.size < (1u << 20) ||
-		       o.size > MC_SIZE_MAX || o.size % 4096))
-		usage_error("--size: '%s' is not a size from 1M to 1G in whole 4 KiB pages", size_s);
-	if (seed_s && !mk_parse_u64(seed_s, &o.seed))
-		usage_error("--seed: '%s' is not a number", seed_s);
-	if (iter_s) {
-		uint64_t v;
-		if (!mk_parse_u64(iter_s, &v) || v < 1 || v > 100000)
-			usage_error("--iterations: '%s' is not a number from 1 to 100000", iter_s);
-		o.iterations = (unsigned)v;
-	}
-	if (timeout_s) {
-		uint64_t v;
-		if (!mk_parse_u64(timeout_s, &v) || v < 1 || v > 3600)
-			usage_error("--timeout: '%s' is not a number of seconds from 1 to 3600",
-				    timeout_s);
-		o.timeout_ns = v * 1000000000ull;
-	}
-	memset(selected, 0, sizeof(selected));
-	if (!tests_s || !strcmp(tests_s, "all")) {
-		/* linux boots a whole kernel (tens of seconds): only when named. */
-		for (unsigned i = 0; i < mc_ncheck; i++)
-			selected[i] = strcmp(mc_checks[i].name, "linux") != 0;
-	} else {
-		g_auto(GStrv) names = g_strsplit(tests_s, ",", -1);
-		for (char **p = names; *p; p++) {
-			unsigned i;
-			for (i = 0; i < mc_ncheck && strcmp(*p, mc_checks[i].name); i++)
-				;
-			if (i == mc_ncheck)
-				usage_error("--tests: unknown check '%s' (see --list)", *p);
-			selected[i] = true;
-		}
-	}
-	if (inject) {
-		unsigned i;
-		for (i = 0; i < mc_ncheck && strcmp(inject, mc_checks[i].name); i++)
-			;
-		if (i == mc_ncheck && strcmp(inject, "all") && strcmp(inject, "hang"))
-			usage_error("--inject-fault: unknown check '%s'", inject);
-	}
+	parse_numbers(&o, size_s, seed_s, iter_s, timeout_s);
+	select_checks(tests_s, inject, selected);
 	o.inject = inject;
 	o.verbose = verbose;
 	o.self = "/proc/self/exe";
@@ -327,29 +370,8 @@ int main(int argc, char **argv)
 	}
 	o.kvm_fd = fd;
 
-	for (unsigned i = 0; i < mc_ncheck; i++)
-		total += selected[i];
-	progress = isatty(STDERR_FILENO) && !verbose;
 	t0 = mk_now_ns();
-	for (unsigned i = 0; i < mc_ncheck; i++) {
-		uint64_t t;
-
-		if (!selected[i])
-			continue;
-		if (progress)
-			fprintf(stderr, "\r\033[K[%u/%u] %s...", ++done, total, mc_checks[i].name);
-		memset(&res[n], 0, sizeof(res[n]));
-		res[n].name = mc_checks[i].name;
-		mc_note(&o, "%s: start", mc_checks[i].name);
-		t = mk_now_ns();
-		mc_checks[i].run(&o, &res[n]);
-		res[n].ns = mk_now_ns() - t;
-		mc_note(&o, "%s: %s %s", mc_checks[i].name, status_name(res[n].status), res[n].detail);
-		counts[res[n].status]++;
-		n++;
-	}
-	if (progress)
-		fputs("\r\033[K", stderr);
+	n = run_checks(&o, selected, res, counts);
 	mk_close(fd);
 	if (json)
 		print_json(&o, res, n, counts[MC_FAIL] ? "fail" : "pass", counts,

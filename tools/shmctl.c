@@ -930,7 +930,7 @@ static int cmd_stat(const char *name)
 /* ---- gc ---------------------------------------------------------------------------------------- */
 
 /*
- * Remove exactly the files scan() found for en, each only if the name
+ * Remove exactly the files scan_dir() found for en, each only if the name
  * still holds the same file (dev/ino): a file created since (a newer
  * pool or chunk under the same name) stays. The root file goes first so
  * no process attaches to the dead pool while its chunks go. Returns 0 or
@@ -968,7 +968,7 @@ static int remove_scanned(const struct entry *en, uint64_t *bytes, unsigned *fil
 	return r;
 }
 
-/* Is the root file still the one scan() saw? */
+/* Is the root file still the one scan_dir() saw? */
 static bool same_root(const struct entry *en)
 {
 	const struct pfile *pf = &g_array_index(en->files, struct pfile, 0);
