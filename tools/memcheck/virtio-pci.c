@@ -25,6 +25,9 @@
 
 #define NO_VECTOR   0xffffu
 
+/* A chain of direct descriptors is at most the queue size (longer: a loop, refused). */
+_Static_assert(LX_CHAIN_MAX >= LX_VQ_SIZE, "a chain the ring can hold fits in struct lx_chain");
+
 static void put_le(uint8_t *p, uint64_t v, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
@@ -223,7 +226,9 @@ static void bar0(struct lx_pci_dev *d, unsigned bar, uint64_t off, uint8_t *data
 	} else if (off >= OFF_NOTIFY && off < OFF_NOTIFY + NOTIFY_MULT * v->nvq) {
 		unsigned q = (unsigned)(off - OFF_NOTIFY) / NOTIFY_MULT;
 
-		if (is_write && v->vq[q].enabled && (v->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
+		/* Nothing more after a malformed chain until the driver resets the device. */
+		if (is_write && v->vq[q].enabled && (v->status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+		    !(v->status & VIRTIO_CONFIG_S_NEEDS_RESET)) {
 			v->n_notify++;
 			v->notify(v, q);
 		}
@@ -324,58 +329,105 @@ int lx_virtio_init(struct lx_virtio *v, struct lx_vm *vm, unsigned slot, uint16_
 
 /* ---- split virtqueues ---------------------------------------------------------- */
 
+/*
+ * A ring of queue qi in guest RAM, len bytes at gpa: inside RAM and aligned
+ * as virtio 1.x (2.7 "Split Virtqueues") requires of the driver, descriptors
+ * on 16, the available ring on 2, the used ring on 4 bytes (the casts to
+ * struct vring_* are undefined on anything less). NULL, with v->error, if not.
+ */
+static void *ring(struct lx_virtio *v, unsigned qi, const char *what, uint64_t gpa, uint64_t len,
+		  unsigned align)
+{
+	void *p = gpa & (align - 1) ? NULL : lx_vm_ram(v->vm, gpa, len);
+
+	if (!p)
+		snprintf(v->error, sizeof(v->error), "queue %u: %s ring at 0x%llx %s", qi, what,
+			 (unsigned long long)gpa, gpa & (align - 1) ? "misaligned" : "outside RAM");
+	return p;
+}
+
+/* Refuse the driver's chain: the device needs a reset (virtio 1.x 2.1.2). */
+static int bad_chain(struct lx_virtio *v, unsigned qi, int err, const char *why)
+{
+	snprintf(v->error, sizeof(v->error), "queue %u: %s", qi, why);
+	v->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	return err;
+}
+
+/* One descriptor, each field read once from guest memory (the guest may change it meanwhile). */
+static struct vring_desc read_desc(const struct vring_desc *d)
+{
+	return (struct vring_desc){
+		.addr = __atomic_load_n(&d->addr, __ATOMIC_RELAXED),
+		.len = __atomic_load_n(&d->len, __ATOMIC_RELAXED),
+		.flags = __atomic_load_n(&d->flags, __ATOMIC_RELAXED),
+		.next = __atomic_load_n(&d->next, __ATOMIC_RELAXED),
+	};
+}
+
+/* Append descriptor d (its buffer at p) to c: readable ones first, then writable. */
+static int chain_add(struct lx_virtio *v, unsigned qi, struct lx_chain *c, const struct vring_desc *d,
+		     void *p)
+{
+	if (d->flags & VRING_DESC_F_WRITE) {
+		if (c->nw == LX_CHAIN_MAX)
+			return bad_chain(v, qi, -E2BIG, "more than LX_CHAIN_MAX writable descriptors");
+		c->w[c->nw++] = (struct iovec){ p, d->len };
+		c->w_len += d->len;
+	} else {
+		if (c->nw)
+			return bad_chain(v, qi, -EINVAL, "readable after writable");
+		if (c->nr == LX_CHAIN_MAX)
+			return bad_chain(v, qi, -E2BIG, "more than LX_CHAIN_MAX readable descriptors");
+		c->r[c->nr++] = (struct iovec){ p, d->len };
+		c->r_len += d->len;
+	}
+	return 0;
+}
+
 int lx_virtio_pop(struct lx_virtio *v, unsigned qi, struct lx_chain *c)
 {
 	struct lx_vq *q = &v->vq[qi];
-	struct vring_desc *desc = lx_vm_ram(v->vm, q->desc, 16ull * q->size);
-	struct vring_avail *avail = lx_vm_ram(v->vm, q->avail, 4 + 2ull * q->size);
+	struct vring_desc *desc = ring(v, qi, "descriptor", q->desc, 16ull * q->size, 16);
+	struct vring_avail *avail = ring(v, qi, "available", q->avail, 4 + 2ull * q->size, 2);
+	struct vring_used *used = ring(v, qi, "used", q->used, 4 + 8ull * q->size, 4);
+	struct vring_desc d;
 	uint16_t idx, head, i;
 	unsigned n = 0;
+	int r;
 
-	if (!desc || !avail) {
-		snprintf(v->error, sizeof(v->error), "queue %u: rings outside RAM", qi);
+	if (!desc || !avail || !used) {
+		v->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 		return -EFAULT;
 	}
 	idx = __atomic_load_n(&avail->idx, __ATOMIC_ACQUIRE);
 	if (idx == q->last_avail)
 		return 0;
-	head = avail->ring[q->last_avail % q->size];
+	if ((uint16_t)(idx - q->last_avail) > q->size)
+		return bad_chain(v, qi, -EINVAL, "available index ahead by more than the queue size");
+	head = __atomic_load_n(&avail->ring[q->last_avail % q->size], __ATOMIC_RELAXED);
 	q->last_avail++;
 	memset(c, 0, offsetof(struct lx_chain, r));
 	c->r_len = c->w_len = 0;
 	c->head = head;
-	for (i = head;; i = desc[i].next) {
-		struct vring_desc d;
+	for (i = head;; i = d.next) {        /* d: the copy, never desc[i] again */
 		void *p;
 
-		if (i >= q->size || ++n > q->size) {
-			snprintf(v->error, sizeof(v->error), "queue %u: bad descriptor chain", qi);
-			return -EINVAL;
-		}
-		d = desc[i];
-		if (d.flags & VRING_DESC_F_INDIRECT) {
-			snprintf(v->error, sizeof(v->error), "queue %u: indirect descriptor (not offered)", qi);
-			return -EINVAL;
-		}
+		if (i >= q->size || ++n > q->size)
+			return bad_chain(v, qi, -EINVAL, "bad descriptor chain (index out of the ring or a loop)");
+		d = read_desc(&desc[i]);
+		if (d.flags & VRING_DESC_F_INDIRECT)
+			return bad_chain(v, qi, -EINVAL, "indirect descriptor (not offered)");
 		p = lx_vm_ram(v->vm, d.addr, d.len);
 		if (!p) {
 			snprintf(v->error, sizeof(v->error), "queue %u: buffer 0x%llx+%u outside RAM", qi,
 				 (unsigned long long)d.addr, d.len);
+			v->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 			return -EFAULT;
 		}
-		if (d.flags & VRING_DESC_F_WRITE) {
-			if (c->nw == LX_CHAIN_MAX)
-				return -E2BIG;
-			c->w[c->nw++] = (struct iovec){ p, d.len };
-			c->w_len += d.len;
-		} else {
-			if (c->nw || c->nr == LX_CHAIN_MAX) {
-				snprintf(v->error, sizeof(v->error), "queue %u: readable after writable", qi);
-				return -EINVAL;
-			}
-			c->r[c->nr++] = (struct iovec){ p, d.len };
-			c->r_len += d.len;
-		}
+		r = chain_add(v, qi, c, &d, p);
+		if (r < 0)
+			return r;
 		if (!(d.flags & VRING_DESC_F_NEXT))
 			break;
 	}
@@ -385,7 +437,7 @@ int lx_virtio_pop(struct lx_virtio *v, unsigned qi, struct lx_chain *c)
 void lx_virtio_push(struct lx_virtio *v, unsigned qi, uint16_t head, uint32_t written)
 {
 	struct lx_vq *q = &v->vq[qi];
-	struct vring_used *used = lx_vm_ram(v->vm, q->used, 4 + 8ull * q->size);
+	struct vring_used *used = ring(v, qi, "used", q->used, 4 + 8ull * q->size, 4);
 	uint16_t idx;
 
 	if (!used)

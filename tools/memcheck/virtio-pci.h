@@ -72,7 +72,13 @@ struct lx_virtio {
 int lx_virtio_init(struct lx_virtio *v, struct lx_vm *vm, unsigned slot, uint16_t device_id,
 		   uint64_t features, unsigned nvq, const void *devcfg, unsigned devcfg_len,
 		   uint64_t bar0_gpa, uint64_t shm_gpa, uint64_t shm_len);
-/* Next available chain of queue q: 1 got one, 0 none, -errno malformed (v->error). */
+/*
+ * Next available chain of queue q: 1 got one, 0 none, -errno malformed
+ * (v->error says why; the device then sets DEVICE_NEEDS_RESET in its status
+ * and ignores notifications until the driver resets it). Rings must be in
+ * RAM and aligned (16/2/4 bytes); each descriptor is read from guest memory
+ * once.
+ */
 int lx_virtio_pop(struct lx_virtio *v, unsigned q, struct lx_chain *c);
 /* Return a chain with written bytes to the used ring. */
 void lx_virtio_push(struct lx_virtio *v, unsigned q, uint16_t head, uint32_t written);
