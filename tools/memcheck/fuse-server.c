@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,6 @@
 #include "tools/memcheck/fuse-server.h"
 
 #define DAX_RANGE (2ull << 20)   /* fs/fuse/dax.c: FUSE_DAX_SZ */
-#define MAX_WRITE (128u << 10)
 
 static const char *const opnames[LX_FUSE_OPS] = {
 	[FUSE_LOOKUP] = "lookup", [FUSE_FORGET] = "forget", [FUSE_GETATTR] = "getattr",
@@ -110,12 +110,13 @@ static uint64_t node_get(struct lx_fuse *f, const char *path)
 	return f->nnodes++;
 }
 
+/* parent's path joined with name (validated by check_name()); NULL: unknown parent or ENOMEM. */
 static char *child(struct lx_fuse *f, uint64_t parent, const char *name)
 {
 	const char *pp = node_path(f, parent);
 	char *p;
 
-	if (!pp || !*name || strchr(name, '/') || !strcmp(name, "..") || !strcmp(name, "."))
+	if (!pp)
 		return NULL;
 	if (!strcmp(pp, "."))
 		return strdup(name);
@@ -179,47 +180,45 @@ static int stat_path(struct lx_fuse *f, const char *path, struct stat *st)
 	return fstatat(f->root_fd, path, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
-/* Attributes are valid for 1 s: the guest script is short and alone on the files. */
-static size_t entry_reply(struct lx_fuse *f, const char *path, void *out, int *err)
+/*
+ * A fuse_entry_out for path into out (sizeof(struct fuse_entry_out) bytes,
+ * any alignment). Attributes are valid for 1 s: the guest script is short
+ * and alone on the files.
+ */
+static int entry_reply(struct lx_fuse *f, const char *path, uint8_t *out)
 {
-	struct fuse_entry_out *e = out;
+	struct fuse_entry_out e = { 0 };
 	struct stat st;
 	uint64_t id;
 	int r = stat_path(f, path, &st);
 
-	if (r < 0) {
-		*err = r;
-		return 0;
-	}
+	if (r < 0)
+		return r;
 	id = node_get(f, path);
-	if (!id) {
-		*err = -ENOMEM;
-		return 0;
-	}
+	if (!id)
+		return -ENOMEM;
 	f->nodes[id].nlookup++;
-	memset(e, 0, sizeof(*e));
-	e->nodeid = id;
-	e->generation = 1;
-	e->entry_valid = 1;
-	e->attr_valid = 1;
-	fill_attr(&e->attr, &st);
-	return sizeof(*e);
+	e.nodeid = id;
+	e.generation = 1;
+	e.entry_valid = 1;
+	e.attr_valid = 1;
+	fill_attr(&e.attr, &st);
+	memcpy(out, &e, sizeof(e));
+	return 0;
 }
 
-static size_t attr_reply(struct lx_fuse *f, const char *path, void *out, int *err)
+static int attr_reply(struct lx_fuse *f, const char *path, uint8_t *out)
 {
-	struct fuse_attr_out *a = out;
+	struct fuse_attr_out a = { 0 };
 	struct stat st;
 	int r = stat_path(f, path, &st);
 
-	if (r < 0) {
-		*err = r;
-		return 0;
-	}
-	memset(a, 0, sizeof(*a));
-	a->attr_valid = 1;
-	fill_attr(&a->attr, &st);
-	return sizeof(*a);
+	if (r < 0)
+		return r;
+	a.attr_valid = 1;
+	fill_attr(&a.attr, &st);
+	memcpy(out, &a, sizeof(a));
+	return 0;
 }
 
 static int open_flags(uint32_t fl)
@@ -264,26 +263,25 @@ static int read_dir(struct lx_fuse_file *fl, int fd)
 	return 0;
 }
 
-static size_t do_readdir(struct lx_fuse_file *fl, uint64_t off, uint32_t size, uint8_t *out,
-			 size_t cap)
+/* Directory entries from off into out, at most size bytes (validated to fit). */
+static size_t do_readdir(struct lx_fuse_file *fl, uint64_t off, uint32_t size, uint8_t *out)
 {
 	size_t n = 0;
 
-	if (size > cap)
-		size = (uint32_t)cap;
 	for (uint64_t i = off; i < fl->nnames; i++) {
 		size_t nl = strlen(fl->names[i]);
 		size_t rec = FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET + nl);
-		struct fuse_dirent *de = (struct fuse_dirent *)(out + n);
+		struct fuse_dirent de = { 0 };
 
 		if (n + rec > size)
 			break;
-		memset(de, 0, rec);
-		de->ino = fl->inos[i];
-		de->off = i + 1;
-		de->namelen = (uint32_t)nl;
-		de->type = fl->types[i];
-		memcpy(de->name, fl->names[i], nl);
+		de.ino = fl->inos[i];
+		de.off = i + 1;
+		de.namelen = (uint32_t)nl;
+		de.type = fl->types[i];
+		memcpy(out + n, &de, FUSE_NAME_OFFSET);
+		memcpy(out + n + FUSE_NAME_OFFSET, fl->names[i], nl);
+		memset(out + n + FUSE_NAME_OFFSET + nl, 0, rec - FUSE_NAME_OFFSET - nl);
 		n += rec;
 	}
 	return n;
@@ -323,14 +321,366 @@ static void note_error(struct lx_fuse *f, const char *what, int err)
 		snprintf(f->error, sizeof(f->error), "%s: %s", what, strerror(-err));
 }
 
-static int do_setupmapping(struct lx_fuse *f, uint64_t nodeid, const void *arg, size_t len)
+/* ---- requests ---------------------------------------------------------------- */
+
+/*
+ * One request after check_request(): the header and the fixed argument
+ * copied out of the guest's bytes, the names checked, the bytes after them
+ * (WRITE's data, REMOVEMAPPING's entries) counted, and room for the reply.
+ * Handlers read only these.
+ */
+struct req {
+	struct fuse_in_header ih;
+	union {
+		struct fuse_init_in init;
+		struct fuse_forget_in forget;
+		struct fuse_batch_forget_in batch_forget;
+		struct fuse_getattr_in getattr;
+		struct fuse_setattr_in setattr;
+		struct fuse_open_in open;
+		struct fuse_create_in create;
+		struct fuse_mkdir_in mkdir;
+		struct fuse_read_in read;
+		struct fuse_write_in write;
+		struct fuse_release_in release;
+		struct fuse_flush_in flush;
+		struct fuse_fsync_in fsync;
+		struct fuse_interrupt_in interrupt;
+		struct fuse_setupmapping_in setup;
+		struct fuse_removemapping_in remove;
+	} a;
+	const uint8_t *arg;         /* the argument as sent, arg_len bytes */
+	size_t arg_len;
+	const char *name;           /* the name after the argument (op->names) */
+	const uint8_t *tail;        /* what follows, tail_len bytes */
+	size_t tail_len;
+	const char *path;           /* the node's path; op->flags & OP_NODE: never NULL */
+	uint8_t *ob;                /* reply body, ocap bytes (>= what the op may write) */
+	size_t ocap;
+};
+
+/* A handler: 0 or -errno (the error reply); the reply body's length in *olen. */
+typedef int (*op_fn)(struct lx_fuse *f, const struct req *r, size_t *olen);
+
+static int op_init(struct lx_fuse *f, const struct req *r, size_t *olen)
 {
-	struct fuse_setupmapping_in in;
+	const struct fuse_init_in *ii = &r->a.init;
+	struct fuse_init_out io = { 0 };
+
+	f->st.init_minor = ii->minor;
+	f->st.init_flags = ii->flags;
+	f->st.init_flags2 = ii->flags2;
+	/*
+	 * virtio-fs came with protocol 7.31 (Linux 5.4); the older minors'
+	 * shorter structures (FUSE_COMPAT_*_SIZE) are not spoken here, as
+	 * QEMU's virtiofsd does not speak them either.
+	 */
+	if (ii->major != FUSE_KERNEL_VERSION || ii->minor < 31)
+		return -EPROTO;
+	io.major = FUSE_KERNEL_VERSION;
+	io.minor = MK_MIN(ii->minor, (uint32_t)FUSE_KERNEL_MINOR_VERSION);
+	io.max_readahead = ii->max_readahead;
+	/* Only what the kernel offered; MAP_ALIGNMENT makes it read map_alignment. */
+	io.flags = ii->flags & (FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_MAP_ALIGNMENT);
+	io.max_background = 16;
+	io.congestion_threshold = 12;
+	io.max_write = LX_FUSE_MAX_WRITE;
+	io.time_gran = 1;
+	io.map_alignment = (uint16_t)f->map_alignment_log2;
+	if (f->dax)
+		dax_session_reset(f->dax);
+	memcpy(r->ob, &io, sizeof(io));
+	*olen = sizeof(io);
+	return 0;
+}
+
+static int op_destroy(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	(void)r;
+	(void)olen;
+	if (f->dax)
+		dax_session_reset(f->dax);
+	return 0;
+}
+
+static int op_nothing(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	(void)f;
+	(void)r;
+	(void)olen;
+	return 0;
+}
+
+static void forget(struct lx_fuse *f, uint64_t nodeid, uint64_t nlookup)
+{
+	if (node_path(f, nodeid) && nodeid > 1)
+		f->nodes[nodeid].nlookup -= MK_MIN(nlookup, f->nodes[nodeid].nlookup);
+}
+
+static int op_forget(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	(void)olen;
+	forget(f, r->ih.nodeid, r->a.forget.nlookup);
+	return 0;
+}
+
+static int op_batch_forget(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	(void)olen;
+	for (uint32_t i = 0; i < r->a.batch_forget.count; i++) {
+		struct fuse_forget_one one;
+
+		memcpy(&one, r->tail + i * sizeof(one), sizeof(one));
+		forget(f, one.nodeid, one.nlookup);
+	}
+	return 0;
+}
+
+static int op_lookup(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	char *p = child(f, r->ih.nodeid, r->name);
+	int err;
+
+	if (!p)
+		return -ENOMEM;
+	err = entry_reply(f, p, r->ob);
+	free(p);
+	*olen = err ? 0 : sizeof(struct fuse_entry_out);
+	return err;
+}
+
+static int op_getattr(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	int err = attr_reply(f, r->path, r->ob);
+
+	*olen = err ? 0 : sizeof(struct fuse_attr_out);
+	return err;
+}
+
+static int set_times(struct lx_fuse *f, const char *path, const struct fuse_setattr_in *sa)
+{
+	struct timespec ts[2] = {
+		{ (time_t)sa->atime, sa->atimensec }, { (time_t)sa->mtime, sa->mtimensec } };
+
+	if (!(sa->valid & FATTR_ATIME))
+		ts[0].tv_nsec = UTIME_OMIT;
+	else if (sa->valid & FATTR_ATIME_NOW)
+		ts[0].tv_nsec = UTIME_NOW;
+	if (!(sa->valid & FATTR_MTIME))
+		ts[1].tv_nsec = UTIME_OMIT;
+	else if (sa->valid & FATTR_MTIME_NOW)
+		ts[1].tv_nsec = UTIME_NOW;
+	return utimensat(f->root_fd, path, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+static int op_setattr(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	const struct fuse_setattr_in *sa = &r->a.setattr;
+	int err = 0;
+
+	if (sa->valid & FATTR_SIZE) {
+		int fd = mk_openat(f->root_fd, r->path, O_WRONLY, 0);
+
+		if (fd < 0 || ftruncate(fd, (off_t)sa->size) < 0)
+			err = fd < 0 ? fd : -errno;
+		if (fd >= 0)
+			close(fd);
+	}
+	if (!err && (sa->valid & FATTR_MODE) && fchmodat(f->root_fd, r->path, sa->mode & 07777, 0) < 0)
+		err = -errno;
+	if (!err && (sa->valid & (FATTR_ATIME | FATTR_MTIME)))
+		err = set_times(f, r->path, sa);
+	if (!err)
+		err = op_getattr(f, r, olen);
+	return err;
+}
+
+static int op_open(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	bool dir = r->ih.opcode == FUSE_OPENDIR;
+	struct fuse_open_out oo = { 0 };
+	int fd, err;
+
+	fd = mk_openat(f->root_fd, r->path, dir ? O_RDONLY | O_DIRECTORY : open_flags(r->a.open.flags), 0);
+	if (fd < 0)
+		return fd;
+	oo.fh = file_new(f, fd);
+	if (!oo.fh) {
+		close(fd);
+		return -ENOMEM;
+	}
+	if (dir) {
+		int dfd = dup(fd);
+
+		err = dfd < 0 ? -errno : read_dir(&f->files[oo.fh], dfd);
+		if (err) {
+			file_close(&f->files[oo.fh]);
+			return err;
+		}
+	}
+	memcpy(r->ob, &oo, sizeof(oo));
+	*olen = sizeof(oo);
+	return 0;
+}
+
+static int op_create(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	const struct fuse_create_in *ci = &r->a.create;
+	struct fuse_open_out oo = { 0 };
+	char *p = child(f, r->ih.nodeid, r->name);
+	int fd, err;
+
+	if (!p)
+		return -ENOMEM;
+	fd = mk_openat(f->root_fd, p, open_flags(ci->flags) | O_CREAT | (int)(ci->flags & O_EXCL),
+		       ci->mode & 07777 & ~ci->umask);
+	err = fd < 0 ? fd : entry_reply(f, p, r->ob);
+	free(p);
+	if (err) {
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	oo.fh = file_new(f, fd);
+	if (!oo.fh) {
+		close(fd);
+		return -ENOMEM;
+	}
+	memcpy(r->ob + sizeof(struct fuse_entry_out), &oo, sizeof(oo));
+	*olen = sizeof(struct fuse_entry_out) + sizeof(oo);
+	return 0;
+}
+
+static int op_mkdir(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	char *p = child(f, r->ih.nodeid, r->name);
+	int err;
+
+	if (!p)
+		return -ENOMEM;
+	err = mkdirat(f->root_fd, p, r->a.mkdir.mode & 07777 & ~r->a.mkdir.umask) < 0 ? -errno : 0;
+	if (!err)
+		err = entry_reply(f, p, r->ob);
+	free(p);
+	*olen = err ? 0 : sizeof(struct fuse_entry_out);
+	return err;
+}
+
+static int op_unlink(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	char *p = child(f, r->ih.nodeid, r->name);
+	int err;
+
+	(void)olen;
+	if (!p)
+		return -ENOMEM;
+	err = unlinkat(f->root_fd, p, r->ih.opcode == FUSE_RMDIR ? AT_REMOVEDIR : 0) < 0 ? -errno : 0;
+	free(p);
+	return err;
+}
+
+static int op_read(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	struct lx_fuse_file *fl = file_get(f, r->a.read.fh);
+	ssize_t n;
+
+	if (!fl)
+		return -EBADF;
+	n = pread(fl->fd, r->ob, r->a.read.size, (off_t)r->a.read.offset);
+	if (n < 0)
+		return -errno;
+	f->st.bytes_read += (uint64_t)n;
+	*olen = (size_t)n;
+	return 0;
+}
+
+static int op_write(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	const struct fuse_write_in *wi = &r->a.write;
+	struct fuse_write_out wo = { 0 };
+	struct lx_fuse_file *fl = file_get(f, wi->fh);
+	ssize_t n;
+
+	if (!fl)
+		return -EBADF;
+	/* wi->size == tail_len <= LX_FUSE_MAX_WRITE: check_request(). */
+	n = mk_pwrite_full(fl->fd, r->tail, wi->size, wi->offset);
+	if (n < 0)
+		return (int)n;
+	f->st.bytes_written += wi->size;
+	if (wi->size > f->st.max_write_seen)
+		f->st.max_write_seen = wi->size;
+	wo.size = wi->size;
+	memcpy(r->ob, &wo, sizeof(wo));
+	*olen = sizeof(wo);
+	return 0;
+}
+
+static int op_readdir(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	struct lx_fuse_file *fl = file_get(f, r->a.read.fh);
+
+	if (!fl)
+		return -EBADF;
+	*olen = do_readdir(fl, r->a.read.offset, r->a.read.size, r->ob);
+	return 0;
+}
+
+static int op_release(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	struct lx_fuse_file *fl = file_get(f, r->a.release.fh);
+
+	(void)olen;
+	if (fl)
+		file_close(fl);
+	return 0;
+}
+
+static int op_fsync(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	struct lx_fuse_file *fl = file_get(f, r->a.fsync.fh);
+
+	(void)olen;
+	return fl && fsync(fl->fd) < 0 ? -errno : 0;
+}
+
+static int op_statfs(struct lx_fuse *f, const struct req *r, size_t *olen)
+{
+	struct fuse_statfs_out so = { 0 };
+	struct statvfs sv;
+
+	if (fstatvfs(f->root_fd, &sv) < 0)
+		return -errno;
+	so.st.blocks = sv.f_blocks;
+	so.st.bfree = sv.f_bfree;
+	so.st.bavail = sv.f_bavail;
+	so.st.files = sv.f_files;
+	so.st.ffree = sv.f_ffree;
+	so.st.bsize = (uint32_t)sv.f_bsize;
+	so.st.namelen = (uint32_t)sv.f_namemax;
+	so.st.frsize = (uint32_t)sv.f_frsize;
+	memcpy(r->ob, &so, sizeof(so));
+	*olen = sizeof(so);
+	return 0;
+}
+
+static void trace_setup(struct lx_fuse *f, uint64_t nodeid, const struct fuse_setupmapping_in *in, int r)
+{
+	const char *path = node_path(f, nodeid);
+
+	fprintf(f->trace, "fuse: setupmapping %s foffset 0x%llx moffset 0x%llx len 0x%llx %s fh %lld: %d\n",
+		path ? path : "?", (unsigned long long)in->foffset, (unsigned long long)in->moffset,
+		(unsigned long long)in->len, (in->flags & FUSE_SETUPMAPPING_FLAG_WRITE) ? "rw" : "r",
+		(long long)in->fh, r);
+}
+
+static int op_setupmapping(struct lx_fuse *f, const struct req *rq, size_t *olen)
+{
+	struct fuse_setupmapping_in in = rq->a.setup;
+	uint64_t nodeid = rq->ih.nodeid;
 	int r;
 
-	if (len < sizeof(in))
-		return -EINVAL;
-	memcpy(&in, arg, sizeof(in));
+	(void)olen;
 	if (in.flags & FUSE_SETUPMAPPING_FLAG_WRITE)
 		f->st.setup_write++;
 	else
@@ -355,11 +705,7 @@ static int do_setupmapping(struct lx_fuse *f, uint64_t nodeid, const void *arg, 
 	}
 	r = dax_session_setup(f->dax, nodeid, (const struct dax_setup_req *)&in);
 	if (f->trace)
-		fprintf(f->trace, "fuse: setupmapping %s foffset 0x%llx moffset 0x%llx len 0x%llx %s fh %lld: %d\n",
-			node_path(f, nodeid) ? node_path(f, nodeid) : "?",
-			(unsigned long long)in.foffset, (unsigned long long)in.moffset,
-			(unsigned long long)in.len, (in.flags & FUSE_SETUPMAPPING_FLAG_WRITE) ? "rw" : "r",
-			(long long)in.fh, r);
+		trace_setup(f, nodeid, &in, r);
 	if (r < 0) {
 		f->st.setup_failed++;
 		note_error(f, "libdax setup", r);
@@ -367,28 +713,27 @@ static int do_setupmapping(struct lx_fuse *f, uint64_t nodeid, const void *arg, 
 	return r < 0 ? r : 0;
 }
 
-static int do_removemapping(struct lx_fuse *f, const uint8_t *arg, size_t len)
+static int op_removemapping(struct lx_fuse *f, const struct req *rq, size_t *olen)
 {
-	struct fuse_removemapping_in in;
+	uint32_t count = rq->a.remove.count;
 	int r;
 
-	if (len < sizeof(in))
-		return -EINVAL;
-	memcpy(&in, arg, sizeof(in));
-	f->st.remove_entries += in.count;
-	if (in.count > f->st.remove_max_batch)
-		f->st.remove_max_batch = in.count;
-	if (in.count > 1)
+	(void)olen;
+	f->st.remove_entries += count;
+	if (count > f->st.remove_max_batch)
+		f->st.remove_max_batch = count;
+	if (count > 1)
 		f->st.remove_batches_gt1++;
 	if (!f->dax)
 		return -ENOSYS;
-	r = dax_session_remove_raw(f->dax, arg, len);
+	/* The payload as sent (count + entries, tail_len == 16 * count): libdax copies and checks it. */
+	r = dax_session_remove_raw(f->dax, rq->arg, rq->arg_len + rq->tail_len);
 	if (f->trace) {
-		fprintf(f->trace, "fuse: removemapping count %u:", in.count);
-		for (uint32_t i = 0; i < in.count && sizeof(in) + 16ull * (i + 1) <= len; i++) {
+		fprintf(f->trace, "fuse: removemapping count %u:", count);
+		for (uint32_t i = 0; i < count; i++) {
 			struct fuse_removemapping_one one;
 
-			memcpy(&one, arg + sizeof(in) + 16ull * i, sizeof(one));
+			memcpy(&one, rq->tail + sizeof(one) * i, sizeof(one));
 			fprintf(f->trace, " 0x%llx+0x%llx", (unsigned long long)one.moffset,
 				(unsigned long long)one.len);
 		}
@@ -401,354 +746,243 @@ static int do_removemapping(struct lx_fuse *f, const uint8_t *arg, size_t len)
 	return r < 0 ? r : 0;
 }
 
+/* ---- what each opcode may send and receive ---------------------------------- */
+
+enum {
+	OP_NODE = 1,        /* ih.nodeid must name a node (-ENOENT) */
+	OP_NOREPLY = 2,     /* no reply at all (FORGET, BATCH_FORGET, INTERRUPT) */
+	OP_READ_REPLY = 4,  /* the reply body is up to fuse_read_in.size bytes */
+	OP_TAIL_ANY = 8,    /* bytes after the argument are allowed and ignored */
+};
+
+struct op {
+	uint16_t arg_size;   /* the argument struct the handler reads */
+	/*
+	 * The one shorter argument the FUSE protocol defines (0: none), accepted
+	 * when it is all the request holds and zero-filled to arg_size; any
+	 * other short argument is refused.
+	 */
+	uint16_t arg_compat;
+	uint8_t names;       /* NUL-terminated file names after the argument (0 or 1) */
+	uint8_t flags;
+	/*
+	 * Counted tail after the argument: tail_unit bytes times the u32 at
+	 * tail_count_off in the argument, exactly, and at most tail_max units
+	 * (0: what the request holds). tail_unit 0: no tail (unless OP_TAIL_ANY).
+	 */
+	uint8_t tail_unit;
+	uint16_t tail_count_off;
+	uint32_t tail_max;
+	uint32_t reply;      /* reply body size (OP_READ_REPLY: fuse_read_in.size) */
+	op_fn fn;
+};
+
+#define ARG(type) .arg_size = sizeof(struct type)
+#define REPLY(type) .reply = sizeof(struct type)
+#define TAIL(type, field, unit, max) \
+	.tail_unit = (unit), .tail_count_off = offsetof(struct type, field), .tail_max = (max)
+
+static const struct op ops[] = {
+	/* Kernels before protocol 7.36 (Linux 5.17) send fuse_init_in up to flags
+	 * only; newer minors may grow it (what we do not know we do not read). */
+	[FUSE_INIT] = { ARG(fuse_init_in), .arg_compat = offsetof(struct fuse_init_in, flags2),
+			.flags = OP_TAIL_ANY, REPLY(fuse_init_out), .fn = op_init },
+	[FUSE_DESTROY] = { .fn = op_destroy },
+	[FUSE_LOOKUP] = { .names = 1, .flags = OP_NODE, REPLY(fuse_entry_out), .fn = op_lookup },
+	[FUSE_FORGET] = { ARG(fuse_forget_in), .flags = OP_NOREPLY, .fn = op_forget },
+	[FUSE_BATCH_FORGET] = { ARG(fuse_batch_forget_in), .flags = OP_NOREPLY,
+				TAIL(fuse_batch_forget_in, count, sizeof(struct fuse_forget_one), 0),
+				.fn = op_batch_forget },
+	[FUSE_INTERRUPT] = { ARG(fuse_interrupt_in), .flags = OP_NOREPLY, .fn = op_nothing },
+	[FUSE_GETATTR] = { ARG(fuse_getattr_in), .flags = OP_NODE, REPLY(fuse_attr_out),
+			   .fn = op_getattr },
+	[FUSE_SETATTR] = { ARG(fuse_setattr_in), .flags = OP_NODE, REPLY(fuse_attr_out),
+			   .fn = op_setattr },
+	[FUSE_OPEN] = { ARG(fuse_open_in), .flags = OP_NODE, REPLY(fuse_open_out), .fn = op_open },
+	[FUSE_OPENDIR] = { ARG(fuse_open_in), .flags = OP_NODE, REPLY(fuse_open_out), .fn = op_open },
+	[FUSE_CREATE] = { ARG(fuse_create_in), .names = 1, .flags = OP_NODE,
+			  .reply = sizeof(struct fuse_entry_out) + sizeof(struct fuse_open_out),
+			  .fn = op_create },
+	[FUSE_MKDIR] = { ARG(fuse_mkdir_in), .names = 1, .flags = OP_NODE, REPLY(fuse_entry_out),
+			 .fn = op_mkdir },
+	[FUSE_UNLINK] = { .names = 1, .flags = OP_NODE, .fn = op_unlink },
+	[FUSE_RMDIR] = { .names = 1, .flags = OP_NODE, .fn = op_unlink },
+	[FUSE_READ] = { ARG(fuse_read_in), .flags = OP_READ_REPLY, .fn = op_read },
+	[FUSE_WRITE] = { ARG(fuse_write_in), TAIL(fuse_write_in, size, 1, LX_FUSE_MAX_WRITE),
+			 REPLY(fuse_write_out), .fn = op_write },
+	[FUSE_READDIR] = { ARG(fuse_read_in), .flags = OP_READ_REPLY, .fn = op_readdir },
+	[FUSE_RELEASE] = { ARG(fuse_release_in), .fn = op_release },
+	[FUSE_RELEASEDIR] = { ARG(fuse_release_in), .fn = op_release },
+	[FUSE_FLUSH] = { ARG(fuse_flush_in), .fn = op_nothing },
+	[FUSE_FSYNC] = { ARG(fuse_fsync_in), .fn = op_fsync },
+	[FUSE_FSYNCDIR] = { ARG(fuse_fsync_in), .fn = op_fsync },
+	[FUSE_STATFS] = { REPLY(fuse_statfs_out), .fn = op_statfs },
+	[FUSE_SETUPMAPPING] = { ARG(fuse_setupmapping_in), .fn = op_setupmapping },
+	[FUSE_REMOVEMAPPING] = { ARG(fuse_removemapping_in),
+				 TAIL(fuse_removemapping_in, count,
+				      sizeof(struct fuse_removemapping_one), 0),
+				 .fn = op_removemapping },
+	/* Everything else (ACCESS, xattrs, LSEEK, FALLOCATE, SYNCFS...) gets
+	 * ENOSYS, which makes Linux stop asking (or fall back) for the mount. */
+};
+
+/* A request refused before any handler ran: counted, the first one reported. */
+static int refuse(struct lx_fuse *f, const struct fuse_in_header *ih, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int refuse(struct lx_fuse *f, const struct fuse_in_header *ih, int err, const char *fmt, ...)
+{
+	const char *op = ih ? lx_fuse_opname(ih->opcode) : NULL;
+	char why[96];
+	va_list ap;
+
+	f->st.refused++;
+	if (f->error[0])
+		return err;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (ih)
+		snprintf(f->error, sizeof(f->error), "guest request %s (opcode %u): %s",
+			 op ? op : "?", ih->opcode, why);
+	else
+		snprintf(f->error, sizeof(f->error), "guest request: %s", why);
+	return err;
+}
+
+/*
+ * The one name after the argument: NUL-terminated inside the request,
+ * 1..NAME_MAX bytes, no '/', not "." or "..". A name the kernel sent never
+ * fails this (its VFS resolves "." and ".." itself).
+ */
+static int check_name(struct lx_fuse *f, struct req *r, const uint8_t *p, size_t len, size_t *used)
+{
+	const uint8_t *nul = memchr(p, 0, MK_MIN(len, (size_t)NAME_MAX + 1));
+	size_t n;
+
+	if (!nul)
+		return len > NAME_MAX ?
+		       refuse(f, &r->ih, -ENAMETOOLONG, "name longer than %u bytes", NAME_MAX) :
+		       refuse(f, &r->ih, -EINVAL, "name of %zu bytes without NUL", len);
+	n = (size_t)(nul - p);
+	r->name = (const char *)p;
+	*used = n + 1;
+	if (!n)
+		return refuse(f, &r->ih, -EINVAL, "empty name");
+	if (memchr(p, '/', n))
+		return refuse(f, &r->ih, -EINVAL, "name with '/'");
+	if (!strcmp(r->name, ".") || !strcmp(r->name, ".."))
+		return refuse(f, &r->ih, -EINVAL, "name \"%s\"", r->name);
+	return 0;
+}
+
+/* After the argument and names: exactly the tail the op defines. */
+static int check_tail(struct lx_fuse *f, const struct op *op, struct req *r)
+{
+	uint32_t count;
+
+	if (!op->tail_unit) {
+		if (r->tail_len && !(op->flags & OP_TAIL_ANY))
+			return refuse(f, &r->ih, -EINVAL, "%zu bytes after the arguments", r->tail_len);
+		return 0;
+	}
+	memcpy(&count, (const uint8_t *)&r->a + op->tail_count_off, sizeof(count));
+	if (op->tail_max && count > op->tail_max)
+		return refuse(f, &r->ih, -EINVAL, "%u units of data, at most %u", count, op->tail_max);
+	if ((uint64_t)count * op->tail_unit != r->tail_len)
+		return refuse(f, &r->ih, -EINVAL, "says %u units of %u bytes, sends %zu bytes", count,
+			      op->tail_unit, r->tail_len);
+	return 0;
+}
+
+/*
+ * Everything checked once, before the handler: the length the header
+ * states, the fixed argument (copied), the names, the tail, and that the
+ * reply the op may write fits in cap. 0, or -errno for the error reply.
+ */
+static int check_request(struct lx_fuse *f, const struct op *op, const uint8_t *in, size_t in_len,
+			 uint8_t *out, size_t cap, struct req *r)
+{
+	size_t alen = in_len - sizeof(r->ih), used, need;
+	const uint8_t *p = in + sizeof(r->ih);
+	int err;
+
+	if (r->ih.len != in_len)
+		return refuse(f, &r->ih, -EINVAL, "header says %u bytes, %zu sent", r->ih.len, in_len);
+	if (r->ih.total_extlen)
+		return refuse(f, &r->ih, -EINVAL, "extensions (never negotiated)");
+	if (alen >= op->arg_size)
+		used = op->arg_size;
+	else if (op->arg_compat && alen == op->arg_compat)
+		used = op->arg_compat;          /* the rest stays zero */
+	else
+		return refuse(f, &r->ih, -EINVAL, "argument of %zu bytes, needs %u", alen,
+			      op->arg_size);
+	memcpy(&r->a, p, used);
+	r->arg = p;
+	r->arg_len = used;
+	p += used;
+	alen -= used;
+	if (op->names) {
+		err = check_name(f, r, p, alen, &used);
+		if (err)
+			return err;
+		p += used;
+		alen -= used;
+	}
+	r->tail = p;
+	r->tail_len = alen;
+	err = check_tail(f, op, r);
+	if (err)
+		return err;
+	if (op->flags & OP_NOREPLY)
+		return 0;
+	need = (op->flags & OP_READ_REPLY) ? r->a.read.size : op->reply;
+	r->ob = out + sizeof(struct fuse_out_header);
+	r->ocap = cap - sizeof(struct fuse_out_header);
+	if (need > r->ocap)
+		return refuse(f, &r->ih, -EINVAL, "reply of %zu bytes, room for %zu", need, r->ocap);
+	return 0;
+}
+
 size_t lx_fuse_handle(struct lx_fuse *f, const uint8_t *in, size_t in_len, uint8_t *out, size_t cap)
 {
-	struct fuse_in_header ih;
-	struct fuse_out_header *oh = (struct fuse_out_header *)out;
-	uint8_t *ob = out + sizeof(*oh);
-	size_t ocap = cap - sizeof(*oh), olen = 0, alen;
-	const uint8_t *arg;
-	const char *path;
-	int err = 0;
+	const struct op *op = NULL;
+	struct fuse_out_header oh;
+	struct req r = { 0 };
+	size_t olen = 0;
+	int err;
 
-	if (in_len < sizeof(ih) || cap < sizeof(*oh))
+	if (in_len < sizeof(r.ih)) {
+		refuse(f, NULL, 0, "%zu bytes, shorter than the header", in_len);
 		return 0;
-	memcpy(&ih, in, sizeof(ih));
-	arg = in + sizeof(ih);
-	alen = in_len - sizeof(ih);
-	if (ih.opcode < LX_FUSE_OPS)
-		f->st.ops[ih.opcode]++;
+	}
+	memcpy(&r.ih, in, sizeof(r.ih));
+	if (r.ih.opcode < LX_FUSE_OPS)
+		f->st.ops[r.ih.opcode]++;
 	else
 		f->st.unknown_ops++;
-	path = node_path(f, ih.nodeid);
-
-	switch (ih.opcode) {
-	case FUSE_INIT: {
-		struct fuse_init_in ii = { 0 };
-		struct fuse_init_out io = { 0 };
-
-		memcpy(&ii, arg, MK_MIN(alen, sizeof(ii)));
-		f->st.init_minor = ii.minor;
-		f->st.init_flags = ii.flags;
-		f->st.init_flags2 = ii.flags2;
-		if (ii.major != FUSE_KERNEL_VERSION) {
-			err = -EPROTO;
-			break;
-		}
-		io.major = FUSE_KERNEL_VERSION;
-		io.minor = MK_MIN(ii.minor, (uint32_t)FUSE_KERNEL_MINOR_VERSION);
-		io.max_readahead = ii.max_readahead;
-		/* Only what the kernel offered; MAP_ALIGNMENT makes it read map_alignment. */
-		io.flags = ii.flags & (FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_MAP_ALIGNMENT);
-		io.max_background = 16;
-		io.congestion_threshold = 12;
-		io.max_write = MAX_WRITE;
-		io.time_gran = 1;
-		io.map_alignment = (uint16_t)f->map_alignment_log2;
-		if (f->dax)
-			dax_session_reset(f->dax);
-		memcpy(ob, &io, sizeof(io));
-		olen = sizeof(io);
-		break;
-	}
-	case FUSE_DESTROY:
-		if (f->dax)
-			dax_session_reset(f->dax);
-		break;
-	case FUSE_LOOKUP: {
-		char *p = alen ? child(f, ih.nodeid, (const char *)arg) : NULL;
-
-		if (!p || !memchr(arg, 0, alen)) {
-			err = -ENOENT;
-			free(p);
-			break;
-		}
-		olen = entry_reply(f, p, ob, &err);
-		free(p);
-		break;
-	}
-	case FUSE_FORGET: {
-		struct fuse_forget_in fi = { 0 };
-
-		memcpy(&fi, arg, MK_MIN(alen, sizeof(fi)));
-		if (path && ih.nodeid > 1)
-			f->nodes[ih.nodeid].nlookup -= MK_MIN(fi.nlookup, f->nodes[ih.nodeid].nlookup);
+	if (r.ih.opcode < MK_ARRAY_SIZE(ops) && ops[r.ih.opcode].fn)
+		op = &ops[r.ih.opcode];
+	if (!(op && (op->flags & OP_NOREPLY)) && cap < sizeof(oh)) {
+		refuse(f, &r.ih, 0, "room for a reply of %zu bytes", cap);
 		return 0;
 	}
-	case FUSE_BATCH_FORGET:
-	case FUSE_INTERRUPT:
+	err = op ? check_request(f, op, in, in_len, out, cap, &r) : -ENOSYS;
+	if (!err && (op->flags & OP_NODE)) {
+		r.path = node_path(f, r.ih.nodeid);
+		if (!r.path)
+			err = -ENOENT;
+	}
+	if (!err)
+		err = op->fn(f, &r, &olen);
+	if (op && (op->flags & OP_NOREPLY))
 		return 0;
-	case FUSE_GETATTR:
-		if (!path) {
-			err = -ENOENT;
-			break;
-		}
-		olen = attr_reply(f, path, ob, &err);
-		break;
-	case FUSE_SETATTR: {
-		struct fuse_setattr_in sa = { 0 };
-
-		memcpy(&sa, arg, MK_MIN(alen, sizeof(sa)));
-		if (!path) {
-			err = -ENOENT;
-			break;
-		}
-		if (sa.valid & FATTR_SIZE) {
-			int fd = mk_openat(f->root_fd, path, O_WRONLY, 0);
-
-			if (fd < 0 || ftruncate(fd, (off_t)sa.size) < 0)
-				err = fd < 0 ? fd : -errno;
-			if (fd >= 0)
-				close(fd);
-		}
-		if (!err && (sa.valid & FATTR_MODE) && fchmodat(f->root_fd, path, sa.mode & 07777, 0) < 0)
-			err = -errno;
-		if (!err && (sa.valid & (FATTR_ATIME | FATTR_MTIME))) {
-			struct timespec ts[2] = {
-				{ (time_t)sa.atime, sa.atimensec }, { (time_t)sa.mtime, sa.mtimensec } };
-
-			if (!(sa.valid & FATTR_ATIME))
-				ts[0].tv_nsec = UTIME_OMIT;
-			else if (sa.valid & FATTR_ATIME_NOW)
-				ts[0].tv_nsec = UTIME_NOW;
-			if (!(sa.valid & FATTR_MTIME))
-				ts[1].tv_nsec = UTIME_OMIT;
-			else if (sa.valid & FATTR_MTIME_NOW)
-				ts[1].tv_nsec = UTIME_NOW;
-			if (utimensat(f->root_fd, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
-				err = -errno;
-		}
-		if (!err)
-			olen = attr_reply(f, path, ob, &err);
-		break;
-	}
-	case FUSE_OPEN:
-	case FUSE_OPENDIR: {
-		struct fuse_open_in oi = { 0 };
-		struct fuse_open_out oo = { 0 };
-		int fd;
-
-		memcpy(&oi, arg, MK_MIN(alen, sizeof(oi)));
-		if (!path) {
-			err = -ENOENT;
-			break;
-		}
-		fd = mk_openat(f->root_fd, path, ih.opcode == FUSE_OPENDIR ?
-			       O_RDONLY | O_DIRECTORY : open_flags(oi.flags), 0);
-		if (fd < 0) {
-			err = fd;
-			break;
-		}
-		oo.fh = file_new(f, fd);
-		if (!oo.fh) {
-			close(fd);
-			err = -ENOMEM;
-			break;
-		}
-		if (ih.opcode == FUSE_OPENDIR) {
-			int dfd = dup(fd);
-
-			err = dfd < 0 ? -errno : read_dir(&f->files[oo.fh], dfd);
-			if (err) {
-				file_close(&f->files[oo.fh]);
-				break;
-			}
-		}
-		memcpy(ob, &oo, sizeof(oo));
-		olen = sizeof(oo);
-		break;
-	}
-	case FUSE_CREATE: {
-		struct fuse_create_in ci = { 0 };
-		struct fuse_open_out oo = { 0 };
-		const char *name = (const char *)arg + sizeof(ci);
-		char *p;
-		int fd;
-
-		if (alen <= sizeof(ci) || !memchr(name, 0, alen - sizeof(ci))) {
-			err = -EINVAL;
-			break;
-		}
-		memcpy(&ci, arg, sizeof(ci));
-		p = child(f, ih.nodeid, name);
-		if (!p) {
-			err = -ENOENT;
-			break;
-		}
-		fd = mk_openat(f->root_fd, p, open_flags(ci.flags) | O_CREAT | (int)(ci.flags & O_EXCL),
-			       ci.mode & 07777 & ~ci.umask);
-		if (fd < 0) {
-			err = fd;
-			free(p);
-			break;
-		}
-		olen = entry_reply(f, p, ob, &err);
-		free(p);
-		if (err) {
-			close(fd);
-			break;
-		}
-		oo.fh = file_new(f, fd);
-		if (!oo.fh) {
-			close(fd);
-			err = -ENOMEM;
-			olen = 0;
-			break;
-		}
-		memcpy(ob + olen, &oo, sizeof(oo));
-		olen += sizeof(oo);
-		break;
-	}
-	case FUSE_MKDIR: {
-		struct fuse_mkdir_in mi = { 0 };
-		char *p;
-
-		if (alen <= sizeof(mi)) {
-			err = -EINVAL;
-			break;
-		}
-		memcpy(&mi, arg, sizeof(mi));
-		p = child(f, ih.nodeid, (const char *)arg + sizeof(mi));
-		if (!p) {
-			err = -ENOENT;
-			break;
-		}
-		if (mkdirat(f->root_fd, p, mi.mode & 07777 & ~mi.umask) < 0)
-			err = -errno;
-		else
-			olen = entry_reply(f, p, ob, &err);
-		free(p);
-		break;
-	}
-	case FUSE_UNLINK:
-	case FUSE_RMDIR: {
-		char *p = alen ? child(f, ih.nodeid, (const char *)arg) : NULL;
-
-		if (!p) {
-			err = -ENOENT;
-			break;
-		}
-		if (unlinkat(f->root_fd, p, ih.opcode == FUSE_RMDIR ? AT_REMOVEDIR : 0) < 0)
-			err = -errno;
-		free(p);
-		break;
-	}
-	case FUSE_READ: {
-		struct fuse_read_in ri = { 0 };
-		struct lx_fuse_file *fl;
-		ssize_t n;
-
-		memcpy(&ri, arg, MK_MIN(alen, sizeof(ri)));
-		fl = file_get(f, ri.fh);
-		if (!fl) {
-			err = -EBADF;
-			break;
-		}
-		n = pread(fl->fd, ob, MK_MIN((size_t)ri.size, ocap), (off_t)ri.offset);
-		if (n < 0) {
-			err = -errno;
-			break;
-		}
-		f->st.bytes_read += (uint64_t)n;
-		olen = (size_t)n;
-		break;
-	}
-	case FUSE_WRITE: {
-		struct fuse_write_in wi = { 0 };
-		struct fuse_write_out wo = { 0 };
-		struct lx_fuse_file *fl;
-		ssize_t n;
-
-		if (alen < sizeof(wi)) {
-			err = -EINVAL;
-			break;
-		}
-		memcpy(&wi, arg, sizeof(wi));
-		fl = file_get(f, wi.fh);
-		if (!fl || wi.size > alen - sizeof(wi)) {
-			err = fl ? -EINVAL : -EBADF;
-			break;
-		}
-		n = mk_pwrite_full(fl->fd, arg + sizeof(wi), wi.size, wi.offset);
-		if (n < 0) {
-			err = (int)n;
-			break;
-		}
-		f->st.bytes_written += wi.size;
-		if (wi.size > f->st.max_write_seen)
-			f->st.max_write_seen = wi.size;
-		wo.size = wi.size;
-		memcpy(ob, &wo, sizeof(wo));
-		olen = sizeof(wo);
-		break;
-	}
-	case FUSE_READDIR: {
-		struct fuse_read_in ri = { 0 };
-
-		memcpy(&ri, arg, MK_MIN(alen, sizeof(ri)));
-		if (!file_get(f, ri.fh)) {
-			err = -EBADF;
-			break;
-		}
-		olen = do_readdir(&f->files[ri.fh], ri.offset, ri.size, ob, ocap);
-		break;
-	}
-	case FUSE_RELEASE:
-	case FUSE_RELEASEDIR: {
-		struct fuse_release_in rl = { 0 };
-
-		memcpy(&rl, arg, MK_MIN(alen, sizeof(rl)));
-		if (file_get(f, rl.fh))
-			file_close(&f->files[rl.fh]);
-		break;
-	}
-	case FUSE_FLUSH:
-		break;
-	case FUSE_FSYNC:
-	case FUSE_FSYNCDIR: {
-		struct fuse_fsync_in fs = { 0 };
-
-		memcpy(&fs, arg, MK_MIN(alen, sizeof(fs)));
-		if (file_get(f, fs.fh) && fsync(f->files[fs.fh].fd) < 0)
-			err = -errno;
-		break;
-	}
-	case FUSE_STATFS: {
-		struct fuse_statfs_out so = { 0 };
-		struct statvfs sv;
-
-		if (fstatvfs(f->root_fd, &sv) < 0) {
-			err = -errno;
-			break;
-		}
-		so.st.blocks = sv.f_blocks;
-		so.st.bfree = sv.f_bfree;
-		so.st.bavail = sv.f_bavail;
-		so.st.files = sv.f_files;
-		so.st.ffree = sv.f_ffree;
-		so.st.bsize = (uint32_t)sv.f_bsize;
-		so.st.namelen = (uint32_t)sv.f_namemax;
-		so.st.frsize = (uint32_t)sv.f_frsize;
-		memcpy(ob, &so, sizeof(so));
-		olen = sizeof(so);
-		break;
-	}
-	case FUSE_SETUPMAPPING:
-		err = do_setupmapping(f, ih.nodeid, arg, alen);
-		break;
-	case FUSE_REMOVEMAPPING:
-		err = do_removemapping(f, arg, alen);
-		break;
-	default:
-		/* ACCESS, xattrs, LSEEK, FALLOCATE, SYNCFS...: "not implemented" makes
-		 * Linux stop asking (or fall back) for the rest of the mount. */
-		err = -ENOSYS;
-		break;
-	}
-	if (err)
+	if (err) {
 		f->st.errors++;
-	oh->len = (uint32_t)(sizeof(*oh) + (err ? 0 : olen));
-	oh->error = err;
-	oh->unique = ih.unique;
-	return oh->len;
+		olen = 0;
+	}
+	oh = (struct fuse_out_header){
+		.len = (uint32_t)(sizeof(oh) + olen), .error = err, .unique = r.ih.unique };
+	memcpy(out, &oh, sizeof(oh));
+	return oh.len;
 }

@@ -19,6 +19,7 @@
 #include "dax.h"
 
 #define LX_FUSE_OPS 64      /* opcodes counted individually (all Linux sends are below) */
+#define LX_FUSE_MAX_WRITE (128u << 10)   /* fuse_init_out.max_write; larger WRITEs are refused */
 
 struct lx_fuse_node {
 	char *path;             /* relative to the root directory ("." for the root) */
@@ -37,6 +38,9 @@ struct lx_fuse_stats {
 	uint64_t ops[LX_FUSE_OPS];
 	uint64_t unknown_ops;
 	uint64_t errors;             /* replies with an error */
+	/* Requests refused before any handler ran (short argument, bad name or
+	 * length, no room for the reply): a well-behaved kernel sends none. */
+	uint64_t refused;
 	uint64_t setup_read, setup_write;      /* SETUPMAPPING by flags: read-only / writable */
 	uint64_t setup_fh_none;      /* ... with fh = -1 (Linux never sends a handle) */
 	uint64_t setup_len_2m;       /* ... of exactly 2 MiB */
@@ -65,7 +69,7 @@ struct lx_fuse {
 	/* Debug: one line per SETUPMAPPING / REMOVEMAPPING (and the node's path) here. */
 	FILE *trace;
 	struct lx_fuse_stats st;
-	char error[160];             /* first unexpected failure, for the report */
+	char error[160];             /* first unexpected failure or refused request, for the report */
 };
 
 /* root_fd is borrowed (must stay open). dax may be NULL. */
@@ -74,7 +78,15 @@ void lx_fuse_free(struct lx_fuse *f);
 /*
  * Handle one request of in_len bytes; the reply goes to out (cap bytes).
  * Returns the reply length, 0 when the request has no reply (FORGET,
- * BATCH_FORGET, INTERRUPT).
+ * BATCH_FORGET, INTERRUPT) or no room for one.
+ *
+ * Everything in the request is the guest's and hostile: nothing is read
+ * outside [in, in + in_len) nor written outside [out, out + cap). Each
+ * opcode's fixed argument, names and lengths are checked once, before its
+ * handler runs, and a request that fails gets -EINVAL (-ENAMETOOLONG for a
+ * name longer than NAME_MAX), is counted in st.refused, and the first is
+ * described in error[]; a reply that would not fit in cap is an error
+ * reply instead (or nothing, when not even the header fits).
  */
 size_t lx_fuse_handle(struct lx_fuse *f, const uint8_t *in, size_t in_len, uint8_t *out, size_t cap);
 /* The dax backend: opens a node's file for libdax (data = struct lx_fuse). */
