@@ -28,22 +28,9 @@
 #include <linux/fuse.h>
 
 #include "tools/memcheck/fuse-server.h"
+#include "tests/guard.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HAVE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HAVE_ASAN 1
-#endif
-#endif
-#ifdef HAVE_ASAN
-#include <sanitizer/asan_interface.h>
-#else
-#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
-#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
-#endif
 
-#define GUARD 64
 #define RESTART_EVERY 1000      /* inputs before a fresh server and directory */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -129,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	len = size - 1;
 	cap = caps[(data[0] >> 1) & 7];
 	in = malloc(len ? len : 1);
-	out = malloc(cap + GUARD);
+	out = mk_guard_alloc(cap);
 	if (!in || !out)
 		abort();
 	memcpy(in, data + 1, len);
@@ -139,13 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ih.total_extlen = 0;
 		memcpy(in, &ih, sizeof(ih));
 	}
-	memset(out, 0x5a, cap + GUARD);
-	ASAN_POISON_MEMORY_REGION(out + cap, GUARD);
 	n = lx_fuse_handle(&fuse, in, len, out, cap);
-	ASAN_UNPOISON_MEMORY_REGION(out + cap, GUARD);
-	for (size_t i = cap; i < cap + GUARD; i++)
-		if (out[i] != 0x5a)
-			abort();
 	if (n > cap || (n && (n < sizeof(oh) || len < sizeof(ih))))
 		abort();
 	if (n) {
@@ -157,8 +138,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!oh.error && ih.opcode != FUSE_INIT)
 			handled_ok++;
 	}
+	if (!mk_guard_free(out, cap))
+		abort();
 	free(in);
-	free(out);
 	return 0;
 }
 
