@@ -81,7 +81,9 @@ void lx_fuse_free(struct lx_fuse *f);
  * BATCH_FORGET, INTERRUPT) or no room for one.
  *
  * Everything in the request is the guest's and hostile: nothing is read
- * outside [in, in + in_len) nor written outside [out, out + cap). Each
+ * outside [in, in + in_len) nor written outside [out, out + cap); in must
+ * not change meanwhile (virtio-fs.c passes its own copy of the guest's
+ * buffers, the fixed argument is copied again here). Each
  * opcode's fixed argument, names and lengths are checked once, before its
  * handler runs, and a request that fails gets -EINVAL (-ENAMETOOLONG for a
  * name longer than NAME_MAX), is counted in st.refused, and the first is
