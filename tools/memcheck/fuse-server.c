@@ -724,6 +724,13 @@ static int op_removemapping(struct lx_fuse *f, const struct req *rq, size_t *ole
 		f->st.remove_max_batch = count;
 	if (count > 1)
 		f->st.remove_batches_gt1++;
+	if (count) {
+		unsigned b = 0;
+
+		while (b + 1 < LX_FUSE_BATCH_BUCKETS && count >> (b + 1))
+			b++;
+		f->st.remove_batch[b]++;
+	}
 	if (!f->dax)
 		return -ENOSYS;
 	/* The payload as sent (count + entries, tail_len == 16 * count): libdax copies and checks it. */

@@ -34,6 +34,8 @@ struct lx_fuse_file {
 	size_t nnames;
 };
 
+#define LX_FUSE_BATCH_BUCKETS 6
+
 struct lx_fuse_stats {
 	uint64_t ops[LX_FUSE_OPS];
 	uint64_t unknown_ops;
@@ -49,6 +51,8 @@ struct lx_fuse_stats {
 	uint64_t remove_entries;     /* mappings named by REMOVEMAPPING */
 	uint64_t remove_max_batch;
 	uint64_t remove_batches_gt1; /* requests naming more than one mapping */
+	/* REMOVEMAPPING requests by how many mappings they name: 1, 2-3, 4-7, 8-15, 16-31, 32+. */
+	uint64_t remove_batch[LX_FUSE_BATCH_BUCKETS];
 	uint64_t remove_failed;
 	uint64_t bytes_read, bytes_written;    /* through FUSE READ/WRITE */
 	uint64_t max_write_seen;

@@ -1004,6 +1004,19 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 	mc_metric(res, "removemapping_entries", (double)fuse.st.remove_entries, "mappings");
 	mc_metric(res, "removemapping_max_batch", (double)fuse.st.remove_max_batch, "mappings");
 	mc_metric(res, "removemapping_batches", (double)fuse.st.remove_batches_gt1, "requests");
+	{
+		static const char *const names[LX_FUSE_BATCH_BUCKETS] = {
+			"removemapping_batch_1", "removemapping_batch_2_3", "removemapping_batch_4_7",
+			"removemapping_batch_8_15", "removemapping_batch_16_31", "removemapping_batch_32_up",
+		};
+
+		for (unsigned b = 0; b < LX_FUSE_BATCH_BUCKETS; b++)
+			mc_metric(res, names[b], (double)fuse.st.remove_batch[b], "requests");
+	}
+	mc_metric(res, "setup_len_2m", (double)fuse.st.setup_len_2m, "requests");
+	mc_metric(res, "fuse_init_flags", (double)fuse.st.init_flags, "bits");
+	mc_metric(res, "fuse_init_flags2", (double)fuse.st.init_flags2, "bits");
+	mc_metric(res, "fuse_refused", (double)fuse.st.refused, "requests");
 	mc_metric(res, "restore_ms", (double)holder.restore_ns / 1e6, "ms");
 	mc_metric(res, "restored_slots", (double)holder.slots, "slots");
 	/* Every bind counts in dax_stats.faults, whoever triggered it (userfaultfd, restore, exit). */
