@@ -15,68 +15,16 @@
 #include "config.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/crc32c.h"
 #include "common/le.h"
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
 #include "daxP.h"
-
-/* ---- CRC-32C (Castagnoli), with SSE4.2 when the CPU has it ------------------- */
-
-static uint32_t crc_table[256];
-
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-		crc_table[i] = c;
-	}
-}
-
-static uint32_t crc_soft(uint32_t crc, const uint8_t *p, size_t len)
-{
-	pthread_once(&crc_once, crc_init);
-	while (len--)
-		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return crc;
-}
-
-#if defined(__x86_64__)
-__attribute__((target("sse4.2")))
-static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t len)
-{
-	uint64_t c = crc;
-
-	for (; len >= 8; len -= 8, p += 8) {
-		uint64_t w;
-		memcpy(&w, p, 8);
-		c = __builtin_ia32_crc32di(c, w);
-	}
-	crc = (uint32_t)c;
-	while (len--)
-		crc = __builtin_ia32_crc32qi(crc, *p++);
-	return crc;
-}
-#endif
-
-uint32_t dax_crc32c(uint32_t crc, const void *buf, size_t len)
-{
-	crc = ~crc;
-#if defined(__x86_64__)
-	if (__builtin_cpu_supports("sse4.2"))
-		return ~crc_hw(crc, buf, len);
-#endif
-	return ~crc_soft(crc, buf, len);
-}
 
 /* ---- layout ---------------------------------------------------------------------- */
 
@@ -129,7 +77,7 @@ void dax_blob_put_entry(uint8_t *p, unsigned v, const struct dax_mapping *m)
 
 void dax_blob_put_crc(uint8_t *b, size_t sz)
 {
-	mk_put_le32(b + sz - 4, dax_crc32c(0, b, sz - 4));
+	mk_put_le32(b + sz - 4, mk_crc32c(0, b, sz - 4));
 }
 
 /* ---- parse ------------------------------------------------------------------------ */
@@ -235,7 +183,7 @@ int dax_blob_decode(const uint8_t *b, size_t len, struct dax_blob_header *h,
 	if (len > want)
 		FAIL("trailing data after the last entry");
 	if (h->version == 2) {
-		if (mk_get_le32(b + len - 4) != dax_crc32c(0, b, len - 4))
+		if (mk_get_le32(b + len - 4) != mk_crc32c(0, b, len - 4))
 			FAIL("CRC mismatch");
 		h->align_log2 = mk_get_le32(b + 48);
 		if (h->align_log2 < 12 || h->align_log2 > 40)

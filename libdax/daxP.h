@@ -196,7 +196,6 @@ void dax_table_unborrow(struct dax_table *t);
 #define DAX_BLOB_V1_ENT 40u
 #define DAX_BLOB_V2_HDR 56u
 #define DAX_BLOB_V2_ENT 80u
-uint32_t dax_crc32c(uint32_t crc, const void *buf, size_t len);
 size_t dax_blob_hdr_size(unsigned version);
 size_t dax_blob_ent_size(unsigned version);
 /* Size of a blob of n entries, or 0 on overflow. */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/crc32c.h"
 #include "common/fmt.h"
 #include "common/log.h"
 #include "tests/log-seen.h"
@@ -537,11 +538,64 @@ static void test_alloc_fail_injection(void)
 	free(p);
 }
 
+/* CRC-32C: the standard check value, RFC 3720's vectors, and the instruction path equal to the tables. */
+static uint32_t crc_bitwise(const uint8_t *p, size_t len)
+{
+	uint32_t c = ~0u;
+
+	while (len--) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+	}
+	return ~c;
+}
+
+static void test_crc32c(void)
+{
+	static const struct { uint8_t fill; bool ramp; uint32_t want; } rfc3720[] = {
+		{ 0x00, false, 0x8a9136aa }, { 0xff, false, 0x62a8ab43 }, { 0, true, 0x46dd794e },
+	};
+	const size_t big = 3 * 8192 * 2 + 3 * 256 * 3 + 277;
+	uint8_t *buf = g_malloc(big + 16), v[32];
+	GRand *rng = g_rand_new_with_seed(32);
+
+	g_assert_cmphex(mk_crc32c(0, "123456789", 9), ==, 0xe3069283);
+	g_assert_cmphex(mk_crc32c_soft(0, "123456789", 9), ==, 0xe3069283);
+	g_assert_cmphex(mk_crc32c(0, "", 0), ==, 0);
+	for (unsigned i = 0; i < G_N_ELEMENTS(rfc3720); i++) {
+		for (unsigned k = 0; k < 32; k++)
+			v[k] = rfc3720[i].ramp ? (uint8_t)k : rfc3720[i].fill;
+		g_assert_cmphex(mk_crc32c(0, v, 32), ==, rfc3720[i].want);
+		g_assert_cmphex(mk_crc32c_soft(0, v, 32), ==, rfc3720[i].want);
+		g_assert_cmphex(mk_crc32c_path(1, 0, v, 32), ==, rfc3720[i].want);
+	}
+	for (size_t i = 0; i < big + 16; i++)
+		buf[i] = (uint8_t)g_rand_int(rng);
+	/* Every path (under 64 bytes, folding, the 16-byte and byte tails) at each alignment. */
+	for (unsigned k = 0; k < 400; k++) {
+		size_t off = k % 16, len = k < 300 ? k : k < 380 ? (size_t)g_rand_int_range(rng, 0, 3 * 8192 + 1000) : big - k;
+		uint32_t want = crc_bitwise(buf + off, len);
+
+		g_assert_cmphex(mk_crc32c(0, buf + off, len), ==, want);
+		g_assert_cmphex(mk_crc32c_soft(0, buf + off, len), ==, want);
+		for (unsigned path = 0; path <= 3; path++)
+			g_assert_cmphex(mk_crc32c_path(path, 0, buf + off, len), ==, want);
+		/* Continuing a CRC gives the CRC of the concatenation. */
+		g_assert_cmphex(mk_crc32c(mk_crc32c(0, buf + off, len / 3), buf + off + len / 3,
+					  len - len / 3), ==, want);
+	}
+	g_test_message("CRC-32C with %s", mk_crc32c_hw() ? "the SSE4.2 instruction" : "tables only");
+	g_rand_free(rng);
+	g_free(buf);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/common/size-math", test_size_math);
 	g_test_add_func("/common/fmt", test_fmt);
+	g_test_add_func("/common/crc32c", test_crc32c);
 	g_test_add_func("/common/errno-untouched", test_errno_untouched);
 	g_test_add_func("/common/guarded-map", test_guarded);
 	g_test_add_func("/common/memfd-seals", test_memfd_seals);

@@ -20,6 +20,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "common/crc32c.h"
 #include "common/uapi.h"
 #include "daxP.h"
 #include "test-dax-util.h"
@@ -653,7 +654,7 @@ static void test_restore_rejects(void)
 	REJECT(-EINVAL, b, len2);
 	memcpy(b, good2, len2); b[32] ^= 0x40;                    /* mapped bytes != sum (CRC fixed) */
 	{
-		uint32_t crc = dax_crc32c(0, b, len2 - 4);
+		uint32_t crc = mk_crc32c(0, b, len2 - 4);
 		memcpy(b + len2 - 4, &crc, 4);
 	}
 	REJECT(-EINVAL, b, len2);
@@ -662,7 +663,7 @@ static void test_restore_rejects(void)
 	memcpy(b + 56, good2 + 56 + 80, 80);
 	memcpy(b + 56 + 80, good2 + 56, 80);
 	{
-		uint32_t crc = dax_crc32c(0, b, len2 - 4);
+		uint32_t crc = mk_crc32c(0, b, len2 - 4);
 		memcpy(b + len2 - 4, &crc, 4);
 	}
 	REJECT(-EINVAL, b, len2);
