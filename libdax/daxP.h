@@ -9,9 +9,9 @@
  *          bind.c   blob.c         binding slots / the DAXS codec
  *        /   |   \
  *  mapper-kvm.c table.c slots.c    mappers, table backend, slot index
- *       |
- *     uffd.c                       userfaultfd primitives
  *
+ * The userfaultfd primitives and the service thread are common/uffd.c's
+ * (shared with libsandbox's lazy snapshots).
  * log.c (the log hook) and version.c sit beside them; every file may log.
  * Each section below declares one file's internal functions.
  */
@@ -23,6 +23,7 @@
 #include <syslog.h>
 
 #include "common/hash.h"
+#include "common/uffd.h"
 #include "common/log.h"
 #include "dax.h"
 
@@ -113,9 +114,7 @@ struct dax_session {
 	/* lazy binding (service.c) */
 	struct dax_window *win; /* the window mapper's state, NULL for other mappers */
 	unsigned mode;          /* enum dax_fault_mode */
-	bool thread_running;
-	pthread_t thread;       /* fault service thread when thread_running */
-	int stop_fd;            /* eventfd that stops it; -1 */
+	struct mk_uffd_thread svc; /* the fault service thread (svc.stop_fd -1: none) */
 	dax_event_fn event_fn;
 	void *event_data;
 	struct dax_fault_stats fst;
@@ -144,17 +143,6 @@ int dax_slots_insert(struct dax_slots *x, struct dax_slot *s);
 void dax_slots_remove(struct dax_slots *x, struct dax_slot *s);
 /* Initialise x with unbound slots made from n entries sorted by moffset: 0 or -ENOMEM (x empty). */
 int dax_slots_build(struct dax_slots *x, const struct dax_mapping *v, size_t n);
-
-/* ==== uffd.c: userfaultfd primitives ==================================== */
-
-/* A userfaultfd that may serve kernel-mode (KVM) faults, API checked. */
-int dax_uffd_open(void);
-/* Register [addr, addr + len) for missing-page faults (zero page offered). */
-int dax_uffd_register(int uffd, void *addr, uint64_t len);
-/* Wake the waiters of a range. */
-void dax_uffd_wake(int uffd, uint64_t start, uint64_t len);
-/* Install the zero page without waking (EEXIST/ENOENT/EAGAIN: nothing done, wake anyway). */
-void dax_uffd_zero(int uffd, uint64_t page, uint64_t len);
 
 /* ==== mapper-kvm.c: the KVM mappers ===================================== */
 

@@ -35,6 +35,7 @@
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
+#include "common/uffd.h"
 #include "daxP.h"
 
 static int to_mmap_prot(uint32_t prot)
@@ -55,7 +56,7 @@ int dax_window_giveback(struct dax_window *w, uint64_t off, uint64_t len, bool d
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0, &p);
 	if (r < 0 || w->uffd < 0)
 		return r;
-	r = dax_uffd_register(w->uffd, addr, len);
+	r = mk_uffd_register(w->uffd, addr, len);
 	if (r < 0) {
 		mk_log(&dax_log, LOG_ERR, "window [0x%llx, +0x%llx): registering it again failed: %d",
 		       (unsigned long long)off, (unsigned long long)len, r);
@@ -134,8 +135,8 @@ int dax_kvm_window_new(int vm_fd, uint32_t slot, uint64_t base, uint64_t wlen, b
 	}
 	if (userfault) {
 		/* Not allowed (or not built into the kernel): eager mode. */
-		uffd = dax_uffd_open();
-		if (uffd >= 0 && dax_uffd_register(uffd, p, wlen) < 0) {
+		uffd = mk_uffd_open();
+		if (uffd >= 0 && mk_uffd_register(uffd, p, wlen) < 0) {
 			mk_close(uffd);
 			uffd = -1;
 		}

@@ -31,16 +31,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/userfaultfd.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <sys/eventfd.h>
 #include <string.h>
 
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
+#include "common/uffd.h"
 #include "daxP.h"
 
 void dax_emit(struct dax_session *s, const struct dax_event *ev)
@@ -72,7 +69,7 @@ static bool serve_one(struct dax_session *s, uint64_t addr, uint64_t t0, struct 
 
 	if (page < res || page - res >= w->wlen) {
 		/* Not in the window (cannot happen: only the window is registered). */
-		dax_uffd_wake(w->uffd, page, mk_page_size());
+		mk_uffd_wake(w->uffd, page, mk_page_size());
 		return false;
 	}
 	off = page - res;
@@ -88,20 +85,20 @@ static bool serve_one(struct dax_session *s, uint64_t addr, uint64_t t0, struct 
 			if (!was_bound)
 				s->fst.uffd_binds++;
 			/* Every waiter of the slot goes on; their own events only wake again. */
-			dax_uffd_wake(w->uffd, res + sl->moffset, sl->len);
+			mk_uffd_wake(w->uffd, res + sl->moffset, sl->len);
 		} else {
 			dax_account(s, r);
 			s->fst.unbound++;
 			*ev = (struct dax_event){ DAX_EVENT_UNBOUND, r, gpa, sl->moffset, sl->len,
 						  sl->nodeid };
 			report = true;
-			dax_uffd_zero(w->uffd, page, mk_page_size());
+			(void)mk_uffd_zero(w->uffd, page, mk_page_size());
 		}
 	} else {
 		s->fst.holes++;
 		*ev = (struct dax_event){ DAX_EVENT_HOLE, 0, gpa, 0, mk_page_size(), 0 };
 		report = true;
-		dax_uffd_zero(w->uffd, page, mk_page_size());
+		(void)mk_uffd_zero(w->uffd, page, mk_page_size());
 	}
 	dax_hist_add(s->fst.uffd_ns, mk_now_ns() - t0);
 	pthread_mutex_unlock(&s->lock);
@@ -110,7 +107,7 @@ static bool serve_one(struct dax_session *s, uint64_t addr, uint64_t t0, struct 
 
 MK_EXPORT int dax_session_service(struct dax_session *s)
 {
-	struct uffd_msg msg[16];
+	uint64_t addr[16];
 	int n = 0;
 
 	if (!s)
@@ -118,23 +115,20 @@ MK_EXPORT int dax_session_service(struct dax_session *s)
 	if (s->mode != DAX_FAULT_USERFAULT)
 		return -ENOTSUP;
 	for (;;) {
-		ssize_t got = mk_read(s->win->uffd, msg, sizeof(msg));
+		int got = mk_uffd_read_faults(s->win->uffd, addr, 16);
 		uint64_t t0 = mk_now_ns();
 
 		if (got == -EAGAIN)
 			break;
 		if (got < 0)
-			return n ? n : (int)got;
-		for (size_t i = 0; i < (size_t)got / sizeof(msg[0]); i++) {
+			return n ? n : got;
+		for (int i = 0; i < got; i++) {
 			struct dax_event ev;
 
-			/* Only page faults: no UFFD_FEATURE_EVENT_* was asked for. */
-			if (msg[i].event != UFFD_EVENT_PAGEFAULT)
-				continue;
-			if (serve_one(s, msg[i].arg.pagefault.address, t0, &ev)) {
+			if (serve_one(s, addr[i], t0, &ev)) {
 				dax_emit(s, &ev);
-				dax_uffd_wake(s->win->uffd, ev.gpa - s->base + (uintptr_t)s->win->res,
-					  mk_page_size());
+				mk_uffd_wake(s->win->uffd, ev.gpa - s->base + (uintptr_t)s->win->res,
+					     mk_page_size());
 			}
 			if (n < INT32_MAX)
 				n++;
@@ -150,69 +144,27 @@ MK_EXPORT int dax_session_fault_fd(struct dax_session *s)
 	return s->mode == DAX_FAULT_USERFAULT ? s->win->uffd : -ENOTSUP;
 }
 
-static void *service_thread(void *p)
+static void serve(void *p)
 {
-	struct dax_session *s = p;
-	struct pollfd pfd[2] = { { s->win->uffd, POLLIN, 0 }, { s->stop_fd, POLLIN, 0 } };
-
-	/* Named from inside: one prctl (pthread_setname_np on another thread
-	 * goes through /proc and may change the caller's errno). */
-	(void)mk_set_thread_name("dax-fault");
-	for (;;) {
-		int r = mk_poll(pfd, 2, -1);
-
-		if (r < 0)
-			continue;       /* EINTR */
-		if (pfd[1].revents)
-			return NULL;
-		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL))
-			return NULL;
-		if (pfd[0].revents)
-			dax_session_service(s);
-	}
+	(void)dax_session_service(p);
 }
 
 int dax_service_start(struct dax_session *s)
 {
-	sigset_t all, old;
-	int r;
+	int r = mk_uffd_thread_start(&s->svc, s->win->uffd, serve, s, "dax-fault");
 
-	s->stop_fd = mk_eventfd(0, EFD_NONBLOCK);
-	if (s->stop_fd < 0)
-		return s->stop_fd;
-	/*
-	 * The thread blocks every signal (it inherits the mask), so the
-	 * process's signals keep going to the caller's threads: a VMM that
-	 * kicks vCPUs out of KVM_RUN with a process-directed timer signal
-	 * must not have it land here.
-	 */
-	sigfillset(&all);
-	(void)mk_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&s->thread, NULL, service_thread, s);
-	(void)mk_sigmask(SIG_SETMASK, &old, NULL);
-	if (r) {
+	if (r < 0) {
 		mk_log(&dax_log, LOG_ERR, "cannot start the fault service thread: %s",
-		       r == EAGAIN ? "EAGAIN" : "error");
-		mk_close(s->stop_fd);
-		s->stop_fd = -1;
-		return -EAGAIN;
+		       r == -EAGAIN ? "EAGAIN" : "error");
+		return r;
 	}
-	s->thread_running = true;
 	s->fst.thread = 1;
 	return 0;
 }
 
 void dax_service_stop(struct dax_session *s)
 {
-	uint64_t one = 1;
-
-	if (!s->thread_running)
-		return;
-	(void)mk_write(s->stop_fd, &one, sizeof(one));
-	pthread_join(s->thread, NULL);
-	s->thread_running = false;
-	mk_close(s->stop_fd);
-	s->stop_fd = -1;
+	mk_uffd_thread_stop(&s->svc);
 	s->fst.thread = 0;
 }
 

@@ -148,7 +148,7 @@ static int session_new(const struct dax_config *cfg, const struct dax_backend *b
 	s->mops = ops;
 	s->kind = cfg->mapper;
 	s->win = win;
-	s->stop_fd = -1;
+	s->svc.stop_fd = -1;
 	s->mode = !win ? DAX_FAULT_EXIT : win->uffd >= 0 ? DAX_FAULT_USERFAULT : DAX_FAULT_EAGER;
 	if (s->mode == DAX_FAULT_USERFAULT && !(cfg->flags & DAX_SESSION_NO_THREAD)) {
 		r = dax_service_start(s);

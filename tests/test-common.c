@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -27,6 +28,7 @@
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
+#include "common/uffd.h"
 
 static void test_size_math(void)
 {
@@ -590,12 +592,87 @@ static void test_crc32c(void)
 	g_free(buf);
 }
 
+/* ---- userfaultfd plumbing (common/uffd.c) ---- */
+
+struct uffd_case {
+	int uffd;
+	uint8_t *base;
+	uint8_t src[4096];
+	unsigned served;
+};
+
+/* The service: each fault gets its page filled with its page number. */
+static void uffd_serve(void *p)
+{
+	struct uffd_case *c = p;
+	uint64_t addr[16];
+	int n;
+
+	while ((n = mk_uffd_read_faults(c->uffd, addr, 16)) != -EAGAIN) {
+		g_assert_cmpint(n, >=, 0);
+		for (int i = 0; i < n; i++) {
+			uint64_t page = addr[i] & ~4095ull;
+
+			memset(c->src, (int)((page - (uintptr_t)c->base) / 4096), 4096);
+			g_assert_cmpint(mk_uffd_copy(c->uffd, page, c->src, 4096), ==, 0);
+			/* Counted before the wake: the woken access may look at once. */
+			__atomic_add_fetch(&c->served, 1, __ATOMIC_RELAXED);
+			mk_uffd_wake(c->uffd, page, 4096);
+		}
+	}
+}
+
+static void test_uffd(void)
+{
+	struct uffd_case c = { 0 };
+	struct mk_uffd_thread t = { .stop_fd = -1 };
+	uint8_t *src = g_malloc(16 * 4096);
+	uint64_t addr[4];
+	void *p;
+
+	c.uffd = mk_uffd_open();
+	if (c.uffd < 0) {
+		g_test_skip("userfaultfd not allowed here (needs CAP_SYS_PTRACE or /dev/userfaultfd)");
+		g_free(src);
+		return;
+	}
+	g_assert_cmpint(mk_mmap(NULL, 32 * 4096, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &p), ==, 0);
+	c.base = p;
+	g_assert_cmpint(mk_uffd_register(c.uffd, c.base, 16 * 4096), ==, 0);
+	g_assert_cmpint(mk_uffd_read_faults(c.uffd, addr, 4), ==, -EAGAIN);
+	/* Copies and zero pages go around pages already present. */
+	memset(src, 0x11, 4096);
+	g_assert_cmpint(mk_uffd_copy(c.uffd, (uintptr_t)c.base + 3 * 4096, src, 4096), ==, 0);
+	g_assert_cmpint(mk_uffd_copy(c.uffd, (uintptr_t)c.base + 9 * 4096, src, 4096), ==, 0);
+	memset(src, 0x22, 8 * 4096);
+	g_assert_cmpint(mk_uffd_copy(c.uffd, (uintptr_t)c.base, src, 8 * 4096), ==, 0);
+	g_assert_cmpint(mk_uffd_zero(c.uffd, (uintptr_t)c.base + 8 * 4096, 4 * 4096), ==, 0);
+	for (unsigned i = 0; i < 12; i++)
+		g_assert_cmpint(c.base[i * 4096 + 17], ==, i == 3 || i == 9 ? 0x11 : i < 8 ? 0x22 : 0);
+	/* Outside the registration: nothing installed, -ENOENT. */
+	g_assert_cmpint(mk_uffd_copy(c.uffd, (uintptr_t)c.base + 20 * 4096, src, 4096), ==, -ENOENT);
+	/* Faults of this thread on pages 12..15, served by the service thread. */
+	g_assert_cmpint(mk_uffd_thread_start(&t, c.uffd, uffd_serve, &c, "test-uffd"), ==, 0);
+	g_assert_true(mk_uffd_thread_running(&t));
+	for (unsigned i = 12; i < 16; i++)
+		g_assert_cmpint(c.base[i * 4096 + 4095], ==, i);
+	g_assert_cmpuint(__atomic_load_n(&c.served, __ATOMIC_RELAXED), ==, 4);
+	mk_uffd_thread_stop(&t);
+	g_assert_false(mk_uffd_thread_running(&t));
+	mk_uffd_thread_stop(&t);        /* a no-op now */
+	mk_munmap(c.base, 32 * 4096);
+	mk_close(c.uffd);
+	g_free(src);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/common/size-math", test_size_math);
 	g_test_add_func("/common/fmt", test_fmt);
 	g_test_add_func("/common/crc32c", test_crc32c);
+	g_test_add_func("/common/uffd", test_uffd);
 	g_test_add_func("/common/errno-untouched", test_errno_untouched);
 	g_test_add_func("/common/guarded-map", test_guarded);
 	g_test_add_func("/common/memfd-seals", test_memfd_seals);
