@@ -243,17 +243,38 @@ int64_t sbx_snapshot_restore(struct sbx_mem *m, struct sbx_snapshot *s, unsigned
 int64_t sbx_mem_trim(struct sbx_mem *m);
 
 /*
- * Save to fd at offset 0: a 4 KiB header (magic "MKSBXSNP", version,
- * size, data checksum, header checksum), then the bytes. The fd is
- * truncated to the written size.
+ * Save to fd at offset 0 in the format of memkit-snapshot(5), version 3: a
+ * 4 KiB header, a table of per-chunk checksums (CRC-32C where the CPU has
+ * instructions for it, else a 64-bit hash) and a bitmap of all-zero chunks
+ * (not written: holes), a working-set section, then the bytes. The fd is
+ * truncated first and to the written size at the end.
  */
 int sbx_snapshot_save(const struct sbx_snapshot *s, int fd);
 /*
- * Load a file written by sbx_snapshot_save() into a new sealed memfd,
- * verifying everything: -EBADMSG bad magic, header or data checksum;
- * -EPROTONOSUPPORT unknown version; -ENODATA truncated file.
+ * Load a file written by sbx_snapshot_save() (version 3, or 1 and 2 of
+ * earlier releases) into a new sealed memfd, verifying everything:
+ * -EBADMSG bad magic, header, table or data checksum; -EPROTONOSUPPORT
+ * unknown version; -ENODATA truncated file. Never reads all-zero chunks.
  */
 int sbx_snapshot_load(int fd, struct sbx_snapshot **out);
+
+/*
+ * Save with a chunk size of chunk_size bytes (a power of two from
+ * SBX_CHUNK_MIN to SBX_CHUNK_MAX; 0: SBX_CHUNK_DEFAULT) and flags
+ * (SBX_SAVE_HASH64: checksum the chunks with the 64-bit hash even where
+ * the CPU has CRC-32C instructions). sbx_snapshot_save() is this with 0, 0.
+ * Since 0.3.
+ */
+#define SBX_CHUNK_MIN     (64u << 10)
+#define SBX_CHUNK_MAX     (2u << 20)
+#define SBX_CHUNK_DEFAULT (256u << 10)
+#define SBX_SAVE_HASH64   1u
+int sbx_snapshot_save_chunked(const struct sbx_snapshot *s, int fd, uint32_t chunk_size,
+			      unsigned flags);
+/* A file's chunk checksums (struct sbx_lazy_stats, memkit-snapshot(5)). */
+#define SBX_CHECKSUM_NONE   0u     /* a raw image: nothing to verify */
+#define SBX_CHECKSUM_CRC32C 1u
+#define SBX_CHECKSUM_HASH64 2u
 
 /* Counters of a region (sbx_mem_stats(3)). */
 struct sbx_mem_stats {

@@ -154,9 +154,78 @@ int sbx_snapshot_new_sealed(uint64_t size, int *fd_out, uint8_t **rw_out);
 /* Seal fd (after its writable mapping is gone) and wrap it. Takes fd. */
 int sbx_snapshot_seal_and_wrap(int fd, uint64_t size, struct sbx_snapshot **out);
 
-/* ---- snapfile.c: snapshot files ---- */
-/* The files' checksum (also the fuzzer's and the tests' reference). */
+/* ---- snapfmt.c: the snapshot file format (memkit-snapshot(5)) ---- */
+#define SBX_SNAPF_HDR 4096u
+
+static inline uint64_t sbx_bitmap_words(uint64_t bits)
+{
+	return (bits + 63) / 64;
+}
+
+static inline bool sbx_bit(const uint64_t *bm, uint64_t i)
+{
+	return bm[i / 64] >> (i % 64) & 1;
+}
+
+/* A parsed and checked header. */
+struct sbx_snapf {
+	uint32_t version;       /* 1, 2 or 3 */
+	uint64_t size;          /* data bytes */
+	uint64_t data_off;
+	uint64_t data_sum;      /* versions 1 and 2: checksum of all the data */
+	uint64_t hdr_sum;       /* the header checksum (seeds the working set's) */
+	/* version 3 */
+	uint32_t chunk;         /* bytes, a power of two */
+	unsigned chunk_shift;
+	uint32_t alg;           /* SBX_CHECKSUM_* of the chunks */
+	uint64_t nchunks;
+	uint64_t meta_off;      /* the table, the zero bitmap, zeros up to ws_off */
+	uint64_t meta_len;
+	uint64_t meta_sum;
+	uint64_t ws_off;        /* the working-set section */
+	uint64_t ws_len;
+};
+
+/* The files' 64-bit hash (also the fuzzers' and the tests' reference). */
 uint64_t sbx_hash64(const void *p, size_t len, uint64_t seed);
+/* A chunk's checksum by algorithm (SBX_CHECKSUM_CRC32C: the CRC in the low 32 bits). */
+uint64_t sbx_chunk_sum(uint32_t alg, const void *p, size_t len);
+/* Versions 2 and 3: the checksum of a 4096-byte header (its own field read as zero). */
+uint64_t sbx_snapf_hdr_sum(const uint8_t *hdr);
+/*
+ * Check a header of which n bytes were read into *f: 0, or -EBADMSG (not
+ * valid), -ENODATA (too short), -EPROTONOSUPPORT (unknown version), logged
+ * as fn's refusal at LOG_INFO. Versions 1 and 2 are read whole here.
+ */
+int sbx_snapf_parse(const uint8_t *hdr, size_t n, struct sbx_snapf *f, const char *fn);
+/* The version-3 layout of size bytes in chunks of chunk bytes: 0 or -EINVAL. */
+int sbx_snapf_layout(uint64_t size, uint32_t chunk, uint32_t alg, struct sbx_snapf *f);
+/* A version-3 header of f (layout and meta_sum), checksummed, into hdr[4096]. */
+void sbx_snapf_encode(const struct sbx_snapf *f, uint8_t *hdr);
+/*
+ * Check the meta_len bytes of table and zero bitmap against the header
+ * and decode them into sums[nchunks] and zero[words]: 0 or -EBADMSG.
+ */
+int sbx_snapf_meta(const struct sbx_snapf *f, const uint8_t *meta, uint64_t *sums, uint64_t *zero,
+		   const char *fn);
+void sbx_snapf_meta_encode(const struct sbx_snapf *f, const uint64_t *sums, const uint64_t *zero,
+			   uint8_t *meta);
+/*
+ * The working-set section (ws_len bytes) into bits[words]: 0, or -ENODATA
+ * when none was saved or it does not check (then logged: a hint is lost,
+ * nothing else).
+ */
+int sbx_snapf_ws_decode(const struct sbx_snapf *f, const uint8_t *ws, uint64_t *bits, const char *fn);
+void sbx_snapf_ws_encode(const struct sbx_snapf *f, const uint64_t *bits, uint8_t *ws);
+/*
+ * Read fd's header (checked, and the file's length against it) and, for
+ * version 3, its table and zero bitmap into new arrays (*sums, *zero:
+ * free() them; NULL for versions 1 and 2). Errors as sbx_snapf_parse(),
+ * -ENOMEM, and pread's.
+ */
+int sbx_snapf_read(int fd, struct sbx_snapf *f, uint64_t **sums, uint64_t **zero, const char *fn);
+/* Read and decode a version-3 file's working-set section: as sbx_snapf_ws_decode(), -ENOMEM, pread's. */
+int sbx_snapf_read_ws(int fd, const struct sbx_snapf *f, uint64_t *bits, const char *fn);
 
 /* ---- dirty.c: the dirty record (host marks + fetched KVM dirty logs) ---- */
 void sbx_dirty_mark(struct sbx_mem *m, uint64_t off, uint64_t len);

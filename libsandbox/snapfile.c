@@ -1,199 +1,207 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Snapshot files: a 4 KiB header then the bytes, page aligned.
- *
- *   0  magic "MKSBXSNP"      24 data size (u64 LE, page multiple)
- *   8  version (u32 LE) = 2  32 data checksum (u64 LE)
- *  12  header size (u32) 4096 40 header checksum (u64 LE)
- *  16  data offset (u64) 4096 48..4095 zero
- *
- * Version 2 (written since the reserved bytes were found unprotected): the
- * header checksum covers the whole 4096-byte header, its own field read as
- * zero, so bytes 48..4095 can carry fields later without a silent
- * corruption going unnoticed. Version 1 (still read) covers bytes 0..39
- * only. Both must have bytes 48..4095 zero and the file must end right after
- * the data (save truncates it there). Later versions are expected to keep
- * magic, version and the whole-header checksum where they are, so an
- * unknown version is told from a damaged header (EPROTONOSUPPORT vs
- * EBADMSG).
- *
- * The checksum (a 4-lane 64-bit multiply-rotate hash, xxh64's round) finds
- * corruption and truncation; it is not a signature against an attacker who
- * can rewrite the file.
+ * Snapshot files (memkit-snapshot(5); the format is snapfmt.c's): saving
+ * version 3, loading versions 1, 2 and 3 into sealed memfds, every byte
+ * verified before the snapshot exists.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 
+#include "common/alloc.h"
+#include "common/crc32c.h"
 #include "common/le.h"
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
 #include "sandboxP.h"
 
-#define SNAPF_MAGIC   "MKSBXSNP"
-#define SNAPF_VERSION 2u
-#define SNAPF_RESERVED 48u     /* bytes 48..4095 are zero */
-#define SNAPF_HDR     4096u
+/* Reads of the data go in runs of at most this many bytes. */
+#define RUN_MAX (8u << 20)
 
-static const uint64_t P1 = 0x9E3779B185EBCA87ull, P2 = 0xC2B2AE3D27D4EB4Full,
-		      P3 = 0x165667B19E3779F9ull, P4 = 0x85EBCA77C2B2AE63ull;
-
-static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-static inline uint64_t round64(uint64_t acc, uint64_t v)
+static bool all_zero(const uint8_t *p, size_t len)
 {
-	return rotl(acc + v * P2, 31) * P1;
-}
+	const uint64_t *w = (const uint64_t *)p;
 
-uint64_t sbx_hash64(const void *data, size_t len, uint64_t seed)
-{
-	const uint8_t *p = data;
-	uint64_t a = seed + P1 + P2, b = seed + P2, c = seed, d = seed - P1, h;
-	size_t i = 0;
-
-	for (; i + 32 <= len; i += 32) {
-		a = round64(a, mk_get_le64(p + i));
-		b = round64(b, mk_get_le64(p + i + 8));
-		c = round64(c, mk_get_le64(p + i + 16));
-		d = round64(d, mk_get_le64(p + i + 24));
-	}
-	h = rotl(a, 1) + rotl(b, 7) + rotl(c, 12) + rotl(d, 18) + (uint64_t)len;
-	for (; i + 8 <= len; i += 8)
-		h = rotl(h ^ round64(0, mk_get_le64(p + i)), 27) * P1 + P4;
-	for (; i < len; i++)
-		h = rotl(h ^ (p[i] * P3), 11) * P1;
-	h ^= h >> 33;
-	h *= P2;
-	h ^= h >> 29;
-	h *= P3;
-	return h ^ (h >> 32);
-}
-
-/* Header checksum of a version-2 header whose checksum field (40..47) is zero. */
-static uint64_t hdr_sum_v2(const uint8_t *hdr)
-{
-	return sbx_hash64(hdr, SNAPF_HDR, 0);
-}
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
+	for (size_t i = 0; i < len / 8; i++)
+		if (w[i])
 			return false;
 	return true;
-}
-
-MK_EXPORT int sbx_snapshot_save(const struct sbx_snapshot *s, int fd)
-{
-	uint8_t hdr[SNAPF_HDR] = { 0 };
-	ssize_t n;
-	int r;
-
-	if (!s || fd < 0) {
-		sbx_refuse(LOG_DEBUG, "sbx_snapshot_save: snapshot %p, fd %d", (void *)s, fd);
-		return -EINVAL;
-	}
-	memcpy(hdr, SNAPF_MAGIC, 8);
-	mk_put_le32(hdr + 8, SNAPF_VERSION);
-	mk_put_le32(hdr + 12, SNAPF_HDR);
-	mk_put_le64(hdr + 16, SNAPF_HDR);
-	mk_put_le64(hdr + 24, s->size);
-	mk_put_le64(hdr + 32, sbx_hash64(s->ro, s->size, 0));
-	mk_put_le64(hdr + 40, hdr_sum_v2(hdr));
-	n = mk_pwrite_full(fd, hdr, sizeof(hdr), 0);
-	if (n < 0)
-		return (int)n;
-	n = mk_pwrite_full(fd, s->ro, s->size, SNAPF_HDR);
-	if (n < 0)
-		return (int)n;
-	r = mk_ftruncate(fd, SNAPF_HDR + s->size);
-	/*
-	 * -EINVAL: not a regular file but one pwrite accepts (a block device,
-	 * /dev/null): nothing to truncate. A pipe or socket never gets here:
-	 * the pwrite above already failed with -ESPIPE.
-	 */
-	return r == -EINVAL ? 0 : r;
 }
 
 /* A refusal of the file's contents (hostile input): logged, then -err. */
 #define bad_file(err, ...) \
 	({ sbx_refuse(LOG_INFO, "sbx_snapshot_load: " __VA_ARGS__); -(err); })
 
+/* ftruncate where the file can be truncated (-EINVAL: a block device, /dev/null). */
+static int truncate_to(int fd, uint64_t len)
+{
+	int r = mk_ftruncate(fd, len);
+
+	return r == -EINVAL ? 0 : r;
+}
+
+/* The data: each chunk checksummed, the all-zero ones only marked (holes in the file). */
+static int save_data(const struct sbx_snapshot *s, int fd, const struct sbx_snapf *f,
+		     uint64_t *sums, uint64_t *zero)
+{
+	for (uint64_t i = 0; i < f->nchunks; i++) {
+		uint64_t off = i << f->chunk_shift;
+		size_t n = (size_t)MK_MIN((uint64_t)f->chunk, f->size - off);
+		const uint8_t *p = s->ro + off;
+		ssize_t w;
+
+		if (all_zero(p, n)) {
+			zero[i / 64] |= 1ull << (i % 64);
+			continue;
+		}
+		sums[i] = sbx_chunk_sum(f->alg, p, n);
+		w = mk_pwrite_full(fd, p, n, f->data_off + off);
+		if (w < 0)
+			return (int)w;
+	}
+	return 0;
+}
+
+MK_EXPORT int sbx_snapshot_save_chunked(const struct sbx_snapshot *s, int fd, uint32_t chunk_size,
+					unsigned flags)
+{
+	uint32_t alg = (flags & SBX_SAVE_HASH64) || !mk_crc32c_hw() ? SBX_CHECKSUM_HASH64
+								    : SBX_CHECKSUM_CRC32C;
+	uint8_t hdr[SBX_SNAPF_HDR], *meta = NULL, *ws = NULL;
+	uint64_t *sums = NULL, *zero = NULL;
+	struct sbx_snapf f;
+	ssize_t w;
+	int r;
+
+	chunk_size = chunk_size ?: SBX_CHUNK_DEFAULT;
+	if (!s || fd < 0 || (flags & ~SBX_SAVE_HASH64) ||
+	    sbx_snapf_layout(s->size, chunk_size, alg, &f) < 0) {
+		sbx_refuse(LOG_DEBUG, "sbx_snapshot_save: snapshot %p, fd %d, chunk size %" PRIu32
+			   " (a power of two from %u to %u), flags 0x%x (known: 0x%x)", (void *)s, fd,
+			   chunk_size, SBX_CHUNK_MIN, SBX_CHUNK_MAX, flags, SBX_SAVE_HASH64);
+		return -EINVAL;
+	}
+	sums = mk_calloc((size_t)f.nchunks, sizeof(uint64_t));
+	zero = mk_calloc((size_t)sbx_bitmap_words(f.nchunks), sizeof(uint64_t));
+	meta = mk_malloc((size_t)f.meta_len);
+	ws = mk_calloc(1, (size_t)f.ws_len);
+	if (!sums || !zero || !meta || !ws) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* From empty: zero chunks read back as zeros (holes), no old bytes stay. */
+	r = truncate_to(fd, 0);
+	if (r == 0)
+		r = save_data(s, fd, &f, sums, zero);
+	if (r < 0)
+		goto out;
+	sbx_snapf_meta_encode(&f, sums, zero, meta);
+	f.meta_sum = sbx_hash64(meta, (size_t)f.meta_len, 0);
+	w = mk_pwrite_full(fd, meta, (size_t)f.meta_len, f.meta_off);
+	if (w >= 0)         /* no working set yet: zeros */
+		w = mk_pwrite_full(fd, ws, (size_t)f.ws_len, f.ws_off);
+	if (w < 0) {
+		r = (int)w;
+		goto out;
+	}
+	/* The header last: a save cut short leaves no valid file behind. */
+	sbx_snapf_encode(&f, hdr);
+	w = mk_pwrite_full(fd, hdr, sizeof(hdr), 0);
+	/*
+	 * A pipe or socket never gets here: pwrite failed with -ESPIPE. The
+	 * final truncate also fixes a block device's reported end.
+	 */
+	r = w < 0 ? (int)w : truncate_to(fd, f.data_off + f.size);
+out:
+	free(sums);
+	free(zero);
+	free(meta);
+	free(ws);
+	return r;
+}
+
+MK_EXPORT int sbx_snapshot_save(const struct sbx_snapshot *s, int fd)
+{
+	return sbx_snapshot_save_chunked(s, fd, 0, 0);
+}
+
+/* Versions 1 and 2: all the data, one checksum. */
+static int load_v2(int fd, const struct sbx_snapf *f, uint8_t *rw)
+{
+	ssize_t n = mk_pread_full(fd, rw, (size_t)f->size, f->data_off);
+
+	if (n < 0)
+		return (int)n;
+	if ((uint64_t)n < f->size)
+		return bad_file(ENODATA, "%zd data bytes of %" PRIu64, n, f->size);
+	if (sbx_hash64(rw, (size_t)f->size, 0) != f->data_sum)
+		return bad_file(EBADMSG, "data checksum mismatch");
+	return 0;
+}
+
+/* Version 3: runs of non-zero chunks read in one pread each, every chunk checked. */
+static int load_v3(int fd, const struct sbx_snapf *f, const uint64_t *sums, const uint64_t *zero,
+		   uint8_t *rw)
+{
+	uint64_t i = 0;
+
+	while (i < f->nchunks) {
+		uint64_t first = i, off, len;
+		ssize_t n;
+
+		if (sbx_bit(zero, i)) {
+			i++;            /* a hole in the memfd: zeros, never read */
+			continue;
+		}
+		while (i < f->nchunks && !sbx_bit(zero, i) && ((i - first + 1) << f->chunk_shift) <= RUN_MAX)
+			i++;
+		off = first << f->chunk_shift;
+		len = MK_MIN(i << f->chunk_shift, f->size) - off;
+		n = mk_pread_full(fd, rw + off, (size_t)len, f->data_off + off);
+		if (n < 0)
+			return (int)n;
+		if ((uint64_t)n < len)
+			return bad_file(ENODATA, "the data ends at byte %" PRIu64 " of %" PRIu64,
+					off + (uint64_t)n, f->size);
+		for (uint64_t k = first; k < i; k++) {
+			uint64_t o = k << f->chunk_shift;
+			size_t cn = (size_t)MK_MIN((uint64_t)f->chunk, f->size - o);
+
+			if (sbx_chunk_sum(f->alg, rw + o, cn) != sums[k])
+				return bad_file(EBADMSG, "chunk %" PRIu64 " (data offset %" PRIu64
+						", file offset %" PRIu64 ") checksum mismatch", k, o,
+						f->data_off + o);
+		}
+	}
+	return 0;
+}
+
 MK_EXPORT int sbx_snapshot_load(int fd, struct sbx_snapshot **out)
 {
-	uint8_t hdr[SNAPF_HDR];
-	struct stat st;
-	uint64_t size, end, sum;
-	uint32_t version;
+	uint64_t *sums, *zero;
+	struct sbx_snapf f;
 	uint8_t *rw;
-	ssize_t n;
 	int mfd, r;
 
 	if (fd < 0 || !out) {
 		sbx_refuse(LOG_DEBUG, "sbx_snapshot_load: fd %d, out %p", fd, (void *)out);
 		return -EINVAL;
 	}
-	n = mk_pread_full(fd, hdr, sizeof(hdr), 0);
-	if (n < 0)
-		return (int)n;
-	if (n < SNAPF_RESERVED)
-		return bad_file(ENODATA, "%zd bytes are too short for a header", n);
-	if (memcmp(hdr, SNAPF_MAGIC, 8))
-		return bad_file(EBADMSG, "no " SNAPF_MAGIC " magic");
-	version = mk_get_le32(hdr + 8);
-	sum = mk_get_le64(hdr + 40);
-	if (version == 1) {
-		if (sum != sbx_hash64(hdr, 40, 0))
-			return bad_file(EBADMSG, "version 1 header checksum mismatch");
-	} else {
-		/* Version 2 and any later one: the checksum covers the whole header. */
-		if ((size_t)n < sizeof(hdr))
-			return bad_file(ENODATA, "%zd bytes are too short for a header", n);
-		memset(hdr + 40, 0, 8);
-		if (sum != hdr_sum_v2(hdr))
-			return bad_file(EBADMSG, "header checksum mismatch");
-		if (version != SNAPF_VERSION)
-			return bad_file(EPROTONOSUPPORT, "version %" PRIu32 " (this library reads 1..%u)",
-					version, SNAPF_VERSION);
-	}
-	size = mk_get_le64(hdr + 24);
-	if (mk_get_le32(hdr + 12) != SNAPF_HDR || mk_get_le64(hdr + 16) != SNAPF_HDR ||
-	    size == 0 || !mk_is_aligned(size, mk_page_size()) || size > (uint64_t)(SIZE_MAX / 2))
-		return bad_file(EBADMSG, "header size %" PRIu32 ", data offset %" PRIu64 ", data size %"
-				PRIu64 " (need %u, %u, and a non-zero page multiple)",
-				mk_get_le32(hdr + 12), mk_get_le64(hdr + 16), size, SNAPF_HDR, SNAPF_HDR);
-	if ((size_t)n < sizeof(hdr))
-		return bad_file(ENODATA, "%zd bytes are too short for a header", n);
-	if (!all_zero(hdr + SNAPF_RESERVED, SNAPF_HDR - SNAPF_RESERVED))
-		return bad_file(EBADMSG, "reserved header bytes are not zero");
-	r = mk_fstat(fd, &st);
+	r = sbx_snapf_read(fd, &f, &sums, &zero, "sbx_snapshot_load");
 	if (r < 0)
 		return r;
-	/* Check the length before allocating anything of that size. */
-	if (mk_add_u64(SNAPF_HDR, size, &end) < 0)
-		return bad_file(EBADMSG, "data size %" PRIu64 " overflows", size);
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < end)
-		return bad_file(ENODATA, "the file has %lld bytes, the header promises %" PRIu64,
-				(long long)st.st_size, end);
-	/* Bytes after the data are not ours: save truncates the file there. */
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > end)
-		return bad_file(EBADMSG, "the file has %lld bytes, more than the header's %" PRIu64,
-				(long long)st.st_size, end);
-	r = sbx_snapshot_new_sealed(size, &mfd, &rw);
-	if (r < 0)
-		return r;
-	n = mk_pread_full(fd, rw, (size_t)size, SNAPF_HDR);
-	if (n >= 0 && (uint64_t)n < size)
-		n = bad_file(ENODATA, "%zd data bytes of %" PRIu64, n, size);
-	else if (n >= 0 && sbx_hash64(rw, (size_t)size, 0) != mk_get_le64(hdr + 32))
-		n = bad_file(EBADMSG, "data checksum mismatch");
-	mk_munmap(rw, size);
-	if (n < 0) {
-		mk_close(mfd);
-		return (int)n;
+	r = sbx_snapshot_new_sealed(f.size, &mfd, &rw);
+	if (r == 0) {
+		r = f.version < 3 ? load_v2(fd, &f, rw) : load_v3(fd, &f, sums, zero, rw);
+		mk_munmap(rw, f.size);
+		if (r < 0)
+			mk_close(mfd);
 	}
-	return sbx_snapshot_seal_and_wrap(mfd, size, out);
+	free(sums);
+	free(zero);
+	return r < 0 ? r : sbx_snapshot_seal_and_wrap(mfd, f.size, out);
 }

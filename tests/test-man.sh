@@ -10,7 +10,7 @@
 . "$top_srcdir/tests/tap.sh"
 libs="libshm libdax libsandbox"
 # Cross-references to these names are memkit's own and must resolve.
-own_re='^(shma_|dax_|sbx_)|^(libshm|libdax|libsandbox|memkit|memkit-microvm|shmctl|daxsnap|memcheck-guest)$'
+own_re='^(shma_|dax_|sbx_)|^(libshm|libdax|libsandbox|memkit|memkit-microvm|memkit-snapshot|shmctl|daxsnap|memcheck-guest)$'
 
 pages=$(ls "$top_srcdir"/man/*.[1-9] 2>/dev/null)
 n=$(printf '%s\n' "$pages" | grep -c . || true)

@@ -8,12 +8,15 @@
 #include <glib/gstdio.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <linux/fsverity.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/crc32c.h"
 #include "common/sys.h"
 #include "sandboxP.h"
 #include "tests/test-sbx-util.h"
@@ -338,6 +341,15 @@ static void make_v1_header(uint8_t *hdr)
 	memcpy(hdr + 40, &h, 8);
 }
 
+/* A saved file's layout, read back through the format's own parser. */
+static void file_layout(int fd, struct sbx_snapf *f)
+{
+	uint8_t hdr[4096];
+
+	g_assert_cmpint(mk_pread_full(fd, hdr, sizeof(hdr), 0), ==, 4096);
+	g_assert_cmpint(sbx_snapf_parse(hdr, sizeof(hdr), f, "test"), ==, 0);
+}
+
 static void test_save_load(void)
 {
 	struct sbx_snapshot *s, *l = NULL;
@@ -345,11 +357,16 @@ static void test_save_load(void)
 	g_autofree char *dir = g_dir_make_tmp("sbx-XXXXXX", NULL);
 	g_autofree char *path = g_build_filename(dir, "snap", NULL);
 	uint8_t hdr[4096], byte;
+	struct sbx_snapf f;
 	int fd;
 
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	g_assert_cmpint(fd, >=, 0);
 	g_assert_cmpint(sbx_snapshot_save(s, fd), ==, 0);
+	file_layout(fd, &f);
+	g_assert_cmpuint(f.version, ==, 3);
+	g_assert_cmpuint(f.chunk, ==, SBX_CHUNK_DEFAULT);
+	g_assert_cmpuint(f.size, ==, 64 * PG);
 	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, 0);
 	g_assert_cmpuint(sbx_snapshot_size(l), ==, 64 * PG);
 	g_assert_cmpmem(sbx_snapshot_data(l), 64 * PG, sbx_snapshot_data(s), 64 * PG);
@@ -361,12 +378,12 @@ static void test_save_load(void)
 	sbx_snapshot_free(l);
 
 	/* One flipped data byte. */
-	g_assert_cmpint(mk_pread_full(fd, &byte, 1, 4096 + 12345), ==, 1);
+	g_assert_cmpint(mk_pread_full(fd, &byte, 1, f.data_off + 12345), ==, 1);
 	byte ^= 0x10;
-	g_assert_cmpint(mk_pwrite_full(fd, &byte, 1, 4096 + 12345), ==, 1);
+	g_assert_cmpint(mk_pwrite_full(fd, &byte, 1, f.data_off + 12345), ==, 1);
 	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -EBADMSG);
 	byte ^= 0x10;
-	g_assert_cmpint(mk_pwrite_full(fd, &byte, 1, 4096 + 12345), ==, 1);
+	g_assert_cmpint(mk_pwrite_full(fd, &byte, 1, f.data_off + 12345), ==, 1);
 	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, 0);
 	sbx_snapshot_free(l);
 
@@ -374,6 +391,8 @@ static void test_save_load(void)
 	g_assert_cmpint(mk_pread_full(fd, hdr, sizeof(hdr), 0), ==, 4096);
 	{
 		uint8_t bad[4096];
+		struct sbx_snapf huge;
+
 		memcpy(bad, hdr, sizeof(bad));
 		bad[0] = 'X';
 		g_assert_cmpint(mk_pwrite_full(fd, bad, sizeof(bad), 0), ==, 4096);
@@ -383,24 +402,25 @@ static void test_save_load(void)
 		g_assert_cmpint(mk_pwrite_full(fd, bad, sizeof(bad), 0), ==, 4096);
 		g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -EBADMSG);
 		memcpy(bad, hdr, sizeof(bad));
-		bad[8] = 3;
+		bad[8] = 4;
 		rewrite_header_checksum(bad);
 		g_assert_cmpint(mk_pwrite_full(fd, bad, sizeof(bad), 0), ==, 4096);
 		g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -EPROTONOSUPPORT);
 		/* A consistent header claiming a huge size: refused before allocating. */
-		memcpy(bad, hdr, sizeof(bad));
-		{
-			uint64_t huge = 1ull << 40;
-			memcpy(bad + 24, &huge, 8);
-		}
-		rewrite_header_checksum(bad);
+		g_assert_cmpint(sbx_snapf_layout(1ull << 40, SBX_CHUNK_MIN, f.alg, &huge), ==, 0);
+		huge.meta_sum = f.meta_sum;
+		sbx_snapf_encode(&huge, bad);
 		g_assert_cmpint(mk_pwrite_full(fd, bad, sizeof(bad), 0), ==, 4096);
 		g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -ENODATA);
 		g_assert_cmpint(mk_pwrite_full(fd, hdr, sizeof(hdr), 0), ==, 4096);
 	}
-	/* Truncated: data short by a byte, then header only, then a partial header. */
+	/* Truncated: data short by a byte, at the data, in the table, then a partial header. */
 	l = NULL;
-	g_assert_cmpint(mk_ftruncate(fd, 4096 + 64 * PG - 1), ==, 0);
+	g_assert_cmpint(mk_ftruncate(fd, f.data_off + 64 * PG - 1), ==, 0);
+	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -ENODATA);
+	g_assert_cmpint(mk_ftruncate(fd, f.data_off), ==, 0);
+	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -ENODATA);
+	g_assert_cmpint(mk_ftruncate(fd, 4096 + 4), ==, 0);
 	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -ENODATA);
 	g_assert_cmpint(mk_ftruncate(fd, 4096), ==, 0);
 	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -ENODATA);
@@ -410,6 +430,63 @@ static void test_save_load(void)
 	close(fd);
 	g_unlink(path);
 	g_rmdir(dir);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+}
+
+/* Save's chunk sizes and checksums, all-zero chunks as holes, bad arguments. */
+static void test_save_chunked(void)
+{
+	static const uint32_t sizes[] = { SBX_CHUNK_MIN, 128u << 10, SBX_CHUNK_DEFAULT, SBX_CHUNK_MAX };
+	const unsigned n = 1536;        /* 6 MiB: three 2 MiB chunks, 96 of 64 KiB */
+	struct sbx_snapshot *s, *l;
+	struct sbx_mem *m = patterned(n, &s);
+	int fd = mk_memfd_create("snap", 0);
+
+	g_assert_cmpint(fd, >=, 0);
+	/* Zero a stretch of 2 MiB + 64 KiB: whole chunks of every size become holes. */
+	g_assert_cmpint(sbx_mem_fill(m, 2u << 20, 0, 33 * 65536), ==, 0);
+	sbx_snapshot_free(s);
+	g_assert_cmpint(sbx_snapshot_take(m, &s), ==, 0);
+	for (unsigned i = 0; i < G_N_ELEMENTS(sizes); i++)
+		for (unsigned hash = 0; hash <= 1; hash++) {
+			struct sbx_snapf f;
+			uint64_t *sums, *zero, nzero = 0;
+			struct stat st;
+
+			g_assert_cmpint(sbx_snapshot_save_chunked(s, fd, sizes[i], hash ? SBX_SAVE_HASH64 : 0),
+					==, 0);
+			g_assert_cmpint(sbx_snapf_read(fd, &f, &sums, &zero, "test"), ==, 0);
+			g_assert_cmpuint(f.chunk, ==, sizes[i]);
+			g_assert_cmpuint(f.alg, ==, hash || !mk_crc32c_hw() ? SBX_CHECKSUM_HASH64
+									: SBX_CHECKSUM_CRC32C);
+			for (uint64_t k = 0; k < f.nchunks; k++) {
+				uint64_t off = k * sizes[i];
+				bool z = off >= (2u << 20) && off + sizes[i] <= (2u << 20) + 33 * 65536;
+
+				g_assert_cmpint(sbx_bit(zero, k), ==, z);
+				nzero += z;
+				if (!z)
+					g_assert_cmphex(sums[k], ==, sbx_chunk_sum(f.alg, (const uint8_t *)
+									       sbx_snapshot_data(s) + off, sizes[i]));
+			}
+			g_assert_cmpuint(nzero, ==, 33 * 65536 / sizes[i]);
+			/* Holes: the file holds only the non-zero chunks' blocks (memfd: pages). */
+			g_assert_cmpint(fstat(fd, &st), ==, 0);
+			g_assert_cmpuint((uint64_t)st.st_blocks * 512, <=, f.data_off + n * PG - nzero * sizes[i]);
+			g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, 0);
+			g_assert_cmpmem(sbx_snapshot_data(l), n * PG, sbx_snapshot_data(s), n * PG);
+			sbx_snapshot_free(l);
+			free(sums);
+			free(zero);
+		}
+	g_assert_cmpint(sbx_snapshot_save_chunked(s, fd, 32768, 0), ==, -EINVAL);
+	g_assert_cmpint(sbx_snapshot_save_chunked(s, fd, 4u << 20, 0), ==, -EINVAL);
+	g_assert_cmpint(sbx_snapshot_save_chunked(s, fd, 100000, 0), ==, -EINVAL);
+	g_assert_cmpint(sbx_snapshot_save_chunked(s, fd, 0, 0x10), ==, -EINVAL);
+	g_assert_cmpint(sbx_snapshot_save_chunked(NULL, fd, 0, 0), ==, -EINVAL);
+	g_assert_cmpint(sbx_snapshot_save_chunked(s, -1, 0, 0), ==, -EINVAL);
+	close(fd);
 	sbx_mem_free(m);
 	sbx_snapshot_free(s);
 }
@@ -463,6 +540,27 @@ static void put_u64(uint8_t *p, uint64_t v)
 	memcpy(p, &v, 8);
 }
 
+/* A version-2 file (as releases before 0.3 wrote them) of data. */
+static void write_v2(int fd, const void *data, size_t size)
+{
+	uint8_t hdr[4096] = { 0 };
+	uint32_t v32;
+
+	memcpy(hdr, "MKSBXSNP", 8);
+	v32 = GUINT32_TO_LE(2);
+	memcpy(hdr + 8, &v32, 4);
+	v32 = GUINT32_TO_LE(4096);
+	memcpy(hdr + 12, &v32, 4);
+	put_u64(hdr + 16, 4096);
+	put_u64(hdr + 24, size);
+	put_u64(hdr + 32, sbx_hash64(data, size, 0));
+	rewrite_header_checksum(hdr);
+	g_assert_cmpint(mk_ftruncate(fd, 0), ==, 0);
+	g_assert_cmpint(mk_pwrite_full(fd, hdr, sizeof(hdr), 0), ==, 4096);
+	g_assert_cmpint(mk_pwrite_full(fd, data, size, 4096), ==, (ssize_t)size);
+}
+
+/* Version 2 files (still loaded): every corruption class is refused. */
 static void test_save_load_corrupt(void)
 {
 	enum { NPG = 2, LEN = 4096 + NPG * PG };
@@ -475,9 +573,9 @@ static void test_save_load_corrupt(void)
 
 	c.fd = mk_memfd_create("sbx-corrupt", 0);
 	g_assert_cmpint(c.fd, >=, 0);
-	g_assert_cmpint(sbx_snapshot_save(s, c.fd), ==, 0);
+	write_v2(c.fd, sbx_snapshot_data(s), NPG * PG);
 	g_assert_cmpint(mk_pread_full(c.fd, good, sizeof(good), 0), ==, LEN);
-	g_assert_cmpuint(good[8], ==, 2);       /* saves write version 2 */
+	g_assert_cmpuint(good[8], ==, 2);
 	expect_loads(c.fd, good, LEN, sbx_snapshot_data(s), NPG * PG);
 
 	/* 1. Every bit of every byte, flipped alone (header, reserved, data). */
@@ -525,7 +623,7 @@ static void test_save_load_corrupt(void)
 	{
 		const uint64_t sizes[] = { 0, PG, 3 * PG, NPG * PG - 1, NPG * PG + 1, 1ull << 40, UINT64_MAX,
 					   UINT64_MAX - 4095 };
-		const uint32_t versions[] = { 0, 3, 0xffffffffu };
+		const uint32_t versions[] = { 0, 3, 4, 0xffffffffu };
 		const uint64_t offsets[] = { 0, 48, 4095, 8192, UINT64_MAX };
 
 		for (unsigned i = 0; i < G_N_ELEMENTS(sizes); i++) {
@@ -615,6 +713,202 @@ static void test_save_load_corrupt(void)
 	sbx_snapshot_free(s);
 }
 
+/* Make the table checksum and the header checksum right again after a change in the table. */
+static void mend_table(uint8_t *file, const struct sbx_snapf *f)
+{
+	put_u64(file + 32, sbx_hash64(file + f->meta_off, (size_t)f->meta_len, 0));
+	rewrite_header_checksum(file);
+}
+
+/*
+ * Version 3: a flip anywhere but in the working-set section (a prefetch
+ * hint written after the snapshot, checked on its own when a lazy load
+ * reads it) is refused; consistent headers and tables with a field
+ * changed are refused by the field checks and the chunk checksums.
+ */
+static void test_save_load_corrupt_v3(void)
+{
+	enum { NPG = 32 };              /* 128 KiB: two 64 KiB chunks */
+	struct corrupt_run c = { .first_loaded = UINT_MAX };
+	struct sbx_snapshot *s;
+	struct sbx_mem *m = patterned(NPG, &s);
+	GRand *rand = g_rand_new_with_seed(33);
+	unsigned per_class[8] = { 0 }, k = 0, ignored = 0;
+	struct sbx_snapf f;
+	uint8_t *good, *bad;
+	size_t len, cut;
+
+	c.fd = mk_memfd_create("sbx-corrupt3", 0);
+	g_assert_cmpint(c.fd, >=, 0);
+	g_assert_cmpint(sbx_snapshot_save_chunked(s, c.fd, SBX_CHUNK_MIN, 0), ==, 0);
+	file_layout(c.fd, &f);
+	g_assert_cmpuint(f.nchunks, ==, 2);
+	len = (size_t)(f.data_off + NPG * PG);
+	good = g_malloc(len + PG + 1);
+	bad = g_malloc(len + PG + 1);
+	g_assert_cmpint(mk_pread_full(c.fd, good, len + 1, 0), ==, (ssize_t)len);
+	expect_loads(c.fd, good, len, sbx_snapshot_data(s), NPG * PG);
+
+	/* 1. Every bit of header, table, bitmap and padding; 4,000 data bits; the working set loads. */
+	for (size_t i = 0; i < f.ws_off; i++)
+		for (unsigned b = 0; b < 8; b++) {
+			if (i >= 4096 + 24 && b != (i % 8))
+				continue;       /* padding: one bit a byte */
+			memcpy(bad, good, len);
+			bad[i] ^= (uint8_t)(1u << b);
+			try_corrupt(&c, bad, len);
+		}
+	for (unsigned i = 0; i < 4000; i++) {
+		size_t at = (size_t)f.data_off + (size_t)g_rand_int_range(rand, 0, NPG * PG);
+		memcpy(bad, good, len);
+		bad[at] ^= (uint8_t)(1u << g_rand_int_range(rand, 0, 8));
+		try_corrupt(&c, bad, len);
+	}
+	for (size_t i = (size_t)f.ws_off; i < f.data_off; i += 7) {
+		memcpy(bad, good, len);
+		bad[i] ^= 0x41;
+		expect_loads(c.fd, bad, len, sbx_snapshot_data(s), NPG * PG);
+		ignored++;
+	}
+	per_class[k++] = c.tried;
+	/* 2. Every byte before the working set replaced by 0x00, 0xff and a random other value. */
+	for (size_t i = 0; i < f.ws_off; i++) {
+		const uint8_t vals[3] = { 0x00, 0xff, (uint8_t)(good[i] + 1 + g_rand_int_range(rand, 0, 255)) };
+		for (unsigned v = 0; v < 3; v++) {
+			if (vals[v] == good[i])
+				continue;
+			memcpy(bad, good, len);
+			bad[i] = vals[v];
+			try_corrupt(&c, bad, len);
+		}
+	}
+	per_class[k++] = c.tried;
+	/* 3. Truncated to every length through the tables, 300 in the data; extended by a byte, a page. */
+	for (cut = 0; cut < f.data_off; cut++)
+		try_corrupt(&c, good, cut);
+	for (unsigned i = 0; i < 300; i++)
+		try_corrupt(&c, good, (size_t)f.data_off + (size_t)g_rand_int_range(rand, 0, NPG * PG));
+	memcpy(bad, good, len);
+	bad[len] = 0;
+	try_corrupt(&c, bad, len + 1);
+	memset(bad + len, 0x5a, PG);
+	try_corrupt(&c, bad, len + PG);
+	per_class[k++] = c.tried;
+	/* 4. Consistent headers: a field changed, the header checksum made right. */
+	for (size_t i = 96; i < 4096; i++) {
+		memcpy(bad, good, len);
+		bad[i] = (uint8_t)(1 + i % 255);
+		rewrite_header_checksum(bad);
+		try_corrupt(&c, bad, len);
+	}
+	{
+		const uint32_t chunks[] = { 0, 4096, 32768, 65535, 131072, 3u << 16, 2u << 20, 4u << 20,
+					    UINT32_MAX };
+		const uint32_t algs[] = { 0, 3, 0x100, UINT32_MAX };
+		const int64_t deltas[] = { -4096, -8, -1, 1, 8, 4096, 1ll << 40 };
+		const unsigned fields[] = { 16, 24, 56, 64, 72, 80, 88 };
+
+		for (unsigned i = 0; i < G_N_ELEMENTS(chunks); i++) {
+			uint32_t v = GUINT32_TO_LE(chunks[i]);
+			memcpy(bad, good, len);
+			memcpy(bad + 48, &v, 4);
+			rewrite_header_checksum(bad);
+			try_corrupt(&c, bad, len);
+		}
+		for (unsigned i = 0; i < G_N_ELEMENTS(algs); i++) {
+			uint32_t v = GUINT32_TO_LE(algs[i]);
+			memcpy(bad, good, len);
+			memcpy(bad + 52, &v, 4);
+			rewrite_header_checksum(bad);
+			try_corrupt(&c, bad, len);
+		}
+		for (unsigned i = 0; i < G_N_ELEMENTS(fields); i++)
+			for (unsigned d = 0; d < G_N_ELEMENTS(deltas); d++) {
+				uint64_t v;
+				memcpy(bad, good, len);
+				memcpy(&v, bad + fields[i], 8);
+				put_u64(bad + fields[i], GUINT64_FROM_LE(v) + (uint64_t)deltas[d]);
+				rewrite_header_checksum(bad);
+				try_corrupt(&c, bad, len);
+			}
+		/* The other chunk checksum, a version-2 reading of a version-3 header. */
+		memcpy(bad, good, len);
+		put_u64(bad + 52, f.alg == SBX_CHECKSUM_CRC32C ? SBX_CHECKSUM_HASH64 : SBX_CHECKSUM_CRC32C);
+		rewrite_header_checksum(bad);
+		try_corrupt(&c, bad, len);
+		memcpy(bad, good, len);
+		bad[8] = 2;
+		rewrite_header_checksum(bad);
+		try_corrupt(&c, bad, len);
+	}
+	per_class[k++] = c.tried;
+	/* 5. Consistent tables: a field changed, table and header checksums made right. */
+	for (unsigned i = 0; i < 2; i++) {
+		memcpy(bad, good, len);
+		bad[f.meta_off + 8 * i] ^= 0x01;                /* a chunk checksum */
+		mend_table(bad, &f);
+		try_corrupt(&c, bad, len);
+		memcpy(bad, good, len);
+		bad[f.meta_off + 16] |= (uint8_t)(1u << i);     /* zero bit, its checksum kept */
+		mend_table(bad, &f);
+		try_corrupt(&c, bad, len);
+		memcpy(bad, good, len);
+		bad[f.meta_off + 8 * i + 6] = 0x80;             /* a CRC-32C of 64 bits / another hash */
+		mend_table(bad, &f);
+		try_corrupt(&c, bad, len);
+	}
+	memcpy(bad, good, len);
+	bad[f.meta_off + 16] |= 0x04;                           /* a bit past the last chunk */
+	mend_table(bad, &f);
+	try_corrupt(&c, bad, len);
+	for (size_t i = (size_t)f.meta_off + 24; i < f.ws_off; i += 97) {
+		memcpy(bad, good, len);
+		bad[i] = 1;                                     /* padding */
+		mend_table(bad, &f);
+		try_corrupt(&c, bad, len);
+	}
+	per_class[k++] = c.tried;
+	/* 6. The two chunks swapped (each intact, the order not). */
+	memcpy(bad, good, (size_t)f.data_off);
+	memcpy(bad + f.data_off, good + f.data_off + 65536, 65536);
+	memcpy(bad + f.data_off + 65536, good + f.data_off, 65536);
+	try_corrupt(&c, bad, len);
+	per_class[k++] = c.tried;
+	/* 7. 3,000 random corruptions: 1 to 16 random bytes outside the working set. */
+	for (unsigned i = 0; i < 3000; i++) {
+		bool changed = false;
+		memcpy(bad, good, len);
+		for (int j = g_rand_int_range(rand, 1, 17); j > 0; j--) {
+			size_t at = (size_t)g_rand_int_range(rand, 0, (gint32)len);
+			uint8_t v = (uint8_t)g_rand_int(rand);
+			if (at >= f.ws_off && at < f.data_off)
+				continue;
+			changed |= v != good[at];
+			bad[at] = v;
+		}
+		if (changed)
+			try_corrupt(&c, bad, len);
+	}
+	per_class[k++] = c.tried;
+	g_test_message("corrupted version-3 files refused: %u of %u (bit flips %u, byte values %u, "
+		       "length %u, consistent headers %u, consistent tables %u, swapped chunks %u, "
+		       "random %u); %u changes in the working-set section loaded the right bytes",
+		       c.refused, c.tried, per_class[0], per_class[1] - per_class[0],
+		       per_class[2] - per_class[1], per_class[3] - per_class[2],
+		       per_class[4] - per_class[3], per_class[5] - per_class[4],
+		       per_class[6] - per_class[5], ignored);
+	if (c.refused != c.tried)
+		g_error("corrupted file case %u loaded (%u of %u refused)", c.first_loaded, c.refused,
+			c.tried);
+	expect_loads(c.fd, good, len, sbx_snapshot_data(s), NPG * PG);
+	close(c.fd);
+	g_free(good);
+	g_free(bad);
+	g_rand_free(rand);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+}
+
 /*
  * Each allocation of taking, importing, loading a snapshot and of a region
  * made from one failed in turn: -ENOMEM, the region as it was, no fd left.
@@ -664,16 +958,33 @@ static void test_alloc_failures(void)
 	}
 	close(fd);
 
-	/* Loaded from a file. */
+	/* Saved to a file: a failed save leaves the file as it was (an older save here). */
 	file = mk_memfd_create("snapfile", 0);
 	g_assert_cmpint(file, >=, 0);
-	g_assert_cmpint(sbx_snapshot_save(s, file), ==, 0);
+	g_assert_cmpint(sbx_snapshot_save_chunked(base, file, SBX_CHUNK_MIN, SBX_SAVE_HASH64), ==, 0);
+	{
+		struct stat before, after;
+		uint8_t *old = g_malloc(64 << 10), *now = g_malloc(64 << 10);
+
+		g_assert_cmpint(fstat(file, &before), ==, 0);
+		g_assert_cmpint(mk_pread_full(file, old, 64 << 10, 0), ==, before.st_size);
+		fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_save(s, file), {
+			g_assert_cmpint(fstat(file, &after), ==, 0);
+			g_assert_cmpint(after.st_size, ==, before.st_size);
+			g_assert_cmpint(mk_pread_full(file, now, 64 << 10, 0), ==, before.st_size);
+			g_assert_cmpmem(now, before.st_size, old, before.st_size);
+		});
+		g_assert_cmpint(fails, ==, 4);  /* checksums, zero bitmap, table, working set */
+		g_free(old);
+		g_free(now);
+	}
+	/* Loaded from it. */
 	fds = mk_test_open_fds();
 	fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_load(file, &s2), {
 		g_assert_null(s2);
 		g_assert_cmpuint(mk_test_open_fds(), ==, fds);
 	});
-	g_assert_cmpint(fails, ==, 1);
+	g_assert_cmpint(fails, ==, 4);  /* the table's bytes, checksums, zero bitmap; the snapshot */
 	g_assert_cmpmem(sbx_snapshot_data(s2), sbx_snapshot_size(s2),
 			sbx_snapshot_data(s), sbx_snapshot_size(s));
 	close(file);
@@ -694,7 +1005,9 @@ int main(int argc, char **argv)
 	g_test_add_func("/sbx/snapshot/import", test_import);
 	verityfs_add_func("/sbx/snapshot/import-verity", test_import_verity);
 	g_test_add_func("/sbx/snapshot/save-load", test_save_load);
+	g_test_add_func("/sbx/snapshot/save-chunked", test_save_chunked);
 	g_test_add_func("/sbx/snapshot/save-load-corrupt", test_save_load_corrupt);
+	g_test_add_func("/sbx/snapshot/save-load-corrupt-v3", test_save_load_corrupt_v3);
 	g_test_add_func("/sbx/snapshot/alloc-failures", test_alloc_failures);
 	return g_test_run();
 }
