@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
@@ -276,6 +277,18 @@ ssize_t mk_write(int fd, const void *buf, size_t len)
 int mk_eventfd(unsigned initval, int flags)
 {
 	return (int)MK_SYSCALL(eventfd(initval, flags | EFD_CLOEXEC));
+}
+
+int mk_epoll_create(void)
+{
+	return (int)MK_SYSCALL(epoll_create1(EPOLL_CLOEXEC));
+}
+
+int mk_epoll_add(int epfd, int fd, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+
+	return (int)MK_SYSCALL(epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev));
 }
 
 void mk_sched_yield(void)

@@ -64,6 +64,10 @@ ssize_t mk_read(int fd, void *buf, size_t len);
 ssize_t mk_write(int fd, const void *buf, size_t len);
 /* eventfd(initval, flags | EFD_CLOEXEC); returns the fd. */
 int mk_eventfd(unsigned initval, int flags);
+/* epoll_create1(EPOLL_CLOEXEC); returns the fd (readable, to poll(2), while a member is ready). */
+int mk_epoll_create(void);
+/* Add fd to epfd for events (EPOLLIN ...), level-triggered. */
+int mk_epoll_add(int epfd, int fd, uint32_t events);
 
 pid_t mk_getpid(void);
 /* geteuid(2): the effective uid. It cannot fail (no error return exists). */

@@ -6,6 +6,10 @@
  * A region based on a snapshot is a MAP_PRIVATE mapping of its fd: clean
  * pages are the snapshot's page-cache pages, dirty ones private copies.
  * Restore puts back just the dirty pages (the dirty record is dirty.c's).
+ * A region based on a lazy snapshot maps the snapshot's cache of verified
+ * chunks privately and pages the rest in (lazymap.c): copy-back copies from
+ * the cache (the dirty pages' chunks are in it), dropped pages (TRIM, trim)
+ * map the cache again, a remap maps it whole again.
  */
 #include "config.h"
 
@@ -14,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "common/alloc.h"
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
@@ -61,7 +66,10 @@ MK_EXPORT int sbx_snapshot_take(struct sbx_mem *m, struct sbx_snapshot **out)
 	r = sbx_excl_begin(m, "sbx_snapshot_take");
 	if (r < 0)
 		return r;
-	r = sbx_snapshot_new_sealed(m->size, &fd, &rw);
+	/* The copy below must not wait for the service (this may be its thread): load it all. */
+	r = sbx_host_ensure(m, 0, m->size, "sbx_snapshot_take");
+	if (r == 0)
+		r = sbx_snapshot_new_sealed(m->size, &fd, &rw);
 	if (r < 0)
 		goto out;
 	/*
@@ -94,12 +102,18 @@ static int run_copy(struct sbx_mem *m, uint64_t first, uint64_t n)
 {
 	uint64_t off = first << m->page_shift;
 
+	/* Dirty pages are present (written): the copy never waits for a fault. */
+	if (m->lmap)
+		return sbx_lazy_copy_out(m->snap->lazy, off, m->base + off, n << m->page_shift,
+					 m->scratch);
 	memcpy(m->base + off, m->snap->ro + off, n << m->page_shift);
 	return 0;
 }
 
 static int run_dontneed(struct sbx_mem *m, uint64_t first, uint64_t n)
 {
+	if (m->lmap)
+		return sbx_lazy_map_drop(m->lmap, first << m->page_shift, n << m->page_shift);
 	return mk_madvise(m->base + (first << m->page_shift), n << m->page_shift, MADV_DONTNEED);
 }
 
@@ -148,9 +162,17 @@ MK_EXPORT int64_t sbx_snapshot_restore(struct sbx_mem *m, struct sbx_snapshot *s
 		 * copies and lets the next access fault in the snapshot page.
 		 */
 		bool trim = flags == SBX_RESTORE_TRIM;
+
+		/* A lazy copy-back reads chunk by chunk through one buffer (before any change). */
+		if (m->lmap && !trim && !(m->scratch = mk_malloc(s->lazy->f.chunk))) {
+			r = -ENOMEM;
+			goto out;
+		}
 		pages = sbx_dirty_for_runs(m, true, trim ? run_dontneed : run_copy);
+		free(m->scratch);
+		m->scratch = NULL;
 		if (pages < 0) {
-			/* DONTNEED refused (locked memory?): fall back to the remap. */
+			/* DONTNEED refused (locked memory?) or a lazy chunk bad: fall back to the remap. */
 			r = sbx_mem_remap(m, s);
 			if (r < 0)
 				goto out;
@@ -196,4 +218,34 @@ MK_EXPORT int64_t sbx_mem_trim(struct sbx_mem *m)
 	pages = sbx_dirty_for_runs(m, false, run_dontneed);
 	sbx_excl_end(m);
 	return pages;
+}
+
+MK_EXPORT int64_t sbx_mem_working_set(struct sbx_mem *m, uint64_t *bitmap, size_t nwords)
+{
+	int64_t n;
+	int r;
+
+	r = sbx_mem_check(m, "sbx_mem_working_set");
+	if (r < 0)
+		return r;
+	if (!bitmap) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_working_set: bitmap is NULL");
+		return -EINVAL;
+	}
+	/* Stable outside exclusive operations (a restore resets it). */
+	r = sbx_host_begin(m);
+	if (r < 0)
+		return r;
+	if (!m->lmap) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_working_set: the region is not lazily loaded");
+		n = -EINVAL;
+	} else if (nwords < sbx_bitmap_words(m->snap->lazy->f.nchunks)) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_working_set: %zu words cannot hold %" PRIu64 " chunks",
+			   nwords, m->snap->lazy->f.nchunks);
+		n = -ENOBUFS;
+	} else {
+		n = sbx_lazy_map_ws(m->lmap, bitmap, nwords);
+	}
+	sbx_host_end(m);
+	return n;
 }

@@ -4,7 +4,12 @@
  * host/guest lock word and the host access check, the guest view, the
  * mapping of a base snapshot, zeroing, statistics and resizing. Everything
  * else in libsandbox sits on top of this file; it calls only dirty.c,
- * snapshot.c and vcopy.c (and common/).
+ * snapshot.c, lazymap.c and vcopy.c (and common/).
+ *
+ * A region based on a lazy snapshot maps the snapshot's cache privately
+ * and pages the snapshot in (lmap, lazymap.c): every change of the mapping
+ * goes through lazymap.c, which orders it with the fault service, and host
+ * copies load what they touch first (sbx_host_ensure).
  */
 #include "config.h"
 
@@ -58,6 +63,11 @@ static int mem_alloc(uint64_t size, struct sbx_mem **out, const char *fn)
 
 static void mem_release(struct sbx_mem *m)
 {
+	/* Off the service's list before the address can be reused by anyone. */
+	if (m->lmap) {
+		sbx_lazy_map_detach(m->lmap);
+		sbx_lazy_map_free(m->lmap);
+	}
 	if (m->base)
 		mk_unmap_guarded(m->base, m->size, m->page);
 	sbx_snapshot_free(m->snap);
@@ -225,6 +235,19 @@ static int range_check(const struct sbx_mem *m, uint64_t off, uint64_t len, cons
 	return -EINVAL;
 }
 
+int sbx_host_ensure(struct sbx_mem *m, uint64_t off, uint64_t len, const char *fn)
+{
+	int r;
+
+	if (!m->lmap)
+		return 0;
+	r = sbx_lazy_map_ensure(m->lmap, off, len);
+	if (r == -EBADMSG)
+		sbx_refuse(LOG_DEBUG, "%s: [%" PRIu64 ", +%" PRIu64 ") holds a chunk of the lazy "
+			   "snapshot that failed its check", fn, off, len);
+	return r;
+}
+
 /*
  * The range is checked inside the access: sbx_mem_resize() may change the
  * size until the access has begun.
@@ -239,6 +262,8 @@ int sbx_host_access(struct sbx_mem *m, uint64_t off, uint64_t len, const char *f
 	if (r < 0)
 		return r;
 	r = range_check(m, off, len, fn);
+	if (r == 0)
+		r = sbx_host_ensure(m, off, len, fn);
 	if (r < 0)
 		sbx_host_end(m);
 	return r;
@@ -355,14 +380,34 @@ MK_EXPORT void *sbx_mem_host_ptr(struct sbx_mem *m, bool will_mark_dirty)
 
 int sbx_mem_remap(struct sbx_mem *m, struct sbx_snapshot *snap)
 {
+	struct sbx_lazy_map *old = m->lmap, *lm = NULL;
 	void *p;
 	int r;
 
-	/* MAP_FIXED replaces the old pages atomically: no gap under a memslot. */
-	r = mk_mmap(m->base, m->size, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, snap->fd, 0, &p);
-	if (r < 0)
-		return r;
+	if (snap->lazy) {
+		/* Fresh memory that pages the snapshot in (its own map unless it had one). */
+		if (old && old->z == snap->lazy)
+			lm = old;
+		else if ((r = sbx_lazy_map_new(snap->lazy, false, &lm)) < 0)
+			return r;
+		r = sbx_lazy_map_reset(lm, m->base, m->size);
+		if (r < 0) {
+			if (lm != old)
+				sbx_lazy_map_free(lm);
+			return r;
+		}
+	} else {
+		/* MAP_FIXED replaces the old pages atomically: no gap under a memslot. */
+		r = mk_mmap(m->base, m->size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, snap->fd, 0, &p);
+		if (r < 0)
+			return r;
+	}
+	if (old && old != lm) {
+		sbx_lazy_map_detach(old);
+		sbx_lazy_map_free(old);
+	}
+	m->lmap = lm;
 	if (m->snap != snap) {
 		sbx_snapshot_free(m->snap);
 		m->snap = sbx_snapshot_ref(snap);
@@ -393,9 +438,19 @@ MK_EXPORT int sbx_mem_zero(struct sbx_mem *m)
 	 * refused (e.g. locked pages): a fresh anonymous mapping in place. */
 	r = mk_mmap(m->base, m->size, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0, &p);
+	if (r < 0 && m->lmap) {
+		/* A fill would page the whole snapshot in first (and stop at a bad chunk). */
+		sbx_excl_end(m);
+		return r;
+	}
 	if (r < 0) {
 		sbx_vfill(m->base, 0, m->size);
 	} else {
+		if (m->lmap) {
+			sbx_lazy_map_detach(m->lmap);
+			sbx_lazy_map_free(m->lmap);
+			m->lmap = NULL;
+		}
 		sbx_snapshot_free(m->snap);
 		m->snap = NULL;
 		m->snap_len = 0;
@@ -643,6 +698,36 @@ fail:
 	return r;
 }
 
+/*
+ * shrink() or grow(), ordered with a lazy region's fault service: it
+ * forgets the part that goes before it goes (its address may be reused at
+ * once), and sees a move only once the memory was registered again.
+ */
+static int resize_mapping(struct sbx_mem *m, uint64_t new_size, uint8_t **nb)
+{
+	uint64_t old_len;
+	int r;
+
+	if (!m->lmap)
+		return new_size < m->size ? shrink(m, new_size) : grow(m, new_size, nb);
+	if (new_size < m->size) {
+		old_len = m->snap_len;
+		sbx_lazy_map_set_len(m->lmap, MK_MIN(old_len, new_size));
+		r = shrink(m, new_size);
+		if (r < 0)
+			sbx_lazy_map_set_len(m->lmap, old_len);
+		return r;
+	}
+	/* Inaccessible while moved and not registered yet (lazymap.c says why). */
+	sbx_lazy_map_lock(m->lmap);
+	r = grow(m, new_size, nb);
+	/* Moved: a failed registration leaves that part inaccessible (logged), not undone. */
+	if (r == 0)
+		(void)sbx_lazy_map_moved(m->lmap, *nb);
+	sbx_lazy_map_unlock(m->lmap);
+	return r;
+}
+
 MK_EXPORT int sbx_mem_resize(struct sbx_mem *m, uint64_t new_size)
 {
 	uint64_t npages, keep, *dirty;
@@ -682,7 +767,7 @@ MK_EXPORT int sbx_mem_resize(struct sbx_mem *m, uint64_t new_size)
 	memcpy(dirty, m->dirty, (size_t)(keep / 64) * sizeof(uint64_t));
 	if (keep % 64)
 		dirty[keep / 64] = m->dirty[keep / 64] & ((1ull << (keep % 64)) - 1);
-	r = new_size < m->size ? shrink(m, new_size) : grow(m, new_size, &nb);
+	r = resize_mapping(m, new_size, &nb);
 	if (r < 0) {
 		free(dirty);
 		goto out;

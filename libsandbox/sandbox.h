@@ -276,6 +276,94 @@ int sbx_snapshot_save_chunked(const struct sbx_snapshot *s, int fd, uint32_t chu
 #define SBX_CHECKSUM_CRC32C 1u
 #define SBX_CHECKSUM_HASH64 2u
 
+/* ------------------------------------------------------------------ */
+/* Lazy loading (sbx_snapshot_open(3)); since 0.3                      */
+
+/*
+ * Open a snapshot file. Without SBX_OPEN_LAZY: sbx_snapshot_load() (or,
+ * with SBX_OPEN_RAW, a copy of the raw image as sbx_snapshot_import() with
+ * SBX_IMPORT_COPY makes). With it, in time independent of the data's size
+ * (the header and chunk table only): the snapshot's bytes are paged in on
+ * demand, each chunk read and verified against the table before anyone
+ * sees it (regions made from it with sbx_mem_new_from_snapshot() or
+ * restored onto it, sbx_snapshot_data(), sbx_vm_bind_snapshot()), through
+ * a userfaultfd. Version 1 and 2 files load eagerly (they have no chunks).
+ *   SBX_OPEN_LAZY        page in on demand
+ *   SBX_OPEN_RAW         fd is a plain memory image (no header, nothing
+ *                        to verify: the caller vouches for its bytes)
+ *   SBX_OPEN_NO_THREAD   no service thread: the caller polls
+ *                        sbx_snapshot_fault_fd() and calls
+ *                        sbx_snapshot_service() (with SBX_OPEN_LAZY)
+ *   SBX_OPEN_NO_PREFETCH ignore the working set saved in the file
+ * fd is duplicated; the file must stay as it is while the snapshot lives.
+ */
+#define SBX_OPEN_LAZY        0x1u
+#define SBX_OPEN_RAW         0x2u
+#define SBX_OPEN_NO_THREAD   0x4u
+#define SBX_OPEN_NO_PREFETCH 0x8u
+int sbx_snapshot_open(int fd, unsigned flags, struct sbx_snapshot **out);
+/* Is s paged in on demand (opened with SBX_OPEN_LAZY from a version-3 file or a raw image)? */
+bool sbx_snapshot_is_lazy(const struct sbx_snapshot *s);
+/*
+ * The fault service's fd: readable (poll POLLIN) while faults or prefetch
+ * work are pending. -ENOTSUP unless s is lazy and was opened with
+ * SBX_OPEN_NO_THREAD. It belongs to the snapshot.
+ */
+int sbx_snapshot_fault_fd(struct sbx_snapshot *s);
+/*
+ * Serve every pending fault without blocking (except on the file's
+ * reads), then prefetch one run of the working set: the number of faults
+ * served and chunks prefetched (0: nothing to do), or -errno (-ENOTSUP
+ * when s is not lazy). May run beside the service thread.
+ */
+int sbx_snapshot_service(struct sbx_snapshot *s);
+
+/*
+ * The working set of a region made from (or restored onto) a lazy
+ * snapshot: the chunks it brought in since it was mapped (on demand or by
+ * prefetch), one bit a chunk (bit i of word i / 64) into bitmap (nwords >=
+ * (chunks + 63) / 64, else -ENOBUFS). Returns the number of chunks;
+ * -EINVAL for a region that is not lazily loaded.
+ */
+int64_t sbx_mem_working_set(struct sbx_mem *m, uint64_t *bitmap, size_t nwords);
+/*
+ * What regions mapped from s from now on prefetch (NULL: nothing), kept
+ * beside the snapshot by the caller; replaces what the file held.
+ */
+int sbx_snapshot_set_working_set(struct sbx_snapshot *s, const uint64_t *bitmap, size_t nwords);
+/*
+ * Store a working set inside a version-3 snapshot file (its working-set
+ * section, checksummed on its own): later lazy opens prefetch it.
+ * -EOPNOTSUPP for a version 1 or 2 file, -EINVAL if nwords is short.
+ */
+int sbx_snapshot_write_working_set(int fd, const uint64_t *bitmap, size_t nwords);
+
+/* Counters of a lazy snapshot. */
+#define SBX_HIST_BUCKETS 40
+struct sbx_lazy_stats {
+	uint64_t size;              /* data bytes */
+	uint32_t chunk_size;
+	uint32_t checksum;          /* SBX_CHECKSUM_* of the chunks (NONE: a raw image) */
+	uint64_t chunks;            /* in the file */
+	uint64_t chunks_read;       /* reads of a chunk from the file */
+	uint64_t chunks_verified;   /* ... whose checksum matched */
+	uint64_t chunks_zero;       /* installed as zero pages without a read */
+	uint64_t chunks_prefetched; /* installed by the prefetch */
+	uint64_t chunks_bad;        /* failed: checksum, short file, read error (once each) */
+	uint64_t bad_offset;        /* data offset of the last bad chunk; UINT64_MAX: none */
+	uint64_t bytes_read;
+	uint64_t faults;            /* userfaultfd faults served */
+	uint64_t fault_ns_total;    /* event read to waiters woken, summed */
+	uint64_t fault_ns_max;
+	uint64_t host_loads;        /* chunks loaded for host copies (sbx_mem_read() ...) */
+	uint64_t prefetch_queued;   /* chunks still to prefetch */
+	uint32_t thread;            /* 1: the library's service thread runs */
+	uint32_t reserved32;
+	uint64_t fault_ns[SBX_HIST_BUCKETS]; /* bucket i: faults served in [2^i, 2^(i+1)) ns */
+	uint64_t reserved[8];
+};
+int sbx_snapshot_lazy_stats(struct sbx_snapshot *s, struct sbx_lazy_stats *out);
+
 /* Counters of a region (sbx_mem_stats(3)). */
 struct sbx_mem_stats {
 	uint64_t size;            /* usable bytes */

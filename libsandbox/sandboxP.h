@@ -6,9 +6,13 @@
  *
  *   access.c  stack.c  mem-snapshot.c  kvm.c     host copies, the buffer stack,
  *                                                take/restore/trim, memslots
- *   mem.c                                        the region core
- *   dirty.c   snapshot.c   snapfile.c            dirty record, snapshot objects,
- *                                                snapshot files (over snapshot.c)
+ *   mem.c     snapfile.c                         the region core; snapshot files
+ *                                                (save, load, open lazily)
+ *   dirty.c   snapshot.c                         dirty record, snapshot objects
+ *   lazyserve.c                                  a lazy snapshot's fault service
+ *   lazymap.c                                    memory paged in from one
+ *   lazy.c                                       its file, chunks read and verified
+ *   snapfmt.c                                    the file format
  *   vcopy.c   log.c   version.c                  volatile copies, the log hook
  *
  * Every function one file offers another is declared here, in the section
@@ -22,7 +26,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "common/log.h"
+#include "common/uffd.h"
 #include "sandbox.h"
 
 /*
@@ -38,13 +45,17 @@
 #define SBX_HOST_MASK  ((1ull << 32) - 1)
 
 struct sbx_binding;
+struct sbx_lazy;
+struct sbx_lazy_map;
 
 struct sbx_snapshot {
 	int refs;                 /* atomic */
-	int fd;                   /* sealed memfd or fs-verity file */
+	int fd;                   /* sealed memfd or fs-verity file; -1 when lazy */
 	uint64_t size;
-	const uint8_t *ro;        /* PROT_READ MAP_SHARED mapping of fd */
+	const uint8_t *ro;        /* PROT_READ MAP_SHARED mapping of fd, or the lazy view */
 	bool direct;              /* accepted without a copy */
+	struct sbx_lazy *lazy;    /* paged in on demand (lazy.c), or NULL */
+	struct sbx_lazy_map *view; /* ... its read-only view (ro), one of its mappings */
 };
 
 struct sbx_mem {
@@ -61,7 +72,10 @@ struct sbx_mem {
 	bool raw_untracked;       /* raw pointer handed out without a promise: for good */
 	bool host_alive;          /* sbx_mem_free() not yet called */
 	struct sbx_guest *guest;
-	struct sbx_snapshot *snap; /* base snapshot (MAP_PRIVATE of its fd) or NULL */
+	struct sbx_snapshot *snap; /* base snapshot (MAP_PRIVATE of its fd, or lazily
+				      loaded anonymous memory: lmap) or NULL */
+	struct sbx_lazy_map *lmap; /* [0, snap_len) when snap is lazy, else NULL */
+	uint8_t *scratch;         /* a lazy copy-back's chunk buffer (inside the restore) */
 	uint64_t snap_len;        /* bytes [0, snap_len) map snap; the rest (after a
 				     sbx_mem_resize() grow) is anonymous zero memory */
 	struct sbx_binding *binds; /* list through mem_next; writable ones matter to restore */
@@ -153,6 +167,8 @@ static inline void sbx_vstore(volatile uint8_t *dst, const void *src, size_t siz
 int sbx_snapshot_new_sealed(uint64_t size, int *fd_out, uint8_t **rw_out);
 /* Seal fd (after its writable mapping is gone) and wrap it. Takes fd. */
 int sbx_snapshot_seal_and_wrap(int fd, uint64_t size, struct sbx_snapshot **out);
+/* A snapshot paged in from z, with its read-only view. Takes z (freed on failure). */
+int sbx_snapshot_wrap_lazy(struct sbx_lazy *z, struct sbx_snapshot **out);
 
 /* ---- snapfmt.c: the snapshot file format (memkit-snapshot(5)) ---- */
 #define SBX_SNAPF_HDR 4096u
@@ -227,6 +243,180 @@ int sbx_snapf_read(int fd, struct sbx_snapf *f, uint64_t **sums, uint64_t **zero
 /* Read and decode a version-3 file's working-set section: as sbx_snapf_ws_decode(), -ENOMEM, pread's. */
 int sbx_snapf_read_ws(int fd, const struct sbx_snapf *f, uint64_t *bits, const char *fn);
 
+/* ---- lazy.c: a lazily loaded snapshot file, its chunks read and verified ---- */
+
+/*
+ * The file behind a lazy snapshot, its table, the cache of verified bytes
+ * every mapping of it maps, the chunks found bad, the userfaultfd every
+ * mapping is registered with, and its counters. Immutable after
+ * sbx_lazy_new() except: cached, rawzero and bad (atomic bits), st (atomic
+ * counters), vbase (set once), and what lock guards.
+ */
+struct sbx_lazy {
+	int fd;                   /* our duplicate of the file */
+	struct sbx_snapf f;       /* size, data_off, chunk, nchunks, alg (NONE: raw) */
+	uint64_t file_size;       /* a raw image's bytes at open (the rest reads as zero) */
+	uint64_t *sums, *zero;    /* the table and zero bitmap; NULL for a raw image */
+	uint64_t *rawzero;        /* a raw image's chunks found all zero (then as zero) */
+	int cfd;                  /* memfd of size bytes: the verified chunks, holes elsewhere */
+	uint64_t *cached;         /* chunks whose every page is in cfd */
+	uint8_t *vbase;           /* the view: installs into cfd go through it */
+	uint64_t *bad;            /* chunks that failed once: never installed */
+	int uffd;
+	int pf_fd;                /* eventfd, readable while prefetch work is queued */
+	int epfd;                 /* uffd + pf_fd: the service's (and caller's) fd to poll */
+	struct mk_uffd_thread svc;
+	uint8_t *buf;             /* the service's reads (buf_len >= chunk) */
+	size_t buf_len;
+	pthread_mutex_t svc_lock; /* one service call at a time (buf) */
+	pthread_mutex_t lock;     /* maps and their state, hint, installs */
+	struct sbx_lazy_map *maps;
+	uint64_t next_gen;
+	uint64_t *hint;           /* the working set new mappings prefetch, or NULL */
+	struct sbx_lazy_stats st;
+};
+
+/* Counters: atomic, read by sbx_snapshot_lazy_stats() while the service runs. */
+#define sbx_lazy_count(z, field, n) __atomic_add_fetch(&(z)->st.field, (n), __ATOMIC_RELAXED)
+
+/*
+ * A lazy snapshot of the file fd (duplicated), laid out as f with its table
+ * (sums, zero: NULL for a raw image of file_size bytes) and the working
+ * set to prefetch (hint, or NULL), all three taken over (freed on failure
+ * too). No thread yet (lazyserve.c starts it). 0 or -errno.
+ */
+int sbx_lazy_new(int fd, const struct sbx_snapf *f, uint64_t file_size, uint64_t *sums,
+		 uint64_t *zero, uint64_t *hint, struct sbx_lazy **out);
+/* Stop the service thread, close and free (no mapping is left: regions hold references). */
+void sbx_lazy_free(struct sbx_lazy *z);
+/* Chunk k's bytes (the last chunk may be short). */
+static inline size_t sbx_lazy_chunk_len(const struct sbx_lazy *z, uint64_t k)
+{
+	uint64_t off = k << z->f.chunk_shift;
+
+	return (size_t)(z->f.size - off < z->f.chunk ? z->f.size - off : z->f.chunk);
+}
+static inline bool sbx_lazy_is_bad(struct sbx_lazy *z, uint64_t k)
+{
+	return __atomic_load_n(&z->bad[k / 64], __ATOMIC_ACQUIRE) >> (k % 64) & 1;
+}
+/* Chunk k is all zero by the table (or, in a raw image, found so): never read (again). */
+static inline bool sbx_lazy_is_zero(struct sbx_lazy *z, uint64_t k)
+{
+	return z->zero ? sbx_bit(z->zero, k)
+		       : __atomic_load_n(&z->rawzero[k / 64], __ATOMIC_ACQUIRE) >> (k % 64) & 1;
+}
+static inline bool sbx_lazy_is_cached(struct sbx_lazy *z, uint64_t k)
+{
+	return __atomic_load_n(&z->cached[k / 64], __ATOMIC_ACQUIRE) >> (k % 64) & 1;
+}
+/*
+ * Read chunk k into buf and verify it: 0; or -EBADMSG when it is bad
+ * (checksum mismatch, the file too short, a read error): then it is
+ * marked bad for good, counted and logged with its offsets.
+ */
+int sbx_lazy_read(struct sbx_lazy *z, uint64_t k, uint8_t *buf);
+/*
+ * Chunk k's verified bytes at buf into the cache (UFFDIO_COPY through the
+ * view; a raw image's all-zero chunk is only marked zero): 0 or -errno.
+ * Wakes the view's waiters.
+ */
+int sbx_lazy_cache(struct sbx_lazy *z, uint64_t k, const uint8_t *buf);
+/* Chunk k in the cache, read and verified into buf first if need be: 0, -EBADMSG, -errno. */
+int sbx_lazy_load(struct sbx_lazy *z, uint64_t k, uint8_t *buf);
+/*
+ * The same for chunks [first, first + n), read with one pread into buf
+ * (n chunks must fit): bit i of *good (n <= 64) says chunk first + i
+ * checked. 0, or a read error (then nothing is marked bad: the caller
+ * falls back to chunk by chunk).
+ */
+int sbx_lazy_read_run(struct sbx_lazy *z, uint64_t first, unsigned n, uint8_t *buf, uint64_t *good);
+/*
+ * Verified bytes [off, off + len) of the data into dst: from the cache,
+ * loading chunks not in it through buf (one chunk). 0, -EBADMSG, -errno.
+ */
+int sbx_lazy_copy_out(struct sbx_lazy *z, uint64_t off, uint8_t *dst, uint64_t len, uint8_t *buf);
+/* A fault served (latency from its event's read). */
+void sbx_lazy_fault_done(struct sbx_lazy *z, uint64_t ns);
+
+/* ---- lazymap.c: memory paged in from a lazy snapshot ---- */
+
+/*
+ * An address range backed by a lazy snapshot from data offset 0: a
+ * region's [0, snap_len) (MAP_PRIVATE of the cache memfd) or the
+ * snapshot's own view (MAP_SHARED, read-only), registered with the
+ * snapshot's userfaultfd for missing pages. Fields change under z->lock
+ * only; zeroed and faulted are also read without it (atomic bits).
+ */
+struct sbx_lazy_map {
+	struct sbx_lazy *z;
+	struct sbx_lazy_map *next;  /* on z->maps while attached */
+	uint8_t *base;
+	uint64_t len;               /* registered bytes from base: a page multiple <= size */
+	uint64_t gen;               /* new whenever the mapping is replaced or moved */
+	bool view;                  /* the snapshot's view (shared, read-only) */
+	bool attached;
+	bool broken;                /* left PROT_NONE by a failed registration: host copies -EIO */
+	bool pf_active;             /* pf holds chunks still to prefetch */
+	uint64_t pf_next;           /* where the prefetch goes on */
+	uint64_t *zeroed;           /* all-zero chunks given the zero page here */
+	uint64_t *faulted;          /* the working set: chunks brought in since the last reset */
+	uint64_t *pf;               /* chunks to prefetch */
+};
+
+/* A mapping of z, the view or a region's (not attached yet); 0 or -ENOMEM. */
+int sbx_lazy_map_new(struct sbx_lazy *z, bool view, struct sbx_lazy_map **out);
+/* Free a detached (or never attached) mapping; NULL is a no-op. */
+void sbx_lazy_map_free(struct sbx_lazy_map *m);
+/*
+ * A fresh mapping of the cache at [base, base + len) (MAP_FIXED over what
+ * was there), registered for missing-page faults before it is accessible,
+ * MADV_DONTFORK (in a child it would read zeros where the snapshot has
+ * bytes, and put them in the cache: it gets no mapping instead); attached,
+ * its working set reset, the snapshot's working set queued for prefetch.
+ * 0 or -errno (if the registration failed, the range is left PROT_NONE:
+ * never zeros where the snapshot has bytes).
+ */
+int sbx_lazy_map_reset(struct sbx_lazy_map *m, uint8_t *base, uint64_t len);
+/* No install reaches m after this; waiters in its range are woken to retry. */
+void sbx_lazy_map_detach(struct sbx_lazy_map *m);
+/* MADV_DONTNEED [off, off + len): those pages page in again on their next access. */
+int sbx_lazy_map_drop(struct sbx_lazy_map *m, uint64_t off, uint64_t len);
+/* Only [0, len) is (or, undoing a shrink, is again) backed: len <= the registered length. */
+void sbx_lazy_map_set_len(struct sbx_lazy_map *m, uint64_t len);
+/*
+ * Around moving the memory (sbx_mem_resize()): no install runs in between,
+ * and the memory is inaccessible from lock to moved/unlock (unregistered
+ * after the move, an access to a page not in the cache would put zeros
+ * there). moved: it is at base now (mremap drops the registration):
+ * registered there again and accessible.
+ */
+void sbx_lazy_map_lock(struct sbx_lazy_map *m);
+void sbx_lazy_map_unlock(struct sbx_lazy_map *m);
+int sbx_lazy_map_moved(struct sbx_lazy_map *m, uint8_t *base);
+/*
+ * Make [off, off + len) present, loading missing chunks in the calling
+ * thread (a host copy must never wait for the service, which may be the
+ * caller): 0, -EBADMSG (a chunk in it is bad), -ENOMEM.
+ */
+int sbx_lazy_map_ensure(struct sbx_lazy_map *m, uint64_t off, uint64_t len);
+/* The working set into bitmap (nwords checked by the caller): the chunk count. */
+int64_t sbx_lazy_map_ws(struct sbx_lazy_map *m, uint64_t *bitmap, size_t nwords);
+/*
+ * Service side (lazyserve.c, under z->svc_lock, z->buf theirs): one fault
+ * (its event read at t0: counted before its waiters go on); one prefetch run.
+ */
+void sbx_lazy_serve_fault(struct sbx_lazy *z, uint64_t addr, uint64_t t0);
+int sbx_lazy_prefetch_step(struct sbx_lazy *z);
+/* Is prefetch work queued (z->lock held)? */
+bool sbx_lazy_prefetch_pending(struct sbx_lazy *z);
+
+/* ---- lazyserve.c: the fault service of a lazy snapshot ---- */
+/* Serve the pending faults, then one prefetch run: the number done, or -errno. */
+int sbx_lazy_service(struct sbx_lazy *z);
+/* Start the snapshot's service thread: 0 or -errno. */
+int sbx_lazy_start(struct sbx_lazy *z);
+
 /* ---- dirty.c: the dirty record (host marks + fetched KVM dirty logs) ---- */
 void sbx_dirty_mark(struct sbx_mem *m, uint64_t off, uint64_t len);
 void sbx_dirty_clear(struct sbx_mem *m);
@@ -262,5 +452,7 @@ void sbx_host_end(struct sbx_mem *m);
  * fn names the public function for the log.
  */
 int sbx_host_access(struct sbx_mem *m, uint64_t off, uint64_t len, const char *fn);
+/* Inside a host access: make [off, off + len) of a lazy region present (0 for others). */
+int sbx_host_ensure(struct sbx_mem *m, uint64_t off, uint64_t len, const char *fn);
 /* Map snap's fd MAP_PRIVATE|MAP_FIXED over the region (same address, no gap). */
 int sbx_mem_remap(struct sbx_mem *m, struct sbx_snapshot *snap);

@@ -2,7 +2,8 @@
 /*
  * Snapshot files (memkit-snapshot(5); the format is snapfmt.c's): saving
  * version 3, loading versions 1, 2 and 3 into sealed memfds, every byte
- * verified before the snapshot exists.
+ * verified before the snapshot exists; opening them (and raw memory
+ * images) lazily, paged in by lazy.c; storing a working set in a file.
  */
 #include "config.h"
 
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "common/alloc.h"
 #include "common/crc32c.h"
@@ -44,9 +46,14 @@ static int truncate_to(int fd, uint64_t len)
 	return r == -EINVAL ? 0 : r;
 }
 
-/* The data: each chunk checksummed, the all-zero ones only marked (holes in the file). */
+/*
+ * The data: each chunk checksummed, the all-zero ones only marked (holes
+ * in the file). A lazy snapshot's bytes come from its file, verified
+ * (through buf, two chunk buffers), never through its view: the caller may
+ * be the one that serves its faults.
+ */
 static int save_data(const struct sbx_snapshot *s, int fd, const struct sbx_snapf *f,
-		     uint64_t *sums, uint64_t *zero)
+		     uint64_t *sums, uint64_t *zero, uint8_t *buf)
 {
 	for (uint64_t i = 0; i < f->nchunks; i++) {
 		uint64_t off = i << f->chunk_shift;
@@ -54,6 +61,13 @@ static int save_data(const struct sbx_snapshot *s, int fd, const struct sbx_snap
 		const uint8_t *p = s->ro + off;
 		ssize_t w;
 
+		if (s->lazy) {
+			int r = sbx_lazy_copy_out(s->lazy, off, buf, n, buf + f->chunk);
+
+			if (r < 0)
+				return r;
+			p = buf;
+		}
 		if (all_zero(p, n)) {
 			zero[i / 64] |= 1ull << (i % 64);
 			continue;
@@ -71,7 +85,7 @@ MK_EXPORT int sbx_snapshot_save_chunked(const struct sbx_snapshot *s, int fd, ui
 {
 	uint32_t alg = (flags & SBX_SAVE_HASH64) || !mk_crc32c_hw() ? SBX_CHECKSUM_HASH64
 								    : SBX_CHECKSUM_CRC32C;
-	uint8_t hdr[SBX_SNAPF_HDR], *meta = NULL, *ws = NULL;
+	uint8_t hdr[SBX_SNAPF_HDR], *meta = NULL, *ws = NULL, *buf = NULL;
 	uint64_t *sums = NULL, *zero = NULL;
 	struct sbx_snapf f;
 	ssize_t w;
@@ -89,14 +103,16 @@ MK_EXPORT int sbx_snapshot_save_chunked(const struct sbx_snapshot *s, int fd, ui
 	zero = mk_calloc((size_t)sbx_bitmap_words(f.nchunks), sizeof(uint64_t));
 	meta = mk_malloc((size_t)f.meta_len);
 	ws = mk_calloc(1, (size_t)f.ws_len);
-	if (!sums || !zero || !meta || !ws) {
+	if (s->lazy)
+		buf = mk_malloc((size_t)f.chunk + s->lazy->f.chunk);
+	if (!sums || !zero || !meta || !ws || (s->lazy && !buf)) {
 		r = -ENOMEM;
 		goto out;
 	}
 	/* From empty: zero chunks read back as zeros (holes), no old bytes stay. */
 	r = truncate_to(fd, 0);
 	if (r == 0)
-		r = save_data(s, fd, &f, sums, zero);
+		r = save_data(s, fd, &f, sums, zero, buf);
 	if (r < 0)
 		goto out;
 	sbx_snapf_meta_encode(&f, sums, zero, meta);
@@ -121,6 +137,7 @@ out:
 	free(zero);
 	free(meta);
 	free(ws);
+	free(buf);
 	return r;
 }
 
@@ -204,4 +221,141 @@ MK_EXPORT int sbx_snapshot_load(int fd, struct sbx_snapshot **out)
 	free(sums);
 	free(zero);
 	return r < 0 ? r : sbx_snapshot_seal_and_wrap(mfd, f.size, out);
+}
+
+/* A raw memory image: its size rounded up to a page, in default chunks, nothing to verify. */
+static int raw_layout(int fd, struct sbx_snapf *f, uint64_t *file_size)
+{
+	struct stat st;
+	uint64_t size;
+	int r = mk_fstat(fd, &st);
+
+	if (r < 0)
+		return r;
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    mk_align_up((uint64_t)st.st_size, mk_page_size(), &size) < 0 ||
+	    sbx_snapf_layout(size, SBX_CHUNK_DEFAULT, SBX_CHECKSUM_CRC32C, f) < 0) {
+		sbx_refuse(LOG_DEBUG, "sbx_snapshot_open: fd %d is not a non-empty regular file that "
+			   "fits the address space (mode %o, %lld bytes)", fd, (unsigned)st.st_mode,
+			   (long long)st.st_size);
+		return -EINVAL;
+	}
+	f->alg = SBX_CHECKSUM_NONE;
+	f->data_off = 0;
+	*file_size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* The working set a lazy open prefetches: the file's, unless told not to (*hint NULL: none). */
+static int file_hint(int fd, const struct sbx_snapf *f, unsigned flags, uint64_t **hint)
+{
+	int r;
+
+	*hint = NULL;
+	if ((flags & (SBX_OPEN_RAW | SBX_OPEN_NO_PREFETCH)))
+		return 0;
+	*hint = mk_calloc((size_t)sbx_bitmap_words(f->nchunks), sizeof(uint64_t));
+	if (!*hint)
+		return -ENOMEM;
+	r = sbx_snapf_read_ws(fd, f, *hint, "sbx_snapshot_open");
+	if (r < 0) {
+		free(*hint);
+		*hint = NULL;
+	}
+	/* None saved, or damaged (logged): load without prefetch. */
+	return r == -ENOMEM ? r : 0;
+}
+
+MK_EXPORT int sbx_snapshot_open(int fd, unsigned flags, struct sbx_snapshot **out)
+{
+	const unsigned known = SBX_OPEN_LAZY | SBX_OPEN_RAW | SBX_OPEN_NO_THREAD | SBX_OPEN_NO_PREFETCH;
+	uint64_t *sums = NULL, *zero = NULL, *hint = NULL, file_size = 0;
+	struct sbx_snapshot *s;
+	struct sbx_lazy *z;
+	struct sbx_snapf f;
+	int r;
+
+	if (fd < 0 || !out || (flags & ~known) ||
+	    (!(flags & SBX_OPEN_LAZY) && (flags & (SBX_OPEN_NO_THREAD | SBX_OPEN_NO_PREFETCH)))) {
+		sbx_refuse(LOG_DEBUG, "sbx_snapshot_open: fd %d, out %p, flags 0x%x (known: 0x%x; "
+			   "NO_THREAD and NO_PREFETCH only with LAZY)", fd, (void *)out, flags, known);
+		return -EINVAL;
+	}
+	if (!(flags & SBX_OPEN_LAZY))
+		return flags & SBX_OPEN_RAW ? sbx_snapshot_import(fd, SBX_IMPORT_COPY, out)
+					    : sbx_snapshot_load(fd, out);
+	if (flags & SBX_OPEN_RAW) {
+		r = raw_layout(fd, &f, &file_size);
+	} else {
+		r = sbx_snapf_read(fd, &f, &sums, &zero, "sbx_snapshot_open");
+		/* Versions 1 and 2 have no chunks to verify one by one: read whole. */
+		if (r == 0 && f.version < 3)
+			return sbx_snapshot_load(fd, out);
+		if (r == 0)
+			r = file_hint(fd, &f, flags, &hint);
+	}
+	if (r < 0) {
+		free(sums);
+		free(zero);
+		return r;
+	}
+	r = sbx_lazy_new(fd, &f, file_size, sums, zero, hint, &z);
+	if (r == 0)
+		r = sbx_snapshot_wrap_lazy(z, &s);
+	if (r == 0 && !(flags & SBX_OPEN_NO_THREAD)) {
+		r = sbx_lazy_start(z);
+		if (r < 0)
+			sbx_snapshot_free(s);
+	}
+	if (r == 0)
+		*out = s;
+	return r;
+}
+
+MK_EXPORT int sbx_snapshot_write_working_set(int fd, const uint64_t *bitmap, size_t nwords)
+{
+	uint64_t *sums, *zero, *bits = NULL;
+	struct sbx_snapf f;
+	uint8_t *ws = NULL;
+	ssize_t w;
+	int r;
+
+	if (fd < 0 || (!bitmap && nwords)) {
+		sbx_refuse(LOG_DEBUG, "sbx_snapshot_write_working_set: fd %d, bitmap %p", fd,
+			   (const void *)bitmap);
+		return -EINVAL;
+	}
+	r = sbx_snapf_read(fd, &f, &sums, &zero, "sbx_snapshot_write_working_set");
+	if (r < 0)
+		return r;
+	free(sums);
+	free(zero);
+	if (f.version < 3) {
+		sbx_refuse(LOG_DEBUG, "sbx_snapshot_write_working_set: a version %" PRIu32 " file has no "
+			   "working-set section", f.version);
+		return -EOPNOTSUPP;
+	}
+	if (bitmap && nwords < sbx_bitmap_words(f.nchunks)) {
+		sbx_refuse(LOG_DEBUG, "sbx_snapshot_write_working_set: %zu words cannot hold %" PRIu64
+			   " chunks", nwords, f.nchunks);
+		return -EINVAL;
+	}
+	ws = mk_calloc(1, (size_t)f.ws_len);
+	bits = mk_calloc((size_t)sbx_bitmap_words(f.nchunks), sizeof(uint64_t));
+	if (!ws || !bits) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* NULL: erase it (all zero: none saved). */
+	if (bitmap) {
+		memcpy(bits, bitmap, (size_t)sbx_bitmap_words(f.nchunks) * sizeof(uint64_t));
+		sbx_snapf_ws_encode(&f, bits, ws);
+	}
+	/* One write: a torn one fails its checksum and is ignored, as none. */
+	w = mk_pwrite_full(fd, ws, (size_t)f.ws_len, f.ws_off);
+	r = w < 0 ? (int)w : 0;
+out:
+	free(ws);
+	free(bits);
+	return r;
 }

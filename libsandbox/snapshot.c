@@ -5,14 +5,17 @@
  * A snapshot is a memfd sealed with F_SEAL_WRITE|SHRINK|GROW|SEAL (F_SEAL_WRITE
  * cannot be added while a writable shared mapping exists, so nothing can
  * change it afterwards; F_SEAL_FUTURE_WRITE alone would leave old mappings
- * writable) or an fs-verity file. Taking one from a region and restoring
- * it are mem-snapshot.c's; files are snapfile.c's.
+ * writable), an fs-verity file, or a file paged in on demand (a lazy
+ * snapshot: lazy.c, with a read-only view that pages in like a region).
+ * Taking one from a region and restoring it are mem-snapshot.c's; files
+ * are snapfile.c's.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -20,6 +23,7 @@
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
+#include "common/uffd.h"
 #include "sandboxP.h"
 
 #define SBX_SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
@@ -172,13 +176,61 @@ MK_EXPORT struct sbx_snapshot *sbx_snapshot_ref(struct sbx_snapshot *s)
 	return s;
 }
 
+/* A lazy snapshot's view and file (the service thread stops first: no install after). */
+static void free_lazy(struct sbx_snapshot *s)
+{
+	mk_uffd_thread_stop(&s->lazy->svc);
+	if (s->view) {
+		sbx_lazy_map_detach(s->view);
+		sbx_lazy_map_free(s->view);
+	}
+	if (s->ro)
+		mk_munmap((void *)s->ro, s->size);
+	sbx_lazy_free(s->lazy);
+}
+
 MK_EXPORT void sbx_snapshot_free(struct sbx_snapshot *s)
 {
 	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	mk_munmap((void *)s->ro, s->size);
-	mk_close(s->fd);
+	if (s->lazy) {
+		free_lazy(s);
+	} else {
+		mk_munmap((void *)s->ro, s->size);
+		mk_close(s->fd);
+	}
 	free(s);
+}
+
+int sbx_snapshot_wrap_lazy(struct sbx_lazy *z, struct sbx_snapshot **out)
+{
+	struct sbx_snapshot *s = mk_calloc(1, sizeof(*s));
+	void *p;
+	int r = -ENOMEM;
+
+	if (!s) {
+		sbx_lazy_free(z);
+		return r;
+	}
+	s->refs = 1;
+	s->fd = -1;
+	s->size = z->f.size;
+	s->lazy = z;
+	r = sbx_lazy_map_new(z, true, &s->view);
+	if (r == 0)
+		r = mk_mmap(NULL, (size_t)s->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			    -1, 0, &p);
+	if (r == 0) {
+		s->ro = p;
+		r = sbx_lazy_map_reset(s->view, p, s->size);
+	}
+	if (r < 0) {
+		free_lazy(s);
+		free(s);
+		return r;
+	}
+	*out = s;
+	return 0;
 }
 
 MK_EXPORT uint64_t sbx_snapshot_size(const struct sbx_snapshot *s)
@@ -188,6 +240,10 @@ MK_EXPORT uint64_t sbx_snapshot_size(const struct sbx_snapshot *s)
 
 MK_EXPORT int sbx_snapshot_fd(const struct sbx_snapshot *s)
 {
+	if (s && s->lazy) {
+		sbx_refuse(LOG_DEBUG, "sbx_snapshot_fd: a lazy snapshot has no fd of verified bytes");
+		return -EOPNOTSUPP;
+	}
 	return s ? s->fd : -EINVAL;
 }
 
@@ -199,4 +255,106 @@ MK_EXPORT const void *sbx_snapshot_data(const struct sbx_snapshot *s)
 MK_EXPORT bool sbx_snapshot_is_direct(const struct sbx_snapshot *s)
 {
 	return s && s->direct;
+}
+
+MK_EXPORT bool sbx_snapshot_is_lazy(const struct sbx_snapshot *s)
+{
+	return s && s->lazy;
+}
+
+/* s's lazy state, or NULL after logging fn's refusal. */
+static struct sbx_lazy *lazy_of(struct sbx_snapshot *s, const char *fn)
+{
+	if (!s || !s->lazy)
+		sbx_refuse(LOG_DEBUG, "%s: %s", fn, s ? "the snapshot is not lazy" : "the snapshot is NULL");
+	return s ? s->lazy : NULL;
+}
+
+MK_EXPORT int sbx_snapshot_fault_fd(struct sbx_snapshot *s)
+{
+	struct sbx_lazy *z = lazy_of(s, "sbx_snapshot_fault_fd");
+
+	if (!s)
+		return -EINVAL;
+	if (!z || mk_uffd_thread_running(&z->svc)) {
+		if (z)
+			sbx_refuse(LOG_DEBUG, "sbx_snapshot_fault_fd: the snapshot's own thread serves "
+				   "its faults (open it with SBX_OPEN_NO_THREAD)");
+		return -ENOTSUP;
+	}
+	return z->epfd;
+}
+
+MK_EXPORT int sbx_snapshot_service(struct sbx_snapshot *s)
+{
+	struct sbx_lazy *z = lazy_of(s, "sbx_snapshot_service");
+
+	if (!s)
+		return -EINVAL;
+	return z ? sbx_lazy_service(z) : -ENOTSUP;
+}
+
+MK_EXPORT int sbx_snapshot_lazy_stats(struct sbx_snapshot *s, struct sbx_lazy_stats *out)
+{
+	struct sbx_lazy *z = lazy_of(s, "sbx_snapshot_lazy_stats");
+
+	if (!z || !out) {
+		if (z)
+			sbx_refuse(LOG_DEBUG, "sbx_snapshot_lazy_stats: out is NULL");
+		return -EINVAL;
+	}
+	/* Field by field: the counters move while the service runs. */
+#define LOAD(field) out->field = __atomic_load_n(&z->st.field, __ATOMIC_RELAXED)
+	memset(out, 0, sizeof(*out));
+	LOAD(size);
+	LOAD(chunk_size);
+	LOAD(checksum);
+	LOAD(chunks);
+	LOAD(chunks_read);
+	LOAD(chunks_verified);
+	LOAD(chunks_zero);
+	LOAD(chunks_prefetched);
+	LOAD(chunks_bad);
+	LOAD(bad_offset);
+	LOAD(bytes_read);
+	LOAD(faults);
+	LOAD(fault_ns_total);
+	LOAD(fault_ns_max);
+	LOAD(host_loads);
+	LOAD(prefetch_queued);
+	LOAD(thread);
+	for (unsigned i = 0; i < SBX_HIST_BUCKETS; i++)
+		LOAD(fault_ns[i]);
+#undef LOAD
+	return 0;
+}
+
+MK_EXPORT int sbx_snapshot_set_working_set(struct sbx_snapshot *s, const uint64_t *bitmap,
+					   size_t nwords)
+{
+	struct sbx_lazy *z = lazy_of(s, "sbx_snapshot_set_working_set");
+	uint64_t *hint = NULL, words;
+
+	if (!z)
+		return -EINVAL;
+	words = sbx_bitmap_words(z->f.nchunks);
+	if (bitmap && nwords < words) {
+		sbx_refuse(LOG_DEBUG, "sbx_snapshot_set_working_set: %zu words cannot hold %" PRIu64
+			   " chunks", nwords, z->f.nchunks);
+		return -EINVAL;
+	}
+	if (bitmap) {
+		hint = mk_calloc((size_t)words, sizeof(uint64_t));
+		if (!hint)
+			return -ENOMEM;
+		memcpy(hint, bitmap, (size_t)words * sizeof(uint64_t));
+		/* Bits past the last chunk mean nothing. */
+		if (z->f.nchunks % 64)
+			hint[words - 1] &= (1ull << (z->f.nchunks % 64)) - 1;
+	}
+	pthread_mutex_lock(&z->lock);
+	free(z->hint);
+	z->hint = hint;
+	pthread_mutex_unlock(&z->lock);
+	return 0;
 }

@@ -1,0 +1,966 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * libsandbox lazy snapshots (sbx_snapshot_open(3) with SBX_OPEN_LAZY), on
+ * the host: each fault source but the guest (host copies, raw pointers,
+ * the snapshot's view; the guest's are test-sbx-kvm's), the caller's own
+ * service loop, bad chunks, truncated files and bad tables, restore, trim,
+ * take and resize over lazily loaded memory, working sets and their
+ * prefetch, raw images, fork, a process killed while it serves faults, and
+ * failed calls that leave nothing behind. Real files in a temporary
+ * directory, real userfaultfd.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "common/sys.h"
+#include "common/uffd.h"
+#include "sandboxP.h"
+#include "tests/test-sbx-util.h"
+
+#define PG 4096u
+#define CH SBX_CHUNK_MIN                /* the tests' files: 64 KiB chunks */
+#define NCH 32u                         /* 2 MiB */
+#define ZERO_A 3u                       /* all-zero chunks */
+#define ZERO_B 7u
+
+/* A saved snapshot file and the bytes it holds. */
+struct file {
+	char *dir, *path;
+	int fd;
+	uint8_t *bytes;
+	size_t size;
+	struct sbx_snapf f;
+};
+
+static void fill_pattern(uint8_t *p, size_t len, uint32_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)((i * 2654435761u + seed) >> 13 ^ i / CH);
+}
+
+/* A file of nch 64 KiB chunks (chunks ZERO_A and ZERO_B all zero), saved by libsandbox. */
+static void file_make(struct file *t, unsigned nch, uint32_t seed)
+{
+	struct sbx_snapshot *s;
+	struct sbx_mem *m;
+	uint8_t hdr[4096];
+
+	t->size = (size_t)nch * CH;
+	t->bytes = g_malloc(t->size);
+	fill_pattern(t->bytes, t->size, seed);
+	memset(t->bytes + (size_t)ZERO_A * CH, 0, CH);
+	memset(t->bytes + (size_t)ZERO_B * CH, 0, CH);
+	t->dir = g_dir_make_tmp("sbx-lazy-XXXXXX", NULL);
+	g_assert_nonnull(t->dir);
+	t->path = g_build_filename(t->dir, "snap", NULL);
+	t->fd = open(t->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	g_assert_cmpint(t->fd, >=, 0);
+	g_assert_cmpint(sbx_mem_new(t->size, &m), ==, 0);
+	g_assert_cmpint(sbx_mem_write(m, 0, t->bytes, t->size), ==, 0);
+	g_assert_cmpint(sbx_snapshot_take(m, &s), ==, 0);
+	g_assert_cmpint(sbx_snapshot_save_chunked(s, t->fd, CH, 0), ==, 0);
+	sbx_snapshot_free(s);
+	sbx_mem_free(m);
+	g_assert_cmpint(mk_pread_full(t->fd, hdr, sizeof(hdr), 0), ==, 4096);
+	g_assert_cmpint(sbx_snapf_parse(hdr, sizeof(hdr), &t->f, "test"), ==, 0);
+}
+
+static void file_free(struct file *t)
+{
+	close(t->fd);
+	g_unlink(t->path);
+	g_rmdir(t->dir);
+	g_free(t->path);
+	g_free(t->dir);
+	g_free(t->bytes);
+}
+
+/* Flip one byte of chunk k's data in the file. */
+static void file_corrupt(struct file *t, unsigned k, size_t at)
+{
+	uint8_t b;
+	uint64_t off = t->f.data_off + (uint64_t)k * CH + at;
+
+	g_assert_cmpint(mk_pread_full(t->fd, &b, 1, off), ==, 1);
+	b ^= 0x20;
+	g_assert_cmpint(mk_pwrite_full(t->fd, &b, 1, off), ==, 1);
+}
+
+static struct sbx_snapshot *open_lazy(int fd, unsigned flags)
+{
+	struct sbx_snapshot *s = NULL;
+	int r = sbx_snapshot_open(fd, SBX_OPEN_LAZY | flags, &s);
+
+	if (r == -EPERM)
+		g_error("userfaultfd not allowed (the tests need CAP_SYS_PTRACE or /dev/userfaultfd)");
+	g_assert_cmpint(r, ==, 0);
+	g_assert_true(sbx_snapshot_is_lazy(s));
+	return s;
+}
+
+static struct sbx_lazy_stats stats(struct sbx_snapshot *s)
+{
+	struct sbx_lazy_stats st;
+
+	g_assert_cmpint(sbx_snapshot_lazy_stats(s, &st), ==, 0);
+	return st;
+}
+
+/* A thread-safe record of the log (the service thread logs too). */
+struct logrec {
+	pthread_mutex_t lock;
+	int errors;
+	char last_err[512];
+};
+
+static void log_record(void *data, int priority, const char *msg)
+{
+	struct logrec *l = data;
+
+	if (priority > LOG_ERR)
+		return;
+	pthread_mutex_lock(&l->lock);
+	l->errors++;
+	g_strlcpy(l->last_err, msg, sizeof(l->last_err));
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Mappings of this process, for "a failed call leaves none behind". */
+static unsigned count_maps(void)
+{
+	g_autofree char *text = NULL;
+	unsigned n = 0;
+
+	g_assert_true(g_file_get_contents("/proc/self/maps", &text, NULL, NULL));
+	for (char *p = text; *p; p++)
+		n += *p == '\n';
+	return n;
+}
+
+/* ---- opening ------------------------------------------------------------- */
+
+/* Open and map read nothing but header and table; the bytes come in as touched. */
+static void test_open(void)
+{
+	struct file t;
+	struct sbx_snapshot *s;
+	struct sbx_mem *m;
+	struct sbx_lazy_stats st;
+	uint8_t *buf;
+
+	file_make(&t, NCH, 1);
+	s = open_lazy(t.fd, 0);
+	g_assert_cmpuint(sbx_snapshot_size(s), ==, t.size);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	st = stats(s);
+	g_assert_cmpuint(st.chunks, ==, NCH);
+	g_assert_cmpuint(st.chunk_size, ==, CH);
+	g_assert_cmpuint(st.chunks_read, ==, 0);
+	g_assert_cmpuint(st.bytes_read, ==, 0);
+	g_assert_cmpuint(st.thread, ==, 1);
+	g_assert_cmpuint(st.bad_offset, ==, UINT64_MAX);
+	g_assert_cmpint(sbx_snapshot_fd(s), ==, -EOPNOTSUPP);
+	g_assert_false(sbx_snapshot_is_direct(s));
+	/* Host copies: every byte right; the zero chunks never read. */
+	buf = g_malloc(t.size);
+	g_assert_cmpint(sbx_mem_read(m, 0, buf, t.size), ==, 0);
+	g_assert_cmpmem(buf, t.size, t.bytes, t.size);
+	st = stats(s);
+	g_assert_cmpuint(st.chunks_read, ==, NCH - 2);
+	g_assert_cmpuint(st.chunks_verified, ==, NCH - 2);
+	g_assert_cmpuint(st.chunks_zero, ==, 2);
+	g_assert_cmpuint(st.host_loads, ==, NCH - 2);
+	g_assert_cmpuint(st.bytes_read, ==, (uint64_t)(NCH - 2) * CH);
+	g_assert_cmpuint(st.faults, ==, 0);
+	/* Reading again reads nothing more. */
+	g_assert_cmpint(sbx_mem_read(m, 5 * CH + 7, buf, 3 * CH), ==, 0);
+	g_assert_cmpmem(buf, 3 * CH, t.bytes + 5 * CH + 7, 3 * CH);
+	g_assert_cmpuint(stats(s).chunks_read, ==, NCH - 2);
+	g_free(buf);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	file_free(&t);
+}
+
+/* Raw pointers: a first touch faults, the service thread installs the whole chunk once. */
+static void test_raw_pointer(void)
+{
+	struct file t;
+	struct sbx_snapshot *s;
+	struct sbx_mem *m;
+	struct sbx_lazy_stats st;
+	const volatile uint8_t *p;
+
+	file_make(&t, NCH, 2);
+	s = open_lazy(t.fd, 0);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	p = sbx_mem_host_ptr(m, true);
+	for (size_t off = 0; off < t.size; off += PG)
+		if (p[off + 17] != t.bytes[off + 17])
+			g_error("byte %zu: 0x%x, the snapshot has 0x%x", off + 17, p[off + 17], t.bytes[off + 17]);
+	st = stats(s);
+	g_assert_cmpuint(st.faults, ==, NCH);   /* one a chunk: the rest of it was installed */
+	g_assert_cmpuint(st.chunks_read, ==, NCH - 2);
+	g_assert_cmpuint(st.chunks_zero, ==, 2);
+	g_assert_cmpuint(st.fault_ns_max, >, 0);
+	g_assert_cmpuint(st.fault_ns_total, >=, st.fault_ns_max);
+	{
+		uint64_t hist = 0;
+		for (unsigned i = 0; i < SBX_HIST_BUCKETS; i++)
+			hist += st.fault_ns[i];
+		g_assert_cmpuint(hist, ==, st.faults);
+	}
+	g_assert_cmpmem((const void *)p, t.size, t.bytes, t.size);
+	/*
+	 * The snapshot's own view is the cache: what the region brought in is
+	 * there already (no fault, no read), its zero chunks fault for the zero page.
+	 */
+	g_assert_cmpmem(sbx_snapshot_data(s), t.size, t.bytes, t.size);
+	g_assert_cmpuint(stats(s).faults, ==, NCH + 2);
+	g_assert_cmpuint(stats(s).chunks_read, ==, NCH - 2);
+	g_test_message("%u chunks faulted in: mean %.1f us, max %.1f us", NCH,
+		       (double)stats(s).fault_ns_total / 1e3 / (NCH + 2), (double)stats(s).fault_ns_max / 1e3);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	file_free(&t);
+}
+
+struct toucher {
+	const volatile uint8_t *p;
+	size_t off;
+	uint8_t got;
+	int done;               /* atomic */
+};
+
+static void *touch_thread(void *data)
+{
+	struct toucher *th = data;
+
+	th->got = th->p[th->off];
+	__atomic_store_n(&th->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* SBX_OPEN_NO_THREAD: the fd is readable while a fault waits; service() serves it. */
+static void test_caller_loop(void)
+{
+	struct file t;
+	struct sbx_snapshot *s, *threaded;
+	struct sbx_mem *m;
+	struct toucher th = { 0 };
+	struct pollfd pfd;
+	pthread_t tid;
+
+	file_make(&t, NCH, 3);
+	threaded = open_lazy(t.fd, 0);
+	g_assert_cmpint(sbx_snapshot_fault_fd(threaded), ==, -ENOTSUP);
+	sbx_snapshot_free(threaded);
+	s = open_lazy(t.fd, SBX_OPEN_NO_THREAD);
+	g_assert_cmpuint(stats(s).thread, ==, 0);
+	pfd = (struct pollfd){ sbx_snapshot_fault_fd(s), POLLIN, 0 };
+	g_assert_cmpint(pfd.fd, >=, 0);
+	g_assert_cmpint(sbx_snapshot_service(s), ==, 0);
+	g_assert_cmpint(poll(&pfd, 1, 0), ==, 0);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	th.p = sbx_mem_host_ptr(m, true);
+	th.off = 9 * CH + 4321;
+	g_assert_cmpint(pthread_create(&tid, NULL, touch_thread, &th), ==, 0);
+	/* The touch waits until served. */
+	g_assert_cmpint(poll(&pfd, 1, 10000), ==, 1);
+	g_usleep(20000);
+	g_assert_cmpint(__atomic_load_n(&th.done, __ATOMIC_ACQUIRE), ==, 0);
+	g_assert_cmpint(sbx_snapshot_service(s), ==, 1);
+	g_assert_cmpint(pthread_join(tid, NULL), ==, 0);
+	g_assert_cmpuint(th.got, ==, t.bytes[th.off]);
+	g_assert_cmpuint(stats(s).faults, ==, 1);
+	/* Host copies never wait for the service: this thread serves nobody meanwhile. */
+	{
+		uint8_t b;
+		g_assert_cmpint(sbx_mem_read_u8(m, 20 * CH, &b), ==, 0);
+		g_assert_cmpuint(b, ==, t.bytes[20 * CH]);
+	}
+	g_assert_cmpint(poll(&pfd, 1, 0), ==, 0);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	file_free(&t);
+}
+
+/* ---- bad chunks, truncated files, bad tables ------------------------------- */
+
+/* A chunk whose bytes changed: -EBADMSG for host reads, SIGSEGV for raw pointers, logged. */
+static void test_bad_chunk(void)
+{
+	struct logrec log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct file t;
+	struct sbx_snapshot *s;
+	struct sbx_mem *m;
+	struct sbx_lazy_stats st;
+	g_autofree char *want = NULL;
+	uint8_t *buf;
+
+	file_make(&t, NCH, 4);
+	file_corrupt(&t, 12, 999);
+	sbx_set_log_fn(log_record, &log);
+	s = open_lazy(t.fd, 0);         /* the table is fine: nothing read yet */
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	buf = g_malloc(t.size);
+	g_assert_cmpint(sbx_mem_read(m, 0, buf, t.size), ==, -EBADMSG);
+	g_assert_cmpint(sbx_mem_read(m, 12 * CH + 5000, buf, 1), ==, -EBADMSG);
+	g_assert_cmpint(sbx_mem_write_u8(m, 12 * CH, 1), ==, -EBADMSG);
+	/* Every other chunk reads right. */
+	g_assert_cmpint(sbx_mem_read(m, 0, buf, 12 * CH), ==, 0);
+	g_assert_cmpmem(buf, 12 * CH, t.bytes, 12 * CH);
+	g_assert_cmpint(sbx_mem_read(m, 13 * CH, buf, t.size - 13 * CH), ==, 0);
+	g_assert_cmpmem(buf, t.size - 13 * CH, t.bytes + 13 * CH, t.size - 13 * CH);
+	st = stats(s);
+	g_assert_cmpuint(st.chunks_bad, ==, 1);
+	g_assert_cmpuint(st.bad_offset, ==, 12 * CH);
+	g_assert_cmpint(log.errors, ==, 1);
+	want = g_strdup_printf("chunk 12 (data offset %u, file offset %" PRIu64 ", %u bytes): checksum "
+			       "mismatch", 12 * CH, t.f.data_off + 12 * CH, CH);
+	if (!strstr(log.last_err, want))
+		g_error("log: '%s' lacks '%s'", log.last_err, want);
+	sbx_set_log_fn(NULL, NULL);
+	g_free(buf);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	file_free(&t);
+}
+
+/*
+ * A raw pointer's access to a bad chunk fails (SIGSEGV), never reads
+ * wrong bytes, after every other chunk read right: in a child process with
+ * a lazy snapshot of its own (exit 0: it read the bad chunk; 1..3: another
+ * chunk was wrong or setup failed).
+ */
+static void test_bad_chunk_raw(void)
+{
+	struct file t;
+	int status;
+	pid_t pid;
+
+	file_make(&t, NCH, 5);
+	file_corrupt(&t, 12, 3);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		struct sbx_snapshot *s;
+		struct sbx_mem *m;
+		const volatile uint8_t *p;
+
+		if (sbx_snapshot_open(t.fd, SBX_OPEN_LAZY, &s) < 0 || sbx_mem_new_from_snapshot(s, &m) < 0)
+			_exit(1);
+		p = sbx_mem_host_ptr(m, true);
+		for (size_t off = 0; off < t.size; off += PG)
+			if (off / CH != 12 && p[off + 1] != t.bytes[off + 1])
+				_exit(2);
+		(void)p[12 * CH + 5];   /* SIGSEGV here */
+		_exit(0);
+	}
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	if (!WIFSIGNALED(status))
+		g_error("the child exited %d instead of dying of SIGSEGV", WEXITSTATUS(status));
+	g_assert_cmpint(WTERMSIG(status), ==, SIGSEGV);
+	file_free(&t);
+}
+
+/* Cut after opening: chunks past the new end are bad (the file ends in them), earlier ones fine. */
+static void test_truncated(void)
+{
+	struct logrec log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct file t;
+	struct sbx_snapshot *s = NULL;
+	struct sbx_mem *m;
+	uint8_t *buf;
+
+	file_make(&t, NCH, 6);
+	s = open_lazy(t.fd, 0);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	g_assert_cmpint(mk_ftruncate(t.fd, t.f.data_off + 20 * CH + 100), ==, 0);
+	sbx_set_log_fn(log_record, &log);
+	buf = g_malloc(t.size);
+	g_assert_cmpint(sbx_mem_read(m, 0, buf, 20 * CH), ==, 0);
+	g_assert_cmpmem(buf, 20 * CH, t.bytes, 20 * CH);
+	g_assert_cmpint(sbx_mem_read(m, 20 * CH, buf, 1), ==, -EBADMSG);
+	g_assert_cmpint(sbx_mem_read(m, 25 * CH, buf, 1), ==, -EBADMSG);
+	g_assert_nonnull(strstr(log.last_err, "the file ends"));
+	g_assert_cmpuint(stats(s).chunks_bad, ==, 2);
+	sbx_set_log_fn(NULL, NULL);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	/* Truncated before opening: refused at once. */
+	s = NULL;
+	g_assert_cmpint(sbx_snapshot_open(t.fd, SBX_OPEN_LAZY, &s), ==, -ENODATA);
+	g_assert_cmpint(mk_ftruncate(t.fd, t.f.meta_off + 10), ==, 0);
+	g_assert_cmpint(sbx_snapshot_open(t.fd, SBX_OPEN_LAZY, &s), ==, -ENODATA);
+	g_assert_null(s);
+	g_free(buf);
+	file_free(&t);
+}
+
+/* A damaged table or header: refused, nothing left (fds, mappings). */
+static void test_bad_table(void)
+{
+	struct file t;
+	struct sbx_snapshot *s = NULL;
+	unsigned fds, maps;
+	uint8_t b;
+
+	file_make(&t, NCH, 7);
+	fds = mk_test_open_fds();
+	maps = count_maps();
+	for (uint64_t at = 0; at < t.f.ws_off; at += 97) {
+		g_assert_cmpint(mk_pread_full(t.fd, &b, 1, at), ==, 1);
+		b ^= 0x01;
+		g_assert_cmpint(mk_pwrite_full(t.fd, &b, 1, at), ==, 1);
+		g_assert_cmpint(sbx_snapshot_open(t.fd, SBX_OPEN_LAZY, &s), ==, -EBADMSG);
+		g_assert_null(s);
+		b ^= 0x01;
+		g_assert_cmpint(mk_pwrite_full(t.fd, &b, 1, at), ==, 1);
+	}
+	g_assert_cmpuint(mk_test_open_fds(), ==, fds);
+	g_assert_cmpuint(count_maps(), ==, maps);
+	s = open_lazy(t.fd, 0);
+	sbx_snapshot_free(s);
+	file_free(&t);
+}
+
+/* ---- restore, trim, take, resize ------------------------------------------ */
+
+static void assert_bytes(struct sbx_mem *m, const uint8_t *want, size_t len)
+{
+	uint8_t *buf = g_malloc(len);
+
+	g_assert_cmpint(sbx_mem_read(m, 0, buf, len), ==, 0);
+	g_assert_cmpmem(buf, len, want, len);
+	g_free(buf);
+}
+
+static void test_restore(void)
+{
+	static const unsigned modes[] = { SBX_RESTORE_AUTO, SBX_RESTORE_COPY, SBX_RESTORE_TRIM,
+					  SBX_RESTORE_REMAP };
+	const uint64_t npages = NCH * CH / PG;
+	struct file t;
+	struct sbx_snapshot *s;
+	struct sbx_mem *m;
+	struct sbx_mem_stats ms;
+
+	file_make(&t, NCH, 8);
+	s = open_lazy(t.fd, 0);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	assert_bytes(m, t.bytes, t.size);       /* all loaded */
+	for (unsigned k = 0; k < G_N_ELEMENTS(modes); k++) {
+		uint64_t before, by_restore, by_reading;
+		/* Two chunks written to (and a zero one). */
+		g_assert_cmpint(sbx_mem_write_u32(m, 2 * CH + 8, 0xdeadbeef), ==, 0);
+		g_assert_cmpint(sbx_mem_fill(m, 10 * CH + PG, 0x5a, 3 * PG), ==, 0);
+		g_assert_cmpint(sbx_mem_write_u8(m, (uint64_t)ZERO_A * CH + 100, 1), ==, 0);
+		g_assert_cmpint(sbx_mem_stats(m, &ms), ==, 0);
+		g_assert_cmpuint(ms.dirty_pages, ==, 5);
+		/* Only the written pages are private: the rest is the cache's, shared. */
+		g_assert_cmpuint(ms.private_bytes, ==, 5 * PG);
+		g_assert_cmpuint(ms.shared_bytes, ==, t.size - 5 * PG);
+		before = stats(s).chunks_read;
+		g_assert_cmpint(sbx_snapshot_restore(m, s, modes[k]), ==,
+				modes[k] == SBX_RESTORE_REMAP ? (int64_t)npages : 5);
+		by_restore = stats(s).chunks_read - before;
+		assert_bytes(m, t.bytes, t.size);
+		by_reading = stats(s).chunks_read - before - by_restore;
+		/*
+		 * Nothing is read from the file again: copy-back copies from the
+		 * cache of verified chunks, dropped and remapped pages map it again.
+		 */
+		g_assert_cmpuint(by_restore, ==, 0);
+		g_assert_cmpuint(by_reading, ==, 0);
+	}
+	/* Trim gives back clean pages; they page in again, right, when read. */
+	g_assert_cmpint(sbx_mem_write_u8(m, 30 * CH, 9), ==, 0);
+	g_assert_cmpint(sbx_mem_trim(m), ==, (int64_t)npages - 1);
+	g_assert_cmpint(sbx_mem_stats(m, &ms), ==, 0);
+	g_assert_cmpuint(ms.private_bytes, ==, PG);
+	{
+		uint8_t v;
+		g_assert_cmpint(sbx_mem_read_u8(m, 30 * CH, &v), ==, 0);
+		g_assert_cmpuint(v, ==, 9);
+	}
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_AUTO), ==, 1);
+	assert_bytes(m, t.bytes, t.size);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	file_free(&t);
+}
+
+/* Take from lazy memory (all of it loaded first), restore it onto and off a lazy snapshot, resize. */
+static void test_take_resize(void)
+{
+	struct file t;
+	struct sbx_snapshot *s, *taken;
+	struct sbx_mem *m, *c;
+	uint8_t *grown;
+
+	file_make(&t, NCH, 9);
+	s = open_lazy(t.fd, 0);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	g_assert_cmpint(sbx_mem_write_u64(m, 4 * CH, 77), ==, 0);
+	g_assert_cmpint(sbx_snapshot_take(m, &taken), ==, 0);
+	g_assert_false(sbx_snapshot_is_lazy(taken));
+	g_assert_cmpmem((const uint8_t *)sbx_snapshot_data(taken) + 8 * CH, 8 * CH, t.bytes + 8 * CH, 8 * CH);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, 0), ==, NCH * CH / PG);    /* onto the lazy one again */
+	assert_bytes(m, t.bytes, t.size);
+	g_assert_cmpint(sbx_snapshot_restore(m, taken, 0), ==, NCH * CH / PG);
+	assert_bytes(m, sbx_snapshot_data(taken), t.size);
+	/* A classic region restored onto the lazy snapshot pages it in. */
+	g_assert_cmpint(sbx_mem_new_from_snapshot(taken, &c), ==, 0);
+	g_assert_cmpint(sbx_snapshot_restore(c, s, 0), ==, NCH * CH / PG);
+	assert_bytes(c, t.bytes, t.size);
+	sbx_mem_free(c);
+	/* Resize: shrink keeps the lazy head, grow moves it (registered again) and adds zeros. */
+	g_assert_cmpint(sbx_snapshot_restore(m, s, 0), ==, NCH * CH / PG);
+	g_assert_cmpint(sbx_mem_resize(m, 20 * CH), ==, 0);
+	assert_bytes(m, t.bytes, 20 * CH);
+	g_assert_cmpint(sbx_mem_resize(m, 40 * CH), ==, 0);
+	grown = g_malloc0(40 * CH);
+	memcpy(grown, t.bytes, 20 * CH);
+	assert_bytes(m, grown, 40 * CH);
+	g_assert_cmpint(sbx_mem_resize(m, NCH * CH), ==, 0);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, 0), ==, NCH * CH / PG);
+	assert_bytes(m, t.bytes, t.size);
+	/* Unloaded pages of a moved region still page in (through a raw pointer too). */
+	g_assert_cmpint(sbx_mem_resize(m, 2 * NCH * CH), ==, 0);
+	{
+		const volatile uint8_t *p = sbx_mem_host_ptr(m, true);
+		g_assert_cmpuint(p[31 * CH + 1], ==, t.bytes[31 * CH + 1]);
+		g_assert_cmpuint(p[33 * CH + 1], ==, 0);
+	}
+	g_assert_cmpint(sbx_mem_zero(m), ==, 0);
+	g_assert_cmpint(sbx_mem_read_u8(m, 31 * CH, grown), ==, 0);
+	g_assert_cmpuint(grown[0], ==, 0);
+	g_free(grown);
+	sbx_mem_free(m);
+	sbx_snapshot_free(taken);
+	sbx_snapshot_free(s);
+	file_free(&t);
+}
+
+/* ---- working sets ----------------------------------------------------------- */
+
+static void wait_prefetched(struct sbx_snapshot *s)
+{
+	for (int i = 0; i < 2000 && stats(s).prefetch_queued; i++)
+		g_usleep(5000);
+	g_assert_cmpuint(stats(s).prefetch_queued, ==, 0);
+}
+
+static void test_working_set(void)
+{
+	static const unsigned touch[] = { 1, 2, 5, 6, 7, 11, 20, 21, 22, 23, 31 };
+	uint64_t ws[1], again[1], want = 0;
+	struct file t;
+	struct sbx_snapshot *s;
+	struct sbx_mem *m;
+	struct sbx_lazy_stats st;
+	const volatile uint8_t *p;
+
+	file_make(&t, NCH, 10);
+	s = open_lazy(t.fd, 0);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	p = sbx_mem_host_ptr(m, true);
+	for (unsigned i = 0; i < G_N_ELEMENTS(touch); i++) {
+		g_assert_cmpuint(p[touch[i] * CH + 99], ==, t.bytes[touch[i] * CH + 99]);
+		want |= 1ull << touch[i];
+	}
+	g_assert_cmpint(sbx_mem_working_set(m, ws, 0), ==, -ENOBUFS);
+	g_assert_cmpint(sbx_mem_working_set(m, ws, 1), ==, G_N_ELEMENTS(touch));
+	g_assert_cmphex(ws[0], ==, want);
+	/* Inside the file: later opens prefetch it, on the service thread. */
+	g_assert_cmpint(sbx_snapshot_write_working_set(t.fd, ws, 1), ==, 0);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	s = open_lazy(t.fd, 0);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	wait_prefetched(s);
+	st = stats(s);
+	g_assert_cmpuint(st.chunks_prefetched, ==, G_N_ELEMENTS(touch) - 1);
+	g_assert_cmpuint(st.chunks_zero, ==, 1);        /* chunk 7: the zero page, not read */
+	g_assert_cmpuint(st.chunks_read, ==, G_N_ELEMENTS(touch) - 1);
+	p = sbx_mem_host_ptr(m, true);
+	for (unsigned i = 0; i < G_N_ELEMENTS(touch); i++)
+		g_assert_cmpuint(p[touch[i] * CH + 5], ==, t.bytes[touch[i] * CH + 5]);
+	g_assert_cmpuint(stats(s).faults, ==, 0);       /* all there before the touch */
+	g_assert_cmpint(sbx_mem_working_set(m, again, 1), ==, G_N_ELEMENTS(touch));
+	g_assert_cmphex(again[0], ==, want);
+	/* A second region prefetches too; SBX_OPEN_NO_PREFETCH does not. */
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	s = open_lazy(t.fd, SBX_OPEN_NO_PREFETCH);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	g_usleep(20000);
+	g_assert_cmpuint(stats(s).chunks_prefetched, ==, 0);
+	/* Beside the file: set by the caller. */
+	g_assert_cmpint(sbx_snapshot_set_working_set(s, ws, 0), ==, -EINVAL);
+	g_assert_cmpint(sbx_snapshot_set_working_set(s, ws, 1), ==, 0);
+	{
+		struct sbx_mem *m2;
+		g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m2), ==, 0);
+		wait_prefetched(s);
+		g_assert_cmpuint(stats(s).chunks_prefetched, ==, G_N_ELEMENTS(touch) - 1);
+		sbx_mem_free(m2);
+	}
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	/* Erased; a damaged one is ignored (the data still loads). */
+	g_assert_cmpint(sbx_snapshot_write_working_set(t.fd, NULL, 0), ==, 0);
+	s = open_lazy(t.fd, 0);
+	g_assert_cmpuint(stats(s).prefetch_queued, ==, 0);
+	sbx_snapshot_free(s);
+	g_assert_cmpint(sbx_snapshot_write_working_set(t.fd, ws, 1), ==, 0);
+	{
+		uint8_t b = 0xff;
+		g_assert_cmpint(mk_pwrite_full(t.fd, &b, 1, t.f.ws_off + 32), ==, 1);
+	}
+	s = open_lazy(t.fd, 0);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	g_usleep(20000);
+	g_assert_cmpuint(stats(s).chunks_prefetched, ==, 0);
+	assert_bytes(m, t.bytes, t.size);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	file_free(&t);
+}
+
+/* Faults on chunks not prefetched yet are served before the prefetch goes on. */
+static void test_prefetch_priority(void)
+{
+	enum { N = 256 };               /* 16 MiB */
+	uint64_t ws[N / 64];
+	struct file t;
+	struct sbx_snapshot *s;
+	struct sbx_mem *m;
+	struct toucher th = { 0 };
+	pthread_t tid;
+	int done;
+
+	file_make(&t, N, 11);
+	memset(ws, 0xff, sizeof(ws));
+	g_assert_cmpint(sbx_snapshot_write_working_set(t.fd, ws, N / 64), ==, 0);
+	s = open_lazy(t.fd, SBX_OPEN_NO_THREAD);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	g_assert_cmpuint(stats(s).prefetch_queued, ==, N);
+	th.p = sbx_mem_host_ptr(m, true);
+	th.off = (N - 3) * (size_t)CH + 11;     /* last in the prefetch's order */
+	g_assert_cmpint(pthread_create(&tid, NULL, touch_thread, &th), ==, 0);
+	{
+		struct pollfd pfd = { sbx_snapshot_fault_fd(s), POLLIN, 0 };
+		/* Wait for its fault event (the prefetch alone also makes the fd readable). */
+		while (!stats(s).faults) {
+			g_assert_cmpint(poll(&pfd, 1, 10000), ==, 1);
+			done = sbx_snapshot_service(s);
+			g_assert_cmpint(done, >, 0);
+			if (stats(s).faults)
+				break;
+			g_usleep(1000);
+		}
+	}
+	g_assert_cmpint(pthread_join(tid, NULL), ==, 0);
+	g_assert_cmpuint(th.got, ==, t.bytes[th.off]);
+	/* Served with at most one prefetch run per service call before it. */
+	g_assert_cmpuint(stats(s).prefetch_queued, >, N / 2);
+	while (stats(s).prefetch_queued)
+		g_assert_cmpint(sbx_snapshot_service(s), >, 0);
+	g_assert_cmpint(sbx_snapshot_service(s), ==, 0);
+	assert_bytes(m, t.bytes, t.size);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	file_free(&t);
+}
+
+/* ---- raw images, old versions -------------------------------------------- */
+
+static void test_raw_image(void)
+{
+	struct file t;
+	struct sbx_snapshot *s;
+	struct sbx_mem *m;
+	const size_t big = SBX_CHUNK_DEFAULT;  /* a raw image's chunks */
+	const size_t len = 3 * big + 1000;     /* not a page multiple: rounded up with zeros */
+	const size_t size = 3 * big + PG;
+	uint8_t *want = g_malloc0(size);
+	int fd;
+
+	file_make(&t, NCH, 12);
+	fd = mk_memfd_create("raw-image", 0);
+	g_assert_cmpint(fd, >=, 0);
+	memcpy(want, t.bytes, len);
+	memset(want + big, 0, big);             /* chunk 1 all zero: the zero page, no memory */
+	g_assert_cmpint(mk_pwrite_full(fd, want, len, 0), ==, (ssize_t)len);
+	s = open_lazy(fd, SBX_OPEN_RAW);
+	g_assert_cmpuint(sbx_snapshot_size(s), ==, size);
+	g_assert_cmpuint(stats(s).checksum, ==, SBX_CHECKSUM_NONE);
+	g_assert_cmpuint(stats(s).chunk_size, ==, big);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	assert_bytes(m, want, size);
+	g_assert_cmpmem(sbx_snapshot_data(s), size, want, size);
+	g_assert_cmpuint(stats(s).chunks_verified, ==, 0);
+	g_assert_cmpuint(stats(s).chunks_read, ==, 4);  /* once each: the view is the cache */
+	g_assert_cmpuint(stats(s).chunks_zero, ==, 2);  /* chunk 1 in region and view */
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	/* Without LAZY: a sealed copy. Errors: empty, unknown flags, NO_THREAD without LAZY. */
+	g_assert_cmpint(sbx_snapshot_open(fd, SBX_OPEN_RAW, &s), ==, 0);
+	g_assert_false(sbx_snapshot_is_lazy(s));
+	g_assert_cmpmem(sbx_snapshot_data(s), size, want, size);
+	sbx_snapshot_free(s);
+	g_assert_cmpint(mk_ftruncate(fd, 0), ==, 0);
+	g_assert_cmpint(sbx_snapshot_open(fd, SBX_OPEN_LAZY | SBX_OPEN_RAW, &s), ==, -EINVAL);
+	g_assert_cmpint(sbx_snapshot_open(fd, SBX_OPEN_NO_THREAD, &s), ==, -EINVAL);
+	g_assert_cmpint(sbx_snapshot_open(fd, 0x100, &s), ==, -EINVAL);
+	g_assert_cmpint(sbx_snapshot_open(-1, SBX_OPEN_LAZY, &s), ==, -EINVAL);
+	g_assert_cmpint(sbx_snapshot_open(fd, SBX_OPEN_LAZY, NULL), ==, -EINVAL);
+	close(fd);
+	g_free(want);
+	file_free(&t);
+}
+
+/* Versions 1 and 2 have no chunk table: a lazy open loads them whole. */
+static void test_old_versions(void)
+{
+	struct file t;
+	struct sbx_snapshot *s, *l;
+	uint8_t hdr[4096] = { 0 };
+	uint64_t v64;
+	uint32_t v32;
+	int fd = mk_memfd_create("v2", 0);
+
+	file_make(&t, 4, 13);
+	memcpy(hdr, "MKSBXSNP", 8);
+	v32 = 2;
+	memcpy(hdr + 8, &v32, 4);
+	v32 = 4096;
+	memcpy(hdr + 12, &v32, 4);
+	v64 = 4096;
+	memcpy(hdr + 16, &v64, 8);
+	v64 = t.size;
+	memcpy(hdr + 24, &v64, 8);
+	v64 = sbx_hash64(t.bytes, t.size, 0);
+	memcpy(hdr + 32, &v64, 8);
+	v64 = sbx_snapf_hdr_sum(hdr);
+	memcpy(hdr + 40, &v64, 8);
+	g_assert_cmpint(mk_pwrite_full(fd, hdr, 4096, 0), ==, 4096);
+	g_assert_cmpint(mk_pwrite_full(fd, t.bytes, t.size, 4096), ==, (ssize_t)t.size);
+	g_assert_cmpint(sbx_snapshot_open(fd, SBX_OPEN_LAZY, &s), ==, 0);
+	g_assert_false(sbx_snapshot_is_lazy(s));
+	g_assert_cmpmem(sbx_snapshot_data(s), t.size, t.bytes, t.size);
+	g_assert_cmpint(sbx_snapshot_lazy_stats(s, &(struct sbx_lazy_stats){ 0 }), ==, -EINVAL);
+	g_assert_cmpint(sbx_snapshot_service(s), ==, -ENOTSUP);
+	g_assert_cmpint(sbx_snapshot_fault_fd(s), ==, -ENOTSUP);
+	g_assert_cmpint(sbx_snapshot_write_working_set(fd, (uint64_t[1]){ 1 }, 1), ==, -EOPNOTSUPP);
+	g_assert_cmpint(sbx_snapshot_open(fd, 0, &l), ==, 0);
+	sbx_snapshot_free(l);
+	sbx_snapshot_free(s);
+	close(fd);
+	file_free(&t);
+}
+
+/* ---- processes ------------------------------------------------------------- */
+
+/* A fork()ed child has no lazy mapping (MADV_DONTFORK): its access faults, never reads zeros. */
+static void test_fork(void)
+{
+	struct file t;
+	struct sbx_snapshot *s;
+	struct sbx_mem *m;
+	const volatile uint8_t *p;
+	pid_t pid;
+	int status;
+
+	file_make(&t, NCH, 14);
+	s = open_lazy(t.fd, 0);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	p = sbx_mem_host_ptr(m, true);
+	g_assert_cmpuint(p[PG], ==, t.bytes[PG]);       /* loaded in the parent */
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		/* Neither loaded nor unloaded pages are there: SIGSEGV. */
+		_exit(p[PG] == t.bytes[PG] && p[20 * CH] == 0 ? 3 : 4);
+	}
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFSIGNALED(status));
+	g_assert_cmpint(WTERMSIG(status), ==, SIGSEGV);
+	assert_bytes(m, t.bytes, t.size);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	file_free(&t);
+}
+
+/*
+ * A process killed while it serves faults (its service thread inside a
+ * read, an install, or writing a working set into the file): nothing
+ * hangs, and the file opens and loads right afterwards (a working set
+ * torn by the kill is ignored, never half used).
+ */
+static void kill_child_loop(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	GRand *rng = g_rand_new();
+
+	g_assert_cmpint(fd, >=, 0);
+	for (;;) {
+		struct sbx_snapshot *s = open_lazy(fd, 0);
+		struct sbx_mem *m;
+		const volatile uint8_t *p;
+		uint64_t ws[4];
+		unsigned sum = 0;
+
+		g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+		p = sbx_mem_host_ptr(m, true);
+		for (unsigned i = 0; i < 40; i++)
+			sum += p[(size_t)g_rand_int_range(rng, 0, 4 * NCH) * (CH / 4)];
+		g_assert_cmpint(sbx_mem_working_set(m, ws, 4), >=, 0);
+		g_assert_cmpint(sbx_snapshot_write_working_set(fd, ws, 4), ==, 0);
+		sbx_mem_free(m);
+		sbx_snapshot_free(s);
+		(void)sum;
+	}
+}
+
+static void test_killed_while_serving(void)
+{
+	struct file t;
+	GRand *rng = g_rand_new_with_seed(16);
+	unsigned kills = 0;
+
+	file_make(&t, 4 * NCH, 15);
+	for (unsigned i = 0; i < 30; i++) {
+		struct sbx_snapshot *s, *l;
+		struct sbx_mem *m;
+		int status;
+		pid_t pid = fork();
+
+		g_assert_cmpint(pid, >=, 0);
+		if (pid == 0)
+			kill_child_loop(t.path);        /* never returns */
+		g_usleep((gulong)g_rand_int_range(rng, 2000, 30000));
+		g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+		g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+		g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		kills++;
+		g_assert_cmpint(sbx_snapshot_load(t.fd, &l), ==, 0);
+		g_assert_cmpmem(sbx_snapshot_data(l), t.size, t.bytes, t.size);
+		sbx_snapshot_free(l);
+		s = open_lazy(t.fd, 0);
+		g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+		assert_bytes(m, t.bytes, t.size);
+		g_assert_cmpuint(stats(s).chunks_bad, ==, 0);
+		sbx_mem_free(m);
+		sbx_snapshot_free(s);
+	}
+	g_test_message("%u children killed while serving faults; the file loaded right after each", kills);
+	g_rand_free(rng);
+	file_free(&t);
+}
+
+/* ---- failed calls -------------------------------------------------------- */
+
+/* Each allocation of the lazy calls failed in turn: -ENOMEM, nothing left behind, nothing changed. */
+static void test_alloc_failures(void)
+{
+	struct file t;
+	struct sbx_snapshot *s = NULL;
+	struct sbx_mem *m = NULL;
+	struct sbx_mem_image im;
+	unsigned fds, maps;
+	uint64_t ws[1] = { 0x6 };
+	long fails;
+	int r;
+
+	file_make(&t, NCH, 17);
+	g_assert_cmpint(sbx_snapshot_write_working_set(t.fd, ws, 1), ==, 0);
+	fds = mk_test_open_fds();
+	maps = count_maps();
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_open(t.fd, SBX_OPEN_LAZY, &s), {
+		g_assert_null(s);
+		g_assert_cmpuint(mk_test_open_fds(), ==, fds);
+		g_assert_cmpuint(count_maps(), ==, maps);
+	});
+	g_test_message("sbx_snapshot_open (lazy): %ld allocations", fails);
+	g_assert_cmpint(fails, >=, 8);
+	fds = mk_test_open_fds();
+	maps = count_maps();
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_mem_new_from_snapshot(s, &m), {
+		g_assert_null(m);
+		g_assert_cmpuint(mk_test_open_fds(), ==, fds);
+		g_assert_cmpuint(count_maps(), ==, maps);
+	});
+	g_assert_cmpint(fails, >=, 4);
+	/* A host copy's chunk buffer (a chunk not in the cache yet); a restore's copy-back buffer. */
+	{
+		uint8_t b;
+		uint64_t read_before = stats(s).chunks_read;
+
+		fails = MK_FAIL_EACH_ALLOC(r, sbx_mem_read_u8(m, 17 * CH, &b),
+					   g_assert_cmpuint(stats(s).chunks_read, ==, read_before));
+		g_assert_cmpint(fails, ==, 1);
+		g_assert_cmpuint(b, ==, t.bytes[17 * CH]);
+	}
+	g_assert_cmpint(sbx_mem_write_u8(m, 9 * CH, 3), ==, 0);
+	sbx_mem_image_take(m, &im);
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_restore(m, s, SBX_RESTORE_COPY),
+				   sbx_mem_image_check(m, &im));
+	g_assert_cmpint(fails, ==, 1);
+	g_assert_cmpint(r, ==, 1);
+	sbx_mem_image_free(&im);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_REMAP), >, 0);
+	{
+		struct sbx_snapshot *taken = NULL;
+		fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_take(m, &taken), g_assert_null(taken));
+		g_assert_cmpint(fails, >=, 1);
+		g_assert_cmpmem(sbx_snapshot_data(taken), t.size, t.bytes, t.size);
+		sbx_snapshot_free(taken);
+	}
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_set_working_set(s, ws, 1), (void)0);
+	g_assert_cmpint(fails, ==, 1);
+	fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_write_working_set(t.fd, ws, 1), (void)0);
+	g_assert_cmpint(fails, >=, 2);
+	sbx_mem_free(m);
+	sbx_snapshot_free(s);
+	file_free(&t);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/sbx/lazy/open", test_open);
+	g_test_add_func("/sbx/lazy/raw-pointer", test_raw_pointer);
+	g_test_add_func("/sbx/lazy/caller-loop", test_caller_loop);
+	g_test_add_func("/sbx/lazy/bad-chunk", test_bad_chunk);
+	g_test_add_func("/sbx/lazy/bad-chunk-raw-pointer", test_bad_chunk_raw);
+	g_test_add_func("/sbx/lazy/truncated", test_truncated);
+	g_test_add_func("/sbx/lazy/bad-table", test_bad_table);
+	g_test_add_func("/sbx/lazy/restore", test_restore);
+	g_test_add_func("/sbx/lazy/take-resize", test_take_resize);
+	g_test_add_func("/sbx/lazy/working-set", test_working_set);
+	g_test_add_func("/sbx/lazy/prefetch-priority", test_prefetch_priority);
+	g_test_add_func("/sbx/lazy/raw-image", test_raw_image);
+	g_test_add_func("/sbx/lazy/old-versions", test_old_versions);
+	g_test_add_func("/sbx/lazy/fork", test_fork);
+	g_test_add_func("/sbx/lazy/killed-while-serving", test_killed_while_serving);
+	g_test_add_func("/sbx/lazy/alloc-failures", test_alloc_failures);
+	return g_test_run();
+}
