@@ -7,7 +7,7 @@
 # so the cases about going there run on the host only.
 . "$top_srcdir/tests/tap.sh"
 MC="$top_builddir/tools/memcheck-guest"
-CHECKS="patterns guard dirty readonly snapshot dax shm"
+CHECKS="patterns guard dirty readonly snapshot dax shm lazy"
 SIZE=4M
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -164,7 +164,7 @@ if [ "$rc" -eq 77 ]; then
 	finish
 fi
 
-# Every check on its own at a small size: 7 tests.
+# Every check on its own at a small size: 8 tests.
 for c in $CHECKS; do
 	run --size $SIZE --tests "$c"
 	line=$(grep "^$c " "$tmp/out")
@@ -176,7 +176,7 @@ for c in $CHECKS; do
 	eval "status_$c=\$(printf '%s' \"\$line\" | awk '{print \$2}')"
 done
 
-# The checks can fail: a corrupted host-side verification is a FAIL, exit 1. 7 tests.
+# The checks can fail: a corrupted host-side verification is a FAIL, exit 1. 8 tests.
 for c in $CHECKS; do
 	eval "st=\$status_$c"
 	if [ "$st" = SKIP ]; then skip "$c: skipped above, cannot inject"; continue; fi
@@ -216,9 +216,9 @@ if python3 - "$tmp/out" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 names = [c["name"] for c in d["checks"]]
-assert names == "patterns guard dirty readonly snapshot dax shm".split(), names
+assert names == "patterns guard dirty readonly snapshot dax shm lazy".split(), names
 assert d["result"] in ("pass", "fail")
-assert d["passed"] + d["failed"] + d["skipped"] == 7
+assert d["passed"] + d["failed"] + d["skipped"] == 8
 for c in d["checks"]:
     assert c["status"] in ("pass", "fail", "skip") and isinstance(c["metrics"], dict)
 PY

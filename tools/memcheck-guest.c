@@ -40,6 +40,7 @@ const struct mc_check mc_checks[] = {
 	{ "snapshot", "restore brings back the snapshot bytes", mc_check_snapshot },
 	{ "dax", "a file in the DAX window, snapshot, lazy rebind", mc_check_dax },
 	{ "shm", "a libshm block written by the guest, read by another process", mc_check_shm },
+	{ "lazy", "a guest over memory paged in from snapshot files, a bad chunk refused", mc_check_lazy },
 	{ "linux", "a stock Linux guest reads and writes a virtio-fs DAX mount", mc_check_linux },
 };
 const unsigned mc_ncheck = MK_ARRAY_SIZE(mc_checks);
@@ -302,7 +303,7 @@ int main(int argc, char **argv)
 	mk_tool_init(PROG);
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	g_option_context_set_description(ctx,
-		"Checks: patterns guard dirty readonly snapshot dax shm; linux only when\n"
+		"Checks: patterns guard dirty readonly snapshot dax shm lazy; linux only when\n"
 		"named (it boots a stock kernel, see --kernel).\n"
 		"Exit status: 0 no check failed, 1 a check failed, 2 usage error,\n"
 		"77 KVM unavailable (neither /dev/kvm nor the microVM). See memcheck-guest(1).");

@@ -70,6 +70,7 @@ void mc_check_readonly(const struct mc_opts *o, struct mc_result *res);
 void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res);
 void mc_check_dax(const struct mc_opts *o, struct mc_result *res);
 void mc_check_shm(const struct mc_opts *o, struct mc_result *res);
+void mc_check_lazy(const struct mc_opts *o, struct mc_result *res);
 /* Boots a stock Linux kernel with a virtio-fs DAX mount served by libdax (linux.c). */
 void mc_check_linux(const struct mc_opts *o, struct mc_result *res);
 
