@@ -279,6 +279,12 @@ int mk_eventfd(unsigned initval, int flags)
 	return (int)MK_SYSCALL(eventfd(initval, flags | EFD_CLOEXEC));
 }
 
+int mk_fadvise(int fd, uint64_t off, uint64_t len, int advice)
+{
+	/* posix_fadvise returns the error number; errno stays as it was. */
+	return -posix_fadvise(fd, (off_t)off, (off_t)len, advice);
+}
+
 int mk_epoll_create(void)
 {
 	return (int)MK_SYSCALL(epoll_create1(EPOLL_CLOEXEC));

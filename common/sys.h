@@ -64,6 +64,8 @@ ssize_t mk_read(int fd, void *buf, size_t len);
 ssize_t mk_write(int fd, const void *buf, size_t len);
 /* eventfd(initval, flags | EFD_CLOEXEC); returns the fd. */
 int mk_eventfd(unsigned initval, int flags);
+/* posix_fadvise(fd, off, len, advice) (POSIX_FADV_*): 0 or -errno. */
+int mk_fadvise(int fd, uint64_t off, uint64_t len, int advice);
 /* epoll_create1(EPOLL_CLOEXEC); returns the fd (readable, to poll(2), while a member is ready). */
 int mk_epoll_create(void);
 /* Add fd to epfd for events (EPOLLIN ...), level-triggered. */

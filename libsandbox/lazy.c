@@ -66,7 +66,8 @@ int sbx_lazy_new(int fd, const struct sbx_snapf *f, uint64_t file_size, uint64_t
 	if (!sums)
 		z->rawzero = mk_calloc((size_t)sbx_bitmap_words(f->nchunks), sizeof(uint64_t));
 	z->buf = mk_malloc(z->buf_len);
-	if (!z->bad || !z->cached || (!sums && !z->rawzero) || !z->buf)
+	z->fbuf = mk_malloc(f->chunk);
+	if (!z->bad || !z->cached || (!sums && !z->rawzero) || !z->buf || !z->fbuf)
 		goto fail;
 	r = z->fd = mk_dup_cloexec(fd);
 	if (r >= 0)
@@ -131,6 +132,7 @@ void sbx_lazy_free(struct sbx_lazy *z)
 	free(z->cached);
 	free(z->rawzero);
 	free(z->buf);
+	free(z->fbuf);
 	free(z);
 }
 

@@ -44,6 +44,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 
 #include "common/alloc.h"
@@ -205,17 +206,18 @@ static void fault_served(struct sbx_lazy *z, enum how how, uint64_t t0)
 }
 
 /*
- * Bring chunk k into m as of gen: into the cache first (read and verified
- * into buf) unless it is there or all zero, then into m, then wake m's
- * waiters in it. 0, -EBADMSG (bad: made inaccessible in m), -ESTALE (m
- * changed meanwhile), or an install's error. t0: a fault's event read.
+ * Bring chunk k into m as of gen: into the cache first unless it is there
+ * or all zero (its bytes verified already in ready, or read and verified
+ * into buf), then into m, then wake m's waiters in it. 0, -EBADMSG (bad:
+ * made inaccessible in m), -ESTALE (m changed meanwhile), or an install's
+ * error. t0: a fault's event read.
  */
 static int serve_chunk(struct sbx_lazy *z, struct sbx_lazy_map *m, uint64_t gen, uint64_t k,
-		       uint8_t *buf, enum how how, uint64_t t0)
+		       const uint8_t *ready, uint8_t *buf, enum how how, uint64_t t0)
 {
 	bool wake = true, fresh = !sbx_lazy_is_zero(z, k) && !sbx_lazy_is_cached(z, k);
 	uint64_t addr = 0, n = 0;
-	int r = sbx_lazy_load(z, k, buf);
+	int r = ready && fresh ? sbx_lazy_cache(z, k, ready) : sbx_lazy_load(z, k, buf);
 
 	pthread_mutex_lock(&z->lock);
 	if (r == 0)
@@ -236,6 +238,7 @@ static int serve_chunk(struct sbx_lazy *z, struct sbx_lazy_map *m, uint64_t gen,
 void sbx_lazy_serve_fault(struct sbx_lazy *z, uint64_t addr, uint64_t t0)
 {
 	uint64_t page = addr & ~(uint64_t)(mk_page_size() - 1), gen, k, a, n;
+	const uint8_t *ready;
 	struct sbx_lazy_map *m;
 	bool wake = true;
 
@@ -259,8 +262,13 @@ void sbx_lazy_serve_fault(struct sbx_lazy *z, uint64_t addr, uint64_t t0)
 			mk_uffd_wake(z->uffd, a, n);
 		return;
 	}
+	/* Read and verified in the current prefetch run already: from there, not the file. */
+	ready = NULL;
+	if (z->run.next < z->run.n && k >= z->run.first + z->run.next && k < z->run.first + z->run.n &&
+	    (z->run.good >> (k - z->run.first) & 1))
+		ready = z->buf + ((k - z->run.first) << z->f.chunk_shift);
 	pthread_mutex_unlock(&z->lock);
-	(void)serve_chunk(z, m, gen, k, z->buf, HOW_FAULT, t0);
+	(void)serve_chunk(z, m, gen, k, ready, z->fbuf, HOW_FAULT, t0);
 }
 
 int sbx_lazy_map_ensure(struct sbx_lazy_map *m, uint64_t off, uint64_t len)
@@ -289,7 +297,7 @@ int sbx_lazy_map_ensure(struct sbx_lazy_map *m, uint64_t off, uint64_t len)
 			r = -ENOMEM;
 			break;
 		}
-		r = serve_chunk(z, m, gen, k, buf, HOW_HOST, 0);
+		r = serve_chunk(z, m, gen, k, NULL, buf, HOW_HOST, 0);
 		if (r < 0)
 			break;
 	}
@@ -297,15 +305,18 @@ int sbx_lazy_map_ensure(struct sbx_lazy_map *m, uint64_t off, uint64_t len)
 	return r;
 }
 
-/* Prefetch work of m's off the queue (z->lock held). */
+/* Prefetch work of m's off the queue, the current run's rest too (z->lock held). */
 static void unqueue(struct sbx_lazy *z, struct sbx_lazy_map *m)
 {
 	uint64_t n = 0;
 
-	if (!m->pf_active)
-		return;
-	for (size_t w = 0; w < sbx_bitmap_words(z->f.nchunks); w++)
-		n += (uint64_t)__builtin_popcountll(m->pf[w]);
+	if (z->run.m == m && z->run.next < z->run.n) {
+		n += z->run.n - z->run.next;
+		z->run.next = z->run.n;
+	}
+	if (m->pf_active)
+		for (size_t w = 0; w < sbx_bitmap_words(z->f.nchunks); w++)
+			n += (uint64_t)__builtin_popcountll(m->pf[w]);
 	__atomic_sub_fetch(&z->st.prefetch_queued, n, __ATOMIC_RELAXED);
 	m->pf_active = false;
 }
@@ -326,6 +337,7 @@ static void queue_prefetch(struct sbx_lazy *z, struct sbx_lazy_map *m)
 	if (!n)
 		return;
 	m->pf_active = true;
+	m->pf_ahead = false;
 	m->pf_next = 0;
 	sbx_lazy_count(z, prefetch_queued, n);
 	(void)mk_write(z->pf_fd, &one, sizeof(one));
@@ -460,17 +472,20 @@ int64_t sbx_lazy_map_ws(struct sbx_lazy_map *m, uint64_t *bitmap, size_t nwords)
 
 bool sbx_lazy_prefetch_pending(struct sbx_lazy *z)
 {
+	if (z->run.next < z->run.n)
+		return true;
 	for (struct sbx_lazy_map *m = z->maps; m; m = m->next)
 		if (m->pf_active)
 			return true;
 	return false;
 }
 
-/* Take chunk k off m's queue (z->lock held). */
-static void dequeue(struct sbx_lazy *z, struct sbx_lazy_map *m, uint64_t k)
+/* Take chunk k off m's queue (z->lock held); done: it needs nothing more. */
+static void dequeue(struct sbx_lazy *z, struct sbx_lazy_map *m, uint64_t k, bool done)
 {
 	bit_clear(m->pf, k);
-	__atomic_sub_fetch(&z->st.prefetch_queued, 1, __ATOMIC_RELAXED);
+	if (done)
+		__atomic_sub_fetch(&z->st.prefetch_queued, 1, __ATOMIC_RELAXED);
 }
 
 /* Does chunk k of m's queue need a read from the file? */
@@ -496,7 +511,7 @@ static unsigned next_run(struct sbx_lazy *z, struct sbx_lazy_map *m, uint64_t *f
 		if (!sbx_bit(m->pf, k))
 			continue;
 		if (!to_read(z, m, k)) {
-			dequeue(z, m, k);
+			dequeue(z, m, k, true);
 			if (!sbx_lazy_is_bad(z, k) && into_map(z, m, m->gen, k, HOW_PREFETCH) == 0 &&
 			    !sbx_lazy_is_zero(z, k))
 				sbx_lazy_count(z, chunks_prefetched, 1);
@@ -506,7 +521,7 @@ static unsigned next_run(struct sbx_lazy *z, struct sbx_lazy_map *m, uint64_t *f
 		for (n = 1; n < max && k + n < nch && to_read(z, m, k + n); n++)
 			;
 		for (unsigned i = 0; i < n; i++)
-			dequeue(z, m, k + i);
+			dequeue(z, m, k + i, false);
 		m->pf_next = k + n;
 	}
 	if (!n)
@@ -514,43 +529,123 @@ static unsigned next_run(struct sbx_lazy *z, struct sbx_lazy_map *m, uint64_t *f
 	return n;
 }
 
-int sbx_lazy_prefetch_step(struct sbx_lazy *z)
+/*
+ * Ask the kernel to read m's queued chunks ahead, all at once (it reads
+ * them in parallel and in its own order; the runs below then find them
+ * in the page cache): once per queue, before its first run. The queue is
+ * copied into buf (no run in it yet) under z->lock, the hints go out
+ * without it.
+ */
+static void read_ahead(struct sbx_lazy *z, struct sbx_lazy_map *m)
+{
+	uint64_t words = MK_MIN(sbx_bitmap_words(z->f.nchunks), (uint64_t)(z->buf_len / 8)), first = 0;
+	uint64_t *bits = (uint64_t *)z->buf;
+	bool in = false;
+
+	memcpy(bits, m->pf, (size_t)words * 8);
+	m->pf_ahead = true;
+	pthread_mutex_unlock(&z->lock);
+	for (uint64_t k = 0; k <= words * 64; k++) {
+		bool want = k < words * 64 && k < z->f.nchunks && (bits[k / 64] >> (k % 64) & 1) &&
+			    !sbx_lazy_is_zero(z, k) && !sbx_lazy_is_cached(z, k);
+
+		if (want && !in)
+			first = k;
+		else if (!want && in)
+			(void)mk_fadvise(z->fd, z->f.data_off + (first << z->f.chunk_shift),
+					 (k - first) << z->f.chunk_shift, POSIX_FADV_WILLNEED);
+		in = want;
+	}
+	pthread_mutex_lock(&z->lock);
+}
+
+/* Read the next run into buf (z->run): its length, 0 when nothing is queued. */
+static unsigned start_run(struct sbx_lazy *z)
 {
 	struct sbx_lazy_map *m = NULL;
-	uint64_t first = 0, good, gen = 0;
+	uint64_t first = 0, good;
 	unsigned n = 0;
 
 	pthread_mutex_lock(&z->lock);
-	for (struct sbx_lazy_map *x = z->maps; x && !n; x = x->next)
-		if (x->pf_active && (n = next_run(z, x, &first)) > 0) {
-			m = x;
-			gen = x->gen;
+again:
+	for (struct sbx_lazy_map *x = z->maps; x; x = x->next) {
+		if (!x->pf_active)
+			continue;
+		if (!x->pf_ahead) {
+			read_ahead(z, x);       /* drops the lock: the list may have changed */
+			goto again;
 		}
+		if ((n = next_run(z, x, &first)) > 0) {
+			m = x;
+			break;
+		}
+	}
+	z->run.n = z->run.next = 0;
+	if (n) {
+		z->run.m = m;
+		z->run.gen = m->gen;
+		z->run.first = first;
+	}
 	pthread_mutex_unlock(&z->lock);
 	if (!n)
 		return 0;
 	/* One read for the run; if it fails, chunk by chunk (each read marks its own failure). */
 	if (sbx_lazy_read_run(z, first, n, z->buf, &good) < 0)
 		good = 0;
-	for (unsigned i = 0; i < n; i++) {
-		uint64_t k = first + i, addr = 0, len = 0;
-		uint8_t *p = z->buf + ((uint64_t)i << z->f.chunk_shift);
+	pthread_mutex_lock(&z->lock);
+	z->run.good = good;
+	z->run.n = n;
+	pthread_mutex_unlock(&z->lock);
+	return n;
+}
 
-		if (!(good >> i & 1)) {
-			if (!sbx_lazy_is_bad(z, k))
-				(void)serve_chunk(z, m, gen, k, p, HOW_PREFETCH, 0);
-			continue;
-		}
-		if (sbx_lazy_cache(z, k, p) < 0)
-			continue;
-		sbx_lazy_count(z, chunks_prefetched, 1);
-		pthread_mutex_lock(&z->lock);
-		if (into_map(z, m, gen, k, HOW_PREFETCH) == 0)
-			len = chunk_range(m, k, &addr);
+/*
+ * One chunk of prefetch a call, so the service serves the faults waiting
+ * between any two (a fault on a chunk of this run takes it from buf).
+ */
+int sbx_lazy_prefetch_step(struct sbx_lazy *z)
+{
+	uint64_t k, gen, addr = 0, len = 0;
+	struct sbx_lazy_map *m;
+	const uint8_t *p;
+	bool good;
+	unsigned i;
+
+	pthread_mutex_lock(&z->lock);
+	if (z->run.next >= z->run.n) {
 		pthread_mutex_unlock(&z->lock);
-		/* A fault may wait here already (its event comes after this run): let it go. */
-		if (len)
-			mk_uffd_wake(z->uffd, addr, len);
+		if (!start_run(z))
+			return 0;
+		pthread_mutex_lock(&z->lock);
+		if (z->run.next >= z->run.n) {  /* its map went meanwhile */
+			pthread_mutex_unlock(&z->lock);
+			return 1;
+		}
 	}
-	return (int)n;
+	i = z->run.next++;
+	m = z->run.m;
+	gen = z->run.gen;
+	k = z->run.first + i;
+	good = z->run.good >> i & 1;
+	p = z->buf + ((uint64_t)i << z->f.chunk_shift);
+	__atomic_sub_fetch(&z->st.prefetch_queued, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&z->lock);
+	if (!good) {
+		if (!sbx_lazy_is_bad(z, k))
+			(void)serve_chunk(z, m, gen, k, NULL, z->fbuf, HOW_PREFETCH, 0);
+		return 1;
+	}
+	if (!sbx_lazy_is_cached(z, k)) {
+		if (sbx_lazy_cache(z, k, p) < 0)
+			return 1;
+		sbx_lazy_count(z, chunks_prefetched, 1);
+	}
+	pthread_mutex_lock(&z->lock);
+	if (into_map(z, m, gen, k, HOW_PREFETCH) == 0)
+		len = chunk_range(m, k, &addr);
+	pthread_mutex_unlock(&z->lock);
+	/* A fault may wait here already (its event comes after this step): let it go. */
+	if (len)
+		mk_uffd_wake(z->uffd, addr, len);
+	return 1;
 }

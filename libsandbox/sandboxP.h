@@ -236,12 +236,13 @@ void sbx_snapf_ws_encode(const struct sbx_snapf *f, const uint64_t *bits, uint8_
 /*
  * Read fd's header (checked, and the file's length against it) and, for
  * version 3, its table and zero bitmap into new arrays (*sums, *zero:
- * free() them; NULL for versions 1 and 2). Errors as sbx_snapf_parse(),
- * -ENOMEM, and pread's.
+ * free() them; NULL for versions 1 and 2) and, when ws is not NULL, its
+ * working set (*ws, free() it; NULL when none was saved or it does not
+ * check: logged, not an error). Errors as sbx_snapf_parse(), -ENOMEM, and
+ * pread's.
  */
-int sbx_snapf_read(int fd, struct sbx_snapf *f, uint64_t **sums, uint64_t **zero, const char *fn);
-/* Read and decode a version-3 file's working-set section: as sbx_snapf_ws_decode(), -ENOMEM, pread's. */
-int sbx_snapf_read_ws(int fd, const struct sbx_snapf *f, uint64_t *bits, const char *fn);
+int sbx_snapf_read(int fd, struct sbx_snapf *f, uint64_t **sums, uint64_t **zero, uint64_t **ws,
+		   const char *fn);
 
 /* ---- lazy.c: a lazily loaded snapshot file, its chunks read and verified ---- */
 
@@ -266,9 +267,15 @@ struct sbx_lazy {
 	int pf_fd;                /* eventfd, readable while prefetch work is queued */
 	int epfd;                 /* uffd + pf_fd: the service's (and caller's) fd to poll */
 	struct mk_uffd_thread svc;
-	uint8_t *buf;             /* the service's reads (buf_len >= chunk) */
+	uint8_t *buf;             /* the service's prefetch runs (buf_len >= chunk) */
 	size_t buf_len;
-	pthread_mutex_t svc_lock; /* one service call at a time (buf) */
+	uint8_t *fbuf;            /* the service's fault reads (a chunk) */
+	struct {                  /* the prefetch run in buf, installed a chunk a call (lock) */
+		struct sbx_lazy_map *m;
+		uint64_t gen, first, good;      /* good: chunk first + i checked */
+		unsigned n, next;
+	} run;
+	pthread_mutex_t svc_lock; /* one service call at a time (buf, fbuf) */
 	pthread_mutex_t lock;     /* maps and their state, hint, installs */
 	struct sbx_lazy_map *maps;
 	uint64_t next_gen;
@@ -358,6 +365,7 @@ struct sbx_lazy_map {
 	bool attached;
 	bool broken;                /* left PROT_NONE by a failed registration: host copies -EIO */
 	bool pf_active;             /* pf holds chunks still to prefetch */
+	bool pf_ahead;              /* their readahead was asked for */
 	uint64_t pf_next;           /* where the prefetch goes on */
 	uint64_t *zeroed;           /* all-zero chunks given the zero page here */
 	uint64_t *faulted;          /* the working set: chunks brought in since the last reset */

@@ -208,7 +208,7 @@ MK_EXPORT int sbx_snapshot_load(int fd, struct sbx_snapshot **out)
 		sbx_refuse(LOG_DEBUG, "sbx_snapshot_load: fd %d, out %p", fd, (void *)out);
 		return -EINVAL;
 	}
-	r = sbx_snapf_read(fd, &f, &sums, &zero, "sbx_snapshot_load");
+	r = sbx_snapf_read(fd, &f, &sums, &zero, NULL, "sbx_snapshot_load");
 	if (r < 0)
 		return r;
 	r = sbx_snapshot_new_sealed(f.size, &mfd, &rw);
@@ -246,26 +246,6 @@ static int raw_layout(int fd, struct sbx_snapf *f, uint64_t *file_size)
 	return 0;
 }
 
-/* The working set a lazy open prefetches: the file's, unless told not to (*hint NULL: none). */
-static int file_hint(int fd, const struct sbx_snapf *f, unsigned flags, uint64_t **hint)
-{
-	int r;
-
-	*hint = NULL;
-	if ((flags & (SBX_OPEN_RAW | SBX_OPEN_NO_PREFETCH)))
-		return 0;
-	*hint = mk_calloc((size_t)sbx_bitmap_words(f->nchunks), sizeof(uint64_t));
-	if (!*hint)
-		return -ENOMEM;
-	r = sbx_snapf_read_ws(fd, f, *hint, "sbx_snapshot_open");
-	if (r < 0) {
-		free(*hint);
-		*hint = NULL;
-	}
-	/* None saved, or damaged (logged): load without prefetch. */
-	return r == -ENOMEM ? r : 0;
-}
-
 MK_EXPORT int sbx_snapshot_open(int fd, unsigned flags, struct sbx_snapshot **out)
 {
 	const unsigned known = SBX_OPEN_LAZY | SBX_OPEN_RAW | SBX_OPEN_NO_THREAD | SBX_OPEN_NO_PREFETCH;
@@ -287,12 +267,12 @@ MK_EXPORT int sbx_snapshot_open(int fd, unsigned flags, struct sbx_snapshot **ou
 	if (flags & SBX_OPEN_RAW) {
 		r = raw_layout(fd, &f, &file_size);
 	} else {
-		r = sbx_snapf_read(fd, &f, &sums, &zero, "sbx_snapshot_open");
+		/* The working set the file holds is prefetched, unless told not to. */
+		r = sbx_snapf_read(fd, &f, &sums, &zero, flags & SBX_OPEN_NO_PREFETCH ? NULL : &hint,
+				   "sbx_snapshot_open");
 		/* Versions 1 and 2 have no chunks to verify one by one: read whole. */
 		if (r == 0 && f.version < 3)
 			return sbx_snapshot_load(fd, out);
-		if (r == 0)
-			r = file_hint(fd, &f, flags, &hint);
 	}
 	if (r < 0) {
 		free(sums);
@@ -325,7 +305,7 @@ MK_EXPORT int sbx_snapshot_write_working_set(int fd, const uint64_t *bitmap, siz
 			   (const void *)bitmap);
 		return -EINVAL;
 	}
-	r = sbx_snapf_read(fd, &f, &sums, &zero, "sbx_snapshot_write_working_set");
+	r = sbx_snapf_read(fd, &f, &sums, &zero, NULL, "sbx_snapshot_write_working_set");
 	if (r < 0)
 		return r;
 	free(sums);

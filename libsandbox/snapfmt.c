@@ -334,63 +334,115 @@ static int check_length(int fd, const struct sbx_snapf *f, const char *fn)
 	return 0;
 }
 
-int sbx_snapf_read(int fd, struct sbx_snapf *f, uint64_t **sums, uint64_t **zero, const char *fn)
-{
-	uint8_t hdr[SBX_SNAPF_HDR], *meta;
-	uint64_t *s = NULL, *z = NULL;
-	ssize_t n;
-	int r;
+/*
+ * Header, table and working set lie together at the file's start: one
+ * read of up to PREFIX bytes gets all of them for files of up to about 2
+ * GiB in 256 KiB chunks (a lazy open from a cold cache is one disk read),
+ * a second read the rest, for larger ones, up to PREFIX_MAX; past that,
+ * one read each.
+ */
+#define PREFIX     (64u << 10)
+#define PREFIX_MAX (1u << 20)
 
-	*sums = *zero = NULL;
-	n = mk_pread_full(fd, hdr, sizeof(hdr), 0);
-	if (n < 0)
-		return (int)n;
-	r = sbx_snapf_parse(hdr, (size_t)n, f, fn);
-	if (r < 0)
-		return r;
-	/* Check the length before allocating anything of the sizes the header gives. */
-	r = check_length(fd, f, fn);
-	if (r < 0 || f->version < 3)
-		return r;
-	meta = mk_malloc((size_t)f->meta_len);
-	s = mk_calloc((size_t)f->nchunks, sizeof(uint64_t));
-	z = mk_calloc((size_t)sbx_bitmap_words(f->nchunks), sizeof(uint64_t));
-	if (!meta || !s || !z) {
-		r = -ENOMEM;
-		goto out;
+/* Bytes [off, off + len) of the file: in buf (n bytes from 0), or read into tmp. NULL on error. */
+static const uint8_t *part(int fd, const uint8_t *buf, size_t n, uint64_t off, uint64_t len,
+			   uint8_t **tmp, int *err, const char *fn, const char *what)
+{
+	ssize_t got;
+
+	if (off + len <= n)
+		return buf + off;
+	*tmp = mk_malloc((size_t)len);
+	if (!*tmp) {
+		*err = -ENOMEM;
+		return NULL;
 	}
-	n = mk_pread_full(fd, meta, (size_t)f->meta_len, f->meta_off);
-	if (n >= 0 && (uint64_t)n < f->meta_len)
-		n = bad_file(ENODATA, fn, "the chunk table ends after %zd of %" PRIu64 " bytes", n,
-			     f->meta_len);
-	r = n < 0 ? (int)n : sbx_snapf_meta(f, meta, s, z, fn);
-out:
-	free(meta);
-	if (r < 0) {
-		free(s);
-		free(z);
-		return r;
+	got = mk_pread_full(fd, *tmp, (size_t)len, off);
+	if (got >= 0 && (uint64_t)got < len)
+		got = bad_file(ENODATA, fn, "the %s ends after %zd of %" PRIu64 " bytes", what, got, len);
+	if (got < 0) {
+		*err = (int)got;
+		return NULL;
 	}
-	*sums = s;
-	*zero = z;
+	return *tmp;
+}
+
+/* The working set in the section at ws (NULL: none, or not valid: logged). */
+static int decode_ws(const struct sbx_snapf *f, const uint8_t *ws, uint64_t **out, const char *fn)
+{
+	uint64_t *bits = mk_calloc((size_t)sbx_bitmap_words(f->nchunks), sizeof(uint64_t));
+
+	if (!bits)
+		return -ENOMEM;
+	if (sbx_snapf_ws_decode(f, ws, bits, fn) < 0) {
+		free(bits);
+		bits = NULL;
+	}
+	*out = bits;
 	return 0;
 }
 
-int sbx_snapf_read_ws(int fd, const struct sbx_snapf *f, uint64_t *bits, const char *fn)
+/* Version 3's table (and working set) from buf (n bytes of the file's start) or the file. */
+static int read_tables(int fd, const uint8_t *buf, size_t n, const struct sbx_snapf *f,
+		       uint64_t *s, uint64_t *z, uint64_t **ws, const char *fn)
 {
-	uint8_t *ws = mk_malloc((size_t)f->ws_len);
-	ssize_t n;
+	uint8_t *tmp = NULL;
+	const uint8_t *p;
+	int r = 0;
+
+	p = part(fd, buf, n, f->meta_off, f->meta_len, &tmp, &r, fn, "chunk table");
+	if (p)
+		r = sbx_snapf_meta(f, p, s, z, fn);
+	free(tmp);
+	tmp = NULL;
+	if (r < 0 || !ws)
+		return r;
+	p = part(fd, buf, n, f->ws_off, f->ws_len, &tmp, &r, fn, "working set");
+	if (p)
+		r = decode_ws(f, p, ws, fn);
+	else if (r == -ENODATA)
+		r = 0;          /* a hint lost, nothing else */
+	free(tmp);
+	return r;
+}
+
+int sbx_snapf_read(int fd, struct sbx_snapf *f, uint64_t **sums, uint64_t **zero, uint64_t **ws,
+		   const char *fn)
+{
+	uint64_t *s = NULL, *z = NULL, need;
+	uint8_t *buf = mk_malloc(PREFIX), *more;
+	ssize_t n, got;
 	int r;
 
-	if (!ws)
+	*sums = *zero = NULL;
+	if (ws)
+		*ws = NULL;
+	if (!buf)
 		return -ENOMEM;
-	n = mk_pread_full(fd, ws, (size_t)f->ws_len, f->ws_off);
-	if (n < 0)
-		r = (int)n;
-	else if ((uint64_t)n < f->ws_len)
-		r = -ENODATA;
-	else
-		r = sbx_snapf_ws_decode(f, ws, bits, fn);
-	free(ws);
+	n = mk_pread_full(fd, buf, PREFIX, 0);
+	r = n < 0 ? (int)n : sbx_snapf_parse(buf, (size_t)MK_MIN((size_t)n, (size_t)SBX_SNAPF_HDR), f, fn);
+	/* Check the length before allocating anything of the sizes the header gives. */
+	if (r == 0)
+		r = check_length(fd, f, fn);
+	if (r < 0 || f->version < 3)
+		goto out;
+	need = ws ? f->ws_off + f->ws_len : f->meta_off + f->meta_len;
+	if (need > (uint64_t)n && need <= PREFIX_MAX && (more = mk_realloc(buf, (size_t)need))) {
+		buf = more;
+		got = mk_pread_full(fd, buf + n, (size_t)(need - (uint64_t)n), (uint64_t)n);
+		n = got < 0 ? n : n + got;
+	}
+	s = mk_calloc((size_t)f->nchunks, sizeof(uint64_t));
+	z = mk_calloc((size_t)sbx_bitmap_words(f->nchunks), sizeof(uint64_t));
+	r = s && z ? read_tables(fd, buf, (size_t)n, f, s, z, ws, fn) : -ENOMEM;
+	if (r < 0) {
+		free(s);
+		free(z);
+		goto out;
+	}
+	*sums = s;
+	*zero = z;
+out:
+	free(buf);
 	return r;
 }

@@ -456,7 +456,7 @@ static void test_save_chunked(void)
 
 			g_assert_cmpint(sbx_snapshot_save_chunked(s, fd, sizes[i], hash ? SBX_SAVE_HASH64 : 0),
 					==, 0);
-			g_assert_cmpint(sbx_snapf_read(fd, &f, &sums, &zero, "test"), ==, 0);
+			g_assert_cmpint(sbx_snapf_read(fd, &f, &sums, &zero, NULL, "test"), ==, 0);
 			g_assert_cmpuint(f.chunk, ==, sizes[i]);
 			g_assert_cmpuint(f.alg, ==, hash || !mk_crc32c_hw() ? SBX_CHECKSUM_HASH64
 									: SBX_CHECKSUM_CRC32C);
