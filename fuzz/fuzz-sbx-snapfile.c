@@ -34,6 +34,7 @@
 
 #include "common/sys.h"
 #include "sandboxP.h"         /* sbx_hash64(): libsandbox's checksum */
+#include "fuzz/seeds.h"
 
 #define HDR 4096u
 #define MEND_MAGIC    0x02
@@ -151,14 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!size)
 		return 0;
-	if (data[0] & 1) {
-		len = build(data[0], data + 1, size - 1, file);
-		f = file;
-		n_structured++;
-	} else {
-		f = data + 1;
-		len = size - 1;
-	}
+	len = mk_fuzz_file(data, size, build, file, &f, &n_structured);
 	valid = valid_file(f, len);
 	fd = mk_memfd_create("fuzz-snapfile", 0);
 	if (fd < 0)

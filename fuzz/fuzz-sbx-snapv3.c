@@ -29,7 +29,6 @@
  */
 #include "config.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,9 +37,11 @@
 #include <unistd.h>
 
 #include "common/crc32c.h"
+#include "common/le.h"
 #include "common/macro.h"
 #include "common/sys.h"
 #include "sandboxP.h"         /* sbx_hash64(): the format's hash */
+#include "fuzz/seeds.h"
 
 #define HDR 4096u
 #define MEND_MAGIC  0x02
@@ -59,32 +60,6 @@ int mk_fuzz_reached(void);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static unsigned long n_loaded, n_structured, n_built_loaded, n_lazy, n_bad_chunks, n_prefetch;
-
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
 
 static uint64_t up4k(uint64_t x)
 {
@@ -133,24 +108,24 @@ static bool valid_meta(const uint8_t *f, size_t len, struct layout *l)
 	uint64_t size, chunk;
 	uint32_t alg;
 
-	if (len < HDR || memcmp(f, "MKSBXSNP", 8) || le32(f + 8) != 3 || le64(f + 40) != header_sum(f))
+	if (len < HDR || memcmp(f, "MKSBXSNP", 8) || mk_get_le32(f + 8) != 3 || mk_get_le64(f + 40) != header_sum(f))
 		return false;
-	size = le64(f + 24);
-	chunk = le32(f + 48);
-	alg = le32(f + 52);
-	if (le32(f + 12) != HDR || !size || size % (uint64_t)getpagesize() || size > (SIZE_MAX / 2) ||
+	size = mk_get_le64(f + 24);
+	chunk = mk_get_le32(f + 48);
+	alg = mk_get_le32(f + 52);
+	if (mk_get_le32(f + 12) != HDR || !size || size % (uint64_t)getpagesize() || size > (SIZE_MAX / 2) ||
 	    chunk < 65536 || chunk > (2u << 20) || (chunk & (chunk - 1)) || (alg != 1 && alg != 2))
 		return false;
 	layout_of(size, chunk, l);
-	if (le64(f + 56) != l->n || le64(f + 64) != HDR || le64(f + 72) != l->zero_off ||
-	    le64(f + 80) != l->ws_off || le64(f + 88) != l->ws_len || le64(f + 16) != l->data_off)
+	if (mk_get_le64(f + 56) != l->n || mk_get_le64(f + 64) != HDR || mk_get_le64(f + 72) != l->zero_off ||
+	    mk_get_le64(f + 80) != l->ws_off || mk_get_le64(f + 88) != l->ws_len || mk_get_le64(f + 16) != l->data_off)
 		return false;
 	for (size_t i = 96; i < HDR; i++)
 		if (f[i])
 			return false;
 	if (len != l->data_off + size)
 		return false;
-	if (le64(f + 32) != sbx_hash64(f + HDR, l->ws_off - HDR, 0))
+	if (mk_get_le64(f + 32) != sbx_hash64(f + HDR, l->ws_off - HDR, 0))
 		return false;
 	for (uint64_t i = l->zero_off + 8 * l->words; i < l->ws_off; i++)
 		if (f[i])
@@ -159,7 +134,7 @@ static bool valid_meta(const uint8_t *f, size_t len, struct layout *l)
 		if (zero_bit(f, l, k))
 			return false;
 	for (uint64_t k = 0; k < l->n; k++) {
-		uint64_t sum = le64(f + HDR + 8 * k);
+		uint64_t sum = mk_get_le64(f + HDR + 8 * k);
 		if ((zero_bit(f, l, k) && sum) || (alg == 1 && sum >> 32))
 			return false;
 	}
@@ -176,8 +151,18 @@ static size_t chunk_len(const struct layout *l, uint64_t k)
 static bool chunk_ok(const uint8_t *f, const struct layout *l, uint64_t k)
 {
 	return zero_bit(f, l, k) ||
-	       le64(f + HDR + 8 * k) == chunk_sum(le32(f + 52), f + l->data_off + k * l->chunk,
+	       mk_get_le64(f + HDR + 8 * k) == chunk_sum(mk_get_le32(f + 52), f + l->data_off + k * l->chunk,
 						  chunk_len(l, k));
+}
+
+/* Does got (chunk k as a reader returned it) hold the chunk's bytes: zeros for a zero chunk? */
+static bool chunk_matches(const uint8_t *f, const struct layout *l, uint64_t k, const uint8_t *got)
+{
+	size_t n = chunk_len(l, k);
+
+	if (zero_bit(f, l, k))
+		return !got[0] && !memcmp(got, got + 1, n - 1);
+	return !memcmp(got, f + l->data_off + k * l->chunk, n);
 }
 
 /* The working-set section's chunk count, or -1 when it is none or not valid. */
@@ -186,15 +171,15 @@ static int64_t valid_ws(const uint8_t *f, const struct layout *l)
 	const uint8_t *ws = f + l->ws_off;
 	uint64_t count = 0;
 
-	if (memcmp(ws, "MKSBXWS1", 8) || le64(ws + 8) != l->n ||
-	    le64(ws + 24) != sbx_hash64(ws + 32, 8 * l->words, le64(f + 40)))
+	if (memcmp(ws, "MKSBXWS1", 8) || mk_get_le64(ws + 8) != l->n ||
+	    mk_get_le64(ws + 24) != sbx_hash64(ws + 32, 8 * l->words, mk_get_le64(f + 40)))
 		return -1;
 	for (uint64_t w = 0; w < l->words; w++)
-		count += (uint64_t)__builtin_popcountll(le64(ws + 32 + 8 * w));
+		count += (uint64_t)__builtin_popcountll(mk_get_le64(ws + 32 + 8 * w));
 	for (uint64_t k = l->n; k < 64 * l->words; k++)
 		if (ws[32 + k / 8] >> (k % 8) & 1)
 			return -1;
-	return count == le64(ws + 16) ? (int64_t)count : -1;
+	return count == mk_get_le64(ws + 16) ? (int64_t)count : -1;
 }
 
 /* Patches: a count (0..7), then (u16 LE offset, u8 value) each; returns bytes used. */
@@ -222,7 +207,7 @@ static void mend_table(uint8_t *f, const struct layout *l, uint32_t alg)
 		if (i == n)
 			f[l->zero_off + k / 8] |= (uint8_t)(1u << (k % 8));
 		else
-			put64(f + HDR + 8 * k, chunk_sum(alg, p, n));
+			mk_put_le64(f + HDR + 8 * k, chunk_sum(alg, p, n));
 	}
 }
 
@@ -233,10 +218,10 @@ static void mend_ws(uint8_t *f, const struct layout *l, uint8_t bits)
 
 	memset(ws, 0, l->ws_len);
 	memcpy(ws, "MKSBXWS1", 8);
-	put64(ws + 8, l->n);
-	put64(ws + 16, (uint64_t)__builtin_popcountll(w));
-	put64(ws + 32, w);
-	put64(ws + 24, sbx_hash64(ws + 32, 8 * l->words, le64(f + 40)));
+	mk_put_le64(ws + 8, l->n);
+	mk_put_le64(ws + 16, (uint64_t)__builtin_popcountll(w));
+	mk_put_le64(ws + 32, w);
+	mk_put_le64(ws + 24, sbx_hash64(ws + 32, 8 * l->words, mk_get_le64(f + 40)));
 }
 
 /* Build the file of an odd-mode input; returns its length. */
@@ -268,26 +253,26 @@ static size_t build(unsigned mode, const uint8_t *in, size_t n, uint8_t *f)
 		(void)patch(f, len, pin, n - (size_t)(pin - in));
 	if (mode & MEND_MAGIC) {
 		memcpy(f, "MKSBXSNP", 8);
-		put32(f + 8, 3);
-		put32(f + 12, HDR);
+		mk_put_le32(f + 8, 3);
+		mk_put_le32(f + 12, HDR);
 	}
 	if (mode & MEND_LAYOUT) {
-		put64(f + 16, l.data_off);
-		put64(f + 24, l.size);
-		put32(f + 48, (uint32_t)chunk);
-		put32(f + 52, alg);
-		put64(f + 56, l.n);
-		put64(f + 64, HDR);
-		put64(f + 72, l.zero_off);
-		put64(f + 80, l.ws_off);
-		put64(f + 88, l.ws_len);
+		mk_put_le64(f + 16, l.data_off);
+		mk_put_le64(f + 24, l.size);
+		mk_put_le32(f + 48, (uint32_t)chunk);
+		mk_put_le32(f + 52, alg);
+		mk_put_le64(f + 56, l.n);
+		mk_put_le64(f + 64, HDR);
+		mk_put_le64(f + 72, l.zero_off);
+		mk_put_le64(f + 80, l.ws_off);
+		mk_put_le64(f + 88, l.ws_len);
 		memset(f + 96, 0, HDR - 96);
 	}
 	if (mode & MEND_TABLE)
 		mend_table(f, &l, alg);
 	if (mode & MEND_SUMS) {
-		put64(f + 32, sbx_hash64(f + HDR, l.ws_off - HDR, 0));
-		put64(f + 40, header_sum(f));
+		mk_put_le64(f + 32, sbx_hash64(f + HDR, l.ws_off - HDR, 0));
+		mk_put_le64(f + 40, header_sum(f));
 	}
 	if (mode & MEND_WS)
 		mend_ws(f, &l, (uint8_t)(params * 37 + 11));
@@ -308,7 +293,7 @@ static void check_load(int fd, const uint8_t *f, size_t len, bool meta, const st
 	r = sbx_snapshot_load(fd, &s);
 	if (r == -ENOMEM)
 		return;
-	if (r == 0 && le32(f + 8) != 3) {
+	if (r == 0 && mk_get_le32(f + 8) != 3) {
 		sbx_snapshot_free(s);   /* a version 1 or 2 file: fuzz-sbx-snapfile's oracle */
 		return;
 	}
@@ -319,14 +304,9 @@ static void check_load(int fd, const uint8_t *f, size_t len, bool meta, const st
 			abort();
 		return;
 	}
-	for (uint64_t k = 0; k < l->n; k++) {
-		const uint8_t *got = (const uint8_t *)sbx_snapshot_data(s) + k * l->chunk;
-		size_t n = chunk_len(l, k);
-
-		if (zero_bit(f, l, k) ? got[0] || memcmp(got, got + 1, n - 1)
-				      : memcmp(got, f + l->data_off + k * l->chunk, n))
+	for (uint64_t k = 0; k < l->n; k++)
+		if (!chunk_matches(f, l, k, (const uint8_t *)sbx_snapshot_data(s) + k * l->chunk))
 			abort();
-	}
 	sbx_snapshot_free(s);
 	n_loaded++;
 	(void)len;
@@ -372,8 +352,7 @@ static void check_lazy(int fd, const uint8_t *f, bool meta, const struct layout 
 			continue;
 		if (chunk_ok(f, l, k) ? r != 0 : r != -EBADMSG)
 			abort();
-		if (r == 0 && (zero_bit(f, l, k) ? buf[0] || memcmp(buf, buf + 1, n - 1)
-					       : memcmp(buf, f + l->data_off + k * l->chunk, n)))
+		if (r == 0 && !chunk_matches(f, l, k, buf))
 			abort();
 		n_bad_chunks += r != 0;
 	}
@@ -394,14 +373,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!size)
 		return 0;
-	if (data[0] & 1) {
-		len = build(data[0], data + 1, size - 1, file);
-		f = file;
-		n_structured++;
-	} else {
-		f = data + 1;
-		len = size - 1;
-	}
+	len = mk_fuzz_file(data, size, build, file, &f, &n_structured);
 	meta = valid_meta(f, len, &l);
 	fd = mk_memfd_create("fuzz-snapv3", 0);
 	if (fd < 0)

@@ -232,23 +232,13 @@ int sbx_lazy_read_run(struct sbx_lazy *z, uint64_t first, unsigned n, uint8_t *b
 	return 0;
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	const uint64_t *w = (const uint64_t *)p;
-
-	for (size_t i = 0; i < n / 8; i++)
-		if (w[i])
-			return false;
-	return true;
-}
-
 int sbx_lazy_cache(struct sbx_lazy *z, uint64_t k, const uint8_t *buf)
 {
 	uint64_t off = k << z->f.chunk_shift, addr = (uintptr_t)z->vbase + off;
 	size_t n = sbx_lazy_chunk_len(z, k);
 	int r;
 
-	if (!z->sums && all_zero(buf, n)) {
+	if (!z->sums && sbx_all_zero(buf, n)) {
 		/* A raw image's zeros: like a table's zero chunk from now on. */
 		__atomic_or_fetch(&z->rawzero[k / 64], 1ull << (k % 64), __ATOMIC_RELEASE);
 		return 0;

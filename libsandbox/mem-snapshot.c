@@ -40,16 +40,6 @@ static bool prefer_remap(const struct sbx_mem *m, uint64_t dirty)
 	return dirty > m->npages / 2;
 }
 
-static bool all_zero(const uint8_t *p, size_t len)
-{
-	const uint64_t *w = (const uint64_t *)p;
-
-	for (size_t i = 0; i < len / 8; i++)
-		if (w[i])
-			return false;
-	return true;
-}
-
 MK_EXPORT int sbx_snapshot_take(struct sbx_mem *m, struct sbx_snapshot **out)
 {
 	struct sbx_snapshot *s;
@@ -78,7 +68,7 @@ MK_EXPORT int sbx_snapshot_take(struct sbx_mem *m, struct sbx_snapshot **out)
 	 */
 	for (uint64_t off = 0; off < m->size; off += 65536) {
 		size_t n = (size_t)MK_MIN(65536, m->size - off);
-		if (!all_zero(m->base + off, n))
+		if (!sbx_all_zero(m->base + off, n))
 			memcpy(rw + off, m->base + off, n);
 	}
 	mk_munmap(rw, m->size);

@@ -202,6 +202,8 @@ struct sbx_snapf {
 	uint64_t ws_len;
 };
 
+/* Are the n bytes at p all zero (any alignment)? */
+bool sbx_all_zero(const void *p, size_t n);
 /* The files' 64-bit hash (also the fuzzers' and the tests' reference). */
 uint64_t sbx_hash64(const void *p, size_t len, uint64_t seed);
 /* A chunk's checksum by algorithm (SBX_CHECKSUM_CRC32C: the CRC in the low 32 bits). */

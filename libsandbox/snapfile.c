@@ -24,16 +24,6 @@
 /* Reads of the data go in runs of at most this many bytes. */
 #define RUN_MAX (8u << 20)
 
-static bool all_zero(const uint8_t *p, size_t len)
-{
-	const uint64_t *w = (const uint64_t *)p;
-
-	for (size_t i = 0; i < len / 8; i++)
-		if (w[i])
-			return false;
-	return true;
-}
-
 /* A refusal of the file's contents (hostile input): logged, then -err. */
 #define bad_file(err, ...) \
 	({ sbx_refuse(LOG_INFO, "sbx_snapshot_load: " __VA_ARGS__); -(err); })
@@ -68,7 +58,7 @@ static int save_data(const struct sbx_snapshot *s, int fd, const struct sbx_snap
 				return r;
 			p = buf;
 		}
-		if (all_zero(p, n)) {
+		if (sbx_all_zero(p, n)) {
 			zero[i / 64] |= 1ull << (i % 64);
 			continue;
 		}

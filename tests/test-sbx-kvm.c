@@ -400,6 +400,47 @@ static uint32_t le_u32(const uint8_t *p)
 	return v;
 }
 
+/* A lazily loaded region of lazy_file() bound at GPA in slot 1 (chunk bad, if < LNCH, corrupted first). */
+struct lazy_bound {
+	int fd;
+	uint8_t *bytes;
+	struct sbx_snapshot *s;
+	struct sbx_mem *m;
+	struct sbx_guest *g;
+};
+
+static void lazy_bind(struct guest *g, struct lazy_bound *lb, unsigned open_flags, unsigned bind_flags,
+		      unsigned bad)
+{
+	lb->fd = lazy_file(&lb->bytes);
+	if (bad < LNCH) {
+		struct sbx_snapf f;
+		uint8_t hdr[4096], b;
+		uint64_t at;
+
+		g_assert_cmpint(mk_pread_full(lb->fd, hdr, sizeof(hdr), 0), ==, 4096);
+		g_assert_cmpint(sbx_snapf_parse(hdr, sizeof(hdr), &f, "test"), ==, 0);
+		at = f.data_off + (uint64_t)bad * LCH + 300;
+		g_assert_cmpint(mk_pread_full(lb->fd, &b, 1, at), ==, 1);
+		b ^= 1;
+		g_assert_cmpint(mk_pwrite_full(lb->fd, &b, 1, at), ==, 1);
+	}
+	g_assert_cmpint(sbx_snapshot_open(lb->fd, SBX_OPEN_LAZY | open_flags, &lb->s), ==, 0);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(lb->s, &lb->m), ==, 0);
+	g_assert_cmpint(sbx_mem_split(lb->m, &lb->g), ==, 0);
+	g_assert_cmpint(sbx_vm_bind(g->svm, lb->m, 1, GPA, bind_flags), ==, 0);
+}
+
+static void lazy_unbind(struct guest *g, struct lazy_bound *lb)
+{
+	g_assert_cmpint(sbx_vm_unbind(g->svm, 1), ==, 0);
+	g_assert_cmpint(sbx_guest_free(lb->g), ==, 0);
+	sbx_mem_free(lb->m);
+	sbx_snapshot_free(lb->s);
+	close(lb->fd);
+	g_free(lb->bytes);
+}
+
 static struct sbx_lazy_stats lstats(struct sbx_snapshot *s)
 {
 	struct sbx_lazy_stats st;
@@ -417,20 +458,16 @@ static void test_lazy_guest(void)
 {
 	static const uint32_t offs[] = { 0, 3 * LCH + 100, 5 * LCH + 8, 9 * LCH + LCH - 4, 15 * LCH };
 	struct guest g;
-	struct sbx_snapshot *ls;
-	struct sbx_mem *lm;
-	struct sbx_guest *lg;
+	struct lazy_bound lb;
 	uint64_t bm[(LNCH * LCH / PG + 63) / 64];
-	uint8_t *bytes;
-	int fd;
 
 	if (!guest_open(&g, 4))
 		return;
-	fd = lazy_file(&bytes);
-	g_assert_cmpint(sbx_snapshot_open(fd, SBX_OPEN_LAZY, &ls), ==, 0);
-	g_assert_cmpint(sbx_mem_new_from_snapshot(ls, &lm), ==, 0);
-	g_assert_cmpint(sbx_mem_split(lm, &lg), ==, 0);
-	g_assert_cmpint(sbx_vm_bind(g.svm, lm, 1, GPA, SBX_BIND_DIRTY_LOG), ==, 0);
+	lazy_bind(&g, &lb, 0, SBX_BIND_DIRTY_LOG, LNCH);
+	struct sbx_snapshot *ls = lb.s;
+	struct sbx_mem *lm = lb.m;
+	struct sbx_guest *lg = lb.g;
+	uint8_t *bytes = lb.bytes;
 	for (unsigned i = 0; i < G_N_ELEMENTS(offs); i++)
 		ld_out(&g, GPA + offs[i], (uint8_t)(0x20 + i));
 	st32(&g, GPA + 12 * LCH + 40, 0xc0ffee);        /* a write to an unloaded chunk */
@@ -458,12 +495,7 @@ static void test_lazy_guest(void)
 	g_assert_cmpint(run(&g, lg), ==, KVM_EXIT_HLT);
 	g_test_message("guest faults served: %" PRIu64 ", mean %.1f us", lstats(ls).faults,
 		       (double)lstats(ls).fault_ns_total / 1e3 / (double)lstats(ls).faults);
-	g_assert_cmpint(sbx_vm_unbind(g.svm, 1), ==, 0);
-	g_assert_cmpint(sbx_guest_free(lg), ==, 0);
-	sbx_mem_free(lm);
-	sbx_snapshot_free(ls);
-	close(fd);
-	g_free(bytes);
+	lazy_unbind(&g, &lb);
 	guest_close(&g);
 }
 
@@ -475,29 +507,18 @@ static void test_lazy_guest(void)
 static void test_lazy_bad_chunk(void)
 {
 	struct guest g;
-	struct sbx_snapshot *ls;
-	struct sbx_mem *lm;
-	struct sbx_guest *lg;
+	struct lazy_bound lb;
 	struct sbx_lazy_stats st;
-	uint8_t *bytes, b;
-	int fd, r;
+	uint8_t b;
+	int r;
 
 	if (!guest_open(&g, 4))
 		return;
-	fd = lazy_file(&bytes);
-	{
-		struct sbx_snapf f;
-		uint8_t hdr[4096];
-		g_assert_cmpint(mk_pread_full(fd, hdr, sizeof(hdr), 0), ==, 4096);
-		g_assert_cmpint(sbx_snapf_parse(hdr, sizeof(hdr), &f, "test"), ==, 0);
-		g_assert_cmpint(mk_pread_full(fd, &b, 1, f.data_off + 7 * LCH + 300), ==, 1);
-		b ^= 1;
-		g_assert_cmpint(mk_pwrite_full(fd, &b, 1, f.data_off + 7 * LCH + 300), ==, 1);
-	}
-	g_assert_cmpint(sbx_snapshot_open(fd, SBX_OPEN_LAZY, &ls), ==, 0);
-	g_assert_cmpint(sbx_mem_new_from_snapshot(ls, &lm), ==, 0);
-	g_assert_cmpint(sbx_mem_split(lm, &lg), ==, 0);
-	g_assert_cmpint(sbx_vm_bind(g.svm, lm, 1, GPA, 0), ==, 0);
+	lazy_bind(&g, &lb, 0, 0, 7);
+	struct sbx_snapshot *ls = lb.s;
+	struct sbx_mem *lm = lb.m;
+	struct sbx_guest *lg = lb.g;
+	uint8_t *bytes = lb.bytes;
 	ld_out(&g, GPA + 6 * LCH + 4, 0x20);
 	ld_out(&g, GPA + 7 * LCH + 8, 0x21);            /* the bad chunk */
 	load(&g);
@@ -548,12 +569,7 @@ static void test_lazy_bad_chunk(void)
 		g_free(buf);
 	}
 	g_assert_cmpuint(lstats(ls).chunks_bad, ==, 1);
-	g_assert_cmpint(sbx_vm_unbind(g.svm, 1), ==, 0);
-	g_assert_cmpint(sbx_guest_free(lg), ==, 0);
-	sbx_mem_free(lm);
-	sbx_snapshot_free(ls);
-	close(fd);
-	g_free(bytes);
+	lazy_unbind(&g, &lb);
 	guest_close(&g);
 }
 
@@ -613,19 +629,15 @@ static void test_lazy_caller_loop(void)
 {
 	struct guest g;
 	struct servicer sv = { 0 };
-	struct sbx_mem *lm;
-	struct sbx_guest *lg;
+	struct lazy_bound lb;
 	pthread_t tid;
-	uint8_t *bytes;
-	int fd;
 
 	if (!guest_open(&g, 4))
 		return;
-	fd = lazy_file(&bytes);
-	g_assert_cmpint(sbx_snapshot_open(fd, SBX_OPEN_LAZY | SBX_OPEN_NO_THREAD, &sv.s), ==, 0);
-	g_assert_cmpint(sbx_mem_new_from_snapshot(sv.s, &lm), ==, 0);
-	g_assert_cmpint(sbx_mem_split(lm, &lg), ==, 0);
-	g_assert_cmpint(sbx_vm_bind(g.svm, lm, 1, GPA, 0), ==, 0);
+	lazy_bind(&g, &lb, SBX_OPEN_NO_THREAD, 0, LNCH);
+	sv.s = lb.s;
+	struct sbx_guest *lg = lb.g;
+	uint8_t *bytes = lb.bytes;
 	g_assert_cmpint(pthread_create(&tid, NULL, service_loop, &sv), ==, 0);
 	for (unsigned k = 0; k < LNCH; k += 3)
 		ld_out(&g, GPA + k * LCH + 1000, (uint8_t)(0x40 + k));
@@ -639,12 +651,7 @@ static void test_lazy_caller_loop(void)
 	g_assert_cmpint(pthread_join(tid, NULL), ==, 0);
 	g_assert_cmpuint(sv.served, >=, (LNCH + 2) / 3);
 	g_assert_cmpuint(lstats(sv.s).thread, ==, 0);
-	g_assert_cmpint(sbx_vm_unbind(g.svm, 1), ==, 0);
-	g_assert_cmpint(sbx_guest_free(lg), ==, 0);
-	sbx_mem_free(lm);
-	sbx_snapshot_free(sv.s);
-	close(fd);
-	g_free(bytes);
+	lazy_unbind(&g, &lb);
 	guest_close(&g);
 }
 

@@ -30,6 +30,7 @@
 #include "common/sys.h"
 #include "common/uffd.h"
 #include "sandboxP.h"
+#include "tests/log-seen.h"
 #include "tests/test-sbx-util.h"
 
 #define PG 4096u
@@ -113,31 +114,21 @@ static struct sbx_snapshot *open_lazy(int fd, unsigned flags)
 	return s;
 }
 
+/* A lazy snapshot of t's file (flags added), a region made from it: its raw pointer. */
+static const volatile uint8_t *lazy_region(const struct file *t, unsigned flags, struct sbx_snapshot **s,
+					   struct sbx_mem **m)
+{
+	*s = open_lazy(t->fd, flags);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(*s, m), ==, 0);
+	return sbx_mem_host_ptr(*m, true);
+}
+
 static struct sbx_lazy_stats stats(struct sbx_snapshot *s)
 {
 	struct sbx_lazy_stats st;
 
 	g_assert_cmpint(sbx_snapshot_lazy_stats(s, &st), ==, 0);
 	return st;
-}
-
-/* A thread-safe record of the log (the service thread logs too). */
-struct logrec {
-	pthread_mutex_t lock;
-	int errors;
-	char last_err[512];
-};
-
-static void log_record(void *data, int priority, const char *msg)
-{
-	struct logrec *l = data;
-
-	if (priority > LOG_ERR)
-		return;
-	pthread_mutex_lock(&l->lock);
-	l->errors++;
-	g_strlcpy(l->last_err, msg, sizeof(l->last_err));
-	pthread_mutex_unlock(&l->lock);
 }
 
 /* Mappings of this process, for "a failed call leaves none behind". */
@@ -207,9 +198,7 @@ static void test_raw_pointer(void)
 	const volatile uint8_t *p;
 
 	file_make(&t, NCH, 2);
-	s = open_lazy(t.fd, 0);
-	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
-	p = sbx_mem_host_ptr(m, true);
+	p = lazy_region(&t, 0, &s, &m);
 	for (size_t off = 0; off < t.size; off += PG)
 		if (p[off + 17] != t.bytes[off + 17])
 			g_error("byte %zu: 0x%x, the snapshot has 0x%x", off + 17, p[off + 17], t.bytes[off + 17]);
@@ -305,17 +294,18 @@ static void test_caller_loop(void)
 /* A chunk whose bytes changed: -EBADMSG for host reads, SIGSEGV for raw pointers, logged. */
 static void test_bad_chunk(void)
 {
-	struct logrec log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct log_seen log = { 0 };
 	struct file t;
 	struct sbx_snapshot *s;
 	struct sbx_mem *m;
 	struct sbx_lazy_stats st;
 	g_autofree char *want = NULL;
+	char last[512];
 	uint8_t *buf;
 
 	file_make(&t, NCH, 4);
 	file_corrupt(&t, 12, 999);
-	sbx_set_log_fn(log_record, &log);
+	sbx_set_log_fn(log_seen_record, &log);
 	s = open_lazy(t.fd, 0);         /* the table is fine: nothing read yet */
 	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
 	buf = g_malloc(t.size);
@@ -330,11 +320,12 @@ static void test_bad_chunk(void)
 	st = stats(s);
 	g_assert_cmpuint(st.chunks_bad, ==, 1);
 	g_assert_cmpuint(st.bad_offset, ==, 12 * CH);
-	g_assert_cmpint(log.errors, ==, 1);
+	g_assert_cmpint(log_seen_read(&log, last, sizeof(last)), ==, 1);
+	g_assert_cmpint(log.priority, ==, LOG_ERR);
 	want = g_strdup_printf("chunk 12 (data offset %u, file offset %" PRIu64 ", %u bytes): checksum "
 			       "mismatch", 12 * CH, t.f.data_off + 12 * CH, CH);
-	if (!strstr(log.last_err, want))
-		g_error("log: '%s' lacks '%s'", log.last_err, want);
+	if (!strstr(last, want))
+		g_error("log: '%s' lacks '%s'", last, want);
 	sbx_set_log_fn(NULL, NULL);
 	g_free(buf);
 	sbx_mem_free(m);
@@ -382,23 +373,25 @@ static void test_bad_chunk_raw(void)
 /* Cut after opening: chunks past the new end are bad (the file ends in them), earlier ones fine. */
 static void test_truncated(void)
 {
-	struct logrec log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct log_seen log = { 0 };
 	struct file t;
 	struct sbx_snapshot *s = NULL;
 	struct sbx_mem *m;
+	char last[512];
 	uint8_t *buf;
 
 	file_make(&t, NCH, 6);
 	s = open_lazy(t.fd, 0);
 	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
 	g_assert_cmpint(mk_ftruncate(t.fd, t.f.data_off + 20 * CH + 100), ==, 0);
-	sbx_set_log_fn(log_record, &log);
+	sbx_set_log_fn(log_seen_record, &log);
 	buf = g_malloc(t.size);
 	g_assert_cmpint(sbx_mem_read(m, 0, buf, 20 * CH), ==, 0);
 	g_assert_cmpmem(buf, 20 * CH, t.bytes, 20 * CH);
 	g_assert_cmpint(sbx_mem_read(m, 20 * CH, buf, 1), ==, -EBADMSG);
 	g_assert_cmpint(sbx_mem_read(m, 25 * CH, buf, 1), ==, -EBADMSG);
-	g_assert_nonnull(strstr(log.last_err, "the file ends"));
+	g_assert_cmpint(log_seen_read(&log, last, sizeof(last)), ==, 2);
+	g_assert_nonnull(strstr(last, "the file ends"));
 	g_assert_cmpuint(stats(s).chunks_bad, ==, 2);
 	sbx_set_log_fn(NULL, NULL);
 	sbx_mem_free(m);
@@ -578,9 +571,7 @@ static void test_working_set(void)
 	const volatile uint8_t *p;
 
 	file_make(&t, NCH, 10);
-	s = open_lazy(t.fd, 0);
-	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
-	p = sbx_mem_host_ptr(m, true);
+	p = lazy_region(&t, 0, &s, &m);
 	for (unsigned i = 0; i < G_N_ELEMENTS(touch); i++) {
 		g_assert_cmpuint(p[touch[i] * CH + 99], ==, t.bytes[touch[i] * CH + 99]);
 		want |= 1ull << touch[i];
@@ -790,9 +781,7 @@ static void test_fork(void)
 	int status;
 
 	file_make(&t, NCH, 14);
-	s = open_lazy(t.fd, 0);
-	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
-	p = sbx_mem_host_ptr(m, true);
+	p = lazy_region(&t, 0, &s, &m);
 	g_assert_cmpuint(p[PG], ==, t.bytes[PG]);       /* loaded in the parent */
 	pid = fork();
 	g_assert_cmpint(pid, >=, 0);

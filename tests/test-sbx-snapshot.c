@@ -540,6 +540,63 @@ static void put_u64(uint8_t *p, uint64_t v)
 	memcpy(p, &v, 8);
 }
 
+/* Every byte of [0, upto) replaced by 0x00, 0xff and a random other value. */
+static void try_byte_values(struct corrupt_run *c, const uint8_t *good, uint8_t *bad, size_t len,
+			    size_t upto, GRand *rand)
+{
+	for (size_t i = 0; i < upto; i++) {
+		const uint8_t vals[3] = { 0x00, 0xff, (uint8_t)(good[i] + 1 + g_rand_int_range(rand, 0, 255)) };
+		for (unsigned v = 0; v < 3; v++) {
+			if (vals[v] == good[i])
+				continue;
+			memcpy(bad, good, len);
+			bad[i] = vals[v];
+			try_corrupt(c, bad, len);
+		}
+	}
+}
+
+/* good (len bytes) extended by a zero byte, another byte, a page of them: never a valid file. */
+static void try_extended(struct corrupt_run *c, const uint8_t *good, uint8_t *bad, size_t len)
+{
+	memcpy(bad, good, len);
+	bad[len] = 0;
+	try_corrupt(c, bad, len + 1);
+	bad[len] = 0x5a;
+	try_corrupt(c, bad, len + 1);
+	memset(bad + len, 0x5a, PG);
+	try_corrupt(c, bad, len + PG);
+}
+
+/* The header field at off (4 or 8 bytes) set to each of vals, the header checksum made right again. */
+static void try_field(struct corrupt_run *c, const uint8_t *good, uint8_t *bad, size_t len, size_t off,
+		      unsigned width, const uint64_t *vals, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		memcpy(bad, good, len);
+		if (width == 4) {
+			uint32_t v = GUINT32_TO_LE((uint32_t)vals[i]);
+			memcpy(bad + off, &v, 4);
+		} else {
+			put_u64(bad + off, vals[i]);
+		}
+		rewrite_header_checksum(bad);
+		try_corrupt(c, bad, len);
+	}
+}
+
+/* Each reserved header byte from first on made non-zero, the header checksum made right again. */
+static void try_reserved(struct corrupt_run *c, const uint8_t *good, uint8_t *bad, size_t len,
+			 size_t first)
+{
+	for (size_t i = first; i < 4096; i++) {
+		memcpy(bad, good, len);
+		bad[i] = (uint8_t)(1 + i % 255);
+		rewrite_header_checksum(bad);
+		try_corrupt(c, bad, len);
+	}
+}
+
 /* A version-2 file (as releases before 0.3 wrote them) of data. */
 static void write_v2(int fd, const void *data, size_t size)
 {
@@ -587,69 +644,29 @@ static void test_save_load_corrupt(void)
 		}
 	per_class[k++] = c.tried;
 	/* 2. Every byte replaced by 0x00, 0xff and a random other value. */
-	for (size_t i = 0; i < LEN; i++) {
-		const uint8_t vals[3] = { 0x00, 0xff, (uint8_t)(good[i] + 1 + g_rand_int_range(rand, 0, 255)) };
-		for (unsigned v = 0; v < 3; v++) {
-			if (vals[v] == good[i])
-				continue;
-			memcpy(bad, good, LEN);
-			bad[i] = vals[v];
-			try_corrupt(&c, bad, LEN);
-		}
-	}
+	try_byte_values(&c, good, bad, LEN, LEN, rand);
 	per_class[k++] = c.tried;
 	/* 3. Truncated to every shorter length; extended by a byte, a zero byte, a page. */
 	for (size_t n = 0; n < LEN; n++)
 		try_corrupt(&c, good, n);
-	memcpy(bad, good, LEN);
-	bad[LEN] = 0;
-	try_corrupt(&c, bad, LEN + 1);
-	bad[LEN] = 0x5a;
-	try_corrupt(&c, bad, LEN + 1);
-	memset(bad + LEN, 0, PG);
-	try_corrupt(&c, bad, LEN + PG);
+	try_extended(&c, good, bad, LEN);
 	per_class[k++] = c.tried;
 	/*
 	 * 4. Consistent headers: a field changed and the header checksum made
 	 * right again, so only the field checks can refuse them. Each reserved
 	 * byte non-zero; version, sizes, offset and data checksum wrong.
 	 */
-	for (size_t i = 48; i < 4096; i++) {
-		memcpy(bad, good, LEN);
-		bad[i] = (uint8_t)(1 + i % 255);
-		rewrite_header_checksum(bad);
-		try_corrupt(&c, bad, LEN);
-	}
+	try_reserved(&c, good, bad, LEN, 48);
 	{
 		const uint64_t sizes[] = { 0, PG, 3 * PG, NPG * PG - 1, NPG * PG + 1, 1ull << 40, UINT64_MAX,
 					   UINT64_MAX - 4095 };
-		const uint32_t versions[] = { 0, 3, 4, 0xffffffffu };
+		const uint64_t versions[] = { 0, 3, 4, 0xffffffffu };
 		const uint64_t offsets[] = { 0, 48, 4095, 8192, UINT64_MAX };
 
-		for (unsigned i = 0; i < G_N_ELEMENTS(sizes); i++) {
-			memcpy(bad, good, LEN);
-			put_u64(bad + 24, sizes[i]);
-			rewrite_header_checksum(bad);
-			try_corrupt(&c, bad, LEN);
-		}
-		for (unsigned i = 0; i < G_N_ELEMENTS(versions); i++) {
-			uint32_t v = GUINT32_TO_LE(versions[i]);
-			memcpy(bad, good, LEN);
-			memcpy(bad + 8, &v, 4);
-			rewrite_header_checksum(bad);
-			try_corrupt(&c, bad, LEN);
-		}
-		for (unsigned i = 0; i < G_N_ELEMENTS(offsets); i++) {
-			uint32_t h32 = GUINT32_TO_LE((uint32_t)offsets[i]);
-			memcpy(bad, good, LEN);
-			put_u64(bad + 16, offsets[i]);
-			rewrite_header_checksum(bad);
-			try_corrupt(&c, bad, LEN);
-			memcpy(bad, good, LEN);
-			memcpy(bad + 12, &h32, 4);
-			rewrite_header_checksum(bad);
-			try_corrupt(&c, bad, LEN);
-		}
+		try_field(&c, good, bad, LEN, 24, 8, sizes, G_N_ELEMENTS(sizes));
+		try_field(&c, good, bad, LEN, 8, 4, versions, G_N_ELEMENTS(versions));
+		try_field(&c, good, bad, LEN, 16, 8, offsets, G_N_ELEMENTS(offsets));       /* data offset */
+		try_field(&c, good, bad, LEN, 12, 4, offsets, G_N_ELEMENTS(offsets));       /* header size */
 		memcpy(bad, good, LEN);
 		bad[32] ^= 0x80;                /* data checksum */
 		rewrite_header_checksum(bad);
@@ -772,74 +789,38 @@ static void test_save_load_corrupt_v3(void)
 	}
 	per_class[k++] = c.tried;
 	/* 2. Every byte before the working set replaced by 0x00, 0xff and a random other value. */
-	for (size_t i = 0; i < f.ws_off; i++) {
-		const uint8_t vals[3] = { 0x00, 0xff, (uint8_t)(good[i] + 1 + g_rand_int_range(rand, 0, 255)) };
-		for (unsigned v = 0; v < 3; v++) {
-			if (vals[v] == good[i])
-				continue;
-			memcpy(bad, good, len);
-			bad[i] = vals[v];
-			try_corrupt(&c, bad, len);
-		}
-	}
+	try_byte_values(&c, good, bad, len, (size_t)f.ws_off, rand);
 	per_class[k++] = c.tried;
 	/* 3. Truncated to every length through the tables, 300 in the data; extended by a byte, a page. */
 	for (cut = 0; cut < f.data_off; cut++)
 		try_corrupt(&c, good, cut);
 	for (unsigned i = 0; i < 300; i++)
 		try_corrupt(&c, good, (size_t)f.data_off + (size_t)g_rand_int_range(rand, 0, NPG * PG));
-	memcpy(bad, good, len);
-	bad[len] = 0;
-	try_corrupt(&c, bad, len + 1);
-	memset(bad + len, 0x5a, PG);
-	try_corrupt(&c, bad, len + PG);
+	try_extended(&c, good, bad, len);
 	per_class[k++] = c.tried;
 	/* 4. Consistent headers: a field changed, the header checksum made right. */
-	for (size_t i = 96; i < 4096; i++) {
-		memcpy(bad, good, len);
-		bad[i] = (uint8_t)(1 + i % 255);
-		rewrite_header_checksum(bad);
-		try_corrupt(&c, bad, len);
-	}
+	try_reserved(&c, good, bad, len, 96);
 	{
-		const uint32_t chunks[] = { 0, 4096, 32768, 65535, 131072, 3u << 16, 2u << 20, 4u << 20,
+		const uint64_t chunks[] = { 0, 4096, 32768, 65535, 131072, 3u << 16, 2u << 20, 4u << 20,
 					    UINT32_MAX };
-		const uint32_t algs[] = { 0, 3, 0x100, UINT32_MAX };
+		/* Wrong ones, and the other one (the chunks do not check that way). */
+		const uint64_t algs[] = { 0, 3, 0x100, UINT32_MAX,
+					  f.alg == SBX_CHECKSUM_CRC32C ? SBX_CHECKSUM_HASH64 : SBX_CHECKSUM_CRC32C };
 		const int64_t deltas[] = { -4096, -8, -1, 1, 8, 4096, 1ll << 40 };
 		const unsigned fields[] = { 16, 24, 56, 64, 72, 80, 88 };
+		const uint64_t two[] = { 2 };   /* a version-2 reading of a version-3 header */
 
-		for (unsigned i = 0; i < G_N_ELEMENTS(chunks); i++) {
-			uint32_t v = GUINT32_TO_LE(chunks[i]);
-			memcpy(bad, good, len);
-			memcpy(bad + 48, &v, 4);
-			rewrite_header_checksum(bad);
-			try_corrupt(&c, bad, len);
+		try_field(&c, good, bad, len, 48, 4, chunks, G_N_ELEMENTS(chunks));
+		try_field(&c, good, bad, len, 52, 4, algs, G_N_ELEMENTS(algs));
+		for (unsigned i = 0; i < G_N_ELEMENTS(fields); i++) {
+			uint64_t v, vals[G_N_ELEMENTS(deltas)];
+
+			memcpy(&v, good + fields[i], 8);
+			for (unsigned d = 0; d < G_N_ELEMENTS(deltas); d++)
+				vals[d] = GUINT64_FROM_LE(v) + (uint64_t)deltas[d];
+			try_field(&c, good, bad, len, fields[i], 8, vals, G_N_ELEMENTS(vals));
 		}
-		for (unsigned i = 0; i < G_N_ELEMENTS(algs); i++) {
-			uint32_t v = GUINT32_TO_LE(algs[i]);
-			memcpy(bad, good, len);
-			memcpy(bad + 52, &v, 4);
-			rewrite_header_checksum(bad);
-			try_corrupt(&c, bad, len);
-		}
-		for (unsigned i = 0; i < G_N_ELEMENTS(fields); i++)
-			for (unsigned d = 0; d < G_N_ELEMENTS(deltas); d++) {
-				uint64_t v;
-				memcpy(bad, good, len);
-				memcpy(&v, bad + fields[i], 8);
-				put_u64(bad + fields[i], GUINT64_FROM_LE(v) + (uint64_t)deltas[d]);
-				rewrite_header_checksum(bad);
-				try_corrupt(&c, bad, len);
-			}
-		/* The other chunk checksum, a version-2 reading of a version-3 header. */
-		memcpy(bad, good, len);
-		put_u64(bad + 52, f.alg == SBX_CHECKSUM_CRC32C ? SBX_CHECKSUM_HASH64 : SBX_CHECKSUM_CRC32C);
-		rewrite_header_checksum(bad);
-		try_corrupt(&c, bad, len);
-		memcpy(bad, good, len);
-		bad[8] = 2;
-		rewrite_header_checksum(bad);
-		try_corrupt(&c, bad, len);
+		try_field(&c, good, bad, len, 8, 4, two, 1);
 	}
 	per_class[k++] = c.tried;
 	/* 5. Consistent tables: a field changed, table and header checksums made right. */
