@@ -11,7 +11,9 @@ echo "# microVM: kernel $release, $(nproc) CPUs, $(awk '/MemTotal/ {print int($2
 n=0
 # One program a line, with arguments: the all-KVM programs whole; of the
 # mixed ones only their KVM and fs-verity cases (GTest -p), the rest runs
-# on the host; the tool scripts whole (their KVM parts need the rest).
+# on the host; the tool scripts whole (their KVM parts need the rest); and
+# the lazy-snapshot cases whose userfaultfd and shmem behaviour the stock
+# kernels must show too.
 # $MEMKIT_MICROVM_TESTS, if set, replaces the list (same form).
 list=${MEMKIT_MICROVM_TESTS:-"tests/test-kvm-smoke
 tests/test-dax-kvm
@@ -19,6 +21,7 @@ tests/test-sbx-kvm
 tests/test-sbx-mem -p /sbx/mem/resize/bound
 tests/test-shm-blob -p /shm/blob/verity
 tests/test-sbx-snapshot -p /sbx/snapshot/import-verity
+tests/test-sbx-lazy -p /sbx/lazy/raw-pointer -p /sbx/lazy/caller-loop -p /sbx/lazy/bad-chunk-raw-pointer -p /sbx/lazy/restore -p /sbx/lazy/take-resize -p /sbx/lazy/working-set -p /sbx/lazy/fork
 tests/test-memcheck.sh
 tests/daxsnap-cli.sh"}
 while read -r t args; do
