@@ -28,7 +28,7 @@ if [ -z "${MEMKIT_MICROVM_GUEST:-}" ]; then
 else
 	ntests=$((ntests + 1))  # the linux check
 fi
-[ "$kvm_here" = no ] || ntests=$((ntests + 21))
+[ "$kvm_here" = no ] || ntests=$((ntests + 23))
 plan $ntests
 
 # run ARGS...: output in $tmp/out, stderr in $tmp/err, exit status in $rc.
@@ -103,7 +103,7 @@ if [ -z "${MEMKIT_MICROVM_GUEST:-}" ]; then
 			what="memcheck-guest --size 4M in the microVM"
 		fi
 		rmdir "$d"
-		if [ "$rc" -eq 0 ] && grep -q "^7 checks: 7 passed, 0 failed, 0 skipped" "$tmp/out"; then
+		if [ "$rc" -eq 0 ] && grep -q "^8 checks: 8 passed, 0 failed, 0 skipped" "$tmp/out"; then
 			ok "$what from a directory under $base"; else
 			fail "$what from a directory under $base (exit $rc)"; cat "$tmp/out" "$tmp/err" | diag; fi
 		[ "$base" = /run ] && cp "$tmp/err" "$tmp/err.run"
