@@ -485,7 +485,7 @@ static void dequeue(struct sbx_lazy *z, struct sbx_lazy_map *m, uint64_t k, bool
 {
 	bit_clear(m->pf, k);
 	if (done)
-		__atomic_sub_fetch(&z->st.prefetch_queued, 1, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&z->st.prefetch_queued, 1, __ATOMIC_RELEASE);
 }
 
 /* Does chunk k of m's queue need a read from the file? */
@@ -511,10 +511,10 @@ static unsigned next_run(struct sbx_lazy *z, struct sbx_lazy_map *m, uint64_t *f
 		if (!sbx_bit(m->pf, k))
 			continue;
 		if (!to_read(z, m, k)) {
-			dequeue(z, m, k, true);
 			if (!sbx_lazy_is_bad(z, k) && into_map(z, m, m->gen, k, HOW_PREFETCH) == 0 &&
 			    !sbx_lazy_is_zero(z, k))
 				sbx_lazy_count(z, chunks_prefetched, 1);
+			dequeue(z, m, k, true);         /* after the count, as the step does */
 			continue;
 		}
 		*first = k;
@@ -599,6 +599,15 @@ again:
 	return n;
 }
 
+/* Chunk k of the run (its verified bytes at p) into the cache, counted. */
+static bool cache_prefetched(struct sbx_lazy *z, uint64_t k, const uint8_t *p)
+{
+	if (sbx_lazy_cache(z, k, p) < 0)
+		return false;
+	sbx_lazy_count(z, chunks_prefetched, 1);
+	return true;
+}
+
 /*
  * One chunk of prefetch a call, so the service serves the faults waiting
  * between any two (a fault on a chunk of this run takes it from buf).
@@ -628,22 +637,21 @@ int sbx_lazy_prefetch_step(struct sbx_lazy *z)
 	k = z->run.first + i;
 	good = z->run.good >> i & 1;
 	p = z->buf + ((uint64_t)i << z->f.chunk_shift);
-	__atomic_sub_fetch(&z->st.prefetch_queued, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&z->lock);
 	if (!good) {
 		if (!sbx_lazy_is_bad(z, k))
 			(void)serve_chunk(z, m, gen, k, NULL, z->fbuf, HOW_PREFETCH, 0);
-		return 1;
+	} else if (sbx_lazy_is_cached(z, k) || cache_prefetched(z, k, p)) {
+		pthread_mutex_lock(&z->lock);
+		if (into_map(z, m, gen, k, HOW_PREFETCH) == 0)
+			len = chunk_range(m, k, &addr);
+		pthread_mutex_unlock(&z->lock);
 	}
-	if (!sbx_lazy_is_cached(z, k)) {
-		if (sbx_lazy_cache(z, k, p) < 0)
-			return 1;
-		sbx_lazy_count(z, chunks_prefetched, 1);
-	}
-	pthread_mutex_lock(&z->lock);
-	if (into_map(z, m, gen, k, HOW_PREFETCH) == 0)
-		len = chunk_range(m, k, &addr);
-	pthread_mutex_unlock(&z->lock);
+	/*
+	 * Off the queue only now, its counters moved: whoever reads
+	 * prefetch_queued 0 (acquire) sees every chunk's work counted.
+	 */
+	__atomic_sub_fetch(&z->st.prefetch_queued, 1, __ATOMIC_RELEASE);
 	/* A fault may wait here already (its event comes after this step): let it go. */
 	if (len)
 		mk_uffd_wake(z->uffd, addr, len);

@@ -306,6 +306,8 @@ MK_EXPORT int sbx_snapshot_lazy_stats(struct sbx_snapshot *s, struct sbx_lazy_st
 	/* Field by field: the counters move while the service runs. */
 #define LOAD(field) out->field = __atomic_load_n(&z->st.field, __ATOMIC_RELAXED)
 	memset(out, 0, sizeof(*out));
+	/* First: a chunk leaves the queue after its counters moved (lazymap.c). */
+	out->prefetch_queued = __atomic_load_n(&z->st.prefetch_queued, __ATOMIC_ACQUIRE);
 	LOAD(size);
 	LOAD(chunk_size);
 	LOAD(checksum);
@@ -321,7 +323,6 @@ MK_EXPORT int sbx_snapshot_lazy_stats(struct sbx_snapshot *s, struct sbx_lazy_st
 	LOAD(fault_ns_total);
 	LOAD(fault_ns_max);
 	LOAD(host_loads);
-	LOAD(prefetch_queued);
 	LOAD(thread);
 	for (unsigned i = 0; i < SBX_HIST_BUCKETS; i++)
 		LOAD(fault_ns[i]);
