@@ -41,7 +41,6 @@
 
 /* A saved snapshot file and the bytes it holds. */
 struct file {
-	char *dir, *path;
 	int fd;
 	uint8_t *bytes;
 	size_t size;
@@ -52,6 +51,27 @@ static void fill_pattern(uint8_t *p, size_t len, uint32_t seed)
 {
 	for (size_t i = 0; i < len; i++)
 		p[i] = (uint8_t)((i * 2654435761u + seed) >> 13 ^ i / CH);
+}
+
+/*
+ * An open file of its own on the disk, its name gone at once: a test that
+ * fails half-way (or a child killed) leaves nothing behind in the directory.
+ */
+static int tmp_file(void)
+{
+	char *dir = g_dir_make_tmp("sbx-lazy-XXXXXX", NULL);
+	char *path;
+	int fd;
+
+	g_assert_nonnull(dir);
+	path = g_build_filename(dir, "snap", NULL);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(g_unlink(path), ==, 0);
+	g_assert_cmpint(g_rmdir(dir), ==, 0);
+	g_free(path);
+	g_free(dir);
+	return fd;
 }
 
 /* A file of nch 64 KiB chunks (chunks ZERO_A and ZERO_B all zero), saved by libsandbox. */
@@ -66,11 +86,7 @@ static void file_make(struct file *t, unsigned nch, uint32_t seed)
 	fill_pattern(t->bytes, t->size, seed);
 	memset(t->bytes + (size_t)ZERO_A * CH, 0, CH);
 	memset(t->bytes + (size_t)ZERO_B * CH, 0, CH);
-	t->dir = g_dir_make_tmp("sbx-lazy-XXXXXX", NULL);
-	g_assert_nonnull(t->dir);
-	t->path = g_build_filename(t->dir, "snap", NULL);
-	t->fd = open(t->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	g_assert_cmpint(t->fd, >=, 0);
+	t->fd = tmp_file();
 	g_assert_cmpint(sbx_mem_new(t->size, &m), ==, 0);
 	g_assert_cmpint(sbx_mem_write(m, 0, t->bytes, t->size), ==, 0);
 	g_assert_cmpint(sbx_snapshot_take(m, &s), ==, 0);
@@ -84,10 +100,6 @@ static void file_make(struct file *t, unsigned nch, uint32_t seed)
 static void file_free(struct file *t)
 {
 	close(t->fd);
-	g_unlink(t->path);
-	g_rmdir(t->dir);
-	g_free(t->path);
-	g_free(t->dir);
 	g_free(t->bytes);
 }
 
@@ -822,12 +834,10 @@ static void test_fork(void)
  * hangs, and the file opens and loads right afterwards (a working set
  * torn by the kill is ignored, never half used).
  */
-static void kill_child_loop(const char *path)
+static void kill_child_loop(int fd)
 {
-	int fd = open(path, O_RDWR | O_CLOEXEC);
 	GRand *rng = g_rand_new();
 
-	g_assert_cmpint(fd, >=, 0);
 	for (;;) {
 		struct sbx_snapshot *s = open_lazy(fd, 0);
 		struct sbx_mem *m;
@@ -862,7 +872,7 @@ static void test_killed_while_serving(void)
 
 		g_assert_cmpint(pid, >=, 0);
 		if (pid == 0)
-			kill_child_loop(t.path);        /* never returns */
+			kill_child_loop(t.fd);        /* never returns */
 		g_usleep((gulong)g_rand_int_range(rng, 2000, 30000));
 		g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
 		g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
