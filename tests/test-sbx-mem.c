@@ -222,6 +222,7 @@ struct worker {
 	struct sbx_guest *g;
 	unsigned id;
 	unsigned ok, busy;
+	unsigned intact;    /* reads that found the page as the writer left it */
 	volatile int *stop;
 };
 
@@ -240,6 +241,20 @@ static gpointer writer(gpointer data)
 		g_assert_cmpint(r, ==, 0);
 		r = sbx_mem_read(w->m, (uint64_t)w->id * PG, back, PG);
 		g_assert_true(r == 0 || r == -EBUSY);
+		if (r == 0) {
+			/*
+			 * The page is this writer's alone; a restore or zeroing
+			 * may have run between the write and the read, but
+			 * never during either: all its own byte, or all zero.
+			 */
+			g_assert_true(back[0] == buf[0] || back[0] == 0);
+			for (size_t i = 1; i < PG; i++)
+				if (back[i] != back[0])
+					g_error("writer %u: byte %zu is 0x%02x, byte 0 0x%02x", w->id, i,
+						back[i], back[0]);
+			if (back[0] == buf[0])
+				__atomic_fetch_add(&w->intact, 1, __ATOMIC_RELAXED);
+		}
 		__atomic_fetch_add(&w->ok, 1, __ATOMIC_RELAXED);
 		g_usleep(5);
 	}
@@ -317,8 +332,8 @@ static void test_threads(void)
 	stop = 1;
 	for (unsigned i = 0; i < 3; i++)
 		g_thread_join(t[i]);
-	g_test_message("restores %u done, %u busy; writers %u/%u, vcpu %u enters",
-		       done, busy, w[0].ok, w[1].ok, w[2].ok);
+	g_test_message("restores %u done, %u busy; writers %u/%u (%u/%u read back intact), vcpu %u enters",
+		       done, busy, w[0].ok, w[1].ok, w[0].intact, w[1].intact, w[2].ok);
 	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_AUTO), >=, 0);
 	g_assert_cmpuint(w[2].ok, >, 0);
 	g_assert_cmpuint(done, >, 0);
