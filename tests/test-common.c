@@ -134,7 +134,7 @@ static void test_guarded(void)
 		((volatile char *)p)[4 * ps] = 1;  /* the guard page after */
 		return;
 	}
-	g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+	g_test_trap_subprocess(NULL, 0, 0 /* G_TEST_SUBPROCESS_DEFAULT, from GLib 2.74 */);
 	g_test_trap_assert_failed();
 	g_assert_cmpint(mk_unmap_guarded(p, 4 * ps, ps), ==, 0);
 }

@@ -1522,7 +1522,7 @@ static void test_log_hook(void)
 		fx_close(&f);
 		return;
 	}
-	g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+	g_test_trap_subprocess(NULL, 0, 0 /* G_TEST_SUBPROCESS_DEFAULT, from GLib 2.74 */);
 	g_test_trap_assert_passed();
 	g_test_trap_assert_stdout("");
 	g_test_trap_assert_stderr("");
