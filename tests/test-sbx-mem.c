@@ -224,7 +224,30 @@ struct worker {
 	unsigned ok, busy;
 	unsigned intact;    /* reads that found the page as the writer left it */
 	volatile int *stop;
+	/*
+	 * Microseconds to rest between calls, raised by the racing thread when
+	 * it is starved: a worker preempted inside a call keeps the region busy
+	 * for its whole time off the CPU, and on a loaded machine that can be
+	 * most of the time, so exclusive calls would meet -EBUSY for ever.
+	 */
+	unsigned *rest_us;
 };
+
+static void rest(const struct worker *w, unsigned min_us)
+{
+	unsigned us = __atomic_load_n(w->rest_us, __ATOMIC_RELAXED);
+
+	g_usleep(MK_MAX(us, min_us));
+}
+
+/* The racing thread's side: after 1 s without enough progress the workers
+ * rest 100 us between calls, after 5 s 1 ms. */
+static void calm_workers(unsigned *rest_us, gint64 elapsed_us)
+{
+	unsigned us = elapsed_us > 5 * G_USEC_PER_SEC ? 1000 : elapsed_us > G_USEC_PER_SEC ? 100 : 0;
+
+	__atomic_store_n(rest_us, us, __ATOMIC_RELAXED);
+}
 
 static gpointer writer(gpointer data)
 {
@@ -256,7 +279,7 @@ static gpointer writer(gpointer data)
 				__atomic_fetch_add(&w->intact, 1, __ATOMIC_RELAXED);
 		}
 		__atomic_fetch_add(&w->ok, 1, __ATOMIC_RELAXED);
-		g_usleep(5);
+		rest(w, 5);
 	}
 	return NULL;
 }
@@ -275,7 +298,7 @@ static gpointer vcpu(gpointer data)
 		g_usleep(10);
 		g_assert_cmpint(sbx_guest_exit(w->g), ==, 0);
 		__atomic_fetch_add(&w->ok, 1, __ATOMIC_RELAXED);
-		g_usleep(10);
+		rest(w, 10);
 	}
 	return NULL;
 }
@@ -290,13 +313,13 @@ static void test_threads(void)
 	struct worker w[3];
 	GThread *t[3];
 	volatile int stop = 0;
-	unsigned done = 0, busy = 0;
+	unsigned done = 0, busy = 0, rest_us = 0;
 
 	g_assert_cmpint(sbx_mem_new(8 * PG, &m), ==, 0);
 	g_assert_cmpint(sbx_mem_split(m, &g), ==, 0);
 	g_assert_cmpint(sbx_snapshot_take(m, &s), ==, 0);
 	for (unsigned i = 0; i < 3; i++) {
-		w[i] = (struct worker){ .m = m, .g = g, .id = i, .stop = &stop };
+		w[i] = (struct worker){ .m = m, .g = g, .id = i, .stop = &stop, .rest_us = &rest_us };
 		t[i] = g_thread_new("w", i < 2 ? writer : vcpu, &w[i]);
 	}
 	/*
@@ -314,6 +337,8 @@ static void test_threads(void)
 			progressed = progressed && __atomic_load_n(&w[i].ok, __ATOMIC_RELAXED) >= 20;
 		if (progressed && now - start >= 300000)
 			break;
+		if (!progressed)
+			calm_workers(&rest_us, now - start);
 		if (now - start > 30 * G_USEC_PER_SEC)
 			g_error("no progress in 30 s: restores %u done, %u busy; ok %u/%u/%u",
 				done, busy, w[0].ok, w[1].ok, w[2].ok);
@@ -708,6 +733,8 @@ static gpointer stats_reader(gpointer data)
 		g_assert_cmpint(sbx_mem_stats(w->m, &st), ==, 0);
 		g_assert_true(st.size == 8 * PG || st.size == 16 * PG);
 		__atomic_fetch_add(&w->ok, 1, __ATOMIC_RELAXED);
+		if (__atomic_load_n(w->rest_us, __ATOMIC_RELAXED))
+			rest(w, 0);
 	}
 	return NULL;
 }
@@ -720,13 +747,13 @@ static void test_resize_threads(void)
 	struct worker w[4];
 	GThread *t[4];
 	volatile int stop = 0;
-	unsigned done = 0, busy = 0;
+	unsigned done = 0, busy = 0, rest_us = 0;
 	gint64 start;
 
 	g_assert_cmpint(sbx_mem_new(8 * PG, &m), ==, 0);
 	g_assert_cmpint(sbx_mem_split(m, &g), ==, 0);
 	for (unsigned i = 0; i < 4; i++) {
-		w[i] = (struct worker){ .m = m, .g = g, .id = i, .stop = &stop };
+		w[i] = (struct worker){ .m = m, .g = g, .id = i, .stop = &stop, .rest_us = &rest_us };
 		t[i] = g_thread_new("w", i < 2 ? writer : i == 2 ? vcpu : stats_reader, &w[i]);
 	}
 	start = g_get_monotonic_time();
@@ -738,6 +765,8 @@ static void test_resize_threads(void)
 			progressed = progressed && __atomic_load_n(&w[i].ok, __ATOMIC_RELAXED) >= 20;
 		if (progressed && now - start >= 200000)
 			break;
+		if (!progressed)
+			calm_workers(&rest_us, now - start);
 		if (now - start > 30 * G_USEC_PER_SEC)
 			g_error("no progress in 30 s: resizes %u done, %u busy; ok %u/%u/%u/%u",
 				done, busy, w[0].ok, w[1].ok, w[2].ok, w[3].ok);
