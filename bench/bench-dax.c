@@ -35,7 +35,7 @@
 #include "common/sys.h"
 #include "dax.h"
 #include "daxP.h"
-#include "tools/tinyvm.h"
+#include "vmm/cpu.h"
 #include "tools/daxsnap.h"
 #include "bench/bench-util.h"
 
@@ -291,7 +291,7 @@ static double eager_setup_ms(int kvm, unsigned n)
 }
 
 /* µs per slot for the guest's walk; first = restored slots, else already bound. */
-static double guest_walk(struct tinyvm *vm, struct dax_session *s, unsigned n)
+static double guest_walk(struct vmm_vm *vm, struct dax_session *s, unsigned n)
 {
 	uint8_t code[DAXSNAP_TOUCH_CODE_MAX];
 	size_t clen = daxsnap_touch_code(code, 0x2000, n);
@@ -299,13 +299,13 @@ static double guest_walk(struct tinyvm *vm, struct dax_session *s, unsigned n)
 
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t a = (uint32_t)(WBASE + (uint64_t)i * M2);
-		memcpy((uint8_t *)vm->mem + 0x2000 + 4 * i, &a, 4);
+		memcpy((uint8_t *)vm->ram + 0x2000 + 4 * i, &a, 4);
 	}
-	if (tinyvm_flat32(vm, 0x1000, code, clen) < 0)
+	if (vmm_cpu_flat32(vm, 0x1000, code, clen, NULL) < 0)
 		die("load", EINVAL);
 	t0 = bench_now_us();
 	for (;;) {
-		int r = tinyvm_run(vm);
+		int r = vmm_vm_run(vm);
 		if (r == KVM_EXIT_HLT)
 			break;
 		/* the window mapper binds without exits; anything else is handed to libdax */
@@ -328,15 +328,15 @@ static void first_touch(double *lazy_us, double *bound_us, double *eager_us, dou
 	const unsigned n = 1000;        /* 2 GiB of window below 4 GiB for the 32-bit guest */
 
 	for (int run = 0; run < RUNS; run++) {
-		struct tinyvm vm;
-		const char *why;
+		struct vmm_vm vm;
+		struct vmm_err err = { 0 };
 		struct dax_session *s;
 		void *blob;
 		size_t len;
 		double t0;
 
-		if (tinyvm_open(&vm, -1, 1 << 20, &why) < 0) {
-			fprintf(stderr, "bench-dax: VM: %s\n", why);
+		if (vmm_vm_open(&vm, -1, 1 << 20, 0, &err) < 0) {
+			fprintf(stderr, "bench-dax: VM: %s\n", err.msg);
 			exit(1);
 		}
 		s = session(vm.vm_fd, DAX_MAPPER_KVM_WINDOW, (uint64_t)n * M2, 21, n, 0);
@@ -363,7 +363,7 @@ static void first_touch(double *lazy_us, double *bound_us, double *eager_us, dou
 		c[run] = (bench_now_us() - t0) / n;
 		free(blob);
 		dax_session_free(s);
-		tinyvm_close(&vm);
+		vmm_vm_close(&vm);
 	}
 	*lazy_us = bench_median(a, RUNS);
 	*bound_us = bench_median(b, RUNS);

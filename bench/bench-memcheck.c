@@ -47,7 +47,7 @@ static void guest(struct mc_vm *vm, uint64_t op, uint64_t addr, uint64_t len, ui
 	struct mc_cmd c = { op, addr, len, seed, arg, { 0 } };
 
 	if (mc_vm_do(vm, &c) < 0)
-		die("guest command", vm->why);
+		die("guest command", vm->err.msg);
 	if (res0)
 		*res0 = c.res[0];
 }
@@ -65,7 +65,7 @@ static int child(const char *t0s)
 	if (fd < 0)
 		die("KVM", mk_kvm_strerror(fd));
 	if (mc_vm_open(&vm, fd, TIMEOUT_NS) < 0)
-		die("VM", vm.why);
+		die("VM", vm.err.msg);
 	if (mc_mem_new(BIND_SIZE, &m, &why) < 0 ||
 	    mc_mem_bind(m, &vm, MC_SLOT_TEST, MC_GPA_TEST, 0, &why) < 0)
 		die("test memory", why);
@@ -138,7 +138,7 @@ static void throughput(int fd)
 	volatile int sink = 0;
 
 	if (mc_vm_open(&vm, fd, TIMEOUT_NS) < 0)
-		die("VM", vm.why);
+		die("VM", vm.err.msg);
 	if (mc_mem_new(TPUT_SIZE, &m, &why) < 0 ||
 	    mc_mem_bind(m, &vm, MC_SLOT_TEST, MC_GPA_TEST, 0, &why) < 0)
 		die("test memory", why);

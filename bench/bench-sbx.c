@@ -26,7 +26,7 @@
 #include "common/kvm.h"
 #include "common/sys.h"
 #include "sandbox.h"
-#include "tools/tinyvm.h"
+#include "vmm/cpu.h"
 #include "bench/bench-util.h"
 
 #define PG 4096ull
@@ -37,7 +37,7 @@
 #define TABLE 0x10000u           /* page address table in low RAM */
 #define LOW (2 * MIB)
 
-static struct tinyvm vm;
+static struct vmm_vm vm;
 static struct sbx_vm *svm;
 static bool have_kvm;
 
@@ -86,7 +86,7 @@ static void guest_dirty(uint64_t gpa, struct sbx_mem *m, uint8_t *raw,
 			     0x8b, 0x06, 0xc7, 0x00, 1, 0, 0, 0, 0x83, 0xc6, 0x04, 0x49, 0x75, 0xf2,
 			     0xf4 };
 	uint32_t t = TABLE, cnt = n;
-	uint32_t *table = (uint32_t *)((uint8_t *)vm.mem + TABLE);
+	uint32_t *table = (uint32_t *)((uint8_t *)vm.ram + TABLE);
 	int r;
 
 	if (!n)
@@ -95,10 +95,10 @@ static void guest_dirty(uint64_t gpa, struct sbx_mem *m, uint8_t *raw,
 	memcpy(code + 6, &cnt, 4);
 	for (unsigned i = 0; i < n; i++)
 		table[i] = (uint32_t)(gpa + (uint64_t)pages[i] * PG);
-	r = tinyvm_flat32(&vm, 0x1000, code, 25);
+	r = vmm_cpu_flat32(&vm, 0x1000, code, 25, NULL);
 	if (r < 0)
-		die("tinyvm_flat32", r);
-	r = tinyvm_run(&vm);
+		die("vmm_cpu_flat32", r);
+	r = vmm_vm_run(&vm);
 	if (r != KVM_EXIT_HLT)
 		die("guest did not halt", r < 0 ? r : -EIO);
 }
@@ -381,17 +381,18 @@ static void bench_scaling(void)
 
 int main(void)
 {
-	const char *why = NULL;
+	struct vmm_err err = { 0 };
 	int r;
 
-	r = tinyvm_open(&vm, -1, LOW, &why);
+	r = vmm_vm_open(&vm, -1, LOW, 0, &err);
 	have_kvm = r == 0;
 	if (have_kvm) {
 		if ((r = sbx_vm_from_fd(vm.vm_fd, &svm)) < 0)
 			die("sbx_vm_from_fd", r);
 		printf("bench-sbx: pages dirtied by a real KVM guest (one 4-byte store per page)\n\n");
 	} else {
-		printf("bench-sbx: no KVM (%s): pages dirtied by host stores\n\n", why ? why : "?");
+		printf("bench-sbx: no KVM (%s): pages dirtied by host stores\n\n", err.msg);
+		vmm_vm_close(&vm);
 	}
 	bench_restore();
 	bench_copy();
@@ -400,7 +401,7 @@ int main(void)
 	bench_scaling();
 	if (have_kvm) {
 		sbx_vm_free(svm);
-		tinyvm_close(&vm);
+		vmm_vm_close(&vm);
 	}
 	return 0;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * KVM in the tests: whether and where KVM cases run (natively, or in
- * memkit's microVM), and the tiny VM they use (tools/tinyvm.h: one vCPU in
+ * memkit's microVM), and the VM they use (vmm/vm.h, vmm/cpu.h: one vCPU in
  * flat 32-bit protected mode, so test guests can address any gpa below
  * 4 GiB; tests hand it code bytes and memory slots and inspect exits).
  */
@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
-#include "tools/tinyvm.h"
+#include "vmm/cpu.h"
 
 /*
  * If /dev/kvm cannot be used, call g_test_skip() with the reason and return

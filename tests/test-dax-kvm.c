@@ -77,7 +77,7 @@ struct evlog {
 };
 
 struct kfx {
-	struct tinyvm vm;
+	struct vmm_vm vm;
 	struct dax_table *table;
 	struct dax_session *s;
 	char *path;
@@ -127,15 +127,15 @@ static void kfx_session(struct kfx *f, unsigned mapper, uint32_t flags)
 #define KFX_NO_SESSION (1u << 31)
 static bool kfx_open_flags(struct kfx *f, unsigned mapper, const char *path, uint32_t flags)
 {
-	const char *why;
+	struct vmm_err err = { 0 };
 	int r;
 
 	memset(f, 0, sizeof(*f));
 	if (!kvmtest_available())
 		return false;
-	r = tinyvm_open(&f->vm, -1, 1 << 20, &why);
+	r = vmm_vm_open(&f->vm, -1, 1 << 20, 0, &err);
 	if (r < 0)
-		g_error("VM setup: %s: %s", why, g_strerror(-r));
+		g_error("VM setup: %s", err.msg);
 	f->path = path ? g_strdup(path) : dax_test_file(16 * M2 + 0x1000);
 	g_assert_cmpint(dax_table_new(&f->table), ==, 0);
 	g_assert_cmpint(dax_table_add(f->table, 1, f->path), ==, 0);
@@ -172,7 +172,7 @@ static void kfx_close(struct kfx *f, bool keep_file)
 {
 	dax_session_free(f->s);
 	dax_table_free(f->table);
-	tinyvm_close(&f->vm);
+	vmm_vm_close(&f->vm);
 	g_array_unref(f->log.ev);
 	g_mutex_clear(&f->log.lock);
 	if (!keep_file)
@@ -190,7 +190,7 @@ static unsigned run_guest(struct kfx *f, int *fail)
 
 	*fail = 0;
 	for (;;) {
-		int r = tinyvm_run(&f->vm);
+		int r = vmm_vm_run(&f->vm);
 		if (r == KVM_EXIT_HLT)
 			return handled;
 		if (r == KVM_EXIT_IO)
@@ -216,7 +216,7 @@ static void regs(struct kfx *f, struct kvm_regs *rg)
 
 static void load(struct kfx *f, struct code *c)
 {
-	g_assert_cmpint(tinyvm_flat32(&f->vm, 0x1000, c->b, c->n), ==, 0);
+	g_assert_cmpint(vmm_cpu_flat32(&f->vm, 0x1000, c->b, c->n, NULL), ==, 0);
 }
 
 /* Load c and run it to its hlt with no exit and no libdax error; *rg its registers then. */
@@ -273,12 +273,12 @@ static void test_upgrade(gconstpointer mapper)
 	store_eax(&c, WBASE + 0x2000);
 	hlt(&c);
 	load(&f, &c);
-	g_assert_cmpint(tinyvm_run(&f.vm), ==, KVM_EXIT_IO);
+	g_assert_cmpint(vmm_vm_run(&f.vm), ==, KVM_EXIT_IO);
 	regs(&f, &rg);
 	g_assert_cmphex(rg.rax, ==, pat32(0x100));
 	/* the guest's read -> write upgrade: the same range again, read-write */
 	g_assert_cmpint(setup(&f, 0, 0, M2, R | W), ==, 0);
-	g_assert_cmpint(tinyvm_run(&f.vm), ==, KVM_EXIT_HLT);
+	g_assert_cmpint(vmm_vm_run(&f.vm), ==, KVM_EXIT_HLT);
 	fd = open(f.path, O_RDONLY);
 	g_assert_cmpint(pread(fd, &v, 4, 0x2000), ==, 4);
 	close(fd);
@@ -291,7 +291,7 @@ static void test_upgrade(gconstpointer mapper)
 	load_ebx(&c2, WBASE + 2 * M2 + 0x3000);
 	hlt(&c2);
 	load(&f, &c2);
-	r = tinyvm_run(&f.vm);
+	r = vmm_vm_run(&f.vm);
 	if (GPOINTER_TO_UINT(mapper) == DAX_MAPPER_KVM_MEMSLOT) {
 		/* KVM_MEM_READONLY: the write exits as MMIO (api.rst), libdax refuses it */
 		g_assert_cmpint(r, ==, KVM_EXIT_MMIO);
@@ -332,7 +332,7 @@ static void test_remove(gconstpointer mapper)
 	load_ebx(&c, WBASE + 4 * M2 + 8);
 	hlt(&c);
 	load(&f, &c);
-	g_assert_cmpint(tinyvm_run(&f.vm), ==, KVM_EXIT_IO);
+	g_assert_cmpint(vmm_vm_run(&f.vm), ==, KVM_EXIT_IO);
 	regs(&f, &rg);
 	g_assert_cmphex(rg.rax, ==, pat32(8));
 	/* FUSE_REMOVEMAPPING as the kernel sends it */
@@ -341,14 +341,14 @@ static void test_remove(gconstpointer mapper)
 	g_assert_cmpint(dax_session_remove_raw(f.s, payload, sizeof(payload)), ==, 0);
 	if (GPOINTER_TO_UINT(mapper) == DAX_MAPPER_KVM_MEMSLOT) {
 		/* the page is gone from the guest: an MMIO exit nobody claims */
-		g_assert_cmpint(tinyvm_run(&f.vm), ==, KVM_EXIT_MMIO);
+		g_assert_cmpint(vmm_vm_run(&f.vm), ==, KVM_EXIT_MMIO);
 		g_assert_cmphex(f.vm.run->mmio.phys_addr, ==, WBASE + 4 * M2 + 8);
 		g_assert_cmpint(dax_session_handle_kvm_exit(f.s, f.vm.run), ==, 0);
 	} else {
 		/* the page is gone: zeros, no exit, the vCPU goes on; reported when caught */
 		struct dax_event ev;
 
-		g_assert_cmpint(tinyvm_run(&f.vm), ==, KVM_EXIT_HLT);
+		g_assert_cmpint(vmm_vm_run(&f.vm), ==, KVM_EXIT_HLT);
 		regs(&f, &rg);
 		g_assert_cmphex(rg.rbx, ==, 0);
 		if (lazy_by_userfault(&f)) {
@@ -546,12 +546,12 @@ static void test_restore_over_live(void)
 	load_ebx(&c, WBASE + 0x20);             /* A again, after the restore */
 	hlt(&c);
 	load(&f, &c);
-	g_assert_cmpint(tinyvm_run(&f.vm), ==, KVM_EXIT_IO);
+	g_assert_cmpint(vmm_vm_run(&f.vm), ==, KVM_EXIT_IO);
 	regs(&f, &rg);
 	g_assert_cmphex(rg.rax, ==, pat32(M2 + 0x20));
 	g_assert_cmpint(dax_session_restore(f.s, blob, len), ==, 0);
 	/* A is gone from the guest: zeros, not a stale read */
-	g_assert_cmpint(tinyvm_run(&f.vm), ==, KVM_EXIT_HLT);
+	g_assert_cmpint(vmm_vm_run(&f.vm), ==, KVM_EXIT_HLT);
 	regs(&f, &rg);
 	g_assert_cmphex(rg.rbx, ==, 0);
 	if (lazy_by_userfault(&f))
@@ -595,7 +595,7 @@ static int two_walkers(struct kfx *f, struct walker w[2], int *sz)
 	g_assert_cmpint(mk_kvm_set_sregs(vcpu1, &sregs), ==, 0);
 	memset(&rg, 0, sizeof(rg));
 	rg.rip = 0x1800;
-	rg.rsp = f->vm.mem_size - 0x1000;
+	rg.rsp = f->vm.ram_size - 0x1000;
 	rg.rflags = 2;
 	g_assert_cmpint(mk_kvm_set_regs(vcpu1, &rg), ==, 0);
 	return vcpu1;
@@ -658,8 +658,8 @@ static void test_concurrent_faults(void)
 		uint32_t a = (uint32_t)(WBASE + i * M2 + 0x10 * i);
 		uint32_t b = (uint32_t)(WBASE + (N - 1 - i) * M2 + 0x10 * (N - 1 - i));
 		g_assert_cmpint(setup(&f, i * M2, (i % 4) * M2, M2, R), ==, 0);
-		memcpy((uint8_t *)f.vm.mem + 0x2000 + 4 * i, &a, 4);
-		memcpy((uint8_t *)f.vm.mem + 0x3000 + 4 * i, &b, 4);
+		memcpy((uint8_t *)f.vm.ram + 0x2000 + 4 * i, &a, 4);
+		memcpy((uint8_t *)f.vm.ram + 0x3000 + 4 * i, &b, 4);
 		want ^= pat32((i % 4) * M2 + 0x10 * i);
 	}
 	g_assert_cmpint(dax_session_snapshot(f.s, 2, &blob, &len), ==, 0);
@@ -667,7 +667,7 @@ static void test_concurrent_faults(void)
 
 	walk_code(&c0, 0x2000, N);
 	walk_code(&c1, 0x3000, N);
-	memcpy((uint8_t *)f.vm.mem + 0x1800, c1.b, c1.n);
+	memcpy((uint8_t *)f.vm.ram + 0x1800, c1.b, c1.n);
 	load(&f, &c0);
 	vcpu1 = two_walkers(&f, w, &sz);
 
@@ -939,7 +939,7 @@ static void test_poll_loop(void)
 	for (unsigned i = 0; i < N; i++) {
 		uint32_t a = (uint32_t)(WBASE + i * M2 + 0x10 * i);
 		g_assert_cmpint(setup(&f, i * M2, i * M2, M2, R), ==, 0);
-		memcpy((uint8_t *)f.vm.mem + 0x2000 + 4 * i, &a, 4);
+		memcpy((uint8_t *)f.vm.ram + 0x2000 + 4 * i, &a, 4);
 		want ^= pat32(i * M2 + 0x10 * i);
 	}
 	g_assert_cmpint(dax_session_snapshot(f.s, 2, &blob, &len), ==, 0);
@@ -1132,17 +1132,17 @@ static void test_race(void)
 		uint32_t wantb = pat32(j * M2 + 0x10 * j + 0x100);
 
 		g_assert_cmpint(setup(&f, i * M2, i * M2, M2, R), ==, 0);
-		memcpy((uint8_t *)f.vm.mem + 0x2000 + 8 * i, &a, 4);
-		memcpy((uint8_t *)f.vm.mem + 0x2004 + 8 * i, &want, 4);
-		memcpy((uint8_t *)f.vm.mem + 0x3000 + 8 * i, &b, 4);
-		memcpy((uint8_t *)f.vm.mem + 0x3004 + 8 * i, &wantb, 4);
+		memcpy((uint8_t *)f.vm.ram + 0x2000 + 8 * i, &a, 4);
+		memcpy((uint8_t *)f.vm.ram + 0x2004 + 8 * i, &want, 4);
+		memcpy((uint8_t *)f.vm.ram + 0x3000 + 8 * i, &b, 4);
+		memcpy((uint8_t *)f.vm.ram + 0x3004 + 8 * i, &wantb, 4);
 	}
 	g_assert_cmpint(dax_session_snapshot(f.s, 2, &rc.blob, &rc.len), ==, 0);
 	g_assert_cmpint(dax_session_restore(f.s, rc.blob, rc.len), ==, 0);
 	n = race_code(code, 0x3000, RACE_N, RACE_ROUNDS);
-	memcpy((uint8_t *)f.vm.mem + 0x1800, code, n);
+	memcpy((uint8_t *)f.vm.ram + 0x1800, code, n);
 	n = race_code(code, 0x2000, RACE_N, RACE_ROUNDS);
-	g_assert_cmpint(tinyvm_flat32(&f.vm, 0x1000, code, n), ==, 0);
+	g_assert_cmpint(vmm_cpu_flat32(&f.vm, 0x1000, code, n, NULL), ==, 0);
 	vcpu1 = two_walkers(&f, w, &sz);
 
 	th[0] = g_thread_new("vcpu0", walk, &w[0]);

@@ -25,7 +25,7 @@
 #define RO_GPA 0x20000000u
 
 struct guest {
-	struct tinyvm vm;
+	struct vmm_vm vm;
 	struct sbx_vm *svm;
 	GByteArray *code;
 	struct sbx_mem *m;          /* a patterned region, its snapshot, its guest view */
@@ -37,14 +37,14 @@ static struct sbx_mem *patterned(unsigned pages, struct sbx_snapshot **s);
 
 static bool guest_open(struct guest *g, unsigned pages)
 {
-	const char *why;
+	struct vmm_err err = { 0 };
 	int r;
 
 	if (!kvmtest_available())
 		return false;
-	r = tinyvm_open(&g->vm, -1, 1 << 20, &why);
+	r = vmm_vm_open(&g->vm, -1, 1 << 20, 0, &err);
 	if (r < 0)
-		g_error("VM setup: %s: %s", why, g_strerror(-r));
+		g_error("VM setup: %s", err.msg);
 	g_assert_cmpint(sbx_vm_from_fd(g->vm.vm_fd, &g->svm), ==, 0);
 	g_assert_cmpint(sbx_vm_fd(g->svm), ==, g->vm.vm_fd);
 	g_assert_cmpint(sbx_vm_kvm_fd(g->svm), ==, -EBADF);
@@ -60,7 +60,7 @@ static void guest_close(struct guest *g)
 	sbx_mem_free(g->m);
 	sbx_snapshot_free(g->s);
 	sbx_vm_free(g->svm);
-	tinyvm_close(&g->vm);
+	vmm_vm_close(&g->vm);
 	g_byte_array_unref(g->code);
 }
 
@@ -94,7 +94,7 @@ static void out8(struct guest *g, uint8_t port)
 static void load(struct guest *g)
 {
 	emit(g, "\xf4", 1);                      /* hlt */
-	g_assert_cmpint(tinyvm_flat32(&g->vm, 0x1000, g->code->data, g->code->len), ==, 0);
+	g_assert_cmpint(vmm_cpu_flat32(&g->vm, 0x1000, g->code->data, g->code->len, NULL), ==, 0);
 	g_byte_array_set_size(g->code, 0);
 }
 
@@ -104,7 +104,7 @@ static int run(struct guest *g, struct sbx_guest *gv)
 	int r;
 
 	g_assert_cmpint(sbx_guest_enter(gv), ==, 0);
-	r = tinyvm_run(&g->vm);
+	r = vmm_vm_run(&g->vm);
 	g_assert_cmpint(sbx_guest_exit(gv), ==, 0);
 	return r;
 }

@@ -21,7 +21,7 @@
 #include "dax.h"
 #include "daxsnap.h"
 #include "tools/microvm-run.h"
-#include "tools/tinyvm.h"
+#include "vmm/cpu.h"
 #include "json-out.h"
 #include "outfile.h"
 #include "tool-util.h"
@@ -1247,13 +1247,13 @@ static int cmd_replay(int argc, char **argv)
 	struct dax_table *table = NULL;
 	struct dax_session *s = NULL;
 	struct dax_stats st;
-	struct tinyvm tv = { .kvm_fd = -1, .vm_fd = -1, .vcpu_fd = -1 };
+	struct vmm_vm tv = { .kvm_fd = -1, .vm_fd = -1, .vcpu_fd = -1 };
 	GHashTableIter it;
 	gpointer k, p;
 	int kvm = -1, r, status = EXIT_BAD;
 	size_t mem_size, dlen;
 	uint8_t code[64];
-	const char *why;
+	struct vmm_err err = { 0 };
 	struct daxsnap_replay rp;
 	uint64_t t0, t1;
 
@@ -1295,8 +1295,8 @@ static int cmd_replay(int argc, char **argv)
 		status = EXIT_NOKVM;
 		goto out;
 	}
-	if (tinyvm_open(&tv, kvm, mem_size, &why) < 0) {
-		complain(EXIT_BAD, "replay: cannot create the KVM VM", why);
+	if (vmm_vm_open(&tv, kvm, mem_size, 0, &err) < 0) {
+		complain(EXIT_BAD, "replay: cannot create the KVM VM", err.msg);
 		goto out;
 	}
 	{
@@ -1323,10 +1323,10 @@ static int cmd_replay(int argc, char **argv)
 	/* guest: slot address table, code, flat 32-bit segments */
 	for (uint64_t i = 0; i < h.count; i++) {
 		uint32_t a = (uint32_t)(h.base_gpa + v[i].moffset);
-		memcpy((uint8_t *)tv.mem + REPLAY_TABLE + 4 * i, &a, 4);
+		memcpy((uint8_t *)tv.ram + REPLAY_TABLE + 4 * i, &a, 4);
 	}
-	if (tinyvm_flat32(&tv, REPLAY_CODE, code,
-			  daxsnap_touch_code(code, REPLAY_TABLE, (uint32_t)h.count)) < 0)
+	if (vmm_cpu_flat32(&tv, REPLAY_CODE, code,
+			   daxsnap_touch_code(code, REPLAY_TABLE, (uint32_t)h.count), &err) < 0)
 		goto kvm_fail;
 
 	/* libdax binds each slot on its first touch (or bound all at restore) */
@@ -1353,11 +1353,11 @@ static int cmd_replay(int argc, char **argv)
 	status = rp.failed ? EXIT_BAD : 0;
 	goto out;
 kvm_fail:
-	complain(EXIT_BAD, "replay", "KVM vCPU setup or run failed");
+	complain(EXIT_BAD, "replay", err.err ? err.msg : "KVM vCPU setup or run failed");
 out:
 	dax_session_free(s);
 	dax_table_free(table);
-	tinyvm_close(&tv);
+	vmm_vm_close(&tv);
 	if (kvm >= 0)
 		mk_close(kvm);
 	return status;

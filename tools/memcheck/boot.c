@@ -12,7 +12,7 @@
 
 #include "common/kvm.h"
 #include "tools/memcheck/boot.h"
-#include "tools/tinyvm.h"
+#include "vmm/cpu.h"
 
 /* Offsets in boot_params / the setup header (boot.rst, "THE REAL-MODE KERNEL HEADER"). */
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
@@ -185,7 +185,7 @@ int lx_boot_vmlinux(uint8_t *ram, uint64_t ram_size, const uint8_t *elf, size_t 
 
 int lx_boot_vcpu(int kvm_fd, int vcpu_fd, uint64_t entry, char *why, size_t why_len)
 {
-	struct kvm_cpuid2 *cpuid = tinyvm_supported_cpuid(kvm_fd);
+	struct kvm_cpuid2 *cpuid = vmm_cpu_supported_cpuid(kvm_fd);
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	const char *what = NULL;
@@ -231,8 +231,8 @@ int lx_boot_vcpu(int kvm_fd, int vcpu_fd, uint64_t entry, char *why, size_t why_
 		what = "KVM_GET_SREGS";
 		goto out;
 	}
-	tinyvm_flat_segment(&sregs.cs, 0x10, 0x0b, true);
-	tinyvm_flat_segment(&sregs.ds, 0x18, 0x03, false);
+	vmm_cpu_flat_segment(&sregs.cs, 0x10, 0x0b, 0, true);
+	vmm_cpu_flat_segment(&sregs.ds, 0x18, 0x03, 0, false);
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
 	sregs.gdt.base = LX_BOOT_GDT;
 	sregs.gdt.limit = 4 * 8 - 1;

@@ -82,7 +82,7 @@ static bool guest_sums(struct mc_vm *vm, uint64_t sums[NMAP], struct mc_result *
 
 		if (mc_vm_do(vm, &c) < 0) {
 			mc_fail(res, "%s: guest checksum of the window at +0x%llx: %s", when,
-				(unsigned long long)moff[i], vm->why);
+				(unsigned long long)moff[i], vm->err.msg);
 			return false;
 		}
 		sums[i] = c.res[0];

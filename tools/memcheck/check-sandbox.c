@@ -73,7 +73,7 @@ static bool guest_do(struct fixture *f, struct mc_cmd *c, struct mc_result *res,
 {
 	if (mc_vm_do(&f->vm, c) == 0)
 		return true;
-	mc_fail(res, "%s: %s", what, f->vm.why);
+	mc_fail(res, "%s: %s", what, f->vm.err.msg);
 	return false;
 }
 
@@ -175,7 +175,7 @@ static bool expect_mmio(struct fixture *f, uint64_t gpa, bool write, uint64_t va
 	if (rr != MC_RUN_MMIO) {
 		mc_fail(res, "guest %s of gpa 0x%llx was not caught: %s", write ? "write" : "read",
 			(unsigned long long)gpa,
-			rr == MC_RUN_DONE ? "the access reached memory" : f->vm.why);
+			rr == MC_RUN_DONE ? "the access reached memory" : f->vm.err.msg);
 		return false;
 	}
 	if (run->mmio.phys_addr != gpa || !!run->mmio.is_write != write || run->mmio.len != 8) {
@@ -194,7 +194,7 @@ static bool expect_mmio(struct fixture *f, uint64_t gpa, bool write, uint64_t va
 		memset(run->mmio.data, 0, sizeof(run->mmio.data));
 	rr = mc_vm_resume(&f->vm, &c, &st);
 	if (rr != MC_RUN_DONE || st != MC_ST_OK) {
-		mc_fail(res, "guest after MMIO exit: %s", rr == MC_RUN_DONE ? "bad status" : f->vm.why);
+		mc_fail(res, "guest after MMIO exit: %s", rr == MC_RUN_DONE ? "bad status" : f->vm.err.msg);
 		return false;
 	}
 	if (!write && c.res[0] != 0) {

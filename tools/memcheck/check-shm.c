@@ -104,7 +104,7 @@ void mc_check_shm(const struct mc_opts *o, struct mc_result *res)
 	}
 	c = (struct mc_cmd){ MC_OP_FILL, MC_GPA_SHM + ci.offset, BLOCK_LEN, seed, MC_PAT_RANDOM, { 0 } };
 	if (mc_vm_do(&vm, &c) < 0) {
-		mc_fail(res, "guest fill of the block: %s", vm.why);
+		mc_fail(res, "guest fill of the block: %s", vm.err.msg);
 		goto out;
 	}
 	mc_note(o, "shm: pool %s, chunk %u (%llu bytes) at gpa 0x%llx; guest wrote the block",

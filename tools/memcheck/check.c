@@ -74,7 +74,7 @@ bool mc_check_vm(const struct mc_opts *o, struct mc_vm *vm, struct mc_result *re
 {
 	if (mc_vm_open(vm, o->kvm_fd, o->timeout_ns) == 0)
 		return true;
-	mc_fail(res, "VM setup: %s", vm->why);
+	mc_fail(res, "VM setup: %s", vm->err.msg);
 	mc_vm_close(vm);
 	return false;
 }

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * memcheck-guest: one VM with one vCPU in 64-bit long mode running the
- * guest program (memcheck-guest.S) over identity-mapped 2 MiB pages, and
- * the command protocol of memcheck/proto.h on top of KVM_RUN.
+ * memcheck-guest: the guest program (memcheck-guest.S) on a vmm/ VM, its
+ * vCPU in 64-bit long mode over identity-mapped 2 MiB pages, and the
+ * command protocol of memcheck/proto.h on top of KVM_RUN.
  *
- * Every run is bounded by a deadline: a timer signal sets the vCPU's
- * immediate_exit, so a guest that hangs makes mc_vm_call() return
- * MC_RUN_TIMEOUT instead of hanging the tool.
+ * Every call is bounded by vmm's deadline, so a guest that hangs makes
+ * mc_vm_call() return MC_RUN_TIMEOUT instead of hanging the tool.
  */
 #pragma once
 
@@ -15,7 +14,7 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
-#include "tools/tinyvm.h"
+#include "vmm/vm.h"
 
 struct mc_vm;
 
@@ -36,8 +35,8 @@ typedef int (*mc_exit_fn)(void *data, struct kvm_run *run);
 typedef int (*mc_fault_fn)(void *data, uint64_t gpa);
 
 struct mc_vm {
-	struct tinyvm tv;       /* VM, vCPU, kvm_run; its RAM is the low RAM (kvm_fd borrowed) */
-	uint8_t *low;           /* tv.mem: MC_LOW_SIZE bytes of control RAM at gpa 0 */
+	struct vmm_vm tv;       /* VM, vCPU, kvm_run; its RAM is the low RAM (kvm_fd borrowed) */
+	uint8_t *low;           /* tv.ram: MC_LOW_SIZE bytes of control RAM at gpa 0 */
 	uint64_t timeout_ns;    /* per call */
 	mc_exit_fn exit_fn;
 	mc_fault_fn fault_fn;
@@ -49,20 +48,20 @@ struct mc_vm {
 	void *run_data;
 	uint64_t t_open_ns;     /* mk_now_ns() when mc_vm_open() started */
 	uint64_t t_hello_ns;    /* ... when the guest's first OUT arrived */
-	char why[256];          /* the reason of the last failure */
+	struct vmm_err err;     /* why the last open or call failed */
 };
 
 enum mc_run_result {
 	MC_RUN_DONE = 0,        /* command completed; status in *status */
 	MC_RUN_MMIO,            /* unhandled MMIO exit: see vm->run->mmio; mc_vm_resume() continues */
 	MC_RUN_TIMEOUT,         /* deadline passed: the guest hangs */
-	MC_RUN_ERROR,           /* anything else (shutdown, internal error, bad exit); vm->why */
+	MC_RUN_ERROR,           /* anything else (shutdown, internal error, bad exit); vm->err */
 };
 
 /*
  * Create the VM on kvm_fd, with low RAM at gpa 0 (slot 0), page tables,
  * GDT, the guest program, long-mode registers; runs the guest to its
- * first OUT. Returns 0 or -errno with vm->why set.
+ * first OUT. Returns 0 or -errno with vm->err set.
  */
 int mc_vm_open(struct mc_vm *vm, int kvm_fd, uint64_t timeout_ns);
 void mc_vm_close(struct mc_vm *vm);
@@ -86,10 +85,9 @@ enum mc_run_result mc_vm_call(struct mc_vm *vm, struct mc_cmd *cmd, unsigned *st
 /* Continue after MC_RUN_MMIO (for a read, fill vm->run->mmio.data first). */
 enum mc_run_result mc_vm_resume(struct mc_vm *vm, struct mc_cmd *cmd, unsigned *status);
 
-/* Convenience: call and require DONE with MC_ST_OK; else -EIO with vm->why. */
+/* Convenience: call and require DONE with MC_ST_OK; else -EIO with vm->err. */
 int mc_vm_do(struct mc_vm *vm, struct mc_cmd *cmd);
 
-const char *mc_exit_name(uint32_t reason);
 
 /* The guest program's bytes (memcheck-guest.S). */
 extern const uint8_t mc_guest_start[], mc_guest_end[];
