@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * libFuzzer target: memcheck-guest's passthrough FUSE server
- * (tools/memcheck/fuse-server.c), one guest request per input, over a real
+ * libFuzzer target: vmm/'s passthrough FUSE server (vmm/fuse-server.c,
+ * memcheck-guest's linux check), one guest request per input, over a real
  * temporary directory whose state carries over between inputs (nodes and
  * open files found by earlier inputs are there for later ones).
  *
@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <linux/fuse.h>
 
-#include "tools/memcheck/fuse-server.h"
+#include "vmm/fuse-server.h"
 #include "tests/guard.h"
 
 
@@ -49,7 +49,7 @@ static const size_t caps[8] = {
 
 static char root[] = "/tmp/fuzz-fuse-server-XXXXXX";
 static int root_fd = -1;
-static struct lx_fuse fuse;
+static struct vmm_fuse fuse;
 static unsigned long inputs, handled_ok;
 static uint64_t refused;        /* over every server so far */
 static char summary[128];
@@ -65,7 +65,7 @@ static void wipe(void)
 {
 	if (root_fd >= 0) {
 		refused += fuse.st.refused;
-		lx_fuse_free(&fuse);
+		vmm_fuse_free(&fuse);
 		close(root_fd);
 		root_fd = -1;
 	}
@@ -97,7 +97,7 @@ static void restart(void)
 	if (root_fd < 0 || fd < 0 || write(fd, "abcdefgh", 8) != 8 || mkdirat(root_fd, "d", 0755) < 0)
 		abort();
 	close(fd);
-	if (lx_fuse_init(&fuse, root_fd, NULL, 0) < 0)
+	if (vmm_fuse_init(&fuse, root_fd, NULL, 0) < 0)
 		abort();
 }
 
@@ -126,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ih.total_extlen = 0;
 		memcpy(in, &ih, sizeof(ih));
 	}
-	n = lx_fuse_handle(&fuse, in, len, out, cap);
+	n = vmm_fuse_handle(&fuse, in, len, out, cap);
 	if (n > cap || (n && (n < sizeof(oh) || len < sizeof(ih))))
 		abort();
 	if (n) {

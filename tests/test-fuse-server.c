@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * memcheck-guest's virtio-fs device and passthrough FUSE server
- * (tools/memcheck/: pci.c, virtio-pci.c, virtio-fs.c, fuse-server.c) fed
- * hostile requests from the guest's side, without KVM: a struct lx_vm built
- * by hand over anonymous memory as guest RAM, the device on its PCI bus,
- * and this program as the guest's driver. It programs config space through
+ * vmm/'s virtio-fs device and passthrough FUSE server (pci.c,
+ * virtio-pci.c, virtio-fs.c, fuse-server.c: memcheck-guest's linux check
+ * serves its guest with them) fed hostile requests from the guest's side,
+ * without KVM: a struct vmm_vm built by hand over anonymous memory as guest
+ * RAM, a PCI bus with the device on it, and this program as the guest's
+ * driver. It programs config space through
  * ports 0xcf8/0xcfc, finds the virtio capabilities, sets up the queues
  * through BAR 0, places requests as split-virtqueue descriptor chains in
  * guest RAM, writes the notify register and reads the replies back from the
@@ -12,7 +13,7 @@
  * is a real temporary directory, so a request that should have been
  * refused but changed the host shows up there.
  *
- * The same malformed requests then go to lx_fuse_handle() directly in
+ * The same malformed requests then go to vmm_fuse_handle() directly in
  * buffers of exactly their size (an --enable-sanitizers build catches any
  * read past them) with poisoned guard bytes after the reply buffer.
  */
@@ -33,16 +34,18 @@
 #include <linux/virtio_ring.h>
 
 #include "common/macro.h"
-#include "tools/memcheck/fuse-server.h"
-#include "tools/memcheck/linux-vm.h"
-#include "tools/memcheck/virtio-fs.h"
+#include "vmm/fuse-server.h"
+#include "vmm/pci.h"
+#include "vmm/virtio-fs.h"
+#include "vmm/vm.h"
 #include "tests/guard.h"
 
 
 /* Guest RAM and where the driver puts things in it. */
 #define RAM_SIZE   (4ull << 20)
 #define SLOT       1
-#define QSIZE      LX_VQ_SIZE
+#define BAR0_GPA   0xc0000000ull
+#define QSIZE      VMM_VQ_SIZE
 #define REQ_GPA    0x10000ull        /* requests: up to 0x200000 */
 #define REPLY_GPA  0x200000ull       /* replies: up to 0x3f0000, then guard bytes */
 #define REPLY_MAX  0x1e0000ull
@@ -57,9 +60,10 @@ static const uint64_t rings[2][3] = {   /* per queue: descriptors, available, us
 };
 
 struct guest {
-	struct lx_vm vm;
-	struct lx_fuse fuse;
-	struct lx_virtiofs fs;
+	struct vmm_vm vm;                /* RAM only: no KVM */
+	struct vmm_pci pci;
+	struct vmm_fuse fuse;
+	struct vmm_virtiofs fs;
 	char *root;
 	int root_fd;
 	uint64_t common, notify;         /* guest-physical, from the capabilities */
@@ -75,7 +79,7 @@ static void cf8(struct guest *g, unsigned off)
 {
 	uint32_t a = 0x80000000u | SLOT << 11 | (off & 0xfc);
 
-	lx_pci_io(&g->vm.pci, 0xcf8, (uint8_t *)&a, 4, true);
+	vmm_pci_io(&g->pci, 0xcf8, (uint8_t *)&a, 4, true);
 }
 
 static uint32_t cfg_read(struct guest *g, unsigned off, unsigned len)
@@ -83,27 +87,27 @@ static uint32_t cfg_read(struct guest *g, unsigned off, unsigned len)
 	uint32_t v = 0;
 
 	cf8(g, off);
-	lx_pci_io(&g->vm.pci, (uint16_t)(0xcfc + (off & 3)), (uint8_t *)&v, len, false);
+	vmm_pci_io(&g->pci, (uint16_t)(0xcfc + (off & 3)), (uint8_t *)&v, len, false);
 	return v;
 }
 
 static void cfg_write(struct guest *g, unsigned off, uint32_t v, unsigned len)
 {
 	cf8(g, off);
-	lx_pci_io(&g->vm.pci, (uint16_t)(0xcfc + (off & 3)), (uint8_t *)&v, len, true);
+	vmm_pci_io(&g->pci, (uint16_t)(0xcfc + (off & 3)), (uint8_t *)&v, len, true);
 }
 
 static uint64_t mmio_read(struct guest *g, uint64_t gpa, unsigned len)
 {
 	uint64_t v = 0;
 
-	g_assert_true(lx_pci_mmio(&g->vm.pci, gpa, (uint8_t *)&v, len, false));
+	g_assert_true(vmm_pci_mmio(&g->pci, gpa, (uint8_t *)&v, len, false));
 	return v;
 }
 
 static void mmio_write(struct guest *g, uint64_t gpa, uint64_t v, unsigned len)
 {
-	g_assert_true(lx_pci_mmio(&g->vm.pci, gpa, (uint8_t *)&v, len, true));
+	g_assert_true(vmm_pci_mmio(&g->pci, gpa, (uint8_t *)&v, len, true));
 }
 
 static void common_write(struct guest *g, unsigned off, uint64_t v, unsigned len)
@@ -122,10 +126,10 @@ static void find_device(struct guest *g)
 	uint64_t bar0;
 
 	g_assert_cmphex(cfg_read(g, 0x00, 2), ==, 0x1af4);
-	g_assert_cmphex(cfg_read(g, 0x02, 2), ==, 0x1040 + LX_VIRTIO_ID_FS);
+	g_assert_cmphex(cfg_read(g, 0x02, 2), ==, 0x1040 + VMM_VIRTIO_ID_FS);
 	cfg_write(g, 0x04, 0x0006, 2);                  /* memory space + bus master */
 	bar0 = cfg_read(g, 0x10, 4) & ~0xfu;
-	g_assert_cmphex(bar0, ==, LX_GPA_PCI_MMIO);
+	g_assert_cmphex(bar0, ==, BAR0_GPA);
 	for (unsigned p = cfg_read(g, 0x34, 1); p; p = cfg_read(g, p + 1, 1)) {
 		unsigned type = cfg_read(g, p + VIRTIO_PCI_CAP_CFG_TYPE, 1);
 		uint64_t off = cfg_read(g, p + VIRTIO_PCI_CAP_OFFSET, 4);
@@ -181,7 +185,9 @@ static void driver_init_at(struct guest *g, uint64_t desc, uint64_t avail, uint6
 	setup_queue(g, 0, rings[0][0], rings[0][1], rings[0][2]);
 	setup_queue(g, 1, desc, avail, used);
 	common_write(g, VIRTIO_PCI_COMMON_STATUS, s | VIRTIO_CONFIG_S_DRIVER_OK, 1);
-	g->fs.error[0] = g->fs.v.error[0] = g->fuse.error[0] = '\0';
+	vmm_err_clear(&g->fs.error);
+	vmm_err_clear(&g->fs.v.error);
+	vmm_err_clear(&g->fuse.error);
 }
 
 static void driver_init(struct guest *g)
@@ -200,13 +206,13 @@ static void guest_open(struct guest *g)
 	g->root_fd = open(g->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	g_assert_cmpint(g->root_fd, >=, 0);
 	/* The VM as the device sees it: RAM and the PCI bus (no KVM: vm_fd -1). */
-	g->vm.kvm_fd = g->vm.vm_fd = g->vm.vcpu_fd = -1;
+	vmm_vm_init(&g->vm);
 	g->vm.ram = ram;
 	g->vm.ram_size = RAM_SIZE;
-	lx_pci_init(&g->vm.pci);
-	g_assert_cmpint(lx_fuse_init(&g->fuse, g->root_fd, NULL, 0), ==, 0);
-	g_assert_cmpint(lx_virtiofs_init(&g->fs, &g->vm, SLOT, "memkit", &g->fuse, LX_GPA_PCI_MMIO, 0, 0),
-			==, 0);
+	vmm_pci_init(&g->pci);
+	g_assert_cmpint(vmm_fuse_init(&g->fuse, g->root_fd, NULL, 0), ==, 0);
+	g_assert_cmpint(vmm_virtiofs_init(&g->fs, &g->vm, &g->pci, SLOT, "memkit", &g->fuse, BAR0_GPA,
+					  0, 0), ==, 0);
 	find_device(g);
 	driver_init(g);
 }
@@ -221,8 +227,8 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 
 static void guest_close(struct guest *g)
 {
-	lx_virtiofs_free(&g->fs);
-	lx_fuse_free(&g->fuse);
+	vmm_virtiofs_free(&g->fs);
+	vmm_fuse_free(&g->fuse);
 	close(g->root_fd);
 	g_assert_cmpint(nftw(g->root, rm_one, 16, FTW_DEPTH | FTW_PHYS), ==, 0);
 	g_free(g->root);
@@ -383,7 +389,7 @@ static void do_init(struct guest *g)
 	req_add(b, &ii, sizeof(ii));
 	g_assert_cmpint(call_body(g, b, HDR_OUT + sizeof(io), &io, sizeof(io)), ==, 0);
 	g_assert_cmpuint(io.major, ==, 7);
-	g_assert_cmpuint(io.max_write, ==, LX_FUSE_MAX_WRITE);
+	g_assert_cmpuint(io.max_write, ==, VMM_FUSE_MAX_WRITE);
 }
 
 static int lookup(struct guest *g, uint64_t parent, const char *name, uint64_t *nodeid)
@@ -582,8 +588,8 @@ static void test_good(void)
 		g_assert_true(host_has(&g, longest));
 	}
 	g_assert_cmpuint(g.fuse.st.refused, ==, 0);
-	g_assert_cmpstr(g.fuse.error, ==, "");
-	g_assert_cmpstr(g.fs.error, ==, "");
+	g_assert_cmpstr(g.fuse.error.msg, ==, "");
+	g_assert_cmpstr(g.fs.error.msg, ==, "");
 	g_assert_cmpuint(status(&g) & VIRTIO_CONFIG_S_NEEDS_RESET, ==, 0);
 	guest_close(&g);
 }
@@ -665,14 +671,14 @@ static void test_name_without_nul(void)
 		req_add(b, arg, cases[i].arg);
 		req_add(b, cases[i].sent, strlen(cases[i].sent));     /* no NUL */
 		r = call(&g, b);
-		g_test_message("%s without NUL: %d", lx_fuse_opname(cases[i].op), r);
+		g_test_message("%s without NUL: %d", vmm_fuse_opname(cases[i].op), r);
 		g_assert_true(r == -EINVAL || r == -ENOENT);
 		g_assert_cmpuint(g.fuse.st.refused, ==, refused + 1);
 		after = host_listing(&g);
 		g_assert_cmpstr(after, ==, before);
 		g_free(after);
 	}
-	g_assert_nonnull(strstr(g.fuse.error, "without NUL"));
+	g_assert_nonnull(strstr(g.fuse.error.msg, "without NUL"));
 	g_free(before);
 	guest_close(&g);
 }
@@ -754,7 +760,7 @@ static void test_short_args(void)
 			call_noreply(&g, 1, b);
 		else
 			g_assert_cmpint(call(&g, b), ==, -EINVAL);
-		g_test_message("%s with %zu of %zu bytes: refused", lx_fuse_opname(fixed_args[i].op),
+		g_test_message("%s with %zu of %zu bytes: refused", vmm_fuse_opname(fixed_args[i].op),
 			       fixed_args[i].size - 1, fixed_args[i].size);
 		g_assert_cmpuint(g.fuse.st.refused, ==, refused + 1);
 		g_assert_cmpuint(g.fuse.nodes[node].nlookup, ==, nlookup);
@@ -808,13 +814,13 @@ static void test_write_size(void)
 	g_assert_cmpint(write_req(&g, fh, 100, 50), ==, -EINVAL);   /* more than sent */
 	g_assert_cmpint(write_req(&g, fh, 10, 50), ==, -EINVAL);    /* less than sent */
 	g_assert_cmpint(write_req(&g, fh, UINT32_MAX, 50), ==, -EINVAL);
-	g_assert_cmpint(write_req(&g, fh, LX_FUSE_MAX_WRITE + 1, LX_FUSE_MAX_WRITE + 1), ==, -EINVAL);
+	g_assert_cmpint(write_req(&g, fh, VMM_FUSE_MAX_WRITE + 1, VMM_FUSE_MAX_WRITE + 1), ==, -EINVAL);
 	g_assert_cmpint(fstatat(g.root_fd, "f", &st, 0), ==, 0);
 	g_assert_cmpint(st.st_size, ==, 0);
 	g_assert_cmpuint(g.fuse.st.bytes_written, ==, 0);
-	g_assert_cmpint(write_req(&g, fh, LX_FUSE_MAX_WRITE, LX_FUSE_MAX_WRITE), ==, 0);
+	g_assert_cmpint(write_req(&g, fh, VMM_FUSE_MAX_WRITE, VMM_FUSE_MAX_WRITE), ==, 0);
 	g_assert_cmpint(fstatat(g.root_fd, "f", &st, 0), ==, 0);
-	g_assert_cmpint(st.st_size, ==, LX_FUSE_MAX_WRITE);
+	g_assert_cmpint(st.st_size, ==, VMM_FUSE_MAX_WRITE);
 	g_assert_cmpuint(g.fuse.st.refused, ==, 4);
 	guest_close(&g);
 }
@@ -867,9 +873,9 @@ static void test_small_reply(void)
 /* After a refused chain: reported, NEEDS_RESET, ignored until reset; then the device works again. */
 static void expect_refused_chain(struct guest *g, const char *what)
 {
-	g_test_message("%s: %s", what, g->fs.error);
-	g_assert_nonnull(strstr(g->fs.error, "virtqueue: queue 1: "));
-	g_assert_nonnull(strstr(g->fs.v.error, what));
+	g_test_message("%s: %s", what, g->fs.error.msg);
+	g_assert_nonnull(strstr(g->fs.error.msg, "virtqueue: queue 1: "));
+	g_assert_nonnull(strstr(g->fs.v.error.msg, what));
 	g_assert_cmpuint(status(g) & VIRTIO_CONFIG_S_NEEDS_RESET, !=, 0);
 	driver_init(g);
 	g_assert_cmpint(lookup(g, 1, "hello", NULL), ==, 0);
@@ -927,7 +933,7 @@ static void test_hostile_descriptors(void)
 		expect_refused_chain(&g, "available index");
 	}
 	g_byte_array_unref(b);
-	g_assert_cmpstr(g.fuse.error, ==, "");
+	g_assert_cmpstr(g.fuse.error.msg, ==, "");
 	guest_close(&g);
 }
 
@@ -952,9 +958,9 @@ static void test_hostile_rings(void)
 	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
 		driver_init_at(&g, cases[i].desc, cases[i].avail, cases[i].used);
 		mmio_write(&g, g.notify + (uint64_t)g.notify_off[1] * g.notify_mult, 1, 2);
-		g_test_message("%s: %s", cases[i].what, g.fs.v.error);
-		g_assert_nonnull(strstr(g.fs.v.error, cases[i].what));
-		g_assert_nonnull(strstr(g.fs.error, cases[i].what));
+		g_test_message("%s: %s", cases[i].what, g.fs.v.error.msg);
+		g_assert_nonnull(strstr(g.fs.v.error.msg, cases[i].what));
+		g_assert_nonnull(strstr(g.fs.error.msg, cases[i].what));
 		g_assert_cmpuint(status(&g) & VIRTIO_CONFIG_S_NEEDS_RESET, !=, 0);
 		g_assert_cmpuint(g.fs.requests, ==, 1);          /* only do_init() got through */
 	}
@@ -965,7 +971,7 @@ static void test_hostile_rings(void)
 
 /*
  * The longest chain the ring can hold (QSIZE descriptors: a longer one
- * would be a loop) is accepted, so LX_CHAIN_MAX (> QSIZE) is never the
+ * would be a loop) is accepted, so VMM_CHAIN_MAX (> QSIZE) is never the
  * limit; a queue size above what the device offers is not taken. A request
  * larger than the device's buffer gets an empty used entry and an error,
  * and the device goes on.
@@ -977,7 +983,7 @@ static void test_chain_limits(void)
 	uint8_t *big;
 	GByteArray *b;
 
-	g_assert_cmpuint(LX_CHAIN_MAX, >=, QSIZE);
+	g_assert_cmpuint(VMM_CHAIN_MAX, >=, QSIZE);
 	guest_open(&g);
 	do_init(&g);
 	common_write(&g, VIRTIO_PCI_COMMON_Q_SELECT, 1, 2);
@@ -990,7 +996,7 @@ static void test_chain_limits(void)
 	g_assert_cmpint(send_split(&g, 1, b->data, b->len, QSIZE - 2, 4096, 2), ==, (int64_t)HDR_OUT);
 	g_assert_cmpint(((struct fuse_out_header *)(g.vm.ram + REPLY_GPA))->error, ==, -ENOENT);
 	g_byte_array_unref(b);
-	g_assert_cmpstr(g.fs.error, ==, "");
+	g_assert_cmpstr(g.fs.error.msg, ==, "");
 
 	big = g_malloc0(g.fs.cap + 64);
 	b = req_new(&g, FUSE_LOOKUP, 1);
@@ -998,7 +1004,7 @@ static void test_chain_limits(void)
 	memcpy(big, b->data, b->len);
 	g_byte_array_unref(b);
 	g_assert_cmpint(send_split(&g, 1, big, g.fs.cap + 64, 4, 4096, 1), ==, 0);
-	g_assert_nonnull(strstr(g.fs.error, "request of"));
+	g_assert_nonnull(strstr(g.fs.error.msg, "request of"));
 	g_assert_cmpuint(g.fs.max_request, ==, g.fs.cap + 64);
 	g_assert_cmpuint(status(&g) & VIRTIO_CONFIG_S_NEEDS_RESET, ==, 0);
 	host_file(&g, "hello", "hello");
@@ -1008,14 +1014,14 @@ static void test_chain_limits(void)
 	guest_close(&g);
 }
 
-/* ---- lx_fuse_handle() directly, in buffers of exactly the request's size ------- */
+/* ---- vmm_fuse_handle() directly, in buffers of exactly the request's size ------- */
 
 /*
  * One request of len bytes in a buffer of exactly len bytes, the reply into
  * cap bytes followed by guard bytes (tests/guard.h): its error (1 when
  * there was no reply).
  */
-static int direct(struct lx_fuse *f, const void *req, size_t len, size_t cap)
+static int direct(struct vmm_fuse *f, const void *req, size_t len, size_t cap)
 {
 	uint8_t *in = g_malloc(len ? len : 1), *out = mk_guard_alloc(cap);
 	struct fuse_out_header oh = { .error = 1 };
@@ -1023,7 +1029,7 @@ static int direct(struct lx_fuse *f, const void *req, size_t len, size_t cap)
 
 	g_assert_nonnull(out);
 	memcpy(in, req, len);
-	n = lx_fuse_handle(f, in, len, out, cap);
+	n = vmm_fuse_handle(f, in, len, out, cap);
 	g_assert_cmpuint(n, <=, cap);
 	if (n) {
 		g_assert_cmpuint(n, >=, HDR_OUT);
@@ -1035,7 +1041,7 @@ static int direct(struct lx_fuse *f, const void *req, size_t len, size_t cap)
 	return oh.error;
 }
 
-static int direct_b(struct lx_fuse *f, GByteArray *b, size_t cap)
+static int direct_b(struct vmm_fuse *f, GByteArray *b, size_t cap)
 {
 	int r;
 

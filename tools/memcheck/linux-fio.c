@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/sys.h"
+#include "tools/memcheck/linux.h"
 #include "tools/memcheck/linux-fio.h"
 #include "tools/memcheck/linux-initramfs.h"
 
@@ -227,43 +228,36 @@ void lx_fio_free(struct lx_fio *f)
 	g_clear_pointer(&f->bindir, g_free);
 }
 
-int lx_fio_dev_open(struct lx_fio_dev *d, struct lx_vm *vm, const struct lx_fio *f, char *why,
-		    size_t why_len)
+int lx_fio_dev_open(struct lx_fio_dev *d, struct vmm_machine *m, const struct lx_fio *f,
+		    struct vmm_err *e)
 {
 	struct dax_config cfg = {
 		.base_gpa = LX_GPA_DAX_FIO, .window_len = LX_FIO_WINDOW, .align_log2 = 12,
-		.mapper = DAX_MAPPER_KVM_WINDOW, .slot = LX_SLOT_DAX_FIO, .vm_fd = vm->vm_fd,
+		.mapper = DAX_MAPPER_KVM_WINDOW, .slot = LX_SLOT_DAX_FIO, .vm_fd = m->vm.vm_fd,
 	};
-	struct dax_backend be = { lx_fuse_dax_open, NULL, &d->fuse };
+	struct dax_backend be = { vmm_fuse_dax_open, NULL, &d->fuse };
 	int r;
 
 	memset(d, 0, sizeof(*d));
 	d->root_fd = open(f->bindir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d->root_fd < 0) {
-		r = -errno;
-		snprintf(why, why_len, "open %s: %s", f->bindir, strerror(-r));
-		return r;
-	}
-	r = lx_fuse_init(&d->fuse, d->root_fd, NULL, LX_FIO_WINDOW);
+	if (d->root_fd < 0)
+		return vmm_fail(e, -errno, "open %s: %s", f->bindir, strerror(errno));
+	r = vmm_fuse_init(&d->fuse, d->root_fd, NULL, LX_FIO_WINDOW);
 	if (r == 0)
 		r = dax_session_new(&cfg, &be, &d->dax);
-	if (r < 0) {
-		snprintf(why, why_len, "the fio device's FUSE server or DAX session: %s", strerror(-r));
-		return r;
-	}
-	d->fuse.dax = d->dax;
-	r = lx_virtiofs_init(&d->vfs, vm, 2, LX_FIO_TAG, &d->fuse, LX_GPA_PCI_MMIO + 0x4000,
-			     LX_GPA_DAX_FIO, LX_FIO_WINDOW);
 	if (r < 0)
-		snprintf(why, why_len, "the fio device: %s", strerror(-r));
-	return r;
+		return vmm_fail_sys(e, r, "the fio device's FUSE server or DAX session");
+	d->fuse.dax = d->dax;
+	r = vmm_virtiofs_init(&d->vfs, &m->vm, &m->pci, LX_PCI_FS_FIO, LX_FIO_TAG, &d->fuse,
+			      LX_GPA_PCI_MMIO + 0x4000, LX_GPA_DAX_FIO, LX_FIO_WINDOW);
+	return r < 0 ? vmm_fail_sys(e, r, "the fio device") : 0;
 }
 
 void lx_fio_dev_close(struct lx_fio_dev *d)
 {
 	dax_session_free(d->dax);
-	lx_virtiofs_free(&d->vfs);
-	lx_fuse_free(&d->fuse);
+	vmm_virtiofs_free(&d->vfs);
+	vmm_fuse_free(&d->fuse);
 	if (d->root_fd >= 0)
 		close(d->root_fd);
 	memset(d, 0, sizeof(*d));

@@ -27,9 +27,9 @@
 #include <stdint.h>
 
 #include "dax.h"
-#include "tools/memcheck/fuse-server.h"
-#include "tools/memcheck/linux-vm.h"
-#include "tools/memcheck/virtio-fs.h"
+#include "vmm/fuse-server.h"
+#include "vmm/machine.h"
+#include "vmm/virtio-fs.h"
 
 #define LX_FIO_TAG    "memkit-fio"
 #define LX_FIO_WINDOW (256ull << 20)
@@ -60,8 +60,8 @@ struct lx_fio_result {
 /* The second virtio-fs device: fio's directory, read-only use, DAX. */
 struct lx_fio_dev {
 	int root_fd;
-	struct lx_fuse fuse;
-	struct lx_virtiofs vfs;
+	struct vmm_fuse fuse;
+	struct vmm_virtiofs vfs;
 	struct dax_session *dax;
 };
 
@@ -86,12 +86,12 @@ int lx_fio_stage(const char *datadir, struct lx_fio *f);
 /* Remove f->bindir and free f's memory. */
 void lx_fio_free(struct lx_fio *f);
 /*
- * The second virtio-fs device on vm's PCI slot 2, passing f->bindir
- * through, its window a libdax session at LX_GPA_DAX_FIO. 0 or -errno (why).
- * Close after the VM (its memslot is in it).
+ * The second virtio-fs device on m's PCI slot LX_PCI_FS_FIO, passing
+ * f->bindir through, its window a libdax session at LX_GPA_DAX_FIO. 0 or
+ * -errno (e). Close after the machine (its memslot is in the VM).
  */
-int lx_fio_dev_open(struct lx_fio_dev *d, struct lx_vm *vm, const struct lx_fio *f, char *why,
-		    size_t why_len);
+int lx_fio_dev_open(struct lx_fio_dev *d, struct vmm_machine *m, const struct lx_fio *f,
+		    struct vmm_err *e);
 void lx_fio_dev_close(struct lx_fio_dev *d);
 /* The guest script's fio part (a shell fragment using say and sum). */
 extern const char lx_fio_guest[];

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * memcheck-guest linux check: boot a stock Linux kernel (Debian's 6.1 or
- * 6.12) in a small VMM of memcheck's own (linux-vm.c, boot.c, serial.c,
- * pci.c, virtio-pci.c) with a virtio-fs device (virtio-fs.c) whose FUSE
- * server (fuse-server.c) passes a temporary host directory through and
- * whose DAX window is a libdax session. The guest's init script (a
+ * 6.12) on vmm/'s machine with its virtio-fs device, whose FUSE server
+ * passes a temporary host directory through and whose DAX window is a
+ * libdax session (linux-dax.c). The guest's init script (a
  * busybox initramfs built here at run time) mounts the tag with DAX,
  * reads files larger than the window (the kernel must reclaim ranges:
  * REMOVEMAPPING), drops its caches (inode eviction: REMOVEMAPPING
@@ -12,6 +11,11 @@
  * in-place ones through the window after a read: the read -> write
  * upgrade) and reports MD5 sums over the serial console ("MC: " lines).
  * The host compares them with its own and checks the written files.
+ * A second device serves Debian's fio to the guest (linux-fio.c).
+ *
+ * The check runs in stages: build (the files, the initramfs), boot (the
+ * machine, its devices, the kernel), drive (the guest's run), verify (what
+ * the guest said and wrote against the host's files) and report.
  *
  * Kernel: the one running (inside memkit's microVM that is the stock kernel
  * memcheck-guest --kernel chose), else the newest under
@@ -32,25 +36,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <linux/fuse.h>
 
-#include "common/kvm.h"
 #include "common/sys.h"
 #include "dax.h"
-#include "tools/memcheck/boot.h"
 #include "tools/memcheck/check.h"
-#include "tools/memcheck/fuse-server.h"
+#include "tools/memcheck/linux.h"
 #include "tools/memcheck/linux-fio.h"
 #include "tools/memcheck/linux-initramfs.h"
-#include "tools/memcheck/linux-vm.h"
 #include "tools/memcheck/pattern.h"
-#include "tools/memcheck/virtio-fs.h"
+#include "vmm/boot.h"
+#include "vmm/fuse-server.h"
+#include "vmm/machine.h"
+#include "vmm/virtio-fs.h"
 
 #define RAM_SIZE    (512ull << 20)
-#define WINDOW_LEN  (16ull << 20)      /* 8 DAX ranges of 2 MiB */
 #define MIB         (1ull << 20)
 #define TAG         "memkit"
 #define CMDLINE     "console=ttyS0 nokaslr acpi=off pci=conf1 reboot=t panic=-1 " \
@@ -163,105 +165,13 @@ static uint8_t *elf_wrap(const uint8_t *code, size_t len, size_t *out_len)
 	return b;
 }
 
-/* The DAX backend of the device, replaceable while the guest runs. */
-struct dax_holder {
-	struct dax_session *s;
-	struct dax_session *fio;  /* the fio device's window (linux-fio.h), or NULL */
-	struct lx_fuse *fuse;
-	struct dax_config cfg;
-	struct dax_backend be;
-	bool restarted;
-	int err;                 /* restart failure */
-	uint64_t restore_ns;     /* snapshot + free + new + restore */
-	size_t blob_len;
-	uint64_t slots;          /* slots in the snapshot */
-	uint64_t efault_binds;   /* slots bound after a bare EFAULT (no exit info) */
-	uint64_t exits_handled;  /* MMIO / memory-fault exits libdax handled (lazy rebind) */
-	struct dax_stats before; /* the first session's counters at the restart */
-};
-
-static int dax_exit(void *data, struct kvm_run *run)
-{
-	struct dax_holder *h = data;
-	int r = h->s ? dax_session_handle_kvm_exit(h->s, run) : 0;
-
-	if (r == 0 && h->fio)
-		r = dax_session_handle_kvm_exit(h->fio, run);
-	if (r == 1)
-		h->exits_handled++;
-	return r;
-}
-
-/* KVM said EFAULT without a gpa: bind every unbound slot (nothing finer is possible). */
-static int dax_efault(void *data)
-{
-	struct dax_holder *h = data;
-	struct dax_mapping *list = NULL;
-	size_t n = 0;
-	int bound = 0;
-
-	if (dax_session_list(h->s, &list, &n) < 0)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (!(list[i].flags & DAX_MAPPING_BOUND) &&
-		    dax_session_fault(h->s, h->cfg.base_gpa + list[i].moffset) == 1)
-			bound++;
-	}
-	free(list);
-	h->efault_binds += (uint64_t)bound;
-	return bound > 0;
-}
-
-/* Snapshot (DAXS v2), destroy, create anew, restore: a device-backend restart. */
-static void dax_restart(struct dax_holder *h)
-{
-	uint64_t t = mk_now_ns();
-	struct dax_session *ns = NULL;
-	void *blob = NULL;
-	size_t len = 0;
-	int r;
-
-	h->restarted = true;
-	r = dax_session_snapshot(h->s, DAX_BLOB_V2, &blob, &len);
-	if (r < 0)
-		goto fail;
-	dax_session_stats(h->s, &h->before);   /* its counters die with it */
-	dax_session_free(h->s);     /* its memslot and reservation go with it */
-	h->s = NULL;
-	h->fuse->dax = NULL;
-	r = dax_session_new(&h->cfg, &h->be, &ns);
-	if (r < 0)
-		goto fail;
-	r = dax_session_restore(ns, blob, len);
-	if (r < 0) {
-		dax_session_free(ns);
-		goto fail;
-	}
-	h->s = ns;
-	h->fuse->dax = ns;
-	h->restore_ns = mk_now_ns() - t;
-	h->blob_len = len;
-	{
-		struct dax_blob_header hdr;
-		struct dax_mapping *e = NULL;
-
-		if (dax_blob_parse(blob, len, &hdr, &e, NULL) == 0)
-			h->slots = hdr.count;
-		free(e);
-	}
-	free(blob);
-	return;
-fail:
-	h->err = r;
-	free(blob);
-}
 
 #define MAX_SUMS 32
 
 struct run_state {
 	const struct mc_opts *o;
-	const struct lx_fuse *fuse;
-	struct dax_holder *dax;
+	const struct vmm_fuse *fuse;
+	struct lx_dax *dax;
 	bool ended;
 	char release[128];
 	char mount[256];
@@ -306,7 +216,7 @@ static bool on_line(void *data, const char *line)
 		}
 	} else if (!strcmp(line, "pause")) {
 		if (st->dax && !st->dax->restarted) {
-			dax_restart(st->dax);
+			lx_dax_restart(st->dax);
 			mc_note(st->o, "linux: DAX backend restarted: %s, %llu slots, %zu-byte blob, %.3f ms",
 				st->dax->err ? strerror(-st->dax->err) : "ok",
 				(unsigned long long)st->dax->slots, st->dax->blob_len,
@@ -415,60 +325,6 @@ static int make_files(const char *dir, uint8_t **data)
 	return 0;
 }
 
-/*
- * Fault injection "drop-write": a custom libdax mapper shaped like its
- * KVM window mapper (one memslot over a PROT_NONE reservation, file ranges
- * mapped over it) except that writable ranges are MAP_PRIVATE: the
- * guest's stores land in copies and never reach the file. The check must
- * notice. Used only under --inject-fault linux with
- * MEMCHECK_LINUX_FAULT=drop-write.
- */
-struct drop_mapper {
-	uint8_t *base;
-	uint64_t gpa, len;
-};
-
-static int drop_map(void *data, uint64_t gpa, uint64_t len, int fd, uint64_t foffset,
-		    uint32_t prot, int replace, void **hva)
-{
-	struct drop_mapper *m = data;
-	void *p;
-	int r;
-
-	(void)replace;
-	r = mk_mmap(m->base + (gpa - m->gpa), len,
-		    PROT_READ | ((prot & DAX_PROT_WRITE) ? PROT_WRITE : 0),
-		    ((prot & DAX_PROT_WRITE) ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, fd,
-		    (off_t)foffset, &p);
-	if (r < 0)
-		return r;
-	*hva = p;
-	return 0;
-}
-
-static int drop_unmap(void *data, uint64_t gpa, uint64_t len, void *hva)
-{
-	struct drop_mapper *m = data;
-	void *p;
-
-	(void)hva;
-	return mk_mmap(m->base + (gpa - m->gpa), len, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0, &p);
-}
-
-static int drop_mapper_init(struct drop_mapper *m, int vm_fd, uint64_t gpa, uint64_t len)
-{
-	void *p;
-	int r = mk_mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &p);
-
-	if (r < 0)
-		return r;
-	m->base = p;
-	m->gpa = gpa;
-	m->len = len;
-	return mk_kvm_set_memslot(vm_fd, LX_SLOT_DAX, 0, gpa, len, p);
-}
-
 
 /* Compare a host file with expected bytes; returns its MD5 (g_free) or NULL on a read error. */
 static char *host_file_md5(const char *dir, const char *name, uint64_t *len)
@@ -483,49 +339,53 @@ static char *host_file_md5(const char *dir, const char *name, uint64_t *len)
 	return md5_hex((const uint8_t *)buf, n);
 }
 
+
+/* The decompressor a bzImage's payload needs, by its magic bytes; NULL: unknown. */
+static const char *payload_tool(const uint8_t *pl, size_t pl_len)
+{
+	if (pl_len > 4 && !memcmp(pl, "\x28\xb5\x2f\xfd", 4))
+		return "zstd";
+	if (pl_len > 6 && !memcmp(pl, "\xfd" "7zXZ", 5))
+		return "xz";
+	if (pl_len > 2 && pl[0] == 0x1f && pl[1] == 0x8b)
+		return "gzip";
+	return NULL;
+}
+
 /* Decompress the bzImage's payload with the matching tool and load the vmlinux ELF. */
-static int load_vmlinux(struct lx_vm *vm, const uint8_t *bz, size_t bz_len, struct lx_boot *boot,
-			char *why, size_t why_len)
+static int load_vmlinux(struct vmm_machine *m, const uint8_t *bz, size_t bz_len,
+			struct vmm_boot *boot, struct vmm_err *e)
 {
 	g_autofree char *tmp = NULL, *elf = NULL;
 	const uint8_t *pl;
 	const char *tool;
 	size_t pl_len, elf_len = 0;
+	char why[256];
 	int fd, r;
 
-	if (lx_boot_payload(bz, bz_len, &pl, &pl_len) < 0) {
-		snprintf(why, why_len, "no payload in the bzImage");
-		return -ENOEXEC;
-	}
-	if (pl_len > 4 && !memcmp(pl, "\x28\xb5\x2f\xfd", 4))
-		tool = "zstd";
-	else if (pl_len > 6 && !memcmp(pl, "\xfd" "7zXZ", 5))
-		tool = "xz";
-	else if (pl_len > 2 && pl[0] == 0x1f && pl[1] == 0x8b)
-		tool = "gzip";
-	else {
-		snprintf(why, why_len, "payload compressed with an unknown method");
-		return -ENOEXEC;
-	}
+	if (vmm_boot_payload(bz, bz_len, &pl, &pl_len) < 0)
+		return vmm_fail(e, -ENOEXEC, "no payload in the bzImage");
+	tool = payload_tool(pl, pl_len);
+	if (!tool)
+		return vmm_fail(e, -ENOEXEC, "payload compressed with an unknown method");
 	fd = g_file_open_tmp("memcheck-vmlinux-XXXXXX", &tmp, NULL);
-	if (fd < 0) {
-		snprintf(why, why_len, "temporary file for the payload");
-		return -EIO;
-	}
+	if (fd < 0)
+		return vmm_fail(e, -EIO, "temporary file for the payload");
 	r = (int)mk_pwrite_full(fd, pl, pl_len, 0);
 	close(fd);
 	if (r >= 0) {
 		const char *argv[] = { tool, "-dc", tmp, NULL };
 
-		r = lx_run_capture(argv, &elf, &elf_len, why, why_len) ? 0 : -EIO;
+		r = lx_run_capture(argv, &elf, &elf_len, why, sizeof(why)) ? 0 : -EIO;
+		if (r < 0)
+			vmm_fail(e, r, "%s", why);
+	} else {
+		vmm_fail_sys(e, r, "writing the payload");
 	}
 	unlink(tmp);
 	if (r < 0)
 		return r;
-	r = lx_boot_vmlinux(vm->ram, vm->ram_size, (const uint8_t *)elf, elf_len, boot);
-	if (r < 0)
-		snprintf(why, why_len, "%s", boot->why);
-	return r;
+	return vmm_boot_vmlinux(&m->vm, (const uint8_t *)elf, elf_len, boot, e);
 }
 
 /*
@@ -637,309 +497,389 @@ static bool prepare_files(const struct mc_opts *o, struct mc_result *res, char *
 	return true;
 }
 
-void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
+
+/* ---- the stages ------------------------------------------------------------ */
+
+/* Everything one run of the check holds, from build to report. */
+struct lx_run {
+	const struct mc_opts *o;
+	struct mc_result *res;
+	struct lx_kernel k;
+	char *bz;                   /* the bzImage (g_free) */
+	gsize bz_len;
+	char *dir;                  /* the shared directory (removed at the end) */
+	uint8_t *data[G_N_ELEMENTS(files)];   /* the bytes of its files */
+	struct lx_fio fio;
+	struct lx_cpio cpio;
+	unsigned nmods;
+	int root_fd;
+	struct vmm_machine m;
+	struct vmm_fuse fuse;
+	struct vmm_virtiofs vfs;
+	struct lx_dax dax;
+	struct lx_fio_dev fiodev;
+	struct run_state st;        /* what the guest said */
+	struct vmm_err err;         /* how the machine's run ended */
+	uint64_t t0;                /* the run's start */
+	struct dax_stats ds;        /* the (restarted) session's, at the end */
+	struct dax_fault_stats fs;
+	uint64_t upgrades;          /* both sessions' */
+	uint64_t guest_bytes, host_bytes;   /* checked through the guest, on the host */
+};
+
+/* Nothing held yet: every member safe to free. */
+static void run_init(struct lx_run *r, const struct mc_opts *o, struct mc_result *res)
+{
+	memset(r, 0, sizeof(*r));
+	r->o = o;
+	r->res = res;
+	r->root_fd = -1;
+	r->fiodev.root_fd = -1;
+	r->st = (struct run_state){ .o = o, .fio_rc = -1 };
+	lx_cpio_init(&r->cpio);
+	vmm_vm_init(&r->m.vm);
+}
+
+static void run_free(struct lx_run *r)
+{
+	vmm_machine_close(&r->m);   /* the VM first: the window memslots are in it */
+	lx_dax_close(&r->dax);
+	lx_fio_dev_close(&r->fiodev);
+	lx_fio_free(&r->fio);
+	vmm_virtiofs_free(&r->vfs);
+	vmm_fuse_free(&r->fuse);
+	if (r->root_fd >= 0)
+		close(r->root_fd);
+	if (r->dir)
+		lx_rm_tree(r->dir);
+	g_free(r->dir);
+	g_free(r->bz);
+	for (unsigned i = 0; i < G_N_ELEMENTS(files); i++)
+		free(r->data[i]);
+	lx_cpio_free(&r->cpio);
+}
+
+/* The guest's initramfs: busybox and the modules, /init, its settings, fio's part, mcmmap. */
+static bool build_initramfs(struct lx_run *r)
 {
 	static const char *const mods[] = { "virtio_pci", "virtiofs", NULL };
-	g_autofree char *bz = NULL, *conf = NULL, *dir = NULL;
-	uint8_t *data[G_N_ELEMENTS(files)] = { NULL };
-	gsize bz_len = 0;
-	struct lx_kernel k;
-	struct lx_cpio cpio;
-	struct lx_boot boot;
-	struct lx_vm vm;
-	struct lx_fuse fuse;
-	struct lx_virtiofs vfs;
-	struct dax_holder holder = { 0 };
-	bool use_vmlinux;
-	struct dax_stats ds;
-	struct dax_fault_stats fs;
-	uint64_t upgrades;
-	struct run_state st = { .o = o, .fio_rc = -1 };
-	struct lx_fio fio = { 0 };
-	struct lx_fio_dev fiodev = { .root_fd = -1 };
-	struct dax_config cfg = {
-		.base_gpa = LX_GPA_DAX, .window_len = WINDOW_LEN, .align_log2 = 12,
-		.mapper = DAX_MAPPER_KVM_WINDOW, .slot = LX_SLOT_DAX,
-	};
-	struct dax_backend be;
-	struct drop_mapper dropper = { 0 };
-	struct dax_mapper_ops drop_ops;
-	char why[512];
-	unsigned nmods = 0;
-	uint64_t t0, guest_bytes = 0, host_bytes = 0;
-	enum lx_run_result rr;
-	const char *extra;
-	char *cmdline;
-	int root_fd = -1, r;
+	g_autofree char *conf = g_strdup_printf("MC_DAXOPT=%s\n", dax_option(r->k.release));
+	char why[512] = "";
+	size_t elf_len = 0;
+	uint8_t *elf;
+	int e;
 
-	lx_cpio_init(&cpio);
-	memset(&vm, 0, sizeof(vm));
-	memset(&fuse, 0, sizeof(fuse));
-	memset(&vfs, 0, sizeof(vfs));
-	if (pick_kernel(&k, why, sizeof(why)) < 0) {
-		mc_skip(res, "%s", why);
-		goto out;
-	}
-	if (!g_file_get_contents(k.image, &bz, &bz_len, NULL)) {
-		mc_fail(res, "cannot read %s", k.image);
-		goto out;
-	}
-	if (!prepare_files(o, res, &dir, data, &fio))
-		goto out;
-	conf = g_strdup_printf("MC_DAXOPT=%s\n", dax_option(k.release));
-	r = lx_initramfs_base(&cpio, &k, mods, &nmods, why, sizeof(why));
-	if (r >= 0)
-		r = lx_cpio_file(&cpio, "etc/mc.conf", 0644, conf, strlen(conf));
-	if (r >= 0)
-		r = lx_cpio_file(&cpio, "init", 0755, guest_init, sizeof(guest_init) - 1);
-	if (r >= 0 && fio.staged)
-		r = lx_cpio_file(&cpio, "etc/mc-fio.sh", 0644, lx_fio_guest, strlen(lx_fio_guest));
-	if (r >= 0) {
-		size_t elf_len = 0;
-		uint8_t *elf = elf_wrap(mc_lxmmap_start, (size_t)(mc_lxmmap_end - mc_lxmmap_start),
-					&elf_len);
-
-		r = elf ? lx_cpio_file(&cpio, "bin/mcmmap", 0755, elf, elf_len) : -ENOMEM;
+	e = lx_initramfs_base(&r->cpio, &r->k, mods, &r->nmods, why, sizeof(why));
+	if (e >= 0)
+		e = lx_cpio_file(&r->cpio, "etc/mc.conf", 0644, conf, strlen(conf));
+	if (e >= 0)
+		e = lx_cpio_file(&r->cpio, "init", 0755, guest_init, sizeof(guest_init) - 1);
+	if (e >= 0 && r->fio.staged)
+		e = lx_cpio_file(&r->cpio, "etc/mc-fio.sh", 0644, lx_fio_guest, strlen(lx_fio_guest));
+	if (e >= 0) {
+		elf = elf_wrap(mc_lxmmap_start, (size_t)(mc_lxmmap_end - mc_lxmmap_start), &elf_len);
+		e = elf ? lx_cpio_file(&r->cpio, "bin/mcmmap", 0755, elf, elf_len) : -ENOMEM;
 		free(elf);
 	}
-	if (r >= 0)
-		r = lx_cpio_finish(&cpio);
-	if (r < 0) {
-		mc_fail(res, "initramfs for %s: %s", k.release, why);
-		goto out;
+	if (e >= 0)
+		e = lx_cpio_finish(&r->cpio);
+	if (e < 0) {
+		mc_fail(r->res, "initramfs for %s: %s", r->k.release, why[0] ? why : strerror(-e));
+		return false;
 	}
-	mc_note(o, "linux: kernel %s, initramfs %zu bytes with %u modules", k.release, cpio.len, nmods);
+	mc_note(r->o, "linux: kernel %s, initramfs %zu bytes with %u modules", r->k.release,
+		r->cpio.len, r->nmods);
+	return true;
+}
 
-	root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (root_fd < 0) {
-		mc_fail(res, "open %s: %s", dir, strerror(errno));
-		goto out;
-	}
+/* Stage 1: the kernel, the shared directory's files, the initramfs. */
+static bool build(struct lx_run *r)
+{
+	char why[512];
 
-	/* Debug: enter the kernel proper decompressed here instead of through its decompressor. */
-	use_vmlinux = g_strcmp0(g_getenv("MEMCHECK_LINUX_BOOT"), "vmlinux") == 0;
-	r = lx_vm_open(&vm, o->kvm_fd, RAM_SIZE);
-	if (r < 0) {
-		mc_fail(res, "VMM: %s", vm.why);
-		goto out;
+	if (pick_kernel(&r->k, why, sizeof(why)) < 0) {
+		mc_skip(r->res, "%s", why);
+		return false;
 	}
-	r = lx_fuse_init(&fuse, root_fd, NULL, WINDOW_LEN);
-	if (r < 0) {
-		mc_fail(res, "FUSE server: %s", strerror(-r));
-		goto out;
+	if (!g_file_get_contents(r->k.image, &r->bz, &r->bz_len, NULL)) {
+		mc_fail(r->res, "cannot read %s", r->k.image);
+		return false;
 	}
-	be = (struct dax_backend){ lx_fuse_dax_open, NULL, &fuse };
-	cfg.vm_fd = vm.vm_fd;
-	if (mc_injected(o, "linux")) {
-		const char *mode = g_getenv("MEMCHECK_LINUX_FAULT");
+	return prepare_files(r->o, r->res, &r->dir, r->data, &r->fio) && build_initramfs(r);
+}
 
-		if (mode && !strcmp(mode, "drop-write")) {
-			r = drop_mapper_init(&dropper, vm.vm_fd, LX_GPA_DAX, WINDOW_LEN);
-			if (r < 0) {
-				mc_fail(res, "fault injection mapper: %s", strerror(-r));
-				goto out;
-			}
-			drop_ops = (struct dax_mapper_ops){ drop_map, drop_unmap, NULL, &dropper };
-			cfg.mapper = DAX_MAPPER_CUSTOM;
-			cfg.ops = &drop_ops;
-		} else {
-			fuse.inject_wrong_range = true;   /* default: libdax maps a wrong range */
-		}
+/* The FUSE server, its DAX session, the virtio-fs devices, the machine's handlers. */
+static bool devices(struct lx_run *r)
+{
+	const char *mode = g_getenv("MEMCHECK_LINUX_FAULT");
+	bool inject = mc_injected(r->o, "linux");
+	bool drop = inject && mode && !strcmp(mode, "drop-write");
+	struct vmm_err e = { 0 };
+	int x;
+
+	x = vmm_fuse_init(&r->fuse, r->root_fd, NULL, LX_WINDOW_LEN);
+	if (x < 0) {
+		mc_fail(r->res, "FUSE server: %s", strerror(-x));
+		return false;
 	}
-	holder.cfg = cfg;
-	holder.be = be;
-	holder.fuse = &fuse;
-	r = dax_session_new(&holder.cfg, &holder.be, &holder.s);
-	if (r < 0) {
-		mc_fail(res, "libdax: dax_session_new: %s", strerror(-r));
-		goto out;
+	r->fuse.inject_wrong_range = inject && !drop;   /* default: libdax maps a wrong range */
+	if (lx_dax_open(&r->dax, &r->m, &r->fuse, drop, &e) < 0) {
+		mc_fail(r->res, "%s", e.msg);
+		return false;
 	}
-	fuse.dax = holder.s;
 	if (g_getenv("MEMCHECK_LINUX_TRACE"))
-		fuse.trace = stderr;
-	r = lx_virtiofs_init(&vfs, &vm, 1, TAG, &fuse, LX_GPA_PCI_MMIO, LX_GPA_DAX, WINDOW_LEN);
-	if (r < 0) {
-		mc_fail(res, "virtio-fs device: %s", strerror(-r));
-		goto out;
+		r->fuse.trace = stderr;
+	x = vmm_virtiofs_init(&r->vfs, &r->m.vm, &r->m.pci, LX_PCI_FS, TAG, &r->fuse, LX_GPA_PCI_MMIO,
+			      LX_GPA_DAX, LX_WINDOW_LEN);
+	if (x < 0) {
+		mc_fail(r->res, "virtio-fs device: %s", strerror(-x));
+		return false;
 	}
-	if (fio.staged) {
-		r = lx_fio_dev_open(&fiodev, &vm, &fio, why, sizeof(why));
-		if (r < 0) {
-			mc_fail(res, "%s", why);
-			goto out;
+	if (r->fio.staged) {
+		if (lx_fio_dev_open(&r->fiodev, &r->m, &r->fio, &e) < 0) {
+			mc_fail(r->res, "%s", e.msg);
+			return false;
 		}
-		holder.fio = fiodev.dax;
+		r->dax.fio = r->fiodev.dax;
 	}
-	vm.mmio_fn = dax_exit;
-	vm.mmio_data = &holder;
-	vm.efault_fn = dax_efault;
-	st.dax = &holder;
-	vm.echo = o->verbose && g_getenv("MEMCHECK_CONSOLE");
-	vm.line_fn = on_line;
-	vm.line_data = &st;
-	st.fuse = &fuse;
-	extra = g_getenv("MEMCHECK_LINUX_CMDLINE");
-	cmdline = g_strconcat(CMDLINE, extra ? " " : "", extra ? extra : "", NULL);
-	r = lx_boot_load(vm.ram, vm.ram_size, (const uint8_t *)bz, bz_len, cpio.buf, cpio.len,
-			 cmdline, &boot);
-	g_free(cmdline);
-	if (r < 0) {
-		mc_fail(res, "boot %s: %s", k.image, boot.why);
-		goto out;
+	r->m.mmio_fn = lx_dax_exit;
+	r->m.mmio_data = &r->dax;
+	r->m.efault_fn = lx_dax_efault;
+	r->m.echo = r->o->verbose && g_getenv("MEMCHECK_CONSOLE");
+	r->m.line_fn = on_line;
+	r->m.line_data = &r->st;
+	r->st.dax = &r->dax;
+	r->st.fuse = &r->fuse;
+	return true;
+}
+
+/* The kernel, initramfs and command line in guest RAM, the vCPU at the 64-bit entry. */
+static bool load_kernel(struct lx_run *r)
+{
+	const char *extra = g_getenv("MEMCHECK_LINUX_CMDLINE");
+	g_autofree char *cmdline = g_strconcat(CMDLINE, extra ? " " : "", extra ? extra : "", NULL);
+	struct vmm_err e = { 0 };
+	struct vmm_boot boot;
+
+	if (vmm_boot_load(&r->m.vm, (const uint8_t *)r->bz, r->bz_len, r->cpio.buf, r->cpio.len,
+			  cmdline, &boot, &e) < 0) {
+		mc_fail(r->res, "boot %s: %s", r->k.image, e.msg);
+		return false;
 	}
-	if (use_vmlinux) {
-		r = load_vmlinux(&vm, (const uint8_t *)bz, bz_len, &boot, why, sizeof(why));
-		if (r < 0) {
-			mc_fail(res, "boot %s without its decompressor: %s", k.image, why);
-			goto out;
-		}
+	/* Debug: enter the kernel proper decompressed here instead of through its decompressor. */
+	if (!g_strcmp0(g_getenv("MEMCHECK_LINUX_BOOT"), "vmlinux") &&
+	    load_vmlinux(&r->m, (const uint8_t *)r->bz, r->bz_len, &boot, &e) < 0) {
+		mc_fail(r->res, "boot %s without its decompressor: %s", r->k.image, e.msg);
+		return false;
 	}
-	r = lx_boot_vcpu(o->kvm_fd, vm.vcpu_fd, boot.entry, why, sizeof(why));
-	if (r < 0) {
-		mc_fail(res, "vCPU: %s", why);
-		goto out;
+	if (vmm_boot_vcpu(&r->m.vm, boot.entry, &e) < 0) {
+		mc_fail(r->res, "vCPU: %s", e.msg);
+		return false;
 	}
-	t0 = mk_now_ns();
+	return true;
+}
+
+/* Stage 2: the machine with its devices, the kernel loaded. */
+static bool boot(struct lx_run *r)
+{
+	r->root_fd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r->root_fd < 0) {
+		mc_fail(r->res, "open %s: %s", r->dir, strerror(errno));
+		return false;
+	}
+	if (vmm_machine_open(&r->m, r->o->kvm_fd, RAM_SIZE, &r->err) < 0) {
+		mc_fail(r->res, "VMM: %s", r->err.msg);
+		return false;
+	}
+	return devices(r) && load_kernel(r);
+}
+
+/* Stage 3: the guest's run, to its "end" (or what stopped it). */
+static bool drive(struct lx_run *r)
+{
+	const struct mc_opts *o = r->o;
+	enum vmm_machine_result rr;
+
+	r->t0 = mk_now_ns();
 	/*
 	 * A whole boot and fio: 60 command timeouts (the default 10 s each makes
 	 * 10 minutes). Nested under emulation on a loaded 2-core host the run
 	 * took up to 330 s; quiet, 80 to 110 s.
 	 */
-	rr = lx_vm_run(&vm, o->timeout_ns * 60);
+	rr = vmm_machine_run(&r->m, o->timeout_ns * 60, &r->err);
 	mc_note(o, "linux: run ended after %.1f s (%d) %s; %llu requests, %llu notifies, %llu irqs",
-		(double)(mk_now_ns() - t0) / 1e9, rr, vm.why, (unsigned long long)vfs.requests,
-		(unsigned long long)vfs.v.n_notify, (unsigned long long)vfs.v.n_irq);
-	if (!st.ended) {
+		(double)(mk_now_ns() - r->t0) / 1e9, rr, r->err.msg,
+		(unsigned long long)r->vfs.requests, (unsigned long long)r->vfs.v.n_notify,
+		(unsigned long long)r->vfs.v.n_irq);
+	if (!r->st.ended) {
 		/* The whole story (a panic's oops and trace) for whoever asked for details. */
-		if (!vm.echo)
-			mc_note(o, "linux: the guest's console, last 8 KiB:\n%s", lx_vm_console_tail(&vm, 8192));
-		mc_fail(res, "guest %s: %s; console: %s", k.release,
-			vm.why, lx_vm_console_tail(&vm, 200));
-		goto out;
+		if (!r->m.echo)
+			mc_note(o, "linux: the guest's console, last 8 KiB:\n%s",
+				vmm_machine_console_tail(&r->m, 8192));
+		mc_fail(r->res, "guest %s: %s; console: %s", r->k.release, r->err.msg,
+			vmm_machine_console_tail(&r->m, 200));
+		return false;
 	}
-	if (st.error[0]) {
-		mc_fail(res, "guest %s: %s", k.release, st.error);
-		goto out;
+	if (r->st.error[0]) {
+		mc_fail(r->res, "guest %s: %s", r->k.release, r->st.error);
+		return false;
 	}
-	if (vfs.error[0] || fuse.error[0]) {
-		mc_fail(res, "guest %s: device: %s%s", k.release, vfs.error, fuse.error);
-		goto out;
+	return true;
+}
+
+/* The devices saw nothing malformed, the DAX backend survived its restart and left no hole. */
+static bool verify_devices(struct lx_run *r)
+{
+	const char *rel = r->k.release;
+	int x;
+
+	if (vmm_err_set(&r->vfs.error) || vmm_err_set(&r->fuse.error)) {
+		mc_fail(r->res, "guest %s: device: %s%s", rel, r->vfs.error.msg, r->fuse.error.msg);
+		return false;
 	}
-	if (fiodev.vfs.error[0] || fiodev.fuse.error[0]) {
-		mc_fail(res, "guest %s: fio's device: %s%s", k.release, fiodev.vfs.error, fiodev.fuse.error);
-		goto out;
+	if (vmm_err_set(&r->fiodev.vfs.error) || vmm_err_set(&r->fiodev.fuse.error)) {
+		mc_fail(r->res, "guest %s: fio's device: %s%s", rel, r->fiodev.vfs.error.msg,
+			r->fiodev.fuse.error.msg);
+		return false;
 	}
-	if (holder.err || !holder.s) {
-		mc_fail(res, "DAX backend restart: %s", strerror(-holder.err));
-		goto out;
+	if (r->dax.err || !r->dax.s) {
+		mc_fail(r->res, "DAX backend restart: %s", strerror(-r->dax.err));
+		return false;
 	}
-	r = dax_session_fault_stats(holder.s, &fs);
-	if (r < 0) {
-		mc_fail(res, "libdax: dax_session_fault_stats: %s", strerror(-r));
-		goto out;
+	x = dax_session_fault_stats(r->dax.s, &r->fs);
+	if (x < 0) {
+		mc_fail(r->res, "libdax: dax_session_fault_stats: %s", strerror(-x));
+		return false;
 	}
 	/* A touch of the window where no slot could be bound read zeros: the guest saw wrong data. */
-	if (fs.holes || fs.unbound) {
-		mc_fail(res, "libdax: %llu window touches without a slot, %llu slots it could not bind",
-			(unsigned long long)fs.holes, (unsigned long long)fs.unbound);
-		goto out;
+	if (r->fs.holes || r->fs.unbound) {
+		mc_fail(r->res, "libdax: %llu window touches without a slot, %llu slots it could not bind",
+			(unsigned long long)r->fs.holes, (unsigned long long)r->fs.unbound);
+		return false;
 	}
-	r = dax_session_stats(holder.s, &ds);
-	if (r < 0) {
-		mc_fail(res, "libdax: dax_session_stats: %s", strerror(-r));
-		goto out;
+	x = dax_session_stats(r->dax.s, &r->ds);
+	if (x < 0) {
+		mc_fail(r->res, "libdax: dax_session_stats: %s", strerror(-x));
+		return false;
 	}
+	r->upgrades = r->ds.upgrades + r->dax.before.upgrades;
+	return true;
+}
 
-	/* The directory listing: every file the host made, nothing else yet. */
-	{
-		g_autofree char *want = NULL;
-		GString *w = g_string_new("");
+/* The directory listing: every file the host made, nothing else yet. */
+static bool verify_listing(struct lx_run *r)
+{
+	g_autofree char *want = NULL;
+	GString *w = g_string_new("");
 
-		for (unsigned i = 0; i < G_N_ELEMENTS(files); i++)
-			g_string_append_printf(w, "%s%s", i ? " " : "", files[i].name);
-		if (fio.staged)
-			g_string_append(w, " fio-data");
-		want = g_string_free(w, FALSE);
-		if (!ls_matches(st.ls, want)) {
-			mc_fail(res, "guest %s lists /mnt as '%s', the host made '%s'", k.release, st.ls,
-				want);
-			goto out;
-		}
+	for (unsigned i = 0; i < G_N_ELEMENTS(files); i++)
+		g_string_append_printf(w, "%s%s", i ? " " : "", files[i].name);
+	if (r->fio.staged)
+		g_string_append(w, " fio-data");
+	want = g_string_free(w, FALSE);
+	if (!ls_matches(r->st.ls, want)) {
+		mc_fail(r->res, "guest %s lists /mnt as '%s', the host made '%s'", r->k.release,
+			r->st.ls, want);
+		return false;
 	}
-	/* The guest's reads against the files' bytes. */
+	return true;
+}
+
+/* The guest's reads against the files' bytes. */
+static bool verify_reads(struct lx_run *r)
+{
 	for (unsigned j = 0; j < 3; j++) {
 		unsigned i = j == 2 ? F_GONE : j;
-		g_autofree char *want = md5_hex(data[i], files[i].size);
-		const char *got = guest_sum(&st, files[i].name);
+		g_autofree char *want = md5_hex(r->data[i], files[i].size);
+		const char *got = guest_sum(&r->st, files[i].name);
 
 		if (!got || strcmp(got, want)) {
-			mc_fail(res, "guest %s read %s (%llu MiB) through DAX: MD5 %s, the host's %s",
-				k.release, files[i].name, (unsigned long long)(files[i].size >> 20),
+			mc_fail(r->res, "guest %s read %s (%llu MiB) through DAX: MD5 %s, the host's %s",
+				r->k.release, files[i].name, (unsigned long long)(files[i].size >> 20),
 				got ? got : "(none)", want);
-			goto out;
+			return false;
 		}
-		guest_bytes += files[i].size;
-		host_bytes += files[i].size;
+		r->guest_bytes += files[i].size;
+		r->host_bytes += files[i].size;
 	}
-	/* What the guest wrote, as the host sees it in the files. */
-	{
-		uint8_t *upd = malloc(files[2].size);
-		g_autofree char *want_w1 = md5_hex(data[0], W1_LEN), *want_upd = NULL;
-		g_autofree char *got_w1 = NULL, *got_upd = NULL, *before = md5_hex(data[2], files[2].size);
-		uint64_t w1_len = 0, upd_len = 0;
-		const char *g;
+	return true;
+}
 
-		if (!upd) {
-			mc_fail(res, "out of memory");
-			goto out;
-		}
-		memcpy(upd, data[2], files[2].size);
-		memcpy(upd, data[1], UPD_LEN);
-		want_upd = md5_hex(upd, files[2].size);
-		free(upd);
-		got_w1 = host_file_md5(dir, "w1", &w1_len);
-		got_upd = host_file_md5(dir, "upd", &upd_len);
-		g = guest_sum(&st, "upd-before");
-		if (!g || strcmp(g, before)) {
-			mc_fail(res, "guest read upd as %s, the host wrote %s", g ? g : "(none)", before);
-			goto out;
-		}
-		if (!got_w1 || w1_len != W1_LEN || strcmp(got_w1, want_w1)) {
-			mc_fail(res, "w1 (written by the guest with write(2)): host sees %llu bytes, MD5 %s; "
-				"expected %llu bytes, %s", (unsigned long long)w1_len,
-				got_w1 ? got_w1 : "(unreadable)", (unsigned long long)W1_LEN, want_w1);
-			goto out;
-		}
-		if (!got_upd || upd_len != files[2].size || strcmp(got_upd, want_upd)) {
-			mc_fail(res, "upd (overwritten in place through DAX): host sees MD5 %s, expected %s",
-				got_upd ? got_upd : "(unreadable)", want_upd);
-			goto out;
-		}
-		g = guest_sum(&st, "upd-again");
-		if (!g || strcmp(g, want_upd)) {
-			mc_fail(res, "upd read across the DAX backend restart: guest MD5 %s, expected %s",
-				g ? g : "(none)", want_upd);
-			goto out;
-		}
-		g = guest_sum(&st, "w1");
-		if (!g || strcmp(g, want_w1) || !(g = guest_sum(&st, "upd")) || strcmp(g, want_upd)) {
-			mc_fail(res, "the guest's own sums of what it wrote differ from the host's");
-			goto out;
-		}
-		guest_bytes += files[2].size * 3 + 2 * W1_LEN + UPD_LEN;
-		host_bytes += W1_LEN + files[2].size;
+/* upd's bytes after the guest wrote big1's first UPD_LEN bytes over them (g_free). */
+static char *upd_md5(const struct lx_run *r)
+{
+	uint8_t *upd = malloc(files[F_UPD].size);
+	char *md5;
+
+	if (!upd)
+		return NULL;
+	memcpy(upd, r->data[F_UPD], files[F_UPD].size);
+	memcpy(upd, r->data[F_BIG1], UPD_LEN);
+	md5 = md5_hex(upd, files[F_UPD].size);
+	free(upd);
+	return md5;
+}
+
+/* What the guest wrote, as the host sees it in the files, and as the guest read it back. */
+static bool verify_writes(struct lx_run *r)
+{
+	g_autofree char *want_w1 = md5_hex(r->data[F_BIG0], W1_LEN), *want_upd = upd_md5(r);
+	g_autofree char *before = md5_hex(r->data[F_UPD], files[F_UPD].size);
+	g_autofree char *got_w1 = NULL, *got_upd = NULL;
+	uint64_t w1_len = 0, upd_len = 0;
+	const char *g;
+
+	if (!want_upd) {
+		mc_fail(r->res, "out of memory");
+		return false;
 	}
-	/* mcmmap's stores, through MAP_SHARED DAX mappings, must be in the files. */
+	got_w1 = host_file_md5(r->dir, "w1", &w1_len);
+	got_upd = host_file_md5(r->dir, "upd", &upd_len);
+	g = guest_sum(&r->st, "upd-before");
+	if (!g || strcmp(g, before)) {
+		mc_fail(r->res, "guest read upd as %s, the host wrote %s", g ? g : "(none)", before);
+		return false;
+	}
+	if (!got_w1 || w1_len != W1_LEN || strcmp(got_w1, want_w1)) {
+		mc_fail(r->res, "w1 (written by the guest with write(2)): host sees %llu bytes, MD5 %s; "
+			"expected %llu bytes, %s", (unsigned long long)w1_len,
+			got_w1 ? got_w1 : "(unreadable)", (unsigned long long)W1_LEN, want_w1);
+		return false;
+	}
+	if (!got_upd || upd_len != files[F_UPD].size || strcmp(got_upd, want_upd)) {
+		mc_fail(r->res, "upd (overwritten in place through DAX): host sees MD5 %s, expected %s",
+			got_upd ? got_upd : "(unreadable)", want_upd);
+		return false;
+	}
+	g = guest_sum(&r->st, "upd-again");
+	if (!g || strcmp(g, want_upd)) {
+		mc_fail(r->res, "upd read across the DAX backend restart: guest MD5 %s, expected %s",
+			g ? g : "(none)", want_upd);
+		return false;
+	}
+	g = guest_sum(&r->st, "w1");
+	if (!g || strcmp(g, want_w1) || !(g = guest_sum(&r->st, "upd")) || strcmp(g, want_upd)) {
+		mc_fail(r->res, "the guest's own sums of what it wrote differ from the host's");
+		return false;
+	}
+	r->guest_bytes += files[F_UPD].size * 3 + 2 * W1_LEN + UPD_LEN;
+	r->host_bytes += W1_LEN + files[F_UPD].size;
+	return true;
+}
+
+/* mcmmap's stores, through MAP_SHARED DAX mappings, must be in the files. */
+static bool verify_mmap(struct lx_run *r)
+{
 	for (unsigned i = F_MM; i <= F_MW; i++) {
-		g_autofree char *p = g_build_filename(dir, files[i].name, NULL);
+		g_autofree char *p = g_build_filename(r->dir, files[i].name, NULL);
 		g_autofree char *buf = NULL;
 		gsize n = 0;
 		uint64_t bad = 0, first = 0;
 
 		if (!g_file_get_contents(p, &buf, &n, NULL) || n != files[i].size) {
-			mc_fail(res, "%s after the guest's mmap writes: unreadable or resized (%zu bytes)",
+			mc_fail(r->res, "%s after the guest's mmap writes: unreadable or resized (%zu bytes)",
 				files[i].name, (size_t)n);
-			goto out;
+			return false;
 		}
 		for (uint64_t off = 0; off < n; off += 8) {
 			uint64_t got, want;
@@ -948,114 +888,129 @@ void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
 			if (off < LXMMAP_LEN)
 				want = off ^ LXMMAP_MAGIC;
 			else
-				memcpy(&want, data[i] + off, 8);
+				memcpy(&want, r->data[i] + off, 8);
 			if (got != want && !bad++)
 				first = off;
 		}
 		if (bad) {
-			mc_fail(res, "%s: %llu of %llu words differ from what the guest stored through "
+			mc_fail(r->res, "%s: %llu of %llu words differ from what the guest stored through "
 				"mmap (first at offset 0x%llx)", files[i].name, (unsigned long long)bad,
 				(unsigned long long)(n / 8), (unsigned long long)first);
-			goto out;
+			return false;
 		}
-		guest_bytes += LXMMAP_LEN;
-		host_bytes += n;
+		r->guest_bytes += LXMMAP_LEN;
+		r->host_bytes += n;
 	}
-	{
-		g_autofree char *p = g_build_filename(dir, "gone", NULL);
+	return true;
+}
 
-		if (g_file_test(p, G_FILE_TEST_EXISTS)) {
-			mc_fail(res, "the guest removed gone, the host still has it");
-			goto out;
-		}
+/* gone is gone, and the kernel sent what the script makes it send. */
+static bool verify_requests(struct lx_run *r)
+{
+	g_autofree char *p = g_build_filename(r->dir, "gone", NULL);
+	const struct vmm_fuse_stats *fst = &r->fuse.st;
+
+	if (g_file_test(p, G_FILE_TEST_EXISTS)) {
+		mc_fail(r->res, "the guest removed gone, the host still has it");
+		return false;
 	}
-	if (!fuse.st.ops[FUSE_SETUPMAPPING]) {
-		mc_fail(res, "guest %s mounted (%s) but sent no FUSE_SETUPMAPPING: no DAX", k.release,
-			st.mount);
-		goto out;
+	if (!fst->ops[FUSE_SETUPMAPPING]) {
+		mc_fail(r->res, "guest %s mounted (%s) but sent no FUSE_SETUPMAPPING: no DAX",
+			r->k.release, r->st.mount);
+		return false;
 	}
 	/* The script makes the kernel reclaim ranges and upgrade read-only ones. */
-	upgrades = ds.upgrades + holder.before.upgrades;     /* both sessions' */
-	if (!fuse.st.ops[FUSE_REMOVEMAPPING] || !upgrades) {
-		mc_fail(res, "guest %s sent %llu REMOVEMAPPING, libdax saw %llu upgrades: the script "
-			"should cause both", k.release,
-			(unsigned long long)fuse.st.ops[FUSE_REMOVEMAPPING],
-			(unsigned long long)upgrades);
-		goto out;
+	if (!fst->ops[FUSE_REMOVEMAPPING] || !r->upgrades) {
+		mc_fail(r->res, "guest %s sent %llu REMOVEMAPPING, libdax saw %llu upgrades: the script "
+			"should cause both", r->k.release,
+			(unsigned long long)fst->ops[FUSE_REMOVEMAPPING], (unsigned long long)r->upgrades);
+		return false;
 	}
+	return true;
+}
 
-	if (!fio_verify(res, dir, k.release, &fio, &st, &guest_bytes, &host_bytes))
-		goto out;
+/* Stage 4: what the guest said and wrote against the host's files. */
+static bool verify(struct lx_run *r)
+{
+	return verify_devices(r) && verify_listing(r) && verify_reads(r) && verify_writes(r) &&
+	       verify_mmap(r) && verify_requests(r) &&
+	       fio_verify(r->res, r->dir, r->k.release, &r->fio, &r->st, &r->guest_bytes,
+			  &r->host_bytes);
+}
 
-	mc_metric(res, "boot_to_end_s", (double)(mk_now_ns() - t0) / 1e9, "s");
-	for (unsigned op = 0; op < LX_FUSE_OPS; op++)
-		if (fuse.st.ops[op] && lx_fuse_opname(op))
-			mc_metric(res, lx_fuse_opname(op), (double)fuse.st.ops[op], "requests");
-	if (!fuse.st.ops[FUSE_REMOVEMAPPING])
+/* The metrics of REMOVEMAPPING requests by batch size (vmm_fuse_stats.remove_batch). */
+static const char *const batch_names[VMM_FUSE_BATCH_BUCKETS] = {
+	"removemapping_batch_1", "removemapping_batch_2_3", "removemapping_batch_4_7",
+	"removemapping_batch_8_15", "removemapping_batch_16_31", "removemapping_batch_32_up",
+};
+
+/* The FUSE server's count of each opcode the kernel sent. */
+static void fuse_metrics(struct mc_result *res, const struct vmm_fuse_stats *st)
+{
+	for (unsigned op = 0; op < VMM_FUSE_OPS; op++)
+		if (st->ops[op] && vmm_fuse_opname(op))
+			mc_metric(res, vmm_fuse_opname(op), (double)st->ops[op], "requests");
+	if (!st->ops[FUSE_REMOVEMAPPING])
 		mc_metric(res, "removemapping", 0, "requests");
-	mc_metric(res, "upgrades", (double)upgrades, "mappings");
-	mc_metric(res, "fuse_minor", (double)fuse.st.init_minor, "version");
-	mc_metric(res, "fuse_error_replies", (double)fuse.st.errors, "replies");
-	if (fuse.st.unknown_ops)
-		mc_metric(res, "unknown_opcodes", (double)fuse.st.unknown_ops, "requests");
-	mc_metric(res, "setup_writable", (double)fuse.st.setup_write, "requests");
-	mc_metric(res, "setup_fh_none", (double)fuse.st.setup_fh_none, "requests");
-	mc_metric(res, "setup_unaligned", (double)fuse.st.setup_unaligned, "requests");
-	mc_metric(res, "removemapping_entries", (double)fuse.st.remove_entries, "mappings");
-	mc_metric(res, "removemapping_max_batch", (double)fuse.st.remove_max_batch, "mappings");
-	mc_metric(res, "removemapping_batches", (double)fuse.st.remove_batches_gt1, "requests");
-	{
-		static const char *const names[LX_FUSE_BATCH_BUCKETS] = {
-			"removemapping_batch_1", "removemapping_batch_2_3", "removemapping_batch_4_7",
-			"removemapping_batch_8_15", "removemapping_batch_16_31", "removemapping_batch_32_up",
-		};
+}
 
-		for (unsigned b = 0; b < LX_FUSE_BATCH_BUCKETS; b++)
-			mc_metric(res, names[b], (double)fuse.st.remove_batch[b], "requests");
-	}
-	mc_metric(res, "setup_len_2m", (double)fuse.st.setup_len_2m, "requests");
-	mc_metric(res, "fuse_init_flags", (double)fuse.st.init_flags, "bits");
-	mc_metric(res, "fuse_init_flags2", (double)fuse.st.init_flags2, "bits");
-	mc_metric(res, "fuse_refused", (double)fuse.st.refused, "requests");
-	mc_metric(res, "restore_ms", (double)holder.restore_ns / 1e6, "ms");
-	mc_metric(res, "restored_slots", (double)holder.slots, "slots");
+/* Stage 5: the metrics and the verdict. */
+static void report(struct lx_run *r)
+{
+	struct mc_result *res = r->res;
+	const struct vmm_fuse_stats *fst = &r->fuse.st;
+
+	mc_metric(res, "boot_to_end_s", (double)(mk_now_ns() - r->t0) / 1e9, "s");
+	fuse_metrics(res, fst);
+	mc_metric(res, "upgrades", (double)r->upgrades, "mappings");
+	mc_metric(res, "fuse_minor", (double)fst->init_minor, "version");
+	mc_metric(res, "fuse_error_replies", (double)fst->errors, "replies");
+	if (fst->unknown_ops)
+		mc_metric(res, "unknown_opcodes", (double)fst->unknown_ops, "requests");
+	mc_metric(res, "setup_writable", (double)fst->setup_write, "requests");
+	mc_metric(res, "setup_fh_none", (double)fst->setup_fh_none, "requests");
+	mc_metric(res, "setup_unaligned", (double)fst->setup_unaligned, "requests");
+	mc_metric(res, "removemapping_entries", (double)fst->remove_entries, "mappings");
+	mc_metric(res, "removemapping_max_batch", (double)fst->remove_max_batch, "mappings");
+	mc_metric(res, "removemapping_batches", (double)fst->remove_batches_gt1, "requests");
+	for (unsigned b = 0; b < VMM_FUSE_BATCH_BUCKETS; b++)
+		mc_metric(res, batch_names[b], (double)fst->remove_batch[b], "requests");
+	mc_metric(res, "setup_len_2m", (double)fst->setup_len_2m, "requests");
+	mc_metric(res, "fuse_init_flags", (double)fst->init_flags, "bits");
+	mc_metric(res, "fuse_init_flags2", (double)fst->init_flags2, "bits");
+	mc_metric(res, "fuse_refused", (double)fst->refused, "requests");
+	mc_metric(res, "restore_ms", (double)r->dax.restore_ns / 1e6, "ms");
+	mc_metric(res, "restored_slots", (double)r->dax.slots, "slots");
 	/* Every bind counts in dax_stats.faults, whoever triggered it (userfaultfd, restore, exit). */
-	mc_metric(res, "rebound_slots", (double)ds.faults, "slots");
-	mc_metric(res, "rebound_on_bare_efault", (double)holder.efault_binds, "slots");
-	mc_metric(res, "dax_fault_mode", (double)fs.mode, "enum dax_fault_mode");
-	mc_metric(res, "rebound_by_userfaultfd", (double)fs.uffd_binds, "slots");
-	mc_metric(res, "rebound_eagerly", (double)fs.eager_binds, "slots");
-	mc_metric(res, "memory_fault_exits", (double)vm.n_memfault, "exits");
-	mc_metric(res, "rebind_exits", (double)holder.exits_handled, "exits");
-	mc_metric(res, "bytes_checked_guest", (double)guest_bytes, "bytes");
-	mc_metric(res, "bytes_checked_host", (double)host_bytes, "bytes");
-	mc_metric(res, "fuse_write_bytes", (double)fuse.st.bytes_written, "bytes");
-	fio_metrics(res, &fio, &fiodev, &st);
+	mc_metric(res, "rebound_slots", (double)r->ds.faults, "slots");
+	mc_metric(res, "rebound_on_bare_efault", (double)r->dax.efault_binds, "slots");
+	mc_metric(res, "dax_fault_mode", (double)r->fs.mode, "enum dax_fault_mode");
+	mc_metric(res, "rebound_by_userfaultfd", (double)r->fs.uffd_binds, "slots");
+	mc_metric(res, "rebound_eagerly", (double)r->fs.eager_binds, "slots");
+	mc_metric(res, "memory_fault_exits", (double)r->m.n_memfault, "exits");
+	mc_metric(res, "rebind_exits", (double)r->dax.exits_handled, "exits");
+	mc_metric(res, "bytes_checked_guest", (double)r->guest_bytes, "bytes");
+	mc_metric(res, "bytes_checked_host", (double)r->host_bytes, "bytes");
+	mc_metric(res, "fuse_write_bytes", (double)fst->bytes_written, "bytes");
+	fio_metrics(res, &r->fio, &r->fiodev, &r->st);
 	mc_pass(res, "guest %s, -o %s: %llu setupmapping (%llu writable, %llu upgrades), "
 		"%llu removemapping (%llu ranges, batches up to %llu); restart: %llu slots in "
 		"%.1f ms, %llu rebound; %s; sums match",
-		k.release, dax_option(k.release), (unsigned long long)fuse.st.ops[FUSE_SETUPMAPPING],
-		(unsigned long long)fuse.st.setup_write, (unsigned long long)upgrades,
-		(unsigned long long)fuse.st.ops[FUSE_REMOVEMAPPING],
-		(unsigned long long)fuse.st.remove_entries,
-		(unsigned long long)fuse.st.remove_max_batch, (unsigned long long)holder.slots,
-		(double)holder.restore_ns / 1e6, (unsigned long long)ds.faults,
-		fio.staged ? "fio: 8 jobs verified" : "no fio");
-out:
-	if (vm.console)
-		lx_vm_close(&vm);       /* the VM first: the window memslots are in it */
-	dax_session_free(holder.s);
-	lx_fio_dev_close(&fiodev);
-	lx_fio_free(&fio);
-	if (dropper.base)
-		mk_munmap(dropper.base, dropper.len);
-	lx_virtiofs_free(&vfs);
-	lx_fuse_free(&fuse);
-	if (root_fd >= 0)
-		close(root_fd);
-	if (dir)
-		lx_rm_tree(dir);
-	for (unsigned i = 0; i < G_N_ELEMENTS(files); i++)
-		free(data[i]);
-	lx_cpio_free(&cpio);
+		r->k.release, dax_option(r->k.release), (unsigned long long)fst->ops[FUSE_SETUPMAPPING],
+		(unsigned long long)fst->setup_write, (unsigned long long)r->upgrades,
+		(unsigned long long)fst->ops[FUSE_REMOVEMAPPING],
+		(unsigned long long)fst->remove_entries, (unsigned long long)fst->remove_max_batch,
+		(unsigned long long)r->dax.slots, (double)r->dax.restore_ns / 1e6,
+		(unsigned long long)r->ds.faults, r->fio.staged ? "fio: 8 jobs verified" : "no fio");
+}
+
+void mc_check_linux(const struct mc_opts *o, struct mc_result *res)
+{
+	struct lx_run *r = g_new(struct lx_run, 1);
+
+	run_init(r, o, res);
+	if (build(r) && boot(r) && drive(r) && verify(r))
+		report(r);
+	run_free(r);
+	g_free(r);
 }

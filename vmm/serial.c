@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* memcheck-guest linux check: the 8250/16550A console UART (serial.h). */
+/* vmm: the 8250/16550A console UART (serial.h). */
 #include "config.h"
 
 #include <string.h>
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
 
-#include "tools/memcheck/serial.h"
+#include "vmm/serial.h"
 
 enum { RBR_THR = 0, IER = 1, IIR_FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7 };
 
@@ -19,8 +19,8 @@ enum { RBR_THR = 0, IER = 1, IIR_FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SC
 #define LSR_THRE   0x20
 #define LSR_TEMT   0x40
 
-void lx_serial_init(struct lx_serial *s, uint16_t base, unsigned irq, int vm_fd,
-		    void (*out)(void *data, const char *buf, size_t len), void *data)
+void vmm_serial_init(struct vmm_serial *s, uint16_t base, unsigned irq, int vm_fd,
+		     void (*out)(void *data, const char *buf, size_t len), void *data)
 {
 	memset(s, 0, sizeof(*s));
 	s->base = base;
@@ -36,7 +36,7 @@ void lx_serial_init(struct lx_serial *s, uint16_t base, unsigned irq, int vm_fd,
  * interrupt is THRI: raised when the driver enables it or writes a byte,
  * cleared when the driver reads IIR and sees it (8250 semantics).
  */
-static void update_irq(struct lx_serial *s)
+static void update_irq(struct vmm_serial *s)
 {
 	int level = (s->ier & IER_THRI) && s->thri;
 	struct kvm_irq_level il = { .irq = s->irq, .level = (uint32_t)level };
@@ -44,11 +44,12 @@ static void update_irq(struct lx_serial *s)
 	if (level == s->line)
 		return;
 	s->line = level;
-	ioctl(s->vm_fd, KVM_IRQ_LINE, &il);
+	if (s->vm_fd >= 0)
+		ioctl(s->vm_fd, KVM_IRQ_LINE, &il);
 }
 
 /* Loopback mode (used by the driver's probe): modem status mirrors control. */
-static uint8_t msr(const struct lx_serial *s)
+static uint8_t msr(const struct vmm_serial *s)
 {
 	uint8_t m = s->mcr, v = 0;
 
@@ -61,7 +62,7 @@ static uint8_t msr(const struct lx_serial *s)
 	return v;
 }
 
-void lx_serial_io(struct lx_serial *s, unsigned off, uint8_t *data, bool is_write)
+void vmm_serial_io(struct vmm_serial *s, unsigned off, uint8_t *data, bool is_write)
 {
 	bool dlab = s->lcr & LCR_DLAB;
 

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * memcheck-guest linux check: a FUSE server passing one host directory
- * through (the requests a Linux virtio-fs client sends for the check's
- * guest script), with FUSE_SETUPMAPPING / FUSE_REMOVEMAPPING handed to a
- * libdax session. It counts what the kernel sent: requests by opcode,
+ * vmm: a FUSE server passing one host directory through (the requests a
+ * Linux virtio-fs client sends: memcheck-guest's linux check mounts it),
+ * with FUSE_SETUPMAPPING / FUSE_REMOVEMAPPING handed to a libdax session. It counts what the kernel sent: requests by opcode,
  * mapping flags, REMOVEMAPPING batch sizes, alignment.
  *
  * Transport-independent: one request in (fuse_in_header + arguments), one
@@ -17,16 +16,17 @@
 #include <stdio.h>
 
 #include "dax.h"
+#include "vmm/err.h"
 
-#define LX_FUSE_OPS 64      /* opcodes counted individually (all Linux sends are below) */
-#define LX_FUSE_MAX_WRITE (128u << 10)   /* fuse_init_out.max_write; larger WRITEs are refused */
+#define VMM_FUSE_OPS 64      /* opcodes counted individually (all Linux sends are below) */
+#define VMM_FUSE_MAX_WRITE (128u << 10)   /* fuse_init_out.max_write; larger WRITEs are refused */
 
-struct lx_fuse_node {
+struct vmm_fuse_node {
 	char *path;             /* relative to the root directory ("." for the root) */
 	uint64_t nlookup;
 };
 
-struct lx_fuse_file {
+struct vmm_fuse_file {
 	int fd;                 /* -1: free */
 	char **names;           /* directories: the entries, read at OPENDIR */
 	unsigned *types;
@@ -34,10 +34,10 @@ struct lx_fuse_file {
 	size_t nnames;
 };
 
-#define LX_FUSE_BATCH_BUCKETS 6
+#define VMM_FUSE_BATCH_BUCKETS 6
 
-struct lx_fuse_stats {
-	uint64_t ops[LX_FUSE_OPS];
+struct vmm_fuse_stats {
+	uint64_t ops[VMM_FUSE_OPS];
 	uint64_t unknown_ops;
 	uint64_t errors;             /* replies with an error */
 	/* Requests refused before any handler ran (short argument, bad name or
@@ -52,18 +52,18 @@ struct lx_fuse_stats {
 	uint64_t remove_max_batch;
 	uint64_t remove_batches_gt1; /* requests naming more than one mapping */
 	/* REMOVEMAPPING requests by how many mappings they name: 1, 2-3, 4-7, 8-15, 16-31, 32+. */
-	uint64_t remove_batch[LX_FUSE_BATCH_BUCKETS];
+	uint64_t remove_batch[VMM_FUSE_BATCH_BUCKETS];
 	uint64_t remove_failed;
 	uint64_t bytes_read, bytes_written;    /* through FUSE READ/WRITE */
 	uint64_t max_write_seen;
 	uint32_t init_minor, init_flags, init_flags2;
 };
 
-struct lx_fuse {
+struct vmm_fuse {
 	int root_fd;
-	struct lx_fuse_node *nodes;  /* index = nodeid; 0 unused, 1 root */
+	struct vmm_fuse_node *nodes;  /* index = nodeid; 0 unused, 1 root */
 	size_t nnodes;
-	struct lx_fuse_file *files;  /* index = fh */
+	struct vmm_fuse_file *files;  /* index = fh */
 	size_t nfiles;
 	struct dax_session *dax;     /* NULL: no DAX window */
 	uint64_t window_len;
@@ -72,13 +72,13 @@ struct lx_fuse {
 	bool inject_wrong_range;
 	/* Debug: one line per SETUPMAPPING / REMOVEMAPPING (and the node's path) here. */
 	FILE *trace;
-	struct lx_fuse_stats st;
-	char error[160];             /* first unexpected failure or refused request, for the report */
+	struct vmm_fuse_stats st;
+	struct vmm_err error;        /* first unexpected failure or refused request, for the report */
 };
 
 /* root_fd is borrowed (must stay open). dax may be NULL. */
-int lx_fuse_init(struct lx_fuse *f, int root_fd, struct dax_session *dax, uint64_t window_len);
-void lx_fuse_free(struct lx_fuse *f);
+int vmm_fuse_init(struct vmm_fuse *f, int root_fd, struct dax_session *dax, uint64_t window_len);
+void vmm_fuse_free(struct vmm_fuse *f);
 /*
  * Handle one request of in_len bytes; the reply goes to out (cap bytes).
  * Returns the reply length, 0 when the request has no reply (FORGET,
@@ -91,11 +91,11 @@ void lx_fuse_free(struct lx_fuse *f);
  * opcode's fixed argument, names and lengths are checked once, before its
  * handler runs, and a request that fails gets -EINVAL (-ENAMETOOLONG for a
  * name longer than NAME_MAX), is counted in st.refused, and the first is
- * described in error[]; a reply that would not fit in cap is an error
+ * described in error; a reply that would not fit in cap is an error
  * reply instead (or nothing, when not even the header fits).
  */
-size_t lx_fuse_handle(struct lx_fuse *f, const uint8_t *in, size_t in_len, uint8_t *out, size_t cap);
-/* The dax backend: opens a node's file for libdax (data = struct lx_fuse). */
-int lx_fuse_dax_open(void *data, uint64_t nodeid, uint64_t fh, uint32_t prot,
-		     struct dax_file_id *id);
-const char *lx_fuse_opname(unsigned op);
+size_t vmm_fuse_handle(struct vmm_fuse *f, const uint8_t *in, size_t in_len, uint8_t *out, size_t cap);
+/* The dax backend: opens a node's file for libdax (data = struct vmm_fuse). */
+int vmm_fuse_dax_open(void *data, uint64_t nodeid, uint64_t fh, uint32_t prot,
+		      struct dax_file_id *id);
+const char *vmm_fuse_opname(unsigned op);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* memcheck-guest linux check: the passthrough FUSE server (fuse-server.h). */
+/* vmm: the passthrough FUSE server (fuse-server.h). */
 #include "config.h"
 
 #include <dirent.h>
@@ -16,11 +16,11 @@
 
 #include "common/macro.h"
 #include "common/sys.h"
-#include "tools/memcheck/fuse-server.h"
+#include "vmm/fuse-server.h"
 
 #define DAX_RANGE (2ull << 20)   /* fs/fuse/dax.c: FUSE_DAX_SZ */
 
-static const char *const opnames[LX_FUSE_OPS] = {
+static const char *const opnames[VMM_FUSE_OPS] = {
 	[FUSE_LOOKUP] = "lookup", [FUSE_FORGET] = "forget", [FUSE_GETATTR] = "getattr",
 	[FUSE_SETATTR] = "setattr", [FUSE_READLINK] = "readlink", [FUSE_SYMLINK] = "symlink",
 	[FUSE_MKNOD] = "mknod", [FUSE_MKDIR] = "mkdir", [FUSE_UNLINK] = "unlink",
@@ -42,12 +42,12 @@ static const char *const opnames[LX_FUSE_OPS] = {
 	[FUSE_TMPFILE] = "tmpfile", [52] = "statx",
 };
 
-const char *lx_fuse_opname(unsigned op)
+const char *vmm_fuse_opname(unsigned op)
 {
-	return op < LX_FUSE_OPS && opnames[op] ? opnames[op] : NULL;
+	return op < VMM_FUSE_OPS && opnames[op] ? opnames[op] : NULL;
 }
 
-int lx_fuse_init(struct lx_fuse *f, int root_fd, struct dax_session *dax, uint64_t window_len)
+int vmm_fuse_init(struct vmm_fuse *f, int root_fd, struct dax_session *dax, uint64_t window_len)
 {
 	memset(f, 0, sizeof(*f));
 	f->root_fd = root_fd;
@@ -63,7 +63,7 @@ int lx_fuse_init(struct lx_fuse *f, int root_fd, struct dax_session *dax, uint64
 	return f->nodes[1].path ? 0 : -ENOMEM;
 }
 
-static void file_close(struct lx_fuse_file *fl)
+static void file_close(struct vmm_fuse_file *fl)
 {
 	if (fl->fd >= 0)
 		close(fl->fd);
@@ -76,7 +76,7 @@ static void file_close(struct lx_fuse_file *fl)
 	fl->fd = -1;
 }
 
-void lx_fuse_free(struct lx_fuse *f)
+void vmm_fuse_free(struct vmm_fuse *f)
 {
 	for (size_t i = 0; i < f->nnodes; i++)
 		free(f->nodes[i].path);
@@ -87,15 +87,15 @@ void lx_fuse_free(struct lx_fuse *f)
 	memset(f, 0, sizeof(*f));
 }
 
-static const char *node_path(struct lx_fuse *f, uint64_t nodeid)
+static const char *node_path(struct vmm_fuse *f, uint64_t nodeid)
 {
 	return nodeid && nodeid < f->nnodes ? f->nodes[nodeid].path : NULL;
 }
 
 /* The node for path (existing or new); 0 on allocation failure. */
-static uint64_t node_get(struct lx_fuse *f, const char *path)
+static uint64_t node_get(struct vmm_fuse *f, const char *path)
 {
-	struct lx_fuse_node *n;
+	struct vmm_fuse_node *n;
 
 	for (size_t i = 1; i < f->nnodes; i++)
 		if (f->nodes[i].path && !strcmp(f->nodes[i].path, path))
@@ -104,14 +104,14 @@ static uint64_t node_get(struct lx_fuse *f, const char *path)
 	if (!n)
 		return 0;
 	f->nodes = n;
-	n[f->nnodes] = (struct lx_fuse_node){ strdup(path), 0 };
+	n[f->nnodes] = (struct vmm_fuse_node){ strdup(path), 0 };
 	if (!n[f->nnodes].path)
 		return 0;
 	return f->nnodes++;
 }
 
 /* parent's path joined with name (validated by check_name()); NULL: unknown parent or ENOMEM. */
-static char *child(struct lx_fuse *f, uint64_t parent, const char *name)
+static char *child(struct vmm_fuse *f, uint64_t parent, const char *name)
 {
 	const char *pp = node_path(f, parent);
 	char *p;
@@ -125,9 +125,9 @@ static char *child(struct lx_fuse *f, uint64_t parent, const char *name)
 	return p;
 }
 
-static uint64_t file_new(struct lx_fuse *f, int fd)
+static uint64_t file_new(struct vmm_fuse *f, int fd)
 {
-	struct lx_fuse_file *nf;
+	struct vmm_fuse_file *nf;
 
 	for (size_t i = 1; i < f->nfiles; i++)
 		if (f->files[i].fd < 0 && !f->files[i].names) {
@@ -150,7 +150,7 @@ static uint64_t file_new(struct lx_fuse *f, int fd)
 	return f->nfiles++;
 }
 
-static struct lx_fuse_file *file_get(struct lx_fuse *f, uint64_t fh)
+static struct vmm_fuse_file *file_get(struct vmm_fuse *f, uint64_t fh)
 {
 	return fh && fh < f->nfiles && f->files[fh].fd >= 0 ? &f->files[fh] : NULL;
 }
@@ -175,7 +175,7 @@ static void fill_attr(struct fuse_attr *a, const struct stat *st)
 	a->blksize = 4096;
 }
 
-static int stat_path(struct lx_fuse *f, const char *path, struct stat *st)
+static int stat_path(struct vmm_fuse *f, const char *path, struct stat *st)
 {
 	return fstatat(f->root_fd, path, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
@@ -185,7 +185,7 @@ static int stat_path(struct lx_fuse *f, const char *path, struct stat *st)
  * any alignment). Attributes are valid for 1 s: the guest script is short
  * and alone on the files.
  */
-static int entry_reply(struct lx_fuse *f, const char *path, uint8_t *out)
+static int entry_reply(struct vmm_fuse *f, const char *path, uint8_t *out)
 {
 	struct fuse_entry_out e = { 0 };
 	struct stat st;
@@ -207,7 +207,7 @@ static int entry_reply(struct lx_fuse *f, const char *path, uint8_t *out)
 	return 0;
 }
 
-static int attr_reply(struct lx_fuse *f, const char *path, uint8_t *out)
+static int attr_reply(struct vmm_fuse *f, const char *path, uint8_t *out)
 {
 	struct fuse_attr_out a = { 0 };
 	struct stat st;
@@ -228,7 +228,7 @@ static int open_flags(uint32_t fl)
 	       O_NOFOLLOW;
 }
 
-static int read_dir(struct lx_fuse_file *fl, int fd)
+static int read_dir(struct vmm_fuse_file *fl, int fd)
 {
 	DIR *d = fdopendir(fd);
 	struct dirent *de;
@@ -264,7 +264,7 @@ static int read_dir(struct lx_fuse_file *fl, int fd)
 }
 
 /* Directory entries from off into out, at most size bytes (validated to fit). */
-static size_t do_readdir(struct lx_fuse_file *fl, uint64_t off, uint32_t size, uint8_t *out)
+static size_t do_readdir(struct vmm_fuse_file *fl, uint64_t off, uint32_t size, uint8_t *out)
 {
 	size_t n = 0;
 
@@ -287,10 +287,10 @@ static size_t do_readdir(struct lx_fuse_file *fl, uint64_t off, uint32_t size, u
 	return n;
 }
 
-int lx_fuse_dax_open(void *data, uint64_t nodeid, uint64_t fh, uint32_t prot,
-		     struct dax_file_id *id)
+int vmm_fuse_dax_open(void *data, uint64_t nodeid, uint64_t fh, uint32_t prot,
+		      struct dax_file_id *id)
 {
-	struct lx_fuse *f = data;
+	struct vmm_fuse *f = data;
 	const char *path = node_path(f, nodeid);
 	struct stat st;
 	int fd;
@@ -315,10 +315,9 @@ int lx_fuse_dax_open(void *data, uint64_t nodeid, uint64_t fh, uint32_t prot,
 	return fd;
 }
 
-static void note_error(struct lx_fuse *f, const char *what, int err)
+static void note_error(struct vmm_fuse *f, const char *what, int err)
 {
-	if (!f->error[0])
-		snprintf(f->error, sizeof(f->error), "%s: %s", what, strerror(-err));
+	vmm_fail_sys(&f->error, err, what);
 }
 
 /* ---- requests ---------------------------------------------------------------- */
@@ -360,9 +359,9 @@ struct req {
 };
 
 /* A handler: 0 or -errno (the error reply); the reply body's length in *olen. */
-typedef int (*op_fn)(struct lx_fuse *f, const struct req *r, size_t *olen);
+typedef int (*op_fn)(struct vmm_fuse *f, const struct req *r, size_t *olen);
 
-static int op_init(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_init(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
 	const struct fuse_init_in *ii = &r->a.init;
 	struct fuse_init_out io = { 0 };
@@ -384,7 +383,7 @@ static int op_init(struct lx_fuse *f, const struct req *r, size_t *olen)
 	io.flags = ii->flags & (FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_MAP_ALIGNMENT);
 	io.max_background = 16;
 	io.congestion_threshold = 12;
-	io.max_write = LX_FUSE_MAX_WRITE;
+	io.max_write = VMM_FUSE_MAX_WRITE;
 	io.time_gran = 1;
 	io.map_alignment = (uint16_t)f->map_alignment_log2;
 	if (f->dax)
@@ -394,7 +393,7 @@ static int op_init(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return 0;
 }
 
-static int op_destroy(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_destroy(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
 	(void)r;
 	(void)olen;
@@ -403,7 +402,7 @@ static int op_destroy(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return 0;
 }
 
-static int op_nothing(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_nothing(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
 	(void)f;
 	(void)r;
@@ -411,20 +410,20 @@ static int op_nothing(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return 0;
 }
 
-static void forget(struct lx_fuse *f, uint64_t nodeid, uint64_t nlookup)
+static void forget(struct vmm_fuse *f, uint64_t nodeid, uint64_t nlookup)
 {
 	if (node_path(f, nodeid) && nodeid > 1)
 		f->nodes[nodeid].nlookup -= MK_MIN(nlookup, f->nodes[nodeid].nlookup);
 }
 
-static int op_forget(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_forget(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
 	(void)olen;
 	forget(f, r->ih.nodeid, r->a.forget.nlookup);
 	return 0;
 }
 
-static int op_batch_forget(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_batch_forget(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
 	(void)olen;
 	for (uint32_t i = 0; i < r->a.batch_forget.count; i++) {
@@ -436,7 +435,7 @@ static int op_batch_forget(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return 0;
 }
 
-static int op_lookup(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_lookup(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
 	char *p = child(f, r->ih.nodeid, r->name);
 	int err;
@@ -449,7 +448,7 @@ static int op_lookup(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return err;
 }
 
-static int op_getattr(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_getattr(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
 	int err = attr_reply(f, r->path, r->ob);
 
@@ -457,7 +456,7 @@ static int op_getattr(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return err;
 }
 
-static int set_times(struct lx_fuse *f, const char *path, const struct fuse_setattr_in *sa)
+static int set_times(struct vmm_fuse *f, const char *path, const struct fuse_setattr_in *sa)
 {
 	struct timespec ts[2] = {
 		{ (time_t)sa->atime, sa->atimensec }, { (time_t)sa->mtime, sa->mtimensec } };
@@ -473,7 +472,7 @@ static int set_times(struct lx_fuse *f, const char *path, const struct fuse_seta
 	return utimensat(f->root_fd, path, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
-static int op_setattr(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_setattr(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
 	const struct fuse_setattr_in *sa = &r->a.setattr;
 	int err = 0;
@@ -495,7 +494,7 @@ static int op_setattr(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return err;
 }
 
-static int op_open(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_open(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
 	bool dir = r->ih.opcode == FUSE_OPENDIR;
 	struct fuse_open_out oo = { 0 };
@@ -523,7 +522,7 @@ static int op_open(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return 0;
 }
 
-static int op_create(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_create(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
 	const struct fuse_create_in *ci = &r->a.create;
 	struct fuse_open_out oo = { 0 };
@@ -551,7 +550,7 @@ static int op_create(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return 0;
 }
 
-static int op_mkdir(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_mkdir(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
 	char *p = child(f, r->ih.nodeid, r->name);
 	int err;
@@ -566,7 +565,7 @@ static int op_mkdir(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return err;
 }
 
-static int op_unlink(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_unlink(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
 	char *p = child(f, r->ih.nodeid, r->name);
 	int err;
@@ -579,9 +578,9 @@ static int op_unlink(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return err;
 }
 
-static int op_read(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_read(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
-	struct lx_fuse_file *fl = file_get(f, r->a.read.fh);
+	struct vmm_fuse_file *fl = file_get(f, r->a.read.fh);
 	ssize_t n;
 
 	if (!fl)
@@ -594,16 +593,16 @@ static int op_read(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return 0;
 }
 
-static int op_write(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_write(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
 	const struct fuse_write_in *wi = &r->a.write;
 	struct fuse_write_out wo = { 0 };
-	struct lx_fuse_file *fl = file_get(f, wi->fh);
+	struct vmm_fuse_file *fl = file_get(f, wi->fh);
 	ssize_t n;
 
 	if (!fl)
 		return -EBADF;
-	/* wi->size == tail_len <= LX_FUSE_MAX_WRITE: check_request(). */
+	/* wi->size == tail_len <= VMM_FUSE_MAX_WRITE: check_request(). */
 	n = mk_pwrite_full(fl->fd, r->tail, wi->size, wi->offset);
 	if (n < 0)
 		return (int)n;
@@ -616,9 +615,9 @@ static int op_write(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return 0;
 }
 
-static int op_readdir(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_readdir(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
-	struct lx_fuse_file *fl = file_get(f, r->a.read.fh);
+	struct vmm_fuse_file *fl = file_get(f, r->a.read.fh);
 
 	if (!fl)
 		return -EBADF;
@@ -626,9 +625,9 @@ static int op_readdir(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return 0;
 }
 
-static int op_release(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_release(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
-	struct lx_fuse_file *fl = file_get(f, r->a.release.fh);
+	struct vmm_fuse_file *fl = file_get(f, r->a.release.fh);
 
 	(void)olen;
 	if (fl)
@@ -636,15 +635,15 @@ static int op_release(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return 0;
 }
 
-static int op_fsync(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_fsync(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
-	struct lx_fuse_file *fl = file_get(f, r->a.fsync.fh);
+	struct vmm_fuse_file *fl = file_get(f, r->a.fsync.fh);
 
 	(void)olen;
 	return fl && fsync(fl->fd) < 0 ? -errno : 0;
 }
 
-static int op_statfs(struct lx_fuse *f, const struct req *r, size_t *olen)
+static int op_statfs(struct vmm_fuse *f, const struct req *r, size_t *olen)
 {
 	struct fuse_statfs_out so = { 0 };
 	struct statvfs sv;
@@ -664,7 +663,7 @@ static int op_statfs(struct lx_fuse *f, const struct req *r, size_t *olen)
 	return 0;
 }
 
-static void trace_setup(struct lx_fuse *f, uint64_t nodeid, const struct fuse_setupmapping_in *in, int r)
+static void trace_setup(struct vmm_fuse *f, uint64_t nodeid, const struct fuse_setupmapping_in *in, int r)
 {
 	const char *path = node_path(f, nodeid);
 
@@ -674,7 +673,7 @@ static void trace_setup(struct lx_fuse *f, uint64_t nodeid, const struct fuse_se
 		(long long)in->fh, r);
 }
 
-static int op_setupmapping(struct lx_fuse *f, const struct req *rq, size_t *olen)
+static int op_setupmapping(struct vmm_fuse *f, const struct req *rq, size_t *olen)
 {
 	struct fuse_setupmapping_in in = rq->a.setup;
 	uint64_t nodeid = rq->ih.nodeid;
@@ -713,7 +712,7 @@ static int op_setupmapping(struct lx_fuse *f, const struct req *rq, size_t *olen
 	return r < 0 ? r : 0;
 }
 
-static int op_removemapping(struct lx_fuse *f, const struct req *rq, size_t *olen)
+static int op_removemapping(struct vmm_fuse *f, const struct req *rq, size_t *olen)
 {
 	uint32_t count = rq->a.remove.count;
 	int r;
@@ -727,7 +726,7 @@ static int op_removemapping(struct lx_fuse *f, const struct req *rq, size_t *ole
 	if (count) {
 		unsigned b = 0;
 
-		while (b + 1 < LX_FUSE_BATCH_BUCKETS && count >> (b + 1))
+		while (b + 1 < VMM_FUSE_BATCH_BUCKETS && count >> (b + 1))
 			b++;
 		f->st.remove_batch[b]++;
 	}
@@ -815,7 +814,7 @@ static const struct op ops[] = {
 	[FUSE_UNLINK] = { .names = 1, .flags = OP_NODE, .fn = op_unlink },
 	[FUSE_RMDIR] = { .names = 1, .flags = OP_NODE, .fn = op_unlink },
 	[FUSE_READ] = { ARG(fuse_read_in), .flags = OP_READ_REPLY, .fn = op_read },
-	[FUSE_WRITE] = { ARG(fuse_write_in), TAIL(fuse_write_in, size, 1, LX_FUSE_MAX_WRITE),
+	[FUSE_WRITE] = { ARG(fuse_write_in), TAIL(fuse_write_in, size, 1, VMM_FUSE_MAX_WRITE),
 			 REPLY(fuse_write_out), .fn = op_write },
 	[FUSE_READDIR] = { ARG(fuse_read_in), .flags = OP_READ_REPLY, .fn = op_readdir },
 	[FUSE_RELEASE] = { ARG(fuse_release_in), .fn = op_release },
@@ -834,25 +833,25 @@ static const struct op ops[] = {
 };
 
 /* A request refused before any handler ran: counted, the first one reported. */
-static int refuse(struct lx_fuse *f, const struct fuse_in_header *ih, int err, const char *fmt, ...)
+static int refuse(struct vmm_fuse *f, const struct fuse_in_header *ih, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static int refuse(struct lx_fuse *f, const struct fuse_in_header *ih, int err, const char *fmt, ...)
+static int refuse(struct vmm_fuse *f, const struct fuse_in_header *ih, int err, const char *fmt, ...)
 {
-	const char *op = ih ? lx_fuse_opname(ih->opcode) : NULL;
+	const char *op = ih ? vmm_fuse_opname(ih->opcode) : NULL;
 	char why[96];
 	va_list ap;
 
 	f->st.refused++;
-	if (f->error[0])
+	if (vmm_err_set(&f->error))
 		return err;
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	if (ih)
-		snprintf(f->error, sizeof(f->error), "guest request %s (opcode %u): %s",
+		vmm_fail(&f->error, err ? err : -EINVAL, "guest request %s (opcode %u): %s",
 			 op ? op : "?", ih->opcode, why);
 	else
-		snprintf(f->error, sizeof(f->error), "guest request: %s", why);
+		vmm_fail(&f->error, err ? err : -EINVAL, "guest request: %s", why);
 	return err;
 }
 
@@ -861,7 +860,7 @@ static int refuse(struct lx_fuse *f, const struct fuse_in_header *ih, int err, c
  * 1..NAME_MAX bytes, no '/', not "." or "..". A name the kernel sent never
  * fails this (its VFS resolves "." and ".." itself).
  */
-static int check_name(struct lx_fuse *f, struct req *r, const uint8_t *p, size_t len, size_t *used)
+static int check_name(struct vmm_fuse *f, struct req *r, const uint8_t *p, size_t len, size_t *used)
 {
 	const uint8_t *nul = memchr(p, 0, MK_MIN(len, (size_t)NAME_MAX + 1));
 	size_t n;
@@ -883,7 +882,7 @@ static int check_name(struct lx_fuse *f, struct req *r, const uint8_t *p, size_t
 }
 
 /* After the argument and names: exactly the tail the op defines. */
-static int check_tail(struct lx_fuse *f, const struct op *op, struct req *r)
+static int check_tail(struct vmm_fuse *f, const struct op *op, struct req *r)
 {
 	uint32_t count;
 
@@ -906,7 +905,7 @@ static int check_tail(struct lx_fuse *f, const struct op *op, struct req *r)
  * states, the fixed argument (copied), the names, the tail, and that the
  * reply the op may write fits in cap. 0, or -errno for the error reply.
  */
-static int check_request(struct lx_fuse *f, const struct op *op, const uint8_t *in, size_t in_len,
+static int check_request(struct vmm_fuse *f, const struct op *op, const uint8_t *in, size_t in_len,
 			 uint8_t *out, size_t cap, struct req *r)
 {
 	size_t alen = in_len - sizeof(r->ih), used, need;
@@ -951,7 +950,7 @@ static int check_request(struct lx_fuse *f, const struct op *op, const uint8_t *
 	return 0;
 }
 
-size_t lx_fuse_handle(struct lx_fuse *f, const uint8_t *in, size_t in_len, uint8_t *out, size_t cap)
+size_t vmm_fuse_handle(struct vmm_fuse *f, const uint8_t *in, size_t in_len, uint8_t *out, size_t cap)
 {
 	const struct op *op = NULL;
 	struct fuse_out_header oh;
@@ -964,7 +963,7 @@ size_t lx_fuse_handle(struct lx_fuse *f, const uint8_t *in, size_t in_len, uint8
 		return 0;
 	}
 	memcpy(&r.ih, in, sizeof(r.ih));
-	if (r.ih.opcode < LX_FUSE_OPS)
+	if (r.ih.opcode < VMM_FUSE_OPS)
 		f->st.ops[r.ih.opcode]++;
 	else
 		f->st.unknown_ops++;

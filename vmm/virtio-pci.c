@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* memcheck-guest linux check: modern virtio-pci transport and split virtqueues (virtio-pci.h). */
+/* vmm: modern virtio-pci transport and split virtqueues (virtio-pci.h). */
 #include "config.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
@@ -11,7 +10,7 @@
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
 
-#include "tools/memcheck/virtio-pci.h"
+#include "vmm/virtio-pci.h"
 
 /* BAR 0 layout. */
 #define OFF_COMMON  0x0000u
@@ -26,7 +25,7 @@
 #define NO_VECTOR   0xffffu
 
 /* A chain of direct descriptors is at most the queue size (longer: a loop, refused). */
-_Static_assert(LX_CHAIN_MAX >= LX_VQ_SIZE, "a chain the ring can hold fits in struct lx_chain");
+_Static_assert(VMM_CHAIN_MAX >= VMM_VQ_SIZE, "a chain the ring can hold fits in struct vmm_chain");
 
 static void put_le(uint8_t *p, uint64_t v, unsigned n)
 {
@@ -43,7 +42,7 @@ static uint64_t get_le(const uint8_t *p, unsigned n)
 	return v;
 }
 
-static void reset(struct lx_virtio *v)
+static void reset(struct vmm_virtio *v)
 {
 	v->driver_features = 0;
 	v->dfselect = v->gfselect = 0;
@@ -51,13 +50,13 @@ static void reset(struct lx_virtio *v)
 	v->isr = 0;
 	v->queue_select = 0;
 	v->msix_config = NO_VECTOR;
-	for (unsigned q = 0; q < LX_VQ_MAX; q++)
-		v->vq[q] = (struct lx_vq){ .size = LX_VQ_SIZE, .msix_vector = NO_VECTOR };
+	for (unsigned q = 0; q < VMM_VQ_MAX; q++)
+		v->vq[q] = (struct vmm_vq){ .size = VMM_VQ_SIZE, .msix_vector = NO_VECTOR };
 }
 
 /* ---- interrupts ------------------------------------------------------------ */
 
-static bool msix_enabled(const struct lx_virtio *v, unsigned cap, bool *fmask)
+static bool msix_enabled(const struct vmm_virtio *v, unsigned cap, bool *fmask)
 {
 	uint16_t ctl = (uint16_t)get_le(v->pci.cfg + cap + 2, 2);
 
@@ -65,7 +64,7 @@ static bool msix_enabled(const struct lx_virtio *v, unsigned cap, bool *fmask)
 	return ctl & 0x8000;
 }
 
-static unsigned msix_cap_off(const struct lx_virtio *v)
+static unsigned msix_cap_off(const struct vmm_virtio *v)
 {
 	for (uint8_t p = v->pci.cfg[0x34]; p; p = v->pci.cfg[p + 1])
 		if (v->pci.cfg[p] == 0x11)
@@ -73,12 +72,12 @@ static unsigned msix_cap_off(const struct lx_virtio *v)
 	return 0;
 }
 
-static void signal_vector(struct lx_virtio *v, unsigned vec)
+static void signal_vector(struct vmm_virtio *v, unsigned vec)
 {
 	bool fmask;
 	unsigned cap = msix_cap_off(v);
 
-	if (vec >= LX_MSIX_VECTORS || !cap || !msix_enabled(v, cap, &fmask))
+	if (vec >= VMM_MSIX_VECTORS || !cap || !msix_enabled(v, cap, &fmask))
 		return;     /* no INTx routing in this VM: MSI-X or nothing */
 	if (fmask || (v->msix[vec].ctrl & 1)) {
 		v->msix_pending |= 1u << vec;
@@ -92,25 +91,26 @@ static void signal_vector(struct lx_virtio *v, unsigned vec)
 		};
 
 		v->n_irq++;
-		ioctl(v->vm->vm_fd, KVM_SIGNAL_MSI, &msi);
+		if (v->vm->vm_fd >= 0)
+			ioctl(v->vm->vm_fd, KVM_SIGNAL_MSI, &msi);
 	}
 }
 
 /* Deliver what became deliverable (a vector or the function was unmasked). */
-static void msix_flush(struct lx_virtio *v)
+static void msix_flush(struct vmm_virtio *v)
 {
-	for (unsigned i = 0; i < LX_MSIX_VECTORS; i++)
+	for (unsigned i = 0; i < VMM_MSIX_VECTORS; i++)
 		if (v->msix_pending & (1u << i))
 			signal_vector(v, i);
 }
 
-void lx_virtio_irq(struct lx_virtio *v, unsigned q)
+void vmm_virtio_irq(struct vmm_virtio *v, unsigned q)
 {
 	v->isr |= 1;
 	signal_vector(v, v->vq[q].msix_vector);
 }
 
-static void msix_cfg_written(struct lx_pci_dev *d, unsigned off, unsigned len)
+static void msix_cfg_written(struct vmm_pci_dev *d, unsigned off, unsigned len)
 {
 	(void)off;
 	(void)len;
@@ -119,9 +119,9 @@ static void msix_cfg_written(struct lx_pci_dev *d, unsigned off, unsigned len)
 
 /* ---- BAR 0 registers -------------------------------------------------------- */
 
-static uint64_t common_read(struct lx_virtio *v, unsigned off, unsigned len)
+static uint64_t common_read(struct vmm_virtio *v, unsigned off, unsigned len)
 {
-	struct lx_vq *q = v->queue_select < v->nvq ? &v->vq[v->queue_select] : NULL;
+	struct vmm_vq *q = v->queue_select < v->nvq ? &v->vq[v->queue_select] : NULL;
 
 	switch (off) {
 	case VIRTIO_PCI_COMMON_DFSELECT: return v->dfselect;
@@ -151,9 +151,9 @@ static uint64_t common_read(struct lx_virtio *v, unsigned off, unsigned len)
 static void set_lo(uint64_t *r, uint32_t v) { *r = (*r & ~0xffffffffull) | v; }
 static void set_hi(uint64_t *r, uint32_t v) { *r = (*r & 0xffffffffull) | (uint64_t)v << 32; }
 
-static void common_write(struct lx_virtio *v, unsigned off, uint64_t val)
+static void common_write(struct vmm_virtio *v, unsigned off, uint64_t val)
 {
-	struct lx_vq *q = v->queue_select < v->nvq ? &v->vq[v->queue_select] : NULL;
+	struct vmm_vq *q = v->queue_select < v->nvq ? &v->vq[v->queue_select] : NULL;
 	uint32_t x = (uint32_t)val;
 
 	switch (off) {
@@ -166,7 +166,7 @@ static void common_write(struct lx_virtio *v, unsigned off, uint64_t val)
 			set_hi(&v->driver_features, x & (uint32_t)(v->features >> 32));
 		break;
 	case VIRTIO_PCI_COMMON_MSIX:
-		v->msix_config = x < LX_MSIX_VECTORS ? (uint16_t)x : NO_VECTOR;
+		v->msix_config = x < VMM_MSIX_VECTORS ? (uint16_t)x : NO_VECTOR;
 		break;
 	case VIRTIO_PCI_COMMON_STATUS:
 		if (!x)
@@ -177,12 +177,12 @@ static void common_write(struct lx_virtio *v, unsigned off, uint64_t val)
 	case VIRTIO_PCI_COMMON_Q_SELECT: v->queue_select = (uint16_t)x; break;
 	case VIRTIO_PCI_COMMON_Q_SIZE:
 		/* A power of two up to what we offered (split rings). */
-		if (q && x && x <= LX_VQ_SIZE && !(x & (x - 1)))
+		if (q && x && x <= VMM_VQ_SIZE && !(x & (x - 1)))
 			q->size = (uint16_t)x;
 		break;
 	case VIRTIO_PCI_COMMON_Q_MSIX:
 		if (q)
-			q->msix_vector = x < LX_MSIX_VECTORS ? (uint16_t)x : NO_VECTOR;
+			q->msix_vector = x < VMM_MSIX_VECTORS ? (uint16_t)x : NO_VECTOR;
 		break;
 	case VIRTIO_PCI_COMMON_Q_ENABLE:
 		if (q) {
@@ -200,10 +200,10 @@ static void common_write(struct lx_virtio *v, unsigned off, uint64_t val)
 	}
 }
 
-static void bar0(struct lx_pci_dev *d, unsigned bar, uint64_t off, uint8_t *data, unsigned len,
+static void bar0(struct vmm_pci_dev *d, unsigned bar, uint64_t off, uint8_t *data, unsigned len,
 		 bool is_write)
 {
-	struct lx_virtio *v = d->data;
+	struct vmm_virtio *v = d->data;
 
 	(void)bar;
 	if (off < OFF_COMMON + 0x40) {
@@ -232,7 +232,7 @@ static void bar0(struct lx_pci_dev *d, unsigned bar, uint64_t off, uint8_t *data
 			v->n_notify++;
 			v->notify(v, q);
 		}
-	} else if (off >= OFF_MSIX && off < OFF_MSIX + 16u * LX_MSIX_VECTORS) {
+	} else if (off >= OFF_MSIX && off < OFF_MSIX + 16u * VMM_MSIX_VECTORS) {
 		unsigned e = (unsigned)(off - OFF_MSIX) / 16, w = (unsigned)(off - OFF_MSIX) % 16;
 		/* An entry: address low, address high, data, vector control. */
 		uint32_t *f = w < 4 ? &v->msix[e].addr_lo : w < 8 ? &v->msix[e].addr_hi :
@@ -260,8 +260,8 @@ static void bar0(struct lx_pci_dev *d, unsigned bar, uint64_t off, uint8_t *data
 
 /* ---- capabilities ----------------------------------------------------------- */
 
-static void vcap(struct lx_virtio *v, uint8_t type, uint8_t bar, uint8_t id, uint64_t off,
-		 uint64_t len, uint32_t extra, bool has_extra, bool is64)
+static int vcap(struct vmm_virtio *v, uint8_t type, uint8_t bar, uint8_t id, uint64_t off,
+		uint64_t len, uint32_t extra, bool has_extra, bool is64)
 {
 	uint8_t c[24] = { 0 };
 	unsigned n = 16;
@@ -282,17 +282,46 @@ static void vcap(struct lx_virtio *v, uint8_t type, uint8_t bar, uint8_t id, uin
 		n = 24;
 	}
 	c[2] = (uint8_t)n;
-	lx_pci_add_cap(&v->pci, 0x09, c, n);
+	return vmm_pci_add_cap(&v->pci, 0x09, c, n);
 }
 
-int lx_virtio_init(struct lx_virtio *v, struct lx_vm *vm, unsigned slot, uint16_t device_id,
-		   uint64_t features, unsigned nvq, const void *devcfg, unsigned devcfg_len,
-		   uint64_t bar0_gpa, uint64_t shm_gpa, uint64_t shm_len)
+/* The virtio structures' capabilities, then MSI-X (table and PBA in BAR 0). */
+static int add_caps(struct vmm_virtio *v, uint64_t shm_len)
 {
 	uint8_t msix[12] = { 0 };
-	unsigned cap;
+	int r;
 
-	if (nvq > LX_VQ_MAX)
+	r = vcap(v, VIRTIO_PCI_CAP_COMMON_CFG, 0, 0, OFF_COMMON, 0x40, 0, false, false);
+	if (r >= 0)
+		r = vcap(v, VIRTIO_PCI_CAP_NOTIFY_CFG, 0, 0, OFF_NOTIFY, NOTIFY_MULT * v->nvq,
+			 NOTIFY_MULT, true, false);
+	if (r >= 0)
+		r = vcap(v, VIRTIO_PCI_CAP_ISR_CFG, 0, 0, OFF_ISR, 1, 0, false, false);
+	if (r >= 0 && v->devcfg_len)
+		r = vcap(v, VIRTIO_PCI_CAP_DEVICE_CFG, 0, 0, OFF_DEVICE, v->devcfg_len, 0, false,
+			 false);
+	if (r >= 0 && shm_len)   /* shared memory region id 0: virtio-fs's DAX cache */
+		r = vcap(v, VIRTIO_PCI_CAP_SHARED_MEMORY_CFG, 2, 0, 0, shm_len, 0, false, true);
+	if (r < 0)
+		return r;
+	/* MSI-X: table size N-1, table and PBA in BAR 0. */
+	put_le(msix + 2, VMM_MSIX_VECTORS - 1, 2);
+	put_le(msix + 4, OFF_MSIX | 0, 4);
+	put_le(msix + 8, OFF_PBA | 0, 4);
+	r = vmm_pci_add_cap(&v->pci, 0x11, msix, sizeof(msix));
+	if (r < 0)
+		return r;
+	v->pci.wmask[r + 3] = 0xc0;     /* enable, function mask */
+	return 0;
+}
+
+int vmm_virtio_init(struct vmm_virtio *v, struct vmm_vm *vm, struct vmm_pci *bus, unsigned slot,
+		    uint16_t device_id, uint64_t features, unsigned nvq, const void *devcfg,
+		    unsigned devcfg_len, uint64_t bar0_gpa, uint64_t shm_gpa, uint64_t shm_len)
+{
+	int r;
+
+	if (nvq > VMM_VQ_MAX || devcfg_len > OFF_NOTIFY - OFF_DEVICE)
 		return -EINVAL;
 	memset(v, 0, sizeof(*v));
 	v->vm = vm;
@@ -302,29 +331,18 @@ int lx_virtio_init(struct lx_virtio *v, struct lx_vm *vm, unsigned slot, uint16_
 	v->devcfg_len = devcfg_len;
 	reset(v);
 	/* Class: "other" (0xff00), revision 1: a modern-only device. */
-	lx_pci_dev_init(&v->pci, 0x1af4, (uint16_t)(0x1040 + device_id), 0xff000001, 0x1af4,
-			(uint16_t)(0x1040 + device_id));
+	vmm_pci_dev_init(&v->pci, 0x1af4, (uint16_t)(0x1040 + device_id), 0xff000001, 0x1af4,
+			 (uint16_t)(0x1040 + device_id));
 	v->pci.data = v;
 	v->pci.bar_fn = bar0;
 	v->pci.cfg_written = msix_cfg_written;
-	lx_pci_set_bar(&v->pci, 0, bar0_gpa, BAR0_SIZE, 0, true);
-	if (shm_len)
-		lx_pci_set_bar(&v->pci, 2, shm_gpa, shm_len, LX_BAR_MEM64 | LX_BAR_PREFETCH, false);
-
-	vcap(v, VIRTIO_PCI_CAP_COMMON_CFG, 0, 0, OFF_COMMON, 0x40, 0, false, false);
-	vcap(v, VIRTIO_PCI_CAP_NOTIFY_CFG, 0, 0, OFF_NOTIFY, NOTIFY_MULT * nvq, NOTIFY_MULT, true, false);
-	vcap(v, VIRTIO_PCI_CAP_ISR_CFG, 0, 0, OFF_ISR, 1, 0, false, false);
-	if (devcfg_len)
-		vcap(v, VIRTIO_PCI_CAP_DEVICE_CFG, 0, 0, OFF_DEVICE, devcfg_len, 0, false, false);
-	if (shm_len)   /* shared memory region id 0: virtio-fs's DAX cache */
-		vcap(v, VIRTIO_PCI_CAP_SHARED_MEMORY_CFG, 2, 0, 0, shm_len, 0, false, true);
-	/* MSI-X: table size N-1, table and PBA in BAR 0. */
-	put_le(msix + 2, LX_MSIX_VECTORS - 1, 2);
-	put_le(msix + 4, OFF_MSIX | 0, 4);
-	put_le(msix + 8, OFF_PBA | 0, 4);
-	cap = lx_pci_add_cap(&v->pci, 0x11, msix, sizeof(msix));
-	v->pci.wmask[cap + 3] = 0xc0;     /* enable, function mask */
-	return lx_pci_add(&vm->pci, slot, &v->pci);
+	r = vmm_pci_set_bar(&v->pci, 0, bar0_gpa, BAR0_SIZE, 0, true);
+	if (r >= 0 && shm_len)
+		r = vmm_pci_set_bar(&v->pci, 2, shm_gpa, shm_len, VMM_BAR_MEM64 | VMM_BAR_PREFETCH,
+				    false);
+	if (r >= 0)
+		r = add_caps(v, shm_len);
+	return r < 0 ? r : vmm_pci_add(bus, slot, &v->pci);
 }
 
 /* ---- split virtqueues ---------------------------------------------------------- */
@@ -335,21 +353,21 @@ int lx_virtio_init(struct lx_virtio *v, struct lx_vm *vm, unsigned slot, uint16_
  * on 16, the available ring on 2, the used ring on 4 bytes (the casts to
  * struct vring_* are undefined on anything less). NULL, with v->error, if not.
  */
-static void *ring(struct lx_virtio *v, unsigned qi, const char *what, uint64_t gpa, uint64_t len,
+static void *ring(struct vmm_virtio *v, unsigned qi, const char *what, uint64_t gpa, uint64_t len,
 		  unsigned align)
 {
-	void *p = gpa & (align - 1) ? NULL : lx_vm_ram(v->vm, gpa, len);
+	void *p = gpa & (align - 1) ? NULL : vmm_vm_ram(v->vm, gpa, len);
 
 	if (!p)
-		snprintf(v->error, sizeof(v->error), "queue %u: %s ring at 0x%llx %s", qi, what,
+		vmm_fail(&v->error, -EFAULT, "queue %u: %s ring at 0x%llx %s", qi, what,
 			 (unsigned long long)gpa, gpa & (align - 1) ? "misaligned" : "outside RAM");
 	return p;
 }
 
 /* Refuse the driver's chain: the device needs a reset (virtio 1.x 2.1.2). */
-static int bad_chain(struct lx_virtio *v, unsigned qi, int err, const char *why)
+static int bad_chain(struct vmm_virtio *v, unsigned qi, int err, const char *why)
 {
-	snprintf(v->error, sizeof(v->error), "queue %u: %s", qi, why);
+	vmm_fail(&v->error, err, "queue %u: %s", qi, why);
 	v->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	return err;
 }
@@ -366,28 +384,28 @@ static struct vring_desc read_desc(const struct vring_desc *d)
 }
 
 /* Append descriptor d (its buffer at p) to c: readable ones first, then writable. */
-static int chain_add(struct lx_virtio *v, unsigned qi, struct lx_chain *c, const struct vring_desc *d,
-		     void *p)
+static int chain_add(struct vmm_virtio *v, unsigned qi, struct vmm_chain *c,
+		     const struct vring_desc *d, void *p)
 {
 	if (d->flags & VRING_DESC_F_WRITE) {
-		if (c->nw == LX_CHAIN_MAX)
-			return bad_chain(v, qi, -E2BIG, "more than LX_CHAIN_MAX writable descriptors");
+		if (c->nw == VMM_CHAIN_MAX)
+			return bad_chain(v, qi, -E2BIG, "more than VMM_CHAIN_MAX writable descriptors");
 		c->w[c->nw++] = (struct iovec){ p, d->len };
 		c->w_len += d->len;
 	} else {
 		if (c->nw)
 			return bad_chain(v, qi, -EINVAL, "readable after writable");
-		if (c->nr == LX_CHAIN_MAX)
-			return bad_chain(v, qi, -E2BIG, "more than LX_CHAIN_MAX readable descriptors");
+		if (c->nr == VMM_CHAIN_MAX)
+			return bad_chain(v, qi, -E2BIG, "more than VMM_CHAIN_MAX readable descriptors");
 		c->r[c->nr++] = (struct iovec){ p, d->len };
 		c->r_len += d->len;
 	}
 	return 0;
 }
 
-int lx_virtio_pop(struct lx_virtio *v, unsigned qi, struct lx_chain *c)
+int vmm_virtio_pop(struct vmm_virtio *v, unsigned qi, struct vmm_chain *c)
 {
-	struct lx_vq *q = &v->vq[qi];
+	struct vmm_vq *q = &v->vq[qi];
 	struct vring_desc *desc = ring(v, qi, "descriptor", q->desc, 16ull * q->size, 16);
 	struct vring_avail *avail = ring(v, qi, "available", q->avail, 4 + 2ull * q->size, 2);
 	struct vring_used *used = ring(v, qi, "used", q->used, 4 + 8ull * q->size, 4);
@@ -407,20 +425,21 @@ int lx_virtio_pop(struct lx_virtio *v, unsigned qi, struct lx_chain *c)
 		return bad_chain(v, qi, -EINVAL, "available index ahead by more than the queue size");
 	head = __atomic_load_n(&avail->ring[q->last_avail % q->size], __ATOMIC_RELAXED);
 	q->last_avail++;
-	memset(c, 0, offsetof(struct lx_chain, r));
+	memset(c, 0, offsetof(struct vmm_chain, r));
 	c->r_len = c->w_len = 0;
 	c->head = head;
 	for (i = head;; i = d.next) {        /* d: the copy, never desc[i] again */
 		void *p;
 
 		if (i >= q->size || ++n > q->size)
-			return bad_chain(v, qi, -EINVAL, "bad descriptor chain (index out of the ring or a loop)");
+			return bad_chain(v, qi, -EINVAL,
+					 "bad descriptor chain (index out of the ring or a loop)");
 		d = read_desc(&desc[i]);
 		if (d.flags & VRING_DESC_F_INDIRECT)
 			return bad_chain(v, qi, -EINVAL, "indirect descriptor (not offered)");
-		p = lx_vm_ram(v->vm, d.addr, d.len);
+		p = vmm_vm_ram(v->vm, d.addr, d.len);
 		if (!p) {
-			snprintf(v->error, sizeof(v->error), "queue %u: buffer 0x%llx+%u outside RAM", qi,
+			vmm_fail(&v->error, -EFAULT, "queue %u: buffer 0x%llx+%u outside RAM", qi,
 				 (unsigned long long)d.addr, d.len);
 			v->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 			return -EFAULT;
@@ -434,9 +453,9 @@ int lx_virtio_pop(struct lx_virtio *v, unsigned qi, struct lx_chain *c)
 	return 1;
 }
 
-void lx_virtio_push(struct lx_virtio *v, unsigned qi, uint16_t head, uint32_t written)
+void vmm_virtio_push(struct vmm_virtio *v, unsigned qi, uint16_t head, uint32_t written)
 {
-	struct lx_vq *q = &v->vq[qi];
+	struct vmm_vq *q = &v->vq[qi];
 	struct vring_used *used = ring(v, qi, "used", q->used, 4 + 8ull * q->size, 4);
 	uint16_t idx;
 
