@@ -2,7 +2,8 @@
 # The file-level call graph of each library named on the command line (or
 # in $CALLGRAPH_LIBS), derived from its objects: an edge a.o -> b.o when
 # a.o has an undefined symbol that b.o defines (nm of the library's
-# internal archive, $top_builddir/LIB/.libs/LIB-internal.a). Fails on a
+# internal archive, $top_builddir/LIB/.libs/LIB-internal.a, or of the
+# convenience library $top_builddir/LIB/.libs/libLIB.a: vmm). Fails on a
 # cycle (a file that, through other files, calls back into itself), and
 # prints the cycle. Layers that only call downward have none.
 #   usage: tests/callgraph.sh [-v] LIB...     e.g. tests/callgraph.sh libdax
@@ -10,10 +11,11 @@
 . "$top_srcdir/tests/tap.sh"
 verbose=0
 [ "${1:-}" = -v ] && { verbose=1; shift; }
-[ $# -gt 0 ] || set -- ${CALLGRAPH_LIBS:-libdax libsandbox libshm}
+[ $# -gt 0 ] || set -- ${CALLGRAPH_LIBS:-libdax libsandbox libshm vmm}
 plan $#
 for lib in "$@"; do
 	ar="$top_builddir/$lib/.libs/$lib-internal.a"
+	[ -f "$ar" ] || ar="$top_builddir/$lib/.libs/lib$lib.a"
 	if [ ! -f "$ar" ]; then
 		fail "$lib: $ar not built"
 		continue

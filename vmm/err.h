@@ -6,11 +6,12 @@
  * where a device needs them; no GLib. Every file's names start with vmm_.
  *
  * Why a step failed, in one form everywhere in vmm/: a fallible function
- * returns 0 (or a count) or -errno and fills the caller's struct vmm_err
- * with that errno and one line saying what failed ("KVM_CREATE_VM:
- * Permission denied"). A device keeps one as a member for the first
- * thing its guest did wrong. The first failure recorded is kept (what
- * follows it is usually its consequence) until vmm_err_clear().
+ * returns 0 (or a count) or -errno, and where the errno alone does not say
+ * what failed it also fills the caller's struct vmm_err with that errno
+ * and one line ("KVM_CREATE_VM: Permission denied"). A device keeps one as
+ * a member for the first thing its guest did wrong. The first failure
+ * recorded is kept (what follows it is usually its consequence) until
+ * vmm_err_clear().
  */
 #pragma once
 
