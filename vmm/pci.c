@@ -180,7 +180,7 @@ bool vmm_pci_mmio(struct vmm_pci *p, uint64_t gpa, uint8_t *data, unsigned len, 
 		for (unsigned b = 0; b < 6; b++) {
 			uint64_t a;
 
-			if (!d->bar_size[b] || !d->bar_trap[b])
+			if (!d->bar_size[b] || !d->bar_trap[b] || !d->bar_fn)
 				continue;
 			a = vmm_pci_bar_addr(d, b);
 			if (gpa >= a && gpa - a < d->bar_size[b]) {
