@@ -90,166 +90,208 @@ static bool guest_sums(struct mc_vm *vm, uint64_t sums[NMAP], struct mc_result *
 	return true;
 }
 
-void mc_check_dax(const struct mc_opts *o, struct mc_result *res)
+/* What one run of the check holds. */
+struct dax_run {
+	const struct mc_opts *o;
+	struct mc_result *res;
+	struct mc_vm vm;
+	int fd;
+	char *path;                 /* the file (unlinked at the end) */
+	uint64_t want[NMAP];        /* its checksums, read with read(2) */
+	struct dax_table *table;
+	struct dax_session *s;
+	struct dax_fault_stats fs;
+	void *blob;                 /* the snapshot */
+	size_t blob_len;
+};
+
+/* The file, and what the guest must see: its bytes, read with read(2). */
+static bool make_want(struct dax_run *d)
+{
+	uint8_t *buf;
+	int r = 0;
+
+	d->fd = make_file(d->o->seed ^ 0x646178, &d->path);
+	if (d->fd < 0) {
+		mc_fail(d->res, "temporary file: %s", strerror(-d->fd));
+		return false;
+	}
+	buf = malloc(SLOT_LEN);
+	if (!buf) {
+		mc_fail(d->res, "out of memory");
+		return false;
+	}
+	for (unsigned i = 0; i < NMAP && r >= 0; i++) {
+		r = (int)mk_pread_full(d->fd, buf, SLOT_LEN, foff[i]);
+		d->want[i] = mc_checksum(MC_FNV_OFFSET, buf, SLOT_LEN);
+	}
+	free(buf);
+	if (r < 0) {
+		mc_fail(d->res, "read %s: %s", d->path, strerror(-r));
+		return false;
+	}
+	if (mc_injected(d->o, "dax"))
+		d->want[1] ^= 1;
+	return true;
+}
+
+/* A session over the window (table backend), the file's two ranges set up in it. */
+static bool map_file(struct dax_run *d)
 {
 	struct dax_config cfg = {
 		.base_gpa = MC_GPA_DAX, .window_len = WINDOW_LEN, .align_log2 = 21,
-		.mapper = DAX_MAPPER_KVM_WINDOW, .slot = MC_SLOT_DAX,
+		.mapper = DAX_MAPPER_KVM_WINDOW, .slot = MC_SLOT_DAX, .vm_fd = d->vm.tv.vm_fd,
 	};
-	uint64_t want[NMAP], got[NMAP], t, faults0, rebind_ns, rebound;
-	struct dax_table *table = NULL;
-	struct dax_session *s = NULL;
-	struct dax_mapping *list = NULL;
-	struct dax_stats st;
-	struct dax_fault_stats fs;
 	struct dax_backend be;
-	char *path = NULL;
-	void *blob = NULL, *buf = NULL;
-	size_t blob_len = 0, nlist = 0;
-	struct mc_vm vm;
-	int fd = -1, r;
+	int r;
 
-	if (!mc_check_vm(o, &vm, res))
-		return;
-	fd = make_file(o->seed ^ 0x646178, &path);
-	if (fd < 0) {
-		mc_fail(res, "temporary file: %s", strerror(-fd));
-		goto out;
-	}
-	/* What the guest must see: the file's bytes, read with read(2). */
-	buf = malloc(SLOT_LEN);
-	if (!buf) {
-		mc_fail(res, "out of memory");
-		goto out;
-	}
-	for (unsigned i = 0; i < NMAP; i++) {
-		r = (int)mk_pread_full(fd, buf, SLOT_LEN, foff[i]);
-		if (r < 0) {
-			mc_fail(res, "read %s: %s", path, strerror(-r));
-			goto out;
-		}
-		want[i] = mc_checksum(MC_FNV_OFFSET, buf, SLOT_LEN);
-	}
-	if (mc_injected(o, "dax"))
-		want[1] ^= 1;
-
-	r = dax_table_new(&table);
+	r = dax_table_new(&d->table);
 	if (r >= 0)
-		r = dax_table_add(table, 1, path);
+		r = dax_table_add(d->table, 1, d->path);
 	if (r < 0) {
-		mc_fail(res, "libdax: table backend for %s: %s", path, strerror(-r));
-		goto out;
+		mc_fail(d->res, "libdax: table backend for %s: %s", d->path, strerror(-r));
+		return false;
 	}
-	be = (struct dax_backend){ dax_table_open, NULL, table };
-	cfg.vm_fd = vm.tv.vm_fd;
-	r = dax_session_new(&cfg, &be, &s);
+	be = (struct dax_backend){ dax_table_open, NULL, d->table };
+	r = dax_session_new(&cfg, &be, &d->s);
 	if (r < 0) {
-		mc_fail(res, "libdax: dax_session_new: %s", strerror(-r));
-		goto out;
+		mc_fail(d->res, "libdax: dax_session_new: %s", strerror(-r));
+		return false;
 	}
-	vm.exit_fn = dax_exit;
-	vm.exit_data = s;
-	r = dax_session_fault_stats(s, &fs);
+	d->vm.exit_fn = dax_exit;
+	d->vm.exit_data = d->s;
+	r = dax_session_fault_stats(d->s, &d->fs);
 	if (r < 0) {
-		mc_fail(res, "libdax: dax_session_fault_stats: %s", strerror(-r));
-		goto out;
+		mc_fail(d->res, "libdax: dax_session_fault_stats: %s", strerror(-r));
+		return false;
 	}
 	for (unsigned i = 0; i < NMAP; i++) {
 		struct dax_setup_req req = { DAX_FH_NONE, foff[i], SLOT_LEN, DAX_FUSE_FLAG_READ, moff[i] };
 
-		r = dax_session_setup(s, 1, &req);
+		r = dax_session_setup(d->s, 1, &req);
 		if (r < 0) {
-			mc_fail(res, "libdax: dax_session_setup(+0x%llx): %s",
+			mc_fail(d->res, "libdax: dax_session_setup(+0x%llx): %s",
 				(unsigned long long)moff[i], strerror(-r));
-			goto out;
+			return false;
 		}
 	}
-	mc_note(o, "dax: %s mapped at gpa 0x%llx (+0x%llx) and +0x%llx", path,
+	mc_note(d->o, "dax: %s mapped at gpa 0x%llx (+0x%llx) and +0x%llx", d->path,
 		(unsigned long long)MC_GPA_DAX, (unsigned long long)moff[0],
 		(unsigned long long)moff[1]);
-	if (!guest_sums(&vm, got, res, "mapped"))
-		goto out;
-	for (unsigned i = 0; i < NMAP; i++) {
-		if (got[i] != want[i]) {
-			mc_fail(res, "guest checksum of mapping %u is 0x%016llx, the file's is 0x%016llx",
-				i, (unsigned long long)got[i], (unsigned long long)want[i]);
-			goto out;
-		}
-	}
+	return true;
+}
 
-	/* Snapshot, restore: slots come back unbound. */
-	r = dax_session_snapshot(s, DAX_BLOB_V2, &blob, &blob_len);
-	if (r < 0) {
-		mc_fail(res, "libdax: dax_session_snapshot: %s", strerror(-r));
-		goto out;
-	}
-	r = dax_session_restore(s, blob, blob_len);
-	if (r < 0) {
-		mc_fail(res, "libdax: dax_session_restore: %s", strerror(-r));
-		goto out;
-	}
-	r = dax_session_list(s, &list, &nlist);
-	if (r < 0 || nlist != NMAP) {
-		mc_fail(res, "libdax: after restore: %s", r < 0 ? strerror(-r) : "wrong slot count");
-		goto out;
-	}
-	for (size_t i = 0; i < nlist; i++) {
-		/* lazy unless the session runs in eager mode (no userfaultfd for KVM here) */
-		if (!(list[i].flags & DAX_MAPPING_BOUND) != (fs.mode != DAX_FAULT_EAGER)) {
-			mc_fail(res, "libdax: slot +0x%llx is %s right after restore (%s mode)",
-				(unsigned long long)list[i].moffset,
-				fs.mode == DAX_FAULT_EAGER ? "unbound" : "bound",
-				fs.mode == DAX_FAULT_EAGER ? "eager" : "lazy");
-			goto out;
+/* The guest's checksums of both mappings against the file's (a failure says when, after pre). */
+static bool sums_match(struct dax_run *d, const char *when, const char *pre)
+{
+	uint64_t got[NMAP];
+
+	if (!guest_sums(&d->vm, got, d->res, when))
+		return false;
+	for (unsigned i = 0; i < NMAP; i++) {
+		if (got[i] != d->want[i]) {
+			mc_fail(d->res, "%sguest checksum of mapping %u is 0x%016llx, the file's is "
+				"0x%016llx", pre, i, (unsigned long long)got[i],
+				(unsigned long long)d->want[i]);
+			return false;
 		}
 	}
-	r = dax_session_stats(s, &st);
+	return true;
+}
+
+/* Snapshot, restore: slots come back unbound (lazy) or bound (eager mode). */
+static bool restore(struct dax_run *d)
+{
+	struct dax_mapping *list = NULL;
+	size_t nlist = 0;
+	bool ok = true;
+	int r;
+
+	r = dax_session_snapshot(d->s, DAX_BLOB_V2, &d->blob, &d->blob_len);
 	if (r < 0) {
-		mc_fail(res, "libdax: dax_session_stats: %s", strerror(-r));
-		goto out;
+		mc_fail(d->res, "libdax: dax_session_snapshot: %s", strerror(-r));
+		return false;
+	}
+	r = dax_session_restore(d->s, d->blob, d->blob_len);
+	if (r < 0) {
+		mc_fail(d->res, "libdax: dax_session_restore: %s", strerror(-r));
+		return false;
+	}
+	r = dax_session_list(d->s, &list, &nlist);
+	if (r < 0 || nlist != NMAP) {
+		mc_fail(d->res, "libdax: after restore: %s", r < 0 ? strerror(-r) : "wrong slot count");
+		ok = false;
+	}
+	for (size_t i = 0; ok && i < nlist; i++) {
+		/* lazy unless the session runs in eager mode (no userfaultfd for KVM here) */
+		if (!(list[i].flags & DAX_MAPPING_BOUND) != (d->fs.mode != DAX_FAULT_EAGER)) {
+			mc_fail(d->res, "libdax: slot +0x%llx is %s right after restore (%s mode)",
+				(unsigned long long)list[i].moffset,
+				d->fs.mode == DAX_FAULT_EAGER ? "unbound" : "bound",
+				d->fs.mode == DAX_FAULT_EAGER ? "eager" : "lazy");
+			ok = false;
+		}
+	}
+	free(list);
+	if (ok)
+		mc_note(d->o, "dax: snapshot of %zu bytes restored; %zu slots unbound", d->blob_len,
+			nlist);
+	return ok;
+}
+
+/* The guest's first touches after the restore: right bytes, each slot bound once, no exit. */
+static void rebind(struct dax_run *d)
+{
+	uint64_t t, faults0, rebind_ns, rebound;
+	struct dax_stats st;
+	int r;
+
+	r = dax_session_stats(d->s, &st);
+	if (r < 0) {
+		mc_fail(d->res, "libdax: dax_session_stats: %s", strerror(-r));
+		return;
 	}
 	faults0 = st.faults;
-	mc_note(o, "dax: snapshot of %zu bytes restored; %zu slots unbound", blob_len, nlist);
-	vm.handled_exits = 0;
+	d->vm.handled_exits = 0;
 	t = mk_now_ns();
-	if (!guest_sums(&vm, got, res, "after restore"))
-		goto out;
+	if (!sums_match(d, "after restore", "after restore, "))
+		return;
 	rebind_ns = mk_now_ns() - t;
-	for (unsigned i = 0; i < NMAP; i++) {
-		if (got[i] != want[i]) {
-			mc_fail(res, "after restore, guest checksum of mapping %u is 0x%016llx, the file's "
-				"is 0x%016llx", i, (unsigned long long)got[i], (unsigned long long)want[i]);
-			goto out;
-		}
-	}
-	r = dax_session_stats(s, &st);
+	r = dax_session_stats(d->s, &st);
 	if (r >= 0)
-		r = dax_session_fault_stats(s, &fs);
+		r = dax_session_fault_stats(d->s, &d->fs);
 	/* eager mode bound the slots inside dax_session_restore(), before faults0 */
-	rebound = r < 0 ? 0 : fs.mode == DAX_FAULT_EAGER ? fs.eager_binds : st.faults - faults0;
-	if (r < 0 || rebound != NMAP || vm.handled_exits ||
-	    (fs.mode == DAX_FAULT_USERFAULT && fs.uffd_binds != NMAP)) {
-		mc_fail(res, "libdax: %llu slots rebound after restore (%u exits), expected %u and none",
-			(unsigned long long)rebound, vm.handled_exits, NMAP);
-		goto out;
+	rebound = r < 0 ? 0 : d->fs.mode == DAX_FAULT_EAGER ? d->fs.eager_binds : st.faults - faults0;
+	if (r < 0 || rebound != NMAP || d->vm.handled_exits ||
+	    (d->fs.mode == DAX_FAULT_USERFAULT && d->fs.uffd_binds != NMAP)) {
+		mc_fail(d->res, "libdax: %llu slots rebound after restore (%u exits), expected %u and none",
+			(unsigned long long)rebound, d->vm.handled_exits, NMAP);
+		return;
 	}
-	mc_metric(res, "rebind_exits", vm.handled_exits, "exits");
-	mc_metric(res, "checksum_after_restore_us", (double)rebind_ns / 1e3, "us");
-	mc_metric(res, "snapshot_bytes", (double)blob_len, "bytes");
-	mc_pass(res, "%u x 2 MiB file slots match; after restore %u rebinds (%s, no exit; "
+	mc_metric(d->res, "rebind_exits", d->vm.handled_exits, "exits");
+	mc_metric(d->res, "checksum_after_restore_us", (double)rebind_ns / 1e3, "us");
+	mc_metric(d->res, "snapshot_bytes", (double)d->blob_len, "bytes");
+	mc_pass(d->res, "%u x 2 MiB file slots match; after restore %u rebinds (%s, no exit; "
 		"%.0f us incl. checksums)", NMAP, NMAP,
-		fs.mode == DAX_FAULT_USERFAULT ? "userfaultfd on first touch" : "eager at restore",
+		d->fs.mode == DAX_FAULT_USERFAULT ? "userfaultfd on first touch" : "eager at restore",
 		(double)rebind_ns / 1e3);
-out:
-	mc_vm_close(&vm);      /* the VM first: it holds the window memslot */
-	dax_session_free(s);
-	dax_table_free(table);
-	free(list);
-	free(blob);
-	free(buf);
-	if (fd >= 0)
-		mk_close(fd);
-	if (path)
-		unlink(path);
-	free(path);
+}
+
+void mc_check_dax(const struct mc_opts *o, struct mc_result *res)
+{
+	struct dax_run d = { .o = o, .res = res, .fd = -1 };
+
+	if (!mc_check_vm(o, &d.vm, res))
+		return;
+	if (make_want(&d) && map_file(&d) && sums_match(&d, "mapped", "") && restore(&d))
+		rebind(&d);
+	mc_vm_close(&d.vm);      /* the VM first: it holds the window memslot */
+	dax_session_free(d.s);
+	dax_table_free(d.table);
+	free(d.blob);
+	if (d.fd >= 0)
+		mk_close(d.fd);
+	if (d.path)
+		unlink(d.path);
+	free(d.path);
 }
