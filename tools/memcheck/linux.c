@@ -497,7 +497,6 @@ static bool prepare_files(const struct mc_opts *o, struct mc_result *res, char *
 	return true;
 }
 
-
 /* ---- the stages ------------------------------------------------------------ */
 
 /* Everything one run of the check holds, from build to report. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * memcheck-guest linux check: where its devices sit in the guest on
- * vmm/'s machine (linux.c, linux-fio.c).
+ * vmm/'s machine (linux.c, linux-fio.c), and the DAX backend of its
+ * virtio-fs device (linux-dax.c).
  */
 #pragma once
 
