@@ -215,7 +215,7 @@ static bool guest_verify(struct lazy_vm *v, uint64_t off, uint64_t len, struct m
 		return true;
 	if (mc_vm_do(&v->vm, &c) < 0) {
 		mc_fail(res, "guest verify of [0x%llx, +0x%llx): %s", (unsigned long long)off,
-			(unsigned long long)len, v->vm.why);
+			(unsigned long long)len, v->vm.err.msg);
 		return false;
 	}
 	if (c.res[0]) {
@@ -361,7 +361,7 @@ static bool bad_access(const struct mc_opts *o, struct lazy_region *lr, uint64_t
 		mc_fail(res, "the guest's read of the bad chunk at gpa 0x%llx ended %s (%s), not with "
 			"EFAULT", (unsigned long long)gpa,
 			rr == MC_RUN_DONE ? "normally: it got bytes" : rr == MC_RUN_MMIO ? "in an MMIO exit"
-			: "in another error", v.vm.why);
+			: "in another error", v.vm.err.msg);
 	}
 out:
 	lazy_vm_close(&v);
