@@ -169,6 +169,33 @@ static void refill(struct shma_pool *p, struct shma_rec *rec, struct shma_tcache
 }
 
 /*
+ * Take the top block of tc's class c (tc entered): its header, *refp and
+ * *wp its (free, cached) header word; NULL when the class is empty. An
+ * entry whose header no longer names it cached by tc's owner was
+ * scribbled on in shared memory: dropped (its block leaked, never handed
+ * out). Cached here, so its (regular) chunk is mapped here, where refs say.
+ */
+static inline struct shma_blk *cache_pop(struct shma_pool *p, struct shma_tcache *tc, unsigned c,
+					 uint32_t *refp, uint64_t *wp)
+{
+	unsigned n = tc->n[c];
+
+	while (n) {
+		uint32_t ref = tc->ref[c][--n];
+		struct shma_blk *b = (struct shma_blk *)(p->resv + (uint64_t)ref * SHMA_GRANULE);
+		uint32_t gen;
+
+		tc->n[c] = (uint8_t)n;
+		if (mk_likely(shma_tc_is_cached(b, ref, c, tc->owner, &gen))) {
+			*refp = ref;
+			*wp = shma_blk_word(gen, c, tc->owner);
+			return b;
+		}
+	}
+	return NULL;
+}
+
+/*
  * A block of class c for an allocation, its header not yet written: from
  * the thread cache tc (entered; NULL: none), else the list (refilling
  * tc), else carved. *rec: claimed here when the cache could not serve
@@ -178,19 +205,11 @@ static int take_block(struct shma_pool *p, struct shma_tcache *tc, unsigned c, u
 		      struct shma_rec *rec, uint32_t *refp, struct shma_blk **bp, uint32_t *genp)
 {
 	int r, bad = 0;
+	uint64_t w;
 
-	while (tc && tc->n[c]) {
-		uint32_t ref = tc->ref[c][--tc->n[c]], gen;
-		/* Cached here, so its (regular) chunk is mapped here, where refs say. */
-		struct shma_blk *b = (struct shma_blk *)(p->resv + (uint64_t)ref * SHMA_GRANULE);
-
-		if (shma_tc_is_cached(b, ref, c, owner, &gen)) {
-			*refp = ref;
-			*bp = b;
-			*genp = gen + 1;
-			return 0;
-		}
-		/* Scribbled on in shared memory: dropped (leaked), never handed out. */
+	if (tc && (*bp = cache_pop(p, tc, c, refp, &w)) != NULL) {
+		*genp = shma_w_gen(w) + 1;
+		return 0;
 	}
 	r = shma_rec_claim(p, owner, rec);
 	if (r < 0)
@@ -231,14 +250,26 @@ static int take_block(struct shma_pool *p, struct shma_tcache *tc, unsigned c, u
 	return r;
 }
 
-MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
-			 struct shma_handle *h, void **ptr)
+/* The handle of the block whose data is at data (allocated: generation gen). */
+static __attribute__((noinline)) void handle_out(struct shma_pool *p, const char *data,
+						 uint32_t gen, size_t len, struct shma_handle *h)
 {
-	uint64_t total, pvo;
+	uint64_t pvo = (uint64_t)(data - p->resv);
+	uint32_t idx = (uint32_t)(pvo >> p->chunk_shift);
+
+	fill_handle(h, idx, slot_state(p, idx), gen, pvo & (p->chunk_size - 1), len);
+}
+
+/* shma_alloc beyond the fast path: any size and alignment, binding the
+ * thread's cache, the lists, carving. */
+static __attribute__((noinline)) int alloc_slow(struct shma_pool *p, size_t len, size_t align,
+						struct shma_handle *h, void **ptr)
+{
+	uint64_t total;
 	struct shma_rec rec = { NULL, 0 };
 	struct shma_tcache *tc = NULL;
 	struct shma_blk *b;
-	uint32_t ref = 0, gen, idx;
+	uint32_t ref = 0, gen;
 	unsigned c, owner;
 	char *data;
 	int r;
@@ -297,13 +328,60 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 		shma_rec_release(&rec);
 	if (tc)
 		shma_tc_leave(tc);
-	pvo = (uint64_t)(data - p->resv);
-	idx = (uint32_t)(pvo >> p->chunk_shift);
 	if (h)
-		fill_handle(h, idx, slot_state(p, idx), gen, pvo & (p->chunk_size - 1), len);
+		handle_out(p, data, gen, len, h);
 	if (ptr)
 		*ptr = data;
 	return 0;
+}
+
+/* Lengths the fast path serves: up to the smallest class_max any pool has
+ * (chunk_size / 4), where alloc_slow picks the same class. */
+#define FAST_LEN_MAX (SHMA_CHUNK_SIZE_MIN / 4)
+
+/*
+ * The common case first, in as few instructions as it takes: a plain
+ * block (alignment at most 16) of a class this thread's cache for p holds
+ * blocks of. Checks are those of alloc_slow: len 1 .. FAST_LEN_MAX and a
+ * power-of-two align fit every limit there; a bound cache means a
+ * writable pool, our registration in this fork generation (tc->owner),
+ * and a cached class (below p->nclasses). Anything else, alloc_slow.
+ */
+MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
+			 struct shma_handle *h, void **ptr)
+{
+	struct shma_tcache *tc;
+
+	if (mk_likely(p && len - 1 < FAST_LEN_MAX && align <= SHMA_GRANULE && !(align & (align - 1))) &&
+	    (tc = shma_tc_current(p)) != NULL) {
+		unsigned c = shma_size_class(len + BLK), n;
+
+		/* n again once entered: a signal handler may have taken some before. */
+		if (tc->n[c] && shma_tc_enter(tc) && mk_likely((n = tc->n[c]) != 0)) {
+			/* The top entry, if its header still says cached by us (else
+			 * alloc_slow drops it: see cache_pop). */
+			uint32_t ref = tc->ref[c][n - 1];
+			struct shma_blk *b = (struct shma_blk *)(p->resv + (uint64_t)ref * SHMA_GRANULE);
+			uint64_t w = __atomic_load_n(&b->word, __ATOMIC_ACQUIRE);
+
+			/* The word of a free block of class c cached by tc's owner (even generation). */
+			if (mk_likely((w & ~0xfffffffeull) == (tc->mark | (uint64_t)c << 32) &&
+				      __atomic_load_n(&b->self, __ATOMIC_RELAXED) == ref)) {
+				tc->n[c] = (uint8_t)(n - 1);
+				/* Relaxed: a pop elsewhere may still read it, speculatively (its CAS then fails). */
+				__atomic_store_n(&b->aux, (uint32_t)len, __ATOMIC_RELAXED);
+				__atomic_store_n(&b->word, w + 1, __ATOMIC_RELEASE);   /* even -> odd */
+				shma_tc_leave(tc);
+				if (h)
+					handle_out(p, (char *)(b + 1), shma_w_gen(w) + 1, len, h);
+				if (ptr)
+					*ptr = b + 1;
+				return 0;
+			}
+			shma_tc_leave(tc);
+		}
+	}
+	return alloc_slow(p, len, align, h, ptr);
 }
 
 static int free_commit(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_t want_gen,
@@ -430,6 +508,16 @@ static int free_commit(struct shma_pool *p, struct shma_blk *h, uint32_t ref, ui
 	return 0;
 }
 
+/* Is pvo (an offset into the reservation) in a live regular chunk mapped here? */
+static inline bool regular_mapped(const struct shma_pool *p, uint64_t pvo)
+{
+	uint32_t i = (uint32_t)(pvo >> p->chunk_shift);
+	uint64_t s = slot_state(p, i);
+
+	return shma_s_st(s) == SHMA_SLOT_LIVE && shma_s_kind(s) == SHMA_KIND_REGULAR &&
+	       __atomic_load_n(&p->loc[i].addr, __ATOMIC_ACQUIRE) == p->resv + (pvo & ~(p->chunk_size - 1));
+}
+
 /*
  * Find the chunk a data pointer of this process lies in: regular chunks by
  * arithmetic, dedicated ones by a scan of our mappings.
@@ -440,12 +528,9 @@ static int locate(struct shma_pool *p, const void *ptr, uint32_t *idx, uint64_t 
 
 	if (c >= p->resv && c < p->resv + p->resv_len) {
 		uint64_t pvo = (uint64_t)(c - p->resv);
-		uint32_t i = (uint32_t)(pvo >> p->chunk_shift);
-		uint64_t s = slot_state(p, i);
-		if (shma_s_st(s) != SHMA_SLOT_LIVE || shma_s_kind(s) != SHMA_KIND_REGULAR ||
-		    __atomic_load_n(&p->loc[i].addr, __ATOMIC_ACQUIRE) != p->resv + (pvo & ~(p->chunk_size - 1)))
+		if (!regular_mapped(p, pvo))
 			return -EINVAL;
-		*idx = i;
+		*idx = (uint32_t)(pvo >> p->chunk_shift);
 		*off = pvo & (p->chunk_size - 1);
 		return 0;
 	}
@@ -481,40 +566,47 @@ static int header_of(struct shma_pool *p, const void *ptr, uint32_t *idx, uint64
 }
 
 /*
- * Free a plain class block (header h at ref) into this thread's cache:
- * the CAS that frees it writes the cached mark (owner: us), the only
- * shared write. 0 if the cache does not take it (none, full, nested in a
- * handler, a block that is not plain and allocated: shma_free_blk judges
- * those and says why).
+ * Free a plain class block (header h at ref) into the thread cache tc
+ * (entered): the CAS that frees it writes the cached mark (owner: tc's),
+ * the only shared write. false if the cache does not take it (its class
+ * is full or not cached, a block that is not plain and allocated, a
+ * racing change: shma_free_blk judges those and says why).
  */
+static inline bool cache_put(struct shma_pool *p, struct shma_tcache *tc, struct shma_blk *h,
+			     uint32_t ref, uint32_t want_gen, bool by_handle)
+{
+	uint64_t w = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE);
+	unsigned c = shma_w_cls(w), n;
+	uint32_t gen = shma_w_gen(w);
+
+	/* tc_cap is 0 past p->nclasses (SHMA_CLASS_LARGE included): not cached. */
+	if (!shma_w_magic_ok(w) || shma_w_flags(w) || (n = tc->n[c]) >= p->tc_cap[c] ||
+	    !(gen & 1) || gen + 1 >= SHMA_GEN_RETIRED || (by_handle && gen != want_gen) ||
+	    __atomic_load_n(&h->self, __ATOMIC_RELAXED) != ref ||
+	    !__atomic_compare_exchange_n(&h->word, &w, tc->mark | (uint64_t)c << 32 | (gen + 1), false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return false;
+	tc->ref[c][n] = ref;
+	tc->n[c] = (uint8_t)(n + 1);
+	return true;
+}
+
+/* cache_put into this thread's cache for p, bound here if need be. */
 static bool free_to_cache(struct shma_pool *p, struct shma_blk *h, uint32_t ref, uint32_t want_gen,
 			  bool by_handle, unsigned me)
 {
-	uint64_t w = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE);
-	unsigned c = shma_w_cls(w);
-	uint32_t gen = shma_w_gen(w);
-	struct shma_tcache *tc;
-	bool done = false;
+	struct shma_tcache *tc = shma_tc_get(p);
+	bool done;
 
-	if (!shma_w_magic_ok(w) || shma_w_flags(w) || c == SHMA_CLASS_LARGE || c >= p->nclasses ||
-	    !p->tc_cap[c] ||
-	    !(gen & 1) || gen + 1 >= SHMA_GEN_RETIRED || (by_handle && gen != want_gen) ||
-	    __atomic_load_n(&h->self, __ATOMIC_RELAXED) != ref)
-		return false;
-	tc = shma_tc_get(p);
 	if (!tc || tc->owner != me || !shma_tc_enter(tc))
 		return false;
-	if (tc->n[c] < p->tc_cap[c] &&
-	    __atomic_compare_exchange_n(&h->word, &w, shma_blk_word(gen + 1, c, me), false,
-					__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-		tc->ref[c][tc->n[c]++] = ref;
-		done = true;
-	}
+	done = cache_put(p, tc, h, ref, want_gen, by_handle);
 	shma_tc_leave(tc);
 	return done;
 }
 
-MK_EXPORT int shma_free(struct shma_pool *p, void *ptr)
+/* shma_free beyond the fast path: every check, and the shared lists. */
+static __attribute__((noinline)) int free_slow(struct shma_pool *p, void *ptr)
 {
 	unsigned me;
 	struct shma_blk *h;
@@ -537,6 +629,33 @@ MK_EXPORT int shma_free(struct shma_pool *p, void *ptr)
 	if (free_to_cache(p, h, shma_ref(p, idx, off - BLK), 0, false, me))
 		return 0;
 	return shma_free_blk(p, h, shma_ref(p, idx, off - BLK), 0, false, SHMA_ANY_OWNER, me);
+}
+
+/*
+ * The common case first: a plain class block of a regular chunk mapped
+ * here, freed into this thread's cache for p (bound: see shma_alloc).
+ * The checks are header_of()'s for a regular chunk, then cache_put()'s;
+ * whatever fails them, free_slow judges again and says why.
+ */
+MK_EXPORT int shma_free(struct shma_pool *p, void *ptr)
+{
+	struct shma_tcache *tc;
+
+	if (mk_likely(p && ptr) && (tc = shma_tc_current(p)) != NULL) {
+		uint64_t pvo = (uint64_t)((uintptr_t)ptr - (uintptr_t)p->resv);
+		uint64_t off = pvo & (p->chunk_size - 1);
+
+		if (pvo < p->resv_len && !(off % SHMA_GRANULE) && off >= SHMA_CHUNK_DATA + BLK &&
+		    regular_mapped(p, pvo) && shma_tc_enter(tc)) {
+			bool done = cache_put(p, tc, (struct shma_blk *)ptr - 1,
+					      (uint32_t)((pvo - BLK) / SHMA_GRANULE), 0, false);
+
+			shma_tc_leave(tc);
+			if (done)
+				return 0;
+		}
+	}
+	return free_slow(p, ptr);
 }
 
 /*

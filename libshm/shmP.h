@@ -444,6 +444,7 @@ struct shma_tcache {
 	struct shma_pool *pool;
 	unsigned owner;                 /* the user slot cached headers name */
 	int busy;
+	uint64_t mark;                  /* shma_blk_word(0, 0, owner): | class, | generation */
 	uint8_t n[SHMA_NCLASSES];
 	uint32_t ref[SHMA_NCLASSES][SHMA_TC_CAP];
 };
@@ -452,8 +453,13 @@ extern __thread struct shma_tcache *shma_tls_tc[SHMA_TC_POOLS]
 	__attribute__((tls_model("initial-exec")));
 struct shma_tcache *shma_tc_slow(struct shma_pool *p);
 
-/* This thread's cache for p, NULL if none (caches off, a read-only pool, too many pools). */
-static inline struct shma_tcache *shma_tc_get(struct shma_pool *p)
+/*
+ * This thread's most recently used cache if it is bound to p in this fork
+ * generation (its owner is then p's registration: both were taken in
+ * this generation, and neither changes within one), else NULL. The
+ * fast paths' whole lookup: a thread-local load and two compares.
+ */
+static inline struct shma_tcache *shma_tc_current(const struct shma_pool *p)
 {
 	struct shma_tcache *tc = shma_tls_tc[0];
 
@@ -461,7 +467,15 @@ static inline struct shma_tcache *shma_tc_get(struct shma_pool *p)
 			     (uint32_t)(__atomic_load_n(&tc->st, __ATOMIC_RELAXED) >> 32) ==
 			     __atomic_load_n(&shma_fork_gen, __ATOMIC_RELAXED), 1))
 		return tc;
-	return shma_tc_slow(p);
+	return NULL;
+}
+
+/* This thread's cache for p, NULL if none (caches off, a read-only pool, too many pools). */
+static inline struct shma_tcache *shma_tc_get(struct shma_pool *p)
+{
+	struct shma_tcache *tc = shma_tc_current(p);
+
+	return tc ? tc : shma_tc_slow(p);
 }
 
 /* Enter/leave the cache: false if a signal handler finds its thread inside already. */
