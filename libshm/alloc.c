@@ -146,26 +146,30 @@ static bool listed_ok(const struct shma_blk *b, uint32_t ref, unsigned c, uint32
 }
 
 /*
- * Refill: pop up to half a cache of class c more and mark each cached by
- * owner. The record stays the last pop's; a block whose header was marked
- * is reclaim's through the mark alone should we die (see shmP.h).
+ * Refill tc's empty class c from its list: half a cache and one more (the
+ * caller's) in one pop, a chain (POPN under rec), each block marked cached
+ * by tc's owner and put in the cache, the list's first on top. Until rec
+ * goes, the chain is reclaim's through it, after that through the marks
+ * (see intents). Returns how many were popped (a damaged one is dropped,
+ * as shma_alloc does), or shma_pop()'s error.
  */
-static void refill(struct shma_pool *p, struct shma_rec *rec, struct shma_tcache *tc, unsigned c,
-		   unsigned owner)
+static int refill(struct shma_pool *p, struct shma_rec *rec, struct shma_tcache *tc, unsigned c)
 {
-	unsigned want = p->tc_cap[c] / 2;
+	uint32_t refs[SHMA_CHAIN_MAX];
+	struct shma_blk *blks[SHMA_CHAIN_MAX];
+	unsigned want = MK_MIN(p->tc_cap[c] / 2u + 1, SHMA_CHAIN_MAX);
+	int n = want > 1 ? shma_pop_chain(p, rec, c, want, refs, blks)
+			 : shma_pop(p, rec, c, &refs[0], &blks[0]) < 0 ? -ENOENT : 1;
 
-	while (tc->n[c] < want) {
-		struct shma_blk *b;
-		uint32_t ref, gen;
+	for (int i = n - 1; i >= 0; i--) {
+		uint32_t gen;
 
-		if (shma_pop(p, rec, c, &ref, &b) < 0)
-			return;
-		if (!listed_ok(b, ref, c, &gen))
-			return;         /* damaged: dropped, as shma_alloc does */
-		__atomic_store_n(&b->word, shma_blk_word(gen, c, owner), __ATOMIC_RELEASE);
-		tc->ref[c][tc->n[c]++] = ref;
+		if (!listed_ok(blks[i], refs[i], c, &gen))
+			continue;
+		__atomic_store_n(&blks[i]->word, shma_blk_word(gen, c, tc->owner), __ATOMIC_RELEASE);
+		tc->ref[c][tc->n[c]++] = refs[i];
 	}
+	return n;
 }
 
 /*
@@ -214,6 +218,14 @@ static int take_block(struct shma_pool *p, struct shma_tcache *tc, unsigned c, u
 	r = shma_rec_claim(p, owner, rec);
 	if (r < 0)
 		return r;
+	if (tc && refill(p, rec, tc, c) > 0 && (*bp = cache_pop(p, tc, c, refp, &w)) != NULL) {
+		/* Every popped block is marked cached: the record has done its job. */
+		shma_rec_release(rec);
+		rec->in = NULL;
+		*genp = shma_w_gen(w) + 1;
+		return 0;
+	}
+	/* An empty list (carve), an error, or nothing but damage: one block at a time. */
 	for (;;) {
 		uint32_t gen;
 
@@ -229,13 +241,6 @@ static int take_block(struct shma_pool *p, struct shma_tcache *tc, unsigned c, u
 		 * one is dropped (leaked), never handed out. */
 		if (listed_ok(*bp, *refp, c, &gen)) {
 			*genp = gen + 1;
-			if (tc) {
-				/* Ours is popped: its header is written before the next pop
-				 * reuses the record, so mark it (allocated, as ours) now. */
-				__atomic_store_n(&(*bp)->word, shma_blk_word(gen + 1, c, owner),
-						 __ATOMIC_RELEASE);
-				refill(p, rec, tc, c, owner);
-			}
 			break;
 		}
 		if (++bad >= MAX_BAD_POPS) {
@@ -572,6 +577,26 @@ static int header_of(struct shma_pool *p, const void *ptr, uint32_t *idx, uint64
  * is full or not cached, a block that is not plain and allocated, a
  * racing change: shma_free_blk judges those and says why).
  */
+/*
+ * tc's class c is full (tc entered): give its older half back to the list
+ * as one chain (the newer blocks, likelier in our CPU cache, stay); false
+ * if no record could be had.
+ */
+static __attribute__((noinline)) bool cache_flush(struct shma_pool *p, struct shma_tcache *tc,
+						  unsigned c)
+{
+	unsigned n = tc->n[c], k = n / 2;
+	struct shma_rec rec;
+
+	if (shma_rec_claim(p, tc->owner, &rec) < 0)
+		return false;
+	shma_tc_give(p, &rec, tc->owner, c, tc->ref[c], k);
+	shma_rec_release(&rec);
+	memmove(tc->ref[c], tc->ref[c] + k, (n - k) * sizeof(tc->ref[c][0]));
+	tc->n[c] = (uint8_t)(n - k);
+	return true;
+}
+
 static inline bool cache_put(struct shma_pool *p, struct shma_tcache *tc, struct shma_blk *h,
 			     uint32_t ref, uint32_t want_gen, bool by_handle)
 {
@@ -580,10 +605,16 @@ static inline bool cache_put(struct shma_pool *p, struct shma_tcache *tc, struct
 	uint32_t gen = shma_w_gen(w);
 
 	/* tc_cap is 0 past p->nclasses (SHMA_CLASS_LARGE included): not cached. */
-	if (!shma_w_magic_ok(w) || shma_w_flags(w) || (n = tc->n[c]) >= p->tc_cap[c] ||
+	if (!shma_w_magic_ok(w) || shma_w_flags(w) || !p->tc_cap[c] ||
 	    !(gen & 1) || gen + 1 >= SHMA_GEN_RETIRED || (by_handle && gen != want_gen) ||
-	    __atomic_load_n(&h->self, __ATOMIC_RELAXED) != ref ||
-	    !__atomic_compare_exchange_n(&h->word, &w, tc->mark | (uint64_t)c << 32 | (gen + 1), false,
+	    __atomic_load_n(&h->self, __ATOMIC_RELAXED) != ref)
+		return false;
+	if (mk_unlikely((n = tc->n[c]) >= p->tc_cap[c])) {
+		if (!cache_flush(p, tc, c))
+			return false;
+		n = tc->n[c];
+	}
+	if (!__atomic_compare_exchange_n(&h->word, &w, tc->mark | (uint64_t)c << 32 | (gen + 1), false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return false;
 	tc->ref[c][n] = ref;

@@ -76,6 +76,39 @@ void shma_tc_pool_init(struct shma_pool *p)
 		p->tc_cap[c] = (uint8_t)MK_MIN(SHMA_TC_CAP, SHMA_TC_BYTES / shma_class_bytes(c));
 }
 
+unsigned shma_tc_give(struct shma_pool *p, struct shma_rec *rec, unsigned owner, unsigned c,
+		      const uint32_t *refs, unsigned n)
+{
+	uint32_t ok[SHMA_CHAIN_MAX], gens[SHMA_CHAIN_MAX];
+	struct shma_blk *blks[SHMA_CHAIN_MAX];
+	unsigned given = 0, k = 0;
+
+	for (unsigned i = 0; i <= n; i++) {
+		if (i < n) {
+			struct shma_blk *b = shma_blk_at(p, refs[i]);
+
+			/* Ours unless the shared memory was scribbled on: then leave it. */
+			if (!b || !shma_tc_is_cached(b, refs[i], c, owner, &gens[k]))
+				continue;
+			ok[k] = refs[i];
+			blks[k++] = b;
+		}
+		if (k && (k == SHMA_CHAIN_MAX || i == n)) {
+			if (k == 1) {
+				shma_rec_push_intent(rec, c, ok[0], gens[0]);
+				__atomic_store_n(&blks[0]->word, shma_blk_word(gens[0], c, SHMA_OWNER_NONE),
+						 __ATOMIC_RELEASE);
+				shma_push(p, rec, c, ok[0], blks[0]);
+			} else {
+				shma_push_chain(p, rec, c, ok, blks, gens, k);
+			}
+			given += k;
+			k = 0;
+		}
+	}
+	return given;
+}
+
 /* Empty the cache into the free lists of its (bound, live) pool; how many went. */
 static unsigned tc_drain(struct shma_tcache *tc)
 {
@@ -86,18 +119,8 @@ static unsigned tc_drain(struct shma_tcache *tc)
 	if (shma_rec_claim(p, tc->owner, &rec) < 0)
 		return 0;       /* the blocks stay marked ours: reclaim's once we are gone */
 	for (unsigned c = 0; c < SHMA_NCLASSES; c++) {
-		while (tc->n[c]) {
-			uint32_t ref = tc->ref[c][--tc->n[c]], gen;
-			struct shma_blk *b = shma_blk_at(p, ref);
-
-			/* Ours unless the shared memory was scribbled on: then leave it. */
-			if (!b || !shma_tc_is_cached(b, ref, c, tc->owner, &gen))
-				continue;
-			shma_rec_push_intent(&rec, c, ref, gen);
-			__atomic_store_n(&b->word, shma_blk_word(gen, c, SHMA_OWNER_NONE), __ATOMIC_RELEASE);
-			shma_push(p, &rec, c, ref, b);
-			n++;
-		}
+		n += shma_tc_give(p, &rec, tc->owner, c, tc->ref[c], tc->n[c]);
+		tc->n[c] = 0;
 	}
 	shma_rec_release(&rec);
 	return n;

@@ -98,11 +98,14 @@ static void confirm(struct shma_pool *p, unsigned actor, bool head, uint64_t pay
 	in = intent_of(p, actor);
 	w = __atomic_load_n(&in->word, __ATOMIC_ACQUIRE);
 	op = shma_in_op(w);
-	if (shma_in_state(w) != SHMA_IN_PENDING || shma_in_payload(w) != payload ||
-	    (head ? op != SHMA_OP_POP && op != SHMA_OP_PUSH && op != SHMA_OP_TAKE : op != SHMA_OP_CARVE))
+	/* A head op is about (class, tag); a chain's also names its length. */
+	if (shma_in_state(w) != SHMA_IN_PENDING ||
+	    (head ? shma_in_head_of(shma_in_payload(w)) : shma_in_payload(w)) != payload ||
+	    (head ? op != SHMA_OP_POP && op != SHMA_OP_PUSH && op != SHMA_OP_TAKE &&
+		    op != SHMA_OP_POPN && op != SHMA_OP_PUSHN : op != SHMA_OP_CARVE))
 		return;
-	__atomic_compare_exchange_n(&in->word, &w, shma_in_word(op, SHMA_IN_CONFIRMED, payload), false,
-				    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+	__atomic_compare_exchange_n(&in->word, &w, shma_in_word(op, SHMA_IN_CONFIRMED, shma_in_payload(w)),
+				    false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 }
 
 static void confirm_head(struct shma_pool *p, unsigned c, uint64_t lo)
@@ -265,6 +268,87 @@ void shma_push(struct shma_pool *p, struct shma_rec *r, unsigned c, uint32_t ref
 	rec_idle(r);
 }
 
+int shma_pop_chain(struct shma_pool *p, struct shma_rec *r, unsigned c, unsigned max,
+		   uint32_t *refs, struct shma_blk **blks)
+{
+	struct shma_head *h = &p->root->heads[c];
+	uint64_t lo, hi;
+
+	for (;;) {
+		uint32_t ref;
+		uint64_t tag;
+		unsigned n = 0;
+		int err = 0;
+
+		head_load(h, &lo, &hi);
+		/*
+		 * Walk max entries. The links may be read while others pop and
+		 * reuse those blocks: then the head moved, and our CAS fails.
+		 */
+		for (ref = (uint32_t)hi; ref && n < max; n++) {
+			struct shma_blk *b = shma_blk_at_err(p, ref, &err);
+
+			if (!b)
+				break;
+			refs[n] = ref;
+			blks[n] = b;
+			ref = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);
+		}
+		if (n < 2) {
+			uint64_t lo2, hi2;
+
+			if (n == 1) {
+				int e = shma_pop(p, r, c, &refs[0], &blks[0]);
+
+				return e < 0 ? e : 1;
+			}
+			/* Empty, or a head we cannot follow (see shma_pop). */
+			head_load(h, &lo2, &hi2);
+			if (lo2 != lo)
+				continue;
+			return hi ? err : -ENOENT;
+		}
+		confirm_head(p, c, lo);
+		tag = shma_h_tag(lo) + 1;
+		__atomic_store_n(&r->in->ref, refs[0], __ATOMIC_RELAXED);
+		__atomic_store_n(&r->in->word, shma_in_word(SHMA_OP_POPN, SHMA_IN_PENDING,
+							    shma_in_head(c, tag) |
+							    (uint64_t)n << SHMA_IN_COUNT_SHIFT),
+				 __ATOMIC_RELEASE);
+		if (cas128(h, &lo, &hi, shma_h_lo(tag, r->actor), ref))
+			return (int)n;
+	}
+}
+
+void shma_push_chain(struct shma_pool *p, struct shma_rec *r, unsigned c, const uint32_t *refs,
+		     struct shma_blk *const *blks, const uint32_t *gens, unsigned n)
+{
+	struct shma_head *h = &p->root->heads[c];
+	uint64_t lo, hi, count = (uint64_t)n << SHMA_IN_COUNT_SHIFT;
+
+	/* Links first: once the record names the chain, reclaim may walk it. */
+	for (unsigned i = 0; i + 1 < n; i++)
+		__atomic_store_n(&blks[i]->aux, refs[i + 1], __ATOMIC_RELAXED);
+	__atomic_store_n(&r->in->ref, refs[0], __ATOMIC_RELAXED);
+	__atomic_store_n(&r->in->word, shma_in_word(SHMA_OP_PUSHN, SHMA_IN_PENDING,
+						    shma_in_head(c, 0) | count), __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < n; i++)
+		__atomic_store_n(&blks[i]->word, shma_blk_word(gens[i], c, SHMA_OWNER_NONE),
+				 __ATOMIC_RELEASE);
+	head_load(h, &lo, &hi);
+	for (;;) {
+		uint64_t tag = shma_h_tag(lo) + 1;
+
+		confirm_head(p, c, lo);
+		__atomic_store_n(&blks[n - 1]->aux, (uint32_t)hi, __ATOMIC_RELAXED);
+		__atomic_store_n(&r->in->word, shma_in_word(SHMA_OP_PUSHN, SHMA_IN_PENDING,
+							    shma_in_head(c, tag) | count), __ATOMIC_RELEASE);
+		if (cas128(h, &lo, &hi, shma_h_lo(tag, r->actor), refs[0]))
+			break;
+	}
+	rec_idle(r);
+}
+
 uint32_t shma_take_list(struct shma_pool *p, unsigned c, struct shma_rec *r)
 {
 	struct shma_head *h = &p->root->heads[c];
@@ -349,7 +433,8 @@ static bool head_done(struct shma_pool *p, unsigned c, uint64_t tag, unsigned ac
 	if (shma_h_tag(lo) < tag)
 		return false;
 	w = __atomic_load_n(&in->word, __ATOMIC_SEQ_CST);
-	return shma_in_state(w) == SHMA_IN_CONFIRMED && shma_in_payload(w) == shma_in_head(c, tag);
+	return shma_in_state(w) == SHMA_IN_CONFIRMED &&
+	       shma_in_head_of(shma_in_payload(w)) == shma_in_head(c, tag);
 }
 
 /* Did this carve happen? The bump word first, then the record. */
@@ -408,19 +493,24 @@ static void finish_carve(struct shma_pool *p, struct shma_rec *r, uint32_t idx, 
 }
 
 /*
- * A dead trimmer's TAKE that happened: the chain from first is its alone
- * (nobody else can reach it), its entries marked SHMA_F_HELD as far as
- * the trimmer got. Mark the rest, so that the reclaim walk (which pushes
- * every block a dead user held) gives back the whole list. Marking, not
+ * A chain only dead user u could reach: a TAKE by its trim that happened
+ * (flags SHMA_F_HELD, the whole list: count 0), a POPN that happened or a
+ * PUSHN that did not (flags 0, the cached mark: count entries). Its
+ * entries are free, marked (flags, owner u) as far as u got, owner NONE
+ * after that. Mark the rest, so that the reclaim walk (which pushes every
+ * block a dead user held) gives back the whole chain. Marking, not
  * pushing, keeps the chain intact: a reclaimer killed half-way leaves the
  * record, and the next one walks the same chain again.
  */
-static void hold_chain(struct shma_pool *p, unsigned u, unsigned c, uint32_t first)
+static void hold_chain(struct shma_pool *p, unsigned u, unsigned c, uint32_t first, unsigned flags,
+		       unsigned count)
 {
 	uint64_t limit = 0, steps = 0;
 
 	for (uint32_t i = 0; i < p->max_chunks; i++)
 		limit += __atomic_load_n(&p->root->slots[i].size, __ATOMIC_RELAXED) / 32;
+	if (count)
+		limit = MK_MIN(limit, count);
 	for (uint32_t ref = first; ref && steps++ < limit;) {
 		struct shma_blk *b = shma_blk_at(p, ref);
 		uint64_t w;
@@ -433,9 +523,9 @@ static void hold_chain(struct shma_pool *p, unsigned u, unsigned c, uint32_t fir
 		    __atomic_load_n(&b->self, __ATOMIC_RELAXED) != ref)
 			return;         /* a damaged entry: the rest is lost, as for trim */
 		if (shma_w_flags(w) == 0 && shma_w_owner(w) == SHMA_OWNER_NONE)
-			__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c | SHMA_F_HELD, u),
+			__atomic_store_n(&b->word, shma_blk_word(shma_w_gen(w), c | flags, u),
 					 __ATOMIC_RELEASE);
-		else if (!shma_w_held_by(w, u))
+		else if (w != shma_blk_word(shma_w_gen(w), c | flags, u))
 			return;
 		next = __atomic_load_n(&b->aux, __ATOMIC_RELAXED);
 		ref = next;
@@ -499,7 +589,17 @@ void shma_resolve_user(struct shma_pool *p, unsigned u)
 		case SHMA_OP_TAKE:
 			/* A trim's list taken whole: hold all of it for the walk. */
 			if (c < p->nclasses && head_done(p, c, tag, r.actor, in))
-				hold_chain(p, u, c, (uint32_t)ref);
+				hold_chain(p, u, c, (uint32_t)ref, SHMA_F_HELD, 0);
+			break;
+		case SHMA_OP_POPN:
+			/* A chain popped into its cache: cached, for the walk. */
+			if (c < p->nclasses && shma_in_count(pl) >= 2 && head_done(p, c, tag, r.actor, in))
+				hold_chain(p, u, c, (uint32_t)ref, 0, shma_in_count(pl));
+			break;
+		case SHMA_OP_PUSHN:
+			/* A chain from its cache never pushed: cached again, for the walk. */
+			if (c < p->nclasses && shma_in_count(pl) >= 2 && !head_done(p, c, tag, r.actor, in))
+				hold_chain(p, u, c, (uint32_t)ref, 0, shma_in_count(pl));
 			break;
 		default:
 			break;

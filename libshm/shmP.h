@@ -36,8 +36,9 @@
 #define SHMA_ROOT_MAGIC  "MKSHMPL1"
 #define SHMA_CHUNK_MAGIC "MKSHMCK1"
 /* 2: slot bump words carry the slot generation; 3: a free header may name
- * its holder (a thread cache, a trim), which older processes would not honour */
-#define SHMA_LAYOUT_VERSION 3
+ * its holder (a thread cache, a trim), which older processes would not honour;
+ * 4: in-flight records of chains (POPN, PUSHN), which older reclaims would drop */
+#define SHMA_LAYOUT_VERSION 4
 
 #define SHMA_MAX_USERS   255u           /* owner byte 0xff = unowned */
 /* users[SHMA_MAX_USERS], never a registration: held by shma_pool_repair(). */
@@ -226,12 +227,24 @@ struct shma_user {
  *     taken chain is the record holder's alone: trim marks each entry
  *     SHMA_F_HELD; should it die, reclaim marks the rest (shma_resolve_user)
  *     and its walk pushes every block the dead user held.
+ *   POPN, PUSHN (head ops moving a chain of 2..SHMA_CHAIN_MAX blocks
+ *     between a list and a thread cache with one CAS): payload as for POP,
+ *     | chain length << 54; ref = the first ref. The chain's own links
+ *     (aux) are its record: a POPN that happened, or a PUSHN that did
+ *     not, leaves a chain only the record holder can reach, each entry
+ *     free and either marked cached by it or still owner NONE; reclaim
+ *     marks the NONE ones cached by the dead user, and its walk pushes
+ *     them. (So a POPN's blocks are all marked cached before the record
+ *     goes, and none is allocated, its aux overwritten, before that.)
  */
 #define SHMA_LANES 64u
 enum {
 	SHMA_OP_NONE = 0, SHMA_OP_IDLE = 1, SHMA_OP_POP = 2, SHMA_OP_PUSH = 3, SHMA_OP_CARVE = 4,
-	SHMA_OP_TAKE = 5,
+	SHMA_OP_TAKE = 5, SHMA_OP_POPN = 6, SHMA_OP_PUSHN = 7,
 };
+/* Blocks a POPN or PUSHN moves at most (their count fits payload bits 54..58). */
+#define SHMA_CHAIN_MAX 31u
+#define SHMA_IN_COUNT_SHIFT 54
 enum { SHMA_IN_PENDING = 1, SHMA_IN_CONFIRMED = 2 };
 #define SHMA_TAG_MASK ((1ull << 48) - 1)
 
@@ -250,6 +263,15 @@ static inline uint64_t shma_in_payload(uint64_t w) { return w & ((1ull << 59) - 
 static inline uint64_t shma_in_head(unsigned c, uint64_t tag)
 {
 	return (uint64_t)(c & 0x3f) << 48 | (tag & SHMA_TAG_MASK);
+}
+/* A head op's payload without a chain's count: what the head's (class, tag) names. */
+static inline uint64_t shma_in_head_of(uint64_t payload)
+{
+	return payload & ((1ull << SHMA_IN_COUNT_SHIFT) - 1);
+}
+static inline unsigned shma_in_count(uint64_t payload)
+{
+	return (unsigned)(payload >> SHMA_IN_COUNT_SHIFT) & 0x1f;
 }
 static inline uint64_t shma_in_carve(uint32_t idx, unsigned gen, uint64_t off)
 {
@@ -506,6 +528,15 @@ static inline bool shma_tc_is_cached(const struct shma_blk *b, uint32_t ref, uns
 void shma_tc_pool_init(struct shma_pool *p);
 /* Give every block in this thread's caches for p's pool back to the free lists; how many. */
 unsigned shma_tc_flush_self(struct shma_pool *p);
+/*
+ * Give n blocks of class c back to the free list, blocks cached by owner
+ * (refs[]; an entry whose header says otherwise was scribbled on: left
+ * alone), as chains of up to SHMA_CHAIN_MAX under rec (claimed by the
+ * caller, left IDLE); how many went.
+ */
+struct shma_rec;
+unsigned shma_tc_give(struct shma_pool *p, struct shma_rec *rec, unsigned owner, unsigned c,
+		      const uint32_t *refs, unsigned n);
 /* shma_pool_free: empty every thread's cache for p (no thread may be using p). */
 void shma_tc_close(struct shma_pool *p);
 /* Caches this process has made (for tests: threads that come and go reuse them). */
@@ -575,6 +606,23 @@ int shma_pop(struct shma_pool *p, struct shma_rec *r, unsigned c, uint32_t *ref,
 /* Push a block shma_rec_push_intent() named; the record goes back to IDLE. */
 void shma_push(struct shma_pool *p, struct shma_rec *r, unsigned c, uint32_t ref,
 	       struct shma_blk *b);
+/*
+ * Pop up to max (2..SHMA_CHAIN_MAX) blocks of class c with one CAS, a
+ * POPN under r (a POP when only one is there): refs[] and blks[] get them
+ * in list order; returns how many, or shma_pop()'s errors. The blocks are
+ * not checked: the caller checks each (a damaged one is dropped) and
+ * marks it cached, and keeps r until every one is marked (see intents).
+ */
+int shma_pop_chain(struct shma_pool *p, struct shma_rec *r, unsigned c, unsigned max,
+		   uint32_t *refs, struct shma_blk **blks);
+/*
+ * Push the n (2..SHMA_CHAIN_MAX) free blocks refs[]/blks[] of class c,
+ * cached by the record holder (headers of generation gens[]), as one
+ * chain with one CAS, a PUSHN under r: links them, names the chain in r,
+ * marks each owner NONE, then pushes. The record goes back to IDLE.
+ */
+void shma_push_chain(struct shma_pool *p, struct shma_rec *r, unsigned c, const uint32_t *refs,
+		     struct shma_blk *const *blks, const uint32_t *gens, unsigned n);
 /*
  * Take a whole list (trim, repair): its first ref. With r, the take is a
  * TAKE under r (see intents); r stays TAKE afterwards, about that list.

@@ -1823,6 +1823,126 @@ static void test_reclaim_repair_kill(void)
 	shma_pool_free(p);
 }
 
+/*
+ * A chain moved between a list and a thread cache with one CAS (a POPN
+ * refilling the cache, a PUSHN giving half of it back): a process killed
+ * at any step of either loses none of its blocks to reclaim alone. The
+ * child walks the protocol by hand up to the step, then SIGKILLs itself:
+ * where stop is
+ *   POPN  0: named the pop, CAS not done; 1: popped, nothing marked;
+ *         2: popped, 3 of 6 marked cached; 3: all marked, record not gone
+ *   PUSHN 4: linked and named, all still cached; 5: 3 of 6 unmarked
+ *         (owner NONE); 6: all unmarked, about to CAS; 7: pushed, record
+ *         not yet IDLE.
+ */
+#define CHAIN_K 6u
+
+static void chain_child(const char *name, unsigned c, int stop)
+{
+	struct shma_pool *q;
+	struct shma_rec rec;
+	struct shma_blk *blks[CHAIN_K];
+	uint32_t refs[CHAIN_K], gens[CHAIN_K];
+	struct shma_head *h;
+	unsigned u;
+	uint64_t lo;
+
+	if (shma_pool_attach(NULL, name, 0, &q) < 0 || shma_owner(q, &u) < 0 ||
+	    shma_rec_claim(q, u, &rec) < 0)
+		_exit(1);
+	h = &q->root->heads[c];
+	lo = __atomic_load_n(&h->lo, __ATOMIC_ACQUIRE);
+	if (stop == 0) {
+		__atomic_store_n(&rec.in->ref, (uint32_t)h->hi, __ATOMIC_RELAXED);
+		__atomic_store_n(&rec.in->word, shma_in_word(SHMA_OP_POPN, SHMA_IN_PENDING,
+							     shma_in_head(c, shma_h_tag(lo) + 1) |
+							     (uint64_t)CHAIN_K << SHMA_IN_COUNT_SHIFT),
+				 __ATOMIC_RELEASE);
+		raise(SIGKILL);
+	}
+	if (shma_pop_chain(q, &rec, c, CHAIN_K, refs, blks) != (int)CHAIN_K)
+		_exit(2);
+	for (unsigned i = 0; i < CHAIN_K; i++) {
+		gens[i] = shma_w_gen(blks[i]->word);
+		if ((stop == 1 || (stop == 2 && i == 3)))
+			raise(SIGKILL);
+		__atomic_store_n(&blks[i]->word, shma_blk_word(gens[i], c, u), __ATOMIC_RELEASE);
+	}
+	if (stop == 3)
+		raise(SIGKILL);
+	shma_rec_release(&rec);
+	/* The chain is in "our cache" now: give it back, as shma_push_chain does. */
+	if (shma_rec_claim(q, u, &rec) < 0)
+		_exit(3);
+	if (stop == 7) {
+		shma_push_chain(q, &rec, c, refs, blks, gens, CHAIN_K);
+		lo = __atomic_load_n(&h->lo, __ATOMIC_ACQUIRE);
+		__atomic_store_n(&rec.in->word, shma_in_word(SHMA_OP_PUSHN, SHMA_IN_PENDING,
+							     shma_in_head(c, shma_h_tag(lo)) |
+							     (uint64_t)CHAIN_K << SHMA_IN_COUNT_SHIFT),
+				 __ATOMIC_RELEASE);
+		raise(SIGKILL);
+	}
+	for (unsigned i = 0; i + 1 < CHAIN_K; i++)
+		__atomic_store_n(&blks[i]->aux, refs[i + 1], __ATOMIC_RELAXED);
+	__atomic_store_n(&rec.in->ref, refs[0], __ATOMIC_RELAXED);
+	__atomic_store_n(&rec.in->word, shma_in_word(SHMA_OP_PUSHN, SHMA_IN_PENDING, shma_in_head(c, 0) |
+						     (uint64_t)CHAIN_K << SHMA_IN_COUNT_SHIFT),
+			 __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < CHAIN_K; i++) {
+		if (stop == 4 || (stop == 5 && i == 3))
+			raise(SIGKILL);
+		__atomic_store_n(&blks[i]->word, shma_blk_word(gens[i], c, SHMA_OWNER_NONE), __ATOMIC_RELEASE);
+	}
+	lo = __atomic_load_n(&h->lo, __ATOMIC_ACQUIRE);
+	__atomic_store_n(&blks[CHAIN_K - 1]->aux, (uint32_t)h->hi, __ATOMIC_RELAXED);
+	__atomic_store_n(&rec.in->word, shma_in_word(SHMA_OP_PUSHN, SHMA_IN_PENDING,
+						     shma_in_head(c, shma_h_tag(lo) + 1) |
+						     (uint64_t)CHAIN_K << SHMA_IN_COUNT_SHIFT),
+			 __ATOMIC_RELEASE);
+	raise(SIGKILL);         /* stop 6 */
+}
+
+static void test_reclaim_chain_kill(void)
+{
+	g_autofree char *name = unique_name("chk");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 64u << 10);
+	static const unsigned held_at[] = { 0, 0, 3, 6, 6, 3, 0, 0 };   /* cached, per stop */
+	unsigned c = shma_size_class(200 + sizeof(struct shma_blk));
+	void *d[24];
+
+	for (int i = 0; i < 24; i++)
+		g_assert_cmpint(shma_alloc(p, 200, 0, NULL, &d[i]), ==, 0);
+	for (int i = 0; i < 24; i++)
+		g_assert_cmpint(shma_free(p, d[i]), ==, 0);
+	shma_flush_cache(p);
+	g_assert_cmpuint(list_len(p, c), ==, 24);
+	for (int stop = 0; stop <= 7; stop++) {
+		struct shma_pool_stat st;
+		int status;
+		pid_t pid = fork();
+
+		g_assert_cmpint(pid, >=, 0);
+		if (pid == 0)
+			chain_child(name, c, stop);
+		g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+		g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		/* What the kill left off the list: nothing before the pop, or after the push. */
+		g_assert_cmpuint(list_len(p, c), ==, stop == 0 || stop == 7 ? 24 : 24 - CHAIN_K);
+		g_assert_cmpuint(held_free(p), ==, held_at[stop]);
+		g_assert_cmpint(shma_pool_reclaim(p), >=, 0);
+		stat_of(p, &st);
+		g_assert_cmpuint(st.users_dead, ==, 0);
+		g_assert_cmpuint(st.blocks_used, ==, 0);
+		g_assert_cmpuint(held_free(p), ==, 0);
+		g_assert_cmpuint(unlisted(p), ==, 0);
+		g_assert_cmpuint(list_len(p, c), ==, 24);
+	}
+	g_assert_cmpint(shma_pool_repair(p), ==, 0);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
 /* Killed between freeing an over-aligned block's inner header and its start header. */
 static void test_reclaim_dead_shifted_free(void)
 {
@@ -2866,15 +2986,15 @@ static void test_log_refusal(void)
 	g_assert_cmpint(seen.calls, ==, 2);
 	g_assert_nonnull(strstr(seen.msg, "is already free: -EINVAL"));
 
-	/* a pool of another layout (libshm 0.3's) says which */
+	/* a pool of another layout (libshm 0.4's) says which */
 	{
 		g_autofree char *name = unique_name("layout");
 		struct shma_pool *sp = new_pool(SHMA_BACKEND_SHM, name, 0), *q = NULL;
 
-		sp->root->version = 2;
+		sp->root->version = 3;
 		g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, -EBADMSG);
 		g_assert_cmpint(seen.calls, ==, 3);
-		g_assert_cmpstr(seen.msg, ==, "attach: pool layout 2, this libshm speaks 3: -EBADMSG");
+		g_assert_cmpstr(seen.msg, ==, "attach: pool layout 3, this libshm speaks 4: -EBADMSG");
 		sp->root->version = SHMA_LAYOUT_VERSION;
 		g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, 0);
 		shma_pool_free(q);
@@ -2933,6 +3053,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/reclaim/repair", test_reclaim_repair);
 	g_test_add_func("/shm/reclaim/dead-shifted-free", test_reclaim_dead_shifted_free);
 	g_test_add_func("/shm/reclaim/trim-kill", test_reclaim_trim_kill);
+	g_test_add_func("/shm/reclaim/chain-kill", test_reclaim_chain_kill);
 	g_test_add_func("/shm/reclaim/repair-kill", test_reclaim_repair_kill);
 	g_test_add_func("/shm/alloc/generations-wrap", test_generations_wrap);
 	g_test_add_func("/shm/adopt/errors", test_adopt_errors);
