@@ -665,8 +665,12 @@ static __attribute__((noinline)) int free_slow(struct shma_pool *p, void *ptr)
 /*
  * The common case first: a plain class block of a regular chunk mapped
  * here, freed into this thread's cache for p (bound: see shma_alloc).
- * The checks are header_of()'s for a regular chunk, then cache_put()'s;
- * whatever fails them, free_slow judges again and says why.
+ * The checks are header_of()'s for a regular chunk but for the slot's
+ * state, a line other processes write when they carve: what we have
+ * mapped there is the chunk we last mapped (one released since, by
+ * another process, stays mapped here with every block free; we let go of
+ * our own releases at once), and the header it shows must pass
+ * cache_put()'s checks. Whatever fails them, free_slow judges again.
  */
 MK_EXPORT int shma_free(struct shma_pool *p, void *ptr)
 {
@@ -677,7 +681,8 @@ MK_EXPORT int shma_free(struct shma_pool *p, void *ptr)
 		uint64_t off = pvo & (p->chunk_size - 1);
 
 		if (pvo < p->resv_len && !(off % SHMA_GRANULE) && off >= SHMA_CHUNK_DATA + BLK &&
-		    regular_mapped(p, pvo) && shma_tc_enter(tc)) {
+		    __atomic_load_n(&p->loc[pvo >> p->chunk_shift].addr, __ATOMIC_ACQUIRE) ==
+		    p->resv + (pvo - off) && shma_tc_enter(tc)) {
 			bool done = cache_put(p, tc, (struct shma_blk *)ptr - 1,
 					      (uint32_t)((pvo - BLK) / SHMA_GRANULE), 0, false);
 

@@ -85,10 +85,11 @@ unsigned shma_tc_give(struct shma_pool *p, struct shma_rec *rec, unsigned owner,
 
 	for (unsigned i = 0; i <= n; i++) {
 		if (i < n) {
-			struct shma_blk *b = shma_blk_at(p, refs[i]);
+			/* Cached here, so its (regular) chunk is mapped here, where refs say. */
+			struct shma_blk *b = (struct shma_blk *)(p->resv + (uint64_t)refs[i] * SHMA_GRANULE);
 
 			/* Ours unless the shared memory was scribbled on: then leave it. */
-			if (!b || !shma_tc_is_cached(b, refs[i], c, owner, &gens[k]))
+			if (!shma_tc_is_cached(b, refs[i], c, owner, &gens[k]))
 				continue;
 			ok[k] = refs[i];
 			blks[k++] = b;
