@@ -104,17 +104,25 @@ int dax_node_check(struct dax_session *s, uint64_t nodeid, const struct dax_file
 	return n->state == DAX_NODE_STALE ? -ESTALE : 0;
 }
 
+bool dax_node_unchecked(struct dax_session *s, uint64_t nodeid)
+{
+	struct dax_node *n = s->nodes.v ? mk_hash_get(&s->nodes.by_id, nodeid) : NULL;
+
+	return n && n->state == DAX_NODE_UNCHECKED;
+}
+
 /* ---- the backend's file ----------------------------------------------------- */
 
 int dax_file_get(struct dax_session *s, uint64_t nodeid, uint64_t fh, uint32_t prot,
 		 struct dax_file_id *id)
 {
+	struct dax_file_id scratch;
 	int fd;
 
 	if (s->table)
 		fd = dax_table_borrow(s->table, nodeid, prot, id);
 	else
-		fd = s->be.open(s->be.data, nodeid, fh, prot, id);
+		fd = s->be.open(s->be.data, nodeid, fh, prot, id ? id : &scratch);
 	if (fd < 0)
 		mk_log(&dax_log, LOG_DEBUG, "node %llu: the backend cannot open it for %s: %d",
 		       (unsigned long long)nodeid, prot & DAX_PROT_WRITE ? "writing" : "reading", fd);
@@ -127,6 +135,44 @@ void dax_file_put(struct dax_session *s, int fd)
 		dax_table_unborrow(s->table);
 	else if (fd >= 0)
 		mk_close(fd);
+}
+
+int dax_ids_reserve(struct dax_ids *ids, size_t n)
+{
+	*ids = (struct dax_ids){ MK_HASH_INIT, NULL, 0 };
+	if (!n)
+		return 0;
+	ids->v = mk_reallocarray(NULL, n, sizeof(*ids->v));
+	if (!ids->v || mk_hash_reserve(&ids->by_node, n) < 0) {
+		dax_ids_free(ids);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void dax_ids_free(struct dax_ids *ids)
+{
+	free(ids->v);
+	ids->v = NULL;
+	mk_hash_free(&ids->by_node);
+}
+
+const struct dax_file_id *dax_ids_current(struct dax_session *s, struct dax_ids *ids,
+					  const struct dax_slot *sl)
+{
+	struct dax_file_id *e = mk_hash_get(&ids->by_node, sl->nodeid);
+	int fd;
+
+	if (e)
+		return e;
+	e = &ids->v[ids->n++];
+	fd = dax_file_get(s, sl->nodeid, DAX_FH_NONE, DAX_PROT_READ, e);
+	if (fd < 0)
+		*e = sl->id;
+	dax_file_put(s, fd);
+	/* cannot fail: room for every bound slot was reserved */
+	(void)mk_hash_put(&ids->by_node, sl->nodeid, e, NULL);
+	return e;
 }
 
 /* ---- bind / unbind -------------------------------------------------------------- */
@@ -147,7 +193,9 @@ int dax_bind_locked(struct dax_session *s, struct dax_slot *sl, int *fdp, struct
 		if (fd < 0)
 			return fd;
 	} else {
-		fd = dax_file_get(s, sl->nodeid, DAX_FH_NONE, sl->prot, &id);
+		/* The identity only settles a restored node's first open (see setup_locked). */
+		fd = dax_file_get(s, sl->nodeid, DAX_FH_NONE, sl->prot,
+				  dax_node_unchecked(s, sl->nodeid) ? &id : NULL);
 		if (fd < 0) {
 			dax_file_put(s, fd);
 			return fd;
@@ -167,7 +215,8 @@ int dax_bind_locked(struct dax_session *s, struct dax_slot *sl, int *fdp, struct
 		}
 		sl->bound = true;
 		sl->hva = hva;
-		sl->id = id;
+		if (id.valid)
+			sl->id = id;    /* else the restored one, which its node's check confirmed */
 		s->nbound++;
 		s->st.faults++;
 		dax_hist_add(s->st.fault_ns, mk_now_ns() - t0);

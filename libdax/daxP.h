@@ -171,9 +171,9 @@ uint64_t dax_default_max_mappings(unsigned vmas_per_mapping);
 
 /*
  * The table's own fd of nodeid (no dup), checked for prot, with *id from
- * fstat; the table stays locked until dax_table_unborrow(), also on
- * failure. For the session's map calls: two syscalls fewer than
- * dax_table_open() + close().
+ * fstat (id NULL: no fstat); the table stays locked until
+ * dax_table_unborrow(), also on failure. For the session's map calls: two
+ * syscalls fewer than dax_table_open() + close(), three without the id.
  */
 int dax_table_borrow(struct dax_table *t, uint64_t nodeid, uint32_t prot, struct dax_file_id *id);
 void dax_table_unborrow(struct dax_table *t);
@@ -211,14 +211,35 @@ struct dax_slot *dax_lookup_gpa(struct dax_session *s, uint64_t gpa);
 void dax_nodes_free(struct dax_nodes *n);
 /* Check a node's file identity against the restored one: 0 or -ESTALE. */
 int dax_node_check(struct dax_session *s, uint64_t nodeid, const struct dax_file_id *id);
+/* Does a restored identity of nodeid wait for its check (the node's first open)? */
+bool dax_node_unchecked(struct dax_session *s, uint64_t nodeid);
 /*
  * The backend's fd of a node for a map call: the table's own fd when the
  * backend is the built-in table (borrowed: no dup, no close), else
- * be.open's. Always pair with dax_file_put(), also on failure.
+ * be.open's. With id NULL the table skips the identity (its fstat);
+ * be.open always gives one, then dropped. Always pair with
+ * dax_file_put(), also on failure.
  */
 int dax_file_get(struct dax_session *s, uint64_t nodeid, uint64_t fh, uint32_t prot,
 		 struct dax_file_id *id);
 void dax_file_put(struct dax_session *s, int fd);
+/*
+ * Bound slots' identities as their files have them now, looked up once per
+ * node (a bound slot's file may have changed since setup: guest writes
+ * move mtime, and setup keeps none unless it checked one). For
+ * dax_session_list and dax_session_snapshot, session lock held.
+ */
+struct dax_ids {
+	struct mk_hash by_node; /* nodeid -> entry of v */
+	struct dax_file_id *v;
+	size_t n;
+};
+/* Room for n nodes: 0 or -ENOMEM (ids empty). */
+int dax_ids_reserve(struct dax_ids *ids, size_t n);
+void dax_ids_free(struct dax_ids *ids);
+/* sl's node's identity now (sl->id if the backend cannot open it any more). */
+const struct dax_file_id *dax_ids_current(struct dax_session *s, struct dax_ids *ids,
+					  const struct dax_slot *sl);
 /*
  * Bind sl if needed (session lock held). When fdp is not NULL the
  * caller wants an open fd of the slot's file (to complete an MMIO

@@ -235,6 +235,7 @@ static int setup_locked(struct dax_session *s, uint64_t nodeid, const struct dax
 	struct dax_file_id id = { 0 };
 	uint32_t prot = 0;
 	void *hva = NULL;
+	bool check;
 	int fd, r;
 
 	r = check_setup(s, nodeid, q);
@@ -281,10 +282,17 @@ static int setup_locked(struct dax_session *s, uint64_t nodeid, const struct dax
 		}
 	}
 
-	fd = dax_file_get(s, nodeid, q->fh, prot, &id);
+	/*
+	 * The guest maps the file as it is now: its identity matters only to
+	 * settle the fate of a restored node's slots, at the node's first
+	 * open. Otherwise the table skips the fstat (a bound slot's identity
+	 * is looked up when a list or snapshot asks: dax_ids_current).
+	 */
+	check = dax_node_unchecked(s, nodeid);
+	fd = dax_file_get(s, nodeid, q->fh, prot, check ? &id : NULL);
 	if (fd >= 0) {
-		/* The guest maps the file as it is now; this only settles restored slots' fate. */
-		dax_node_check(s, nodeid, &id);
+		if (check)
+			dax_node_check(s, nodeid, &id);
 		if (old && old->bound)
 			hva = old->hva;
 		r = s->mops.map(s->mops.data, s->base + q->moffset, q->len, fd, q->foffset, prot,
@@ -651,6 +659,7 @@ MK_EXPORT int dax_session_translate(struct dax_session *s, uint64_t gpa, void **
 MK_EXPORT int dax_session_list(struct dax_session *s, struct dax_mapping **out, size_t *count)
 {
 	struct dax_mapping *v;
+	struct dax_ids ids;
 	struct dax_slot *sl;
 	size_t i = 0;
 
@@ -658,13 +667,20 @@ MK_EXPORT int dax_session_list(struct dax_session *s, struct dax_mapping **out, 
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	v = mk_reallocarray(NULL, s->slots.count + 1, sizeof(*v));
-	if (!v) {
+	if (!v || dax_ids_reserve(&ids, s->nbound) < 0) {
 		pthread_mutex_unlock(&s->lock);
+		free(v);
 		return -ENOMEM;
 	}
-	dax_slots_foreach(&s->slots, sl)
-		dax_slot_to_mapping(sl, &v[i++]);
+	/* A bound slot's file as it is now (once per node); an unbound one's as restored. */
+	dax_slots_foreach(&s->slots, sl) {
+		dax_slot_to_mapping(sl, &v[i]);
+		if (sl->bound)
+			v[i].id = *dax_ids_current(s, &ids, sl);
+		i++;
+	}
 	pthread_mutex_unlock(&s->lock);
+	dax_ids_free(&ids);
 	*out = v;
 	*count = i;
 	return (int)MK_MIN(i, (size_t)INT32_MAX);

@@ -17,39 +17,9 @@
 
 /* ---- snapshot ------------------------------------------------------------------ */
 
-/*
- * Current identity of each bound slot's node, looked up once per node: a
- * bound slot's file may have changed since setup (guest writes move
- * mtime), and the blob records what it is now.
- */
-struct id_cache {
-	struct mk_hash by_node; /* nodeid -> entry of v */
-	struct dax_file_id *v;
-	size_t n;
-};
-
-static const struct dax_file_id *current_id(struct dax_session *s, struct id_cache *c,
-					    const struct dax_slot *sl)
-{
-	struct dax_file_id *e = mk_hash_get(&c->by_node, sl->nodeid);
-	int fd;
-
-	if (e)
-		return e;
-	e = &c->v[c->n++];
-	fd = s->be.open(s->be.data, sl->nodeid, DAX_FH_NONE, DAX_PROT_READ, e);
-	if (fd >= 0)
-		mk_close(fd);
-	else
-		*e = sl->id;
-	/* cannot fail: room for every bound slot was reserved */
-	(void)mk_hash_put(&c->by_node, sl->nodeid, e, NULL);
-	return e;
-}
-
 MK_EXPORT int dax_session_snapshot(struct dax_session *s, unsigned version, void **blob, size_t *len)
 {
-	struct id_cache ids = { MK_HASH_INIT, NULL, 0 };
+	struct dax_ids ids = { MK_HASH_INIT, NULL, 0 };
 	struct dax_blob_header h;
 	uint8_t *b = NULL, *p;
 	struct dax_slot *sl;
@@ -70,16 +40,12 @@ MK_EXPORT int dax_session_snapshot(struct dax_session *s, unsigned version, void
 	sz = dax_blob_size(version, (size_t)h.count);
 	if (sz)
 		b = mk_malloc(sz);
-	if (b && version == 2 && s->nbound) {
-		ids.v = mk_reallocarray(NULL, s->nbound, sizeof(*ids.v));
-		if (!ids.v || mk_hash_reserve(&ids.by_node, s->nbound) < 0)
-			r = -ENOMEM;
-	}
+	/* A bound slot's file as it is now (guest writes move mtime): once per node. */
+	if (b && version == 2)
+		r = dax_ids_reserve(&ids, s->nbound);
 	if (!b || r < 0) {
 		pthread_mutex_unlock(&s->lock);
 		free(b);
-		free(ids.v);
-		mk_hash_free(&ids.by_node);
 		return -ENOMEM;
 	}
 	dax_blob_put_header(b, &h);
@@ -89,13 +55,12 @@ MK_EXPORT int dax_session_snapshot(struct dax_session *s, unsigned version, void
 
 		dax_slot_to_mapping(sl, &m);
 		if (version == 2 && sl->bound)
-			m.id = *current_id(s, &ids, sl);
+			m.id = *dax_ids_current(s, &ids, sl);
 		dax_blob_put_entry(p, version, &m);
 		p += dax_blob_ent_size(version);
 	}
 	pthread_mutex_unlock(&s->lock);
-	free(ids.v);
-	mk_hash_free(&ids.by_node);
+	dax_ids_free(&ids);
 	if (version == 2)
 		dax_blob_put_crc(b, sz);
 	*blob = b;

@@ -201,7 +201,7 @@ int dax_table_borrow(struct dax_table *t, uint64_t nodeid, uint32_t prot, struct
 
 	pthread_mutex_lock(&t->lock);
 	fd = lookup_locked(t, nodeid, prot);
-	if (fd < 0)
+	if (fd < 0 || !id)
 		return fd;
 	r = fill_id(fd, id);
 	return r < 0 ? r : fd;
