@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 #include "common/alloc.h"
 #include "common/macro.h"
@@ -244,6 +245,57 @@ int dax_unbind_locked(struct dax_session *s, struct dax_slot *sl)
 	sl->bound = false;
 	sl->hva = NULL;
 	s->nbound--;
+	return 0;
+}
+
+static int by_moffset(const void *a, const void *b)
+{
+	const struct dax_slot *x = *(struct dax_slot *const *)a, *y = *(struct dax_slot *const *)b;
+
+	return (x->moffset > y->moffset) - (x->moffset < y->moffset);
+}
+
+int dax_unbind_batch_locked(struct dax_session *s, struct dax_slot **v, size_t n)
+{
+	size_t i = 0;
+
+	if (!s->win) {
+		for (; i < n; i++) {
+			int r = dax_unbind_locked(s, v[i]);
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
+	qsort(v, n, sizeof(*v), by_moffset);
+	while (i < n) {
+		size_t j = i + 1;
+		bool bound = v[i]->bound;
+		uint64_t end = v[i]->moffset + v[i]->len;
+		int r;
+
+		for (; j < n && v[j]->moffset == end; j++) {
+			bound |= v[j]->bound;
+			end += v[j]->len;
+		}
+		/*
+		 * [v[i], v[j)) back in one go (an unbound slot's range is
+		 * anonymous already: given back with the run, nothing changes for it).
+		 */
+		r = bound ? dax_window_giveback(s->win, v[i]->moffset, end - v[i]->moffset, false) : 0;
+		if (r < 0) {
+			mk_log(&dax_log, LOG_ERR, "unmap of [%llu, +%llu) failed: %d",
+			       (unsigned long long)v[i]->moffset,
+			       (unsigned long long)(end - v[i]->moffset), r);
+			return r;
+		}
+		for (; i < j; i++) {
+			if (v[i]->bound)
+				s->nbound--;
+			v[i]->bound = false;
+			v[i]->hva = NULL;
+		}
+	}
 	return 0;
 }
 

@@ -249,6 +249,13 @@ int dax_bind_locked(struct dax_session *s, struct dax_slot *sl, int *fdp, struct
 /* Unmap a bound slot (it stays in the index, unbound). */
 int dax_unbind_locked(struct dax_session *s, struct dax_slot *sl);
 /*
+ * Unmap the n slots of a remove batch (sorted here by moffset). The
+ * window mapper gives each run of adjacent slots back with one mmap and
+ * one registration. If an unmap fails, the slots unmapped so far stay as
+ * unbound slots (same guest view) and the error is returned.
+ */
+int dax_unbind_batch_locked(struct dax_session *s, struct dax_slot **v, size_t n);
+/*
  * Unmap every bound slot. If an unmap fails, the slots already unmapped
  * stay as unbound slots (same guest view) and the error is returned.
  */

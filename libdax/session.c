@@ -445,14 +445,11 @@ static int remove_locked(struct dax_session *s, const struct dax_range *e, size_
 	r = check_remove(s, e, count, v);
 	if (r < 0)
 		goto out;
-	for (i = 0; i < count; i++) {
-		r = dax_unbind_locked(s, v[i]);
-		if (r < 0) {
-			/* Slots unmapped so far stay as unbound slots: the guest's
-			 * view is unchanged, they rebind on the next touch. */
-			goto out;
-		}
-	}
+	/* Slots unmapped so far by a failing batch stay as unbound slots: the
+	 * guest's view is unchanged, they rebind on the next touch. */
+	r = dax_unbind_batch_locked(s, v, count);
+	if (r < 0)
+		goto out;
 	for (i = 0; i < count; i++) {
 		s->mapped -= v[i]->len;
 		dax_slots_remove(&s->slots, v[i]);

@@ -1025,6 +1025,18 @@ static void test_registration(void)
 	HOLE_AT(2 * M2 + M2 - 4);
 	g_assert_cmpint(setup(&f, 2 * M2, 6 * M2, M2, R), ==, 0);       /* over the hole's zero page */
 	g_assert_cmphex(host_read(&f, 2 * M2 + 8), ==, pat32(6 * M2 + 8));
+	/* one batch: three adjacent slots (one given back for all) and one apart */
+	for (unsigned i = 8; i < 12; i++)
+		g_assert_cmpint(setup(&f, (i + (i == 11)) * M2, i * M2, M2, R), ==, 0);
+	g_assert_cmphex(host_read(&f, 9 * M2 + 8), ==, pat32(9 * M2 + 8));
+	g_assert_cmpint(dax_session_remove(f.s, (struct dax_range[]){ { 12 * M2, M2 }, { 9 * M2, M2 },
+								       { 8 * M2, M2 }, { 10 * M2, M2 } },
+					   4), ==, 0);
+	HOLE_AT(8 * M2 + 8);
+	HOLE_AT(9 * M2 + 8);
+	HOLE_AT(10 * M2 + M2 - 4);
+	HOLE_AT(11 * M2);                                       /* never set up, between */
+	HOLE_AT(12 * M2 + 8);
 	g_assert_cmpint(dax_session_snapshot(f.s, 2, &blob, &len), ==, 0);
 	g_assert_cmpint(dax_session_reset(f.s), ==, 0);
 	g_assert_cmpint(setup(&f, 0, 0, M2, R), ==, 0);
