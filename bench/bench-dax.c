@@ -146,6 +146,37 @@ static double pairs(int kvm, unsigned mapper, unsigned live, unsigned npairs)
 }
 
 /*
+ * The no-KVM rows' start: `live` read-write 2 MiB slots set up in s and,
+ * for the floor, mapped from the same file (its fd in *fd) into a bare
+ * reservation of wlen bytes, returned.
+ */
+static char *host_fill(struct dax_session *s, unsigned live, uint64_t wlen, int *fd)
+{
+	char *res;
+	void *p;
+	int r;
+
+	*fd = dax_table_open(table, 1, DAX_FH_NONE, DAX_PROT_READ | DAX_PROT_WRITE, &(struct dax_file_id){ 0 });
+	if (*fd < 0)
+		die("open", *fd);
+	r = mk_mmap(NULL, wlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		    -1, 0, &p);
+	if (r < 0)
+		die("mmap", r);
+	res = p;
+	for (unsigned i = 0; i < live; i++) {
+		struct dax_setup_req q = { DAX_FH_NONE, 0, M2, DAX_FUSE_FLAG_READ | DAX_FUSE_FLAG_WRITE,
+					   (uint64_t)i * M2 };
+		if ((r = dax_session_setup(s, 1, &q)) < 0)
+			die("setup", r);
+		if ((r = mk_mmap(res + (uint64_t)i * M2, M2, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_FIXED, *fd, 0, &p)) < 0)
+			die("mmap", r);
+	}
+	return res;
+}
+
+/*
  * No KVM: µs per session setup+remove pair (read-write 2 MiB, so both
  * sides map MAP_SHARED) with `live` slots mapped, and the floor: the
  * same two mmap(MAP_FIXED) calls on a bare reservation with the same
@@ -164,23 +195,7 @@ static void host_pairs(unsigned live, unsigned npairs, double *sess_us, double *
 
 	dax_session_fault_stats(s, &fs);
 	*mode = fs.mode;
-	fd = dax_table_open(table, 1, DAX_FH_NONE, DAX_PROT_READ | DAX_PROT_WRITE, &(struct dax_file_id){ 0 });
-	if (fd < 0)
-		die("open", fd);
-	r = mk_mmap(NULL, wlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		    -1, 0, &p);
-	if (r < 0)
-		die("mmap", r);
-	res = p;
-	for (unsigned i = 0; i < live; i++) {
-		struct dax_setup_req q = { DAX_FH_NONE, 0, M2, DAX_FUSE_FLAG_READ | DAX_FUSE_FLAG_WRITE,
-					   (uint64_t)i * M2 };
-		if ((r = dax_session_setup(s, 1, &q)) < 0)
-			die("setup", r);
-		if ((r = mk_mmap(res + (uint64_t)i * M2, M2, PROT_READ | PROT_WRITE,
-				 MAP_SHARED | MAP_FIXED, fd, 0, &p)) < 0)
-			die("mmap", r);
-	}
+	res = host_fill(s, live, wlen, &fd);
 	/* pair by pair, alternating, so that both sides see the same machine load */
 	for (int run = 0; run < HOST_RUNS; run++) {
 		double ts = 0, tb = 0;
@@ -237,22 +252,7 @@ static void host_batches(unsigned live, unsigned nbatches, double *sess_us, doub
 	void *p;
 	int fd, r;
 
-	fd = dax_table_open(table, 1, DAX_FH_NONE, DAX_PROT_READ | DAX_PROT_WRITE, &(struct dax_file_id){ 0 });
-	if (fd < 0)
-		die("open", fd);
-	if ((r = mk_mmap(NULL, wlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-			 -1, 0, &p)) < 0)
-		die("mmap", r);
-	res = p;
-	for (unsigned i = 0; i < live; i++) {
-		struct dax_setup_req q = { DAX_FH_NONE, 0, M2, DAX_FUSE_FLAG_READ | DAX_FUSE_FLAG_WRITE,
-					   (uint64_t)i * M2 };
-		if ((r = dax_session_setup(s, 1, &q)) < 0)
-			die("setup", r);
-		if ((r = mk_mmap(res + (uint64_t)i * M2, M2, PROT_READ | PROT_WRITE,
-				 MAP_SHARED | MAP_FIXED, fd, 0, &p)) < 0)
-			die("mmap", r);
-	}
+	res = host_fill(s, live, wlen, &fd);
 	for (unsigned k = 0; k < BATCH; k++)
 		e[k] = (struct dax_range){ (uint64_t)(live + k) * M2, M2 };
 	for (int run = 0; run < HOST_RUNS; run++) {
