@@ -256,13 +256,23 @@ static int take_block(struct shma_pool *p, struct shma_tcache *tc, unsigned c, u
 }
 
 /* The handle of the block whose data is at data (allocated: generation gen). */
-static __attribute__((noinline)) void handle_out(struct shma_pool *p, const char *data,
-						 uint32_t gen, size_t len, struct shma_handle *h)
+static void handle_out(struct shma_pool *p, const char *data, uint32_t gen, size_t len,
+		       struct shma_handle *h)
 {
 	uint64_t pvo = (uint64_t)(data - p->resv);
 	uint32_t idx = (uint32_t)(pvo >> p->chunk_shift);
 
 	fill_handle(h, idx, slot_state(p, idx), gen, pvo & (p->chunk_size - 1), len);
+}
+
+/* The fast path's end when a handle is asked for (out of line: the fast path stays a leaf). */
+static __attribute__((noinline)) int alloc_out(struct shma_pool *p, char *data, uint32_t gen,
+					       size_t len, struct shma_handle *h, void **ptr)
+{
+	handle_out(p, data, gen, len, h);
+	if (ptr)
+		*ptr = data;
+	return 0;
 }
 
 /* shma_alloc beyond the fast path: any size and alignment, binding the
@@ -378,7 +388,7 @@ MK_EXPORT int shma_alloc(struct shma_pool *p, size_t len, size_t align,
 				__atomic_store_n(&b->word, w + 1, __ATOMIC_RELEASE);   /* even -> odd */
 				shma_tc_leave(tc);
 				if (h)
-					handle_out(p, (char *)(b + 1), shma_w_gen(w) + 1, len, h);
+					return alloc_out(p, (char *)(b + 1), shma_w_gen(w) + 1, len, h, ptr);
 				if (ptr)
 					*ptr = b + 1;
 				return 0;
@@ -573,9 +583,11 @@ static int header_of(struct shma_pool *p, const void *ptr, uint32_t *idx, uint64
 /*
  * Free a plain class block (header h at ref) into the thread cache tc
  * (entered): the CAS that frees it writes the cached mark (owner: tc's),
- * the only shared write. false if the cache does not take it (its class
- * is full or not cached, a block that is not plain and allocated, a
- * racing change: shma_free_blk judges those and says why).
+ * the only shared write. A full class gives its older half back first
+ * (may_flush; the fast path leaves that to free_slow, staying a leaf).
+ * false if the cache does not take it (a class not cached, a block that
+ * is not plain and allocated, a racing change: shma_free_blk judges those
+ * and says why).
  */
 /*
  * tc's class c is full (tc entered): give its older half back to the list
@@ -598,7 +610,7 @@ static __attribute__((noinline)) bool cache_flush(struct shma_pool *p, struct sh
 }
 
 static inline bool cache_put(struct shma_pool *p, struct shma_tcache *tc, struct shma_blk *h,
-			     uint32_t ref, uint32_t want_gen, bool by_handle)
+			     uint32_t ref, uint32_t want_gen, bool by_handle, bool may_flush)
 {
 	uint64_t w = __atomic_load_n(&h->word, __ATOMIC_ACQUIRE);
 	unsigned c = shma_w_cls(w), n;
@@ -610,7 +622,7 @@ static inline bool cache_put(struct shma_pool *p, struct shma_tcache *tc, struct
 	    __atomic_load_n(&h->self, __ATOMIC_RELAXED) != ref)
 		return false;
 	if (mk_unlikely((n = tc->n[c]) >= p->tc_cap[c])) {
-		if (!cache_flush(p, tc, c))
+		if (!may_flush || !cache_flush(p, tc, c))
 			return false;
 		n = tc->n[c];
 	}
@@ -631,7 +643,7 @@ static bool free_to_cache(struct shma_pool *p, struct shma_blk *h, uint32_t ref,
 
 	if (!tc || tc->owner != me || !shma_tc_enter(tc))
 		return false;
-	done = cache_put(p, tc, h, ref, want_gen, by_handle);
+	done = cache_put(p, tc, h, ref, want_gen, by_handle, true);
 	shma_tc_leave(tc);
 	return done;
 }
@@ -684,7 +696,7 @@ MK_EXPORT int shma_free(struct shma_pool *p, void *ptr)
 		    __atomic_load_n(&p->loc[pvo >> p->chunk_shift].addr, __ATOMIC_ACQUIRE) ==
 		    p->resv + (pvo - off) && shma_tc_enter(tc)) {
 			bool done = cache_put(p, tc, (struct shma_blk *)ptr - 1,
-					      (uint32_t)((pvo - BLK) / SHMA_GRANULE), 0, false);
+					      (uint32_t)((pvo - BLK) / SHMA_GRANULE), 0, false, false);
 
 			shma_tc_leave(tc);
 			if (done)
