@@ -286,10 +286,11 @@ static int setup_locked(struct dax_session *s, uint64_t nodeid, const struct dax
 	 * The guest maps the file as it is now: its identity matters only to
 	 * settle the fate of a restored node's slots, at the node's first
 	 * open. Otherwise the table skips the fstat (a bound slot's identity
-	 * is looked up when a list or snapshot asks: dax_ids_current).
+	 * is looked up when a list or snapshot asks: dax_ids_current); another
+	 * backend's open gives one anyway, kept.
 	 */
 	check = dax_node_unchecked(s, nodeid);
-	fd = dax_file_get(s, nodeid, q->fh, prot, check ? &id : NULL);
+	fd = dax_file_get(s, nodeid, q->fh, prot, check || !s->table ? &id : NULL);
 	if (fd >= 0) {
 		if (check)
 			dax_node_check(s, nodeid, &id);
