@@ -285,7 +285,8 @@ MK_EXPORT int dax_blob_build(const struct dax_blob_header *hdr, const struct dax
 		r = -ENOMEM;
 		goto fail;
 	}
-	memcpy(v, entries, sizeof(*v) * n);
+	if (n)  /* entries may be NULL for none: memcpy's arguments must not be */
+		memcpy(v, entries, sizeof(*v) * n);
 	h.mapped_bytes = 0;
 	for (size_t i = 0; i < n; i++)
 		h.mapped_bytes += v[i].len;     /* overflow is caught by check_layout */
