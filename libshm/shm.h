@@ -18,9 +18,11 @@
  * Conventions: functions return 0 (or a non-negative count) on success
  * and a negative errno on failure; a failed call leaves the pool exactly
  * as it was. Out parameters come last. shma_pool_free(NULL) is a no-op.
- * Thread safety and async-signal safety are stated per function below and
- * in the man pages (libshm(3), shma_pool_create(3), shma_alloc(3),
- * shma_blob_publish(3)).
+ * Thread safety and async-signal safety are stated per function below, as
+ * in each man page's THREAD SAFETY section (libshm(3)): MT-Safe (may run
+ * concurrently with any other call) or MT-Unsafe (with the calls it must
+ * not overlap), and AS-Safe or AS-Unsafe (may or may not be called from a
+ * signal handler).
  */
 #pragma once
 
@@ -31,7 +33,7 @@
 extern "C" {
 #endif
 
-/* The library's version, "MAJOR.MINOR.PATCH"; thread-safe, async-signal-safe. */
+/* The library's version, "MAJOR.MINOR.PATCH". MT-Safe, AS-Safe. */
 const char *shma_version(void);
 
 /* ---- pools ---------------------------------------------------------------- */
@@ -70,7 +72,7 @@ struct shma_pool_opts {
  * (a generated name is retried on a clash). Files are created 0600 with
  * O_EXCL|O_NOFOLLOW and their space is reserved with fallocate(2), so a
  * full tmpfs is -ENOSPC here or in shma_alloc(), never SIGBUS later.
- * Not async-signal-safe; thread-safe (creates a new object).
+ * MT-Safe (creates a new object), AS-Unsafe.
  */
 int shma_pool_create(const struct shma_pool_opts *opts, struct shma_pool **out);
 
@@ -87,7 +89,7 @@ int shma_pool_create(const struct shma_pool_opts *opts, struct shma_pool **out);
  * pool. A read-write attach registers the process (255 registrations;
  * dead processes' are reclaimed when all are taken): -EUSERS when every
  * one is held by a live process. A fork()ed child using an inherited pool
- * registers as itself before its first allocation.
+ * registers as itself before its first allocation. MT-Safe, AS-Unsafe.
  */
 int shma_pool_attach(const char *dir, const char *name, unsigned flags,
 		     struct shma_pool **out);
@@ -96,7 +98,7 @@ int shma_pool_attach(const char *dir, const char *name, unsigned flags,
  * Attach to a pool from fds received from its creator (shma_pool_fds() on
  * the other side, shma_recv_fds() here): fds[0] is the pool's root, the
  * others its chunks in any order. The fds are duplicated; the caller
- * keeps its own. Works for both backends.
+ * keeps its own. Works for both backends. MT-Safe, AS-Unsafe.
  */
 int shma_pool_attach_fds(const int *fds, size_t n, unsigned flags,
 			 struct shma_pool **out);
@@ -108,6 +110,7 @@ int shma_pool_attach_fds(const int *fds, size_t n, unsigned flags,
  * needs a new chunk gets -ENOSPC from shma_alloc (no chunk of its own is
  * created: nobody else could map it). Resolving a handle into a chunk this
  * process has no fd for is -ENXIO. SHM pools have neither limitation.
+ * MT-Safe on one pool (also while other threads allocate), AS-Unsafe.
  */
 int shma_pool_import_fd(struct shma_pool *pool, int fd);
 
@@ -115,35 +118,38 @@ int shma_pool_import_fd(struct shma_pool *pool, int fd);
  * Detach and unmap; NULL is a no-op. Blocks stay allocated in the pool
  * (they belong to the pool, not to the process). The files of a SHM pool
  * stay until shma_pool_unlink()/shma_pool_remove() or `shmctl rm`.
- * Not async-signal-safe; no other call may use pool concurrently.
+ * MT-Unsafe: exclusive, no other call may use pool concurrently. AS-Unsafe.
  */
 void shma_pool_free(struct shma_pool *pool);
 
 /* Remove the files of a SHM pool (mappings stay valid until freed). A
- * memfd pool has no files: 0. Thread-safe. */
+ * memfd pool has no files: 0. MT-Safe, AS-Unsafe. */
 int shma_pool_unlink(struct shma_pool *pool);
 
 /* Remove the files of the named SHM pool in dir without attaching (the
- * root and every chunk file of that name). -ENOENT if none existed. */
+ * root and every chunk file of that name). -ENOENT if none existed.
+ * MT-Safe, AS-Unsafe. */
 int shma_pool_remove(const char *dir, const char *name);
 
-/* The pool's name (SHM) or memfd name; never NULL. Valid until free. */
+/* The pool's name (SHM) or memfd name; never NULL. Valid until free.
+ * MT-Safe, AS-Unsafe. */
 const char *shma_pool_name(const struct shma_pool *pool);
 
 /*
  * The fds to send to another process for shma_pool_attach_fds(): the
  * root first, then each chunk this process has. Returns the count written,
  * -ENOBUFS (with nothing written) when cap is too small. The fds stay
- * owned by the pool. Thread-safe.
+ * owned by the pool. MT-Safe, AS-Unsafe.
  */
 int shma_pool_fds(struct shma_pool *pool, int *fds, size_t cap);
 
 /* Send n (1..253) fds with an optional payload over a unix socket in one
- * SCM_RIGHTS message; returns 0. */
+ * SCM_RIGHTS message; returns 0. MT-Safe, AS-Safe (one sendmsg). */
 int shma_send_fds(int sock, const int *fds, size_t n, const void *data, size_t len);
 /* Receive up to cap fds (O_CLOEXEC) and up to len payload bytes; returns
  * the number of fds received, *data_len (may be NULL) the payload length.
- * A truncated message is -EMSGSIZE (and the fds that came are closed). */
+ * A truncated message is -EMSGSIZE (and the fds that came are closed).
+ * MT-Safe, AS-Safe (one recvmsg). */
 int shma_recv_fds(int sock, int *fds, size_t cap, void *data, size_t len, size_t *data_len);
 
 /* ---- blocks and handles ------------------------------------------------- */
@@ -169,8 +175,8 @@ struct shma_handle {
  * a chunk file that cannot be mapped is its error (-EPERM, -ELOOP,
  * -EBADMSG, -EACCES; -ENXIO: a memfd chunk never sent), with nothing
  * carved; -EUSERS in a fork()ed child that finds no registration free.
- * Thread-safe and async-signal-safe (may grow the pool: open/fallocate/
- * mmap, all signal-safe syscalls).
+ * MT-Safe, AS-Safe (may grow the pool: open/fallocate/mmap, all
+ * signal-safe syscalls).
  */
 int shma_alloc(struct shma_pool *pool, size_t len, size_t align,
 	       struct shma_handle *handle, void **ptr);
@@ -184,7 +190,7 @@ int shma_alloc(struct shma_pool *pool, size_t len, size_t align,
  * free is -EINVAL (double free), a handle to a freed or reused block is
  * -ESTALE; a damaged block header is -EFAULT. In every error case the
  * pool is unchanged. shma_free(pool, NULL) is a no-op returning 0.
- * Thread-safe and async-signal-safe.
+ * MT-Safe, AS-Safe.
  */
 int shma_free(struct shma_pool *pool, void *ptr);
 int shma_free_handle(struct shma_pool *pool, const struct shma_handle *handle);
@@ -205,13 +211,14 @@ int shma_free_handle(struct shma_pool *pool, const struct shma_handle *handle);
  * shma_flush_cache puts the calling thread's cached blocks of this pool
  * (every attachment of it in this process) back on the shared lists, e.g.
  * before the thread goes idle for long. Returns how many; 0 on a
- * read-only attachment. Async-signal-safe (a handler interrupting its
- * thread's own cache use flushes nothing).
+ * read-only attachment. MT-Safe (it changes only the calling thread's
+ * caches), AS-Safe (a handler interrupting its thread's own cache use
+ * flushes nothing).
  */
 int shma_flush_cache(struct shma_pool *pool);
 
 /* The handle of an allocated block from its data pointer (errors as
- * shma_free). Thread-safe, async-signal-safe. */
+ * shma_free). MT-Safe, AS-Safe. */
 int shma_handle_of(struct shma_pool *pool, const void *ptr, struct shma_handle *handle);
 
 /*
@@ -221,14 +228,15 @@ int shma_handle_of(struct shma_pool *pool, const void *ptr, struct shma_handle *
  * offset and length lie inside the chunk, the block header's magic and
  * self-reference are intact (else -EFAULT), the block is allocated with
  * the handle's generation (else -ESTALE) and length. Malformed handles are
- * -EINVAL. Thread-safe, async-signal-safe; the warm path is a few loads.
+ * -EINVAL. MT-Safe, AS-Safe; the warm path is a few loads.
  */
 int shma_resolve(struct shma_pool *pool, const struct shma_handle *handle, void **ptr);
 
 /*
  * Where a block lives, for binding its chunk elsewhere (e.g. as a KVM
  * memslot: base/len are page aligned, the fd can be mmap()ed at offset 0
- * or sent to a VMM). Validates the handle like shma_resolve.
+ * or sent to a VMM). Validates the handle like shma_resolve. MT-Safe,
+ * AS-Safe.
  */
 struct shma_chunk_info {
 	void *base;             /* this process's mapping of the whole chunk */
@@ -262,8 +270,8 @@ struct shma_pool_stat {
 };
 
 /* Walk the pool and fill *st. A consistent snapshot only when nobody is
- * allocating concurrently (the counts are otherwise approximate). Thread-
- * safe; not async-signal-safe. */
+ * allocating concurrently (the counts are otherwise approximate). MT-Safe,
+ * AS-Unsafe. */
 int shma_pool_stat(struct shma_pool *pool, struct shma_pool_stat *st);
 
 struct shma_chunk_stat {
@@ -278,7 +286,7 @@ struct shma_chunk_stat {
 };
 
 /* Per-chunk records: for index = 0, 1, ... until -ENOENT past the last
- * slot; an unused slot is -ESRCH. */
+ * slot; an unused slot is -ESRCH. MT-Safe, AS-Unsafe (reads /proc). */
 int shma_pool_chunk_stat(struct shma_pool *pool, uint32_t index, struct shma_chunk_stat *st);
 
 /*
@@ -286,7 +294,7 @@ int shma_pool_chunk_stat(struct shma_pool *pool, uint32_t index, struct shma_chu
  * and handed over): from then on only this process's death lets
  * shma_pool_reclaim free it. One CAS on the block's header, so of an adopt
  * and a racing free or reclaim of the sender exactly one wins (-ESTALE
- * here, nothing changed). Thread-safe, async-signal-safe. (LIBSHM_0.3)
+ * here, nothing changed). MT-Safe, AS-Safe. (LIBSHM_0.3)
  */
 int shma_adopt(struct shma_pool *pool, const struct shma_handle *handle);
 
@@ -300,6 +308,7 @@ int shma_adopt(struct shma_pool *pool, const struct shma_handle *handle);
  * blocks freed. Safe while live processes keep allocating (it only frees
  * blocks whose owner is provably dead). A block handed to another process
  * stays owned by its allocator until the receiver calls shma_adopt.
+ * MT-Safe, AS-Unsafe.
  */
 int shma_pool_reclaim(struct shma_pool *pool);
 
@@ -308,8 +317,9 @@ int shma_pool_reclaim(struct shma_pool *pool);
  * killed inside shma_alloc, shma_free, shma_pool_trim or shma_pool_repair
  * leaves in-flight records and marks from which shma_pool_reclaim finishes
  * its work). Runs only when no other live process is attached read-write
- * (-EBUSY otherwise), after a reclaim; attaches wait while it runs. Returns the number of blocks given back. No other thread of the
- * caller may use the pool meanwhile. Not async-signal-safe. (LIBSHM_0.2)
+ * (-EBUSY otherwise), after a reclaim; attaches wait while it runs.
+ * Returns the number of blocks given back. MT-Unsafe: exclusive, no other
+ * thread of the caller may use the pool meanwhile. AS-Unsafe. (LIBSHM_0.2)
  */
 int shma_pool_repair(struct shma_pool *pool);
 
@@ -320,7 +330,7 @@ int shma_pool_repair(struct shma_pool *pool);
  * carve fresh space instead of reusing free blocks. Returns the number of
  * chunks released. A process killed inside it loses nothing: the next
  * shma_pool_reclaim puts back the lists it held and drops the chunks it had
- * closed. Thread-safe; not async-signal-safe.
+ * closed. MT-Safe, AS-Unsafe.
  */
 int shma_pool_trim(struct shma_pool *pool);
 
@@ -329,7 +339,7 @@ int shma_pool_trim(struct shma_pool *pool);
 /*
  * Publish len bytes as a sealed memfd (F_SEAL_WRITE|SHRINK|GROW|SEAL):
  * returns the fd (O_CLOEXEC), which anyone may map knowing its bytes and
- * size can never change. len 0 is -EINVAL. Thread-safe.
+ * size can never change. len 0 is -EINVAL. MT-Safe, AS-Unsafe.
  */
 int shma_blob_publish(const char *name, const void *data, size_t len);
 
@@ -337,12 +347,13 @@ int shma_blob_publish(const char *name, const void *data, size_t len);
  * Check that fd is provably immutable: a memfd sealed against write,
  * shrink and grow, or a regular file with fs-verity enabled. -EPERM when
  * it is not (unsealed, resizable, or an ordinary file), -EINVAL for an
- * empty one or a non-regular fd. On success *size is its size.
+ * empty one or a non-regular fd. On success *size is its size. MT-Safe,
+ * AS-Unsafe.
  */
 int shma_blob_check(int fd, uint64_t *size);
 
 /* shma_blob_check, then map the whole file read-only (private to the
- * caller; unmap with shma_blob_unmap). Thread-safe. */
+ * caller; unmap with shma_blob_unmap). Both MT-Safe, AS-Unsafe. */
 int shma_blob_map(int fd, const void **addr, size_t *len);
 int shma_blob_unmap(const void *addr, size_t len);
 
@@ -358,7 +369,9 @@ int shma_blob_unmap(const void *addr, size_t len);
  * lines to standard error. fn may be called from any thread, and from a
  * signal handler that calls libshm: it must be async-signal-safe itself if
  * the program allocates from handlers, and must not call libshm.
- * Thread-safe. See shma_set_log_fn(3).
+ * shma_set_log_fn: MT-Safe, AS-Unsafe (concurrent calls take turns on a
+ * spin flag); shma_set_log_priority, shma_get_log_priority: MT-Safe,
+ * AS-Safe. See shma_set_log_fn(3).
  */
 typedef void (*shma_log_fn)(void *userdata, int priority, const char *msg);
 void shma_set_log_fn(shma_log_fn fn, void *userdata);
