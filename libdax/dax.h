@@ -19,9 +19,14 @@
  * Conventions: functions return 0 (or a non-negative count) on success
  * and a negative errno on failure; a failed call leaves the session
  * exactly as it was. Out parameters come last. dax_*_free(NULL) is a
- * no-op. Unless stated otherwise every function taking a session is
- * thread-safe (one mutex per session). Callbacks (backend, mapper) are
+ * no-op. Every function taking a session is MT-Safe (one mutex per
+ * session) except dax_session_free. Callbacks (backend, mapper) are
  * called with the session lock held and must not call back into it.
+ * Thread safety and async-signal safety are stated per function below, as
+ * in each man page's THREAD SAFETY section (libdax(3)): MT-Safe (may run
+ * concurrently with any other call) or MT-Unsafe (with the calls it must
+ * not overlap), and AS-Safe or AS-Unsafe (may or may not be called from a
+ * signal handler).
  */
 #pragma once
 
@@ -32,7 +37,7 @@
 extern "C" {
 #endif
 
-/* The library's version, "MAJOR.MINOR.PATCH"; thread-safe, async-signal-safe. */
+/* The library's version, "MAJOR.MINOR.PATCH". MT-Safe, AS-Safe. */
 const char *dax_version(void);
 
 /* ---- protocol ------------------------------------------------------------ */
@@ -98,8 +103,10 @@ struct dax_backend {
  * dax_table_open() hands out a duplicate, so its signature fits
  * struct dax_backend.open with data = the table:
  *     struct dax_backend be = { dax_table_open, NULL, table };
- * Adding an existing nodeid replaces its file. All table functions are
- * thread-safe; the table must outlive the sessions using it.
+ * Adding an existing nodeid replaces its file. The table must outlive the
+ * sessions using it. dax_table_new, _add, _remove, _open: MT-Safe,
+ * AS-Unsafe. dax_table_free: MT-Unsafe (exclusive: no other call on the
+ * table may run concurrently), AS-Unsafe.
  */
 struct dax_table;
 int dax_table_new(struct dax_table **out);
@@ -108,7 +115,8 @@ int dax_table_add(struct dax_table *t, uint64_t nodeid, const char *path);
 int dax_table_remove(struct dax_table *t, uint64_t nodeid);
 int dax_table_open(void *table, uint64_t nodeid, uint64_t fh, uint32_t prot,
 		   struct dax_file_id *id);
-/* fstat-based identity of a path, as the table would record it. */
+/* fstat-based identity of a path, as the table would record it. MT-Safe,
+ * AS-Safe (one stat). */
 int dax_file_id_of_path(const char *path, struct dax_file_id *id);
 
 /* ---- mappers -------------------------------------------------------------- */
@@ -177,11 +185,15 @@ struct dax_session;
  * Create a session. Validates cfg (-EINVAL), and for the window mapper
  * reserves the window and registers its memslot on cfg->vm_fd. backend
  * is copied. On failure nothing is left behind (backend->destroy is
- * not called).
+ * not called). MT-Safe, AS-Unsafe.
  */
 int dax_session_new(const struct dax_config *cfg, const struct dax_backend *backend,
 		    struct dax_session **out);
-/* Tear down every mapping, the window memslot/reservation, call destroys. */
+/*
+ * Tear down every mapping, the window memslot/reservation, call destroys.
+ * MT-Unsafe: exclusive, no other call on s may run concurrently, and no
+ * vCPU may touch the window meanwhile. AS-Unsafe.
+ */
 void dax_session_free(struct dax_session *s);
 
 /*
@@ -191,9 +203,11 @@ void dax_session_free(struct dax_session *s);
  * mapping limit would be exceeded; errors of the backend or mapper.
  * A request for exactly the range of a live mapping replaces it in place
  * (the guest's read -> write upgrade, or a new file at the same slot).
+ * MT-Safe, AS-Unsafe (as every call below on a session: its mutex).
  */
 int dax_session_setup(struct dax_session *s, uint64_t nodeid, const struct dax_setup_req *req);
-/* Same, from the raw fuse_setupmapping_in bytes (len must be >= 40). */
+/* Same, from the raw fuse_setupmapping_in bytes (len must be >= 40).
+ * MT-Safe, AS-Unsafe. */
 int dax_session_setup_raw(struct dax_session *s, uint64_t nodeid, const void *payload,
 			  size_t len);
 
@@ -201,12 +215,14 @@ int dax_session_setup_raw(struct dax_session *s, uint64_t nodeid, const void *pa
  * FUSE_REMOVEMAPPING: remove count ranges, all or nothing. Each entry
  * must be aligned and name exactly one live mapping (-ENOENT when none
  * starts there, -EINVAL for a length mismatch, a duplicate, or count
- * above max_remove); { 0, DAX_LEN_ALL } removes everything.
+ * above max_remove); { 0, DAX_LEN_ALL } removes everything. MT-Safe,
+ * AS-Unsafe.
  */
 int dax_session_remove(struct dax_session *s, const struct dax_range *entries, size_t count);
-/* Same, from the raw payload: u32 count, then count 16-byte entries at offset 4. */
+/* Same, from the raw payload: u32 count, then count 16-byte entries at
+ * offset 4. MT-Safe, AS-Unsafe. */
 int dax_session_remove_raw(struct dax_session *s, const void *payload, size_t len);
-/* Remove every mapping (FUSE_INIT / FUSE_DESTROY). */
+/* Remove every mapping (FUSE_INIT / FUSE_DESTROY). MT-Safe, AS-Unsafe. */
 int dax_session_reset(struct dax_session *s);
 
 /*
@@ -214,7 +230,7 @@ int dax_session_reset(struct dax_session *s);
  * Returns 1 when a slot covers gpa (bound now or before), 0 when gpa is
  * outside the window or no slot covers it, -ESTALE when the slot's file
  * no longer matches its recorded identity (the slot stays unbound), or
- * other -errno from the backend/mapper.
+ * other -errno from the backend/mapper. MT-Safe, AS-Unsafe.
  */
 int dax_session_fault(struct dax_session *s, uint64_t gpa);
 
@@ -228,6 +244,7 @@ int dax_session_fault(struct dax_session *s, uint64_t gpa);
  * 1..8); for a read data is filled. Afterwards the guest accesses the
  * page directly. Returns 1 handled, 0 not ours (caller dispatches the
  * MMIO elsewhere), -EACCES for a write to a read-only slot, -ESTALE, ...
+ * MT-Safe, AS-Unsafe.
  */
 int dax_session_handle_mmio(struct dax_session *s, uint64_t phys_addr, uint8_t *data,
 			    uint32_t len, int is_write);
@@ -235,7 +252,7 @@ int dax_session_handle_mmio(struct dax_session *s, uint64_t phys_addr, uint8_t *
  * Convenience: run is the vCPU's struct kvm_run. Handles KVM_EXIT_MMIO
  * (as above) and KVM_EXIT_MEMORY_FAULT (binds; the caller re-enters; a
  * memory fault on an already bound slot is -EFAULT). Returns 1 handled,
- * 0 not ours / other exit, -errno.
+ * 0 not ours / other exit, -errno. MT-Safe, AS-Unsafe.
  */
 int dax_session_handle_kvm_exit(struct dax_session *s, void *run);
 
@@ -244,6 +261,7 @@ int dax_session_handle_kvm_exit(struct dax_session *s, void *run);
  * the slot if needed; *hva and *len (bytes to the slot's end). -ENOENT
  * if no slot covers gpa, -ENODATA if the mapper has no host address.
  * The caller reads mapped file pages: past end of file that is SIGBUS.
+ * MT-Safe, AS-Unsafe.
  */
 int dax_session_translate(struct dax_session *s, uint64_t gpa, void **hva, uint64_t *len);
 
@@ -261,7 +279,8 @@ struct dax_mapping {
 	struct dax_file_id id;
 };
 
-/* Live mappings sorted by moffset into a malloc'd array (free()); returns the count. */
+/* Live mappings sorted by moffset into a malloc'd array (free()); returns
+ * the count. MT-Safe, AS-Unsafe. */
 int dax_session_list(struct dax_session *s, struct dax_mapping **out, size_t *count);
 
 enum dax_err_index {
@@ -292,8 +311,9 @@ struct dax_stats {
 	uint64_t fault_ns[DAX_HIST_BUCKETS];
 };
 
+/* One consistent state of the session's counters. MT-Safe, AS-Unsafe. */
 int dax_session_stats(struct dax_session *s, struct dax_stats *st);
-/* The index into dax_stats.rejects for a negative errno. */
+/* The index into dax_stats.rejects for a negative errno. MT-Safe, AS-Safe. */
 int dax_err_index(int err);
 
 /* ---- lazy binding (libdax 0.2) ------------------------------------------- */
@@ -315,13 +335,13 @@ enum dax_fault_mode {
 /*
  * The fault service's fd: readable (poll POLLIN) when faults are pending.
  * -ENOTSUP unless the session runs in DAX_FAULT_USERFAULT mode. The fd
- * belongs to the session.
+ * belongs to the session. MT-Safe, AS-Unsafe.
  */
 int dax_session_fault_fd(struct dax_session *s);
 /*
  * Serve the pending faults without blocking: returns how many (0: none),
  * or -errno (-ENOTSUP outside DAX_FAULT_USERFAULT mode). May run beside
- * the service thread: each fault is served once.
+ * the service thread: each fault is served once. MT-Safe, AS-Unsafe.
  */
 int dax_session_service(struct dax_session *s);
 
@@ -352,6 +372,7 @@ struct dax_event {
  * thread, a dax_session_service() caller, or the dax_session_restore()
  * caller in eager mode), without the session lock: it may call other
  * libdax functions, but not dax_session_free(). fn NULL: no callback.
+ * dax_session_set_event_fn: MT-Safe, AS-Unsafe.
  */
 typedef void (*dax_event_fn)(void *data, const struct dax_event *ev);
 int dax_session_set_event_fn(struct dax_session *s, dax_event_fn fn, void *data);
@@ -369,6 +390,7 @@ struct dax_fault_stats {
 	uint64_t uffd_ns[DAX_HIST_BUCKETS];
 	uint64_t reserved[8];
 };
+/* The session's fault mode and counters. MT-Safe, AS-Unsafe. */
 int dax_session_fault_stats(struct dax_session *s, struct dax_fault_stats *st);
 
 /* ---- snapshots ------------------------------------------------------------ */
@@ -379,7 +401,7 @@ int dax_session_fault_stats(struct dax_session *s, struct dax_fault_stats *st);
 /*
  * Serialise the session's metadata into a malloc'd blob (free()).
  * Version 2 records the current identity of each bound slot's file (via
- * the backend) and the recorded one of unbound slots.
+ * the backend) and the recorded one of unbound slots. MT-Safe, AS-Unsafe.
  */
 int dax_session_snapshot(struct dax_session *s, unsigned version, void **blob, size_t *len);
 /*
@@ -388,6 +410,7 @@ int dax_session_snapshot(struct dax_session *s, unsigned version, void **blob, s
  * -EBADSLT window base/length mismatch, -EINVAL misaligned/overlapping/
  * out-of-window entries, -ENOSPC above the cap or mapping limit), then
  * live mappings are torn down and the entries become unbound slots.
+ * MT-Safe (concurrent faults see the old or the new table), AS-Unsafe.
  */
 int dax_session_restore(struct dax_session *s, const void *blob, size_t len);
 
@@ -408,13 +431,14 @@ struct dax_blob_header {
  * to 4 KiB), entries in window, non-overlapping, total within cap,
  * mapped_bytes consistent. *entries (malloc'd, free()) is sorted by
  * moffset. On error *why (if not NULL) points to a static description.
+ * MT-Safe, AS-Unsafe (allocates).
  */
 int dax_blob_parse(const void *blob, size_t len, struct dax_blob_header *hdr,
 		   struct dax_mapping **entries, const char **why);
 /*
  * Build a blob of hdr->version from hdr and n entries (sorted on the
  * way; hdr->count and mapped_bytes are recomputed). Validated like
- * dax_blob_parse. *blob is malloc'd (free()).
+ * dax_blob_parse. *blob is malloc'd (free()). MT-Safe, AS-Unsafe.
  */
 int dax_blob_build(const struct dax_blob_header *hdr, const struct dax_mapping *entries,
 		   size_t n, void **blob, size_t *len, const char **why);
@@ -428,7 +452,9 @@ int dax_blob_build(const struct dax_blob_header *hdr, const struct dax_mapping *
  * 0-7), read when libdax is loaded, sets the default priority and, while
  * no callback is set, sends messages to standard error. The callback may
  * be called from any thread, with a session lock held: it must not call
- * into libdax. fn NULL: back to silent.
+ * into libdax. fn NULL: back to silent. dax_set_log_fn: MT-Safe,
+ * AS-Unsafe (concurrent calls take turns on a spin flag);
+ * dax_set_log_priority, dax_get_log_priority: MT-Safe, AS-Safe.
  */
 typedef void (*dax_log_fn)(void *userdata, int priority, const char *msg);
 void dax_set_log_fn(dax_log_fn fn, void *userdata);
