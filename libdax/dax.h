@@ -458,7 +458,8 @@ int dax_blob_build(const struct dax_blob_header *hdr, const struct dax_mapping *
  */
 typedef void (*dax_log_fn)(void *userdata, int priority, const char *msg);
 void dax_set_log_fn(dax_log_fn fn, void *userdata);
-/* Messages above priority are dropped (LOG_ERR by default). */
+/* Messages above priority are dropped (LOG_ERR by default). Both MT-Safe,
+ * AS-Safe. */
 void dax_set_log_priority(int priority);
 int dax_get_log_priority(void);
 

@@ -375,7 +375,8 @@ int shma_blob_unmap(const void *addr, size_t len);
  */
 typedef void (*shma_log_fn)(void *userdata, int priority, const char *msg);
 void shma_set_log_fn(shma_log_fn fn, void *userdata);
-/* Messages numerically above priority are dropped (clamped to 0..7). */
+/* Messages numerically above priority are dropped (clamped to 0..7). Both
+ * MT-Safe, AS-Safe. */
 void shma_set_log_priority(int priority);
 int shma_get_log_priority(void);
 
