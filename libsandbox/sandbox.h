@@ -26,6 +26,19 @@
  * a negative errno on failure; a failed call leaves every object as it was.
  * Out parameters come last. x_free(NULL) is a no-op. Offsets and sizes are
  * in bytes. The library never prints and never aborts on bad input.
+ *
+ * Thread safety and async-signal safety are stated per function below, as
+ * in each man page's THREAD SAFETY section (libsandbox(3)): MT-Safe (may
+ * run concurrently with any other call) or MT-Unsafe (with the calls it
+ * must not overlap), and AS-Safe or AS-Unsafe (may or may not be called
+ * from a signal handler). For one region: host copies and guest enters
+ * and exits may run concurrently from any thread. The exclusive operations
+ * (snapshot take, restore, trim, zero, resize) are MT-Safe too: they fail
+ * with -EBUSY while a host copy or a guest enter is in flight or another
+ * exclusive operation runs (and copies and enters fail with -EBUSY while
+ * one runs), never racing. Splitting and freeing a region, and binding,
+ * unbinding and reading the dirty log of a VM it is bound into, are
+ * MT-Unsafe: no other call may use the same region meanwhile.
  */
 #pragma once
 
@@ -37,7 +50,7 @@
 extern "C" {
 #endif
 
-/* The library's version, "MAJOR.MINOR.PATCH"; thread-safe, async-signal-safe. */
+/* The library's version, "MAJOR.MINOR.PATCH". MT-Safe, AS-Safe. */
 const char *sbx_version(void);
 
 struct sbx_mem;       /* a sandbox region: exclusive handle, then host view */
@@ -51,41 +64,48 @@ struct sbx_vm;        /* a KVM VM that regions and snapshots are bound into */
 /*
  * A new zero-filled region of size bytes (a non-zero multiple of the page
  * size): MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE with a PROT_NONE guard page
- * on each side. -EINVAL for 0, unaligned or overflowing sizes.
+ * on each side. -EINVAL for 0, unaligned or overflowing sizes. MT-Safe,
+ * AS-Unsafe.
  */
 int sbx_mem_new(uint64_t size, struct sbx_mem **out);
 /*
  * A new region whose contents are the snapshot's: a MAP_PRIVATE mapping of
  * it (pages are shared copy-on-write with every other region made from the
- * same snapshot). The region holds a reference on the snapshot.
+ * same snapshot). The region holds a reference on the snapshot. MT-Safe,
+ * AS-Unsafe.
  */
 int sbx_mem_new_from_snapshot(struct sbx_snapshot *snap, struct sbx_mem **out);
 /*
  * Drop the host's handle. The memory stays mapped while a guest view or a
  * KVM binding still uses it (they hold references); it is unmapped with
- * the last one. NULL is a no-op.
+ * the last one. NULL is a no-op. MT-Unsafe: no other call may use m
+ * meanwhile. AS-Unsafe.
  */
 void sbx_mem_free(struct sbx_mem *m);
-/* Usable size in bytes (without the guard pages). */
+/* Usable size in bytes (without the guard pages). MT-Safe, AS-Safe. */
 uint64_t sbx_mem_size(const struct sbx_mem *m);
 
 /*
  * Split the exclusive handle: *guest is the guest view, m is from now on the
  * host view. -EBUSY if m was already split (one guest view per region; it
- * may be entered by several vCPUs at once).
+ * may be entered by several vCPUs at once). MT-Unsafe: no other call may
+ * use m meanwhile. AS-Unsafe.
  */
 int sbx_mem_split(struct sbx_mem *m, struct sbx_guest **guest);
-/* Drop the guest view (it must not be entered: -EBUSY). NULL is a no-op (0). */
+/* Drop the guest view (it must not be entered: -EBUSY). NULL is a no-op (0).
+ * MT-Unsafe: no other call may use the region meanwhile. AS-Unsafe. */
 int sbx_guest_free(struct sbx_guest *g);
 /*
  * Mark the guest as running (call before KVM_RUN on any vCPU that can reach
  * the region) / no longer running (after KVM_RUN returns). Enters nest
  * (one per vCPU). enter fails with -EBUSY while an exclusive operation is
- * in progress; exit fails with -EINVAL when not entered.
+ * in progress; exit fails with -EINVAL when not entered. Both MT-Safe,
+ * AS-Safe (one atomic update of the region's lock word).
  */
 int sbx_guest_enter(struct sbx_guest *g);
 int sbx_guest_exit(struct sbx_guest *g);
-/* The region behind a guest view (borrowed; valid while g lives). */
+/* The region behind a guest view (borrowed; valid while g lives). MT-Safe,
+ * AS-Safe. */
 struct sbx_mem *sbx_guest_mem(struct sbx_guest *g);
 
 /*
@@ -99,8 +119,9 @@ struct sbx_mem *sbx_guest_mem(struct sbx_guest *g);
  * resize back (or take a new snapshot) before restoring. The same size
  * changes nothing (0). Exclusive: -EBUSY while the guest is entered, and,
  * for a real change, while the region is bound into a VM (unbind, resize,
- * bind again). Thread safety as for the other exclusive operations; a
- * failure leaves size, address, contents and dirty record as they were.
+ * bind again). A failure leaves size, address, contents and dirty record
+ * as they were. MT-Safe as the other exclusive operations (-EBUSY rather
+ * than racing; not beside binding, unbinding or freeing m), AS-Unsafe.
  */
 int sbx_mem_resize(struct sbx_mem *m, uint64_t new_size);
 
@@ -108,7 +129,8 @@ int sbx_mem_resize(struct sbx_mem *m, uint64_t new_size);
  * Zero the whole region: MADV_DONTNEED where that yields zeros (anonymous
  * memory), else a replacement anonymous mapping at the same address, else
  * a fill. Exclusive: -EBUSY while the guest is entered. Afterwards the
- * region is no longer based on a snapshot.
+ * region is no longer based on a snapshot. MT-Safe as the other exclusive
+ * operations, AS-Unsafe.
  */
 int sbx_mem_zero(struct sbx_mem *m);
 
@@ -118,10 +140,12 @@ int sbx_mem_zero(struct sbx_mem *m);
  * called with will_mark_dirty = false the library can no longer trust its
  * write record, and every later restore remaps the whole region (still
  * correct, no longer O(dirty)). With will_mark_dirty = true the caller
- * promises to report every write with sbx_mem_mark_dirty().
+ * promises to report every write with sbx_mem_mark_dirty(). MT-Unsafe:
+ * no other call may use m meanwhile. AS-Unsafe.
  */
 void *sbx_mem_host_ptr(struct sbx_mem *m, bool will_mark_dirty);
-/* Record that [off, off + len) was written behind the library's back. */
+/* Record that [off, off + len) was written behind the library's back.
+ * MT-Safe, AS-Safe (atomic updates only). */
 int sbx_mem_mark_dirty(struct sbx_mem *m, uint64_t off, uint64_t len);
 
 /* ------------------------------------------------------------------ */
@@ -132,12 +156,15 @@ int sbx_mem_mark_dirty(struct sbx_mem *m, uint64_t off, uint64_t len);
  * is copied. They work while the guest is entered; they fail with -EBUSY
  * only while an exclusive operation runs on another thread. Every byte of
  * the region is read (or written) exactly once, in aligned 16-byte volatile
- * chunks where possible. Multi-byte values are host byte order.
+ * chunks where possible. Multi-byte values are host byte order. All
+ * MT-Safe, AS-Unsafe (a region of a lazy snapshot takes the snapshot's
+ * lock to page a chunk in).
  */
 int sbx_mem_read(struct sbx_mem *m, uint64_t off, void *buf, size_t len);
 int sbx_mem_write(struct sbx_mem *m, uint64_t off, const void *buf, size_t len);
 int sbx_mem_fill(struct sbx_mem *m, uint64_t off, uint8_t byte, uint64_t len);
-/* Copy len bytes inside the region (ranges may overlap: memmove semantics). */
+/* Copy len bytes inside the region (ranges may overlap: memmove semantics).
+ * MT-Safe, AS-Unsafe, as the copies above and below. */
 int sbx_mem_copy(struct sbx_mem *m, uint64_t dst_off, uint64_t src_off, uint64_t len);
 int sbx_mem_read_u8(struct sbx_mem *m, uint64_t off, uint8_t *out);
 int sbx_mem_read_u16(struct sbx_mem *m, uint64_t off, uint16_t *out);
@@ -158,17 +185,22 @@ int sbx_mem_write_u64(struct sbx_mem *m, uint64_t off, uint64_t v);
  * read once and validated: stack pointer in [8, buf_size] (pop: >= 16),
  * back-pointer in [8, sp - 8], element fits its slot, no overflow. A
  * rejected call leaves the buffer unchanged. buf_off/buf_size must lie in
- * the region (-EINVAL).
+ * the region (-EINVAL). All four: MT-Unsafe per buffer (two threads must
+ * not push or pop the same buffer at once; they may run beside the guest
+ * and host copies), AS-Unsafe.
  */
-/* Reset to empty: sp = 8, rest of the buffer zeroed. */
+/* Reset to empty: sp = 8, rest of the buffer zeroed. MT-Unsafe per buffer,
+ * AS-Unsafe. */
 int sbx_stack_init(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size);
-/* Push len bytes; -ENOSPC if they (plus the back-pointer) do not fit, -EBADMSG if sp is corrupt. */
+/* Push len bytes; -ENOSPC if they (plus the back-pointer) do not fit,
+ * -EBADMSG if sp is corrupt. MT-Unsafe per buffer, AS-Unsafe. */
 int sbx_stack_push(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
 		   const void *data, size_t len);
 /*
  * Pop the top element whole into out (cap bytes) and zero its slot; the
  * element's size goes to *len. -ENODATA when empty (sp == 8), -EBADMSG for
  * a corrupt sp/back-pointer, -ENOBUFS if cap is too small (*len still set).
+ * MT-Unsafe per buffer, AS-Unsafe.
  */
 int sbx_stack_pop(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
 		  void *out, size_t cap, size_t *len);
@@ -176,7 +208,7 @@ int sbx_stack_pop(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
  * Pop a size-prefixed element (a little-endian u32 byte count n, then n
  * bytes; e.g. a size-prefixed flatbuffer): copies the 4 + n bytes to out.
  * The element slot must hold at least 8 bytes and 4 + n must fit in it
- * (-EBADMSG otherwise).
+ * (-EBADMSG otherwise). MT-Unsafe per buffer, AS-Unsafe.
  */
 int sbx_stack_pop_sized(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
 			void *out, size_t cap, size_t *len);
@@ -188,7 +220,8 @@ int sbx_stack_pop_sized(struct sbx_mem *m, uint64_t buf_off, uint64_t buf_size,
  * Copy the region into a new memfd sealed with F_SEAL_WRITE|F_SEAL_SHRINK|
  * F_SEAL_GROW|F_SEAL_SEAL, and rebase the region on it (it becomes a
  * MAP_PRIVATE mapping of the snapshot, same address, no gap; its dirty
- * record is cleared). Exclusive: -EBUSY while the guest is entered.
+ * record is cleared). Exclusive: -EBUSY while the guest is entered. MT-Safe
+ * as the other exclusive operations, AS-Unsafe.
  */
 int sbx_snapshot_take(struct sbx_mem *m, struct sbx_snapshot **out);
 /*
@@ -198,20 +231,24 @@ int sbx_snapshot_take(struct sbx_mem *m, struct sbx_snapshot **out);
  * size is a non-zero multiple of the page size. Anything else (or, with
  * SBX_IMPORT_COPY, everything) is read with pread into a new sealed memfd,
  * its size rounded up to a page with zeros. -EINVAL for an empty or
- * non-regular file.
+ * non-regular file. MT-Safe (reads with pread), AS-Unsafe.
  */
 #define SBX_IMPORT_COPY 1u
 int sbx_snapshot_import(int fd, unsigned flags, struct sbx_snapshot **out);
-/* Snapshots are reference counted; regions and bindings hold references. */
+/* Snapshots are reference counted; regions and bindings hold references.
+ * MT-Safe, AS-Safe. */
 struct sbx_snapshot *sbx_snapshot_ref(struct sbx_snapshot *s);
-/* Drop a reference; NULL is a no-op. */
+/* Drop a reference; NULL is a no-op. MT-Safe, AS-Unsafe. */
 void sbx_snapshot_free(struct sbx_snapshot *s);
+/* The snapshot's size, fd, data and origin: MT-Safe, AS-Safe. */
 uint64_t sbx_snapshot_size(const struct sbx_snapshot *s);
-/* The snapshot's fd (borrowed; immutable contents). */
+/* The snapshot's fd (borrowed; immutable contents). MT-Safe, AS-Safe. */
 int sbx_snapshot_fd(const struct sbx_snapshot *s);
-/* A read-only mapping of the snapshot's bytes (valid while s lives). */
+/* A read-only mapping of the snapshot's bytes (valid while s lives).
+ * MT-Safe, AS-Safe. */
 const void *sbx_snapshot_data(const struct sbx_snapshot *s);
-/* Was the snapshot accepted without a copy (sealed memfd / fs-verity)? */
+/* Was the snapshot accepted without a copy (sealed memfd / fs-verity)?
+ * MT-Safe, AS-Safe. */
 bool sbx_snapshot_is_direct(const struct sbx_snapshot *s);
 
 /*
@@ -229,6 +266,7 @@ bool sbx_snapshot_is_direct(const struct sbx_snapshot *s);
  * The mapping address never changes and memslots are never touched; bound
  * guests see the snapshot's bytes. Exclusive: -EBUSY while entered.
  * -EINVAL if the sizes differ. Returns the number of pages restored.
+ * MT-Safe as the other exclusive operations, AS-Unsafe.
  */
 #define SBX_RESTORE_AUTO  0u
 #define SBX_RESTORE_COPY  1u
@@ -239,6 +277,7 @@ int64_t sbx_snapshot_restore(struct sbx_mem *m, struct sbx_snapshot *s, unsigned
  * Give back the private memory of pages that are equal to the region's
  * snapshot (restored by copy-back, not written since). Exclusive. Returns
  * the number of pages trimmed; 0 for a region not based on a snapshot.
+ * MT-Safe as the other exclusive operations, AS-Unsafe.
  */
 int64_t sbx_mem_trim(struct sbx_mem *m);
 
@@ -247,7 +286,7 @@ int64_t sbx_mem_trim(struct sbx_mem *m);
  * 4 KiB header, a table of per-chunk checksums (CRC-32C where the CPU has
  * instructions for it, else a 64-bit hash) and a bitmap of all-zero chunks
  * (not written: holes), a working-set section, then the bytes. The fd is
- * truncated first and to the written size at the end.
+ * truncated first and to the written size at the end. MT-Safe, AS-Unsafe.
  */
 int sbx_snapshot_save(const struct sbx_snapshot *s, int fd);
 /*
@@ -255,6 +294,7 @@ int sbx_snapshot_save(const struct sbx_snapshot *s, int fd);
  * earlier releases) into a new sealed memfd, verifying everything:
  * -EBADMSG bad magic, header, table or data checksum; -EPROTONOSUPPORT
  * unknown version; -ENODATA truncated file. Never reads all-zero chunks.
+ * MT-Safe, AS-Unsafe.
  */
 int sbx_snapshot_load(int fd, struct sbx_snapshot **out);
 
@@ -263,7 +303,7 @@ int sbx_snapshot_load(int fd, struct sbx_snapshot **out);
  * SBX_CHUNK_MIN to SBX_CHUNK_MAX; 0: SBX_CHUNK_DEFAULT) and flags
  * (SBX_SAVE_HASH64: checksum the chunks with the 64-bit hash even where
  * the CPU has CRC-32C instructions). sbx_snapshot_save() is this with 0, 0.
- * Since 0.3.
+ * Since 0.3. MT-Safe, AS-Unsafe.
  */
 #define SBX_CHUNK_MIN     (64u << 10)
 #define SBX_CHUNK_MAX     (2u << 20)
@@ -296,25 +336,28 @@ int sbx_snapshot_save_chunked(const struct sbx_snapshot *s, int fd, uint32_t chu
  *                        sbx_snapshot_service() (with SBX_OPEN_LAZY)
  *   SBX_OPEN_NO_PREFETCH ignore the working set saved in the file
  * fd is duplicated; the file must stay as it is while the snapshot lives.
+ * MT-Safe, AS-Unsafe.
  */
 #define SBX_OPEN_LAZY        0x1u
 #define SBX_OPEN_RAW         0x2u
 #define SBX_OPEN_NO_THREAD   0x4u
 #define SBX_OPEN_NO_PREFETCH 0x8u
 int sbx_snapshot_open(int fd, unsigned flags, struct sbx_snapshot **out);
-/* Is s paged in on demand (opened with SBX_OPEN_LAZY from a version-3 file or a raw image)? */
+/* Is s paged in on demand (opened with SBX_OPEN_LAZY from a version-3 file
+ * or a raw image)? MT-Safe, AS-Safe. */
 bool sbx_snapshot_is_lazy(const struct sbx_snapshot *s);
 /*
  * The fault service's fd: readable (poll POLLIN) while faults or prefetch
  * work are pending. -ENOTSUP unless s is lazy and was opened with
- * SBX_OPEN_NO_THREAD. It belongs to the snapshot.
+ * SBX_OPEN_NO_THREAD. It belongs to the snapshot. MT-Safe, AS-Unsafe.
  */
 int sbx_snapshot_fault_fd(struct sbx_snapshot *s);
 /*
  * Serve every pending fault without blocking (except on the file's
  * reads), then prefetch one run of the working set: the number of faults
  * served and chunks prefetched (0: nothing to do), or -errno (-ENOTSUP
- * when s is not lazy). May run beside the service thread.
+ * when s is not lazy). May run beside the service thread. MT-Safe,
+ * AS-Unsafe.
  */
 int sbx_snapshot_service(struct sbx_snapshot *s);
 
@@ -323,18 +366,21 @@ int sbx_snapshot_service(struct sbx_snapshot *s);
  * snapshot: the chunks it brought in since it was mapped (on demand or by
  * prefetch), one bit a chunk (bit i of word i / 64) into bitmap (nwords >=
  * (chunks + 63) / 64, else -ENOBUFS). Returns the number of chunks;
- * -EINVAL for a region that is not lazily loaded.
+ * -EINVAL for a region that is not lazily loaded. MT-Safe (-EBUSY rather
+ * than racing with an exclusive operation), AS-Unsafe.
  */
 int64_t sbx_mem_working_set(struct sbx_mem *m, uint64_t *bitmap, size_t nwords);
 /*
  * What regions mapped from s from now on prefetch (NULL: nothing), kept
- * beside the snapshot by the caller; replaces what the file held.
+ * beside the snapshot by the caller; replaces what the file held. MT-Safe,
+ * AS-Unsafe.
  */
 int sbx_snapshot_set_working_set(struct sbx_snapshot *s, const uint64_t *bitmap, size_t nwords);
 /*
  * Store a working set inside a version-3 snapshot file (its working-set
  * section, checksummed on its own): later lazy opens prefetch it.
  * -EOPNOTSUPP for a version 1 or 2 file, -EINVAL if nwords is short.
+ * MT-Safe, AS-Unsafe.
  */
 int sbx_snapshot_write_working_set(int fd, const uint64_t *bitmap, size_t nwords);
 
@@ -362,6 +408,7 @@ struct sbx_lazy_stats {
 	uint64_t fault_ns[SBX_HIST_BUCKETS]; /* bucket i: faults served in [2^i, 2^(i+1)) ns */
 	uint64_t reserved[8];
 };
+/* MT-Safe, AS-Unsafe. */
 int sbx_snapshot_lazy_stats(struct sbx_snapshot *s, struct sbx_lazy_stats *out);
 
 /* Counters of a region (sbx_mem_stats(3)). */
@@ -378,18 +425,22 @@ struct sbx_mem_stats {
 	uint64_t pages_restored;
 	uint64_t reserved[8];
 };
+/* MT-Safe (waits for a running exclusive operation to end), AS-Unsafe. */
 int sbx_mem_stats(struct sbx_mem *m, struct sbx_mem_stats *out);
 
 /* ------------------------------------------------------------------ */
 /* KVM binding (sbx_vm_new(3))                                         */
 
-/* Open /dev/kvm and create a VM owned by the handle. */
+/* Open /dev/kvm and create a VM owned by the handle. MT-Safe, AS-Unsafe. */
 int sbx_vm_new(struct sbx_vm **out);
-/* Wrap the caller's VM fd (borrowed: sbx_vm_free() does not close it). */
+/* Wrap the caller's VM fd (borrowed: sbx_vm_free() does not close it).
+ * MT-Safe, AS-Unsafe. */
 int sbx_vm_from_fd(int vm_fd, struct sbx_vm **out);
-/* Delete every memslot bound through vm, close owned fds. NULL is a no-op. */
+/* Delete every memslot bound through vm, close owned fds. NULL is a no-op.
+ * MT-Unsafe: no other call may use vm meanwhile. AS-Unsafe. */
 void sbx_vm_free(struct sbx_vm *vm);
-/* The VM fd (for KVM_CREATE_VCPU etc.), and the /dev/kvm fd (-EBADF if borrowed). */
+/* The VM fd (for KVM_CREATE_VCPU etc.), and the /dev/kvm fd (-EBADF if
+ * borrowed). MT-Safe, AS-Safe. */
 int sbx_vm_fd(const struct sbx_vm *vm);
 int sbx_vm_kvm_fd(const struct sbx_vm *vm);
 
@@ -398,21 +449,25 @@ int sbx_vm_kvm_fd(const struct sbx_vm *vm);
 /*
  * Bind the whole region as memslot slot at guest physical address gpa
  * (page aligned). The binding holds a reference on the region. -EEXIST if
- * the slot is in use through vm; KVM's errors otherwise.
+ * the slot is in use through vm; KVM's errors otherwise. MT-Unsafe: one
+ * thread at a time on vm, not beside an exclusive operation or free of m.
+ * AS-Unsafe.
  */
 int sbx_vm_bind(struct sbx_vm *vm, struct sbx_mem *m, uint32_t slot, uint64_t gpa,
 		unsigned flags);
-/* Bind a snapshot's bytes read-only (KVM_MEM_READONLY over a PROT_READ mapping). */
+/* Bind a snapshot's bytes read-only (KVM_MEM_READONLY over a PROT_READ
+ * mapping). MT-Unsafe: one thread at a time on vm. AS-Unsafe. */
 int sbx_vm_bind_snapshot(struct sbx_vm *vm, struct sbx_snapshot *s, uint32_t slot,
 			 uint64_t gpa);
-/* Delete the memslot; -ENOENT if slot was not bound through vm. */
+/* Delete the memslot; -ENOENT if slot was not bound through vm. MT-Unsafe
+ * as sbx_vm_bind, AS-Unsafe. */
 int sbx_vm_unbind(struct sbx_vm *vm, uint32_t slot);
 /*
  * The pages the guest wrote through a SBX_BIND_DIRTY_LOG binding since the
  * last call (or restore): one bit per page, bit i of word i / 64, into
  * bitmap (nwords >= (pages + 63) / 64, else -ENOBUFS). The bits are also
  * kept in the region's record for the next restore. Returns the number of
- * dirty pages.
+ * dirty pages. MT-Unsafe as sbx_vm_bind, AS-Unsafe.
  */
 int64_t sbx_vm_dirty_log(struct sbx_vm *vm, uint32_t slot, uint64_t *bitmap, size_t nwords);
 
@@ -427,9 +482,11 @@ int64_t sbx_vm_dirty_log(struct sbx_vm *vm, uint32_t slot, uint64_t *bitmap, siz
  * callback is set, sends messages to standard error. Process-wide.
  */
 typedef void (*sbx_log_fn)(void *userdata, int priority, const char *msg);
-/* Install fn (NULL: silent again) with its userdata. */
+/* Install fn (NULL: silent again) with its userdata. MT-Safe, AS-Unsafe
+ * (concurrent calls take turns on a spin flag). */
 void sbx_set_log_fn(sbx_log_fn fn, void *userdata);
-/* Messages above priority are dropped (default LOG_ERR); clamped to LOG_EMERG..LOG_DEBUG. */
+/* Messages above priority are dropped (default LOG_ERR); clamped to
+ * LOG_EMERG..LOG_DEBUG. Both MT-Safe, AS-Safe. */
 void sbx_set_log_priority(int priority);
 int sbx_get_log_priority(void);
 
