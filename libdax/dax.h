@@ -85,9 +85,10 @@ struct dax_file_id {
 
 /*
  * The filesystem side. open() turns (nodeid, fh) into an fd opened for
- * at least prot (DAX_PROT_*) and fills *id from fstat of that fd; the
- * fd then belongs to libdax, which closes it. fh is DAX_FH_NONE when
- * libdax rebinds a restored slot. Returns the fd or -errno.
+ * at least prot (DAX_PROT_*) and fills *id from fstat of that fd
+ * (dax_file_id_of_fd(fd, id) does); the fd then belongs to libdax, which
+ * closes it. fh is DAX_FH_NONE when libdax rebinds a restored slot.
+ * Returns the fd or -errno.
  * destroy (optional) is called by dax_session_free().
  */
 struct dax_backend {
@@ -115,8 +116,17 @@ int dax_table_add(struct dax_table *t, uint64_t nodeid, const char *path);
 int dax_table_remove(struct dax_table *t, uint64_t nodeid);
 int dax_table_open(void *table, uint64_t nodeid, uint64_t fh, uint32_t prot,
 		   struct dax_file_id *id);
-/* fstat-based identity of a path, as the table would record it. MT-Safe,
- * AS-Safe (one stat). */
+/*
+ * A file's identity as libdax records and compares it: dev, ino, size and
+ * mtime from fstat of fd (what a backend's open() fills *id with), or from
+ * stat of path (which follows symbolic links), and valid = 1. Any kind of
+ * file gets its identity as fstat reports it (a directory, a pipe), though
+ * only a regular file can back a mapping. Returns 0, or -EINVAL for a NULL
+ * argument, -EBADF for an fd that is not open, or another -errno of
+ * fstat/stat; *id is left untouched on failure. dax_file_id_of_fd (libdax
+ * 0.4), dax_file_id_of_path: MT-Safe, AS-Safe (one fstat or stat).
+ */
+int dax_file_id_of_fd(int fd, struct dax_file_id *id);
 int dax_file_id_of_path(const char *path, struct dax_file_id *id);
 
 /* ---- mappers -------------------------------------------------------------- */

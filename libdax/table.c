@@ -71,6 +71,23 @@ static void id_from_stat(const struct stat *st, struct dax_file_id *id)
 	};
 }
 
+/* Public; dax_table_open and the session's borrow record identities with it. */
+MK_EXPORT int dax_file_id_of_fd(int fd, struct dax_file_id *id)
+{
+	struct stat st;
+	int r;
+
+	if (!id) {
+		dax_refuse("file id: id is NULL");
+		return -EINVAL;
+	}
+	r = mk_fstat(fd, &st);
+	if (r < 0)
+		return r;
+	id_from_stat(&st, id);
+	return 0;
+}
+
 MK_EXPORT int dax_table_add(struct dax_table *t, uint64_t nodeid, const char *path)
 {
 	struct table_file *f = NULL;
@@ -160,16 +177,6 @@ static int lookup_locked(struct dax_table *t, uint64_t nodeid, uint32_t prot)
 	return f->fd;
 }
 
-static int fill_id(int fd, struct dax_file_id *id)
-{
-	struct stat st;
-	int r = mk_fstat(fd, &st);
-
-	if (r == 0)
-		id_from_stat(&st, id);
-	return r;
-}
-
 MK_EXPORT int dax_table_open(void *table, uint64_t nodeid, uint64_t fh, uint32_t prot,
 			     struct dax_file_id *id)
 {
@@ -187,7 +194,7 @@ MK_EXPORT int dax_table_open(void *table, uint64_t nodeid, uint64_t fh, uint32_t
 	pthread_mutex_unlock(&t->lock);
 	if (fd < 0)
 		return fd;
-	r = fill_id(fd, id);
+	r = dax_file_id_of_fd(fd, id);
 	if (r < 0) {
 		mk_close(fd);
 		return r;
@@ -203,7 +210,7 @@ int dax_table_borrow(struct dax_table *t, uint64_t nodeid, uint32_t prot, struct
 	fd = lookup_locked(t, nodeid, prot);
 	if (fd < 0 || !id)
 		return fd;
-	r = fill_id(fd, id);
+	r = dax_file_id_of_fd(fd, id);
 	return r < 0 ? r : fd;
 }
 
