@@ -1291,6 +1291,114 @@ static void test_table(void)
 	g_unlink(path);
 }
 
+/* An id as dax_file_id_of_fd/_of_path document it: fstat's fields, valid = 1. */
+static void assert_id_is_stat(const struct dax_file_id *id, const struct stat *st)
+{
+	g_assert_cmpuint(id->valid, ==, 1);
+	g_assert_cmpuint(id->dev, ==, st->st_dev);
+	g_assert_cmpuint(id->ino, ==, st->st_ino);
+	g_assert_cmpuint(id->size, ==, (uint64_t)st->st_size);
+	g_assert_cmpint(id->mtime_sec, ==, st->st_mtim.tv_sec);
+	g_assert_cmpuint(id->mtime_nsec, ==, (uint32_t)st->st_mtim.tv_nsec);
+}
+
+static void test_file_id_of_fd(void)
+{
+	g_autofree char *path = dax_test_file(8192);
+	g_autofree char *other = dax_test_file(8192);
+	g_autofree char *dir = g_dir_make_tmp("dax-id-XXXXXX", NULL);
+	struct dax_file_id id, id2, before, poison;
+	const struct timespec ts[2] = { { 0, UTIME_OMIT }, { 1000000000, 123456789 } };
+	struct stat st;
+	int fd, fd2, p[2];
+
+	/* Same file: the fd and the path agree, field for field with fstat. */
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(dax_file_id_of_fd(fd, &id), ==, 0);
+	g_assert_cmpint(fstat(fd, &st), ==, 0);
+	assert_id_is_stat(&id, &st);
+	g_assert_cmpint(dax_file_id_of_path(path, &id2), ==, 0);
+	g_assert_true(dax_file_id_equal(&id, &id2));
+	/* What the table backend records for the same file is the same id. */
+	{
+		struct dax_table *t;
+		int tfd;
+
+		g_assert_cmpint(dax_table_new(&t), ==, 0);
+		g_assert_cmpint(dax_table_add(t, 1, path), ==, 0);
+		tfd = dax_table_open(t, 1, DAX_FH_NONE, DAX_PROT_READ, &id2);
+		g_assert_cmpint(tfd, >=, 0);
+		g_assert_true(dax_file_id_equal(&id, &id2));
+		close(tfd);
+		dax_table_free(t);
+	}
+
+	/* A different file (same size, same contents) differs. */
+	fd2 = open(other, O_RDONLY | O_CLOEXEC);
+	g_assert_cmpint(fd2, >=, 0);
+	g_assert_cmpint(dax_file_id_of_fd(fd2, &id2), ==, 0);
+	g_assert_false(dax_file_id_equal(&id, &id2));
+	g_assert_cmpuint(id.ino, !=, id2.ino);
+	close(fd2);
+
+	/* Rewritten through another descriptor: the id is fstat's now, not
+	 * the one at open; a new size shows, and so does a new mtime alone. */
+	before = id;
+	fd2 = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	g_assert_cmpint(fd2, >=, 0);
+	g_assert_cmpint(write(fd2, "rewritten", 9), ==, 9);
+	close(fd2);
+	g_assert_cmpint(dax_file_id_of_fd(fd, &id), ==, 0);
+	g_assert_false(dax_file_id_equal(&before, &id));
+	g_assert_cmpuint(id.ino, ==, before.ino);
+	g_assert_cmpuint(id.size, ==, 9);
+	before = id;
+	g_assert_cmpint(futimens(fd, ts), ==, 0);
+	g_assert_cmpint(dax_file_id_of_fd(fd, &id), ==, 0);
+	g_assert_false(dax_file_id_equal(&before, &id));
+	g_assert_cmpuint(id.size, ==, before.size);
+	g_assert_cmpint(id.mtime_sec, ==, 1000000000);
+	g_assert_cmpuint(id.mtime_nsec, ==, 123456789);
+	g_assert_cmpint(dax_file_id_of_path(path, &id2), ==, 0);
+	g_assert_true(dax_file_id_equal(&id, &id2));
+
+	/* Failures leave *id untouched: a bad fd, a closed one, a NULL id. */
+	memset(&poison, 0xa5, sizeof(poison));
+	id = poison;
+	g_assert_cmpint(dax_file_id_of_fd(-1, &id), ==, -EBADF);
+	g_assert_cmpmem(&id, sizeof(id), &poison, sizeof(poison));
+	close(fd);
+	g_assert_cmpint(dax_file_id_of_fd(fd, &id), ==, -EBADF);
+	g_assert_cmpmem(&id, sizeof(id), &poison, sizeof(poison));
+	g_assert_cmpint(dax_file_id_of_fd(0, NULL), ==, -EINVAL);
+
+	/* Not regular files: described as fstat sees them (documented), and
+	 * a directory's id from its fd and from its path agree. */
+	g_assert_nonnull(dir);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(dax_file_id_of_fd(fd, &id), ==, 0);
+	g_assert_cmpint(fstat(fd, &st), ==, 0);
+	assert_id_is_stat(&id, &st);
+	g_assert_cmpint(dax_file_id_of_path(dir, &id2), ==, 0);
+	g_assert_true(dax_file_id_equal(&id, &id2));
+	close(fd);
+	g_assert_cmpint(pipe2(p, O_CLOEXEC), ==, 0);
+	g_assert_cmpint(dax_file_id_of_fd(p[0], &id), ==, 0);
+	g_assert_cmpint(fstat(p[0], &st), ==, 0);
+	g_assert_true(S_ISFIFO(st.st_mode));
+	assert_id_is_stat(&id, &st);
+	g_assert_cmpint(dax_file_id_of_fd(p[1], &id2), ==, 0);
+	g_assert_true(dax_file_id_equal(&id, &id2));   /* both ends: one pipe */
+	close(p[0]);
+	close(p[1]);
+
+	g_assert_cmpint(g_rmdir(dir), ==, 0);
+	g_unlink(path);
+	g_unlink(other);
+}
+
 /* ---- allocation failures and the log hook ----------------------------------------------- */
 
 /* Everything a failed call must leave as it was: list, counters, snapshot bytes. */
@@ -1641,6 +1749,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/dax/fault/mmio", test_mmio);
 	g_test_add_func("/dax/table", test_table);
 	g_test_add_func("/dax/table/read-only-file", test_read_only_file);
+	g_test_add_func("/dax/file-id/of-fd", test_file_id_of_fd);
 	g_test_add_func("/dax/slots/random", test_slot_index);
 	g_test_add_func("/dax/alloc-failures/session", test_alloc_failures_session);
 	g_test_add_func("/dax/alloc-failures/objects", test_alloc_failures_objects);
