@@ -292,8 +292,7 @@ int vmm_fuse_dax_open(void *data, uint64_t nodeid, uint64_t fh, uint32_t prot,
 {
 	struct vmm_fuse *f = data;
 	const char *path = node_path(f, nodeid);
-	struct stat st;
-	int fd;
+	int fd, r;
 
 	(void)fh;
 	if (!path)
@@ -301,17 +300,11 @@ int vmm_fuse_dax_open(void *data, uint64_t nodeid, uint64_t fh, uint32_t prot,
 	fd = mk_openat(f->root_fd, path, (prot & DAX_PROT_WRITE) ? O_RDWR : O_RDONLY, 0);
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, &st) < 0) {
-		int r = -errno;
-
+	r = dax_file_id_of_fd(fd, id);
+	if (r < 0) {
 		close(fd);
 		return r;
 	}
-	*id = (struct dax_file_id){
-		.dev = st.st_dev, .ino = st.st_ino, .size = (uint64_t)st.st_size,
-		.mtime_sec = st.st_mtim.tv_sec, .mtime_nsec = (uint32_t)st.st_mtim.tv_nsec,
-		.valid = 1,
-	};
 	return fd;
 }
 
