@@ -189,7 +189,7 @@ static void free_lazy(struct sbx_snapshot *s)
 	sbx_lazy_free(s->lazy);
 }
 
-MK_EXPORT void sbx_snapshot_free(struct sbx_snapshot *s)
+MK_EXPORT void sbx_snapshot_unref(struct sbx_snapshot *s)
 {
 	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
@@ -200,6 +200,12 @@ MK_EXPORT void sbx_snapshot_free(struct sbx_snapshot *s)
 		mk_close(s->fd);
 	}
 	free(s);
+}
+
+/* libsandbox 0.1's name for sbx_snapshot_unref, kept for its callers. */
+MK_EXPORT void sbx_snapshot_free(struct sbx_snapshot *s)
+{
+	sbx_snapshot_unref(s);
 }
 
 int sbx_snapshot_wrap_lazy(struct sbx_lazy *z, struct sbx_snapshot **out)
