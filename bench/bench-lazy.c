@@ -217,7 +217,7 @@ static void run_lazy(const struct bfile *b, bool prefetch, double *ready, double
 	if (ready)
 		*ready = t1 - t0;
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 }
 
 static void run_eager(const struct bfile *b, double *ready, double *touch)
@@ -237,7 +237,7 @@ static void run_eager(const struct bfile *b, double *ready, double *touch)
 	*touch = bench_now_us() - t1;
 	*ready = t1 - t0;
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 }
 
 static void run_mmap(const struct bfile *b, double *ready, double *touch)
@@ -361,7 +361,7 @@ static void whole_file(const struct bfile *b, int runs)
 		touch_all(sbx_mem_host_ptr(m, true), b->size);
 		lazy[i] = bench_now_us() - t0;
 		sbx_mem_free(m);
-		sbx_snapshot_free(s);
+		sbx_snapshot_unref(s);
 		p = mmap(NULL, b->size, PROT_READ, MAP_PRIVATE, b->fd, (off_t)b->data_off);
 		if (p == MAP_FAILED)
 			die("mmap", errno);

@@ -214,7 +214,7 @@ static void bench_restore(void)
 		mk_kvm_delete_memslot(vm.vm_fd, 2);
 	}
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	mk_munmap(region, size);
 	g_free(saved);
 }
@@ -340,7 +340,7 @@ static void bench_sharing(void)
 	printf("  sbx_mem_new_from_snapshot: %.1f us each\n", t_new);
 	for (unsigned i = 0; i < count; i++)
 		sbx_mem_free(ms[i]);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 }
 
 static void bench_scaling(void)
@@ -376,7 +376,7 @@ static void bench_scaling(void)
 	if (have_kvm)
 		sbx_vm_unbind(svm, 1);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 }
 
 int main(void)

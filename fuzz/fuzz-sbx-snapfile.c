@@ -165,7 +165,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint64_t n = sbx_snapshot_size(s);
 		if (!valid || len != HDR + n || memcmp(sbx_snapshot_data(s), f + HDR, n))
 			abort();
-		sbx_snapshot_free(s);
+		sbx_snapshot_unref(s);
 		n_loaded++;
 		n_loaded_built += f == file;
 		return 0;

@@ -294,7 +294,7 @@ static void check_load(int fd, const uint8_t *f, size_t len, bool meta, const st
 	if (r == -ENOMEM)
 		return;
 	if (r == 0 && mk_get_le32(f + 8) != 3) {
-		sbx_snapshot_free(s);   /* a version 1 or 2 file: fuzz-sbx-snapfile's oracle */
+		sbx_snapshot_unref(s);   /* a version 1 or 2 file: fuzz-sbx-snapfile's oracle */
 		return;
 	}
 	if ((r == 0) != valid)
@@ -307,7 +307,7 @@ static void check_load(int fd, const uint8_t *f, size_t len, bool meta, const st
 	for (uint64_t k = 0; k < l->n; k++)
 		if (!chunk_matches(f, l, k, (const uint8_t *)sbx_snapshot_data(s) + k * l->chunk))
 			abort();
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	n_loaded++;
 	(void)len;
 }
@@ -325,7 +325,7 @@ static void check_lazy(int fd, const uint8_t *f, bool meta, const struct layout 
 	if (r == -ENOMEM || r == -EPERM || r == -EMFILE)
 		return;
 	if (r == 0 && !sbx_snapshot_is_lazy(s)) {
-		sbx_snapshot_free(s);   /* version 1 or 2: loaded whole */
+		sbx_snapshot_unref(s);   /* version 1 or 2: loaded whole */
 		return;
 	}
 	if ((r == 0) != meta)
@@ -336,7 +336,7 @@ static void check_lazy(int fd, const uint8_t *f, bool meta, const struct layout 
 		return;
 	}
 	if (sbx_mem_new_from_snapshot(s, &m) < 0) {
-		sbx_snapshot_free(s);
+		sbx_snapshot_unref(s);
 		return;
 	}
 	ws = valid_ws(f, l);
@@ -358,7 +358,7 @@ static void check_lazy(int fd, const uint8_t *f, bool meta, const struct layout 
 	}
 	free(buf);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	n_lazy++;
 }
 
@@ -427,7 +427,7 @@ size_t mk_fuzz_seed(unsigned i, uint8_t *buf, size_t cap)
 	buf[0] = 0;
 	n = mk_pread_full(fd, buf + 1, cap - 1, 0);
 	close(fd);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	sbx_mem_free(m);
 	return n > 0 ? (size_t)n + 1 : 0;
 }

@@ -203,7 +203,7 @@ static void binding_drop(struct sbx_binding *b, struct sbx_binding **link)
 			b->mem->untracked = true;
 		sbx_mem_unref_internal(b->mem);
 	}
-	sbx_snapshot_free(b->snap);
+	sbx_snapshot_unref(b->snap);
 	free(b->log);
 	free(b);
 }

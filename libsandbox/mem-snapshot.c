@@ -79,7 +79,7 @@ MK_EXPORT int sbx_snapshot_take(struct sbx_mem *m, struct sbx_snapshot **out)
 	(void)sbx_dirty_collect(m);
 	r = sbx_mem_remap(m, s);
 	if (r < 0) {
-		sbx_snapshot_free(s);
+		sbx_snapshot_unref(s);
 		goto out;
 	}
 	*out = s;

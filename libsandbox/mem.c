@@ -70,7 +70,7 @@ static void mem_release(struct sbx_mem *m)
 	}
 	if (m->base)
 		mk_unmap_guarded(m->base, m->size, m->page);
-	sbx_snapshot_free(m->snap);
+	sbx_snapshot_unref(m->snap);
 	free(m->dirty);
 	free(m);
 }
@@ -409,7 +409,7 @@ int sbx_mem_remap(struct sbx_mem *m, struct sbx_snapshot *snap)
 	}
 	m->lmap = lm;
 	if (m->snap != snap) {
-		sbx_snapshot_free(m->snap);
+		sbx_snapshot_unref(m->snap);
 		m->snap = sbx_snapshot_ref(snap);
 	}
 	m->snap_len = m->size;
@@ -451,7 +451,7 @@ MK_EXPORT int sbx_mem_zero(struct sbx_mem *m)
 			sbx_lazy_map_free(m->lmap);
 			m->lmap = NULL;
 		}
-		sbx_snapshot_free(m->snap);
+		sbx_snapshot_unref(m->snap);
 		m->snap = NULL;
 		m->snap_len = 0;
 	}

@@ -275,7 +275,7 @@ MK_EXPORT int sbx_snapshot_open(int fd, unsigned flags, struct sbx_snapshot **ou
 	if (r == 0 && !(flags & SBX_OPEN_NO_THREAD)) {
 		r = sbx_lazy_start(z);
 		if (r < 0)
-			sbx_snapshot_free(s);
+			sbx_snapshot_unref(s);
 	}
 	if (r == 0)
 		*out = s;

@@ -58,7 +58,7 @@ static void guest_close(struct guest *g)
 {
 	g_assert_cmpint(sbx_guest_free(g->gv), ==, 0);
 	sbx_mem_free(g->m);
-	sbx_snapshot_free(g->s);
+	sbx_snapshot_unref(g->s);
 	sbx_vm_free(g->svm);
 	vmm_vm_close(&g->vm);
 	g_byte_array_unref(g->code);
@@ -294,7 +294,7 @@ static void test_snapshot_readonly(void)
 	g_assert_true(g.vm.run->mmio.is_write);
 	g_assert_cmphex(g.vm.run->mmio.phys_addr, ==, RO_GPA + 8);
 	g_assert_cmpint(snap_u32(s, 8), ==, 0x40404040);
-	sbx_snapshot_free(s);           /* the binding still holds it */
+	sbx_snapshot_unref(s);           /* the binding still holds it */
 	g.s = NULL;
 	guest_close(&g);                /* sbx_vm_free unbinds and drops it */
 }
@@ -362,7 +362,7 @@ static void test_alloc_failures(void)
 	g_assert_cmpint(sbx_mem_resize(m, 32 * PG), ==, 0);
 	sbx_vm_free(vm);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 }
 
 /* ---- lazily loaded memory (sbx_snapshot_open(3)) -------------------------- */
@@ -386,7 +386,7 @@ static int lazy_file(uint8_t **bytes)
 	g_assert_cmpint(sbx_mem_write(m, 0, b, LNCH * LCH), ==, 0);
 	g_assert_cmpint(sbx_snapshot_take(m, &s), ==, 0);
 	g_assert_cmpint(sbx_snapshot_save_chunked(s, fd, LCH, 0), ==, 0);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	sbx_mem_free(m);
 	*bytes = b;
 	return fd;
@@ -436,7 +436,7 @@ static void lazy_unbind(struct guest *g, struct lazy_bound *lb)
 	g_assert_cmpint(sbx_vm_unbind(g->svm, 1), ==, 0);
 	g_assert_cmpint(sbx_guest_free(lb->g), ==, 0);
 	sbx_mem_free(lb->m);
-	sbx_snapshot_free(lb->s);
+	sbx_snapshot_unref(lb->s);
 	close(lb->fd);
 	g_free(lb->bytes);
 }
@@ -598,7 +598,7 @@ static void test_lazy_bind_snapshot(void)
 	g_assert_true(g.vm.run->mmio.is_write);
 	g_assert_cmphex(g.vm.run->mmio.phys_addr, ==, RO_GPA + 2 * LCH);
 	g_assert_cmpuint(lstats(ls).faults, >=, 2);
-	sbx_snapshot_free(ls);          /* the binding holds it */
+	sbx_snapshot_unref(ls);          /* the binding holds it */
 	close(fd);
 	g_free(bytes);
 	guest_close(&g);

@@ -91,7 +91,7 @@ static void file_make(struct file *t, unsigned nch, uint32_t seed)
 	g_assert_cmpint(sbx_mem_write(m, 0, t->bytes, t->size), ==, 0);
 	g_assert_cmpint(sbx_snapshot_take(m, &s), ==, 0);
 	g_assert_cmpint(sbx_snapshot_save_chunked(s, t->fd, CH, 0), ==, 0);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	sbx_mem_free(m);
 	g_assert_cmpint(mk_pread_full(t->fd, hdr, sizeof(hdr), 0), ==, 4096);
 	g_assert_cmpint(sbx_snapf_parse(hdr, sizeof(hdr), &t->f, "test"), ==, 0);
@@ -211,7 +211,7 @@ static void test_open(void)
 	g_assert_cmpuint(stats(s).chunks_read, ==, NCH - 2);
 	g_free(buf);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	file_free(&t);
 }
 
@@ -252,7 +252,7 @@ static void test_raw_pointer(void)
 	g_test_message("%u chunks faulted in: mean %.1f us, max %.1f us", NCH,
 		       (double)stats(s).fault_ns_total / 1e3 / (NCH + 2), (double)stats(s).fault_ns_max / 1e3);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	file_free(&t);
 }
 
@@ -285,7 +285,7 @@ static void test_caller_loop(void)
 	file_make(&t, NCH, 3);
 	threaded = open_lazy(t.fd, 0);
 	g_assert_cmpint(sbx_snapshot_fault_fd(threaded), ==, -ENOTSUP);
-	sbx_snapshot_free(threaded);
+	sbx_snapshot_unref(threaded);
 	s = open_lazy(t.fd, SBX_OPEN_NO_THREAD);
 	g_assert_cmpuint(stats(s).thread, ==, 0);
 	pfd = (struct pollfd){ sbx_snapshot_fault_fd(s), POLLIN, 0 };
@@ -312,7 +312,7 @@ static void test_caller_loop(void)
 	}
 	g_assert_cmpint(poll(&pfd, 1, 0), ==, 0);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	file_free(&t);
 }
 
@@ -356,7 +356,7 @@ static void test_bad_chunk(void)
 	sbx_set_log_fn(NULL, NULL);
 	g_free(buf);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	file_free(&t);
 }
 
@@ -424,7 +424,7 @@ static void test_truncated(void)
 	g_assert_cmpuint(stats(s).chunks_bad, ==, 2);
 	sbx_set_log_fn(NULL, NULL);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	/* Truncated before opening: refused at once. */
 	s = NULL;
 	g_assert_cmpint(sbx_snapshot_open(t.fd, SBX_OPEN_LAZY, &s), ==, -ENODATA);
@@ -458,7 +458,7 @@ static void test_bad_table(void)
 	g_assert_cmpuint(mk_test_open_fds(), ==, fds);
 	g_assert_cmpuint(count_maps(t.size), ==, maps);
 	s = open_lazy(t.fd, 0);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	file_free(&t);
 }
 
@@ -524,7 +524,7 @@ static void test_restore(void)
 	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_AUTO), ==, 1);
 	assert_bytes(m, t.bytes, t.size);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	file_free(&t);
 }
 
@@ -575,8 +575,8 @@ static void test_take_resize(void)
 	g_assert_cmpuint(grown[0], ==, 0);
 	g_free(grown);
 	sbx_mem_free(m);
-	sbx_snapshot_free(taken);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(taken);
+	sbx_snapshot_unref(s);
 	file_free(&t);
 }
 
@@ -611,7 +611,7 @@ static void test_working_set(void)
 	/* Inside the file: later opens prefetch it, on the service thread. */
 	g_assert_cmpint(sbx_snapshot_write_working_set(t.fd, ws, 1), ==, 0);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	s = open_lazy(t.fd, 0);
 	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
 	wait_prefetched(s);
@@ -627,7 +627,7 @@ static void test_working_set(void)
 	g_assert_cmphex(again[0], ==, want);
 	/* A second region prefetches too; SBX_OPEN_NO_PREFETCH does not. */
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	s = open_lazy(t.fd, SBX_OPEN_NO_PREFETCH);
 	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
 	g_usleep(20000);
@@ -643,12 +643,12 @@ static void test_working_set(void)
 		sbx_mem_free(m2);
 	}
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	/* Erased; a damaged one is ignored (the data still loads). */
 	g_assert_cmpint(sbx_snapshot_write_working_set(t.fd, NULL, 0), ==, 0);
 	s = open_lazy(t.fd, 0);
 	g_assert_cmpuint(stats(s).prefetch_queued, ==, 0);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	g_assert_cmpint(sbx_snapshot_write_working_set(t.fd, ws, 1), ==, 0);
 	{
 		uint8_t b = 0xff;
@@ -660,7 +660,7 @@ static void test_working_set(void)
 	g_assert_cmpuint(stats(s).chunks_prefetched, ==, 0);
 	assert_bytes(m, t.bytes, t.size);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	file_free(&t);
 }
 
@@ -706,7 +706,7 @@ static void test_prefetch_priority(void)
 	g_assert_cmpint(sbx_snapshot_service(s), ==, 0);
 	assert_bytes(m, t.bytes, t.size);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	file_free(&t);
 }
 
@@ -740,12 +740,12 @@ static void test_raw_image(void)
 	g_assert_cmpuint(stats(s).chunks_read, ==, 4);  /* once each: the view is the cache */
 	g_assert_cmpuint(stats(s).chunks_zero, ==, 2);  /* chunk 1 in region and view */
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	/* Without LAZY: a sealed copy. Errors: empty, unknown flags, NO_THREAD without LAZY. */
 	g_assert_cmpint(sbx_snapshot_open(fd, SBX_OPEN_RAW, &s), ==, 0);
 	g_assert_false(sbx_snapshot_is_lazy(s));
 	g_assert_cmpmem(sbx_snapshot_data(s), size, want, size);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	g_assert_cmpint(mk_ftruncate(fd, 0), ==, 0);
 	g_assert_cmpint(sbx_snapshot_open(fd, SBX_OPEN_LAZY | SBX_OPEN_RAW, &s), ==, -EINVAL);
 	g_assert_cmpint(sbx_snapshot_open(fd, SBX_OPEN_NO_THREAD, &s), ==, -EINVAL);
@@ -791,8 +791,8 @@ static void test_old_versions(void)
 	g_assert_cmpint(sbx_snapshot_fault_fd(s), ==, -ENOTSUP);
 	g_assert_cmpint(sbx_snapshot_write_working_set(fd, (uint64_t[1]){ 1 }, 1), ==, -EOPNOTSUPP);
 	g_assert_cmpint(sbx_snapshot_open(fd, 0, &l), ==, 0);
-	sbx_snapshot_free(l);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(l);
+	sbx_snapshot_unref(s);
 	close(fd);
 	file_free(&t);
 }
@@ -824,7 +824,7 @@ static void test_fork(void)
 	g_assert_cmpint(WTERMSIG(status), ==, SIGSEGV);
 	assert_bytes(m, t.bytes, t.size);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	file_free(&t);
 }
 
@@ -852,7 +852,7 @@ static void kill_child_loop(int fd)
 		g_assert_cmpint(sbx_mem_working_set(m, ws, 4), >=, 0);
 		g_assert_cmpint(sbx_snapshot_write_working_set(fd, ws, 4), ==, 0);
 		sbx_mem_free(m);
-		sbx_snapshot_free(s);
+		sbx_snapshot_unref(s);
 		(void)sum;
 	}
 }
@@ -880,13 +880,13 @@ static void test_killed_while_serving(void)
 		kills++;
 		g_assert_cmpint(sbx_snapshot_load(t.fd, &l), ==, 0);
 		g_assert_cmpmem(sbx_snapshot_data(l), t.size, t.bytes, t.size);
-		sbx_snapshot_free(l);
+		sbx_snapshot_unref(l);
 		s = open_lazy(t.fd, 0);
 		g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
 		assert_bytes(m, t.bytes, t.size);
 		g_assert_cmpuint(stats(s).chunks_bad, ==, 0);
 		sbx_mem_free(m);
-		sbx_snapshot_free(s);
+		sbx_snapshot_unref(s);
 	}
 	g_test_message("%u children killed while serving faults; the file loaded right after each", kills);
 	g_rand_free(rng);
@@ -949,14 +949,14 @@ static void test_alloc_failures(void)
 		fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_take(m, &taken), g_assert_null(taken));
 		g_assert_cmpint(fails, >=, 1);
 		g_assert_cmpmem(sbx_snapshot_data(taken), t.size, t.bytes, t.size);
-		sbx_snapshot_free(taken);
+		sbx_snapshot_unref(taken);
 	}
 	fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_set_working_set(s, ws, 1), (void)0);
 	g_assert_cmpint(fails, ==, 1);
 	fails = MK_FAIL_EACH_ALLOC(r, sbx_snapshot_write_working_set(t.fd, ws, 1), (void)0);
 	g_assert_cmpint(fails, >=, 2);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	file_free(&t);
 }
 

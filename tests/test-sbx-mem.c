@@ -37,6 +37,7 @@ static void test_sizes(void)
 	sbx_mem_free(m);
 	sbx_mem_free(NULL);
 	g_assert_cmpint(sbx_guest_free(NULL), ==, 0);
+	sbx_snapshot_unref(NULL);
 	sbx_snapshot_free(NULL);
 	sbx_vm_free(NULL);
 }
@@ -178,7 +179,7 @@ static void test_lifecycle(void)
 	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_AUTO), >=, 0);
 
 	/* The guest view keeps the memory alive after the host handle is gone. */
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	sbx_mem_free(m);
 	g_assert_cmpint(sbx_guest_enter(g), ==, 0);
 	g_assert_cmpint(sbx_guest_exit(g), ==, 0);
@@ -213,7 +214,7 @@ static void test_zero(void)
 	g_assert_cmpint(sbx_mem_read(m, 3 * PG, buf, PG), ==, 0);
 	g_assert_cmpint(buf[0], ==, 0x77);
 	g_assert_cmpint(buf[PG - 1], ==, 0x77);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	sbx_mem_free(m);
 }
 
@@ -363,7 +364,7 @@ static void test_threads(void)
 	g_assert_cmpuint(w[2].ok, >, 0);
 	g_assert_cmpuint(done, >, 0);
 	g_assert_cmpuint(busy, >, 0);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	g_assert_cmpint(sbx_guest_free(g), ==, 0);
 	sbx_mem_free(m);
 }
@@ -668,7 +669,7 @@ static void test_resize_snapshot(void)
 	g_assert_cmpint(((const uint8_t *)sbx_snapshot_data(s))[0], ==, pat(0, 0));
 	sbx_mem_free(m2);
 	check_pattern(m, 0, 4 * PG, 0);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	sbx_mem_free(m);
 }
 
@@ -714,8 +715,8 @@ static void test_resize_roundtrip(void)
 	g_assert_cmpint(sbx_mem_zero(m), ==, 0);
 	check_zero(m, 0, 6 * PG);
 	check_guards(m);
-	sbx_snapshot_free(s2);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s2);
+	sbx_snapshot_unref(s);
 	sbx_mem_free(m);
 }
 

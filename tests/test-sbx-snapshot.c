@@ -77,7 +77,7 @@ static void test_immutable(void)
 	g_assert_cmpint(mk_add_seals(fd, F_SEAL_FUTURE_WRITE), ==, -EPERM);
 	sbx_mem_free(m);
 	g_assert_cmpmem(sbx_snapshot_data(s), sizeof(copy), copy, sizeof(copy));
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 }
 
 static void test_restore_strategies(void)
@@ -119,7 +119,7 @@ static void test_restore_strategies(void)
 	g_assert_cmpuint(st.restores_trim, ==, 2);
 	g_assert_cmpint(sbx_snapshot_restore(m, s, 17), ==, -EINVAL);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 }
 
 static void test_restore_raw_pointer(void)
@@ -147,7 +147,7 @@ static void test_restore_raw_pointer(void)
 	assert_equals_snapshot(m, s);
 	g_assert_cmpint(sbx_mem_trim(m), ==, 0);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 }
 
 static void test_restore_other(void)
@@ -168,9 +168,9 @@ static void test_restore_other(void)
 	assert_equals_snapshot(m, b);
 	sbx_mem_free(m);
 	sbx_mem_free(m2);
-	sbx_snapshot_free(a);
-	sbx_snapshot_free(b);
-	sbx_snapshot_free(small);
+	sbx_snapshot_unref(a);
+	sbx_snapshot_unref(b);
+	sbx_snapshot_unref(small);
 }
 
 /* Many sandboxes from one snapshot share its pages; each pays only for what it writes. */
@@ -218,7 +218,7 @@ static void test_shared_cow(void)
 	assert_equals_snapshot(ms[0], s);
 	for (unsigned i = 0; i < count; i++)
 		sbx_mem_free(ms[i]);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 }
 
 static int sealed_memfd(size_t size, int seals)
@@ -248,13 +248,13 @@ static void test_import(void)
 	g_assert_cmpint(sbx_snapshot_fd(s), !=, fd);
 	close(fd);
 	g_assert_cmpuint(sbx_snapshot_size(s), ==, 4 * PG);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 
 	/* Only F_SEAL_FUTURE_WRITE: old writable mappings could still change it -> copied. */
 	fd = sealed_memfd(4 * PG, F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW);
 	g_assert_cmpint(sbx_snapshot_import(fd, 0, &s), ==, 0);
 	g_assert_false(sbx_snapshot_is_direct(s));
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	close(fd);
 
 	/* Unsealed: copied, and later changes of the source do not show through. */
@@ -264,11 +264,11 @@ static void test_import(void)
 	g_assert_cmpint(mk_pwrite_full(fd, &b, 1, 10), ==, 1);
 	g_assert_cmpint(((const uint8_t *)sbx_snapshot_data(s))[10], !=, 0x77);
 	g_assert_cmpint(mk_get_seals(sbx_snapshot_fd(s)) & F_SEAL_WRITE, ==, F_SEAL_WRITE);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	/* Sealed but copy forced. */
 	g_assert_cmpint(sbx_snapshot_import(fd, SBX_IMPORT_COPY, &s), ==, 0);
 	g_assert_false(sbx_snapshot_is_direct(s));
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	g_assert_cmpint(sbx_snapshot_import(fd, 0x80, &s), ==, -EINVAL);
 	close(fd);
 
@@ -278,7 +278,7 @@ static void test_import(void)
 	g_assert_false(sbx_snapshot_is_direct(s));
 	g_assert_cmpuint(sbx_snapshot_size(s), ==, 2 * PG);
 	g_assert_cmpint(((const uint8_t *)sbx_snapshot_data(s))[PG + 10], ==, 0);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	close(fd);
 
 	/* Empty files and non-files are refused. */
@@ -315,7 +315,7 @@ static void test_import_verity(void)
 	g_assert_cmpint(sbx_snapshot_import(fd, 0, &s), ==, 0);
 	g_assert_true(sbx_snapshot_is_direct(s));
 	g_assert_cmpmem(sbx_snapshot_data(s), sizeof(buf), buf, sizeof(buf));
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	close(fd);
 	verityfs_unmount(&v);
 }
@@ -375,7 +375,7 @@ static void test_save_load(void)
 	g_assert_cmpint(sbx_mem_fill(m, 0, 0, 64 * PG), ==, 0);
 	g_assert_cmpint(sbx_snapshot_restore(m, l, 0), ==, 64);
 	assert_equals_snapshot(m, s);
-	sbx_snapshot_free(l);
+	sbx_snapshot_unref(l);
 
 	/* One flipped data byte. */
 	g_assert_cmpint(mk_pread_full(fd, &byte, 1, f.data_off + 12345), ==, 1);
@@ -385,7 +385,7 @@ static void test_save_load(void)
 	byte ^= 0x10;
 	g_assert_cmpint(mk_pwrite_full(fd, &byte, 1, f.data_off + 12345), ==, 1);
 	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, 0);
-	sbx_snapshot_free(l);
+	sbx_snapshot_unref(l);
 
 	/* Header fields: magic, a size changed without fixing the checksum, version. */
 	g_assert_cmpint(mk_pread_full(fd, hdr, sizeof(hdr), 0), ==, 4096);
@@ -431,7 +431,7 @@ static void test_save_load(void)
 	g_unlink(path);
 	g_rmdir(dir);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 }
 
 /* Save's chunk sizes and checksums, all-zero chunks as holes, bad arguments. */
@@ -446,7 +446,7 @@ static void test_save_chunked(void)
 	g_assert_cmpint(fd, >=, 0);
 	/* Zero a stretch of 2 MiB + 64 KiB: whole chunks of every size become holes. */
 	g_assert_cmpint(sbx_mem_fill(m, 2u << 20, 0, 33 * 65536), ==, 0);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	g_assert_cmpint(sbx_snapshot_take(m, &s), ==, 0);
 	for (unsigned i = 0; i < G_N_ELEMENTS(sizes); i++)
 		for (unsigned hash = 0; hash <= 1; hash++) {
@@ -476,7 +476,7 @@ static void test_save_chunked(void)
 			g_assert_cmpuint((uint64_t)st.st_blocks * 512, <=, f.data_off + n * PG - nzero * sizes[i]);
 			g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, 0);
 			g_assert_cmpmem(sbx_snapshot_data(l), n * PG, sbx_snapshot_data(s), n * PG);
-			sbx_snapshot_free(l);
+			sbx_snapshot_unref(l);
 			free(sums);
 			free(zero);
 		}
@@ -488,7 +488,7 @@ static void test_save_chunked(void)
 	g_assert_cmpint(sbx_snapshot_save_chunked(s, -1, 0, 0), ==, -EINVAL);
 	close(fd);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 }
 
 /*
@@ -514,7 +514,7 @@ static void try_corrupt(struct corrupt_run *c, const uint8_t *buf, size_t len)
 	if (r == 0) {
 		if (c->first_loaded == UINT_MAX)
 			c->first_loaded = c->tried;
-		sbx_snapshot_free(l);
+		sbx_snapshot_unref(l);
 		return;
 	}
 	g_assert_null(l);
@@ -531,7 +531,7 @@ static void expect_loads(int fd, const uint8_t *buf, size_t len, const uint8_t *
 	g_assert_cmpint(mk_pwrite_full(fd, buf, len, 0), ==, (ssize_t)len);
 	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, 0);
 	g_assert_cmpmem(sbx_snapshot_data(l), sbx_snapshot_size(l), data, dlen);
-	sbx_snapshot_free(l);
+	sbx_snapshot_unref(l);
 }
 
 static void put_u64(uint8_t *p, uint64_t v)
@@ -727,7 +727,7 @@ static void test_save_load_corrupt(void)
 	close(c.fd);
 	g_rand_free(rand);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 }
 
 /* Make the table checksum and the header checksum right again after a change in the table. */
@@ -887,7 +887,7 @@ static void test_save_load_corrupt_v3(void)
 	g_free(bad);
 	g_rand_free(rand);
 	sbx_mem_free(m);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 }
 
 /*
@@ -934,7 +934,7 @@ static void test_alloc_failures(void)
 		});
 		g_assert_cmpint(fails, ==, 1);
 		g_assert_true(sbx_snapshot_is_direct(s2) == !copy);
-		sbx_snapshot_free(s2);
+		sbx_snapshot_unref(s2);
 		s2 = NULL;
 	}
 	close(fd);
@@ -969,9 +969,9 @@ static void test_alloc_failures(void)
 	g_assert_cmpmem(sbx_snapshot_data(s2), sbx_snapshot_size(s2),
 			sbx_snapshot_data(s), sbx_snapshot_size(s));
 	close(file);
-	sbx_snapshot_free(s2);
-	sbx_snapshot_free(s);
-	sbx_snapshot_free(base);
+	sbx_snapshot_unref(s2);
+	sbx_snapshot_unref(s);
+	sbx_snapshot_unref(base);
 	sbx_mem_free(m);
 }
 

@@ -136,7 +136,7 @@ static void region_free(struct lazy_region *lr)
 	if (lr->guest)
 		sbx_guest_free(lr->guest);
 	sbx_mem_free(lr->mem);
-	sbx_snapshot_free(lr->snap);
+	sbx_snapshot_unref(lr->snap);
 	memset(lr, 0, sizeof(*lr));
 }
 
@@ -181,7 +181,7 @@ static int save_file(const void *data, uint64_t len, const char **why)
 		r = sbx_snapshot_take(m, &s);
 	if (r == 0)
 		r = sbx_snapshot_save_chunked(s, fd, CHUNK, 0);
-	sbx_snapshot_free(s);
+	sbx_snapshot_unref(s);
 	sbx_mem_free(m);
 	if (r < 0) {
 		close(fd);

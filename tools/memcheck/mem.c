@@ -59,7 +59,7 @@ void mc_mem_free(struct mc_mem *m)
 	}
 	/* Memslots go first (the VM fd is borrowed and still open), then the memory. */
 	sbx_vm_free(m->vm);
-	sbx_snapshot_free(m->snap);
+	sbx_snapshot_unref(m->snap);
 	sbx_guest_free(m->g);
 	sbx_mem_free(m->m);
 	free(m);
@@ -134,7 +134,7 @@ int mc_mem_snapshot(struct mc_mem *m, const char **why)
 {
 	int r;
 
-	sbx_snapshot_free(m->snap);
+	sbx_snapshot_unref(m->snap);
 	m->snap = NULL;
 	r = sbx_snapshot_take(m->m, &m->snap);
 	if (r < 0)
