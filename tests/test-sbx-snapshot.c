@@ -80,6 +80,86 @@ static void test_immutable(void)
 	sbx_snapshot_unref(s);
 }
 
+/* s is still whole: its fd is the same sealed memfd, its mapping the same bytes. */
+static void assert_alive(struct sbx_snapshot *s, int fd, const struct stat *id, const uint8_t *copy,
+			 size_t len)
+{
+	struct stat st;
+
+	g_assert_cmpint(sbx_snapshot_fd(s), ==, fd);
+	g_assert_cmpint(fstat(fd, &st), ==, 0);
+	g_assert_cmpuint(st.st_dev, ==, id->st_dev);
+	g_assert_cmpuint(st.st_ino, ==, id->st_ino);
+	g_assert_cmpmem(sbx_snapshot_data(s), len, copy, len);
+}
+
+/* After the last reference went: the fd is closed and the mapping gone. Nothing in
+ * between opens a file or maps memory, so neither number can have been reused. */
+static void assert_gone(int fd, const void *data, size_t len)
+{
+	unsigned char vec[4];
+	struct stat st;
+
+	g_assert_cmpint(fstat(fd, &st), ==, -1);
+	g_assert_cmpint(errno, ==, EBADF);
+	g_assert_cmpint(mincore((void *)data, len, vec), ==, -1);
+	g_assert_cmpint(errno, ==, ENOMEM);
+}
+
+/* One snapshot of 4 pages held by nothing but the caller: its fd, identity, bytes. */
+static struct sbx_snapshot *lone(int *fd, struct stat *id, uint8_t *copy)
+{
+	struct sbx_snapshot *s;
+	struct sbx_mem *m = patterned(4, &s);
+
+	sbx_mem_free(m);   /* the region's reference */
+	*fd = sbx_snapshot_fd(s);
+	g_assert_cmpint(*fd, >=, 0);
+	g_assert_cmpint(fstat(*fd, id), ==, 0);
+	memcpy(copy, sbx_snapshot_data(s), 4 * PG);
+	return s;
+}
+
+static void test_ref_unref(void)
+{
+	uint8_t copy[4 * PG];
+	struct stat id;
+	int fd;
+	struct sbx_snapshot *s = lone(&fd, &id, copy);
+	const void *data = sbx_snapshot_data(s);
+
+	g_assert_true(sbx_snapshot_ref(s) == s);
+	g_assert_true(sbx_snapshot_ref(s) == s);
+	sbx_snapshot_unref(s);
+	assert_alive(s, fd, &id, copy, sizeof(copy));
+	sbx_snapshot_unref(s);
+	assert_alive(s, fd, &id, copy, sizeof(copy));
+	sbx_snapshot_unref(s);   /* the last one */
+	assert_gone(fd, data, sizeof(copy));
+	sbx_snapshot_unref(NULL);
+	g_assert_null(sbx_snapshot_ref(NULL));
+}
+
+/* sbx_snapshot_free, libsandbox 0.1's name, is the same operation; mixed with unref. */
+static void test_ref_free_compat(void)
+{
+	uint8_t copy[4 * PG];
+	struct stat id;
+	int fd;
+	struct sbx_snapshot *s = lone(&fd, &id, copy);
+	const void *data = sbx_snapshot_data(s);
+
+	sbx_snapshot_ref(s);
+	sbx_snapshot_ref(s);
+	sbx_snapshot_free(s);
+	assert_alive(s, fd, &id, copy, sizeof(copy));
+	sbx_snapshot_unref(s);
+	assert_alive(s, fd, &id, copy, sizeof(copy));
+	sbx_snapshot_free(s);    /* the last one */
+	assert_gone(fd, data, sizeof(copy));
+	sbx_snapshot_free(NULL);
+}
+
 static void test_restore_strategies(void)
 {
 	static const unsigned modes[] = { SBX_RESTORE_AUTO, SBX_RESTORE_COPY, SBX_RESTORE_REMAP,
@@ -979,6 +1059,8 @@ int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/sbx/snapshot/immutable", test_immutable);
+	g_test_add_func("/sbx/snapshot/ref-unref", test_ref_unref);
+	g_test_add_func("/sbx/snapshot/ref-free-compat", test_ref_free_compat);
 	g_test_add_func("/sbx/snapshot/restore-strategies", test_restore_strategies);
 	g_test_add_func("/sbx/snapshot/restore-raw-pointer", test_restore_raw_pointer);
 	g_test_add_func("/sbx/snapshot/restore-other", test_restore_other);
