@@ -259,12 +259,15 @@ int dax_session_fault(struct dax_session *s, uint64_t gpa);
 int dax_session_handle_mmio(struct dax_session *s, uint64_t phys_addr, uint8_t *data,
 			    uint32_t len, int is_write);
 /*
- * Convenience: run is the vCPU's struct kvm_run. Handles KVM_EXIT_MMIO
- * (as above) and KVM_EXIT_MEMORY_FAULT (binds; the caller re-enters; a
- * memory fault on an already bound slot is -EFAULT). Returns 1 handled,
- * 0 not ours / other exit, -errno. MT-Safe, AS-Unsafe.
+ * Convenience: run is the vCPU's struct kvm_run (<linux/kvm.h>; declared
+ * here only by name, so this header does not need the kernel's). Handles
+ * KVM_EXIT_MMIO (as above) and KVM_EXIT_MEMORY_FAULT (binds; the caller
+ * re-enters; a memory fault on an already bound slot is -EFAULT). Returns
+ * 1 handled, 0 not ours / other exit, -errno. The parameter was a void *
+ * before 0.4 (same ABI). MT-Safe, AS-Unsafe.
  */
-int dax_session_handle_kvm_exit(struct dax_session *s, void *run);
+struct kvm_run;
+int dax_session_handle_kvm_exit(struct dax_session *s, struct kvm_run *run);
 
 /*
  * Host address of gpa for request buffers living in the window: binds

@@ -600,10 +600,8 @@ out:
 	return r < 0 ? r : 1;
 }
 
-MK_EXPORT int dax_session_handle_kvm_exit(struct dax_session *s, void *runp)
+MK_EXPORT int dax_session_handle_kvm_exit(struct dax_session *s, struct kvm_run *run)
 {
-	struct kvm_run *run = runp;
-
 	if (!s || !run)
 		return -EINVAL;
 	if (run->exit_reason == KVM_EXIT_MMIO)
