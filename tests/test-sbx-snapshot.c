@@ -678,6 +678,30 @@ static void try_reserved(struct corrupt_run *c, const uint8_t *good, uint8_t *ba
 	}
 }
 
+/*
+ * n random corruptions of good: 1 to 16 random bytes overwritten, none in
+ * [skip_from, skip_to) (a range whose changes are allowed to load); a try
+ * only where some byte really changed.
+ */
+static void try_random(struct corrupt_run *c, const uint8_t *good, uint8_t *bad, size_t len,
+		       unsigned n, GRand *rand, size_t skip_from, size_t skip_to)
+{
+	for (unsigned i = 0; i < n; i++) {
+		bool changed = false;
+		memcpy(bad, good, len);
+		for (int j = g_rand_int_range(rand, 1, 17); j > 0; j--) {
+			size_t at = (size_t)g_rand_int_range(rand, 0, (gint32)len);
+			uint8_t v = (uint8_t)g_rand_int(rand);
+			if (at >= skip_from && at < skip_to)
+				continue;
+			changed |= v != good[at];
+			bad[at] = v;
+		}
+		if (changed)
+			try_corrupt(c, bad, len);
+	}
+}
+
 /* A version-2 file (as releases before 0.3 wrote them) of data. */
 static void write_v2(int fd, const void *data, size_t size)
 {
@@ -765,18 +789,7 @@ static void test_save_load_corrupt(void)
 	try_corrupt(&c, bad, LEN);
 	per_class[k++] = c.tried;
 	/* 6. 3,000 random corruptions: 1 to 16 random bytes overwritten anywhere. */
-	for (unsigned i = 0; i < 3000; i++) {
-		bool changed = false;
-		memcpy(bad, good, LEN);
-		for (int j = g_rand_int_range(rand, 1, 17); j > 0; j--) {
-			size_t at = (size_t)g_rand_int_range(rand, 0, LEN);
-			uint8_t v = (uint8_t)g_rand_int(rand);
-			changed |= v != good[at];
-			bad[at] = v;
-		}
-		if (changed)
-			try_corrupt(&c, bad, LEN);
-	}
+	try_random(&c, good, bad, LEN, 3000, rand, 0, 0);
 	per_class[k++] = c.tried;
 	/* 7. Version 1 files with a corruption a version-1 checksum cannot see. */
 	memcpy(bad, good, LEN);
@@ -937,20 +950,7 @@ static void test_save_load_corrupt_v3(void)
 	try_corrupt(&c, bad, len);
 	per_class[k++] = c.tried;
 	/* 7. 3,000 random corruptions: 1 to 16 random bytes outside the working set. */
-	for (unsigned i = 0; i < 3000; i++) {
-		bool changed = false;
-		memcpy(bad, good, len);
-		for (int j = g_rand_int_range(rand, 1, 17); j > 0; j--) {
-			size_t at = (size_t)g_rand_int_range(rand, 0, (gint32)len);
-			uint8_t v = (uint8_t)g_rand_int(rand);
-			if (at >= f.ws_off && at < f.data_off)
-				continue;
-			changed |= v != good[at];
-			bad[at] = v;
-		}
-		if (changed)
-			try_corrupt(&c, bad, len);
-	}
+	try_random(&c, good, bad, len, 3000, rand, f.ws_off, f.data_off);
 	per_class[k++] = c.tried;
 	g_test_message("corrupted version-3 files refused: %u of %u (bit flips %u, byte values %u, "
 		       "length %u, consistent headers %u, consistent tables %u, swapped chunks %u, "
