@@ -19,16 +19,16 @@ bool mk_in_microvm(void)
 	return v && *v;
 }
 
-/* $MEMKIT_MICROVM, else the installed runner, else the source tree's. */
+/* $MEMKIT_MICROVM, else the runner installed beside the tools (make install
+ * puts scripts/memkit-microvm there). Never the source tree: the tests point
+ * $MEMKIT_MICROVM at its copy (AM_TESTS_ENVIRONMENT). */
 static const char *runner_path(void)
 {
 	const char *env = getenv("MEMKIT_MICROVM");
 
 	if (env && *env)
 		return env;
-	if (access(MK_PKGLIBEXECDIR "/memkit-microvm", X_OK) == 0)
-		return MK_PKGLIBEXECDIR "/memkit-microvm";
-	return MK_SRCDIR "/scripts/memkit-microvm";
+	return MK_PKGLIBEXECDIR "/memkit-microvm";
 }
 
 /* The release the runner would boot for kernel, or NULL. */
