@@ -2,7 +2,7 @@
 /*
  * Pools: the lifecycle (creating, attaching, registering, freeing,
  * unlinking, removing). The top of libshm: on top of the chunk table
- * (chunk.c), the user table (users.c) and reclaim (walk.c), which
+ * (chunk.c), the user table (users.c) and reclaim (reclaim.c), which
  * registering calls when the user table is full.
  */
 #include "config.h"

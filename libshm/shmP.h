@@ -582,8 +582,24 @@ int shma_open_pool_file(int dirfd, const char *fname, bool rdonly);
 struct stat;
 int shma_file_ok(const struct stat *st, unsigned backend);
 
-/* walk.c: give back what dead registrants held, free their slots; returns the
- * number of slots freed, *blocks the blocks freed. */
+/* walk.c: a walk over every block of the live chunks. fn is called for each
+ * block with its start header (< 0 stops the walk, returned); gap, when not
+ * NULL, for a carved block whose header its dead carver never wrote, sized
+ * as class c. Returns 0, 1 if some chunk could not be walked to its end, or
+ * the error of a chunk that cannot be mapped. */
+typedef int (*shma_walk_fn)(struct shma_pool *p, struct shma_blk *start, uint32_t ref,
+			    uint64_t word, void *ud);
+typedef void (*shma_gap_fn)(struct shma_pool *p, struct shma_blk *start, uint32_t ref, unsigned c,
+			    void *ud);
+int shma_walk(struct shma_pool *p, shma_walk_fn fn, shma_gap_fn gap, void *ud);
+/* Map live slot i (state s): 0 with *base, 1 if it was released meanwhile, or
+ * the error of a chunk that cannot be mapped. */
+int shma_map_live(struct shma_pool *p, uint32_t i, uint64_t s, char **base);
+/* The header that carries an allocated block's owner and length, or NULL. */
+struct shma_blk *shma_data_header(struct shma_blk *start, uint64_t w, uint64_t bytes);
+
+/* reclaim.c: give back what dead registrants held, free their slots; returns
+ * the number of slots freed, *blocks the blocks freed. */
 int shma_reclaim_users(struct shma_pool *p, int *blocks);
 void shma_disown(struct shma_pool *p, unsigned owner);
 
