@@ -137,25 +137,6 @@ void shma_disown(struct shma_pool *p, unsigned owner)
 		shma_walk(p, disown_fn, NULL, &o);
 }
 
-/* Map every live chunk (so that a reclaim never stops half-way for want of one). */
-static int map_all(struct shma_pool *p)
-{
-	uint32_t hwm = MK_MIN(__atomic_load_n(&p->root->hwm, __ATOMIC_ACQUIRE), p->max_chunks);
-
-	for (uint32_t i = 0; i < hwm; i++) {
-		uint64_t s = __atomic_load_n(&p->root->slots[i].state, __ATOMIC_ACQUIRE);
-		char *base;
-		int r;
-
-		if (shma_s_st(s) != SHMA_SLOT_LIVE)
-			continue;
-		r = shma_map_live(p, i, s, &base);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
 /*
  * Give back what dead registrants held, in one walk for all of them.
  * Each dead slot is first claimed (pid -> -ourpid, one CAS), so exactly one
@@ -173,7 +154,7 @@ int shma_reclaim_users(struct shma_pool *p, int *blocks)
 
 	*blocks = 0;
 	memset(&o, 0, sizeof(o));
-	r = map_all(p);
+	r = shma_map_all(p);     /* so that a reclaim never stops half-way for want of one */
 	if (r < 0)
 		return r;
 	for (unsigned u = 0; u < SHMA_MAX_USERS; u++) {

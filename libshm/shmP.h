@@ -592,9 +592,8 @@ typedef int (*shma_walk_fn)(struct shma_pool *p, struct shma_blk *start, uint32_
 typedef void (*shma_gap_fn)(struct shma_pool *p, struct shma_blk *start, uint32_t ref, unsigned c,
 			    void *ud);
 int shma_walk(struct shma_pool *p, shma_walk_fn fn, shma_gap_fn gap, void *ud);
-/* Map live slot i (state s): 0 with *base, 1 if it was released meanwhile, or
- * the error of a chunk that cannot be mapped. */
-int shma_map_live(struct shma_pool *p, uint32_t i, uint64_t s, char **base);
+/* Map every live chunk: 0, or the error of one that cannot be mapped. */
+int shma_map_all(struct shma_pool *p);
 /* The header that carries an allocated block's owner and length, or NULL. */
 struct shma_blk *shma_data_header(struct shma_blk *start, uint64_t w, uint64_t bytes);
 

@@ -65,7 +65,7 @@ struct shma_blk *shma_data_header(struct shma_blk *start, uint64_t w, uint64_t b
  * or a memfd chunk this process was never sent (-ENXIO). Never skipped
  * silently: a walk that cannot see every chunk cannot count or reclaim.
  */
-int shma_map_live(struct shma_pool *p, uint32_t i, uint64_t s, char **base)
+static int map_live(struct shma_pool *p, uint32_t i, uint64_t s, char **base)
 {
 	int r = shma_map_slot(p, i, s, base);
 
@@ -75,6 +75,38 @@ int shma_map_live(struct shma_pool *p, uint32_t i, uint64_t s, char **base)
 		return 1;
 	/* Still LIVE and its file gone: slots leave LIVE before their file does. */
 	return r == -ESTALE ? -EBADMSG : r;
+}
+
+/*
+ * The first live slot from *i on (below the high-water mark), mapped: 0 with
+ * *i, *s and *base; 1 when there is none; or the error of map_live.
+ */
+static int next_live(struct shma_pool *p, uint32_t *i, uint64_t *s, char **base)
+{
+	uint32_t hwm = MK_MIN(__atomic_load_n(&p->root->hwm, __ATOMIC_ACQUIRE), p->max_chunks);
+
+	for (; *i < hwm; (*i)++) {
+		int r;
+
+		*s = __atomic_load_n(&p->root->slots[*i].state, __ATOMIC_ACQUIRE);
+		if (shma_s_st(*s) != SHMA_SLOT_LIVE)
+			continue;
+		r = map_live(p, *i, *s, base);
+		if (r <= 0)
+			return r;
+	}
+	return 1;
+}
+
+int shma_map_all(struct shma_pool *p)
+{
+	uint64_t s;
+	char *base;
+	int r;
+
+	for (uint32_t i = 0; (r = next_live(p, &i, &s, &base)) == 0; i++)
+		;
+	return r < 0 ? r : 0;
 }
 
 /*
@@ -102,21 +134,11 @@ int shma_walk(struct shma_pool *p, shma_walk_fn fn, shma_gap_fn gap, void *ud)
 static int walk_gaps_pinned(struct shma_pool *p, shma_walk_fn fn, shma_gap_fn gap, void *ud)
 {
 	struct shma_root *rt = p->root;
-	int incomplete = 0;
-	uint32_t hwm = MK_MIN(__atomic_load_n(&rt->hwm, __ATOMIC_ACQUIRE), p->max_chunks);
+	int incomplete = 0, r;
+	uint64_t s, end;
+	char *base;
 
-	for (uint32_t i = 0; i < hwm; i++) {
-		uint64_t s = __atomic_load_n(&rt->slots[i].state, __ATOMIC_ACQUIRE), end;
-		char *base;
-		int r;
-
-		if (shma_s_st(s) != SHMA_SLOT_LIVE)
-			continue;
-		r = shma_map_live(p, i, s, &base);
-		if (r < 0)
-			return r;
-		if (r > 0)
-			continue;
+	for (uint32_t i = 0; (r = next_live(p, &i, &s, &base)) == 0; i++) {
 		if (shma_s_kind(s) == SHMA_KIND_DEDICATED) {
 			uint64_t off = mk_page_size() - BLK;
 			struct shma_blk *b = (struct shma_blk *)(base + off);
@@ -165,5 +187,5 @@ static int walk_gaps_pinned(struct shma_pool *p, shma_walk_fn fn, shma_gap_fn ga
 			off += shma_class_bytes(c);
 		}
 	}
-	return incomplete;
+	return r < 0 ? r : incomplete;
 }
