@@ -410,7 +410,10 @@ struct sbx_lazy_stats {
 	uint32_t thread;            /* 1: the library's service thread runs */
 	uint32_t reserved32;
 	uint64_t fault_ns[SBX_HIST_BUCKETS]; /* bucket i: faults served in [2^i, 2^(i+1)) ns */
-	uint64_t reserved[8];
+	/* Since 0.4: a version-4 file's table blocks read after open (0 for other files) */
+	uint64_t table_blocks_read;
+	uint64_t table_blocks_bad;  /* ... that failed: the chunks they describe fail */
+	uint64_t reserved[6];
 };
 /* MT-Safe, AS-Unsafe. */
 int sbx_snapshot_lazy_stats(struct sbx_snapshot *s, struct sbx_lazy_stats *out);
