@@ -249,6 +249,9 @@ int sbx_lazy_entry_slow(struct sbx_lazy *z, uint64_t k)
 	uint64_t tb = 8 * k / SBX_SNAPF_BLOCK, zb = (8 * z->f.nchunks + 8 * (k / 64)) / SBX_SNAPF_BLOCK;
 	int r;
 
+	/* Found bad already (its data, or its entry: then it is logged once, not each time). */
+	if (sbx_lazy_is_bad(z, k))
+		return -EBADMSG;
 	pthread_mutex_lock(&z->meta_lock);
 	r = load_block(z, tb, NULL, 0);
 	if (r == 0)
