@@ -41,8 +41,9 @@
 #define BUF_LEN (1u << 20)
 
 int sbx_lazy_new(int fd, const struct sbx_snapf *f, uint64_t file_size, uint64_t *sums,
-		 uint64_t *zero, uint64_t *hint, struct sbx_lazy **out)
+		 uint64_t *zero, uint64_t *idx, uint64_t *hint, struct sbx_lazy **out)
 {
+	size_t words = (size_t)sbx_bitmap_words(f->nchunks);
 	struct sbx_lazy *z = mk_calloc(1, sizeof(*z));
 	int r = -ENOMEM;
 
@@ -54,6 +55,7 @@ int sbx_lazy_new(int fd, const struct sbx_snapf *f, uint64_t file_size, uint64_t
 	z->file_size = file_size;
 	z->sums = sums;
 	z->zero = zero;
+	z->idx = idx;
 	z->hint = hint;
 	z->st.size = f->size;
 	z->st.chunk_size = f->chunk;
@@ -61,13 +63,20 @@ int sbx_lazy_new(int fd, const struct sbx_snapf *f, uint64_t file_size, uint64_t
 	z->st.chunks = f->nchunks;
 	z->st.bad_offset = UINT64_MAX;
 	z->buf_len = MK_MAX(f->chunk, BUF_LEN);
-	z->bad = mk_calloc((size_t)sbx_bitmap_words(f->nchunks), sizeof(uint64_t));
-	z->cached = mk_calloc((size_t)sbx_bitmap_words(f->nchunks), sizeof(uint64_t));
+	z->bad = mk_calloc(words, sizeof(uint64_t));
+	z->cached = mk_calloc(words, sizeof(uint64_t));
 	if (!sums)
-		z->rawzero = mk_calloc((size_t)sbx_bitmap_words(f->nchunks), sizeof(uint64_t));
+		z->rawzero = mk_calloc(words, sizeof(uint64_t));
+	if (idx) {
+		z->known = mk_calloc(words, sizeof(uint64_t));
+		z->blk_done = mk_calloc((size_t)sbx_bitmap_words(f->nblocks), sizeof(uint64_t));
+		z->blk_bad = mk_calloc((size_t)sbx_bitmap_words(f->nblocks), sizeof(uint64_t));
+		z->blk = mk_malloc(SBX_SNAPF_BLOCK);
+	}
 	z->buf = mk_malloc(z->buf_len);
 	z->fbuf = mk_malloc(f->chunk);
-	if (!z->bad || !z->cached || (!sums && !z->rawzero) || !z->buf || !z->fbuf)
+	if (!z->bad || !z->cached || (!sums && !z->rawzero) || !z->buf || !z->fbuf ||
+	    (idx && (!z->known || !z->blk_done || !z->blk_bad || !z->blk)))
 		goto fail;
 	r = z->fd = mk_dup_cloexec(fd);
 	if (r >= 0)
@@ -93,6 +102,7 @@ int sbx_lazy_new(int fd, const struct sbx_snapf *f, uint64_t file_size, uint64_t
 	}
 	pthread_mutex_init(&z->lock, NULL);
 	pthread_mutex_init(&z->svc_lock, NULL);
+	pthread_mutex_init(&z->meta_lock, NULL);
 	*out = z;
 	return 0;
 fail:
@@ -101,6 +111,7 @@ fail:
 fail_arrays:
 	free(sums);
 	free(zero);
+	free(idx);
 	free(hint);
 	return r;
 }
@@ -114,6 +125,7 @@ void sbx_lazy_free(struct sbx_lazy *z)
 		/* Initialised together with the last fd: the locks exist. */
 		pthread_mutex_destroy(&z->lock);
 		pthread_mutex_destroy(&z->svc_lock);
+		pthread_mutex_destroy(&z->meta_lock);
 	}
 	if (z->fd >= 0)
 		mk_close(z->fd);
@@ -127,6 +139,11 @@ void sbx_lazy_free(struct sbx_lazy *z)
 		mk_close(z->epfd);
 	free(z->sums);
 	free(z->zero);
+	free(z->idx);
+	free(z->known);
+	free(z->blk_done);
+	free(z->blk_bad);
+	free(z->blk);
 	free(z->hint);
 	free(z->bad);
 	free(z->cached);
@@ -138,8 +155,9 @@ void sbx_lazy_free(struct sbx_lazy *z)
 
 /*
  * Mark chunk k bad (once), count and log it: err -EBADMSG (a the sum
- * computed), -ENODATA (a the bytes the file had), else a read error.
- * Returns -EBADMSG, what every user of a bad chunk gets.
+ * computed), -ENODATA (a the bytes the file had), -EUCLEAN (its table
+ * entry is bad: a its table block, UINT64_MAX: the entry), else a read
+ * error. Returns -EBADMSG, what every user of a bad chunk gets.
  */
 static int mark_bad(struct sbx_lazy *z, uint64_t k, int err, uint64_t a)
 {
@@ -159,11 +177,93 @@ static int mark_bad(struct sbx_lazy *z, uint64_t k, int err, uint64_t a)
 		sbx_refuse(LOG_ERR, "lazy snapshot: chunk %" PRIu64 " (data offset %" PRIu64 ", file "
 			   "offset %" PRIu64 ", %zu bytes): the file ends %" PRIu64 " bytes into it; "
 			   "never mapped, accesses to it fail", k, off, z->f.data_off + off, n, a);
+	else if (err == -EUCLEAN)
+		sbx_refuse(LOG_ERR, "lazy snapshot: chunk %" PRIu64 " (data offset %" PRIu64 ", file "
+			   "offset %" PRIu64 ", %zu bytes): its table %s%" PRIu64 " is bad; never "
+			   "mapped, accesses to it fail", k, off, z->f.data_off + off, n,
+			   a == UINT64_MAX ? "entry" : "block ", a == UINT64_MAX ? k : a);
 	else
 		sbx_refuse(LOG_ERR, "lazy snapshot: chunk %" PRIu64 " (data offset %" PRIu64 ", file "
 			   "offset %" PRIu64 ", %zu bytes): read error %d; never mapped, accesses to "
 			   "it fail", k, off, z->f.data_off + off, n, err);
 	return -EBADMSG;
+}
+
+/*
+ * Version 4: table block b checked against the index and decoded
+ * (meta_lock held), its bytes at p when got (what a pread gave for it) is
+ * SBX_SNAPF_BLOCK, or read here when p is NULL: 0, or -EBADMSG (bad for
+ * good: counted, logged once with its offset).
+ */
+static int load_block(struct sbx_lazy *z, uint64_t b, const uint8_t *p, ssize_t got)
+{
+	uint64_t off = z->f.meta_off + b * SBX_SNAPF_BLOCK, bit = 1ull << (b % 64);
+	int r;
+
+	if (z->blk_done[b / 64] & bit)
+		return z->blk_bad[b / 64] & bit ? -EBADMSG : 0;
+	if (!p) {
+		got = mk_pread_full(z->fd, z->blk, SBX_SNAPF_BLOCK, off);
+		p = z->blk;
+	}
+	r = got == SBX_SNAPF_BLOCK ? sbx_snapf_block(&z->f, b, p, z->idx[b], z->sums, z->zero,
+						     "lazy snapshot") : -EBADMSG;
+	sbx_lazy_count(z, table_blocks_read, 1);
+	if (r < 0) {
+		z->blk_bad[b / 64] |= bit;
+		sbx_lazy_count(z, table_blocks_bad, 1);
+		sbx_refuse(LOG_ERR, "lazy snapshot: table block %" PRIu64 " (file offset %" PRIu64 ") is "
+			   "bad (%s, pread gave %zd): the chunks it describes fail", b, off,
+			   got < 0 ? "read error" : got < SBX_SNAPF_BLOCK ? "the file ends in it" :
+			   "checksum or contents", got);
+	}
+	z->blk_done[b / 64] |= bit;
+	return r;
+}
+
+void sbx_lazy_table_all(struct sbx_lazy *z, uint8_t *buf, size_t len)
+{
+	uint64_t per = len / SBX_SNAPF_BLOCK;
+
+	if (!z->idx || !per)
+		return;         /* nothing to read, or a block at a time after all */
+	pthread_mutex_lock(&z->meta_lock);
+	for (uint64_t b0 = 0; b0 < z->f.nblocks; b0 += per) {
+		uint64_t n = MK_MIN(per, z->f.nblocks - b0);
+		ssize_t got = mk_pread_full(z->fd, buf, (size_t)(n * SBX_SNAPF_BLOCK),
+					    z->f.meta_off + b0 * SBX_SNAPF_BLOCK);
+
+		for (uint64_t i = 0; got >= 0 && i < n; i++) {
+			ssize_t in = got - (ssize_t)(i * SBX_SNAPF_BLOCK);
+
+			(void)load_block(z, b0 + i, buf + i * SBX_SNAPF_BLOCK,
+					 MK_MAX(MK_MIN(in, (ssize_t)SBX_SNAPF_BLOCK), 0));
+		}
+	}
+	pthread_mutex_unlock(&z->meta_lock);
+}
+
+int sbx_lazy_entry_slow(struct sbx_lazy *z, uint64_t k)
+{
+	/* The entry's block, then the zero bitmap word's. */
+	uint64_t tb = 8 * k / SBX_SNAPF_BLOCK, zb = (8 * z->f.nchunks + 8 * (k / 64)) / SBX_SNAPF_BLOCK;
+	int r;
+
+	/* Found bad already (its data, or its entry: then it is logged once, not each time). */
+	if (sbx_lazy_is_bad(z, k))
+		return -EBADMSG;
+	pthread_mutex_lock(&z->meta_lock);
+	r = load_block(z, tb, NULL, 0);
+	if (r == 0)
+		r = load_block(z, zb, NULL, 0);
+	else
+		zb = tb;
+	if (r == 0 && sbx_snapf_entry(&z->f, z->sums, z->zero, k, "lazy snapshot") < 0)
+		zb = UINT64_MAX, r = -EBADMSG;
+	if (r == 0)
+		__atomic_or_fetch(&z->known[k / 64], 1ull << (k % 64), __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&z->meta_lock);
+	return r < 0 ? mark_bad(z, k, -EUCLEAN, zb) : 0;
 }
 
 /* Check chunk k's n bytes at p (read from the file): 0 or -EBADMSG (marked). */
@@ -205,7 +305,7 @@ int sbx_lazy_read(struct sbx_lazy *z, uint64_t k, uint8_t *buf)
 	size_t n = sbx_lazy_chunk_len(z, k);
 	ssize_t got;
 
-	if (sbx_lazy_is_bad(z, k))
+	if (sbx_lazy_entry(z, k) < 0 || sbx_lazy_is_bad(z, k))
 		return -EBADMSG;
 	got = read_data(z, k << z->f.chunk_shift, buf, n);
 	if (got < 0)
@@ -225,7 +325,7 @@ int sbx_lazy_read_run(struct sbx_lazy *z, uint64_t first, unsigned n, uint8_t *b
 	if (got < 0 || (size_t)got < len)
 		return got < 0 ? (int)got : -ENODATA;
 	for (unsigned i = 0; i < n; i++)
-		if (!sbx_lazy_is_bad(z, first + i) &&
+		if (sbx_lazy_entry(z, first + i) == 0 && !sbx_lazy_is_bad(z, first + i) &&
 		    check(z, first + i, buf + ((uint64_t)i << z->f.chunk_shift),
 			  sbx_lazy_chunk_len(z, first + i)) == 0)
 			*good |= 1ull << i;

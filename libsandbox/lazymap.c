@@ -538,13 +538,16 @@ static unsigned next_run(struct sbx_lazy *z, struct sbx_lazy_map *m, uint64_t *f
  */
 static void read_ahead(struct sbx_lazy *z, struct sbx_lazy_map *m)
 {
-	uint64_t words = MK_MIN(sbx_bitmap_words(z->f.nchunks), (uint64_t)(z->buf_len / 8)), first = 0;
+	uint64_t words = MK_MIN(sbx_bitmap_words(z->f.nchunks), (uint64_t)(z->buf_len / 8)), first = 0, used;
 	uint64_t *bits = (uint64_t *)z->buf;
 	bool in = false;
 
 	memcpy(bits, m->pf, (size_t)words * 8);
 	m->pf_ahead = true;
 	pthread_mutex_unlock(&z->lock);
+	/* Version 4: the table in one read (through buf past the bits), not a block a chunk. */
+	used = MK_MIN(z->buf_len, (words * 8 + SBX_SNAPF_BLOCK - 1) / SBX_SNAPF_BLOCK * SBX_SNAPF_BLOCK);
+	sbx_lazy_table_all(z, z->buf + used, (size_t)(z->buf_len - used));
 	for (uint64_t k = 0; k <= words * 64; k++) {
 		bool want = k < words * 64 && k < z->f.nchunks && (bits[k / 64] >> (k % 64) & 1) &&
 			    !sbx_lazy_is_zero(z, k) && !sbx_lazy_is_cached(z, k);

@@ -286,15 +286,16 @@ int64_t sbx_snapshot_restore(struct sbx_mem *m, struct sbx_snapshot *s, unsigned
 int64_t sbx_mem_trim(struct sbx_mem *m);
 
 /*
- * Save to fd at offset 0 in the format of memkit-snapshot(5), version 3: a
- * 4 KiB header, a table of per-chunk checksums (CRC-32C where the CPU has
- * instructions for it, else a 64-bit hash) and a bitmap of all-zero chunks
- * (not written: holes), a working-set section, then the bytes. The fd is
+ * Save to fd at offset 0 in the format of memkit-snapshot(5), version 4: a
+ * 4 KiB header, an index of the table's 4 KiB blocks' checksums, a table
+ * of per-chunk checksums (CRC-32C where the CPU has instructions for it,
+ * else a 64-bit hash) and a bitmap of all-zero chunks (not written:
+ * holes), a working-set section, then the bytes. The fd is
  * truncated first and to the written size at the end. MT-Safe, AS-Unsafe.
  */
 int sbx_snapshot_save(const struct sbx_snapshot *s, int fd);
 /*
- * Load a file written by sbx_snapshot_save() (version 3, or 1 and 2 of
+ * Load a file written by sbx_snapshot_save() (version 4, or 1 to 3 of
  * earlier releases) into a new sealed memfd, verifying everything:
  * -EBADMSG bad magic, header, table or data checksum; -EPROTONOSUPPORT
  * unknown version; -ENODATA truncated file. Never reads all-zero chunks.
@@ -327,8 +328,10 @@ int sbx_snapshot_save_chunked(const struct sbx_snapshot *s, int fd, uint32_t chu
  * Open a snapshot file. Without SBX_OPEN_LAZY: sbx_snapshot_load() (or,
  * with SBX_OPEN_RAW, a copy of the raw image as sbx_snapshot_import() with
  * SBX_IMPORT_COPY makes). With it, in time independent of the data's size
- * (the header and chunk table only): the snapshot's bytes are paged in on
- * demand, each chunk read and verified against the table before anyone
+ * (version 4: the header and the table's index only; each table block read
+ * and verified when first needed; version 3: header and chunk table): the
+ * snapshot's bytes are paged in on demand, each chunk read and verified
+ * against the table before anyone
  * sees it (regions made from it with sbx_mem_new_from_snapshot() or
  * restored onto it, sbx_snapshot_data(), sbx_vm_bind_snapshot()), through
  * a userfaultfd. Version 1 and 2 files load eagerly (they have no chunks).
@@ -347,8 +350,8 @@ int sbx_snapshot_save_chunked(const struct sbx_snapshot *s, int fd, uint32_t chu
 #define SBX_OPEN_NO_THREAD   0x4u
 #define SBX_OPEN_NO_PREFETCH 0x8u
 int sbx_snapshot_open(int fd, unsigned flags, struct sbx_snapshot **out);
-/* Is s paged in on demand (opened with SBX_OPEN_LAZY from a version-3 file
- * or a raw image)? MT-Safe, AS-Safe. */
+/* Is s paged in on demand (opened with SBX_OPEN_LAZY from a version 3 or 4
+ * file or a raw image)? MT-Safe, AS-Safe. */
 bool sbx_snapshot_is_lazy(const struct sbx_snapshot *s);
 /*
  * The fault service's fd: readable (poll POLLIN) while faults or prefetch
@@ -381,7 +384,7 @@ int64_t sbx_mem_working_set(struct sbx_mem *m, uint64_t *bitmap, size_t nwords);
  */
 int sbx_snapshot_set_working_set(struct sbx_snapshot *s, const uint64_t *bitmap, size_t nwords);
 /*
- * Store a working set inside a version-3 snapshot file (its working-set
+ * Store a working set inside a version 3 or 4 snapshot file (its working-set
  * section, checksummed on its own): later lazy opens prefetch it.
  * -EOPNOTSUPP for a version 1 or 2 file, -EINVAL if nwords is short.
  * MT-Safe, AS-Unsafe.
@@ -410,7 +413,10 @@ struct sbx_lazy_stats {
 	uint32_t thread;            /* 1: the library's service thread runs */
 	uint32_t reserved32;
 	uint64_t fault_ns[SBX_HIST_BUCKETS]; /* bucket i: faults served in [2^i, 2^(i+1)) ns */
-	uint64_t reserved[8];
+	/* Since 0.4: a version-4 file's table blocks read after open (0 for other files) */
+	uint64_t table_blocks_read;
+	uint64_t table_blocks_bad;  /* ... that failed: the chunks they describe fail */
+	uint64_t reserved[6];
 };
 /* MT-Safe, AS-Unsafe. */
 int sbx_snapshot_lazy_stats(struct sbx_snapshot *s, struct sbx_lazy_stats *out);

@@ -170,8 +170,15 @@ int sbx_snapshot_seal_and_wrap(int fd, uint64_t size, struct sbx_snapshot **out)
 /* A snapshot paged in from z, with its read-only view. Takes z (freed on failure). */
 int sbx_snapshot_wrap_lazy(struct sbx_lazy *z, struct sbx_snapshot **out);
 
+/* ---- snapfile.c: snapshot files ---- */
+/* sbx_snapshot_save_chunked() writing version (3: what 0.3 wrote, for tests; 4). */
+int sbx_snapshot_save_version(const struct sbx_snapshot *s, int fd, uint32_t chunk_size, unsigned flags,
+			      uint32_t version);
+
 /* ---- snapfmt.c: the snapshot file format (memkit-snapshot(5)) ---- */
 #define SBX_SNAPF_HDR 4096u
+/* Version 4: the unit of table (and zero bitmap) the index checksums, and a lazy open reads. */
+#define SBX_SNAPF_BLOCK 4096u
 
 static inline uint64_t sbx_bitmap_words(uint64_t bits)
 {
@@ -185,19 +192,22 @@ static inline bool sbx_bit(const uint64_t *bm, uint64_t i)
 
 /* A parsed and checked header. */
 struct sbx_snapf {
-	uint32_t version;       /* 1, 2 or 3 */
+	uint32_t version;       /* 1 to 4 */
 	uint64_t size;          /* data bytes */
 	uint64_t data_off;
 	uint64_t data_sum;      /* versions 1 and 2: checksum of all the data */
 	uint64_t hdr_sum;       /* the header checksum (seeds the working set's) */
-	/* version 3 */
+	/* versions 3 and 4 */
 	uint32_t chunk;         /* bytes, a power of two */
 	unsigned chunk_shift;
 	uint32_t alg;           /* SBX_CHECKSUM_* of the chunks */
 	uint64_t nchunks;
 	uint64_t meta_off;      /* the table, the zero bitmap, zeros up to ws_off */
-	uint64_t meta_len;
-	uint64_t meta_sum;
+	uint64_t meta_len;      /* a multiple of SBX_SNAPF_BLOCK */
+	uint64_t meta_sum;      /* version 3: the table's checksum; 4: the index's */
+	uint64_t idx_off;       /* version 4: the index, a checksum a table block */
+	uint64_t idx_len;       /* (0 in version 3) */
+	uint64_t nblocks;       /* version 4: meta_len / SBX_SNAPF_BLOCK */
 	uint64_t ws_off;        /* the working-set section */
 	uint64_t ws_len;
 };
@@ -216,16 +226,35 @@ uint64_t sbx_snapf_hdr_sum(const uint8_t *hdr);
  * as fn's refusal at LOG_INFO. Versions 1 and 2 are read whole here.
  */
 int sbx_snapf_parse(const uint8_t *hdr, size_t n, struct sbx_snapf *f, const char *fn);
-/* The version-3 layout of size bytes in chunks of chunk bytes: 0 or -EINVAL. */
-int sbx_snapf_layout(uint64_t size, uint32_t chunk, uint32_t alg, struct sbx_snapf *f);
-/* A version-3 header of f (layout and meta_sum), checksummed, into hdr[4096]. */
+/* The version-3 or -4 layout of size bytes in chunks of chunk bytes: 0 or -EINVAL. */
+int sbx_snapf_layout(uint64_t size, uint32_t chunk, uint32_t alg, uint32_t version, struct sbx_snapf *f);
+/*
+ * After the table is encoded into meta: its checksum into f->meta_sum
+ * (version 3), or, version 4, the index of its blocks into idx (idx_len
+ * bytes, to write at idx_off) and the index's checksum into f->meta_sum.
+ */
+void sbx_snapf_seal(struct sbx_snapf *f, const uint8_t *meta, uint8_t *idx);
+/* A version-3 or -4 header of f (layout and meta_sum), checksummed, into hdr[4096]. */
 void sbx_snapf_encode(const struct sbx_snapf *f, uint8_t *hdr);
 /*
  * Check the meta_len bytes of table and zero bitmap against the header
- * and decode them into sums[nchunks] and zero[words]: 0 or -EBADMSG.
+ * (version 3) or the index idx (version 4) and decode them into
+ * sums[nchunks] and zero[words]: 0 or -EBADMSG.
  */
-int sbx_snapf_meta(const struct sbx_snapf *f, const uint8_t *meta, uint64_t *sums, uint64_t *zero,
-		   const char *fn);
+int sbx_snapf_meta(const struct sbx_snapf *f, const uint8_t *meta, const uint64_t *idx, uint64_t *sums,
+		   uint64_t *zero, const char *fn);
+/* Version 4: check the idx_len bytes of index at raw against the header, decode into idx[nblocks]. */
+int sbx_snapf_index(const struct sbx_snapf *f, const uint8_t *raw, uint64_t *idx, const char *fn);
+/*
+ * Version 4: check table block b (SBX_SNAPF_BLOCK bytes at blk) against
+ * its index entry sum and decode the entries and bitmap words it holds
+ * into sums and zero: 0 or -EBADMSG. Entries of other blocks untouched.
+ */
+int sbx_snapf_block(const struct sbx_snapf *f, uint64_t b, const uint8_t *blk, uint64_t sum,
+		    uint64_t *sums, uint64_t *zero, const char *fn);
+/* Chunk k's entry against its zero bit (both decoded): 0 or -EBADMSG. */
+int sbx_snapf_entry(const struct sbx_snapf *f, const uint64_t *sums, const uint64_t *zero, uint64_t k,
+		    const char *fn);
 void sbx_snapf_meta_encode(const struct sbx_snapf *f, const uint64_t *sums, const uint64_t *zero,
 			   uint8_t *meta);
 /*
@@ -237,14 +266,16 @@ int sbx_snapf_ws_decode(const struct sbx_snapf *f, const uint8_t *ws, uint64_t *
 void sbx_snapf_ws_encode(const struct sbx_snapf *f, const uint64_t *bits, uint8_t *ws);
 /*
  * Read fd's header (checked, and the file's length against it) and, for
- * version 3, its table and zero bitmap into new arrays (*sums, *zero:
- * free() them; NULL for versions 1 and 2) and, when ws is not NULL, its
- * working set (*ws, free() it; NULL when none was saved or it does not
- * check: logged, not an error). Errors as sbx_snapf_parse(), -ENOMEM, and
- * pread's.
+ * versions 3 and 4, its table and zero bitmap into new arrays (*sums,
+ * *zero: free() them; NULL for versions 1 and 2) and, when ws is not
+ * NULL, its working set (*ws, free() it; NULL when none was saved or it
+ * does not check: logged, not an error). With idx not NULL, a version-4
+ * file's table is not read: *idx gets its index (free() it) and *sums,
+ * *zero are all zero, for sbx_snapf_block() to fill (else *idx is NULL).
+ * Errors as sbx_snapf_parse(), -ENOMEM, and pread's.
  */
 int sbx_snapf_read(int fd, struct sbx_snapf *f, uint64_t **sums, uint64_t **zero, uint64_t **ws,
-		   const char *fn);
+		   uint64_t **idx, const char *fn);
 
 /* ---- lazy.c: a lazily loaded snapshot file, its chunks read and verified ---- */
 
@@ -260,6 +291,16 @@ struct sbx_lazy {
 	struct sbx_snapf f;       /* size, data_off, chunk, nchunks, alg (NONE: raw) */
 	uint64_t file_size;       /* a raw image's bytes at open (the rest reads as zero) */
 	uint64_t *sums, *zero;    /* the table and zero bitmap; NULL for a raw image */
+	/*
+	 * Version 4: the table's index, read at open; sums and zero filled a
+	 * table block at a time when first needed (under meta_lock). known:
+	 * chunks whose entry is decoded and checked (atomic bits); blk_done,
+	 * blk_bad: table blocks read (bad ones for good). All NULL when the
+	 * whole table was read at open (version 3) or there is none (raw).
+	 */
+	uint64_t *idx, *known, *blk_done, *blk_bad;
+	uint8_t *blk;             /* a table block's read (meta_lock) */
+	pthread_mutex_t meta_lock;
 	uint64_t *rawzero;        /* a raw image's chunks found all zero (then as zero) */
 	int cfd;                  /* memfd of size bytes: the verified chunks, holes elsewhere */
 	uint64_t *cached;         /* chunks whose every page is in cfd */
@@ -290,12 +331,13 @@ struct sbx_lazy {
 
 /*
  * A lazy snapshot of the file fd (duplicated), laid out as f with its table
- * (sums, zero: NULL for a raw image of file_size bytes) and the working
- * set to prefetch (hint, or NULL), all three taken over (freed on failure
- * too). No thread yet (lazyserve.c starts it). 0 or -errno.
+ * (sums, zero: NULL for a raw image of file_size bytes; all zero with idx,
+ * a version-4 index, to be read a block at a time) and the working set to
+ * prefetch (hint, or NULL), all four taken over (freed on failure too). No
+ * thread yet (lazyserve.c starts it). 0 or -errno.
  */
 int sbx_lazy_new(int fd, const struct sbx_snapf *f, uint64_t file_size, uint64_t *sums,
-		 uint64_t *zero, uint64_t *hint, struct sbx_lazy **out);
+		 uint64_t *zero, uint64_t *idx, uint64_t *hint, struct sbx_lazy **out);
 /* Stop the service thread, close and free (no mapping is left: regions hold references). */
 void sbx_lazy_free(struct sbx_lazy *z);
 /* Chunk k's bytes (the last chunk may be short). */
@@ -309,11 +351,34 @@ static inline bool sbx_lazy_is_bad(struct sbx_lazy *z, uint64_t k)
 {
 	return __atomic_load_n(&z->bad[k / 64], __ATOMIC_ACQUIRE) >> (k % 64) & 1;
 }
-/* Chunk k is all zero by the table (or, in a raw image, found so): never read (again). */
+/*
+ * Chunk k's table entry and zero bit read and checked (version 4: its
+ * table blocks read on first need): 0, or -EBADMSG (a table block is bad,
+ * or the entry: chunk k is marked bad, counted and logged).
+ */
+int sbx_lazy_entry_slow(struct sbx_lazy *z, uint64_t k);
+/*
+ * Version 4: every table block not read yet, in preads of len bytes
+ * through buf (the prefetch's first step: its chunks are all over the
+ * table; len < a block: none). A read error leaves them to be read one by
+ * one.
+ */
+void sbx_lazy_table_all(struct sbx_lazy *z, uint8_t *buf, size_t len);
+static inline int sbx_lazy_entry(struct sbx_lazy *z, uint64_t k)
+{
+	if (!z->known || __atomic_load_n(&z->known[k / 64], __ATOMIC_ACQUIRE) >> (k % 64) & 1)
+		return 0;
+	return sbx_lazy_entry_slow(z, k);
+}
+/*
+ * Chunk k is all zero by the table (or, in a raw image, found so): never
+ * read (again). May read its table block (false when that is bad).
+ */
 static inline bool sbx_lazy_is_zero(struct sbx_lazy *z, uint64_t k)
 {
-	return z->zero ? sbx_bit(z->zero, k)
-		       : __atomic_load_n(&z->rawzero[k / 64], __ATOMIC_ACQUIRE) >> (k % 64) & 1;
+	if (!z->zero)
+		return __atomic_load_n(&z->rawzero[k / 64], __ATOMIC_ACQUIRE) >> (k % 64) & 1;
+	return sbx_lazy_entry(z, k) == 0 && sbx_bit(z->zero, k);
 }
 static inline bool sbx_lazy_is_cached(struct sbx_lazy *z, uint64_t k)
 {

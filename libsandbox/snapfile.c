@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Snapshot files (memkit-snapshot(5); the format is snapfmt.c's): saving
- * version 3, loading versions 1, 2 and 3 into sealed memfds, every byte
- * verified before the snapshot exists; opening them (and raw memory
- * images) lazily, paged in by lazy.c; storing a working set in a file.
+ * version 4 (or 3), loading versions 1 to 4 into sealed memfds, every
+ * byte verified before the snapshot exists; opening them (and raw memory
+ * images) lazily, paged in by lazy.c (version 4: header and table index
+ * at open, the table a block at a time); storing a working set in a file.
  */
 #include "config.h"
 
@@ -70,12 +71,12 @@ static int save_data(const struct sbx_snapshot *s, int fd, const struct sbx_snap
 	return 0;
 }
 
-MK_EXPORT int sbx_snapshot_save_chunked(const struct sbx_snapshot *s, int fd, uint32_t chunk_size,
-					unsigned flags)
+int sbx_snapshot_save_version(const struct sbx_snapshot *s, int fd, uint32_t chunk_size, unsigned flags,
+			      uint32_t version)
 {
 	uint32_t alg = (flags & SBX_SAVE_HASH64) || !mk_crc32c_hw() ? SBX_CHECKSUM_HASH64
 								    : SBX_CHECKSUM_CRC32C;
-	uint8_t hdr[SBX_SNAPF_HDR], *meta = NULL, *ws = NULL, *buf = NULL;
+	uint8_t hdr[SBX_SNAPF_HDR], *meta = NULL, *ws = NULL, *buf = NULL, *idx = NULL;
 	uint64_t *sums = NULL, *zero = NULL;
 	struct sbx_snapf f;
 	ssize_t w;
@@ -83,7 +84,7 @@ MK_EXPORT int sbx_snapshot_save_chunked(const struct sbx_snapshot *s, int fd, ui
 
 	chunk_size = chunk_size ?: SBX_CHUNK_DEFAULT;
 	if (!s || fd < 0 || (flags & ~SBX_SAVE_HASH64) ||
-	    sbx_snapf_layout(s->size, chunk_size, alg, &f) < 0) {
+	    sbx_snapf_layout(s->size, chunk_size, alg, version, &f) < 0) {
 		sbx_refuse(LOG_DEBUG, "sbx_snapshot_save: snapshot %p, fd %d, chunk size %" PRIu32
 			   " (a power of two from %u to %u), flags 0x%x (known: 0x%x)", (void *)s, fd,
 			   chunk_size, SBX_CHUNK_MIN, SBX_CHUNK_MAX, flags, SBX_SAVE_HASH64);
@@ -93,9 +94,11 @@ MK_EXPORT int sbx_snapshot_save_chunked(const struct sbx_snapshot *s, int fd, ui
 	zero = mk_calloc((size_t)sbx_bitmap_words(f.nchunks), sizeof(uint64_t));
 	meta = mk_malloc((size_t)f.meta_len);
 	ws = mk_calloc(1, (size_t)f.ws_len);
+	if (f.idx_len)
+		idx = mk_malloc((size_t)f.idx_len);
 	if (s->lazy)
 		buf = mk_malloc((size_t)f.chunk + s->lazy->f.chunk);
-	if (!sums || !zero || !meta || !ws || (s->lazy && !buf)) {
+	if (!sums || !zero || !meta || !ws || (s->lazy && !buf) || (f.idx_len && !idx)) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -106,8 +109,10 @@ MK_EXPORT int sbx_snapshot_save_chunked(const struct sbx_snapshot *s, int fd, ui
 	if (r < 0)
 		goto out;
 	sbx_snapf_meta_encode(&f, sums, zero, meta);
-	f.meta_sum = sbx_hash64(meta, (size_t)f.meta_len, 0);
+	sbx_snapf_seal(&f, meta, idx);
 	w = mk_pwrite_full(fd, meta, (size_t)f.meta_len, f.meta_off);
+	if (w >= 0 && f.idx_len)
+		w = mk_pwrite_full(fd, idx, (size_t)f.idx_len, f.idx_off);
 	if (w >= 0)         /* no working set yet: zeros */
 		w = mk_pwrite_full(fd, ws, (size_t)f.ws_len, f.ws_off);
 	if (w < 0) {
@@ -126,9 +131,16 @@ out:
 	free(sums);
 	free(zero);
 	free(meta);
+	free(idx);
 	free(ws);
 	free(buf);
 	return r;
+}
+
+MK_EXPORT int sbx_snapshot_save_chunked(const struct sbx_snapshot *s, int fd, uint32_t chunk_size,
+					unsigned flags)
+{
+	return sbx_snapshot_save_version(s, fd, chunk_size, flags, 4);
 }
 
 MK_EXPORT int sbx_snapshot_save(const struct sbx_snapshot *s, int fd)
@@ -150,7 +162,7 @@ static int load_v2(int fd, const struct sbx_snapf *f, uint8_t *rw)
 	return 0;
 }
 
-/* Version 3: runs of non-zero chunks read in one pread each, every chunk checked. */
+/* Versions 3 and 4: runs of non-zero chunks read in one pread each, every chunk checked. */
 static int load_v3(int fd, const struct sbx_snapf *f, const uint64_t *sums, const uint64_t *zero,
 		   uint8_t *rw)
 {
@@ -198,7 +210,7 @@ MK_EXPORT int sbx_snapshot_load(int fd, struct sbx_snapshot **out)
 		sbx_refuse(LOG_DEBUG, "sbx_snapshot_load: fd %d, out %p", fd, (void *)out);
 		return -EINVAL;
 	}
-	r = sbx_snapf_read(fd, &f, &sums, &zero, NULL, "sbx_snapshot_load");
+	r = sbx_snapf_read(fd, &f, &sums, &zero, NULL, NULL, "sbx_snapshot_load");
 	if (r < 0)
 		return r;
 	r = sbx_snapshot_new_sealed(f.size, &mfd, &rw);
@@ -224,7 +236,7 @@ static int raw_layout(int fd, struct sbx_snapf *f, uint64_t *file_size)
 		return r;
 	if (!S_ISREG(st.st_mode) || st.st_size <= 0 ||
 	    mk_align_up((uint64_t)st.st_size, mk_page_size(), &size) < 0 ||
-	    sbx_snapf_layout(size, SBX_CHUNK_DEFAULT, SBX_CHECKSUM_CRC32C, f) < 0) {
+	    sbx_snapf_layout(size, SBX_CHUNK_DEFAULT, SBX_CHECKSUM_CRC32C, 3, f) < 0) {
 		sbx_refuse(LOG_DEBUG, "sbx_snapshot_open: fd %d is not a non-empty regular file that "
 			   "fits the address space (mode %o, %lld bytes)", fd, (unsigned)st.st_mode,
 			   (long long)st.st_size);
@@ -239,7 +251,7 @@ static int raw_layout(int fd, struct sbx_snapf *f, uint64_t *file_size)
 MK_EXPORT int sbx_snapshot_open(int fd, unsigned flags, struct sbx_snapshot **out)
 {
 	const unsigned known = SBX_OPEN_LAZY | SBX_OPEN_RAW | SBX_OPEN_NO_THREAD | SBX_OPEN_NO_PREFETCH;
-	uint64_t *sums = NULL, *zero = NULL, *hint = NULL, file_size = 0;
+	uint64_t *sums = NULL, *zero = NULL, *idx = NULL, *hint = NULL, file_size = 0;
 	struct sbx_snapshot *s;
 	struct sbx_lazy *z;
 	struct sbx_snapf f;
@@ -257,9 +269,13 @@ MK_EXPORT int sbx_snapshot_open(int fd, unsigned flags, struct sbx_snapshot **ou
 	if (flags & SBX_OPEN_RAW) {
 		r = raw_layout(fd, &f, &file_size);
 	} else {
-		/* The working set the file holds is prefetched, unless told not to. */
+		/*
+		 * The working set the file holds is prefetched, unless told not
+		 * to. Version 4: header and index only (O(1) of the file's size),
+		 * the table read a block at a time when first needed.
+		 */
 		r = sbx_snapf_read(fd, &f, &sums, &zero, flags & SBX_OPEN_NO_PREFETCH ? NULL : &hint,
-				   "sbx_snapshot_open");
+				   &idx, "sbx_snapshot_open");
 		/* Versions 1 and 2 have no chunks to verify one by one: read whole. */
 		if (r == 0 && f.version < 3)
 			return sbx_snapshot_load(fd, out);
@@ -269,7 +285,7 @@ MK_EXPORT int sbx_snapshot_open(int fd, unsigned flags, struct sbx_snapshot **ou
 		free(zero);
 		return r;
 	}
-	r = sbx_lazy_new(fd, &f, file_size, sums, zero, hint, &z);
+	r = sbx_lazy_new(fd, &f, file_size, sums, zero, idx, hint, &z);
 	if (r == 0)
 		r = sbx_snapshot_wrap_lazy(z, &s);
 	if (r == 0 && !(flags & SBX_OPEN_NO_THREAD)) {
@@ -284,7 +300,7 @@ MK_EXPORT int sbx_snapshot_open(int fd, unsigned flags, struct sbx_snapshot **ou
 
 MK_EXPORT int sbx_snapshot_write_working_set(int fd, const uint64_t *bitmap, size_t nwords)
 {
-	uint64_t *sums, *zero, *bits = NULL;
+	uint64_t *sums, *zero, *idx, *bits = NULL;
 	struct sbx_snapf f;
 	uint8_t *ws = NULL;
 	ssize_t w;
@@ -295,11 +311,13 @@ MK_EXPORT int sbx_snapshot_write_working_set(int fd, const uint64_t *bitmap, siz
 			   (const void *)bitmap);
 		return -EINVAL;
 	}
-	r = sbx_snapf_read(fd, &f, &sums, &zero, NULL, "sbx_snapshot_write_working_set");
+	/* Version 4: the index only (the working set is seeded with the header's checksum). */
+	r = sbx_snapf_read(fd, &f, &sums, &zero, NULL, &idx, "sbx_snapshot_write_working_set");
 	if (r < 0)
 		return r;
 	free(sums);
 	free(zero);
+	free(idx);
 	if (f.version < 3) {
 		sbx_refuse(LOG_DEBUG, "sbx_snapshot_write_working_set: a version %" PRIu32 " file has no "
 			   "working-set section", f.version);

@@ -25,6 +25,15 @@
  * snapshot, so it has its own checksum, seeded with the header checksum:
  * one left from an earlier save of the file never matches.
  *
+ * Version 4 (written since 0.4) is version 3 with a second level, so a
+ * lazy open reads a small prefix whatever the file's size: an index of
+ * one hash64 per 4096-byte block of table and zero bitmap lies at 4096
+ * (96: index offset, 104: index size, 112..4095 zero), the table after it;
+ * the header's 32 is the index's checksum, so the header covers the index
+ * and the index every table block. A lazy open reads header and index; a
+ * table block is read and checked when a chunk it describes is first
+ * needed (sbx_snapf_block()).
+ *
  * Versions 1 and 2 (still read, never written): data offset 4096, a
  * checksum of all data at 32, bytes 48..4095 zero; version 2's header
  * checksum covers the 4096 bytes, version 1's bytes 0..39 only.
@@ -51,6 +60,7 @@
 #define WS_MAGIC "MKSBXWS1"
 #define V2_RESERVED 48u     /* versions 1 and 2: bytes 48..4095 are zero */
 #define V3_RESERVED 96u
+#define V4_RESERVED 112u
 #define WS_HDR   32u
 
 static const uint64_t P1 = 0x9E3779B185EBCA87ull, P2 = 0xC2B2AE3D27D4EB4Full,
@@ -113,36 +123,54 @@ bool sbx_all_zero(const void *p, size_t n)
 #define bad_file(err, fn, fmt, ...) \
 	({ sbx_refuse(LOG_INFO, "%s: " fmt, (fn), ##__VA_ARGS__); -(err); })
 
-int sbx_snapf_layout(uint64_t size, uint32_t chunk, uint32_t alg, struct sbx_snapf *f)
+int sbx_snapf_layout(uint64_t size, uint32_t chunk, uint32_t alg, uint32_t version, struct sbx_snapf *f)
 {
 	uint64_t n, words, end;
 
 	if (!mk_is_pow2(chunk) || chunk < SBX_CHUNK_MIN || chunk > SBX_CHUNK_MAX || !size ||
-	    size > (uint64_t)(SIZE_MAX / 2) || (alg != SBX_CHECKSUM_CRC32C && alg != SBX_CHECKSUM_HASH64))
+	    size > (uint64_t)(SIZE_MAX / 2) || (alg != SBX_CHECKSUM_CRC32C && alg != SBX_CHECKSUM_HASH64) ||
+	    (version != 3 && version != 4))
 		return -EINVAL;
 	memset(f, 0, sizeof(*f));
 	n = (size + chunk - 1) / chunk;
 	words = sbx_bitmap_words(n);
-	f->version = 3;
+	f->version = version;
 	f->size = size;
 	f->chunk = chunk;
 	f->chunk_shift = mk_log2(chunk);
 	f->alg = alg;
 	f->nchunks = n;
-	f->meta_off = SBX_SNAPF_HDR;
 	/* Small numbers (n <= 2^47): no overflow below; the data end is checked. */
-	(void)mk_align_up(f->meta_off + 8 * n + 8 * words, 4096, &f->ws_off);
-	f->meta_len = f->ws_off - f->meta_off;   /* with the zero padding up to the working set */
+	(void)mk_align_up(8 * n + 8 * words, SBX_SNAPF_BLOCK, &f->meta_len);   /* with the padding */
+	if (version == 4) {
+		f->nblocks = f->meta_len / SBX_SNAPF_BLOCK;
+		f->idx_off = SBX_SNAPF_HDR;
+		(void)mk_align_up(8 * f->nblocks, 4096, &f->idx_len);
+	}
+	f->meta_off = SBX_SNAPF_HDR + f->idx_len;
+	f->ws_off = f->meta_off + f->meta_len;
 	(void)mk_align_up(WS_HDR + 8 * words, 4096, &f->ws_len);
 	f->data_off = f->ws_off + f->ws_len;
 	return mk_add_u64(f->data_off, size, &end) < 0 ? -EINVAL : 0;
+}
+
+void sbx_snapf_seal(struct sbx_snapf *f, const uint8_t *meta, uint8_t *idx)
+{
+	if (f->version == 3) {
+		f->meta_sum = sbx_hash64(meta, (size_t)f->meta_len, 0);
+		return;
+	}
+	memset(idx, 0, (size_t)f->idx_len);
+	for (uint64_t b = 0; b < f->nblocks; b++)
+		mk_put_le64(idx + 8 * b, sbx_hash64(meta + b * SBX_SNAPF_BLOCK, SBX_SNAPF_BLOCK, 0));
+	f->meta_sum = sbx_hash64(idx, (size_t)f->idx_len, 0);
 }
 
 void sbx_snapf_encode(const struct sbx_snapf *f, uint8_t *hdr)
 {
 	memset(hdr, 0, SBX_SNAPF_HDR);
 	memcpy(hdr, MAGIC, 8);
-	mk_put_le32(hdr + 8, 3);
+	mk_put_le32(hdr + 8, f->version);
 	mk_put_le32(hdr + 12, SBX_SNAPF_HDR);
 	mk_put_le64(hdr + 16, f->data_off);
 	mk_put_le64(hdr + 24, f->size);
@@ -154,16 +182,21 @@ void sbx_snapf_encode(const struct sbx_snapf *f, uint8_t *hdr)
 	mk_put_le64(hdr + 72, f->meta_off + 8 * f->nchunks);
 	mk_put_le64(hdr + 80, f->ws_off);
 	mk_put_le64(hdr + 88, f->ws_len);
+	if (f->version == 4) {
+		mk_put_le64(hdr + 96, f->idx_off);
+		mk_put_le64(hdr + 104, f->idx_len);
+	}
 	mk_put_le64(hdr + 40, sbx_snapf_hdr_sum(hdr));
 }
 
-/* Version 3's fields after the common ones: the layout must be exactly the one it implies. */
-static int parse_v3(const uint8_t *hdr, struct sbx_snapf *f, const char *fn)
+/* Versions 3 and 4: the fields after the common ones, exactly the layout they imply. */
+static int parse_chunked(const uint8_t *hdr, struct sbx_snapf *f, const char *fn)
 {
 	struct sbx_snapf want;
 	uint32_t chunk = mk_get_le32(hdr + 48), alg = mk_get_le32(hdr + 52);
+	unsigned reserved = f->version == 4 ? V4_RESERVED : V3_RESERVED;
 
-	if (sbx_snapf_layout(f->size, chunk, alg, &want) < 0)
+	if (sbx_snapf_layout(f->size, chunk, alg, f->version, &want) < 0)
 		return bad_file(EBADMSG, fn, "chunk size %" PRIu32 " or checksum %" PRIu32 " is not one "
 				"of this format's (64 KiB to 2 MiB, a power of two; 1 or 2), or %" PRIu64
 				" data bytes do not fit", chunk, alg, f->size);
@@ -176,7 +209,11 @@ static int parse_v3(const uint8_t *hdr, struct sbx_snapf *f, const char *fn)
 				" bytes in %" PRIu32 "-byte chunks", mk_get_le64(hdr + 56),
 				mk_get_le64(hdr + 64), mk_get_le64(hdr + 72), mk_get_le64(hdr + 80),
 				mk_get_le64(hdr + 16), mk_get_le64(hdr + 88), f->size, chunk);
-	if (!sbx_all_zero(hdr + V3_RESERVED, SBX_SNAPF_HDR - V3_RESERVED))
+	if (f->version == 4 && (mk_get_le64(hdr + 96) != want.idx_off || mk_get_le64(hdr + 104) != want.idx_len))
+		return bad_file(EBADMSG, fn, "index offset %" PRIu64 " and size %" PRIu64 " are not the "
+				"layout's (%" PRIu64 ", %" PRIu64 ")", mk_get_le64(hdr + 96),
+				mk_get_le64(hdr + 104), want.idx_off, want.idx_len);
+	if (!sbx_all_zero(hdr + reserved, SBX_SNAPF_HDR - reserved))
 		return bad_file(EBADMSG, fn, "reserved header bytes are not zero");
 	want.hdr_sum = f->hdr_sum;
 	want.meta_sum = mk_get_le64(hdr + 32);
@@ -205,8 +242,8 @@ int sbx_snapf_parse(const uint8_t *hdr, size_t n, struct sbx_snapf *f, const cha
 			return bad_file(ENODATA, fn, "%zu bytes are too short for a header", n);
 		if (sum != sbx_snapf_hdr_sum(hdr))
 			return bad_file(EBADMSG, fn, "header checksum mismatch");
-		if (version != 2 && version != 3)
-			return bad_file(EPROTONOSUPPORT, fn, "version %" PRIu32 " (this library reads 1..3)",
+		if (version < 2 || version > 4)
+			return bad_file(EPROTONOSUPPORT, fn, "version %" PRIu32 " (this library reads 1..4)",
 					version);
 	}
 	size = mk_get_le64(hdr + 24);
@@ -217,8 +254,8 @@ int sbx_snapf_parse(const uint8_t *hdr, size_t n, struct sbx_snapf *f, const cha
 	f->version = version;
 	f->size = size;
 	f->hdr_sum = sum;
-	if (version == 3)
-		return parse_v3(hdr, f, fn);
+	if (version >= 3)
+		return parse_chunked(hdr, f, fn);
 	if (mk_get_le64(hdr + 16) != SBX_SNAPF_HDR)
 		return bad_file(EBADMSG, fn, "data offset %" PRIu64 " (need %u)", mk_get_le64(hdr + 16),
 				SBX_SNAPF_HDR);
@@ -231,31 +268,80 @@ int sbx_snapf_parse(const uint8_t *hdr, size_t n, struct sbx_snapf *f, const cha
 	return 0;
 }
 
-int sbx_snapf_meta(const struct sbx_snapf *f, const uint8_t *meta, uint64_t *sums, uint64_t *zero,
-		   const char *fn)
+int sbx_snapf_index(const struct sbx_snapf *f, const uint8_t *raw, uint64_t *idx, const char *fn)
 {
-	uint64_t words = sbx_bitmap_words(f->nchunks), used = 8 * f->nchunks + 8 * words;
-	const uint8_t *zb = meta + 8 * f->nchunks;
+	if (sbx_hash64(raw, (size_t)f->idx_len, 0) != f->meta_sum)
+		return bad_file(EBADMSG, fn, "table index checksum mismatch");
+	if (!sbx_all_zero(raw + 8 * f->nblocks, (size_t)(f->idx_len - 8 * f->nblocks)))
+		return bad_file(EBADMSG, fn, "the padding after the table index is not zero");
+	for (uint64_t b = 0; b < f->nblocks; b++)
+		idx[b] = mk_get_le64(raw + 8 * b);
+	return 0;
+}
 
-	if (sbx_hash64(meta, (size_t)f->meta_len, 0) != f->meta_sum)
-		return bad_file(EBADMSG, fn, "chunk table checksum mismatch");
-	if (!sbx_all_zero(meta + used, (size_t)(f->meta_len - used)))
-		return bad_file(EBADMSG, fn, "the padding after the zero bitmap is not zero");
-	for (uint64_t w = 0; w < words; w++) {
-		zero[w] = mk_get_le64(zb + 8 * w);
-		/* Bits past the last chunk stay clear. */
-		if (w == words - 1 && f->nchunks % 64 && zero[w] >> (f->nchunks % 64))
-			return bad_file(EBADMSG, fn, "zero bitmap has bits past chunk %" PRIu64, f->nchunks);
-	}
-	for (uint64_t i = 0; i < f->nchunks; i++) {
-		sums[i] = mk_get_le64(meta + 8 * i);
-		if (sbx_bit(zero, i) && sums[i])
-			return bad_file(EBADMSG, fn, "chunk %" PRIu64 " is marked all zero but has a "
-					"checksum", i);
-		if (f->alg == SBX_CHECKSUM_CRC32C && sums[i] >> 32)
-			return bad_file(EBADMSG, fn, "chunk %" PRIu64 "'s CRC-32C has 64 bits", i);
+/*
+ * Decode table block b (SBX_SNAPF_BLOCK bytes of the table, zero bitmap
+ * and padding, from byte b * SBX_SNAPF_BLOCK) into sums and zero, with the
+ * checks one block allows: 0 or -EBADMSG.
+ */
+static int decode_block(const struct sbx_snapf *f, uint64_t b, const uint8_t *blk, uint64_t *sums,
+			uint64_t *zero, const char *fn)
+{
+	uint64_t words = sbx_bitmap_words(f->nchunks), tab = 8 * f->nchunks, used = tab + 8 * words;
+
+	for (uint64_t o = b * SBX_SNAPF_BLOCK, e = o + SBX_SNAPF_BLOCK; o < e; o += 8) {
+		uint64_t v = mk_get_le64(blk + o % SBX_SNAPF_BLOCK), w = (o - tab) / 8;
+
+		if (o < tab) {
+			sums[o / 8] = v;
+			if (f->alg == SBX_CHECKSUM_CRC32C && v >> 32)
+				return bad_file(EBADMSG, fn, "chunk %" PRIu64 "'s CRC-32C has 64 bits", o / 8);
+		} else if (o < used) {
+			zero[w] = v;
+			/* Bits past the last chunk stay clear. */
+			if (w == words - 1 && f->nchunks % 64 && v >> (f->nchunks % 64))
+				return bad_file(EBADMSG, fn, "zero bitmap has bits past chunk %" PRIu64,
+						f->nchunks);
+		} else if (v) {
+			return bad_file(EBADMSG, fn, "the padding after the zero bitmap is not zero");
+		}
 	}
 	return 0;
+}
+
+int sbx_snapf_block(const struct sbx_snapf *f, uint64_t b, const uint8_t *blk, uint64_t sum,
+		    uint64_t *sums, uint64_t *zero, const char *fn)
+{
+	if (sbx_hash64(blk, SBX_SNAPF_BLOCK, 0) != sum)
+		return bad_file(EBADMSG, fn, "table block %" PRIu64 " (file offset %" PRIu64 ") checksum "
+				"mismatch", b, f->meta_off + b * SBX_SNAPF_BLOCK);
+	return decode_block(f, b, blk, sums, zero, fn);
+}
+
+int sbx_snapf_entry(const struct sbx_snapf *f, const uint64_t *sums, const uint64_t *zero, uint64_t k,
+		    const char *fn)
+{
+	if (sbx_bit(zero, k) && sums[k])
+		return bad_file(EBADMSG, fn, "chunk %" PRIu64 " is marked all zero but has a checksum", k);
+	return 0;
+}
+
+int sbx_snapf_meta(const struct sbx_snapf *f, const uint8_t *meta, const uint64_t *idx, uint64_t *sums,
+		   uint64_t *zero, const char *fn)
+{
+	int r = 0;
+
+	if (f->version == 3 && sbx_hash64(meta, (size_t)f->meta_len, 0) != f->meta_sum)
+		return bad_file(EBADMSG, fn, "chunk table checksum mismatch");
+	for (uint64_t b = 0; r == 0 && b < f->meta_len / SBX_SNAPF_BLOCK; b++) {
+		const uint8_t *blk = meta + b * SBX_SNAPF_BLOCK;
+
+		r = f->version == 3 ? decode_block(f, b, blk, sums, zero, fn)
+				    : sbx_snapf_block(f, b, blk, idx[b], sums, zero, fn);
+	}
+	for (uint64_t k = 0; r == 0 && k < f->nchunks; k++)
+		r = sbx_snapf_entry(f, sums, zero, k, fn);
+	return r;
 }
 
 void sbx_snapf_meta_encode(const struct sbx_snapf *f, const uint64_t *sums, const uint64_t *zero,
@@ -337,12 +423,14 @@ static int check_length(int fd, const struct sbx_snapf *f, const char *fn)
 /*
  * Header, table and working set lie together at the file's start: one
  * read of up to PREFIX bytes gets all of them for files of up to about 2
- * GiB in 256 KiB chunks (a lazy open from a cold cache is one disk read),
- * a second read the rest, for larger ones, up to PREFIX_MAX; past that,
- * one read each.
+ * GiB in 256 KiB chunks, a second read the rest, for larger ones, up to
+ * PREFIX_MAX; past that, one read each. A lazy open of version 4 reads
+ * LAZY_PREFIX, header and the first index page (a table of up to 2 MiB:
+ * 64 GiB in 256 KiB chunks), then the working set if it wants it.
  */
-#define PREFIX     (64u << 10)
-#define PREFIX_MAX (1u << 20)
+#define PREFIX      (64u << 10)
+#define PREFIX_MAX  (1u << 20)
+#define LAZY_PREFIX (SBX_SNAPF_HDR + 4096u)
 
 /* Bytes [off, off + len) of the file: in buf (n bytes from 0), or read into tmp. NULL on error. */
 static const uint8_t *part(int fd, const uint8_t *buf, size_t n, uint64_t off, uint64_t len,
@@ -367,77 +455,127 @@ static const uint8_t *part(int fd, const uint8_t *buf, size_t n, uint64_t off, u
 	return *tmp;
 }
 
-/* The working set in the section at ws (NULL: none, or not valid: logged). */
-static int decode_ws(const struct sbx_snapf *f, const uint8_t *ws, uint64_t **out, const char *fn)
+/* The working set of the section in buf or the file (NULL: none, or not valid: logged). */
+static int read_ws(int fd, const uint8_t *buf, size_t n, const struct sbx_snapf *f, uint64_t **out,
+		   const char *fn)
 {
 	uint64_t *bits = mk_calloc((size_t)sbx_bitmap_words(f->nchunks), sizeof(uint64_t));
+	uint8_t *tmp = NULL;
+	const uint8_t *p;
+	int r = 0;
 
+	*out = NULL;
 	if (!bits)
 		return -ENOMEM;
-	if (sbx_snapf_ws_decode(f, ws, bits, fn) < 0) {
+	p = part(fd, buf, n, f->ws_off, f->ws_len, &tmp, &r, fn, "working set");
+	if (p && sbx_snapf_ws_decode(f, p, bits, fn) == 0)
+		*out = bits;
+	else
 		free(bits);
-		bits = NULL;
-	}
-	*out = bits;
-	return 0;
+	free(tmp);
+	return r == -ENODATA ? 0 : r;           /* a hint lost, nothing else */
 }
 
-/* Version 3's table (and working set) from buf (n bytes of the file's start) or the file. */
-static int read_tables(int fd, const uint8_t *buf, size_t n, const struct sbx_snapf *f,
-		       uint64_t *s, uint64_t *z, uint64_t **ws, const char *fn)
+/* Version 4's index from buf or the file into a new array (*idx). */
+static int read_index(int fd, const uint8_t *buf, size_t n, const struct sbx_snapf *f, uint64_t **idx,
+		      const char *fn)
 {
 	uint8_t *tmp = NULL;
 	const uint8_t *p;
 	int r = 0;
 
-	p = part(fd, buf, n, f->meta_off, f->meta_len, &tmp, &r, fn, "chunk table");
+	*idx = mk_calloc((size_t)f->nblocks, sizeof(uint64_t));
+	if (!*idx)
+		return -ENOMEM;
+	p = part(fd, buf, n, f->idx_off, f->idx_len, &tmp, &r, fn, "table index");
 	if (p)
-		r = sbx_snapf_meta(f, p, s, z, fn);
+		r = sbx_snapf_index(f, p, *idx, fn);
 	free(tmp);
-	tmp = NULL;
-	if (r < 0 || !ws)
-		return r;
-	p = part(fd, buf, n, f->ws_off, f->ws_len, &tmp, &r, fn, "working set");
-	if (p)
-		r = decode_ws(f, p, ws, fn);
-	else if (r == -ENODATA)
-		r = 0;          /* a hint lost, nothing else */
-	free(tmp);
+	if (r < 0) {
+		free(*idx);
+		*idx = NULL;
+	}
 	return r;
 }
 
-int sbx_snapf_read(int fd, struct sbx_snapf *f, uint64_t **sums, uint64_t **zero, uint64_t **ws,
-		   const char *fn)
+/* The table (and, version 4, its index) from buf (n bytes of the file's start) or the file. */
+static int read_tables(int fd, const uint8_t *buf, size_t n, const struct sbx_snapf *f,
+		       uint64_t *s, uint64_t *z, const char *fn)
 {
-	uint64_t *s = NULL, *z = NULL, need;
-	uint8_t *buf = mk_malloc(PREFIX), *more;
-	ssize_t n, got;
+	uint64_t *idx = NULL;
+	uint8_t *tmp = NULL;
+	const uint8_t *p;
+	int r = f->version == 4 ? read_index(fd, buf, n, f, &idx, fn) : 0;
+
+	if (r < 0)
+		return r;
+	p = part(fd, buf, n, f->meta_off, f->meta_len, &tmp, &r, fn, "chunk table");
+	if (p)
+		r = sbx_snapf_meta(f, p, idx, s, z, fn);
+	free(tmp);
+	free(idx);
+	return r;
+}
+
+/* Read [n, need) into *buf too when it is not too much (else part() reads what it needs). */
+static size_t grow(int fd, uint8_t **buf, size_t n, uint64_t need)
+{
+	uint8_t *more;
+	ssize_t got;
+
+	if (need <= n || need > PREFIX_MAX || !(more = mk_realloc(*buf, (size_t)need)))
+		return n;
+	*buf = more;
+	got = mk_pread_full(fd, more + n, (size_t)(need - n), n);
+	return got < 0 ? n : n + (size_t)got;
+}
+
+int sbx_snapf_read(int fd, struct sbx_snapf *f, uint64_t **sums, uint64_t **zero, uint64_t **ws,
+		   uint64_t **idx, const char *fn)
+{
+	size_t first = idx ? LAZY_PREFIX : PREFIX, n;
+	uint64_t *s = NULL, *z = NULL;
+	uint8_t *buf = mk_malloc(first);
+	ssize_t got;
 	int r;
 
 	*sums = *zero = NULL;
 	if (ws)
 		*ws = NULL;
+	if (idx)
+		*idx = NULL;
 	if (!buf)
 		return -ENOMEM;
-	n = mk_pread_full(fd, buf, PREFIX, 0);
-	r = n < 0 ? (int)n : sbx_snapf_parse(buf, (size_t)MK_MIN((size_t)n, (size_t)SBX_SNAPF_HDR), f, fn);
+	got = mk_pread_full(fd, buf, first, 0);
+	r = got < 0 ? (int)got : sbx_snapf_parse(buf, MK_MIN((size_t)got, (size_t)SBX_SNAPF_HDR), f, fn);
+	n = got < 0 ? 0 : (size_t)got;
 	/* Check the length before allocating anything of the sizes the header gives. */
 	if (r == 0)
 		r = check_length(fd, f, fn);
 	if (r < 0 || f->version < 3)
 		goto out;
-	need = ws ? f->ws_off + f->ws_len : f->meta_off + f->meta_len;
-	if (need > (uint64_t)n && need <= PREFIX_MAX && (more = mk_realloc(buf, (size_t)need))) {
-		buf = more;
-		got = mk_pread_full(fd, buf + n, (size_t)(need - (uint64_t)n), (uint64_t)n);
-		n = got < 0 ? n : n + got;
-	}
 	s = mk_calloc((size_t)f->nchunks, sizeof(uint64_t));
 	z = mk_calloc((size_t)sbx_bitmap_words(f->nchunks), sizeof(uint64_t));
-	r = s && z ? read_tables(fd, buf, (size_t)n, f, s, z, ws, fn) : -ENOMEM;
+	if (!s || !z) {
+		r = -ENOMEM;
+	} else if (idx && f->version == 4) {
+		/* Lazy: the index only, the table blocks when needed (their arrays zero until then). */
+		r = read_index(fd, buf, n, f, idx, fn);
+		if (r == 0 && ws)
+			r = read_ws(fd, buf, n, f, ws, fn);
+	} else {
+		n = grow(fd, &buf, n, ws ? f->ws_off + f->ws_len : f->meta_off + f->meta_len);
+		r = read_tables(fd, buf, n, f, s, z, fn);
+		if (r == 0 && ws)
+			r = read_ws(fd, buf, n, f, ws, fn);
+	}
 	if (r < 0) {
 		free(s);
 		free(z);
+		if (idx) {
+			free(*idx);
+			*idx = NULL;
+		}
 		goto out;
 	}
 	*sums = s;

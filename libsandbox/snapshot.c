@@ -330,6 +330,8 @@ MK_EXPORT int sbx_snapshot_lazy_stats(struct sbx_snapshot *s, struct sbx_lazy_st
 	LOAD(fault_ns_max);
 	LOAD(host_loads);
 	LOAD(thread);
+	LOAD(table_blocks_read);
+	LOAD(table_blocks_bad);
 	for (unsigned i = 0; i < SBX_HIST_BUCKETS; i++)
 		LOAD(fault_ns[i]);
 #undef LOAD

@@ -192,6 +192,7 @@ static void test_open(void)
 	g_assert_cmpuint(st.bytes_read, ==, 0);
 	g_assert_cmpuint(st.thread, ==, 1);
 	g_assert_cmpuint(st.bad_offset, ==, UINT64_MAX);
+	g_assert_cmpuint(st.table_blocks_read, ==, 0);          /* header and index only */
 	g_assert_cmpint(sbx_snapshot_fd(s), ==, -EOPNOTSUPP);
 	g_assert_false(sbx_snapshot_is_direct(s));
 	/* Host copies: every byte right; the zero chunks never read. */
@@ -205,6 +206,7 @@ static void test_open(void)
 	g_assert_cmpuint(st.host_loads, ==, NCH - 2);
 	g_assert_cmpuint(st.bytes_read, ==, (uint64_t)(NCH - 2) * CH);
 	g_assert_cmpuint(st.faults, ==, 0);
+	g_assert_cmpuint(st.table_blocks_read, ==, 1);          /* 32 chunks: one table block */
 	/* Reading again reads nothing more. */
 	g_assert_cmpint(sbx_mem_read(m, 5 * CH + 7, buf, 3 * CH), ==, 0);
 	g_assert_cmpmem(buf, 3 * CH, t.bytes + 5 * CH + 7, 3 * CH);
@@ -361,41 +363,50 @@ static void test_bad_chunk(void)
 }
 
 /*
- * A raw pointer's access to a bad chunk fails (SIGSEGV), never reads
- * wrong bytes, after every other chunk read right: in a child process with
- * a lazy snapshot of its own (exit 0: it read the bad chunk; 1..3: another
- * chunk was wrong or setup failed).
+ * In a child process with a lazy snapshot of its own, a raw pointer reads
+ * every step-th chunk of t's, those in [bad, bad_end) skipped, right, then
+ * touches chunk at (in that range): it must die of SIGSEGV there, never
+ * read wrong bytes (exit 0: it read the bad chunk; 1, 2: setup failed, a
+ * chunk wrong or bad; under a sanitizer its report for a fault too early).
  */
-static void test_bad_chunk_raw(void)
+static void expect_raw_fault(const struct file *t, unsigned bad, unsigned bad_end, unsigned at,
+			     unsigned step)
 {
-	struct file t;
 	int status;
-	pid_t pid;
+	pid_t pid = fork();
 
-	file_make(&t, NCH, 5);
-	file_corrupt(&t, 12, 3);
-	pid = fork();
 	g_assert_cmpint(pid, >=, 0);
 	if (pid == 0) {
 		struct sbx_snapshot *s;
 		struct sbx_mem *m;
 		const volatile uint8_t *p;
 
-		if (sbx_snapshot_open(t.fd, SBX_OPEN_LAZY, &s) < 0 || sbx_mem_new_from_snapshot(s, &m) < 0)
+		if (sbx_snapshot_open(t->fd, SBX_OPEN_LAZY, &s) < 0 || sbx_mem_new_from_snapshot(s, &m) < 0)
 			_exit(1);
 		p = sbx_mem_host_ptr(m, true);
-		for (size_t off = 0; off < t.size; off += PG)
-			if (off / CH != 12 && p[off + 1] != t.bytes[off + 1])
-				_exit(2);
+		for (size_t k = 0; k < t->size / CH; k += step)
+			for (size_t off = k * CH; (k < bad || k >= bad_end) && off < (k + 1) * CH; off += PG)
+				if (p[off + 1] != t->bytes[off + 1])
+					_exit(2);
 		/* The kernel's SIGSEGV, not a sanitizer's report and exit status. */
 		signal(SIGSEGV, SIG_DFL);
-		(void)p[12 * CH + 5];   /* SIGSEGV here */
+		(void)p[(size_t)at * CH + 5];   /* SIGSEGV here */
 		_exit(0);
 	}
 	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
 	if (!WIFSIGNALED(status))
 		g_error("the child exited %d instead of dying of SIGSEGV", WEXITSTATUS(status));
 	g_assert_cmpint(WTERMSIG(status), ==, SIGSEGV);
+}
+
+/* A raw pointer's access to a bad chunk fails (SIGSEGV) after every other chunk read right. */
+static void test_bad_chunk_raw(void)
+{
+	struct file t;
+
+	file_make(&t, NCH, 5);
+	file_corrupt(&t, 12, 3);
+	expect_raw_fault(&t, 12, 13, 12, 1);
 	file_free(&t);
 }
 
@@ -428,6 +439,27 @@ static void test_truncated(void)
 	/* Truncated before opening: refused at once. */
 	s = NULL;
 	g_assert_cmpint(sbx_snapshot_open(t.fd, SBX_OPEN_LAZY, &s), ==, -ENODATA);
+	g_free(buf);
+	file_free(&t);
+
+	/* Cut in the table after opening (version 4: read when first needed): every chunk fails. */
+	file_make(&t, NCH, 6);
+	s = open_lazy(t.fd, 0);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	g_assert_cmpint(mk_ftruncate(t.fd, t.f.meta_off + 10), ==, 0);
+	sbx_set_log_fn(log_seen_record, &log);
+	buf = g_malloc(t.size);
+	g_assert_cmpint(sbx_mem_read(m, 0, buf, 1), ==, -EBADMSG);
+	g_assert_cmpint(sbx_mem_read(m, 9 * CH, buf, CH), ==, -EBADMSG);
+	g_assert_cmpint(log_seen_read(&log, last, sizeof(last)), >=, 2);
+	g_assert_nonnull(strstr(last, "its table block 0 is bad"));
+	g_assert_cmpuint(stats(s).table_blocks_bad, ==, 1);
+	g_assert_cmpuint(stats(s).chunks_read, ==, 0);
+	g_assert_cmpuint(stats(s).chunks_bad, ==, 2);
+	sbx_set_log_fn(NULL, NULL);
+	sbx_mem_free(m);
+	sbx_snapshot_unref(s);
+	s = NULL;
 	g_assert_cmpint(mk_ftruncate(t.fd, t.f.meta_off + 10), ==, 0);
 	g_assert_cmpint(sbx_snapshot_open(t.fd, SBX_OPEN_LAZY, &s), ==, -ENODATA);
 	g_assert_null(s);
@@ -435,30 +467,149 @@ static void test_truncated(void)
 	file_free(&t);
 }
 
-/* A damaged table or header: refused, nothing left (fds, mappings). */
+/* Flip bit 0 of the byte at off of fd's file. */
+static void flip(int fd, uint64_t off)
+{
+	uint8_t b;
+
+	g_assert_cmpint(mk_pread_full(fd, &b, 1, off), ==, 1);
+	b ^= 0x01;
+	g_assert_cmpint(mk_pwrite_full(fd, &b, 1, off), ==, 1);
+}
+
+/*
+ * A damaged header or index (version 4), or header or table (version 3,
+ * read whole at open): refused, nothing left (fds, mappings). A damaged
+ * version-4 table block opens lazily (its chunks fail, test_bad_table_block)
+ * and is refused by an eager load.
+ */
 static void test_bad_table(void)
 {
 	struct file t;
-	struct sbx_snapshot *s = NULL;
+	struct sbx_snapshot *s = NULL, *l = NULL;
 	unsigned fds, maps;
-	uint8_t b;
 
 	file_make(&t, NCH, 7);
+	g_assert_cmpuint(t.f.version, ==, 4);
 	fds = mk_test_open_fds();
 	maps = count_maps(t.size);
-	for (uint64_t at = 0; at < t.f.ws_off; at += 97) {
-		g_assert_cmpint(mk_pread_full(t.fd, &b, 1, at), ==, 1);
-		b ^= 0x01;
-		g_assert_cmpint(mk_pwrite_full(t.fd, &b, 1, at), ==, 1);
+	for (uint64_t at = 0; at < t.f.meta_off; at += at >= t.f.idx_off && at < t.f.idx_off + 8 ? 1 : 97) {
+		flip(t.fd, at);
 		g_assert_cmpint(sbx_snapshot_open(t.fd, SBX_OPEN_LAZY, &s), ==, -EBADMSG);
 		g_assert_null(s);
-		b ^= 0x01;
-		g_assert_cmpint(mk_pwrite_full(t.fd, &b, 1, at), ==, 1);
+		flip(t.fd, at);
+	}
+	for (uint64_t at = t.f.meta_off; at < t.f.ws_off; at += 97) {
+		flip(t.fd, at);
+		g_assert_cmpint(sbx_snapshot_load(t.fd, &l), ==, -EBADMSG);
+		g_assert_null(l);
+		s = open_lazy(t.fd, 0);
+		sbx_snapshot_unref(s);
+		s = NULL;
+		flip(t.fd, at);
 	}
 	g_assert_cmpuint(mk_test_open_fds(), ==, fds);
 	g_assert_cmpuint(count_maps(t.size), ==, maps);
+	/* Version 3 (what 0.3 wrote): its table is read at open, a flip in it refused there. */
+	{
+		struct sbx_snapshot *from;
+		uint8_t hdr[4096];
+
+		g_assert_cmpint(sbx_snapshot_load(t.fd, &from), ==, 0);
+		g_assert_cmpint(sbx_snapshot_save_version(from, t.fd, CH, 0, 3), ==, 0);
+		sbx_snapshot_unref(from);
+		g_assert_cmpint(mk_pread_full(t.fd, hdr, sizeof(hdr), 0), ==, 4096);
+		g_assert_cmpint(sbx_snapf_parse(hdr, sizeof(hdr), &t.f, "test"), ==, 0);
+		g_assert_cmpuint(t.f.version, ==, 3);
+	}
+	for (uint64_t at = 0; at < t.f.ws_off; at += 97) {
+		flip(t.fd, at);
+		g_assert_cmpint(sbx_snapshot_open(t.fd, SBX_OPEN_LAZY, &s), ==, -EBADMSG);
+		g_assert_null(s);
+		flip(t.fd, at);
+	}
+	g_assert_cmpuint(mk_test_open_fds(), ==, fds);
+	g_assert_cmpuint(count_maps(t.size), ==, maps);
+	{
+		struct sbx_mem *m;
+		uint8_t *buf = g_malloc(t.size);
+
+		s = open_lazy(t.fd, 0);
+		g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+		g_assert_cmpint(sbx_mem_read(m, 0, buf, t.size), ==, 0);
+		g_assert_cmpmem(buf, t.size, t.bytes, t.size);
+		g_assert_cmpuint(stats(s).table_blocks_read, ==, 0);    /* version 3: none later */
+		sbx_mem_free(m);
+		sbx_snapshot_unref(s);
+		g_free(buf);
+	}
+	file_free(&t);
+}
+
+/*
+ * Version 4: open reads header and index only; a table block is read when
+ * a chunk it describes is first needed. A bad one fails exactly those
+ * chunks (host reads -EBADMSG, raw pointers SIGSEGV), counted and logged;
+ * every other chunk reads right. 1030 chunks: three table blocks (chunks
+ * 0..511, 512..1023, and 1024..1029 with the zero bitmap, which every
+ * chunk needs).
+ */
+static void test_bad_table_block(void)
+{
+	enum { N = 1030 };
+	struct log_seen log = { 0 };
+	struct file t;
+	struct sbx_snapshot *s, *l = NULL;
+	struct sbx_mem *m;
+	struct sbx_lazy_stats st;
+	char last[512];
+	uint8_t *buf = g_malloc(CH);
+
+	file_make(&t, N, 21);
+	g_assert_cmpuint(t.f.nblocks, ==, 3);
 	s = open_lazy(t.fd, 0);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	g_assert_cmpuint(stats(s).table_blocks_read, ==, 0);
+	/* Chunk 600: table block 1 and the bitmap's block 2. */
+	g_assert_cmpint(sbx_mem_read(m, 600 * CH, buf, CH), ==, 0);
+	g_assert_cmpmem(buf, CH, t.bytes + 600 * CH, CH);
+	g_assert_cmpuint(stats(s).table_blocks_read, ==, 2);
+	sbx_mem_free(m);
 	sbx_snapshot_unref(s);
+
+	flip(t.fd, t.f.meta_off + SBX_SNAPF_BLOCK + 8 * (700 - 512) + 2);    /* chunk 700's entry */
+	g_assert_cmpint(sbx_snapshot_load(t.fd, &l), ==, -EBADMSG);            /* eager: at once */
+	g_assert_null(l);
+	sbx_set_log_fn(log_seen_record, &log);
+	s = open_lazy(t.fd, 0);
+	g_assert_cmpint(sbx_mem_new_from_snapshot(s, &m), ==, 0);
+	for (unsigned k = 0; k < N; k += 37) {
+		int r = sbx_mem_read(m, (uint64_t)k * CH, buf, CH);
+
+		if (k >= 512 && k < 1024) {
+			g_assert_cmpint(r, ==, -EBADMSG);
+		} else {
+			g_assert_cmpint(r, ==, 0);
+			g_assert_cmpmem(buf, CH, t.bytes + (size_t)k * CH, CH);
+		}
+	}
+	g_assert_cmpint(sbx_mem_read(m, 511 * CH, buf, CH), ==, 0);
+	g_assert_cmpint(sbx_mem_read(m, 1024 * CH, buf, CH), ==, 0);
+	g_assert_cmpint(sbx_mem_read(m, 512 * CH + 77, buf, 1), ==, -EBADMSG);
+	g_assert_cmpint(sbx_mem_write_u8(m, 1023 * CH, 1), ==, -EBADMSG);
+	st = stats(s);
+	g_assert_cmpuint(st.table_blocks_bad, ==, 1);
+	g_assert_cmpuint(st.table_blocks_read, ==, 3);
+	g_assert_cmpuint(st.chunks_bad, ==, 14 + 2);     /* 518, 555, ..., 999 (step 37); 512, 1023 */
+	g_assert_cmpint(log_seen_read(&log, last, sizeof(last)), >=, 2);
+	g_assert_nonnull(strstr(last, "its table block 1 is bad; never mapped, accesses to it fail"));
+	sbx_set_log_fn(NULL, NULL);
+	sbx_mem_free(m);
+	sbx_snapshot_unref(s);
+	/* A raw pointer: chunks in other blocks read right, one in the bad block faults. */
+	expect_raw_fault(&t, 512, 1024, 700, 29);
+	expect_raw_fault(&t, 512, 1024, 1023, 97);
+	g_free(buf);
 	file_free(&t);
 }
 
@@ -970,6 +1121,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/sbx/lazy/bad-chunk-raw-pointer", test_bad_chunk_raw);
 	g_test_add_func("/sbx/lazy/truncated", test_truncated);
 	g_test_add_func("/sbx/lazy/bad-table", test_bad_table);
+	g_test_add_func("/sbx/lazy/bad-table-block", test_bad_table_block);
 	g_test_add_func("/sbx/lazy/restore", test_restore);
 	g_test_add_func("/sbx/lazy/take-resize", test_take_resize);
 	g_test_add_func("/sbx/lazy/working-set", test_working_set);

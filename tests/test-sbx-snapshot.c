@@ -445,7 +445,7 @@ static void test_save_load(void)
 	g_assert_cmpint(fd, >=, 0);
 	g_assert_cmpint(sbx_snapshot_save(s, fd), ==, 0);
 	file_layout(fd, &f);
-	g_assert_cmpuint(f.version, ==, 3);
+	g_assert_cmpuint(f.version, ==, 4);
 	g_assert_cmpuint(f.chunk, ==, SBX_CHUNK_DEFAULT);
 	g_assert_cmpuint(f.size, ==, 64 * PG);
 	g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, 0);
@@ -483,12 +483,12 @@ static void test_save_load(void)
 		g_assert_cmpint(mk_pwrite_full(fd, bad, sizeof(bad), 0), ==, 4096);
 		g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -EBADMSG);
 		memcpy(bad, hdr, sizeof(bad));
-		bad[8] = 4;
+		bad[8] = 5;
 		rewrite_header_checksum(bad);
 		g_assert_cmpint(mk_pwrite_full(fd, bad, sizeof(bad), 0), ==, 4096);
 		g_assert_cmpint(sbx_snapshot_load(fd, &l), ==, -EPROTONOSUPPORT);
 		/* A consistent header claiming a huge size: refused before allocating. */
-		g_assert_cmpint(sbx_snapf_layout(1ull << 40, SBX_CHUNK_MIN, f.alg, &huge), ==, 0);
+		g_assert_cmpint(sbx_snapf_layout(1ull << 40, SBX_CHUNK_MIN, f.alg, 4, &huge), ==, 0);
 		huge.meta_sum = f.meta_sum;
 		sbx_snapf_encode(&huge, bad);
 		g_assert_cmpint(mk_pwrite_full(fd, bad, sizeof(bad), 0), ==, 4096);
@@ -537,7 +537,7 @@ static void test_save_chunked(void)
 
 			g_assert_cmpint(sbx_snapshot_save_chunked(s, fd, sizes[i], hash ? SBX_SAVE_HASH64 : 0),
 					==, 0);
-			g_assert_cmpint(sbx_snapf_read(fd, &f, &sums, &zero, NULL, "test"), ==, 0);
+			g_assert_cmpint(sbx_snapf_read(fd, &f, &sums, &zero, NULL, NULL, "test"), ==, 0);
 			g_assert_cmpuint(f.chunk, ==, sizes[i]);
 			g_assert_cmpuint(f.alg, ==, hash || !mk_crc32c_hw() ? SBX_CHECKSUM_HASH64
 									: SBX_CHECKSUM_CRC32C);
@@ -824,20 +824,47 @@ static void test_save_load_corrupt(void)
 	sbx_snapshot_unref(s);
 }
 
-/* Make the table checksum and the header checksum right again after a change in the table. */
-static void mend_table(uint8_t *file, const struct sbx_snapf *f)
+/* Version 4: the index's checksum and the header checksum right again after a change in the index. */
+static void mend_index(uint8_t *file, const struct sbx_snapf *f)
 {
-	put_u64(file + 32, sbx_hash64(file + f->meta_off, (size_t)f->meta_len, 0));
+	put_u64(file + 32, sbx_hash64(file + f->idx_off, (size_t)f->idx_len, 0));
 	rewrite_header_checksum(file);
 }
 
 /*
- * Version 3: a flip anywhere but in the working-set section (a prefetch
- * hint written after the snapshot, checked on its own when a lazy load
- * reads it) is refused; consistent headers and tables with a field
- * changed are refused by the field checks and the chunk checksums.
+ * Make the table's checksums right again after a change in the table:
+ * version 3 its checksum, version 4 its blocks' in the index and the
+ * index's; then the header checksum.
  */
-static void test_save_load_corrupt_v3(void)
+static void mend_table(uint8_t *file, const struct sbx_snapf *f)
+{
+	if (f->version == 3) {
+		put_u64(file + 32, sbx_hash64(file + f->meta_off, (size_t)f->meta_len, 0));
+		rewrite_header_checksum(file);
+		return;
+	}
+	for (uint64_t b = 0; b < f->nblocks; b++)
+		put_u64(file + f->idx_off + 8 * b,
+			sbx_hash64(file + f->meta_off + b * SBX_SNAPF_BLOCK, SBX_SNAPF_BLOCK, 0));
+	mend_index(file, f);
+}
+
+/* Past the used bytes of the index (version 4) or the table: padding, one bit a byte is tried. */
+static bool in_padding(const struct sbx_snapf *f, size_t i)
+{
+	if (f->version == 4 && i >= f->idx_off + 8 * f->nblocks && i < f->meta_off)
+		return true;
+	return i >= f->meta_off + 24;
+}
+
+/*
+ * Versions 3 and 4: a flip anywhere but in the working-set section (a
+ * prefetch hint written after the snapshot, checked on its own when a lazy
+ * load reads it) is refused; consistent headers, indexes and tables with a
+ * field changed are refused by the field checks, the table blocks' and the
+ * chunks' checksums.
+ */
+static void corrupt_chunked(uint32_t version)
 {
 	enum { NPG = 32 };              /* 128 KiB: two 64 KiB chunks */
 	struct corrupt_run c = { .first_loaded = UINT_MAX };
@@ -851,8 +878,9 @@ static void test_save_load_corrupt_v3(void)
 
 	c.fd = mk_memfd_create("sbx-corrupt3", 0);
 	g_assert_cmpint(c.fd, >=, 0);
-	g_assert_cmpint(sbx_snapshot_save_chunked(s, c.fd, SBX_CHUNK_MIN, 0), ==, 0);
+	g_assert_cmpint(sbx_snapshot_save_version(s, c.fd, SBX_CHUNK_MIN, 0, version), ==, 0);
 	file_layout(c.fd, &f);
+	g_assert_cmpuint(f.version, ==, version);
 	g_assert_cmpuint(f.nchunks, ==, 2);
 	len = (size_t)(f.data_off + NPG * PG);
 	good = g_malloc(len + PG + 1);
@@ -860,10 +888,10 @@ static void test_save_load_corrupt_v3(void)
 	g_assert_cmpint(mk_pread_full(c.fd, good, len + 1, 0), ==, (ssize_t)len);
 	expect_loads(c.fd, good, len, sbx_snapshot_data(s), NPG * PG);
 
-	/* 1. Every bit of header, table, bitmap and padding; 4,000 data bits; the working set loads. */
+	/* 1. Every bit of header, index, table, bitmap and padding; 4,000 data bits; the working set loads. */
 	for (size_t i = 0; i < f.ws_off; i++)
 		for (unsigned b = 0; b < 8; b++) {
-			if (i >= 4096 + 24 && b != (i % 8))
+			if (in_padding(&f, i) && b != (i % 8))
 				continue;       /* padding: one bit a byte */
 			memcpy(bad, good, len);
 			bad[i] ^= (uint8_t)(1u << b);
@@ -893,7 +921,7 @@ static void test_save_load_corrupt_v3(void)
 	try_extended(&c, good, bad, len);
 	per_class[k++] = c.tried;
 	/* 4. Consistent headers: a field changed, the header checksum made right. */
-	try_reserved(&c, good, bad, len, 96);
+	try_reserved(&c, good, bad, len, version == 4 ? 112 : 96);
 	{
 		const uint64_t chunks[] = { 0, 4096, 32768, 65535, 131072, 3u << 16, 2u << 20, 4u << 20,
 					    UINT32_MAX };
@@ -901,12 +929,13 @@ static void test_save_load_corrupt_v3(void)
 		const uint64_t algs[] = { 0, 3, 0x100, UINT32_MAX,
 					  f.alg == SBX_CHECKSUM_CRC32C ? SBX_CHECKSUM_HASH64 : SBX_CHECKSUM_CRC32C };
 		const int64_t deltas[] = { -4096, -8, -1, 1, 8, 4096, 1ll << 40 };
-		const unsigned fields[] = { 16, 24, 56, 64, 72, 80, 88 };
-		const uint64_t two[] = { 2 };   /* a version-2 reading of a version-3 header */
+		const unsigned fields[] = { 16, 24, 56, 64, 72, 80, 88, 96, 104 };
+		/* A version-2 reading of the header, and one as the other of 3 and 4. */
+		const uint64_t other[] = { 2, version == 4 ? 3 : 4 };
 
 		try_field(&c, good, bad, len, 48, 4, chunks, G_N_ELEMENTS(chunks));
 		try_field(&c, good, bad, len, 52, 4, algs, G_N_ELEMENTS(algs));
-		for (unsigned i = 0; i < G_N_ELEMENTS(fields); i++) {
+		for (unsigned i = 0; i < G_N_ELEMENTS(fields) - (version == 4 ? 0 : 2); i++) {
 			uint64_t v, vals[G_N_ELEMENTS(deltas)];
 
 			memcpy(&v, good + fields[i], 8);
@@ -914,7 +943,7 @@ static void test_save_load_corrupt_v3(void)
 				vals[d] = GUINT64_FROM_LE(v) + (uint64_t)deltas[d];
 			try_field(&c, good, bad, len, fields[i], 8, vals, G_N_ELEMENTS(vals));
 		}
-		try_field(&c, good, bad, len, 8, 4, two, 1);
+		try_field(&c, good, bad, len, 8, 4, other, G_N_ELEMENTS(other));
 	}
 	per_class[k++] = c.tried;
 	/* 5. Consistent tables: a field changed, table and header checksums made right. */
@@ -942,6 +971,12 @@ static void test_save_load_corrupt_v3(void)
 		mend_table(bad, &f);
 		try_corrupt(&c, bad, len);
 	}
+	for (size_t i = (size_t)f.idx_off; version == 4 && i < f.meta_off; i += i < f.idx_off + 8 ? 1 : 89) {
+		memcpy(bad, good, len);
+		bad[i] ^= 0x04;                                 /* the index, its checksum made right */
+		mend_index(bad, &f);
+		try_corrupt(&c, bad, len);
+	}
 	per_class[k++] = c.tried;
 	/* 6. The two chunks swapped (each intact, the order not). */
 	memcpy(bad, good, (size_t)f.data_off);
@@ -952,10 +987,10 @@ static void test_save_load_corrupt_v3(void)
 	/* 7. 3,000 random corruptions: 1 to 16 random bytes outside the working set. */
 	try_random(&c, good, bad, len, 3000, rand, f.ws_off, f.data_off);
 	per_class[k++] = c.tried;
-	g_test_message("corrupted version-3 files refused: %u of %u (bit flips %u, byte values %u, "
+	g_test_message("corrupted version-%u files refused: %u of %u (bit flips %u, byte values %u, "
 		       "length %u, consistent headers %u, consistent tables %u, swapped chunks %u, "
 		       "random %u); %u changes in the working-set section loaded the right bytes",
-		       c.refused, c.tried, per_class[0], per_class[1] - per_class[0],
+		       version, c.refused, c.tried, per_class[0], per_class[1] - per_class[0],
 		       per_class[2] - per_class[1], per_class[3] - per_class[2],
 		       per_class[4] - per_class[3], per_class[5] - per_class[4],
 		       per_class[6] - per_class[5], ignored);
@@ -969,6 +1004,16 @@ static void test_save_load_corrupt_v3(void)
 	g_rand_free(rand);
 	sbx_mem_free(m);
 	sbx_snapshot_unref(s);
+}
+
+static void test_save_load_corrupt_v3(void)
+{
+	corrupt_chunked(3);
+}
+
+static void test_save_load_corrupt_v4(void)
+{
+	corrupt_chunked(4);
 }
 
 /*
@@ -1036,7 +1081,7 @@ static void test_alloc_failures(void)
 			g_assert_cmpint(mk_pread_full(file, now, 64 << 10, 0), ==, before.st_size);
 			g_assert_cmpmem(now, before.st_size, old, before.st_size);
 		});
-		g_assert_cmpint(fails, ==, 4);  /* checksums, zero bitmap, table, working set */
+		g_assert_cmpint(fails, ==, 5);  /* checksums, zero bitmap, table, index, working set */
 		g_free(old);
 		g_free(now);
 	}
@@ -1046,7 +1091,8 @@ static void test_alloc_failures(void)
 		g_assert_null(s2);
 		g_assert_cmpuint(mk_test_open_fds(), ==, fds);
 	});
-	g_assert_cmpint(fails, ==, 4);  /* the table's bytes, checksums, zero bitmap; the snapshot */
+	/* The table's bytes, checksums, zero bitmap, the index; the snapshot. */
+	g_assert_cmpint(fails, ==, 5);
 	g_assert_cmpmem(sbx_snapshot_data(s2), sbx_snapshot_size(s2),
 			sbx_snapshot_data(s), sbx_snapshot_size(s));
 	close(file);
@@ -1072,6 +1118,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/sbx/snapshot/save-chunked", test_save_chunked);
 	g_test_add_func("/sbx/snapshot/save-load-corrupt", test_save_load_corrupt);
 	g_test_add_func("/sbx/snapshot/save-load-corrupt-v3", test_save_load_corrupt_v3);
+	g_test_add_func("/sbx/snapshot/save-load-corrupt-v4", test_save_load_corrupt_v4);
 	g_test_add_func("/sbx/snapshot/alloc-failures", test_alloc_failures);
 	return g_test_run();
 }
