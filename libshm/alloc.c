@@ -54,15 +54,57 @@ static int bump_in(struct shma_pool *p, struct shma_rec *rec, uint32_t idx, uint
 	return 0;
 }
 
-/* Carve a fresh block of class c: current chunk, any chunk with room, a new chunk. */
-static int carve(struct shma_pool *p, struct shma_rec *rec, unsigned c, uint32_t *ref,
-		 struct shma_blk **blk)
+/*
+ * Carve for this thread's cache tc (entered): from its chunk (at first
+ * the pool's current one), and once that is full from a new chunk that
+ * becomes its own; -ENOENT if none (the pool is full: the shared chunks
+ * then). Each thread carving in a chunk of its own keeps its blocks, and
+ * so the pages and cache lines it touches, apart from other threads' and
+ * processes': interleaved, every thread's live set spreads over every
+ * page of the pool (bench-shm, 2 processes at 100k live: ~2x the time
+ * of the same two with a pool each).
+ */
+static int carve_own(struct shma_pool *p, struct shma_rec *rec, struct shma_tcache *tc,
+		     uint64_t bytes, uint32_t *ref, struct shma_blk **blk)
+{
+	uint32_t idx = tc->carve;
+	int r;
+
+	if (idx >= p->max_chunks)
+		idx = __atomic_load_n(&p->root->cur, __ATOMIC_ACQUIRE);
+	if (idx < p->max_chunks) {
+		r = bump_in(p, rec, idx, bytes, ref, blk);
+		if (r == 0)
+			tc->carve = idx;
+		if (r != -ENOENT)
+			return r;
+	}
+	r = shma_add_chunk(p, SHMA_KIND_REGULAR, p->chunk_size, &idx);
+	if (r < 0)
+		return -ENOENT;
+	tc->carve = idx;
+	return bump_in(p, rec, idx, bytes, ref, blk);
+}
+
+/*
+ * Carve a fresh block of class c: the chunk of this thread's cache tc (if
+ * any) or a new one of its own, else the current chunk, any chunk with
+ * room, a new chunk.
+ */
+static int carve(struct shma_pool *p, struct shma_rec *rec, struct shma_tcache *tc, unsigned c,
+		 uint32_t *ref, struct shma_blk **blk)
 {
 	struct shma_root *rt = p->root;
 	uint64_t bytes = shma_class_bytes(c);
 
 	/* The class, for reclaim to size the block should we die carving it. */
 	__atomic_store_n(&rec->in->ref, c, __ATOMIC_RELAXED);
+	if (tc) {
+		int r = carve_own(p, rec, tc, bytes, ref, blk);
+
+		if (r != -ENOENT)
+			return r;
+	}
 
 	for (int tries = 0; tries < 8; tries++) {
 		uint32_t cur = __atomic_load_n(&rt->cur, __ATOMIC_ACQUIRE), hwm, idx;
@@ -231,7 +273,7 @@ static int take_block(struct shma_pool *p, struct shma_tcache *tc, unsigned c, u
 
 		r = shma_pop(p, rec, c, refp, bp);
 		if (r == -ENOENT) {
-			r = carve(p, rec, c, refp, bp);
+			r = carve(p, rec, tc, c, refp, bp);
 			*genp = 1;
 			break;
 		}

@@ -252,6 +252,7 @@ static struct shma_tcache *tc_slow(struct shma_pool *p)
 	tc->pool = p;
 	tc->owner = owner;
 	tc->mark = shma_blk_word(0, 0, owner);
+	tc->carve = SHMA_SLOTS_MAX;
 	tc->busy = 0;
 	memset(tc->n, 0, sizeof(tc->n));
 	__atomic_store_n(&tc->serial, p->serial, __ATOMIC_RELAXED);

@@ -197,16 +197,18 @@ int shma_free_handle(struct shma_pool *pool, const struct shma_handle *handle);
 
 /*
  * Thread caches (LIBSHM_0.4). Each thread keeps a small cache of free
- * blocks per size class and pool object (at most 32 blocks and 32 KiB a
- * class): shma_free puts a block there and shma_alloc takes it back
+ * blocks per size class and pool object (at most 128 blocks and 256 KiB
+ * a class): shma_free puts a block there and shma_alloc takes it back
  * without touching the shared free lists. A cached block is free (its
  * handles are stale) and its header names the caching process, so a
  * process killed with blocks in its caches loses none: shma_pool_reclaim
  * gives them back. A thread's exit, shma_pool_free, and shma_pool_trim
  * (for the calling thread) put cached blocks back on the shared lists;
  * blocks in other live threads' caches stay there, and trim cannot
- * release their chunks. The environment variable LIBSHM_TCACHE=0 (read at
- * load) turns caches off.
+ * release their chunks. A thread with a cache carves fresh blocks from a
+ * chunk of its own (the pool's current chunk at first, then new chunks as
+ * each fills), so its blocks share pages with no other thread's. The
+ * environment variable LIBSHM_TCACHE=0 (read at load) turns caches off.
  *
  * shma_flush_cache puts the calling thread's cached blocks of this pool
  * (every attachment of it in this process) back on the shared lists, e.g.

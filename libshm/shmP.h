@@ -456,8 +456,8 @@ static inline unsigned shma_own_slot(const struct shma_pool *p)
  * there uses the shared lists instead).
  */
 #define SHMA_TC_POOLS 4
-#define SHMA_TC_CAP 32                  /* blocks per class at most ... */
-#define SHMA_TC_BYTES (32u << 10)       /* ... and bytes per class at most */
+#define SHMA_TC_CAP 128                 /* blocks per class at most ... */
+#define SHMA_TC_BYTES (256u << 10)      /* ... and bytes per class at most */
 enum { SHMA_TC_FREE = 0, SHMA_TC_OWNED = 1, SHMA_TC_BOUND = 2, SHMA_TC_CLOSING = 3 };
 
 struct shma_tcache {
@@ -467,6 +467,8 @@ struct shma_tcache {
 	unsigned owner;                 /* the user slot cached headers name */
 	int busy;
 	uint64_t mark;                  /* shma_blk_word(0, 0, owner): | class, | generation */
+	uint32_t carve;                 /* the regular chunk this thread carves from (alloc.c's
+					 * carve); SHMA_SLOTS_MAX: none yet */
 	uint8_t n[SHMA_NCLASSES];
 	uint32_t ref[SHMA_NCLASSES][SHMA_TC_CAP];
 };
