@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sys/mman.h>
 
 #include "common/kvm.h"
 #include "common/macro.h"
@@ -76,6 +77,18 @@ MK_EXPORT int sbx_vm_mem_new_gmem(struct sbx_vm *vm, uint64_t size, unsigned fla
 		return r;
 	}
 	m->gmem = g;
+	if (!g->kept) {
+		/* The memslot's host address, away from the window (gmem.c says why). */
+		void *p;
+		r = mk_mmap(NULL, (size_t)size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+			    MAP_NORESERVE, -1, 0, &p);
+		if (r < 0) {
+			sbx_mem_unref_internal(m);
+			return r;
+		}
+		g->slot_hva = p;
+		g->slot_len = (size_t)size;
+	}
 	if (g->kept && (r = sbx_gmem_map(m)) < 0) {
 		sbx_refuse(LOG_DEBUG, "%s: mapping the guest_memfd failed (%d)", fn, r);
 		sbx_mem_unref_internal(m);

@@ -18,6 +18,13 @@
  * check_memory_region_flags), so after a guest could write, every restore
  * rewrites the whole region.
  *
+ * KVM takes a guest_memfd memslot's pages from the guest_memfd, but its
+ * MMU notifier still watches the memslot's host address range: if that
+ * were the window, every map and unmap would zap the guest's mappings of
+ * the whole region (the guest then refaults every page it touches). A
+ * region not kept mapped gives KVM a reservation of its own instead,
+ * which nothing ever maps (gmem-vm.c makes it).
+ *
  * Calls only common/, snapshot.c and dirty.c (sandboxP.h).
  */
 #include "config.h"
@@ -59,6 +66,8 @@ void sbx_gmem_free(struct sbx_gmem *g)
 	if (!g)
 		return;
 	pthread_mutex_destroy(&g->lock);
+	if (g->slot_hva)
+		mk_munmap(g->slot_hva, g->slot_len);
 	if (g->fd >= 0)
 		mk_close(g->fd);
 	free(g);

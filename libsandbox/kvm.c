@@ -107,16 +107,18 @@ static struct sbx_binding *find(struct sbx_vm *vm, uint32_t slot, struct sbx_bin
 }
 
 /*
- * A guest_memfd region's memslot (KVM_SET_USER_MEMORY_REGION2). Its host
- * address is the region's (mapped only inside calls unless kept): KVM
- * takes the guest's pages from the guest_memfd. KVM refuses read-only and
+ * A guest_memfd region's memslot (KVM_SET_USER_MEMORY_REGION2): KVM takes
+ * the guest's pages from the guest_memfd. Its host address is the mapping
+ * when kept, else a reservation nothing maps (gmem.c says why, and that
+ * KVM's own accesses through it fail). KVM refuses read-only and
  * dirty-logged guest_memfd memslots (Linux 7.2): -EOPNOTSUPP then.
  */
 static int bind_gmem(struct sbx_vm *vm, struct sbx_mem *m, uint32_t slot, uint32_t kflags,
 		     uint64_t gpa, const char *fn)
 {
+	void *hva = m->gmem->kept ? (void *)m->base : m->gmem->slot_hva;
 	int r = mk_kvm_set_memslot_gmem(vm->vm_fd, slot, kflags | KVM_MEM_GUEST_MEMFD, gpa,
-					m->size, m->base, m->gmem->fd, 0);
+					m->size, hva, m->gmem->fd, 0);
 
 	if (r == -EINVAL && (kflags & (KVM_MEM_READONLY | KVM_MEM_LOG_DIRTY_PAGES))) {
 		sbx_refuse(LOG_DEBUG, "%s: this kernel's KVM takes no %s on a guest_memfd memslot",

@@ -455,6 +455,9 @@ struct sbx_gmem {
 	bool kept;                /* SBX_GMEM_KEEP_MAPPED: mapped for the region's life */
 	pthread_mutex_t lock;     /* users, and the window's mapping */
 	unsigned users;           /* host copies and exclusive operations mapping it */
+	void *slot_hva;           /* not kept: the memslot's host address, a PROT_NONE
+				     reservation of slot_len bytes that is never mapped */
+	size_t slot_len;
 };
 /* Wrap fd (taken on success). */
 int sbx_gmem_new(int fd, bool kept, struct sbx_gmem **out);
