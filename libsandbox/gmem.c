@@ -25,7 +25,7 @@
  * region not kept mapped gives KVM a reservation of its own instead,
  * which nothing ever maps (gmem-vm.c makes it).
  *
- * Calls only common/, snapshot.c and dirty.c (sandboxP.h).
+ * Calls only common/, snapfmt.c and dirty.c (sandboxP.h).
  */
 #include "config.h"
 
@@ -128,18 +128,6 @@ void sbx_gmem_release(struct sbx_mem *m)
 	pthread_mutex_unlock(&g->lock);
 }
 
-/* The region is based on s now (its bytes are s's): the record starts empty. */
-void sbx_gmem_adopt(struct sbx_mem *m, struct sbx_snapshot *s)
-{
-	if (m->snap != s) {
-		sbx_snapshot_unref(m->snap);
-		m->snap = sbx_snapshot_ref(s);
-	}
-	m->snap_len = m->size;
-	sbx_dirty_clear(m);
-	m->untracked = false;
-}
-
 int sbx_gmem_punch(struct sbx_mem *m, uint64_t off, uint64_t len)
 {
 	return mk_fallocate(m->gmem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
@@ -166,7 +154,7 @@ int sbx_gmem_rewrite(struct sbx_mem *m, struct sbx_snapshot *s)
 		if (!punched || !sbx_all_zero(s->ro + off, n))
 			memcpy(m->base + off, s->ro + off, n);
 	}
-	sbx_gmem_adopt(m, s);
+	sbx_dirty_rebase(m, s);
 	return 0;
 }
 

@@ -79,7 +79,7 @@ MK_EXPORT int sbx_snapshot_take(struct sbx_mem *m, struct sbx_snapshot **out)
 	(void)sbx_dirty_collect(m);
 	/* guest_memfd keeps its bytes (they are the snapshot's): no remap. */
 	if (m->gmem)
-		sbx_gmem_adopt(m, s);
+		sbx_dirty_rebase(m, s);
 	else
 		r = sbx_mem_remap(m, s);
 	if (r < 0) {

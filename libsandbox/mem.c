@@ -446,13 +446,7 @@ int sbx_mem_remap(struct sbx_mem *m, struct sbx_snapshot *snap)
 		sbx_lazy_map_free(old);
 	}
 	m->lmap = lm;
-	if (m->snap != snap) {
-		sbx_snapshot_unref(m->snap);
-		m->snap = sbx_snapshot_ref(snap);
-	}
-	m->snap_len = m->size;
-	sbx_dirty_clear(m);
-	m->untracked = false;
+	sbx_dirty_rebase(m, snap);
 	return 0;
 }
 

@@ -434,6 +434,8 @@ int sbx_lazy_start(struct sbx_lazy *z);
 /* ---- dirty.c: the dirty record (host marks + fetched KVM dirty logs) ---- */
 void sbx_dirty_mark(struct sbx_mem *m, uint64_t off, uint64_t len);
 void sbx_dirty_clear(struct sbx_mem *m);
+/* The region is based on s now, all of it (its bytes are s's): the record starts empty. */
+void sbx_dirty_rebase(struct sbx_mem *m, struct sbx_snapshot *s);
 uint64_t sbx_dirty_count(const struct sbx_mem *m);
 /* Call fn on each run of set (want = true) or clear pages; pages visited or fn's error. */
 int64_t sbx_dirty_for_runs(struct sbx_mem *m, bool want,
@@ -468,8 +470,6 @@ int sbx_gmem_map(struct sbx_mem *m);
 /* The window: mapped from the first hold to the last release (no-ops when kept). */
 int sbx_gmem_hold(struct sbx_mem *m);
 void sbx_gmem_release(struct sbx_mem *m);
-/* Rebase on s (its bytes are the region's now): record cleared. */
-void sbx_gmem_adopt(struct sbx_mem *m, struct sbx_snapshot *s);
 /* Give [off, off + len) back (reads as zero). */
 int sbx_gmem_punch(struct sbx_mem *m, uint64_t off, uint64_t len);
 /* Make the whole region s's bytes (window held, exclusive) and rebase on s. */
