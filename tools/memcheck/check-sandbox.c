@@ -61,7 +61,8 @@ static bool fixture_open(const struct mc_opts *o, struct fixture *f, uint64_t si
 	else
 		r = mc_mem_new(size, &f->mem, &why);
 	if (r < 0) {
-		setup_failed(o, kind, flags, why, r, res);
+		/* The region itself: the flags are the binding's, not yet asked for. */
+		setup_failed(o, kind, 0, why, r, res);
 		goto fail;
 	}
 	r = mc_mem_bind(f->mem, &f->vm, MC_SLOT_TEST, MC_GPA_TEST, flags, &why);
