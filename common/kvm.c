@@ -108,6 +108,33 @@ int mk_kvm_delete_memslot(int vm_fd, uint32_t slot)
 	return mk_kvm_set_memslot(vm_fd, slot, 0, 0, 0, NULL);
 }
 
+int mk_kvm_create_guest_memfd(int vm_fd, uint64_t size, uint64_t flags)
+{
+	struct kvm_create_guest_memfd g = { .size = size, .flags = flags };
+	long r = kvm_ioctl(vm_fd, KVM_CREATE_GUEST_MEMFD, (unsigned long)&g);
+
+	/* KVM makes it O_CLOEXEC-less on some kernels: set it either way. */
+	if (r >= 0)
+		(void)fcntl((int)r, F_SETFD, FD_CLOEXEC);
+	return (int)r;
+}
+
+int mk_kvm_set_memslot_gmem(int vm_fd, uint32_t slot, uint32_t flags, uint64_t gpa,
+			    uint64_t size, void *hva, int gmem_fd, uint64_t gmem_off)
+{
+	struct kvm_userspace_memory_region2 region = {
+		.slot = slot,
+		.flags = flags,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)hva,
+		.guest_memfd_offset = gmem_off,
+		.guest_memfd = (uint32_t)gmem_fd,
+	};
+
+	return (int)kvm_ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION2, (unsigned long)&region);
+}
+
 int mk_kvm_get_dirty_log(int vm_fd, uint32_t slot, uint64_t *bitmap)
 {
 	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };

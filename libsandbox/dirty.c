@@ -3,7 +3,8 @@
  * The dirty record of a region: one bit per page written since the last
  * snapshot, restore or remap, set by host copies (sbx_dirty_mark) and by
  * the KVM dirty logs of the region's bindings once fetched
- * (sbx_dirty_collect). Restore walks its runs.
+ * (sbx_dirty_collect). Restore walks its runs; a region rebased on a
+ * snapshot (sbx_dirty_rebase) starts an empty record.
  */
 #include "config.h"
 
@@ -33,6 +34,17 @@ void sbx_dirty_mark(struct sbx_mem *m, uint64_t off, uint64_t len)
 void sbx_dirty_clear(struct sbx_mem *m)
 {
 	memset(m->dirty, 0, m->dirty_words * sizeof(uint64_t));
+}
+
+void sbx_dirty_rebase(struct sbx_mem *m, struct sbx_snapshot *s)
+{
+	if (m->snap != s) {
+		sbx_snapshot_unref(m->snap);
+		m->snap = sbx_snapshot_ref(s);
+	}
+	m->snap_len = m->size;
+	sbx_dirty_clear(m);
+	m->untracked = false;
 }
 
 uint64_t sbx_dirty_count(const struct sbx_mem *m)

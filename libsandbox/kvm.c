@@ -106,6 +106,31 @@ static struct sbx_binding *find(struct sbx_vm *vm, uint32_t slot, struct sbx_bin
 	return NULL;
 }
 
+/*
+ * A guest_memfd region's memslot (KVM_SET_USER_MEMORY_REGION2): KVM takes
+ * the guest's pages from the guest_memfd. Its host address is the mapping
+ * when kept, else a reservation nothing maps (gmem.c says why, and that
+ * KVM's own accesses through it fail). KVM refuses read-only and
+ * dirty-logged guest_memfd memslots (Linux 7.2): -EOPNOTSUPP then.
+ */
+static int bind_gmem(struct sbx_vm *vm, struct sbx_mem *m, uint32_t slot, uint32_t kflags,
+		     uint64_t gpa, const char *fn)
+{
+	void *hva = m->gmem->kept ? (void *)m->base : m->gmem->slot_hva;
+	int r = mk_kvm_set_memslot_gmem(vm->vm_fd, slot, kflags | KVM_MEM_GUEST_MEMFD, gpa,
+					m->size, hva, m->gmem->fd, 0);
+
+	if (r == -EINVAL && (kflags & (KVM_MEM_READONLY | KVM_MEM_LOG_DIRTY_PAGES))) {
+		sbx_refuse(LOG_DEBUG, "%s: this kernel's KVM takes no %s on a guest_memfd memslot",
+			   fn, kflags & KVM_MEM_READONLY ? "read-only binding" : "dirty logging");
+		return -EOPNOTSUPP;
+	}
+	if (r == -EINVAL)
+		sbx_refuse(LOG_DEBUG, "%s: KVM_SET_USER_MEMORY_REGION2 refused the guest_memfd "
+			   "region (a guest_memfd binds only into the VM that made it)", fn);
+	return r;
+}
+
 static int bind_common(struct sbx_vm *vm, struct sbx_mem *m, struct sbx_snapshot *s,
 		       uint32_t slot, uint64_t gpa, unsigned flags, const char *fn)
 {
@@ -144,7 +169,10 @@ static int bind_common(struct sbx_vm *vm, struct sbx_mem *m, struct sbx_snapshot
 			return -ENOMEM;
 		}
 	}
-	r = mk_kvm_set_memslot(vm->vm_fd, slot, kflags, gpa, size, (void *)hva);
+	if (m && m->gmem)
+		r = bind_gmem(vm, m, slot, kflags, gpa, fn);
+	else
+		r = mk_kvm_set_memslot(vm->vm_fd, slot, kflags, gpa, size, (void *)hva);
 	if (r < 0) {
 		sbx_refuse(LOG_DEBUG, "%s: KVM_SET_USER_MEMORY_REGION of memslot %" PRIu32
 			   " at 0x%" PRIx64 " (%" PRIu64 " bytes) refused (%d)", fn, slot, gpa, size, r);

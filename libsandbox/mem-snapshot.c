@@ -77,7 +77,11 @@ MK_EXPORT int sbx_snapshot_take(struct sbx_mem *m, struct sbx_snapshot **out)
 		goto out;
 	/* Guest writes up to now are in the snapshot: drop their log bits. */
 	(void)sbx_dirty_collect(m);
-	r = sbx_mem_remap(m, s);
+	/* guest_memfd keeps its bytes (they are the snapshot's): no remap. */
+	if (m->gmem)
+		sbx_dirty_rebase(m, s);
+	else
+		r = sbx_mem_remap(m, s);
 	if (r < 0) {
 		sbx_snapshot_unref(s);
 		goto out;
@@ -150,8 +154,9 @@ MK_EXPORT int64_t sbx_snapshot_restore(struct sbx_mem *m, struct sbx_snapshot *s
 		 * Copy-back keeps every page mapped (a guest's mapping stays
 		 * valid, nothing to fault in again); DONTNEED frees the private
 		 * copies and lets the next access fault in the snapshot page.
+		 * guest_memfd has no snapshot page under it: TRIM copies too.
 		 */
-		bool trim = flags == SBX_RESTORE_TRIM;
+		bool trim = flags == SBX_RESTORE_TRIM && !m->gmem;
 
 		/* A lazy copy-back reads chunk by chunk through one buffer (before any change). */
 		if (m->lmap && !trim && !(m->scratch = mk_malloc(s->lazy->f.chunk))) {
@@ -194,7 +199,8 @@ MK_EXPORT int64_t sbx_mem_trim(struct sbx_mem *m)
 	r = sbx_excl_begin(m, "sbx_mem_trim");
 	if (r < 0)
 		return r;
-	if (!m->snap) {
+	/* Nothing to give back: guest_memfd pages are not the snapshot's. */
+	if (!m->snap || m->gmem) {
 		sbx_excl_end(m);
 		return 0;
 	}

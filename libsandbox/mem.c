@@ -70,6 +70,7 @@ static void mem_release(struct sbx_mem *m)
 	}
 	if (m->base)
 		mk_unmap_guarded(m->base, m->size, m->page);
+	sbx_gmem_free(m->gmem);
 	sbx_snapshot_unref(m->snap);
 	free(m->dirty);
 	free(m);
@@ -103,7 +104,6 @@ MK_EXPORT int sbx_mem_new(uint64_t size, struct sbx_mem **out)
 MK_EXPORT int sbx_mem_new_from_snapshot(struct sbx_snapshot *snap, struct sbx_mem **out)
 {
 	struct sbx_mem *m;
-	void *p;
 	int r;
 
 	if (!snap || !out) {
@@ -111,21 +111,34 @@ MK_EXPORT int sbx_mem_new_from_snapshot(struct sbx_snapshot *snap, struct sbx_me
 			   (void *)snap, (void *)out);
 		return -EINVAL;
 	}
-	r = mem_alloc(snap->size, &m, "sbx_mem_new_from_snapshot");
+	/* Reserve region + guards as PROT_NONE, then put the file over the middle. */
+	r = sbx_mem_new_reserved(snap->size, "sbx_mem_new_from_snapshot", &m);
 	if (r < 0)
 		return r;
-	/* Reserve region + guards as PROT_NONE, then put the file over the middle. */
+	r = sbx_mem_remap(m, snap);
+	if (r < 0) {
+		mem_release(m);
+		return r;
+	}
+	*out = m;
+	return 0;
+}
+
+int sbx_mem_new_reserved(uint64_t size, const char *fn, struct sbx_mem **out)
+{
+	struct sbx_mem *m;
+	void *p;
+	int r;
+
+	r = mem_alloc(size, &m, fn);
+	if (r < 0)
+		return r;
 	r = mk_map_guarded(m->size, m->page, PROT_NONE, 0, &p);
 	if (r < 0) {
 		mem_release(m);
 		return r;
 	}
 	m->base = p;
-	r = sbx_mem_remap(m, snap);
-	if (r < 0) {
-		mem_release(m);
-		return r;
-	}
 	*out = m;
 	return 0;
 }
@@ -187,11 +200,21 @@ int sbx_excl_begin(struct sbx_mem *m, const char *fn)
 		log_busy(fn, expect);
 		return -EBUSY;
 	}
+	/* A guest_memfd region is mapped for the operation (gmem.c). */
+	if (m->gmem) {
+		int r = sbx_gmem_hold(m);
+		if (r < 0) {
+			__atomic_and_fetch(&m->state, ~SBX_EXCL, __ATOMIC_RELEASE);
+			return r;
+		}
+	}
 	return 0;
 }
 
 void sbx_excl_end(struct sbx_mem *m)
 {
+	if (m->gmem)
+		sbx_gmem_release(m);
 	__atomic_and_fetch(&m->state, ~SBX_EXCL, __ATOMIC_RELEASE);
 }
 
@@ -212,6 +235,14 @@ static int state_add(struct sbx_mem *m, uint64_t inc, uint64_t mask, const char 
 		}
 	} while (!__atomic_compare_exchange_n(&m->state, &s, s + inc, true,
 					      __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));
+	/* A host access maps a guest_memfd region for its duration (gmem.c). */
+	if (inc == 1 && m->gmem) {
+		int r = sbx_gmem_hold(m);
+		if (r < 0) {
+			__atomic_sub_fetch(&m->state, 1, __ATOMIC_RELEASE);
+			return r;
+		}
+	}
 	return 0;
 }
 
@@ -222,6 +253,8 @@ int sbx_host_begin(struct sbx_mem *m)
 
 void sbx_host_end(struct sbx_mem *m)
 {
+	if (m->gmem)
+		sbx_gmem_release(m);
 	__atomic_sub_fetch(&m->state, 1, __ATOMIC_RELEASE);
 }
 
@@ -371,6 +404,9 @@ MK_EXPORT void *sbx_mem_host_ptr(struct sbx_mem *m, bool will_mark_dirty)
 {
 	if (!m)
 		return NULL;
+	/* A guest_memfd region has no lasting address unless kept mapped. */
+	if (m->gmem && !m->gmem->kept)
+		return NULL;
 	if (!will_mark_dirty)
 		m->raw_untracked = true;
 	return m->base;
@@ -384,6 +420,8 @@ int sbx_mem_remap(struct sbx_mem *m, struct sbx_snapshot *snap)
 	void *p;
 	int r;
 
+	if (m->gmem)
+		return sbx_gmem_rewrite(m, snap);
 	if (snap->lazy) {
 		/* Fresh memory that pages the snapshot in (its own map unless it had one). */
 		if (old && old->z == snap->lazy)
@@ -408,13 +446,7 @@ int sbx_mem_remap(struct sbx_mem *m, struct sbx_snapshot *snap)
 		sbx_lazy_map_free(old);
 	}
 	m->lmap = lm;
-	if (m->snap != snap) {
-		sbx_snapshot_unref(m->snap);
-		m->snap = sbx_snapshot_ref(snap);
-	}
-	m->snap_len = m->size;
-	sbx_dirty_clear(m);
-	m->untracked = false;
+	sbx_dirty_rebase(m, snap);
 	return 0;
 }
 
@@ -432,6 +464,16 @@ MK_EXPORT int sbx_mem_zero(struct sbx_mem *m)
 		return r;
 	/* Drop the guest's pending log bits: they are about to be meaningless. */
 	(void)sbx_dirty_collect(m);
+	if (m->gmem) {
+		/* Give every page back: guest_memfd reads zero in holes. */
+		r = sbx_gmem_punch(m, 0, m->size);
+		if (r < 0)
+			sbx_vfill(m->base, 0, m->size);
+		sbx_snapshot_unref(m->snap);
+		m->snap = NULL;
+		m->snap_len = 0;
+		goto done;
+	}
 	if (!m->snap && mk_madvise(m->base, m->size, MADV_DONTNEED) == 0)
 		goto done;
 	/* Snapshot-based (DONTNEED would bring the snapshot back) or DONTNEED
@@ -592,7 +634,8 @@ MK_EXPORT int sbx_mem_stats(struct sbx_mem *m, struct sbx_mem_stats *out)
 	out->size = m->size;
 	out->dirty_pages = n;
 	out->private_bytes = priv;
-	out->shared_bytes = m->snap ? m->snap_len - MK_MIN(priv, m->snap_len) : 0;
+	/* guest_memfd shares nothing with a snapshot (and has no anonymous pages). */
+	out->shared_bytes = m->snap && !m->gmem ? m->snap_len - MK_MIN(priv, m->snap_len) : 0;
 	sbx_host_end(m);
 	return 0;
 }
@@ -748,6 +791,11 @@ MK_EXPORT int sbx_mem_resize(struct sbx_mem *m, uint64_t new_size)
 		return r;
 	if (new_size == m->size)
 		goto out;
+	if (m->gmem) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_resize: a guest_memfd region has a fixed size");
+		r = -EOPNOTSUPP;
+		goto out;
+	}
 	/* A memslot's size and address are fixed: the caller unbinds first. */
 	if (m->binds) {
 		sbx_refuse(LOG_DEBUG, "sbx_mem_resize: the region is bound into a VM "

@@ -482,6 +482,36 @@ int sbx_vm_unbind(struct sbx_vm *vm, uint32_t slot);
 int64_t sbx_vm_dirty_log(struct sbx_vm *vm, uint32_t slot, uint64_t *bitmap, size_t nwords);
 
 /* ------------------------------------------------------------------ */
+/* Regions in guest_memfd (sbx_vm_mem_new_gmem(3)); since 0.4          */
+
+/*
+ * Can vm back regions with guest_memfd the host can map (a default VM on
+ * Linux 6.18 or later: KVM_CAP_GUEST_MEMFD_FLAGS offers GUEST_MEMFD_FLAG_MMAP
+ * and GUEST_MEMFD_FLAG_INIT_SHARED)? 0 if so, -EOPNOTSUPP if not. MT-Safe,
+ * AS-Safe (ioctls only).
+ */
+int sbx_vm_gmem_supported(struct sbx_vm *vm);
+/*
+ * A new zero-filled region of size bytes (a non-zero multiple of the page
+ * size) backed by a guest_memfd of vm: its memory belongs to KVM, not to a
+ * mapping of this process. Without SBX_GMEM_KEEP_MAPPED the host maps it
+ * only for the duration of a library call (host copies, snapshot, restore):
+ * between calls its address range is inaccessible (a stray pointer faults,
+ * /proc/PID/mem cannot read it) and sbx_mem_host_ptr() returns NULL. With
+ * it, the mapping stays (faster copies, no such protection). It binds only
+ * into vm (sbx_vm_bind(): KVM_SET_USER_MEMORY_REGION2), without
+ * SBX_BIND_READONLY or SBX_BIND_DIRTY_LOG where KVM refuses them on
+ * guest_memfd (Linux 7.2: -EOPNOTSUPP), so a restore after the guest could
+ * write rewrites the whole region. It cannot be resized (-EOPNOTSUPP).
+ * -EOPNOTSUPP where the kernel cannot (sbx_vm_gmem_supported()). MT-Safe,
+ * AS-Unsafe.
+ */
+#define SBX_GMEM_KEEP_MAPPED 1u
+int sbx_vm_mem_new_gmem(struct sbx_vm *vm, uint64_t size, unsigned flags, struct sbx_mem **out);
+/* Is m backed by guest_memfd? false for NULL. MT-Safe, AS-Safe. */
+bool sbx_mem_is_gmem(const struct sbx_mem *m);
+
+/* ------------------------------------------------------------------ */
 /* Debug log (sbx_set_log_fn(3)); since 0.2                             */
 
 /*

@@ -5,9 +5,11 @@
  * The files form layers; each calls only the ones below it:
  *
  *   access.c  stack.c  mem-snapshot.c  kvm.c     host copies, the buffer stack,
- *                                                take/restore/trim, memslots
+ *   gmem-vm.c                                    take/restore/trim, memslots,
+ *                                                guest_memfd regions' creation
  *   mem.c     snapfile.c                         the region core; snapshot files
  *                                                (save, load, open lazily)
+ *   gmem.c                                       guest_memfd: window, rewrite
  *   dirty.c   snapshot.c                         dirty record, snapshot objects
  *   lazyserve.c                                  a lazy snapshot's fault service
  *   lazymap.c                                    memory paged in from one
@@ -45,6 +47,7 @@
 #define SBX_HOST_MASK  ((1ull << 32) - 1)
 
 struct sbx_binding;
+struct sbx_gmem;
 struct sbx_lazy;
 struct sbx_lazy_map;
 
@@ -79,6 +82,7 @@ struct sbx_mem {
 	uint64_t snap_len;        /* bytes [0, snap_len) map snap; the rest (after a
 				     sbx_mem_resize() grow) is anonymous zero memory */
 	struct sbx_binding *binds; /* list through mem_next; writable ones matter to restore */
+	struct sbx_gmem *gmem;    /* backed by guest_memfd (gmem.c), or NULL */
 	struct sbx_mem_stats st;
 };
 
@@ -495,6 +499,8 @@ int sbx_lazy_start(struct sbx_lazy *z);
 /* ---- dirty.c: the dirty record (host marks + fetched KVM dirty logs) ---- */
 void sbx_dirty_mark(struct sbx_mem *m, uint64_t off, uint64_t len);
 void sbx_dirty_clear(struct sbx_mem *m);
+/* The region is based on s now, all of it (its bytes are s's): the record starts empty. */
+void sbx_dirty_rebase(struct sbx_mem *m, struct sbx_snapshot *s);
 uint64_t sbx_dirty_count(const struct sbx_mem *m);
 /* Call fn on each run of set (want = true) or clear pages; pages visited or fn's error. */
 int64_t sbx_dirty_for_runs(struct sbx_mem *m, bool want,
@@ -509,6 +515,30 @@ int sbx_dirty_fetch_log(struct sbx_binding *b);
 int sbx_dirty_collect(struct sbx_mem *m);
 /* A binding the guest can write (a region bound without SBX_BIND_READONLY). */
 bool sbx_binding_writable(const struct sbx_binding *b);
+
+/* ---- gmem.c: regions backed by guest_memfd ---- */
+struct sbx_gmem {
+	int fd;                   /* the guest_memfd (owned) */
+	bool kept;                /* SBX_GMEM_KEEP_MAPPED: mapped for the region's life */
+	pthread_mutex_t lock;     /* users, and the window's mapping */
+	unsigned users;           /* host copies and exclusive operations mapping it */
+	void *slot_hva;           /* not kept: the memslot's host address, a PROT_NONE
+				     reservation of slot_len bytes that is never mapped */
+	size_t slot_len;
+};
+/* Wrap fd (taken on success). */
+int sbx_gmem_new(int fd, bool kept, struct sbx_gmem **out);
+/* Close the fd and free; NULL is a no-op. */
+void sbx_gmem_free(struct sbx_gmem *g);
+/* Map the guest_memfd shared over the region's reservation. */
+int sbx_gmem_map(struct sbx_mem *m);
+/* The window: mapped from the first hold to the last release (no-ops when kept). */
+int sbx_gmem_hold(struct sbx_mem *m);
+void sbx_gmem_release(struct sbx_mem *m);
+/* Give [off, off + len) back (reads as zero). */
+int sbx_gmem_punch(struct sbx_mem *m, uint64_t off, uint64_t len);
+/* Make the whole region s's bytes (window held, exclusive) and rebase on s. */
+int sbx_gmem_rewrite(struct sbx_mem *m, struct sbx_snapshot *s);
 
 /* ---- mem.c: the region core ---- */
 struct sbx_mem *sbx_mem_ref_internal(struct sbx_mem *m);
@@ -529,5 +559,12 @@ void sbx_host_end(struct sbx_mem *m);
 int sbx_host_access(struct sbx_mem *m, uint64_t off, uint64_t len, const char *fn);
 /* Inside a host access: make [off, off + len) of a lazy region present (0 for others). */
 int sbx_host_ensure(struct sbx_mem *m, uint64_t off, uint64_t len, const char *fn);
-/* Map snap's fd MAP_PRIVATE|MAP_FIXED over the region (same address, no gap). */
+/*
+ * A new region of size bytes over a PROT_NONE reservation with guard pages
+ * (what fills it is the caller's); on failure of what follows, drop it
+ * with sbx_mem_unref_internal().
+ */
+int sbx_mem_new_reserved(uint64_t size, const char *fn, struct sbx_mem **out);
+/* Map snap's fd MAP_PRIVATE|MAP_FIXED over the region (same address, no gap);
+ * a guest_memfd region gets snap's bytes copied in (sbx_gmem_rewrite). */
 int sbx_mem_remap(struct sbx_mem *m, struct sbx_snapshot *snap);

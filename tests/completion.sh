@@ -110,8 +110,8 @@ want "daxsnap: --map 1=dis, '=' not a break" "1=$T/disk.img" "$X" _daxsnap "$DAX
 
 M="$BC/memcheck-guest"
 want "memcheck-guest: options" "--json" "$M" _memcheck_guest "$MEMCHECK --js"
-want "memcheck-guest: --tests from its --list, the last of a list" "dax,shm dax,snapshot" \
+want "memcheck-guest: --tests from its --list, the last of a list" "dax,shm dax,snapshot dax,snapshot-gmem" \
 	"$M" _memcheck_guest "$MEMCHECK --tests dax,s"
-want "memcheck-guest: --tests=dax,s" "dax,shm dax,snapshot" "$M" _memcheck_guest "$MEMCHECK --tests=dax,s"
+want "memcheck-guest: --tests=dax,s" "dax,shm dax,snapshot dax,snapshot-gmem" "$M" _memcheck_guest "$MEMCHECK --tests=dax,s"
 want "memcheck-guest: --kernel=6. values" "6.1 6.12" "$M" _memcheck_guest "$MEMCHECK --kernel=6."
 finish

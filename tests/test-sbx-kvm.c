@@ -12,7 +12,10 @@
 #include <glib.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #include "common/kvm.h"
 #include "common/sys.h"
@@ -33,9 +36,48 @@ struct guest {
 	struct sbx_guest *gv;
 };
 
-static struct sbx_mem *patterned(unsigned pages, struct sbx_snapshot **s);
+/* What backs a test's region: anonymous memory, or guest_memfd (mapped in calls, or kept). */
+enum kind { ANON, GMEM, GMEM_KEPT };
 
-static bool guest_open(struct guest *g, unsigned pages)
+static struct sbx_mem *patterned(unsigned pages, struct sbx_snapshot **s);
+static struct sbx_mem *patterned_in(struct sbx_vm *svm, enum kind kind, unsigned pages,
+				    struct sbx_snapshot **s);
+
+/* Linux major.minor of the running kernel, as major * 1000 + minor. */
+static unsigned kernel_version(const char **release)
+{
+	static struct utsname u;
+	unsigned major = 0, minor = 0;
+
+	g_assert_cmpint(uname(&u), ==, 0);
+	g_assert_cmpint(sscanf(u.release, "%u.%u", &major, &minor), ==, 2);
+	*release = u.release;
+	return major * 1000 + minor;
+}
+
+/*
+ * Can this kernel's default VM have host-mappable guest_memfd? From 6.18 on
+ * it must; before, the library says -EOPNOTSUPP: the one skip of the
+ * guest_memfd cases, named by kernel.
+ */
+static bool gmem_here(struct sbx_vm *svm)
+{
+	const char *release;
+	unsigned v = kernel_version(&release);
+	int r = sbx_vm_gmem_supported(svm);
+
+	if (v >= 6018)
+		g_assert_cmpint(r, ==, 0);
+	if (r == 0)
+		return true;
+	g_assert_cmpint(r, ==, -EOPNOTSUPP);
+	g_autofree char *msg = g_strdup_printf("kernel %s: no host-mappable guest_memfd for a "
+					       "default VM (-EOPNOTSUPP)", release);
+	g_test_skip(msg);
+	return false;
+}
+
+static bool guest_open_kind(struct guest *g, unsigned pages, enum kind kind)
 {
 	struct vmm_err err = { 0 };
 	int r;
@@ -48,10 +90,21 @@ static bool guest_open(struct guest *g, unsigned pages)
 	g_assert_cmpint(sbx_vm_from_fd(g->vm.vm_fd, &g->svm), ==, 0);
 	g_assert_cmpint(sbx_vm_fd(g->svm), ==, g->vm.vm_fd);
 	g_assert_cmpint(sbx_vm_kvm_fd(g->svm), ==, -EBADF);
+	if (kind != ANON && !gmem_here(g->svm)) {
+		sbx_vm_free(g->svm);
+		vmm_vm_close(&g->vm);
+		return false;
+	}
 	g->code = g_byte_array_new();
-	g->m = patterned(pages, &g->s);
+	g->m = patterned_in(g->svm, kind, pages, &g->s);
+	g_assert_cmpint(sbx_mem_is_gmem(g->m), ==, kind != ANON);
 	g_assert_cmpint(sbx_mem_split(g->m, &g->gv), ==, 0);
 	return true;
+}
+
+static bool guest_open(struct guest *g, unsigned pages)
+{
+	return guest_open_kind(g, pages, ANON);
 }
 
 static void guest_close(struct guest *g)
@@ -130,30 +183,49 @@ static uint32_t snap_u32(struct sbx_snapshot *s, uint64_t off)
 
 static struct sbx_mem *patterned(unsigned pages, struct sbx_snapshot **s)
 {
+	return patterned_in(NULL, ANON, pages, s);
+}
+
+static struct sbx_mem *patterned_in(struct sbx_vm *svm, enum kind kind, unsigned pages,
+				    struct sbx_snapshot **s)
+{
 	struct sbx_mem *m;
 
-	g_assert_cmpint(sbx_mem_new((uint64_t)pages * PG, &m), ==, 0);
+	if (kind == ANON)
+		g_assert_cmpint(sbx_mem_new((uint64_t)pages * PG, &m), ==, 0);
+	else
+		g_assert_cmpint(sbx_vm_mem_new_gmem(svm, (uint64_t)pages * PG,
+						    kind == GMEM_KEPT ? SBX_GMEM_KEEP_MAPPED : 0, &m),
+				==, 0);
 	for (unsigned p = 0; p < pages; p++)
 		g_assert_cmpint(sbx_mem_fill(m, (uint64_t)p * PG, (uint8_t)(0x40 + p), PG), ==, 0);
 	g_assert_cmpint(sbx_snapshot_take(m, s), ==, 0);
 	return m;
 }
 
-/* Guest writes two pages, host restores (each strategy), guest reads snapshot bytes. */
-static void test_restore_bound(void)
+/*
+ * Guest writes two pages, host restores (each strategy), guest reads
+ * snapshot bytes. A guest_memfd memslot has no dirty log: every restore
+ * after the guest ran rewrites all pages.
+ */
+static void restore_bound(enum kind kind)
 {
 	static const unsigned modes[] = { SBX_RESTORE_AUTO, SBX_RESTORE_COPY, SBX_RESTORE_REMAP,
 					  SBX_RESTORE_TRIM };
 	struct guest g;
 	uint32_t v;
 
-	if (!guest_open(&g, 16))
+	if (!guest_open_kind(&g, 16, kind))
 		return;
 	struct sbx_mem *m = g.m;
 	struct sbx_snapshot *s = g.s;
 	struct sbx_guest *gv = g.gv;
 
-	g_assert_cmpint(sbx_vm_bind(g.svm, m, 1, GPA, SBX_BIND_DIRTY_LOG), ==, 0);
+	if (kind != ANON) {
+		g_assert_cmpint(sbx_vm_bind(g.svm, m, 1, GPA, SBX_BIND_DIRTY_LOG), ==, -EOPNOTSUPP);
+		g_assert_cmpint(sbx_vm_bind(g.svm, m, 1, GPA, SBX_BIND_READONLY), ==, -EOPNOTSUPP);
+	}
+	g_assert_cmpint(sbx_vm_bind(g.svm, m, 1, GPA, kind == ANON ? SBX_BIND_DIRTY_LOG : 0), ==, 0);
 	for (unsigned k = 0; k < G_N_ELEMENTS(modes); k++) {
 		st32(&g, GPA + 3 * PG + 8, 0xdeadbeef);
 		st32(&g, GPA + 9 * PG, 0x12345678 + k);
@@ -168,7 +240,7 @@ static void test_restore_bound(void)
 		g_assert_cmphex(v, ==, 0xdeadbeef);
 		/* vCPU stopped at the OUT: restore with the region bound. */
 		g_assert_cmpint(sbx_snapshot_restore(m, s, modes[k]),
-				==, modes[k] == SBX_RESTORE_REMAP ? 16 : 2);
+				==, modes[k] == SBX_RESTORE_REMAP || kind != ANON ? 16 : 2);
 		g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_IO);
 		g_assert_cmphex(io_u32(&g, 0x11), ==, snap_u32(s, 3 * PG + 8));
 		g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_IO);
@@ -191,6 +263,21 @@ static void test_restore_bound(void)
 	g.m = NULL;
 	g_assert_cmpint(sbx_vm_unbind(g.svm, 1), ==, 0);
 	guest_close(&g);
+}
+
+static void test_restore_bound(void)
+{
+	restore_bound(ANON);
+}
+
+static void test_gmem_restore_bound(void)
+{
+	restore_bound(GMEM);
+}
+
+static void test_gmem_restore_bound_kept(void)
+{
+	restore_bound(GMEM_KEPT);
 }
 
 /* The dirty log holds exactly the pages the guest wrote; host writes are in the record. */
@@ -655,6 +742,208 @@ static void test_lazy_caller_loop(void)
 	guest_close(&g);
 }
 
+/* ---- guest_memfd regions ---- */
+
+/* Where the kernel cannot, both calls say -EOPNOTSUPP and change nothing. */
+static void test_gmem_probe(void)
+{
+	struct sbx_vm *vm;
+	struct sbx_mem *m = (struct sbx_mem *)&m;
+	const char *release;
+	unsigned v;
+	int r;
+
+	if (!kvmtest_available())
+		return;
+	v = kernel_version(&release);
+	g_assert_cmpint(sbx_vm_new(&vm), ==, 0);
+	g_assert_cmpint(sbx_vm_gmem_supported(NULL), ==, -EINVAL);
+	g_assert_cmpint(sbx_vm_mem_new_gmem(NULL, PG, 0, &m), ==, -EINVAL);
+	g_assert_cmpint(sbx_vm_mem_new_gmem(vm, PG, 0x100, &m), ==, -EINVAL);
+	g_assert_cmpint(sbx_vm_mem_new_gmem(vm, PG, 0, NULL), ==, -EINVAL);
+	g_assert_false(sbx_mem_is_gmem(NULL));
+	r = sbx_vm_gmem_supported(vm);
+	g_test_message("kernel %s: sbx_vm_gmem_supported %d", release, r);
+	if (v >= 6018) {
+		g_assert_cmpint(r, ==, 0);
+		g_assert_cmpint(sbx_vm_mem_new_gmem(vm, 0, 0, &m), ==, -EINVAL);
+		g_assert_cmpint(sbx_vm_mem_new_gmem(vm, PG + 1, 0, &m), ==, -EINVAL);
+		g_assert_cmpint(sbx_vm_mem_new_gmem(vm, 4 * PG, 0, &m), ==, 0);
+		g_assert_true(sbx_mem_is_gmem(m));
+		sbx_mem_free(m);
+	} else {
+		g_assert_cmpint(r, ==, -EOPNOTSUPP);
+		g_assert_cmpint(sbx_vm_mem_new_gmem(vm, 4 * PG, 0, &m), ==, -EOPNOTSUPP);
+		g_assert_cmpint(sbx_vm_mem_new_gmem(vm, 4 * PG, SBX_GMEM_KEEP_MAPPED, &m), ==,
+				-EOPNOTSUPP);
+		g_assert_true(m == (struct sbx_mem *)&m);
+	}
+	sbx_vm_free(vm);
+}
+
+/* Read 8 bytes of this process at addr through /proc/self/mem: bytes read, or -errno. */
+static ssize_t proc_mem_read(const void *addr, void *buf)
+{
+	int fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	g_assert_cmpint(fd, >=, 0);
+	n = pread(fd, buf, 8, (off_t)(uintptr_t)addr);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return n;
+}
+
+/*
+ * The host API on a guest_memfd region without a guest: copies, the buffer
+ * stack, snapshots and O(dirty) restores of host writes, zero, what it
+ * refuses; and, not kept mapped, that nothing reaches it between calls.
+ */
+static void gmem_host(enum kind kind)
+{
+	struct sbx_snapshot *s, *s2, *lz;
+	struct sbx_mem_stats st;
+	struct sbx_vm *vm;
+	struct sbx_mem *m;
+	uint8_t buf[64], big[3 * PG], raw[8];
+	uint64_t u64;
+	size_t len;
+	uint8_t *p;
+
+	if (!kvmtest_available())
+		return;
+	g_assert_cmpint(sbx_vm_new(&vm), ==, 0);
+	if (!gmem_here(vm)) {
+		sbx_vm_free(vm);
+		return;
+	}
+	m = patterned_in(vm, kind, 8, &s);
+	g_assert_true(sbx_mem_is_gmem(m));
+	g_assert_cmpuint(sbx_mem_size(m), ==, 8 * PG);
+	/* Copies, typed values, bounds. */
+	g_assert_cmpint(sbx_mem_read(m, 3 * PG - 8, buf, 16), ==, 0);
+	g_assert_cmphex(buf[0], ==, 0x42);
+	g_assert_cmphex(buf[15], ==, 0x43);
+	g_assert_cmpint(sbx_mem_write_u64(m, 5 * PG + 8, 0x1122334455667788ull), ==, 0);
+	g_assert_cmpint(sbx_mem_read_u64(m, 5 * PG + 8, &u64), ==, 0);
+	g_assert_cmphex(u64, ==, 0x1122334455667788ull);
+	g_assert_cmpint(sbx_mem_read(m, 8 * PG - 8, buf, 16), ==, -EINVAL);
+	g_assert_cmpint(sbx_mem_write(m, UINT64_MAX, buf, 2), ==, -EINVAL);
+	g_assert_cmpint(sbx_mem_copy(m, 6 * PG, 5 * PG, PG), ==, 0);
+	g_assert_cmpint(sbx_mem_read_u64(m, 6 * PG + 8, &u64), ==, 0);
+	g_assert_cmphex(u64, ==, 0x1122334455667788ull);
+	/* The buffer stack (6 * PG .. 7 * PG). */
+	g_assert_cmpint(sbx_stack_init(m, 6 * PG, PG), ==, 0);
+	g_assert_cmpint(sbx_stack_push(m, 6 * PG, PG, "gmem", 4), ==, 0);
+	g_assert_cmpint(sbx_stack_pop(m, 6 * PG, PG, buf, sizeof(buf), &len), ==, 0);
+	g_assert_cmpmem(buf, len, "gmem", 4);
+	/* Pages 5 and 6 dirty: an O(dirty) restore puts back just those (TRIM copies too). */
+	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
+	g_assert_cmpuint(st.dirty_pages, ==, 2);
+	g_assert_cmpuint(st.shared_bytes, ==, 0);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_TRIM), ==, 2);
+	g_assert_cmpint(sbx_mem_read(m, 5 * PG, big, PG), ==, 0);
+	g_assert_cmpmem(big, PG, (const uint8_t *)sbx_snapshot_data(s) + 5 * PG, PG);
+	g_assert_cmpint(sbx_mem_fill(m, PG, 0x99, 2 * PG), ==, 0);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_COPY), ==, 2);
+	g_assert_cmpint(sbx_mem_fill(m, 0, 0, 8 * PG), ==, 0);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_AUTO), ==, 8);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_REMAP), ==, 8);
+	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
+	g_assert_cmpuint(st.restores_copy, ==, 2);
+	g_assert_cmpuint(st.restores_remap, ==, 2);
+	g_assert_cmpuint(st.restores_trim, ==, 0);
+	g_assert_cmpuint(st.pages_restored, ==, 20);
+	g_assert_cmpint(sbx_mem_read(m, 0, big, sizeof(big)), ==, 0);
+	g_assert_cmpmem(big, sizeof(big), sbx_snapshot_data(s), sizeof(big));
+	g_assert_cmpint(sbx_mem_trim(m), ==, 0);
+	g_assert_cmpint(sbx_mem_resize(m, 16 * PG), ==, -EOPNOTSUPP);
+	/* Another snapshot (half zero: those pages go back as holes), then back to s. */
+	g_assert_cmpint(sbx_mem_fill(m, 0, 0, 4 * PG), ==, 0);
+	g_assert_cmpint(sbx_snapshot_take(m, &s2), ==, 0);
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_COPY), ==, 8);
+	g_assert_cmpint(sbx_mem_read_u64(m, 0, &u64), ==, 0);
+	g_assert_cmphex(u64, ==, 0x4040404040404040ull);
+	g_assert_cmpint(sbx_snapshot_restore(m, s2, SBX_RESTORE_COPY), ==, 8);
+	g_assert_cmpint(sbx_mem_read_u64(m, 0, &u64), ==, 0);
+	g_assert_cmphex(u64, ==, 0);
+	g_assert_cmpint(sbx_mem_read_u64(m, 4 * PG, &u64), ==, 0);
+	g_assert_cmphex(u64, ==, 0x4444444444444444ull);
+	/* A lazily loaded snapshot is not restored into guest_memfd. */
+	{
+		int fd = mk_memfd_create("gmem-lazy", 0);
+		g_assert_cmpint(fd, >=, 0);
+		g_assert_cmpint(sbx_snapshot_save(s, fd), ==, 0);
+		g_assert_cmpint(sbx_snapshot_open(fd, SBX_OPEN_LAZY, &lz), ==, 0);
+		g_assert_cmpint(sbx_snapshot_restore(m, lz, SBX_RESTORE_AUTO), ==, -EOPNOTSUPP);
+		sbx_snapshot_unref(lz);
+		mk_close(fd);
+	}
+	/* The raw pointer exists only kept mapped; unkept, nothing maps the bytes between calls. */
+	p = sbx_mem_host_ptr(m, true);
+	if (kind == GMEM_KEPT) {
+		g_assert_nonnull(p);
+		g_assert_cmphex(p[4 * PG], ==, 0x44);
+		g_assert_cmpint(proc_mem_read(p + 4 * PG, raw), ==, 8);
+		g_assert_cmphex(raw[0], ==, 0x44);
+	} else {
+		g_assert_null(p);
+		g_assert_cmpint(proc_mem_read(m->base + 4 * PG, raw), ==, -EIO);
+	}
+	/* Zero: every page given back. */
+	g_assert_cmpint(sbx_mem_zero(m), ==, 0);
+	g_assert_cmpint(sbx_mem_read(m, 4 * PG, big, PG), ==, 0);
+	g_assert_true(sbx_all_zero(big, PG));
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_COPY), ==, 8);
+	g_assert_cmpint(sbx_mem_read_u64(m, 7 * PG, &u64), ==, 0);
+	g_assert_cmphex(u64, ==, 0x4747474747474747ull);
+	sbx_snapshot_unref(s2);
+	sbx_snapshot_unref(s);
+	sbx_mem_free(m);
+	sbx_vm_free(vm);
+}
+
+static void test_gmem_host(void)
+{
+	gmem_host(GMEM);
+}
+
+static void test_gmem_host_kept(void)
+{
+	gmem_host(GMEM_KEPT);
+}
+
+/*
+ * A guest writes a guest_memfd region the host has not mapped: the host
+ * reads it through the library, not through /proc/self/mem; a region of
+ * one VM does not bind into another.
+ */
+static void test_gmem_guest_unmapped(void)
+{
+	struct sbx_vm *other;
+	struct guest g;
+	uint8_t raw[8];
+	uint32_t v;
+
+	if (!guest_open_kind(&g, 4, GMEM))
+		return;
+	g_assert_cmpint(sbx_vm_bind(g.svm, g.m, 1, GPA, 0), ==, 0);
+	st32(&g, GPA + PG + 4, 0xfeedf00d);
+	ld_out(&g, GPA + 3 * PG, 0x10);
+	load(&g);
+	g_assert_cmpint(run(&g, g.gv), ==, KVM_EXIT_IO);
+	g_assert_cmphex(io_u32(&g, 0x10), ==, snap_u32(g.s, 3 * PG));
+	g_assert_cmpint(proc_mem_read(g.m->base + PG + 4, raw), ==, -EIO);
+	g_assert_cmpint(sbx_mem_read_u32(g.m, PG + 4, &v), ==, 0);
+	g_assert_cmphex(v, ==, 0xfeedf00d);
+	g_assert_cmpint(run(&g, g.gv), ==, KVM_EXIT_HLT);
+	g_assert_cmpint(sbx_vm_new(&other), ==, 0);
+	g_assert_cmpint(sbx_vm_bind(other, g.m, 1, GPA, 0), ==, -EINVAL);
+	sbx_vm_free(other);
+	guest_close(&g);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -668,5 +957,11 @@ int main(int argc, char **argv)
 	g_test_add_func("/sbx/kvm/lazy-bad-chunk", test_lazy_bad_chunk);
 	g_test_add_func("/sbx/kvm/lazy-bind-snapshot", test_lazy_bind_snapshot);
 	g_test_add_func("/sbx/kvm/lazy-caller-loop", test_lazy_caller_loop);
+	g_test_add_func("/sbx/kvm/gmem/probe", test_gmem_probe);
+	g_test_add_func("/sbx/kvm/gmem/host", test_gmem_host);
+	g_test_add_func("/sbx/kvm/gmem/host-kept", test_gmem_host_kept);
+	g_test_add_func("/sbx/kvm/gmem/restore-bound", test_gmem_restore_bound);
+	g_test_add_func("/sbx/kvm/gmem/restore-bound-kept", test_gmem_restore_bound_kept);
+	g_test_add_func("/sbx/kvm/gmem/guest-unmapped", test_gmem_guest_unmapped);
 	return g_test_run();
 }

@@ -38,6 +38,11 @@ const struct mc_check mc_checks[] = {
 	{ "dirty", "every page the guest writes is in libsandbox's dirty log", mc_check_dirty },
 	{ "readonly", "a read-only region stops guest writes", mc_check_readonly },
 	{ "snapshot", "restore brings back the snapshot bytes", mc_check_snapshot },
+	{ "patterns-gmem", "patterns on a guest_memfd region", mc_check_patterns_gmem },
+	{ "guard-gmem", "guard on a guest_memfd region", mc_check_guard_gmem },
+	{ "dirty-gmem", "dirty on a guest_memfd region", mc_check_dirty_gmem },
+	{ "readonly-gmem", "readonly on a guest_memfd region", mc_check_readonly_gmem },
+	{ "snapshot-gmem", "snapshot on a guest_memfd region", mc_check_snapshot_gmem },
 	{ "dax", "a file in the DAX window, snapshot, lazy rebind", mc_check_dax },
 	{ "shm", "a libshm block written by the guest, read by another process", mc_check_shm },
 	{ "lazy", "a guest over memory paged in from snapshot files, a bad chunk refused", mc_check_lazy },
@@ -122,6 +127,8 @@ static void print_json(const struct mc_opts *o, const struct mc_result *res, uns
 				       res[i].status == MC_FAIL ? "fail" : "skip");
 		json_ms(&w, res[i].ns);
 		jw_string(&w, "detail", res[i].detail);
+		if (res[i].region)
+			jw_string(&w, "region", res[i].region);
 		jw_object_begin(&w, "metrics");
 		for (unsigned j = 0; j < res[i].nmetrics; j++)
 			json_metric(&w, &res[i].metrics[j]);
@@ -154,10 +161,12 @@ static void print_table(const struct mc_opts *o, const struct mc_result *res, un
 	printf("%s %s: %llu MiB, seed %llu, %u %s; kernel %s via %s\n", PROG,
 	       PACKAGE_VERSION, (unsigned long long)(o->size >> 20), (unsigned long long)o->seed,
 	       o->iterations, mk_plural(o->iterations, "iteration", "iterations"), o->release, o->via);
-	printf("%-9s %-6s %10s  %s\n", "CHECK", "RESULT", "TIME", "DETAIL");
+	printf("%-13s %-6s %10s  %s\n", "CHECK", "RESULT", "TIME", "DETAIL");
+	/* A sandbox check names the kind of region it ran on first. */
 	for (unsigned i = 0; i < n; i++)
-		printf("%-9s %-6s %7.1f ms  %s\n", res[i].name, status_name(res[i].status),
-		       (double)res[i].ns / 1e6, res[i].detail);
+		printf("%-13s %-6s %7.1f ms  %s%s%s%s\n", res[i].name, status_name(res[i].status),
+		       (double)res[i].ns / 1e6, res[i].region ? "[" : "",
+		       res[i].region ? res[i].region : "", res[i].region ? "] " : "", res[i].detail);
 	printf("%u %s: %u passed, %u failed, %u skipped (%.1f ms)\n", n, mk_plural(n, "check", "checks"),
 	       counts[MC_PASS], counts[MC_FAIL], counts[MC_SKIP], (double)total_ns / 1e6);
 }

@@ -2,7 +2,9 @@
 /*
  * memcheck-guest checks over libsandbox memory: patterns, guard, dirty,
  * readonly, snapshot. Each check has a VM of its own with the test region
- * bound at MC_GPA_TEST (slot MC_SLOT_TEST).
+ * bound at MC_GPA_TEST (slot MC_SLOT_TEST). Each runs on an anonymous
+ * region and (the *-gmem checks) on a guest_memfd region of its VM, where
+ * the kernel offers one; the result names the kind.
  */
 #include "config.h"
 
@@ -18,29 +20,54 @@
 #include "tools/memcheck/pattern.h"
 #include "tools/tool-util.h"
 
+/* What backs the test region. */
+enum kind { ANON, GMEM };
+
 /* A VM plus a bound test region. */
 struct fixture {
 	struct mc_vm vm;
 	struct mc_mem *mem;
 };
 
+/*
+ * -EOPNOTSUPP from the library on a guest_memfd region is the kernel
+ * saying it cannot (no host-mappable guest_memfd, or no dirty log or
+ * read-only mode on its memslots): SKIP, naming the kernel.
+ */
+static void setup_failed(const struct mc_opts *o, enum kind kind, unsigned flags, const char *why,
+			 int r, struct mc_result *res)
+{
+	if (kind == GMEM && r == -EOPNOTSUPP)
+		mc_skip(res, "kernel %s: %s: %s (EOPNOTSUPP)", o->release, why,
+			flags & MC_MEM_DIRTY ? "KVM keeps no dirty log of a guest_memfd memslot" :
+			flags & MC_MEM_RO ? "KVM has no read-only guest_memfd memslot" :
+			"no host-mappable guest_memfd for this VM");
+	else
+		mc_fail(res, "%s: %s", why, strerror(-r));
+}
+
 static bool fixture_open(const struct mc_opts *o, struct fixture *f, uint64_t size, unsigned flags,
-			 struct mc_result *res)
+			 enum kind kind, struct mc_result *res)
 {
 	const char *why = "";
 	int r;
 
 	memset(f, 0, sizeof(*f));
+	res->region = kind == GMEM ? "guest_memfd" : "anonymous";
 	if (!mc_check_vm(o, &f->vm, res))
 		return false;
-	r = mc_mem_new(size, &f->mem, &why);
+	if (kind == GMEM)
+		r = mc_mem_new_gmem(size, &f->vm, &f->mem, &why);
+	else
+		r = mc_mem_new(size, &f->mem, &why);
 	if (r < 0) {
-		mc_fail(res, "%s: %s", why, strerror(-r));
+		/* The region itself: the flags are the binding's, not yet asked for. */
+		setup_failed(o, kind, 0, why, r, res);
 		goto fail;
 	}
 	r = mc_mem_bind(f->mem, &f->vm, MC_SLOT_TEST, MC_GPA_TEST, flags, &why);
 	if (r < 0) {
-		mc_fail(res, "%s: %s", why, strerror(-r));
+		setup_failed(o, kind, flags, why, r, res);
 		goto fail;
 	}
 	return true;
@@ -84,13 +111,13 @@ static double gbps(uint64_t bytes, uint64_t ns)
 
 /* ---- patterns -------------------------------------------------------------- */
 
-void mc_check_patterns(const struct mc_opts *o, struct mc_result *res)
+static void check_patterns(const struct mc_opts *o, enum kind kind, struct mc_result *res)
 {
 	uint64_t size = o->size, fill_ns = 0, verify_ns = 0, host_ns = 0;
 	struct fixture f;
 	unsigned k;
 
-	if (!fixture_open(o, &f, size, 0, res))
+	if (!fixture_open(o, &f, size, 0, kind, res))
 		return;
 	if (o->inject && !strcmp(o->inject, "hang")) {
 		/* Debug: a guest that never answers must be stopped and failed. */
@@ -109,7 +136,7 @@ void mc_check_patterns(const struct mc_opts *o, struct mc_result *res)
 		if (!guest_do(&f, &c, res, "guest fill"))
 			goto out;
 		fill_ns += mk_now_ns() - t;
-		if (mc_injected(o, "patterns"))
+		if (mc_injected(o, kind == GMEM ? "patterns-gmem" : "patterns"))
 			mc_host_corrupt(f.mem, size / 2 + 3);
 		t = mk_now_ns();
 		r = mc_host_verify(f.mem, MC_GPA_TEST, k, seed, &mm);
@@ -205,14 +232,14 @@ static bool expect_mmio(struct fixture *f, uint64_t gpa, bool write, uint64_t va
 	return true;
 }
 
-void mc_check_guard(const struct mc_opts *o, struct mc_result *res)
+static void check_guard(const struct mc_opts *o, enum kind kind, struct mc_result *res)
 {
 	uint64_t end = MC_GPA_TEST + o->size, before, after;
 	struct fixture f;
 	struct mc_cmd c;
 	int r;
 
-	if (!fixture_open(o, &f, o->size, 0, res))
+	if (!fixture_open(o, &f, o->size, 0, kind, res))
 		return;
 	/* Give the region known content, written by the guest itself. */
 	c = (struct mc_cmd){ MC_OP_FILL, MC_GPA_TEST, o->size, o->seed, MC_PAT_RANDOM, { 0 } };
@@ -230,7 +257,7 @@ void mc_check_guard(const struct mc_opts *o, struct mc_result *res)
 	    !expect_mmio(&f, MC_GPA_TEST - 8, false, 0, res))
 		goto out;
 	mc_note(o, "guard: 5 accesses outside the region exited as MMIO");
-	if (mc_injected(o, "guard"))
+	if (mc_injected(o, kind == GMEM ? "guard-gmem" : "guard"))
 		mc_host_corrupt(f.mem, o->size - 1);
 	r = mc_host_checksum(f.mem, &after);
 	if (r < 0) {
@@ -263,7 +290,7 @@ static bool test_bit(const uint64_t *bm, uint64_t i)
 	return bm[i / 64] >> (i % 64) & 1;
 }
 
-void mc_check_dirty(const struct mc_opts *o, struct mc_result *res)
+static void check_dirty(const struct mc_opts *o, enum kind kind, struct mc_result *res)
 {
 	uint64_t npages = o->size / 4096, words = (npages + 63) / 64, state, missing = 0, extra = 0;
 	uint64_t count = MK_MIN(MK_MAX(npages / 16, 64u), (uint64_t)MC_LIST_MAX), nset = 0;
@@ -274,7 +301,7 @@ void mc_check_dirty(const struct mc_opts *o, struct mc_result *res)
 	struct mc_cmd c;
 	int r;
 
-	if (!fixture_open(o, &f, o->size, MC_MEM_DIRTY, res))
+	if (!fixture_open(o, &f, o->size, MC_MEM_DIRTY, kind, res))
 		return;
 	bm = calloc(words, 8);
 	list = calloc(count, 8);
@@ -310,7 +337,7 @@ void mc_check_dirty(const struct mc_opts *o, struct mc_result *res)
 		goto out;
 	mc_note(o, "dirty: guest report matches the replay of seed %llu; dirty log fetched",
 		(unsigned long long)o->seed);
-	if (mc_injected(o, "dirty"))
+	if (mc_injected(o, kind == GMEM ? "dirty-gmem" : "dirty"))
 		bm[list[0] / 64] &= ~(1ull << (list[0] % 64));
 	for (uint64_t p = 0; p < npages; p++) {
 		bool d = test_bit(bm, p);
@@ -346,7 +373,7 @@ out:
 
 /* ---- readonly --------------------------------------------------------------- */
 
-void mc_check_readonly(const struct mc_opts *o, struct mc_result *res)
+static void check_readonly(const struct mc_opts *o, enum kind kind, struct mc_result *res)
 {
 	uint64_t seed = o->seed ^ 0x726f, before, after;
 	struct fixture f;
@@ -358,7 +385,7 @@ void mc_check_readonly(const struct mc_opts *o, struct mc_result *res)
 		mc_skip(res, "KVM lacks KVM_CAP_READONLY_MEM");
 		return;
 	}
-	if (!fixture_open(o, &f, o->size, MC_MEM_RO, res))
+	if (!fixture_open(o, &f, o->size, MC_MEM_RO, kind, res))
 		return;
 	r = mc_host_fill(f.mem, MC_GPA_TEST, MC_PAT_RANDOM, seed);
 	if (r >= 0)
@@ -383,7 +410,7 @@ void mc_check_readonly(const struct mc_opts *o, struct mc_result *res)
 	    !expect_mmio(&f, MC_GPA_TEST + (o->size / 2 & ~7ull), true, 0, res) ||
 	    !expect_mmio(&f, MC_GPA_TEST + o->size - 8, true, ~0ull, res))
 		goto out;
-	if (mc_injected(o, "readonly"))
+	if (mc_injected(o, kind == GMEM ? "readonly-gmem" : "readonly"))
 		mc_host_corrupt(f.mem, 0);
 	r = mc_host_checksum(f.mem, &after);
 	if (r < 0) {
@@ -412,7 +439,7 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res)
+static void check_snapshot(const struct mc_opts *o, enum kind kind, struct mc_result *res)
 {
 	uint64_t seed = o->seed ^ 0x736e6170, npages = o->size / 4096;
 	uint64_t dirty = MK_MIN(MK_MAX(npages / 100, 64u), (uint64_t)MC_LIST_MAX);
@@ -428,7 +455,8 @@ void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res)
 		mc_fail(res, "out of memory");
 		return;
 	}
-	if (!fixture_open(o, &f, o->size, MC_MEM_DIRTY, res)) {
+	/* KVM keeps no dirty log of a guest_memfd memslot: each restore rewrites it all. */
+	if (!fixture_open(o, &f, o->size, kind == GMEM ? 0 : MC_MEM_DIRTY, kind, res)) {
 		free(cost);
 		return;
 	}
@@ -453,7 +481,7 @@ void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res)
 		restored += (uint64_t)pages;
 		mc_note(o, "snapshot: round %u: %lld pages restored in %.1f us", it + 1,
 			(long long)pages, (double)cost[it] / 1e3);
-		if (mc_injected(o, "snapshot"))
+		if (mc_injected(o, kind == GMEM ? "snapshot-gmem" : "snapshot"))
 			mc_host_corrupt(f.mem, (o->size / 3) & ~7ull);
 		c = (struct mc_cmd){ MC_OP_VERIFY, MC_GPA_TEST, o->size, seed, MC_PAT_RANDOM, { 0 } };
 		if (!guest_do(&f, &c, res, "guest verify"))
@@ -481,9 +509,23 @@ void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res)
 		"median %.1f us, max %.1f us", o->iterations, mk_plural(o->iterations, "round", "rounds"),
 		(unsigned long long)dirty, mk_plural(dirty, "write", "writes"),
 		(double)restored / o->iterations, mk_plural((uint64_t)llround((double)restored / o->iterations), "page", "pages"),
-		n_copy && !n_remap ? "copy-back" : n_remap && !n_copy ? "remap" : "copy-back/remap",
+		n_copy && !n_remap ? "copy-back" : n_remap && !n_copy ?
+		(kind == GMEM ? "whole region rewritten" : "remap") : "copy-back/remap",
 		(double)cost[o->iterations / 2] / 1e3, (double)cost[o->iterations - 1] / 1e3);
 out:
 	free(cost);
 	fixture_close(&f);
 }
+
+/* ---- the checks, on each kind of region ------------------------------------ */
+
+void mc_check_patterns(const struct mc_opts *o, struct mc_result *res) { check_patterns(o, ANON, res); }
+void mc_check_guard(const struct mc_opts *o, struct mc_result *res) { check_guard(o, ANON, res); }
+void mc_check_dirty(const struct mc_opts *o, struct mc_result *res) { check_dirty(o, ANON, res); }
+void mc_check_readonly(const struct mc_opts *o, struct mc_result *res) { check_readonly(o, ANON, res); }
+void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res) { check_snapshot(o, ANON, res); }
+void mc_check_patterns_gmem(const struct mc_opts *o, struct mc_result *res) { check_patterns(o, GMEM, res); }
+void mc_check_guard_gmem(const struct mc_opts *o, struct mc_result *res) { check_guard(o, GMEM, res); }
+void mc_check_dirty_gmem(const struct mc_opts *o, struct mc_result *res) { check_dirty(o, GMEM, res); }
+void mc_check_readonly_gmem(const struct mc_opts *o, struct mc_result *res) { check_readonly(o, GMEM, res); }
+void mc_check_snapshot_gmem(const struct mc_opts *o, struct mc_result *res) { check_snapshot(o, GMEM, res); }

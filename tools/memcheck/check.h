@@ -35,6 +35,7 @@ struct mc_result {
 	enum mc_status status;
 	uint64_t ns;            /* how long the check took */
 	char detail[256];       /* one line: what was measured, or why it failed/skipped */
+	const char *region;     /* sandbox checks: the region kind they ran on, else NULL */
 	struct mc_metric metrics[MC_MAX_METRICS];
 	unsigned nmetrics;
 };
@@ -68,6 +69,12 @@ void mc_check_guard(const struct mc_opts *o, struct mc_result *res);
 void mc_check_dirty(const struct mc_opts *o, struct mc_result *res);
 void mc_check_readonly(const struct mc_opts *o, struct mc_result *res);
 void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res);
+/* The same five on a guest_memfd region (Linux 6.18+; SKIP before). */
+void mc_check_patterns_gmem(const struct mc_opts *o, struct mc_result *res);
+void mc_check_guard_gmem(const struct mc_opts *o, struct mc_result *res);
+void mc_check_dirty_gmem(const struct mc_opts *o, struct mc_result *res);
+void mc_check_readonly_gmem(const struct mc_opts *o, struct mc_result *res);
+void mc_check_snapshot_gmem(const struct mc_opts *o, struct mc_result *res);
 void mc_check_dax(const struct mc_opts *o, struct mc_result *res);
 void mc_check_shm(const struct mc_opts *o, struct mc_result *res);
 void mc_check_lazy(const struct mc_opts *o, struct mc_result *res);

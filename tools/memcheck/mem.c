@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,8 @@ struct mc_mem {
 	uint64_t size;
 };
 
-int mc_mem_new(uint64_t size, struct mc_mem **out, const char **why)
+/* A region in anonymous memory (vm NULL) or in a guest_memfd of vm. */
+static int mem_new(uint64_t size, struct mc_vm *vm, struct mc_mem **out, const char **why)
 {
 	struct mc_mem *m = calloc(1, sizeof(*m));
 	int r;
@@ -32,9 +34,21 @@ int mc_mem_new(uint64_t size, struct mc_mem **out, const char **why)
 	if (!m)
 		return -ENOMEM;
 	m->size = size;
-	r = sbx_mem_new(size, &m->m);
-	if (r < 0) {
+	if (vm) {
+		r = sbx_vm_from_fd(vm->tv.vm_fd, &m->vm);
+		if (r < 0) {
+			*why = "libsandbox: sbx_vm_from_fd";
+			free(m);
+			return r;
+		}
+		r = sbx_vm_mem_new_gmem(m->vm, size, 0, &m->m);
+		*why = "libsandbox: sbx_vm_mem_new_gmem";
+	} else {
+		r = sbx_mem_new(size, &m->m);
 		*why = "libsandbox: sbx_mem_new";
+	}
+	if (r < 0) {
+		sbx_vm_free(m->vm);
 		free(m);
 		return r;
 	}
@@ -42,11 +56,22 @@ int mc_mem_new(uint64_t size, struct mc_mem **out, const char **why)
 	if (r < 0) {
 		*why = "libsandbox: sbx_mem_split";
 		sbx_mem_free(m->m);
+		sbx_vm_free(m->vm);
 		free(m);
 		return r;
 	}
 	*out = m;
 	return 0;
+}
+
+int mc_mem_new(uint64_t size, struct mc_mem **out, const char **why)
+{
+	return mem_new(size, NULL, out, why);
+}
+
+int mc_mem_new_gmem(uint64_t size, struct mc_vm *vm, struct mc_mem **out, const char **why)
+{
+	return mem_new(size, vm, out, why);
 }
 
 void mc_mem_free(struct mc_mem *m)
@@ -99,18 +124,24 @@ int mc_mem_bind(struct mc_mem *m, struct mc_vm *vm, uint32_t slot, uint64_t gpa,
 		      ((flags & MC_MEM_DIRTY) ? SBX_BIND_DIRTY_LOG : 0);
 	int r;
 
-	if (m->vm)
+	bool own = !m->vm;      /* a guest_memfd region has its VM handle already */
+
+	if (m->bound)
 		return -EBUSY;
-	r = sbx_vm_from_fd(vm->tv.vm_fd, &m->vm);
-	if (r < 0) {
-		*why = "libsandbox: sbx_vm_from_fd";
-		return r;
+	if (own) {
+		r = sbx_vm_from_fd(vm->tv.vm_fd, &m->vm);
+		if (r < 0) {
+			*why = "libsandbox: sbx_vm_from_fd";
+			return r;
+		}
 	}
 	r = sbx_vm_bind(m->vm, m->m, slot, gpa, sf);
 	if (r < 0) {
 		*why = "libsandbox: sbx_vm_bind";
-		sbx_vm_free(m->vm);
-		m->vm = NULL;
+		if (own) {
+			sbx_vm_free(m->vm);
+			m->vm = NULL;
+		}
 		return r;
 	}
 	m->slot = slot;

@@ -18,6 +18,9 @@ struct mc_mem;
 
 /* 0 or -errno; on failure *why says which library call failed. */
 int mc_mem_new(uint64_t size, struct mc_mem **out, const char **why);
+/* The same in a guest_memfd of vm (libsandbox's sbx_vm_mem_new_gmem): -EOPNOTSUPP
+ * where the kernel cannot; it binds into vm only. */
+int mc_mem_new_gmem(uint64_t size, struct mc_vm *vm, struct mc_mem **out, const char **why);
 void mc_mem_free(struct mc_mem *m);
 uint64_t mc_mem_size(const struct mc_mem *m);
 /* The host mapping (for the benchmark's memset/memcmp over the same bytes). */
