@@ -3,8 +3,10 @@
  * memcheck-guest checks over libsandbox memory: patterns, guard, dirty,
  * readonly, snapshot. Each check has a VM of its own with the test region
  * bound at MC_GPA_TEST (slot MC_SLOT_TEST). Each runs on an anonymous
- * region and (the *-gmem checks) on a guest_memfd region of its VM, where
- * the kernel offers one; the result names the kind.
+ * region and, but for dirty and readonly, also (the *-gmem checks) on a
+ * guest_memfd region of its VM, where the kernel offers one; the result
+ * names the kind. KVM keeps no dirty log of a guest_memfd memslot and has
+ * no read-only one, so those two run on anonymous memory only.
  */
 #include "config.h"
 
@@ -31,17 +33,15 @@ struct fixture {
 
 /*
  * -EOPNOTSUPP from the library on a guest_memfd region is the kernel
- * saying it cannot (no host-mappable guest_memfd, or no dirty log or
- * read-only mode on its memslots): SKIP, naming the kernel.
+ * saying it has no host-mappable guest_memfd (before Linux 6.18): SKIP,
+ * naming the kernel.
  */
-static void setup_failed(const struct mc_opts *o, enum kind kind, unsigned flags, const char *why,
-			 int r, struct mc_result *res)
+static void setup_failed(const struct mc_opts *o, enum kind kind, const char *why, int r,
+			 struct mc_result *res)
 {
 	if (kind == GMEM && r == -EOPNOTSUPP)
-		mc_skip(res, "kernel %s: %s: %s (EOPNOTSUPP)", o->release, why,
-			flags & MC_MEM_DIRTY ? "KVM keeps no dirty log of a guest_memfd memslot" :
-			flags & MC_MEM_RO ? "KVM has no read-only guest_memfd memslot" :
-			"no host-mappable guest_memfd for this VM");
+		mc_skip(res, "kernel %s: %s: no host-mappable guest_memfd for this VM (EOPNOTSUPP)",
+			o->release, why);
 	else
 		mc_fail(res, "%s: %s", why, strerror(-r));
 }
@@ -62,12 +62,12 @@ static bool fixture_open(const struct mc_opts *o, struct fixture *f, uint64_t si
 		r = mc_mem_new(size, &f->mem, &why);
 	if (r < 0) {
 		/* The region itself: the flags are the binding's, not yet asked for. */
-		setup_failed(o, kind, 0, why, r, res);
+		setup_failed(o, kind, why, r, res);
 		goto fail;
 	}
 	r = mc_mem_bind(f->mem, &f->vm, MC_SLOT_TEST, MC_GPA_TEST, flags, &why);
 	if (r < 0) {
-		setup_failed(o, kind, flags, why, r, res);
+		setup_failed(o, kind, why, r, res);
 		goto fail;
 	}
 	return true;
@@ -290,7 +290,7 @@ static bool test_bit(const uint64_t *bm, uint64_t i)
 	return bm[i / 64] >> (i % 64) & 1;
 }
 
-static void check_dirty(const struct mc_opts *o, enum kind kind, struct mc_result *res)
+static void check_dirty(const struct mc_opts *o, struct mc_result *res)
 {
 	uint64_t npages = o->size / 4096, words = (npages + 63) / 64, state, missing = 0, extra = 0;
 	uint64_t count = MK_MIN(MK_MAX(npages / 16, 64u), (uint64_t)MC_LIST_MAX), nset = 0;
@@ -301,7 +301,7 @@ static void check_dirty(const struct mc_opts *o, enum kind kind, struct mc_resul
 	struct mc_cmd c;
 	int r;
 
-	if (!fixture_open(o, &f, o->size, MC_MEM_DIRTY, kind, res))
+	if (!fixture_open(o, &f, o->size, MC_MEM_DIRTY, ANON, res))
 		return;
 	bm = calloc(words, 8);
 	list = calloc(count, 8);
@@ -337,7 +337,7 @@ static void check_dirty(const struct mc_opts *o, enum kind kind, struct mc_resul
 		goto out;
 	mc_note(o, "dirty: guest report matches the replay of seed %llu; dirty log fetched",
 		(unsigned long long)o->seed);
-	if (mc_injected(o, kind == GMEM ? "dirty-gmem" : "dirty"))
+	if (mc_injected(o, "dirty"))
 		bm[list[0] / 64] &= ~(1ull << (list[0] % 64));
 	for (uint64_t p = 0; p < npages; p++) {
 		bool d = test_bit(bm, p);
@@ -373,7 +373,7 @@ out:
 
 /* ---- readonly --------------------------------------------------------------- */
 
-static void check_readonly(const struct mc_opts *o, enum kind kind, struct mc_result *res)
+static void check_readonly(const struct mc_opts *o, struct mc_result *res)
 {
 	uint64_t seed = o->seed ^ 0x726f, before, after;
 	struct fixture f;
@@ -385,7 +385,7 @@ static void check_readonly(const struct mc_opts *o, enum kind kind, struct mc_re
 		mc_skip(res, "KVM lacks KVM_CAP_READONLY_MEM");
 		return;
 	}
-	if (!fixture_open(o, &f, o->size, MC_MEM_RO, kind, res))
+	if (!fixture_open(o, &f, o->size, MC_MEM_RO, ANON, res))
 		return;
 	r = mc_host_fill(f.mem, MC_GPA_TEST, MC_PAT_RANDOM, seed);
 	if (r >= 0)
@@ -410,7 +410,7 @@ static void check_readonly(const struct mc_opts *o, enum kind kind, struct mc_re
 	    !expect_mmio(&f, MC_GPA_TEST + (o->size / 2 & ~7ull), true, 0, res) ||
 	    !expect_mmio(&f, MC_GPA_TEST + o->size - 8, true, ~0ull, res))
 		goto out;
-	if (mc_injected(o, kind == GMEM ? "readonly-gmem" : "readonly"))
+	if (mc_injected(o, "readonly"))
 		mc_host_corrupt(f.mem, 0);
 	r = mc_host_checksum(f.mem, &after);
 	if (r < 0) {
@@ -521,11 +521,9 @@ out:
 
 void mc_check_patterns(const struct mc_opts *o, struct mc_result *res) { check_patterns(o, ANON, res); }
 void mc_check_guard(const struct mc_opts *o, struct mc_result *res) { check_guard(o, ANON, res); }
-void mc_check_dirty(const struct mc_opts *o, struct mc_result *res) { check_dirty(o, ANON, res); }
-void mc_check_readonly(const struct mc_opts *o, struct mc_result *res) { check_readonly(o, ANON, res); }
+void mc_check_dirty(const struct mc_opts *o, struct mc_result *res) { check_dirty(o, res); }
+void mc_check_readonly(const struct mc_opts *o, struct mc_result *res) { check_readonly(o, res); }
 void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res) { check_snapshot(o, ANON, res); }
 void mc_check_patterns_gmem(const struct mc_opts *o, struct mc_result *res) { check_patterns(o, GMEM, res); }
 void mc_check_guard_gmem(const struct mc_opts *o, struct mc_result *res) { check_guard(o, GMEM, res); }
-void mc_check_dirty_gmem(const struct mc_opts *o, struct mc_result *res) { check_dirty(o, GMEM, res); }
-void mc_check_readonly_gmem(const struct mc_opts *o, struct mc_result *res) { check_readonly(o, GMEM, res); }
 void mc_check_snapshot_gmem(const struct mc_opts *o, struct mc_result *res) { check_snapshot(o, GMEM, res); }

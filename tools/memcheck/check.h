@@ -72,8 +72,6 @@ void mc_check_snapshot(const struct mc_opts *o, struct mc_result *res);
 /* The same five on a guest_memfd region (Linux 6.18+; SKIP before). */
 void mc_check_patterns_gmem(const struct mc_opts *o, struct mc_result *res);
 void mc_check_guard_gmem(const struct mc_opts *o, struct mc_result *res);
-void mc_check_dirty_gmem(const struct mc_opts *o, struct mc_result *res);
-void mc_check_readonly_gmem(const struct mc_opts *o, struct mc_result *res);
 void mc_check_snapshot_gmem(const struct mc_opts *o, struct mc_result *res);
 void mc_check_dax(const struct mc_opts *o, struct mc_result *res);
 void mc_check_shm(const struct mc_opts *o, struct mc_result *res);
