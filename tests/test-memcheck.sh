@@ -167,7 +167,7 @@ if [ "$rc" -eq 77 ]; then
 	finish
 fi
 
-# Every check on its own at a small size: 13 tests.
+# Every check on its own at a small size: 11 tests.
 for c in $CHECKS; do
 	run --size $SIZE --tests "$c"
 	line=$(grep "^$c " "$tmp/out")
@@ -179,7 +179,7 @@ for c in $CHECKS; do
 	eval "status_$(printf '%s' "$c" | tr - _)=\$(printf '%s' \"\$line\" | awk '{print \$2}')"
 done
 
-# The checks can fail: a corrupted host-side verification is a FAIL, exit 1. 13 tests.
+# The checks can fail: a corrupted host-side verification is a FAIL, exit 1. 11 tests.
 for c in $CHECKS; do
 	eval "st=\$status_$(printf '%s' "$c" | tr - _)"
 	if [ "$st" = SKIP ]; then skip "$c: skipped above, cannot inject"; continue; fi
@@ -222,7 +222,7 @@ names = [c["name"] for c in d["checks"]]
 assert names == ("patterns guard dirty readonly snapshot patterns-gmem guard-gmem "
                  "snapshot-gmem dax shm lazy").split(), names
 assert d["result"] in ("pass", "fail")
-assert d["passed"] + d["failed"] + d["skipped"] == 13
+assert d["passed"] + d["failed"] + d["skipped"] == 11
 for c in d["checks"]:
     assert c["status"] in ("pass", "fail", "skip") and isinstance(c["metrics"], dict)
     # The sandbox checks name the region kind they ran on, the others none.
