@@ -21,6 +21,7 @@
 
 #include "vmm/boot.h"
 #include "vmm/cpu.h"
+#include "vmm/machine.h"
 
 #define MIB         (1ull << 20)
 #define RAM_SIZE    (64 * MIB)
@@ -424,6 +425,94 @@ static void test_vmlinux(void)
 	}
 }
 
+/* Set bit of every page in [off, off + len) (the test's own record of what the loader wrote). */
+static void pages_set(uint64_t *bm, uint64_t off, uint64_t len)
+{
+	for (uint64_t pg = off / 4096; pg <= (off + len - 1) / 4096; pg++)
+		bm[pg / 64] |= 1ull << (pg % 64);
+}
+
+static uint64_t pages_count(const uint64_t *bm, size_t words)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < words; i++)
+		n += (uint64_t)__builtin_popcountll(bm[i]);
+	return n;
+}
+
+/*
+ * RAM that is a libsandbox region, as vmm_machine_open() makes it
+ * (vmm_machine_sbx_ram: the raw pointer with the will_mark_dirty promise):
+ * after loading a bzImage, an initramfs and a vmlinux, the region's record
+ * holds exactly the pages the loader wrote, and a restore copies those back
+ * (not a remap of all 64 MiB) and leaves RAM equal to the snapshot. A store
+ * the loader did not report stays behind (ram_zero fails); one it reported
+ * too much shows in the count.
+ */
+static void test_sbx_ram(void)
+{
+	const char *cmdline = "console=ttyS0 rdinit=/init";
+	size_t len, elen, ilen = 3 * MIB + 123;
+	g_autofree uint8_t *bz = bzimage(2 * MIB, &len), *rd = initramfs(ilen);
+	g_autofree uint8_t *elf = elf_image(0x40, 20 * MIB, &elen);
+	uint64_t want[RAM_SIZE / 4096 / 64] = { 0 };
+	struct sbx_mem_stats st;
+	struct sbx_snapshot *snap;
+	struct vmm_err e = { 0 };
+	struct sbx_mem *mem;
+	struct vmm_boot b, bl;
+	struct vmm_vm vm;
+	uint64_t n;
+
+	g_assert_cmpint(sbx_mem_new(RAM_SIZE, &mem), ==, 0);
+	vmm_vm_init(&vm);
+	g_assert_cmpint(vmm_machine_sbx_ram(&vm, mem), ==, 0);
+	g_assert_cmpuint(vm.ram_size, ==, RAM_SIZE);
+	g_assert_cmpint(sbx_snapshot_take(mem, &snap), ==, 0);
+
+	for (int round = 0; round < 2; round++) {
+		g_assert_cmpint(vmm_boot_load(&vm, bz, len, rd, ilen, cmdline, &b, &e), ==, 0);
+		bl = (struct vmm_boot){ .initrd_gpa = b.initrd_gpa, .initrd_len = b.initrd_len };
+		g_assert_cmpint(vmm_boot_vmlinux(&vm, elf, elen, &bl, &e), ==, 0);
+		g_assert_false(ram_zero(&vm));
+		memset(want, 0, sizeof(want));
+		pages_set(want, VMM_BOOT_KERNEL, b.kernel_bytes);
+		pages_set(want, b.initrd_gpa, ilen);
+		pages_set(want, VMM_BOOT_CMDLINE, strlen(cmdline) + 1);
+		pages_set(want, VMM_BOOT_PARAMS, 4096);
+		pages_set(want, VMM_BOOT_GDT, 32);
+		pages_set(want, VMM_BOOT_PML4, 4096);
+		pages_set(want, VMM_BOOT_PDPT, 4096);
+		pages_set(want, VMM_BOOT_PD, 4096);
+		pages_set(want, 16 * MIB, 0x3000);           /* elf_image's two segments */
+		pages_set(want, 20 * MIB, 0x800);
+		n = pages_count(want, G_N_ELEMENTS(want));
+		g_assert_cmpint(sbx_mem_stats(mem, &st), ==, 0);
+		g_test_message("round %d: loader wrote %llu pages of %llu, record holds %llu", round,
+			       (unsigned long long)n, (unsigned long long)(RAM_SIZE / 4096),
+			       (unsigned long long)st.dirty_pages);
+		g_assert_cmpuint(st.dirty_pages, ==, n);
+		g_assert_cmpint(sbx_snapshot_restore(mem, snap, SBX_RESTORE_AUTO), ==, (int64_t)n);
+		g_assert_cmpint(sbx_mem_stats(mem, &st), ==, 0);
+		g_assert_cmpuint(st.restores_copy, ==, round + 1);
+		g_assert_cmpuint(st.restores_remap, ==, 0);
+		g_assert_cmpuint(st.pages_restored, ==, (round + 1) * n);
+		g_assert_true(ram_zero(&vm));
+	}
+
+	/* The contrast: a raw pointer without the promise makes the next restore a full remap. */
+	g_assert_true(sbx_mem_host_ptr(mem, false) == vm.ram);
+	vm.ram[VMM_BOOT_PARAMS] = 1;
+	g_assert_cmpint(sbx_snapshot_restore(mem, snap, SBX_RESTORE_AUTO), ==,
+			(int64_t)(RAM_SIZE / 4096));
+	g_assert_cmpint(sbx_mem_stats(mem, &st), ==, 0);
+	g_assert_cmpuint(st.restores_remap, ==, 1);
+	g_assert_true(ram_zero(&vm));
+	sbx_snapshot_unref(snap);
+	sbx_mem_free(mem);
+}
+
 /* Debian's kernels, as the linux check boots them (with a small initramfs). */
 static void test_real_kernels(void)
 {
@@ -484,5 +573,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/vmm/boot/payload", test_payload);
 	g_test_add_func("/vmm/boot/vmlinux", test_vmlinux);
 	g_test_add_func("/vmm/boot/real-kernels", test_real_kernels);
+	g_test_add_func("/vmm/boot/sbx-ram", test_sbx_ram);
 	return g_test_run();
 }

@@ -137,18 +137,26 @@ int vmm_boot_load(struct vmm_vm *vm, const uint8_t *bz, size_t bz_len, const uin
 	if (cl + 1 > VMM_BOOT_CMDLINE_MAX || cl + 1 > rd32(bz + BP_CMDLINE_SIZE))
 		return vmm_fail(e, -E2BIG, "command line too long");
 
+	/* Each store into RAM is reported (vmm_vm_ram_written): a region's restore stays O(dirty). */
 	memcpy(vm->ram + VMM_BOOT_KERNEL, bz + setup_len(bz), b->kernel_bytes);
+	vmm_vm_ram_written(vm, VMM_BOOT_KERNEL, b->kernel_bytes);
 	b->entry = VMM_BOOT_KERNEL + 0x200;      /* the 64-bit entry of the decompressor */
-	if (initrd_len)
+	if (initrd_len) {
 		memcpy(vm->ram + b->initrd_gpa, initrd, initrd_len);
+		vmm_vm_ram_written(vm, b->initrd_gpa, initrd_len);
+	}
 	memcpy(vm->ram + VMM_BOOT_CMDLINE, cmdline, cl + 1);
+	vmm_vm_ram_written(vm, VMM_BOOT_CMDLINE, cl + 1);
 	zero_page(vm, bz, b);
+	vmm_vm_ram_written(vm, VMM_BOOT_PARAMS, 4096);
 	/* Flat segments at the selectors boot.rst names: __BOOT_CS 0x10, __BOOT_DS 0x18. */
 	gdt[0] = 0;
 	gdt[1] = 0;
 	gdt[2] = VMM_GDT_CODE64(0);
 	gdt[3] = VMM_GDT_DATA(0);
+	vmm_vm_ram_written(vm, VMM_BOOT_GDT, 4 * sizeof(*gdt));
 	vmm_cpu_identity_map(vm->ram, VMM_BOOT_PML4, VMM_BOOT_PDPT, VMM_BOOT_PD, 1, false);
+	vmm_cpu_identity_map_written(vm, VMM_BOOT_PML4, VMM_BOOT_PDPT, VMM_BOOT_PD, 1);
 	return 0;
 }
 
@@ -200,6 +208,7 @@ int vmm_boot_vmlinux(struct vmm_vm *vm, const uint8_t *elf, size_t elf_len, stru
 			continue;
 		memcpy(vm->ram + ph.p_paddr, elf + ph.p_offset, ph.p_filesz);
 		memset(vm->ram + ph.p_paddr + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+		vmm_vm_ram_written(vm, ph.p_paddr, ph.p_memsz);
 	}
 	b->entry = eh.e_entry;     /* phys_startup_64: vmlinux's entry is physical */
 	return 0;

@@ -131,6 +131,7 @@ int vmm_cpu_flat32(struct vmm_vm *vm, uint64_t entry, const void *code, size_t l
 		return vmm_fail(e, -EINVAL, "%zu bytes of code at 0x%llx: outside RAM", len,
 				(unsigned long long)entry);
 	memcpy(vm->ram + entry, code, len);
+	vmm_vm_ram_written(vm, entry, len);
 
 	r = mk_kvm_get_sregs(vm->vcpu_fd, &sregs);
 	if (r < 0)
@@ -167,6 +168,14 @@ void vmm_cpu_identity_map(uint8_t *ram, uint64_t pml4, uint64_t pdpt, uint64_t p
 		l3[i] = (pd + i * 0x1000ull) | flags;
 	for (uint64_t i = 0; i < npd * 512ull; i++)
 		l2[i] = (i << 21) | flags | 0x80;     /* a 2 MiB page */
+}
+
+void vmm_cpu_identity_map_written(const struct vmm_vm *vm, uint64_t pml4, uint64_t pdpt,
+				  uint64_t pd, unsigned npd)
+{
+	vmm_vm_ram_written(vm, pml4, 4096);
+	vmm_vm_ram_written(vm, pdpt, 4096);
+	vmm_vm_ram_written(vm, pd, npd * 4096ull);
 }
 
 int vmm_cpu_long_mode(struct vmm_vm *vm, const struct vmm_long_mode *lm, struct vmm_err *e)

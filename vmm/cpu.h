@@ -54,6 +54,9 @@ int vmm_cpu_flat32(struct vmm_vm *vm, uint64_t entry, const void *code, size_t l
  */
 void vmm_cpu_identity_map(uint8_t *ram, uint64_t pml4, uint64_t pdpt, uint64_t pd, unsigned npd,
 			  bool user);
+/* Report the pages vmm_cpu_identity_map() wrote into vm's RAM (vmm_vm_ram_written()). */
+void vmm_cpu_identity_map_written(const struct vmm_vm *vm, uint64_t pml4, uint64_t pdpt,
+				  uint64_t pd, unsigned npd);
 
 /* Long mode: CR0 PE|ET|PG, CR4 PAE, EFER LME|LMA, and these. */
 struct vmm_long_mode {

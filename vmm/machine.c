@@ -41,6 +41,31 @@ static void console_out(void *data, const char *buf, size_t len)
 		m->console[m->console_len] = '\0';
 }
 
+static void sbx_ram_written(void *data, uint64_t gpa, uint64_t len)
+{
+	/* In range by construction (vmm_vm_ram bounds every pointer): cannot fail. */
+	(void)sbx_mem_mark_dirty(data, gpa, len);
+}
+
+int vmm_machine_sbx_ram(struct vmm_vm *vm, struct sbx_mem *mem)
+{
+	/*
+	 * The raw pointer comes with the promise to report every host write
+	 * (sbx_mem_host_ptr(3)): vmm's stores into RAM all go through
+	 * vmm_vm_ram_written(), which marks them dirty here, so the region's
+	 * record stays complete and a restore stays O(dirty).
+	 */
+	uint8_t *p = sbx_mem_host_ptr(mem, true);
+
+	if (!p)
+		return -EINVAL;
+	vm->ram = p;
+	vm->ram_size = sbx_mem_size(mem);
+	vm->ram_written_fn = sbx_ram_written;
+	vm->ram_written_data = mem;
+	return 0;
+}
+
 /* Guest RAM: a libsandbox region bound as memslot 0. */
 static int sandbox_ram(struct vmm_machine *m, uint64_t ram_size, struct vmm_err *e)
 {
@@ -54,9 +79,10 @@ static int sandbox_ram(struct vmm_machine *m, uint64_t ram_size, struct vmm_err 
 	r = sbx_mem_split(m->mem, &m->guest);
 	if (r < 0)
 		return vmm_fail_sys(e, r, "libsandbox: sbx_mem_split");
-	/* Virtqueues are the device's DMA into guest RAM: raw access, no dirty promise. */
-	m->vm.ram = sbx_mem_host_ptr(m->mem, false);
-	m->vm.ram_size = ram_size;
+	/* Loading, virtqueues and device replies store through the raw pointer; vm.c reports them. */
+	r = vmm_machine_sbx_ram(&m->vm, m->mem);
+	if (r < 0)
+		return vmm_fail_sys(e, r, "libsandbox: sbx_mem_host_ptr (guest RAM)");
 	r = sbx_vm_bind(m->sbx, m->mem, VMM_MACHINE_SLOT_RAM, 0, 0);
 	if (r < 0)
 		return vmm_fail_sys(e, r, "libsandbox: sbx_vm_bind (guest RAM)");

@@ -23,7 +23,7 @@
 #define VMM_MACHINE_SLOT_RAM 0   /* the callers' memslots are 1 and up */
 
 struct vmm_machine {
-	struct vmm_vm vm;       /* vm.ram: the host view of guest RAM (raw: no dirty promise) */
+	struct vmm_vm vm;       /* vm.ram: the host view of guest RAM (writes reported, vm.h) */
 	struct sbx_vm *sbx;
 	struct sbx_mem *mem;    /* guest RAM */
 	struct sbx_guest *guest;
@@ -53,6 +53,15 @@ enum vmm_machine_result {
 	VMM_MACHINE_ERROR,      /* e */
 };
 
+/*
+ * Make the region mem vm's RAM at gpa 0 (vm->ram, ram_size): its raw host
+ * pointer taken with will_mark_dirty (sbx_mem_host_ptr(3)), and every
+ * host write vmm reports (vmm_vm_ram_written) marked dirty in mem, so
+ * restoring mem stays O(dirty). Binding it into the VM is the caller's
+ * (guest writes reach the record through the binding's KVM dirty log,
+ * SBX_BIND_DIRTY_LOG). -EINVAL if mem has no host address (guest_memfd).
+ */
+int vmm_machine_sbx_ram(struct vmm_vm *vm, struct sbx_mem *mem);
 /* ram_size bytes of guest RAM. 0 or -errno (e); close the machine either way. */
 int vmm_machine_open(struct vmm_machine *m, int kvm_fd, uint64_t ram_size, struct vmm_err *e);
 void vmm_machine_close(struct vmm_machine *m);

@@ -41,6 +41,7 @@ static void fs_notify(struct vmm_virtio *v, unsigned q)
 			size_t k = reply - done < c->w[i].iov_len ? reply - done : c->w[i].iov_len;
 
 			memcpy(c->w[i].iov_base, fs->out + done, k);
+			vmm_vm_ram_written_at(v->vm, c->w[i].iov_base, k);
 			done += k;
 		}
 		vmm_virtio_push(v, q, c->head, (uint32_t)done);

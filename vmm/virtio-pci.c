@@ -465,4 +465,6 @@ void vmm_virtio_push(struct vmm_virtio *v, unsigned qi, uint16_t head, uint32_t 
 	used->ring[idx % q->size].id = head;
 	used->ring[idx % q->size].len = written;
 	__atomic_store_n(&used->idx, (uint16_t)(idx + 1), __ATOMIC_RELEASE);
+	/* The used ring is the device's write into guest RAM: report it (vm.h). */
+	vmm_vm_ram_written(v->vm, q->used, 4 + 8ull * q->size);
 }

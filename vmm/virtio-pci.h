@@ -24,7 +24,11 @@
 #define VMM_MSIX_VECTORS 4
 #define VMM_CHAIN_MAX    260      /* descriptors per chain we accept */
 
-/* One request: the device-readable then the device-writable buffers. */
+/*
+ * One request: the device-readable then the device-writable buffers (host
+ * pointers into guest RAM). A device that stores into w[] reports the
+ * bytes with vmm_vm_ram_written_at() (vm.h), as virtio-fs does.
+ */
 struct vmm_chain {
 	uint16_t head;
 	unsigned nr, nw;
@@ -82,7 +86,7 @@ int vmm_virtio_init(struct vmm_virtio *v, struct vmm_vm *vm, struct vmm_pci *bus
  * once.
  */
 int vmm_virtio_pop(struct vmm_virtio *v, unsigned q, struct vmm_chain *c);
-/* Return a chain with written bytes to the used ring. */
+/* Return a chain with written bytes to the used ring (reported as written, vm.h). */
 void vmm_virtio_push(struct vmm_virtio *v, unsigned q, uint16_t head, uint32_t written);
 /* Interrupt the driver for queue q (its MSI-X vector). */
 void vmm_virtio_irq(struct vmm_virtio *v, unsigned q);

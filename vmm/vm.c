@@ -132,6 +132,17 @@ void *vmm_vm_ram(const struct vmm_vm *vm, uint64_t gpa, uint64_t len)
 	return vm->ram + gpa;
 }
 
+void vmm_vm_ram_written(const struct vmm_vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (vm->ram_written_fn && len)
+		vm->ram_written_fn(vm->ram_written_data, gpa, len);
+}
+
+void vmm_vm_ram_written_at(const struct vmm_vm *vm, const void *p, uint64_t len)
+{
+	vmm_vm_ram_written(vm, (uint64_t)((const uint8_t *)p - vm->ram), len);
+}
+
 int vmm_vm_run(struct vmm_vm *vm)
 {
 	int r = mk_kvm_run(vm->vcpu_fd);

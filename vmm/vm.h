@@ -28,6 +28,13 @@ struct vmm_vm {
 	size_t run_size;
 	uint8_t *ram;           /* host view of the RAM at gpa 0, ram_size bytes */
 	uint64_t ram_size;
+	/*
+	 * Told of every host write into the RAM (vmm_vm_ram_written), if set:
+	 * a RAM that is a libsandbox region (vmm_machine_sbx_ram) records them
+	 * so its restore stays O(dirty). NULL for plain anonymous RAM.
+	 */
+	void (*ram_written_fn)(void *data, uint64_t gpa, uint64_t len);
+	void *ram_written_data;
 	bool own_kvm, own_ram;
 	bool has_timer;         /* timer (the deadline) created, for thread timer_tid */
 	timer_t timer;
@@ -52,6 +59,15 @@ void vmm_vm_close(struct vmm_vm *vm);
 
 /* Host pointer to [gpa, gpa + len) of the RAM at gpa 0, or NULL when outside it. */
 void *vmm_vm_ram(const struct vmm_vm *vm, uint64_t gpa, uint64_t len);
+/*
+ * The host wrote [gpa, gpa + len) of the RAM through vm->ram: tell
+ * ram_written_fn (if any). Every host-side store into guest RAM (loading,
+ * page tables, virtqueue used rings, device replies) is followed by this
+ * call; reads and the guest's own writes (KVM's dirty log) need none.
+ */
+void vmm_vm_ram_written(const struct vmm_vm *vm, uint64_t gpa, uint64_t len);
+/* The same for a host pointer p into the RAM (p - vm->ram is the gpa). */
+void vmm_vm_ram_written_at(const struct vmm_vm *vm, const void *p, uint64_t len);
 
 /* KVM_RUN once: the exit reason, or -errno (-EINTR: a signal, or the deadline passed). */
 int vmm_vm_run(struct vmm_vm *vm);

@@ -36,6 +36,7 @@
 #include "sandbox.h"
 #include "tools/memcheck/check.h"
 #include "tools/memcheck/pattern.h"
+#include "vmm/machine.h"
 
 #define CHUNK SBX_CHUNK_MIN     /* 64 KiB: a 1 MiB region has 16 */
 
@@ -265,8 +266,20 @@ static bool phase_boot(const struct mc_opts *o, int test_fd, struct mc_result *r
 		mc_fail(res, "%s: %s", why, strerror(-r));
 		goto out;
 	}
-	/* The host writes commands into the guest's RAM through the lazy copy from now on. */
-	v.vm.low = sbx_mem_host_ptr(low.mem, false);
+	/*
+	 * The lazy copy is the VM's RAM from now on (the anonymous one, out of
+	 * memslot 0 already, goes): the host writes commands through its raw
+	 * pointer, each write reported (vmm_machine_sbx_ram), so the region's
+	 * dirty record stays complete.
+	 */
+	mk_munmap(v.vm.tv.ram, v.vm.tv.ram_size);
+	v.vm.tv.own_ram = false;
+	r = vmm_machine_sbx_ram(&v.vm.tv, low.mem);
+	v.vm.low = v.vm.tv.ram;
+	if (r < 0) {
+		mc_fail(res, "vmm_machine_sbx_ram: %s", strerror(-r));
+		goto out;
+	}
 	v.views[0] = low.guest;
 	v.views[1] = test.guest;
 	if (!guest_verify(&v, 0, o->size, res))

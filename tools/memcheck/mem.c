@@ -94,7 +94,13 @@ uint64_t mc_mem_size(const struct mc_mem *m) { return m->size; }
 
 void *mc_mem_host_ptr(struct mc_mem *m)
 {
-	return sbx_mem_host_ptr(m->m, false);
+	/* With the promise: callers report their writes (mc_mem_mark_dirty), restore stays O(dirty). */
+	return sbx_mem_host_ptr(m->m, true);
+}
+
+int mc_mem_mark_dirty(struct mc_mem *m, uint64_t off, uint64_t len)
+{
+	return sbx_mem_mark_dirty(m->m, off, len);
 }
 
 int mc_mem_read(struct mc_mem *m, uint64_t off, void *buf, size_t len)

@@ -23,8 +23,13 @@ int mc_mem_new(uint64_t size, struct mc_mem **out, const char **why);
 int mc_mem_new_gmem(uint64_t size, struct mc_vm *vm, struct mc_mem **out, const char **why);
 void mc_mem_free(struct mc_mem *m);
 uint64_t mc_mem_size(const struct mc_mem *m);
-/* The host mapping (for the benchmark's memset/memcmp over the same bytes). */
+/*
+ * The host mapping (for the benchmark's memset/memcmp over the same bytes),
+ * taken with libsandbox's will_mark_dirty promise: report every store
+ * through it with mc_mem_mark_dirty() before the next snapshot or restore.
+ */
 void *mc_mem_host_ptr(struct mc_mem *m);
+int mc_mem_mark_dirty(struct mc_mem *m, uint64_t off, uint64_t len);
 int mc_mem_read(struct mc_mem *m, uint64_t off, void *buf, size_t len);
 int mc_mem_write(struct mc_mem *m, uint64_t off, const void *buf, size_t len);
 int mc_mem_bind(struct mc_mem *m, struct mc_vm *vm, uint32_t slot, uint64_t gpa,

@@ -27,6 +27,10 @@ static void build_low(struct mc_vm *vm)
 	gdt[4] = VMM_GDT_DATA(3);         /* 0x20 */
 	vmm_cpu_identity_map(vm->low, MC_PML4, MC_PDPT, MC_PD, MC_PD_COUNT, true);
 	memcpy(vm->low + MC_CODE, mc_guest_start, (size_t)(mc_guest_end - mc_guest_start));
+	/* Reported like every host write into the RAM (a region's dirty record, vm.h). */
+	vmm_vm_ram_written(&vm->tv, MC_GDT, 5 * sizeof(*gdt));
+	vmm_cpu_identity_map_written(&vm->tv, MC_PML4, MC_PDPT, MC_PD, MC_PD_COUNT);
+	vmm_vm_ram_written(&vm->tv, MC_CODE, (uint64_t)(mc_guest_end - mc_guest_start));
 }
 
 /*
@@ -265,6 +269,9 @@ enum mc_run_result mc_vm_call(struct mc_vm *vm, struct mc_cmd *cmd, unsigned *st
 
 	memcpy(vm->low + MC_CMD, hdr, sizeof(hdr));
 	memset(vm->low + MC_CMD + MC_C_RES0, 0, 4 * sizeof(uint64_t));
+	/* low is the VM's RAM (tv.ram): a region's record needs the write (vm.h). */
+	vmm_vm_ram_written(&vm->tv, MC_CMD, sizeof(hdr));
+	vmm_vm_ram_written(&vm->tv, MC_CMD + MC_C_RES0, 4 * sizeof(uint64_t));
 	return run_loop(vm, cmd, status);
 }
 
