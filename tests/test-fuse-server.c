@@ -35,6 +35,7 @@
 
 #include "common/macro.h"
 #include "vmm/fuse-server.h"
+#include "vmm/machine.h"
 #include "vmm/pci.h"
 #include "vmm/virtio-fs.h"
 #include "vmm/vm.h"
@@ -232,7 +233,8 @@ static void guest_close(struct guest *g)
 	close(g->root_fd);
 	g_assert_cmpint(nftw(g->root, rm_one, 16, FTW_DEPTH | FTW_PHYS), ==, 0);
 	g_free(g->root);
-	munmap(g->vm.ram, RAM_SIZE);
+	if (!g->vm.ram_written_fn)       /* the test's own RAM, not a region (test_sbx_ram) */
+		munmap(g->vm.ram, RAM_SIZE);
 }
 
 /* ---- the driver: virtqueues --------------------------------------------------- */
@@ -618,6 +620,86 @@ static void test_init_compat(void)
 	req_add(b, &ii, sizeof(ii));
 	g_assert_cmpint(call(&g, b), ==, -EPROTO);
 	guest_close(&g);
+}
+
+/*
+ * Guest RAM a libsandbox region as in vmm_machine_open() (the raw pointer
+ * with the will_mark_dirty promise, vmm_machine_sbx_ram): the driver
+ * places a READ of 10000 bytes (three writable descriptors), the region is
+ * snapshotted, the notify makes the device write the reply and the used
+ * ring. The region's record then holds exactly those pages (the reply's
+ * three, the used ring's one), and a restore copies back just them and
+ * leaves RAM as it was before the notify. A device store that vmm did not
+ * report would stay behind after the restore.
+ */
+static void test_sbx_ram(void)
+{
+	struct fuse_write_in wi = { .size = 10000 };
+	struct fuse_read_in ri = { .size = 10000 };
+	const size_t cap = HDR_OUT + 10000;
+	g_autofree uint8_t *text = g_malloc(10000), *before = NULL;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	struct sbx_snapshot *snap;
+	struct sbx_mem_stats st;
+	struct sbx_mem *mem;
+	struct vring_desc *d;
+	struct guest g;
+	uint64_t fh;
+	uint16_t i = 0;
+	GByteArray *b;
+
+	for (size_t k = 0; k < 10000; k++)
+		text[k] = (uint8_t)('a' + k % 26);
+	guest_open(&g);
+	g_assert_cmpint(sbx_mem_new(RAM_SIZE, &mem), ==, 0);
+	munmap(g.vm.ram, RAM_SIZE);
+	g_assert_cmpint(vmm_machine_sbx_ram(&g.vm, mem), ==, 0);
+	driver_init(&g);                 /* the rings again, in the region */
+	do_init(&g);
+	do_create(&g, "big", &fh);
+	wi.fh = ri.fh = fh;
+	b = req_new(&g, FUSE_WRITE, 1);
+	req_add(b, &wi, sizeof(wi));
+	req_add(b, text, 10000);
+	g_assert_cmpint(call(&g, b), ==, 0);
+
+	/* The driver's part of a READ (send_split without the notify). */
+	b = req_new(&g, FUSE_READ, 1);
+	req_add(b, &ri, sizeof(ri));
+	req_seal(b);
+	d = desc_table(&g, 1);
+	memcpy(g.vm.ram + REQ_GPA, b->data, b->len);
+	memset(g.vm.ram + REPLY_GPA, 0xa5, cap);
+	split(d, &i, REQ_GPA, b->len, 1, 0);
+	split(d, &i, REPLY_GPA, cap, 3, VRING_DESC_F_WRITE);
+	d[i - 1].flags &= (uint16_t)~VRING_DESC_F_NEXT;
+	g_byte_array_unref(b);
+	avail = (struct vring_avail *)(g.vm.ram + rings[1][1]);
+	avail->ring[g.avail_idx[1] % QSIZE] = 0;
+	__atomic_store_n(&avail->idx, ++g.avail_idx[1], __ATOMIC_RELEASE);
+	before = g_memdup2(g.vm.ram, RAM_SIZE);
+	g_assert_cmpint(sbx_snapshot_take(mem, &snap), ==, 0);
+
+	/* The device's part: reply and used ring, reported by vmm. */
+	mmio_write(&g, g.notify + (uint64_t)g.notify_off[1] * g.notify_mult, 1, 2);
+	used = (struct vring_used *)(g.vm.ram + rings[1][2]);
+	g_assert_cmpuint(used->idx, ==, (uint16_t)(g.used_seen[1] + 1));
+	g_assert_cmpuint(used->ring[g.used_seen[1] % QSIZE].len, ==, cap);
+	g_assert_cmpmem(g.vm.ram + REPLY_GPA + HDR_OUT, 10000, text, 10000);
+	g_assert_cmpint(sbx_mem_stats(mem, &st), ==, 0);
+	g_test_message("the device dirtied %llu pages of %llu",
+		       (unsigned long long)st.dirty_pages, (unsigned long long)(RAM_SIZE / 4096));
+	g_assert_cmpuint(st.dirty_pages, ==, 4);
+	g_assert_cmpint(sbx_snapshot_restore(mem, snap, SBX_RESTORE_AUTO), ==, 4);
+	g_assert_cmpint(sbx_mem_stats(mem, &st), ==, 0);
+	g_assert_cmpuint(st.restores_copy, ==, 1);
+	g_assert_cmpuint(st.restores_remap, ==, 0);
+	g_assert_true(memcmp(g.vm.ram, before, RAM_SIZE) == 0);
+
+	guest_close(&g);
+	sbx_snapshot_unref(snap);
+	sbx_mem_free(mem);
 }
 
 /* ---- guest side: names ------------------------------------------------------------ */
@@ -1118,6 +1200,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/fuse-server/guest/hostile-descriptors", test_hostile_descriptors);
 	g_test_add_func("/fuse-server/guest/hostile-rings", test_hostile_rings);
 	g_test_add_func("/fuse-server/guest/chain-limits", test_chain_limits);
+	g_test_add_func("/fuse-server/guest/sbx-ram", test_sbx_ram);
 	g_test_add_func("/fuse-server/direct/exact-buffers", test_direct);
 	return g_test_run();
 }
