@@ -138,9 +138,17 @@ int sbx_mem_zero(struct sbx_mem *m);
  * The host address of byte 0 of the region. Accesses through it bypass
  * bounds checks, volatile semantics and dirty tracking: once this was
  * called with will_mark_dirty = false the library can no longer trust its
- * write record, and every later restore remaps the whole region (still
- * correct, no longer O(dirty)). With will_mark_dirty = true the caller
- * promises to report every write with sbx_mem_mark_dirty(). MT-Unsafe:
+ * write record, and every later restore remaps the whole region, for the
+ * region's life (still correct, no longer O(dirty)). With will_mark_dirty
+ * = true the caller promises to report every write with
+ * sbx_mem_mark_dirty(), and restore stays O(dirty). To keep that promise:
+ * mark the bytes of each store through the pointer (or sbx_mem_write()
+ * them instead) before the next snapshot, restore or trim reads the
+ * record; an unmarked write is not detected, a restore leaves its page
+ * with the new bytes. Reads need no marking; guest writes through a KVM
+ * binding come from its dirty log (SBX_BIND_DIRTY_LOG), not from the
+ * caller. No raw store may run during an exclusive operation. memkit's
+ * VMM does exactly this for guest RAM (sbx_mem_host_ptr(3)). MT-Unsafe:
  * no other call may use m meanwhile. AS-Unsafe.
  */
 void *sbx_mem_host_ptr(struct sbx_mem *m, bool will_mark_dirty);
