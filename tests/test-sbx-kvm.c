@@ -22,6 +22,7 @@
 #include "kvmtest.h"
 #include "tests/test-sbx-util.h"
 #include "sandboxP.h"
+#include "vmm/machine.h"
 
 #define PG 4096u
 #define GPA 0x10000000u
@@ -944,11 +945,64 @@ static void test_gmem_guest_unmapped(void)
 	guest_close(&g);
 }
 
+/*
+ * The VMM's way (vmm_machine_open): the region is the VM's RAM at gpa 0
+ * (memslot 0, dirty log on), its raw pointer taken with the will_mark_dirty
+ * promise (vmm_machine_sbx_ram). The host loads code through the pointer
+ * (reported by vmm), the guest writes two pages; the restore copies back
+ * exactly those three pages (no remap of all 512) and the region equals the
+ * snapshot again, code page included.
+ */
+static void test_vmm_ram(void)
+{
+	struct vmm_err err = { 0 };
+	struct sbx_mem_stats st;
+	struct sbx_snapshot *s;
+	struct sbx_guest *gv;
+	struct sbx_mem *m;
+	struct sbx_vm *svm;
+	struct guest g = { 0 };
+	uint8_t buf[PG];
+
+	if (!kvmtest_available())
+		return;
+	g_assert_cmpint(vmm_vm_open(&g.vm, -1, 0, 0, &err), ==, 0);
+	g_assert_cmpint(sbx_vm_from_fd(g.vm.vm_fd, &svm), ==, 0);
+	g_assert_cmpint(sbx_mem_new(512 * PG, &m), ==, 0);
+	g_assert_cmpint(sbx_mem_split(m, &gv), ==, 0);
+	g_assert_cmpint(vmm_machine_sbx_ram(&g.vm, m), ==, 0);
+	g_assert_cmpint(sbx_vm_bind(svm, m, 0, 0, SBX_BIND_DIRTY_LOG), ==, 0);
+	g_assert_cmpint(sbx_snapshot_take(m, &s), ==, 0);
+	g.code = g_byte_array_new();
+	st32(&g, 100 * PG + 8, 0xdeadbeef);
+	st32(&g, 300 * PG, 0x12345678);
+	load(&g);                                   /* host write into page 1 */
+	g_assert_cmpint(run(&g, gv), ==, KVM_EXIT_HLT);
+	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
+	g_assert_cmpuint(st.dirty_pages, ==, 1);    /* the guest's two are still in KVM's log */
+	g_assert_cmpint(sbx_snapshot_restore(m, s, SBX_RESTORE_AUTO), ==, 3);
+	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
+	g_assert_cmpuint(st.restores_copy, ==, 1);
+	g_assert_cmpuint(st.restores_remap, ==, 0);
+	g_assert_cmpuint(st.pages_restored, ==, 3);
+	for (unsigned p = 0; p < 512; p++) {
+		g_assert_cmpint(sbx_mem_read(m, (uint64_t)p * PG, buf, PG), ==, 0);
+		g_assert_cmpmem(buf, PG, (const uint8_t *)sbx_snapshot_data(s) + (uint64_t)p * PG, PG);
+	}
+	g_byte_array_unref(g.code);
+	sbx_vm_free(svm);
+	g_assert_cmpint(sbx_guest_free(gv), ==, 0);
+	sbx_mem_free(m);
+	sbx_snapshot_unref(s);
+	vmm_vm_close(&g.vm);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/sbx/kvm/restore-bound", test_restore_bound);
 	g_test_add_func("/sbx/kvm/dirty-log", test_dirty_log);
+	g_test_add_func("/sbx/kvm/vmm-ram", test_vmm_ram);
 	g_test_add_func("/sbx/kvm/untracked-binding", test_untracked_binding);
 	g_test_add_func("/sbx/kvm/snapshot-readonly", test_snapshot_readonly);
 	g_test_add_func("/sbx/kvm/vm-new", test_vm_new);
