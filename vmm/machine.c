@@ -83,6 +83,12 @@ static int sandbox_ram(struct vmm_machine *m, uint64_t ram_size, struct vmm_err 
 	r = vmm_machine_sbx_ram(&m->vm, m->mem);
 	if (r < 0)
 		return vmm_fail_sys(e, r, "libsandbox: sbx_mem_host_ptr (guest RAM)");
+	/*
+	 * No dirty log: nothing snapshots this RAM today, and the log would
+	 * cost the guest its huge-page mappings. A restore of it would then
+	 * remap the whole region; with SBX_BIND_DIRTY_LOG here it would be
+	 * O(dirty), the host's writes being in the record already.
+	 */
 	r = sbx_vm_bind(m->sbx, m->mem, VMM_MACHINE_SLOT_RAM, 0, 0);
 	if (r < 0)
 		return vmm_fail_sys(e, r, "libsandbox: sbx_vm_bind (guest RAM)");
