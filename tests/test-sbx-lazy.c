@@ -137,7 +137,7 @@ static const volatile uint8_t *lazy_region(const struct file *t, unsigned flags,
 
 static struct sbx_lazy_stats stats(struct sbx_snapshot *s)
 {
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 
 	g_assert_cmpint(sbx_snapshot_lazy_stats(s, &st), ==, 0);
 	return st;
@@ -178,7 +178,7 @@ static void test_open(void)
 	struct file t;
 	struct sbx_snapshot *s;
 	struct sbx_mem *m;
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 	uint8_t *buf;
 
 	file_make(&t, NCH, 1);
@@ -223,7 +223,7 @@ static void test_raw_pointer(void)
 	struct file t;
 	struct sbx_snapshot *s;
 	struct sbx_mem *m;
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 	const volatile uint8_t *p;
 
 	file_make(&t, NCH, 2);
@@ -327,7 +327,7 @@ static void test_bad_chunk(void)
 	struct file t;
 	struct sbx_snapshot *s;
 	struct sbx_mem *m;
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 	g_autofree char *want = NULL;
 	char last[512];
 	uint8_t *buf;
@@ -561,7 +561,7 @@ static void test_bad_table_block(void)
 	struct file t;
 	struct sbx_snapshot *s, *l = NULL;
 	struct sbx_mem *m;
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 	char last[512];
 	uint8_t *buf = g_malloc(CH);
 
@@ -632,7 +632,7 @@ static void test_restore(void)
 	struct file t;
 	struct sbx_snapshot *s;
 	struct sbx_mem *m;
-	struct sbx_mem_stats ms;
+	struct sbx_mem_stats ms = { .size = sizeof(ms) };
 
 	file_make(&t, NCH, 8);
 	s = open_lazy(t.fd, 0);
@@ -747,7 +747,7 @@ static void test_working_set(void)
 	struct file t;
 	struct sbx_snapshot *s;
 	struct sbx_mem *m;
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 	const volatile uint8_t *p;
 
 	file_make(&t, NCH, 10);

@@ -426,7 +426,7 @@ static void check_guards(struct sbx_mem *m)
 static void test_resize(void)
 {
 	struct sbx_mem *m;
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 
 	g_assert_cmpint(sbx_mem_new(4 * PG, &m), ==, 0);
 	fill_pattern(m, 0, 4 * PG, 0);
@@ -442,7 +442,7 @@ static void test_resize(void)
 	fill_pattern(m, 4 * PG, 9 * PG, 0);
 	check_pattern(m, 0, 9 * PG, 0);
 	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
-	g_assert_cmpuint(st.size, ==, 9 * PG);
+	g_assert_cmpuint(st.mem_size, ==, 9 * PG);
 
 	/* Shrink: the head is kept, the rest is out of bounds. */
 	g_assert_cmpint(sbx_mem_resize(m, 2 * PG), ==, 0);
@@ -452,7 +452,7 @@ static void test_resize(void)
 	g_assert_cmpint(sbx_mem_mark_dirty(m, 2 * PG, 1), ==, -EINVAL);
 	check_guards(m);
 	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
-	g_assert_cmpuint(st.size, ==, 2 * PG);
+	g_assert_cmpuint(st.mem_size, ==, 2 * PG);
 	g_assert_cmpuint(st.dirty_pages, ==, 2);
 
 	/* Grow again: what was cut off does not come back. */
@@ -473,7 +473,7 @@ static void test_resize(void)
 /* Region m must still be 4 pages of pattern salt 0 with the given host pointer and dirty count. */
 static void check_unchanged(struct sbx_mem *m, void *ptr, uint64_t dirty)
 {
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 
 	g_assert_cmpuint(sbx_mem_size(m), ==, 4 * PG);
 	g_assert_true(sbx_mem_host_ptr(m, true) == ptr);
@@ -678,7 +678,7 @@ static void test_resize_roundtrip(void)
 {
 	struct sbx_mem *m;
 	struct sbx_snapshot *s, *s2;
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 
 	g_assert_cmpint(sbx_mem_new(4 * PG, &m), ==, 0);
 	fill_pattern(m, 0, 4 * PG, 0);
@@ -723,7 +723,7 @@ static void test_resize_roundtrip(void)
 static gpointer stats_reader(gpointer data)
 {
 	struct worker *w = data;
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 
 	while (!*w->stop) {
 		uint64_t size = sbx_mem_size(w->m);
@@ -732,7 +732,7 @@ static gpointer stats_reader(gpointer data)
 		g_assert_true(size == 8 * PG || size == 16 * PG);
 		g_assert_true(r == 0 || r == -EBUSY);
 		g_assert_cmpint(sbx_mem_stats(w->m, &st), ==, 0);
-		g_assert_true(st.size == 8 * PG || st.size == 16 * PG);
+		g_assert_true(st.mem_size == 8 * PG || st.mem_size == 16 * PG);
 		__atomic_fetch_add(&w->ok, 1, __ATOMIC_RELAXED);
 		if (__atomic_load_n(w->rest_us, __ATOMIC_RELAXED))
 			rest(w, 0);

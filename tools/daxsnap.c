@@ -1246,7 +1246,7 @@ static int cmd_replay(int argc, char **argv)
 	struct dax_blob_header h;
 	struct dax_table *table = NULL;
 	struct dax_session *s = NULL;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 	struct vmm_vm tv = { .kvm_fd = -1, .vm_fd = -1, .vcpu_fd = -1 };
 	GHashTableIter it;
 	gpointer k, p;
@@ -1301,9 +1301,10 @@ static int cmd_replay(int argc, char **argv)
 	}
 	{
 		struct dax_config cfg = {
+			.size = sizeof(cfg),
 			.base_gpa = h.base_gpa, .window_len = h.window_len, .cap = h.cap,
 			.align_log2 = h.version == 2 ? h.align_log2 : 12,
-			.mapper = DAX_MAPPER_KVM_WINDOW, .vm_fd = tv.vm_fd, .slot = 1,
+			.mapper = DAX_MAPPER_KVM_WINDOW, .vm_fd = tv.vm_fd, .memslot = 1,
 		};
 		struct dax_backend be = { dax_table_open, NULL, table };
 		if (cfg.cap > cfg.window_len)

@@ -139,8 +139,9 @@ static bool make_want(struct dax_run *d)
 static bool map_file(struct dax_run *d)
 {
 	struct dax_config cfg = {
+		.size = sizeof(cfg),
 		.base_gpa = MC_GPA_DAX, .window_len = WINDOW_LEN, .align_log2 = 21,
-		.mapper = DAX_MAPPER_KVM_WINDOW, .slot = MC_SLOT_DAX, .vm_fd = d->vm.tv.vm_fd,
+		.mapper = DAX_MAPPER_KVM_WINDOW, .memslot = MC_SLOT_DAX, .vm_fd = d->vm.tv.vm_fd,
 	};
 	struct dax_backend be;
 	int r;
@@ -160,6 +161,7 @@ static bool map_file(struct dax_run *d)
 	}
 	d->vm.exit_fn = dax_exit;
 	d->vm.exit_data = d->s;
+	d->fs = (struct dax_fault_stats){ .size = sizeof(d->fs) };
 	r = dax_session_fault_stats(d->s, &d->fs);
 	if (r < 0) {
 		mc_fail(d->res, "libdax: dax_session_fault_stats: %s", strerror(-r));
@@ -243,7 +245,7 @@ static bool restore(struct dax_run *d)
 static void rebind(struct dax_run *d)
 {
 	uint64_t t, faults0, rebind_ns, rebound;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 	int r;
 
 	r = dax_session_stats(d->s, &st);
@@ -258,6 +260,7 @@ static void rebind(struct dax_run *d)
 		return;
 	rebind_ns = mk_now_ns() - t;
 	r = dax_session_stats(d->s, &st);
+	d->fs = (struct dax_fault_stats){ .size = sizeof(d->fs) };
 	if (r >= 0)
 		r = dax_session_fault_stats(d->s, &d->fs);
 	/* eager mode bound the slots inside dax_session_restore(), before faults0 */

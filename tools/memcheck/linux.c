@@ -745,6 +745,7 @@ static bool verify_devices(struct lx_run *r)
 		mc_fail(r->res, "DAX backend restart: %s", strerror(-r->dax.err));
 		return false;
 	}
+	r->fs = (struct dax_fault_stats){ .size = sizeof(r->fs) };
 	x = dax_session_fault_stats(r->dax.s, &r->fs);
 	if (x < 0) {
 		mc_fail(r->res, "libdax: dax_session_fault_stats: %s", strerror(-x));
@@ -756,6 +757,7 @@ static bool verify_devices(struct lx_run *r)
 			(unsigned long long)r->fs.holes, (unsigned long long)r->fs.unbound);
 		return false;
 	}
+	r->ds = (struct dax_stats){ .size = sizeof(r->ds) };
 	x = dax_session_stats(r->dax.s, &r->ds);
 	if (x < 0) {
 		mc_fail(r->res, "libdax: dax_session_stats: %s", strerror(-x));
