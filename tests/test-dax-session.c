@@ -24,6 +24,7 @@
 #include "common/uapi.h"
 #include "daxP.h"
 #include "test-dax-util.h"
+#include "tests/ext-check.h"
 #include "tests/alloc-fail.h"
 
 /* The seed's geometry: window at 0x80_0000_0000, 16 GiB, 16 KiB alignment. */
@@ -164,6 +165,61 @@ static void test_remove_undoes_setup(void)
 	g_assert_cmpint(c.op, ==, 'U');
 	g_assert_cmphex(c.gpa, ==, BASE + 0x10000);
 	g_assert_cmphex(c.len, ==, 0x4000);
+	fx_close(&f);
+}
+
+/*
+ * The extensible-struct convention (libdax(3)) on dax_config (input),
+ * dax_stats and dax_fault_stats (outputs); libdax 3.0's layouts are the
+ * first, so an older caller is only a too-small one (common/ext.h's
+ * two-layout case is in test-common). A SETUPMAPPING the session refuses
+ * still counts, per errno (dax_session_rejects) and in the total.
+ */
+static void test_ext_structs(void)
+{
+	struct rec_mapper rec;
+	struct dax_mapper_ops ops;
+	struct dax_backend be = { dax_table_open, NULL, NULL };
+	struct dax_session *s = NULL;
+	union { struct dax_config c; unsigned char b[sizeof(struct dax_config) + 16]; } in;
+	struct fx f;
+
+	rec_init(&rec);
+	ops = rec_ops_template;
+	ops.data = &rec;
+	memset(&in, 0, sizeof(in));
+	in.c = (struct dax_config){ .size = sizeof(in), .base_gpa = BASE, .window_len = WLEN,
+				    .mapper = DAX_MAPPER_CUSTOM, .ops = &ops };
+	in.b[sizeof(struct dax_config) + 3] = 1;
+	g_assert_cmpint(dax_session_new(&in.c, &be, &s), ==, -E2BIG);
+	g_assert_null(s);
+	in.b[sizeof(struct dax_config) + 3] = 0;
+	in.c.size = sizeof(struct dax_config) - 1;
+	g_assert_cmpint(dax_session_new(&in.c, &be, &s), ==, -EINVAL);
+	g_assert_null(s);
+	in.c.size = sizeof(in);         /* a newer caller's zero tail: fine */
+	g_assert_cmpint(dax_session_new(&in.c, &be, &s), ==, 0);
+	dax_session_free(s);
+
+	fx_open(&f, 0, 0);
+	g_assert_cmpint(dax_session_setup(f.s, 7, &(struct dax_setup_req){ 1, 0, A, R, 0 }), ==, 0);
+	g_assert_cmpint(dax_session_setup(f.s, 7, &(struct dax_setup_req){ 1, 0, A, R, 0x100 }), ==, -EINVAL);
+	g_assert_cmpint(dax_session_setup(f.s, 7, &(struct dax_setup_req){ 1, 0, 2 * A, R, 0 }), ==, -EEXIST);
+	EXT_CHECK_OUT(struct dax_stats, dax_session_stats(f.s, x));
+	EXT_CHECK_OUT(struct dax_fault_stats, dax_session_fault_stats(f.s, x));
+	{
+		struct dax_stats st = { .size = sizeof(st) };
+		g_assert_cmpint(dax_session_stats(f.s, &st), ==, 0);
+		g_assert_cmpuint(st.live_mappings, ==, 1);
+		g_assert_cmpuint(st.bound_mappings, ==, 1);
+		g_assert_cmpuint(st.setups, ==, 1);
+		g_assert_cmpuint(st.rejects, ==, 2);
+	}
+	g_assert_cmpint(dax_session_rejects(f.s, -EINVAL), ==, 1);
+	g_assert_cmpint(dax_session_rejects(f.s, -EEXIST), ==, 1);
+	g_assert_cmpint(dax_session_rejects(f.s, -ENOSPC), ==, 0);
+	g_assert_cmpint(dax_session_rejects(f.s, 0), ==, 2);
+	/* the bad calls of EXT_CHECK_OUT above are refused before the session: not counted */
 	fx_close(&f);
 }
 
@@ -1735,6 +1791,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/dax/session/setup-records", test_setup_records);
 	g_test_add_func("/dax/session/remove-undoes-setup", test_remove_undoes_setup);
 	g_test_add_func("/dax/session/setup-rejects", test_setup_rejects);
+	g_test_add_func("/dax/session/ext-structs", test_ext_structs);
 	g_test_add_func("/dax/session/setup-raw", test_setup_raw);
 	g_test_add_func("/dax/session/overlap-and-upgrade", test_overlap_and_upgrade);
 	g_test_add_func("/dax/session/cap", test_cap);

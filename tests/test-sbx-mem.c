@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/kvm.h"
+#include "tests/ext-check.h"
 #include "tests/kvmtest.h"
 #include "tests/log-seen.h"
 #include "tests/test-sbx-util.h"
@@ -421,6 +422,28 @@ static void check_guards(struct sbx_mem *m)
 	(void)p[size - 1];
 	expect_segv(p, -1);
 	expect_segv(p, (ptrdiff_t)size);
+}
+
+/*
+ * struct sbx_mem_stats follows the extensible-struct convention
+ * (libsandbox(3)): size first, checked, filled up to the caller's size and
+ * no further. libsandbox 4.0's layout is the first, so an older caller is
+ * only a too-small one (common/ext.h's two-layout case is in test-common).
+ */
+static void test_ext_stats(void)
+{
+	struct sbx_mem *m;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
+
+	g_assert_cmpint(sbx_mem_new(3 * PG, &m), ==, 0);
+	fill_pattern(m, 0, PG, 0);
+	EXT_CHECK_OUT(struct sbx_mem_stats, sbx_mem_stats(m, x));
+	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
+	g_assert_cmpuint(st.size, ==, sizeof(st));
+	g_assert_cmpuint(st.mem_size, ==, 3 * PG);
+	g_assert_cmpuint(st.dirty_pages, ==, 1);
+	g_assert_cmpint(sbx_mem_stats(m, NULL), ==, -EINVAL);
+	sbx_mem_free(m);
 }
 
 static void test_resize(void)
@@ -937,6 +960,7 @@ int main(int argc, char **argv)
 	self_path = argv[0];
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/sbx/mem/sizes", test_sizes);
+	g_test_add_func("/sbx/mem/ext-stats", test_ext_stats);
 	g_test_add_func("/sbx/mem/alloc-failures", test_alloc_failures);
 	g_test_add_func("/sbx/mem/log", test_log);
 	g_test_add_func("/sbx/mem/log/env", test_log_env);

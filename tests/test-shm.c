@@ -28,6 +28,7 @@
 #include "shm.h"
 #include "common/sys.h"
 #include "libshm/shmP.h"
+#include "tests/ext-check.h"
 #include "tests/log-seen.h"
 #include "tests/test-shm-util.h"
 
@@ -62,6 +63,64 @@ static bool file_exists(const char *dir, const char *fname)
 }
 
 /* ---- pools ---------------------------------------------------------------------- */
+
+/*
+ * Every struct libshm reads or fills follows the extensible-struct
+ * convention (libshm(3)): size first, checked; outputs filled up to the
+ * caller's size and no further; inputs larger than libshm's must be zero
+ * past it. libshm 3.0's layouts are the first, so an older caller is only
+ * a too-small one (-EINVAL); common/ext.h's two-layout case is in
+ * test-common.
+ */
+static void test_ext_structs(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, "ext", 64u << 10);
+	struct shma_pool *q = NULL;
+	struct shma_handle h;
+	void *ptr;
+	union { struct shma_pool_opts o; unsigned char b[sizeof(struct shma_pool_opts) + 16]; } in;
+
+	g_assert_cmpint(shma_alloc(p, 100, 0, &h, &ptr), ==, 0);
+	EXT_CHECK_OUT(struct shma_pool_stat, shma_pool_stat(p, x));
+	EXT_CHECK_OUT(struct shma_chunk_stat, shma_pool_chunk_stat(p, h.chunk & 0xffff, x));
+	EXT_CHECK_OUT(struct shma_chunk_info, shma_block_chunk(p, &h, x));
+	{
+		/* the values behind the checks: the block's chunk, counted once */
+		struct shma_pool_stat st = { .size = sizeof(st) };
+		struct shma_chunk_info ci = { .size = sizeof(ci) };
+		struct shma_chunk_stat cs = { .size = sizeof(cs) };
+		g_assert_cmpint(shma_pool_stat(p, &st), ==, 0);
+		g_assert_cmpuint(st.blocks_used, ==, 1);
+		g_assert_cmpuint(st.chunk_size, ==, 64u << 10);
+		g_assert_cmpint(shma_block_chunk(p, &h, &ci), ==, 0);
+		g_assert_true((char *)ci.base + ci.offset == ptr);
+		g_assert_cmpint(shma_pool_chunk_stat(p, ci.index, &cs), ==, 0);
+		g_assert_cmpuint(cs.len, ==, ci.len);
+		g_assert_cmpuint(cs.used, >, 0);
+	}
+	/* an input: too small, larger with a zero or a non-zero tail */
+	memset(&in, 0, sizeof(in));
+	in.o = (struct shma_pool_opts){ .size = sizeof(in.o) - 1, .chunk_size = 64u << 10 };
+	g_assert_cmpint(shma_pool_create(&in.o, &q), ==, -EINVAL);
+	g_assert_null(q);
+	in.o.size = 0;
+	g_assert_cmpint(shma_pool_create(&in.o, &q), ==, -EINVAL);
+	in.o.size = sizeof(in);
+	in.b[sizeof(in) - 1] = 1;
+	g_assert_cmpint(shma_pool_create(&in.o, &q), ==, -E2BIG);
+	g_assert_null(q);
+	in.b[sizeof(in) - 1] = 0;
+	g_assert_cmpint(shma_pool_create(&in.o, &q), ==, 0);
+	{
+		struct shma_pool_stat st = { .size = sizeof(st) };
+		g_assert_cmpint(shma_pool_stat(q, &st), ==, 0);
+		g_assert_cmpuint(st.chunk_size, ==, 64u << 10);   /* the known fields were read */
+	}
+	shma_pool_free(q);
+	g_assert_cmpint(shma_free(p, ptr), ==, 0);
+	shma_pool_free(p);
+}
+
 
 static void test_pool_memfd_basic(void)
 {
@@ -3014,6 +3073,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/shm/pool/memfd-basic", test_pool_memfd_basic);
 	g_test_add_func("/shm/pool/bad-opts", test_pool_bad_opts);
+	g_test_add_func("/shm/pool/ext-structs", test_ext_structs);
 	g_test_add_func("/shm/pool/named", test_pool_named);
 	g_test_add_func("/shm/pool/generated-name", test_pool_generated_name);
 	g_test_add_func("/shm/pool/attach-errors", test_pool_attach_errors);
