@@ -340,7 +340,7 @@ int dax_session_stats(struct dax_session *s, struct dax_stats *st);
 /*
  * How many calls on s failed with err, a negative errno (1 .. 4095);
  * err 0: all failed calls (dax_stats.rejects). -EINVAL for another err.
- * (libdax 0.5) MT-Safe, AS-Unsafe.
+ * (libdax 3.0) MT-Safe, AS-Unsafe.
  */
 int64_t dax_session_rejects(struct dax_session *s, int err);
 

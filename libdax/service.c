@@ -182,7 +182,7 @@ MK_EXPORT int dax_session_set_event_fn(struct dax_session *s, dax_event_fn fn, v
 
 MK_EXPORT int dax_session_fault_stats(struct dax_session *s, struct dax_fault_stats *ust)
 {
-	/* Extensible struct (common/ext.h, libdax(3)); the first layout is 0.5's. */
+	/* Extensible struct (common/ext.h, libdax(3)); the first layout is 3.0's. */
 	int64_t usize = mk_ext_size(ust, sizeof(struct dax_fault_stats));
 	struct dax_fault_stats st;
 

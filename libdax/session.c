@@ -76,7 +76,7 @@ static int check_config(const struct dax_config *cfg, bool host_only, uint64_t *
 }
 
 /*
- * The first published layouts (libdax 0.5) of the extensible structs
+ * The first published layouts (libdax 3.0) of the extensible structs
  * (common/ext.h, libdax(3)): any size from these up is accepted. Fields
  * are appended; these stay.
  */

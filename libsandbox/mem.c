@@ -609,7 +609,7 @@ static int private_bytes(const struct sbx_mem *m, uint64_t *out)
 
 MK_EXPORT int sbx_mem_stats(struct sbx_mem *m, struct sbx_mem_stats *uout)
 {
-	/* Extensible struct (common/ext.h, libsandbox(3)); first layout: 0.5's. */
+	/* Extensible struct (common/ext.h, libsandbox(3)); first layout: 4.0's. */
 	int64_t usize = mk_ext_size(uout, sizeof(struct sbx_mem_stats));
 	struct sbx_mem_stats outbuf, *out = &outbuf;
 	uint64_t n = 0, priv = 0;

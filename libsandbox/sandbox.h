@@ -401,7 +401,7 @@ int sbx_snapshot_write_working_set(int fd, const uint64_t *bitmap, size_t nwords
 #define SBX_HIST_BUCKETS 40
 struct sbx_lazy_stats {
 	size_t size;                /* sizeof(struct sbx_lazy_stats) */
-	uint64_t data_size;         /* data bytes (was size before libsandbox 0.5) */
+	uint64_t data_size;         /* data bytes (was size before libsandbox 4.0) */
 	uint32_t chunk_size;
 	uint32_t checksum;          /* SBX_CHECKSUM_* of the chunks (NONE: a raw image) */
 	uint64_t chunks;            /* in the file */
@@ -429,7 +429,7 @@ int sbx_snapshot_lazy_stats(struct sbx_snapshot *s, struct sbx_lazy_stats *out);
 /* Counters of a region (sbx_mem_stats(3)). */
 struct sbx_mem_stats {
 	size_t size;              /* sizeof(struct sbx_mem_stats) (see above) */
-	uint64_t mem_size;        /* usable bytes (was size before libsandbox 0.5) */
+	uint64_t mem_size;        /* usable bytes (was size before libsandbox 4.0) */
 	uint64_t dirty_pages;     /* recorded dirty since the last snapshot/restore (not yet
 				     counting unfetched KVM dirty logs) */
 	uint64_t private_bytes;   /* resident private (copy-on-write / anonymous) bytes */

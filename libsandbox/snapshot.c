@@ -304,7 +304,7 @@ MK_EXPORT int sbx_snapshot_service(struct sbx_snapshot *s)
 MK_EXPORT int sbx_snapshot_lazy_stats(struct sbx_snapshot *s, struct sbx_lazy_stats *uout)
 {
 	struct sbx_lazy *z = lazy_of(s, "sbx_snapshot_lazy_stats");
-	/* Extensible struct (common/ext.h, libsandbox(3)); first layout: 0.5's. */
+	/* Extensible struct (common/ext.h, libsandbox(3)); first layout: 4.0's. */
 	int64_t usize = mk_ext_size(uout, sizeof(struct sbx_lazy_stats));
 	struct sbx_lazy_stats outbuf, *out = &outbuf;
 

@@ -882,7 +882,7 @@ MK_EXPORT int shma_handle_of(struct shma_pool *p, const void *ptr, struct shma_h
 MK_EXPORT int shma_block_chunk(struct shma_pool *p, const struct shma_handle *h,
 			       struct shma_chunk_info *uinfo)
 {
-	/* Extensible struct (common/ext.h); the first layout is libshm 0.6's. */
+	/* Extensible struct (common/ext.h); the first layout is libshm 3.0's. */
 	int64_t usize = mk_ext_size(uinfo, sizeof(struct shma_chunk_info));
 	struct shma_chunk_info info;
 	struct shma_blk *b;

@@ -293,7 +293,7 @@ struct shma_chunk_stat {
 	int owner_pid;          /* creator */
 	uint64_t owner_start;   /* creator's start time (clock ticks since boot) */
 	int owner_alive;        /* that process (pid + start time) still runs */
-	uint64_t len;           /* chunk length (was size before libshm 0.6) */
+	uint64_t len;           /* chunk length (was size before libshm 3.0) */
 	uint64_t used;          /* bytes handed out by the chunk's bump pointer */
 };
 

@@ -39,7 +39,7 @@ static int stat_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint64
 }
 
 /*
- * The first published layouts (libshm 0.6) of the structs libshm fills: the
+ * The first published layouts (libshm 3.0) of the structs libshm fills: the
  * extensible-struct convention (common/ext.h, libshm(3)) accepts any size
  * from these up. Fields are appended; these stay.
  */
