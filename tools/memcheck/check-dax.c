@@ -221,13 +221,13 @@ static bool restore(struct dax_run *d)
 	}
 	r = dax_session_list(d->s, &list, &nlist);
 	if (r < 0 || nlist != NMAP) {
-		mc_fail(d->res, "libdax: after restore: %s", r < 0 ? strerror(-r) : "wrong slot count");
+		mc_fail(d->res, "libdax: after restore: %s", r < 0 ? strerror(-r) : "wrong mapping count");
 		ok = false;
 	}
 	for (size_t i = 0; ok && i < nlist; i++) {
 		/* lazy unless the session runs in eager mode (no userfaultfd for KVM here) */
 		if (!(list[i].flags & DAX_MAPPING_BOUND) != (d->fs.mode != DAX_FAULT_EAGER)) {
-			mc_fail(d->res, "libdax: slot +0x%llx is %s right after restore (%s mode)",
+			mc_fail(d->res, "libdax: mapping +0x%llx is %s right after restore (%s mode)",
 				(unsigned long long)list[i].moffset,
 				d->fs.mode == DAX_FAULT_EAGER ? "unbound" : "bound",
 				d->fs.mode == DAX_FAULT_EAGER ? "eager" : "lazy");
@@ -236,7 +236,7 @@ static bool restore(struct dax_run *d)
 	}
 	free(list);
 	if (ok)
-		mc_note(d->o, "dax: snapshot of %zu bytes restored; %zu slots unbound", d->blob_len,
+		mc_note(d->o, "dax: snapshot of %zu bytes restored; %zu mappings unbound", d->blob_len,
 			nlist);
 	return ok;
 }
@@ -263,18 +263,18 @@ static void rebind(struct dax_run *d)
 	d->fs = (struct dax_fault_stats){ .size = sizeof(d->fs) };
 	if (r >= 0)
 		r = dax_session_fault_stats(d->s, &d->fs);
-	/* eager mode bound the slots inside dax_session_restore(), before faults0 */
+	/* eager mode bound the mappings inside dax_session_restore(), before faults0 */
 	rebound = r < 0 ? 0 : d->fs.mode == DAX_FAULT_EAGER ? d->fs.eager_binds : st.faults - faults0;
 	if (r < 0 || rebound != NMAP || d->vm.handled_exits ||
 	    (d->fs.mode == DAX_FAULT_USERFAULT && d->fs.uffd_binds != NMAP)) {
-		mc_fail(d->res, "libdax: %llu slots rebound after restore (%u exits), expected %u and none",
+		mc_fail(d->res, "libdax: %llu mappings rebound after restore (%u exits), expected %u and none",
 			(unsigned long long)rebound, d->vm.handled_exits, NMAP);
 		return;
 	}
 	mc_metric(d->res, "rebind_exits", d->vm.handled_exits, "exits");
 	mc_metric(d->res, "checksum_after_restore_us", (double)rebind_ns / 1e3, "us");
 	mc_metric(d->res, "snapshot_bytes", (double)d->blob_len, "bytes");
-	mc_pass(d->res, "%u x 2 MiB file slots match; after restore %u rebinds (%s, no exit; "
+	mc_pass(d->res, "%u x 2 MiB file mappings match; after restore %u rebinds (%s, no exit; "
 		"%.0f us incl. checksums)", NMAP, NMAP,
 		d->fs.mode == DAX_FAULT_USERFAULT ? "userfaultfd on first touch" : "eager at restore",
 		(double)rebind_ns / 1e3);
