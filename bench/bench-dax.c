@@ -82,9 +82,10 @@ static struct dax_session *session_flags(int vm, unsigned mapper, uint64_t wlen,
 					 unsigned nslots, uint32_t flags)
 {
 	struct dax_config cfg = {
+		.size = sizeof(cfg),
 		.base_gpa = WBASE, .window_len = wlen, .align_log2 = align_log2,
-		.max_mappings = max_mappings, .mapper = mapper, .vm_fd = vm, .slot = 1,
-		.nslots = nslots, .flags = flags,
+		.max_mappings = max_mappings, .mapper = mapper, .vm_fd = vm, .memslot = 1,
+		.nmemslots = nslots, .flags = flags,
 	};
 	struct dax_backend be = { dax_table_open, NULL, table };
 	struct dax_session *s;
@@ -188,7 +189,7 @@ static void host_pairs(unsigned live, unsigned npairs, double *sess_us, double *
 	double a[HOST_RUNS], b[HOST_RUNS], rq[HOST_RUNS];
 	uint64_t wlen = (uint64_t)(live + 64) * M2;
 	struct dax_session *s = session_flags(-1, DAX_MAPPER_KVM_WINDOW, wlen, 21, live + 64, 0, 0);
-	struct dax_fault_stats fs;
+	struct dax_fault_stats fs = { .size = sizeof(fs) };
 	char *res;
 	void *p;
 	int fd, r;
@@ -443,7 +444,7 @@ static void first_touch(double *lazy_us, double *bound_us, double *eager_us, dou
 		if (dax_session_snapshot(s, 2, &blob, &len) < 0 || dax_session_restore(s, blob, len) < 0)
 			die("snapshot/restore", EIO);
 		{
-			struct dax_fault_stats fs;
+			struct dax_fault_stats fs = { .size = sizeof(fs) };
 			dax_session_fault_stats(s, &fs);
 			*mode = fs.mode;
 		}

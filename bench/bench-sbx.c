@@ -327,7 +327,7 @@ static void bench_sharing(void)
 			die("sbx_mem_new_from_snapshot", r);
 	t_new = (bench_now_us() - t0) / count;
 	for (unsigned i = 0; i < count; i++) {
-		struct sbx_mem_stats st;
+		struct sbx_mem_stats st = { .size = sizeof(st) };
 		uint32_t *pages = random_pages(size / PG, dirty, 500 + i);
 		for (unsigned k = 0; k < dirty; k++)
 			sbx_mem_write_u64(ms[i], (uint64_t)pages[k] * PG, i);

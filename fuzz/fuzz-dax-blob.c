@@ -128,7 +128,7 @@ static struct dax_session *session(void)
 	static const struct dax_mapper_ops ops = { nop_map, nop_unmap, NULL, NULL };
 
 	if (!s) {
-		struct dax_config cfg = { .base_gpa = BASE, .window_len = WLEN, .align_log2 = 12,
+		struct dax_config cfg = { .size = sizeof(cfg), .base_gpa = BASE, .window_len = WLEN, .align_log2 = 12,
 					  .max_mappings = 1 << 20, .mapper = DAX_MAPPER_CUSTOM, .ops = &ops };
 		struct dax_backend be = { no_open, NULL, NULL };
 		if (dax_session_new(&cfg, &be, &s) < 0)
@@ -157,7 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct dax_session *s = session();
 	struct dax_blob_header h, h2;
 	struct dax_mapping *v = NULL, *v2 = NULL;
-	struct dax_stats before, after;
+	struct dax_stats before = { .size = sizeof(before) }, after = { .size = sizeof(after) };
 	const char *why;
 	void *out;
 	size_t olen;
@@ -188,7 +188,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = dax_session_restore(s, data, size);
 	dax_session_stats(s, &after);
 	if (r < 0) {
-		if (before.live_slots != after.live_slots || before.mapped_bytes != after.mapped_bytes)
+		if (before.live_mappings != after.live_mappings || before.mapped_bytes != after.mapped_bytes)
 			abort();
 		return 0;
 	}
@@ -198,14 +198,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned ver = 1; ver <= 2; ver++) {
 		if (dax_session_snapshot(s, ver, &out, &olen) < 0)
 			abort();
-		if (dax_blob_parse(out, olen, &h2, &v2, &why) < 0 || h2.count != after.live_slots ||
+		if (dax_blob_parse(out, olen, &h2, &v2, &why) < 0 || h2.count != after.live_mappings ||
 		    h2.mapped_bytes != after.mapped_bytes)
 			abort();
 		free(v2);
 		free(out);
 	}
 	/* a fault into the window: the backend has no files, so no slot binds */
-	if (after.live_slots)
+	if (after.live_mappings)
 		if (dax_session_fault(s, BASE + (size % WLEN)) > 0)
 			abort();
 	return 0;

@@ -55,7 +55,7 @@ static void reset_to_eight(void)
 	static const struct dax_mapper_ops ops = { nop_map, nop_unmap, NULL, NULL };
 
 	if (!s) {
-		struct dax_config cfg = { .base_gpa = BASE, .window_len = WLEN, .align_log2 = 16,
+		struct dax_config cfg = { .size = sizeof(cfg), .base_gpa = BASE, .window_len = WLEN, .align_log2 = 16,
 					  .max_mappings = 64, .mapper = DAX_MAPPER_CUSTOM, .ops = &ops };
 		struct dax_backend be = { memfd_open, NULL, NULL };
 		if (dax_session_new(&cfg, &be, &s) < 0)
@@ -73,7 +73,7 @@ static void reset_to_eight(void)
 static void check_consistent(void)
 {
 	struct dax_mapping *v;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 	uint64_t sum = 0;
 	size_t n;
 
@@ -81,14 +81,14 @@ static void check_consistent(void)
 		abort();
 	for (size_t i = 0; i < n; i++)
 		sum += v[i].len;
-	if (sum != st.mapped_bytes || n != st.live_slots)
+	if (sum != st.mapped_bytes || n != st.live_mappings)
 		abort();
 	free(v);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct dax_stats a, b;
+	struct dax_stats a = { .size = sizeof(a) }, b = { .size = sizeof(b) };
 	int r;
 
 	reset_to_eight();
@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size && data[0] == 0x01) {
 		r = dax_session_setup_raw(s, size > 1 ? data[1] % 6 : 1, data + 1, size - 1);
 		dax_session_stats(s, &b);
-		if (r < 0 && (a.live_slots != b.live_slots || a.mapped_bytes != b.mapped_bytes))
+		if (r < 0 && (a.live_mappings != b.live_mappings || a.mapped_bytes != b.mapped_bytes))
 			abort();
 	} else {
 		uint32_t count = 0;
@@ -104,9 +104,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		dax_session_stats(s, &b);
 		if (size >= 4)
 			memcpy(&count, data, 4);
-		if (r < 0 && (a.live_slots != b.live_slots || a.mapped_bytes != b.mapped_bytes))
+		if (r < 0 && (a.live_mappings != b.live_mappings || a.mapped_bytes != b.mapped_bytes))
 			abort();
-		if (r == 0 && b.live_slots != 0 && a.live_slots - b.live_slots != count)
+		if (r == 0 && b.live_mappings != 0 && a.live_mappings - b.live_mappings != count)
 			abort();
 	}
 	check_consistent();

@@ -400,7 +400,7 @@ static void check_lazy(int fd, const uint8_t *f, bool meta, const struct layout 
 {
 	struct sbx_snapshot *s = NULL;
 	struct sbx_mem *m = NULL;
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 	uint8_t *buf;
 	int64_t ws;
 	int r = sbx_snapshot_open(fd, SBX_OPEN_LAZY | SBX_OPEN_NO_THREAD, &s);

@@ -50,7 +50,7 @@ size_t mk_fuzz_seed(unsigned i, uint8_t *buf, size_t cap)
 
 static void check(const struct shma_handle *h)
 {
-	struct shma_chunk_info ci;
+	struct shma_chunk_info ci = { .size = sizeof(ci) };
 	struct shma_handle back;
 	void *p;
 	volatile uint8_t sink;

@@ -97,7 +97,7 @@ static void restore(void)
 /* A handle that resolves must name bytes inside its chunk, and map back to itself. */
 static void check_handle(struct shma_pool *p, const struct shma_handle *h)
 {
-	struct shma_chunk_info ci;
+	struct shma_chunk_info ci = { .size = sizeof(ci) };
 	struct shma_handle back;
 	volatile uint8_t sink;
 	void *ptr;
@@ -118,7 +118,7 @@ static void check_handle(struct shma_pool *p, const struct shma_handle *h)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct shma_pool *p;
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	unsigned mode, edits = 0;
 	size_t i = 1;
 
@@ -154,8 +154,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (shma_pool_stat(p, &st) == 0 && st.chunks > st.max_chunks)
 		abort();
 	for (uint32_t c = 0; c < 16; c++) {
-		struct shma_chunk_stat cs;
-		if (shma_pool_chunk_stat(p, c, &cs) == 0 && cs.used > cs.size)
+		struct shma_chunk_stat cs = { .size = sizeof(cs) };
+		if (shma_pool_chunk_stat(p, c, &cs) == 0 && cs.used > cs.len)
 			abort();
 	}
 	for (int k = 0; k < NLIVE; k++)

@@ -17,24 +17,13 @@
 #include "common/sys.h"
 #include "daxP.h"
 
-MK_EXPORT int dax_err_index(int err)
-{
-	switch (err) {
-	case -EINVAL: return DAX_ERR_EINVAL;
-	case -EEXIST: return DAX_ERR_EEXIST;
-	case -ENOSPC: return DAX_ERR_ENOSPC;
-	case -ENOENT: return DAX_ERR_ENOENT;
-	case -ESTALE: return DAX_ERR_ESTALE;
-	case -EACCES: return DAX_ERR_EACCES;
-	case -ENOMEM: return DAX_ERR_ENOMEM;
-	default: return DAX_ERR_OTHER;
-	}
-}
-
 int dax_account(struct dax_session *s, int r)
 {
-	if (r < 0)
-		s->st.rejects[dax_err_index(r)]++;
+	if (r < 0) {
+		s->st.rejects++;
+		if (r > -DAX_NERRNO)
+			s->rejects[-r]++;
+	}
 	return r;
 }
 

@@ -9,12 +9,27 @@
  * mapper (the KVM window mapper by default). Sessions serialise to a
  * "DAXS" blob (version 1: the seed VMM's format, byte-exact; version 2:
  * adds alignment, per-entry file identity, CRC-32C). A restored session
- * holds metadata only; each slot is bound on the guest's first touch.
+ * holds metadata only; each mapping is bound on the guest's first touch.
  * With the window mapper that touch is caught by userfaultfd where the
  * process may use it for KVM's faults (the vCPU blocks inside KVM_RUN
- * until the session's fault service binds the slot: no exit); elsewhere
- * restore binds every slot at once (eager mode). See
+ * until the session's fault service binds the mapping: no exit); elsewhere
+ * restore binds every mapping at once (eager mode). See
  * dax_session_fault_stats() for the mode a session runs in.
+ *
+ * Words: a "mapping" is one DAX mapping (a file range set up in the window
+ * by FUSE_SETUPMAPPING); a "memslot" is a KVM memory slot
+ * (KVM_SET_USER_MEMORY_REGION). The window mapper uses one memslot for the
+ * whole window, the memslot mapper one memslot per mapping.
+ *
+ * Extensible structs: struct dax_config, struct dax_stats and struct
+ * dax_fault_stats start with size_t size, which the caller sets to sizeof
+ * the struct (libdax(3), EXTENSIBLE STRUCTS): -EINVAL below the first
+ * layout, -E2BIG for a dax_config with non-zero bytes this library does not
+ * know; an output is filled up to the smaller of the two sizes and its size
+ * set to that. Structs that mirror a wire or file format (dax_setup_req,
+ * dax_range, dax_blob_header) or are array elements or callback tables
+ * (dax_mapping, dax_file_id, dax_event, dax_backend, dax_mapper_ops) keep
+ * a fixed layout.
  *
  * Conventions: functions return 0 (or a non-negative count) on success
  * and a negative errno on failure; a failed call leaves the session
@@ -73,7 +88,7 @@ struct dax_range {
 
 /* ---- file identity and backend ------------------------------------------ */
 
-/* What a slot's file was: a changed file (any field) is refused on rebind. */
+/* What a mapping's file was: a changed file (any field) is refused on rebind. */
 struct dax_file_id {
 	uint64_t dev;
 	uint64_t ino;
@@ -87,7 +102,7 @@ struct dax_file_id {
  * The filesystem side. open() turns (nodeid, fh) into an fd opened for
  * at least prot (DAX_PROT_*) and fills *id from fstat of that fd
  * (dax_file_id_of_fd(fd, id) does); the fd then belongs to libdax, which
- * closes it. fh is DAX_FH_NONE when libdax rebinds a restored slot.
+ * closes it. fh is DAX_FH_NONE when libdax rebinds a restored mapping.
  * Returns the fd or -errno.
  * destroy (optional) is called by dax_session_free().
  */
@@ -135,7 +150,7 @@ enum dax_mapper_kind {
 	/* One memslot over the whole window (anonymous MAP_NORESERVE
 	 * memory, registered with userfaultfd where allowed); setup =
 	 * mmap(MAP_FIXED) of the file range, remove = anonymous memory back
-	 * (registered again). Ranges without a slot read as zeros. The default. */
+	 * (registered again). Ranges without a mapping read as zeros. The default. */
 	DAX_MAPPER_KVM_WINDOW = 0,
 	/* One memslot per mapping (KVM_MEM_READONLY for read-only ones). */
 	DAX_MAPPER_KVM_MEMSLOT = 1,
@@ -163,6 +178,7 @@ struct dax_mapper_ops {
 /* ---- session -------------------------------------------------------------- */
 
 struct dax_config {
+	size_t size;            /* sizeof(struct dax_config) (libdax(3)) */
 	uint64_t base_gpa;      /* guest-physical start of the window; aligned */
 	uint64_t window_len;    /* > 0, a multiple of the alignment */
 	uint64_t cap;           /* max mapped bytes; 0 = window_len */
@@ -171,12 +187,10 @@ struct dax_config {
 	uint64_t max_mappings;  /* live mapping limit; 0 = from vm.max_map_count */
 	uint32_t mapper;        /* enum dax_mapper_kind */
 	int32_t vm_fd;          /* KVM mappers: the VM fd (borrowed, not closed) */
-	uint32_t slot;          /* window: its memslot; memslot mapper: first memslot */
-	uint32_t nslots;        /* memslot mapper: memslots it may use; 0 = 256 */
+	uint32_t memslot;       /* window: its memslot; memslot mapper: first memslot */
+	uint32_t nmemslots;     /* memslot mapper: memslots it may use; 0 = 256 */
 	const struct dax_mapper_ops *ops;  /* DAX_MAPPER_CUSTOM only (copied) */
-	uint32_t flags;         /* DAX_SESSION_* (0 before libdax 0.2, same layout) */
-	uint32_t reserved32;    /* must be zero */
-	uint64_t reserved[3];   /* must be zero */
+	uint32_t flags;         /* DAX_SESSION_* */
 };
 
 /*
@@ -192,7 +206,8 @@ struct dax_config {
 struct dax_session;
 
 /*
- * Create a session. Validates cfg (-EINVAL), and for the window mapper
+ * Create a session. Validates cfg (-EINVAL; -E2BIG: cfg->size above this
+ * library's struct with non-zero bytes past it), and for the window mapper
  * reserves the window and registers its memslot on cfg->vm_fd. backend
  * is copied. On failure nothing is left behind (backend->destroy is
  * not called). MT-Safe, AS-Unsafe.
@@ -212,7 +227,7 @@ void dax_session_free(struct dax_session *s);
  * range partially overlaps live mappings; -ENOSPC: the cap or the
  * mapping limit would be exceeded; errors of the backend or mapper.
  * A request for exactly the range of a live mapping replaces it in place
- * (the guest's read -> write upgrade, or a new file at the same slot).
+ * (the guest's read -> write upgrade, or a new file at the same range).
  * MT-Safe, AS-Unsafe (as every call below on a session: its mutex).
  */
 int dax_session_setup(struct dax_session *s, uint64_t nodeid, const struct dax_setup_req *req);
@@ -236,10 +251,10 @@ int dax_session_remove_raw(struct dax_session *s, const void *payload, size_t le
 int dax_session_reset(struct dax_session *s);
 
 /*
- * Bind the slot covering gpa if it is not bound yet (after restore).
- * Returns 1 when a slot covers gpa (bound now or before), 0 when gpa is
- * outside the window or no slot covers it, -ESTALE when the slot's file
- * no longer matches its recorded identity (the slot stays unbound), or
+ * Bind the mapping covering gpa if it is not bound yet (after restore).
+ * Returns 1 when a mapping covers gpa (bound now or before), 0 when gpa is
+ * outside the window or no mapping covers it, -ESTALE when the mapping's
+ * file no longer matches its recorded identity (it stays unbound), or
  * other -errno from the backend/mapper. MT-Safe, AS-Unsafe.
  */
 int dax_session_fault(struct dax_session *s, uint64_t gpa);
@@ -247,13 +262,13 @@ int dax_session_fault(struct dax_session *s, uint64_t gpa);
 /*
  * Lazy rebind for a KVM_EXIT_MMIO at phys_addr inside the window (the
  * memslot mapper's holes; the window mapper does not exit): binds
- * the slot (as dax_session_fault) and completes the pending access with
+ * the mapping (as dax_session_fault) and completes the pending access with
  * pread/pwrite on the file (zeros read past end of file; writes past it
  * are dropped) - libdax never touches mapped pages, so the host cannot
  * take SIGBUS. data/len/is_write are struct kvm_run's mmio fields (len
  * 1..8); for a read data is filled. Afterwards the guest accesses the
  * page directly. Returns 1 handled, 0 not ours (caller dispatches the
- * MMIO elsewhere), -EACCES for a write to a read-only slot, -ESTALE, ...
+ * MMIO elsewhere), -EACCES for a write to a read-only mapping, -ESTALE, ...
  * MT-Safe, AS-Unsafe.
  */
 int dax_session_handle_mmio(struct dax_session *s, uint64_t phys_addr, uint8_t *data,
@@ -262,7 +277,7 @@ int dax_session_handle_mmio(struct dax_session *s, uint64_t phys_addr, uint8_t *
  * Convenience: run is the vCPU's struct kvm_run (<linux/kvm.h>; declared
  * here only by name, so this header does not need the kernel's). Handles
  * KVM_EXIT_MMIO (as above) and KVM_EXIT_MEMORY_FAULT (binds; the caller
- * re-enters; a memory fault on an already bound slot is -EFAULT). Returns
+ * re-enters; a memory fault on an already bound mapping is -EFAULT). Returns
  * 1 handled, 0 not ours / other exit, -errno. The parameter was a void *
  * before 0.4 (same ABI). MT-Safe, AS-Unsafe.
  */
@@ -271,8 +286,9 @@ int dax_session_handle_kvm_exit(struct dax_session *s, struct kvm_run *run);
 
 /*
  * Host address of gpa for request buffers living in the window: binds
- * the slot if needed; *hva and *len (bytes to the slot's end). -ENOENT
- * if no slot covers gpa, -ENODATA if the mapper has no host address.
+ * the mapping if needed; *hva and *len (bytes to the mapping's end).
+ * -ENOENT if no mapping covers gpa, -ENODATA if the mapper has no host
+ * address.
  * The caller reads mapped file pages: past end of file that is SIGBUS.
  * MT-Safe, AS-Unsafe.
  */
@@ -296,29 +312,24 @@ struct dax_mapping {
  * the count. MT-Safe, AS-Unsafe. */
 int dax_session_list(struct dax_session *s, struct dax_mapping **out, size_t *count);
 
-enum dax_err_index {
-	DAX_ERR_EINVAL, DAX_ERR_EEXIST, DAX_ERR_ENOSPC, DAX_ERR_ENOENT,
-	DAX_ERR_ESTALE, DAX_ERR_EACCES, DAX_ERR_ENOMEM, DAX_ERR_OTHER,
-	DAX_ERR_MAX
-};
-
 /* Latency histograms: bucket i counts operations taking [2^i, 2^(i+1)) ns. */
 #define DAX_HIST_BUCKETS 40
 
 struct dax_stats {
-	uint64_t live_slots;
-	uint64_t bound_slots;
+	size_t size;            /* sizeof(struct dax_stats) (libdax(3)) */
+	uint64_t live_mappings;
+	uint64_t bound_mappings;
 	uint64_t mapped_bytes;
 	uint64_t cap;
 	uint64_t max_mappings;
 	uint64_t setups;        /* successful, including upgrades */
 	uint64_t upgrades;      /* in-place replacements */
 	uint64_t removes;       /* mappings removed */
-	uint64_t faults;        /* slots bound lazily */
+	uint64_t faults;        /* mappings bound lazily */
 	uint64_t mmio_completed;
 	uint64_t restores;
 	uint64_t resets;
-	uint64_t rejects[DAX_ERR_MAX];   /* failed calls by errno */
+	uint64_t rejects;       /* failed calls (by errno: dax_session_rejects) */
 	uint64_t setup_ns[DAX_HIST_BUCKETS];
 	uint64_t remove_ns[DAX_HIST_BUCKETS];
 	uint64_t fault_ns[DAX_HIST_BUCKETS];
@@ -326,19 +337,23 @@ struct dax_stats {
 
 /* One consistent state of the session's counters. MT-Safe, AS-Unsafe. */
 int dax_session_stats(struct dax_session *s, struct dax_stats *st);
-/* The index into dax_stats.rejects for a negative errno. MT-Safe, AS-Safe. */
-int dax_err_index(int err);
+/*
+ * How many calls on s failed with err, a negative errno (1 .. 4095);
+ * err 0: all failed calls (dax_stats.rejects). -EINVAL for another err.
+ * (libdax 3.0) MT-Safe, AS-Unsafe.
+ */
+int64_t dax_session_rejects(struct dax_session *s, int err);
 
 /* ---- lazy binding (libdax 0.2) ------------------------------------------- */
 
-/* How a session binds restored slots (dax_fault_stats.mode). */
+/* How a session binds restored mappings (dax_fault_stats.mode). */
 enum dax_fault_mode {
 	/* Window mapper with userfaultfd: the first touch of an unbound page
 	 * (by a vCPU inside KVM_RUN or a host thread) blocks until the fault
-	 * service maps the slot's file over it and wakes it. No vCPU exit. */
+	 * service maps the mapping's file over it and wakes it. No vCPU exit. */
 	DAX_FAULT_USERFAULT = 1,
 	/* Window mapper, userfaultfd not allowed for kernel-mode faults (or
-	 * DAX_SESSION_NO_USERFAULT): restore binds every slot before it returns. */
+	 * DAX_SESSION_NO_USERFAULT): restore binds every mapping before it returns. */
 	DAX_FAULT_EAGER = 2,
 	/* Memslot or custom mapper: the first touch is a KVM exit (MMIO or
 	 * memory fault) for dax_session_handle_kvm_exit(), or dax_session_fault(). */
@@ -360,13 +375,13 @@ int dax_session_service(struct dax_session *s);
 
 /* What happened to a touch libdax could not bind (dax_event.kind). */
 enum dax_event_kind {
-	/* A window range with no slot (never set up, or removed) was
+	/* A window range with no mapping (never set up, or removed) was
 	 * touched: it reads as zeros; writes land in anonymous scratch
 	 * memory no file sees, dropped by the next setup, reset or restore there. */
 	DAX_EVENT_HOLE = 1,
-	/* A slot could not be bound (err: -ESTALE when its file changed
+	/* A mapping could not be bound (err: -ESTALE when its file changed
 	 * since the snapshot, or the backend's/mapper's error): the touched
-	 * page reads as zeros, writes go to scratch as above; the slot stays
+	 * page reads as zeros, writes go to scratch as above; the mapping stays
 	 * unbound (a later setup of its range replaces it). */
 	DAX_EVENT_UNBOUND = 2,
 };
@@ -374,8 +389,8 @@ enum dax_event_kind {
 struct dax_event {
 	uint32_t kind;          /* enum dax_event_kind */
 	int32_t err;            /* DAX_EVENT_UNBOUND: negative errno */
-	uint64_t gpa;           /* page touched (eager mode: the slot's start) */
-	uint64_t moffset;       /* the slot's (UNBOUND) */
+	uint64_t gpa;           /* page touched (eager mode: the mapping's start) */
+	uint64_t moffset;       /* the mapping's (UNBOUND) */
 	uint64_t len;
 	uint64_t nodeid;
 };
@@ -391,17 +406,17 @@ typedef void (*dax_event_fn)(void *data, const struct dax_event *ev);
 int dax_session_set_event_fn(struct dax_session *s, dax_event_fn fn, void *data);
 
 struct dax_fault_stats {
+	size_t size;            /* sizeof(struct dax_fault_stats) (libdax(3)) */
 	uint32_t mode;          /* enum dax_fault_mode */
 	uint32_t thread;        /* 1 when the session's service thread runs */
 	uint64_t uffd_faults;   /* userfaultfd page faults served */
-	uint64_t uffd_binds;    /* slots they bound */
+	uint64_t uffd_binds;    /* mappings they bound */
 	uint64_t holes;         /* DAX_EVENT_HOLE events */
 	uint64_t unbound;       /* DAX_EVENT_UNBOUND events */
-	uint64_t eager_binds;   /* slots bound by restore in eager mode */
+	uint64_t eager_binds;   /* mappings bound by restore in eager mode */
 	uint64_t eager_ns;      /* time restores spent binding them */
-	/* first-touch service: event read -> slot mapped -> vCPU woken */
+	/* first-touch service: event read -> mapping mapped -> vCPU woken */
 	uint64_t uffd_ns[DAX_HIST_BUCKETS];
-	uint64_t reserved[8];
 };
 /* The session's fault mode and counters. MT-Safe, AS-Unsafe. */
 int dax_session_fault_stats(struct dax_session *s, struct dax_fault_stats *st);
@@ -413,8 +428,8 @@ int dax_session_fault_stats(struct dax_session *s, struct dax_fault_stats *st);
 
 /*
  * Serialise the session's metadata into a malloc'd blob (free()).
- * Version 2 records the current identity of each bound slot's file (via
- * the backend) and the recorded one of unbound slots. MT-Safe, AS-Unsafe.
+ * Version 2 records the current identity of each bound mapping's file (via
+ * the backend) and the recorded one of unbound mappings. MT-Safe, AS-Unsafe.
  */
 int dax_session_snapshot(struct dax_session *s, unsigned version, void **blob, size_t *len);
 /*
@@ -422,7 +437,7 @@ int dax_session_snapshot(struct dax_session *s, unsigned version, void **blob, s
  * is validated fully first (-EINVAL bad magic/version/CRC/structure,
  * -EBADSLT window base/length mismatch, -EINVAL misaligned/overlapping/
  * out-of-window entries, -ENOSPC above the cap or mapping limit), then
- * live mappings are torn down and the entries become unbound slots.
+ * live mappings are torn down and the entries become unbound mappings.
  * MT-Safe (concurrent faults see the old or the new table), AS-Unsafe.
  */
 int dax_session_restore(struct dax_session *s, const void *blob, size_t len);

@@ -92,6 +92,9 @@ struct dax_window {
 	int uffd;               /* userfaultfd the window is registered with; -1: eager mode */
 };
 
+/* errnos are below 4096 (the kernel's MAX_ERRNO) */
+#define DAX_NERRNO 4096
+
 struct dax_session {
 	pthread_mutex_t lock;
 	uint64_t base;
@@ -110,7 +113,9 @@ struct dax_session {
 	struct dax_mapper_ops mops;
 	bool own_mapper;        /* mops made by libdax (destroyed on a failed new), not the caller's */
 	unsigned kind;          /* enum dax_mapper_kind */
-	struct dax_stats st;
+	struct dax_stats st;    /* counters; size, live/bound_mappings filled on a read */
+	/* failed calls by errno: [e] for -e in 1 .. DAX_NERRNO - 1 (dax_session_rejects) */
+	uint64_t rejects[DAX_NERRNO];
 	/* lazy binding (service.c) */
 	struct dax_window *win; /* the window mapper's state, NULL for other mappers */
 	unsigned mode;          /* enum dax_fault_mode */

@@ -34,6 +34,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "common/ext.h"
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
@@ -179,13 +180,18 @@ MK_EXPORT int dax_session_set_event_fn(struct dax_session *s, dax_event_fn fn, v
 	return 0;
 }
 
-MK_EXPORT int dax_session_fault_stats(struct dax_session *s, struct dax_fault_stats *st)
+MK_EXPORT int dax_session_fault_stats(struct dax_session *s, struct dax_fault_stats *ust)
 {
-	if (!s || !st)
+	/* Extensible struct (common/ext.h, libdax(3)); the first layout is 3.0's. */
+	int64_t usize = mk_ext_size(ust, sizeof(struct dax_fault_stats));
+	struct dax_fault_stats st;
+
+	if (!s || usize < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	*st = s->fst;
-	st->mode = s->mode;
+	st = s->fst;
+	st.mode = s->mode;
 	pthread_mutex_unlock(&s->lock);
+	mk_ext_out(ust, &st, sizeof(st), (size_t)usize);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "common/alloc.h"
+#include "common/ext.h"
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
@@ -37,12 +38,6 @@ static int check_config(const struct dax_config *cfg, bool host_only, uint64_t *
 {
 	uint64_t page = mk_page_size(), align, end;
 
-	for (size_t i = 0; i < MK_ARRAY_SIZE(cfg->reserved); i++)
-		if (cfg->reserved[i]) {
-			dax_refuse("session: reserved[%zu] is %llu, must be 0", i,
-				   (unsigned long long)cfg->reserved[i]);
-			return -EINVAL;
-		}
 	if (cfg->align_log2 && (cfg->align_log2 < mk_log2(page) || cfg->align_log2 > 40)) {
 		dax_refuse("session: align_log2 %u outside [%u, 40]", cfg->align_log2, mk_log2(page));
 		return -EINVAL;
@@ -60,9 +55,8 @@ static int check_config(const struct dax_config *cfg, bool host_only, uint64_t *
 			   (unsigned long long)cfg->cap, (unsigned long long)cfg->window_len);
 		return -EINVAL;
 	}
-	if (cfg->reserved32 || (cfg->flags & ~(DAX_SESSION_NO_THREAD | DAX_SESSION_NO_USERFAULT))) {
-		dax_refuse("session: unknown flags 0x%x or reserved32 %u not 0", cfg->flags,
-			   cfg->reserved32);
+	if (cfg->flags & ~(DAX_SESSION_NO_THREAD | DAX_SESSION_NO_USERFAULT)) {
+		dax_refuse("session: unknown flags 0x%x", cfg->flags);
 		return -EINVAL;
 	}
 	if (cfg->mapper > DAX_MAPPER_CUSTOM) {
@@ -81,9 +75,18 @@ static int check_config(const struct dax_config *cfg, bool host_only, uint64_t *
 	return 0;
 }
 
-static int session_new(const struct dax_config *cfg, const struct dax_backend *backend,
+/*
+ * The first published layouts (libdax 3.0) of the extensible structs
+ * (common/ext.h, libdax(3)): any size from these up is accepted. Fields
+ * are appended; these stay.
+ */
+#define DAX_CONFIG_SIZE_VER0 sizeof(struct dax_config)
+#define DAX_STATS_SIZE_VER0  sizeof(struct dax_stats)
+
+static int session_new(const struct dax_config *ucfg, const struct dax_backend *backend,
 		       bool host_only, struct dax_session **out)
 {
+	struct dax_config cfgbuf, *cfg = &cfgbuf;
 	uint64_t page = mk_page_size(), align;
 	struct dax_mapper_ops ops = { 0 };
 	struct dax_window *win = NULL;
@@ -91,10 +94,16 @@ static int session_new(const struct dax_config *cfg, const struct dax_backend *b
 	unsigned vmas = 2;
 	int r;
 
-	if (!cfg || !backend || !backend->open || !out) {
-		dax_refuse("session: %s is NULL", !cfg ? "cfg" : !backend ? "backend" :
+	if (!ucfg || !backend || !backend->open || !out) {
+		dax_refuse("session: %s is NULL", !ucfg ? "cfg" : !backend ? "backend" :
 			   !backend->open ? "backend->open" : "out");
 		return -EINVAL;
+	}
+	r = mk_ext_in(cfg, sizeof(*cfg), ucfg, DAX_CONFIG_SIZE_VER0);
+	if (r < 0) {
+		dax_refuse("session: cfg->size %zu below %zu, or past %zu with non-zero bytes",
+			   ucfg->size, DAX_CONFIG_SIZE_VER0, sizeof(*cfg));
+		return r;
 	}
 	r = check_config(cfg, host_only, &align);
 	if (r < 0)
@@ -111,13 +120,13 @@ static int session_new(const struct dax_config *cfg, const struct dax_backend *b
 
 	switch (cfg->mapper) {
 	case DAX_MAPPER_KVM_WINDOW:
-		r = dax_kvm_window_new(host_only ? -1 : cfg->vm_fd, cfg->slot, cfg->base_gpa,
+		r = dax_kvm_window_new(host_only ? -1 : cfg->vm_fd, cfg->memslot, cfg->base_gpa,
 				       cfg->window_len, !(cfg->flags & DAX_SESSION_NO_USERFAULT),
 				       &ops, &win);
 		s->own_mapper = true;
 		break;
 	case DAX_MAPPER_KVM_MEMSLOT:
-		r = dax_kvm_memslot_new(cfg->vm_fd, cfg->slot, cfg->nslots ?: 256, &ops);
+		r = dax_kvm_memslot_new(cfg->vm_fd, cfg->memslot, cfg->nmemslots ?: 256, &ops);
 		s->own_mapper = true;
 		vmas = 1;
 		break;
@@ -140,7 +149,7 @@ static int session_new(const struct dax_config *cfg, const struct dax_backend *b
 	s->max_remove = cfg->max_remove ?: (uint32_t)(page / sizeof(struct dax_range));
 	s->max_mappings = cfg->max_mappings ?: dax_default_max_mappings(vmas);
 	if (cfg->mapper == DAX_MAPPER_KVM_MEMSLOT)
-		s->max_mappings = MK_MIN(s->max_mappings, cfg->nslots ?: 256);
+		s->max_mappings = MK_MIN(s->max_mappings, cfg->nmemslots ?: 256);
 	dax_slots_init(&s->slots);
 	s->be = *backend;
 	/* the table stays locked across our own mappers' map calls only, never the caller's */
@@ -682,17 +691,33 @@ MK_EXPORT int dax_session_list(struct dax_session *s, struct dax_mapping **out, 
 	return (int)MK_MIN(i, (size_t)INT32_MAX);
 }
 
-MK_EXPORT int dax_session_stats(struct dax_session *s, struct dax_stats *st)
+MK_EXPORT int dax_session_stats(struct dax_session *s, struct dax_stats *ust)
 {
-	if (!s || !st)
+	int64_t usize = mk_ext_size(ust, DAX_STATS_SIZE_VER0);
+	struct dax_stats st;
+
+	if (!s || usize < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	*st = s->st;
-	st->live_slots = s->slots.count;
-	st->bound_slots = s->nbound;
-	st->mapped_bytes = s->mapped;
-	st->cap = s->cap;
-	st->max_mappings = s->max_mappings;
+	st = s->st;
+	st.live_mappings = s->slots.count;
+	st.bound_mappings = s->nbound;
+	st.mapped_bytes = s->mapped;
+	st.cap = s->cap;
+	st.max_mappings = s->max_mappings;
 	pthread_mutex_unlock(&s->lock);
+	mk_ext_out(ust, &st, sizeof(st), (size_t)usize);
 	return 0;
+}
+
+MK_EXPORT int64_t dax_session_rejects(struct dax_session *s, int err)
+{
+	uint64_t n;
+
+	if (!s || err > 0 || err <= -DAX_NERRNO)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	n = err ? s->rejects[-err] : s->st.rejects;
+	pthread_mutex_unlock(&s->lock);
+	return (int64_t)MK_MIN(n, (uint64_t)INT64_MAX);
 }

@@ -57,7 +57,7 @@ int sbx_lazy_new(int fd, const struct sbx_snapf *f, uint64_t file_size, uint64_t
 	z->zero = zero;
 	z->idx = idx;
 	z->hint = hint;
-	z->st.size = f->size;
+	z->st.data_size = f->size;
 	z->st.chunk_size = f->chunk;
 	z->st.checksum = f->alg;
 	z->st.chunks = f->nchunks;

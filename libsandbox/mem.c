@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 
 #include "common/alloc.h"
+#include "common/ext.h"
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
@@ -56,7 +57,7 @@ static int mem_alloc(uint64_t size, struct sbx_mem **out, const char *fn)
 	}
 	m->refs = 1;
 	m->host_alive = true;
-	m->st.size = size;
+	m->st.mem_size = size;
 	*out = m;
 	return 0;
 }
@@ -606,13 +607,17 @@ static int private_bytes(const struct sbx_mem *m, uint64_t *out)
 	return 0;
 }
 
-MK_EXPORT int sbx_mem_stats(struct sbx_mem *m, struct sbx_mem_stats *out)
+MK_EXPORT int sbx_mem_stats(struct sbx_mem *m, struct sbx_mem_stats *uout)
 {
+	/* Extensible struct (common/ext.h, libsandbox(3)); first layout: 4.0's. */
+	int64_t usize = mk_ext_size(uout, sizeof(struct sbx_mem_stats));
+	struct sbx_mem_stats outbuf, *out = &outbuf;
 	uint64_t n = 0, priv = 0;
 	int r;
 
-	if (!m || !out) {
-		sbx_refuse(LOG_DEBUG, "sbx_mem_stats: region %p, out %p", (void *)m, (void *)out);
+	if (!m || usize < 0) {
+		sbx_refuse(LOG_DEBUG, "sbx_mem_stats: region %p, out %p (size below %zu)", (void *)m,
+			   (void *)uout, sizeof(struct sbx_mem_stats));
 		return -EINVAL;
 	}
 	/*
@@ -631,12 +636,13 @@ MK_EXPORT int sbx_mem_stats(struct sbx_mem *m, struct sbx_mem_stats *out)
 		return r;
 	}
 	*out = m->st;
-	out->size = m->size;
+	out->mem_size = m->size;
 	out->dirty_pages = n;
 	out->private_bytes = priv;
 	/* guest_memfd shares nothing with a snapshot (and has no anonymous pages). */
 	out->shared_bytes = m->snap && !m->gmem ? m->snap_len - MK_MIN(priv, m->snap_len) : 0;
 	sbx_host_end(m);
+	mk_ext_out(uout, out, sizeof(*out), (size_t)usize);
 	return 0;
 }
 
@@ -827,7 +833,7 @@ MK_EXPORT int sbx_mem_resize(struct sbx_mem *m, uint64_t new_size)
 	m->dirty_words = words;
 	m->npages = npages;
 	m->snap_len = MK_MIN(m->snap_len, new_size);
-	m->st.size = new_size;
+	m->st.mem_size = new_size;
 	__atomic_store_n(&m->size, new_size, __ATOMIC_RELAXED);
 out:
 	sbx_excl_end(m);

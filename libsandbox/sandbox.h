@@ -399,10 +399,17 @@ int sbx_snapshot_set_working_set(struct sbx_snapshot *s, const uint64_t *bitmap,
  */
 int sbx_snapshot_write_working_set(int fd, const uint64_t *bitmap, size_t nwords);
 
-/* Counters of a lazy snapshot. */
+/*
+ * Counters of a lazy snapshot. struct sbx_lazy_stats and struct
+ * sbx_mem_stats start with size_t size, which the caller sets to sizeof
+ * the struct (libsandbox(3), EXTENSIBLE STRUCTS): -EINVAL below the first
+ * layout; the library fills up to the smaller of the two sizes, zeroes
+ * the rest of the caller's struct and sets size to what it filled.
+ */
 #define SBX_HIST_BUCKETS 40
 struct sbx_lazy_stats {
-	uint64_t size;              /* data bytes */
+	size_t size;                /* sizeof(struct sbx_lazy_stats) */
+	uint64_t data_size;         /* data bytes (was size before libsandbox 4.0) */
 	uint32_t chunk_size;
 	uint32_t checksum;          /* SBX_CHECKSUM_* of the chunks (NONE: a raw image) */
 	uint64_t chunks;            /* in the file */
@@ -419,19 +426,18 @@ struct sbx_lazy_stats {
 	uint64_t host_loads;        /* chunks loaded for host copies (sbx_mem_read() ...) */
 	uint64_t prefetch_queued;   /* chunks still to prefetch */
 	uint32_t thread;            /* 1: the library's service thread runs */
-	uint32_t reserved32;
 	uint64_t fault_ns[SBX_HIST_BUCKETS]; /* bucket i: faults served in [2^i, 2^(i+1)) ns */
-	/* Since 0.4: a version-4 file's table blocks read after open (0 for other files) */
+	/* a version-4 file's table blocks read after open (0 for other files) */
 	uint64_t table_blocks_read;
 	uint64_t table_blocks_bad;  /* ... that failed: the chunks they describe fail */
-	uint64_t reserved[6];
 };
 /* MT-Safe, AS-Unsafe. */
 int sbx_snapshot_lazy_stats(struct sbx_snapshot *s, struct sbx_lazy_stats *out);
 
 /* Counters of a region (sbx_mem_stats(3)). */
 struct sbx_mem_stats {
-	uint64_t size;            /* usable bytes */
+	size_t size;              /* sizeof(struct sbx_mem_stats) (see above) */
+	uint64_t mem_size;        /* usable bytes (was size before libsandbox 4.0) */
 	uint64_t dirty_pages;     /* recorded dirty since the last snapshot/restore (not yet
 				     counting unfetched KVM dirty logs) */
 	uint64_t private_bytes;   /* resident private (copy-on-write / anonymous) bytes */
@@ -441,7 +447,6 @@ struct sbx_mem_stats {
 	uint64_t restores_remap;  /* ... by remapping the region */
 	uint64_t restores_trim;   /* ... by MADV_DONTNEED */
 	uint64_t pages_restored;
-	uint64_t reserved[8];
 };
 /* MT-Safe (waits for a running exclusive operation to end), AS-Unsafe. */
 int sbx_mem_stats(struct sbx_mem *m, struct sbx_mem_stats *out);

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "common/alloc.h"
+#include "common/ext.h"
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
@@ -300,13 +301,17 @@ MK_EXPORT int sbx_snapshot_service(struct sbx_snapshot *s)
 	return z ? sbx_lazy_service(z) : -ENOTSUP;
 }
 
-MK_EXPORT int sbx_snapshot_lazy_stats(struct sbx_snapshot *s, struct sbx_lazy_stats *out)
+MK_EXPORT int sbx_snapshot_lazy_stats(struct sbx_snapshot *s, struct sbx_lazy_stats *uout)
 {
 	struct sbx_lazy *z = lazy_of(s, "sbx_snapshot_lazy_stats");
+	/* Extensible struct (common/ext.h, libsandbox(3)); first layout: 4.0's. */
+	int64_t usize = mk_ext_size(uout, sizeof(struct sbx_lazy_stats));
+	struct sbx_lazy_stats outbuf, *out = &outbuf;
 
-	if (!z || !out) {
+	if (!z || usize < 0) {
 		if (z)
-			sbx_refuse(LOG_DEBUG, "sbx_snapshot_lazy_stats: out is NULL");
+			sbx_refuse(LOG_DEBUG, "sbx_snapshot_lazy_stats: out is NULL or its size %zu "
+				   "below %zu", uout ? uout->size : 0, sizeof(struct sbx_lazy_stats));
 		return -EINVAL;
 	}
 	/* Field by field: the counters move while the service runs. */
@@ -314,7 +319,7 @@ MK_EXPORT int sbx_snapshot_lazy_stats(struct sbx_snapshot *s, struct sbx_lazy_st
 	memset(out, 0, sizeof(*out));
 	/* First: a chunk leaves the queue after its counters moved (lazymap.c). */
 	out->prefetch_queued = __atomic_load_n(&z->st.prefetch_queued, __ATOMIC_ACQUIRE);
-	LOAD(size);
+	LOAD(data_size);
 	LOAD(chunk_size);
 	LOAD(checksum);
 	LOAD(chunks);
@@ -335,6 +340,7 @@ MK_EXPORT int sbx_snapshot_lazy_stats(struct sbx_snapshot *s, struct sbx_lazy_st
 	for (unsigned i = 0; i < SBX_HIST_BUCKETS; i++)
 		LOAD(fault_ns[i]);
 #undef LOAD
+	mk_ext_out(uout, out, sizeof(*out), (size_t)usize);
 	return 0;
 }
 

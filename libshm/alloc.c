@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/ext.h"
 #include "common/macro.h"
 #include "common/size.h"
 #include "common/sys.h"
@@ -879,24 +880,27 @@ MK_EXPORT int shma_handle_of(struct shma_pool *p, const void *ptr, struct shma_h
 }
 
 MK_EXPORT int shma_block_chunk(struct shma_pool *p, const struct shma_handle *h,
-			       struct shma_chunk_info *info)
+			       struct shma_chunk_info *uinfo)
 {
+	/* Extensible struct (common/ext.h); the first layout is libshm 3.0's. */
+	int64_t usize = mk_ext_size(uinfo, sizeof(struct shma_chunk_info));
+	struct shma_chunk_info info;
 	struct shma_blk *b;
 	char *base;
 	uint32_t idx;
 	int r;
 
-	if (!info)
+	if (usize < 0)
 		return -EINVAL;
 	r = check_handle(p, h, &b, &base);
 	if (r < 0)
 		return r;
 	idx = h->chunk & 0xffff;
-	info->base = base;
-	info->len = p->loc[idx].len;
-	info->fd = p->loc[idx].fd;
-	info->index = idx;
-	info->offset = h->offset;
+	info = (struct shma_chunk_info){
+		.base = base, .len = p->loc[idx].len, .fd = p->loc[idx].fd,
+		.index = idx, .offset = h->offset,
+	};
+	mk_ext_out(uinfo, &info, sizeof(info), (size_t)usize);
 	return 0;
 }
 

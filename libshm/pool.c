@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/ext.h"
 #include "common/fmt.h"
 #include "common/macro.h"
 #include "common/size.h"
@@ -319,8 +320,13 @@ static int create_root_file(struct shma_pool *p, const struct shma_pool_opts *o,
 	return fd;
 }
 
-MK_EXPORT int shma_pool_create(const struct shma_pool_opts *o, struct shma_pool **out)
+/* The first published layout of struct shma_pool_opts (libshm 0.1): every
+ * later field is appended after flags, and this stays. */
+#define SHMA_POOL_OPTS_SIZE_VER0 (offsetof(struct shma_pool_opts, flags) + sizeof(unsigned))
+
+MK_EXPORT int shma_pool_create(const struct shma_pool_opts *uo, struct shma_pool **out)
 {
+	struct shma_pool_opts copy, *o = NULL;
 	struct shma_pool *p;
 	struct shma_root *rt;
 	uint64_t cs = SHMA_CHUNK_SIZE_DEFAULT, rsize, maxc;
@@ -329,8 +335,13 @@ MK_EXPORT int shma_pool_create(const struct shma_pool_opts *o, struct shma_pool 
 
 	if (!out)
 		return -EINVAL;
-	if (o) {
-		if (o->size < sizeof(*o) || o->backend > SHMA_BACKEND_SHM || o->flags)
+	if (uo) {
+		/* The extensible-struct convention (common/ext.h, libshm(3)). */
+		r = mk_ext_in(&copy, sizeof(copy), uo, SHMA_POOL_OPTS_SIZE_VER0);
+		if (r < 0)
+			return r;
+		o = &copy;
+		if (o->backend > SHMA_BACKEND_SHM || o->flags)
 			return -EINVAL;
 		if (o->chunk_size)
 			cs = o->chunk_size;

@@ -54,8 +54,15 @@ enum shma_backend {
  * "memkit-shm.NAME.INDEX.NONCE" (chunks). */
 #define SHMA_FILE_PREFIX        "memkit-shm."
 
+/*
+ * Every struct below that a call reads or fills starts with size_t size:
+ * set it to sizeof the struct (the extensible-struct convention of
+ * libshm(3): -EINVAL below the first layout, -E2BIG for an input with
+ * non-zero bytes this library does not know; an output is filled up to
+ * the smaller of the two sizes and size is set to that).
+ */
 struct shma_pool_opts {
-	size_t size;            /* sizeof(struct shma_pool_opts) (ABI extension) */
+	size_t size;            /* sizeof(struct shma_pool_opts) */
 	unsigned backend;       /* enum shma_backend */
 	const char *name;       /* SHM: pool name, NULL = generate a unique one;
 				 * MEMFD: memfd name shown in /proc (may be NULL) */
@@ -241,6 +248,7 @@ int shma_resolve(struct shma_pool *pool, const struct shma_handle *handle, void 
  * AS-Safe.
  */
 struct shma_chunk_info {
+	size_t size;            /* sizeof(struct shma_chunk_info) (libshm(3)) */
 	void *base;             /* this process's mapping of the whole chunk */
 	uint64_t len;           /* chunk length (a multiple of the page size) */
 	int fd;                 /* the chunk's fd, owned by the pool (dup to keep) */
@@ -255,6 +263,7 @@ int shma_block_chunk(struct shma_pool *pool, const struct shma_handle *handle,
 #define SHMA_NCLASSES 64
 
 struct shma_pool_stat {
+	size_t size;            /* sizeof(struct shma_pool_stat) (libshm(3)) */
 	uint64_t chunk_size;    /* regular chunk size */
 	uint32_t chunks;        /* live chunks (regular + dedicated) */
 	uint32_t max_chunks;
@@ -277,13 +286,14 @@ struct shma_pool_stat {
 int shma_pool_stat(struct shma_pool *pool, struct shma_pool_stat *st);
 
 struct shma_chunk_stat {
+	size_t size;            /* sizeof(struct shma_chunk_stat) (libshm(3)) */
 	uint32_t index;
 	uint32_t gen;
 	unsigned dedicated;     /* 1: a chunk of one large block */
 	int owner_pid;          /* creator */
 	uint64_t owner_start;   /* creator's start time (clock ticks since boot) */
 	int owner_alive;        /* that process (pid + start time) still runs */
-	uint64_t size;
+	uint64_t len;           /* chunk length (was size before libshm 3.0) */
 	uint64_t used;          /* bytes handed out by the chunk's bump pointer */
 };
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/ext.h"
 #include "common/macro.h"
 #include "shmP.h"
 
@@ -37,13 +38,36 @@ static int stat_fn(struct shma_pool *p, struct shma_blk *b, uint32_t ref, uint64
 	return 0;
 }
 
-MK_EXPORT int shma_pool_stat(struct shma_pool *p, struct shma_pool_stat *st)
+/*
+ * The first published layouts (libshm 3.0) of the structs libshm fills: the
+ * extensible-struct convention (common/ext.h, libshm(3)) accepts any size
+ * from these up. Fields are appended; these stay.
+ */
+#define SHMA_POOL_STAT_SIZE_VER0  sizeof(struct shma_pool_stat)
+#define SHMA_CHUNK_STAT_SIZE_VER0 sizeof(struct shma_chunk_stat)
+
+static int pool_stat(struct shma_pool *p, struct shma_pool_stat *st);
+
+MK_EXPORT int shma_pool_stat(struct shma_pool *p, struct shma_pool_stat *ust)
+{
+	struct shma_pool_stat st;
+	int64_t usize = mk_ext_size(ust, SHMA_POOL_STAT_SIZE_VER0);
+	int r;
+
+	if (!p || usize < 0)
+		return -EINVAL;
+	r = pool_stat(p, &st);
+	if (r < 0)
+		return r;
+	mk_ext_out(ust, &st, sizeof(st), (size_t)usize);
+	return 0;
+}
+
+static int pool_stat(struct shma_pool *p, struct shma_pool_stat *st)
 {
 	struct shma_root *rt;
 	int r;
 
-	if (!p || !st)
-		return -EINVAL;
 	rt = p->root;
 	memset(st, 0, sizeof(*st));
 	st->chunk_size = p->chunk_size;
@@ -76,12 +100,14 @@ MK_EXPORT int shma_pool_stat(struct shma_pool *p, struct shma_pool_stat *st)
 	return r < 0 ? r : 0;      /* a block being carved: approximate, as documented */
 }
 
-MK_EXPORT int shma_pool_chunk_stat(struct shma_pool *p, uint32_t index, struct shma_chunk_stat *st)
+MK_EXPORT int shma_pool_chunk_stat(struct shma_pool *p, uint32_t index, struct shma_chunk_stat *ust)
 {
+	struct shma_chunk_stat stbuf, *st = &stbuf;
+	int64_t usize = mk_ext_size(ust, SHMA_CHUNK_STAT_SIZE_VER0);
 	struct shma_slot *sl;
 	uint64_t s;
 
-	if (!p || !st)
+	if (!p || usize < 0)
 		return -EINVAL;
 	if (index >= p->max_chunks)
 		return -ENOENT;
@@ -96,8 +122,9 @@ MK_EXPORT int shma_pool_chunk_stat(struct shma_pool *p, uint32_t index, struct s
 	st->owner_pid = (int)__atomic_load_n(&sl->owner_pid, __ATOMIC_RELAXED);
 	st->owner_start = __atomic_load_n(&sl->owner_start, __ATOMIC_RELAXED);
 	st->owner_alive = shma_pid_alive(st->owner_pid, st->owner_start);
-	st->size = __atomic_load_n(&sl->size, __ATOMIC_RELAXED);
-	st->used = st->dedicated ? st->size
-				 : shma_bump_end(__atomic_load_n(&sl->bump, __ATOMIC_RELAXED), st->size);
+	st->len = __atomic_load_n(&sl->size, __ATOMIC_RELAXED);
+	st->used = st->dedicated ? st->len
+				 : shma_bump_end(__atomic_load_n(&sl->bump, __ATOMIC_RELAXED), st->len);
+	mk_ext_out(ust, st, sizeof(*st), (size_t)usize);
 	return 0;
 }

@@ -61,7 +61,7 @@ if [ "$replay_here" = no ]; then
 elif [ -c /dev/kvm ]; then
 	expect 0 "replay ok" "$D" replay e.v2 --map 1=f1
 	# libdax binds both slots itself (userfaultfd, or eagerly at restore): no exit
-	check "replay summary" grep -q 'replayed 2 slots: 2 rebound, 0 failed, 0 exits' out
+	check "replay summary" grep -q 'replayed 2 mappings: 2 rebound, 0 failed, 0 exits' out
 else
 	skip "no /dev/kvm"; skip "no /dev/kvm"
 fi
@@ -331,7 +331,7 @@ check "replay: the notice, then why no microVM" sh -c \
 # the blob from standard input, its file under /tmp (this test's directory), a writable slot
 expect 0 "replay without KVM here runs in the microVM" \
 	sh -c "MEMKIT_KVM_DEV=/nonexistent-kvm '$D' replay - --map 1=f1 < e.v2"
-check "replay in the microVM: every slot rebound" grep -q '^replayed 2 slots: 2 rebound, 0 failed, 0 exits' out
+check "replay in the microVM: every mapping rebound" grep -q '^replayed 2 mappings: 2 rebound, 0 failed, 0 exits' out
 expect 0 "--version" "$D" --version
 check "--version: libdax and a licence line" sh -c "grep -q '^daxsnap (memkit) ' out && grep -q '^libdax ' out && grep -q '^License GPL-2.0-or-later' out"
 expect 0 "subcommand --help" env LC_ALL=C.UTF-8 "$D" show --help

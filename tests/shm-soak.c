@@ -358,7 +358,7 @@ int main(int argc, char **argv)
 	double seconds = 3;
 	uint64_t max_kills = 0, kills = 0, kills_in[PH_COUNT] = { 0 }, reclaims = 0, reclaimed = 0;
 	uint64_t t0, last_reclaim, rng = 0x5eed ^ (uint64_t)getpid();
-	struct shma_pool_stat pst;
+	struct shma_pool_stat pst = { .size = sizeof(pst) };
 	struct account a;
 	uint64_t lost, lost_reclaim, corrupt;
 	int r, reclaim_errors = 0, argi = 1, repaired;

@@ -56,7 +56,7 @@ usr/share/man/man7/memkit.7"
 missing="" extra=""
 for f in $want; do [ -e "$root/$f" ] || missing="$missing $f"; done
 for lib in libshm libdax libsandbox; do
-	ls "$root"/usr/lib*/$lib.so.0 >/dev/null 2>&1 || missing="$missing $lib.so.0"
+	ls "$root"/usr/lib*/$lib.so.[0-9]* >/dev/null 2>&1 || missing="$missing $lib.so.N"
 	ls "$root"/usr/lib*/pkgconfig/$lib.pc >/dev/null 2>&1 || missing="$missing $lib.pc"
 done
 for d in usr/bin usr/libexec usr/share/man/man1 usr/share/bash-completion; do

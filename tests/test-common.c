@@ -22,6 +22,7 @@
 
 #include "common/alloc.h"
 #include "common/crc32c.h"
+#include "common/ext.h"
 #include "common/fmt.h"
 #include "common/log.h"
 #include "tests/crc32c-ref.h"
@@ -655,6 +656,85 @@ static void test_uffd(void)
 	g_free(src);
 }
 
+/*
+ * The extensible-struct helpers with two layouts of one struct, as a
+ * library of the newer layout meets a caller of the older one and the
+ * reverse (the libraries' own structs have one published layout so far).
+ */
+struct ext_v0 { size_t size; uint64_t a; uint32_t b; uint32_t c; };
+struct ext_v1 { size_t size; uint64_t a; uint32_t b; uint32_t c; uint64_t d; uint64_t e; };
+#define EXT_V0_SIZE sizeof(struct ext_v0)
+
+static void test_ext_in(void)
+{
+	struct ext_v1 lib;
+	union { struct ext_v1 v1; struct ext_v0 v0; unsigned char b[64]; } u;
+
+	/* an older caller: its fields read, the newer ones zero */
+	memset(&u, 0xa5, sizeof(u));
+	u.v0 = (struct ext_v0){ .size = sizeof(struct ext_v0), .a = 1, .b = 2, .c = 3 };
+	memset(&lib, 0x5a, sizeof(lib));
+	g_assert_cmpint(mk_ext_in(&lib, sizeof(lib), &u, EXT_V0_SIZE), ==, 0);
+	g_assert_cmpuint(lib.a, ==, 1);
+	g_assert_cmpuint(lib.b, ==, 2);
+	g_assert_cmpuint(lib.c, ==, 3);
+	g_assert_cmpuint(lib.d, ==, 0);
+	g_assert_cmpuint(lib.e, ==, 0);
+	/* too small for the first layout */
+	u.v0.size = EXT_V0_SIZE - 1;
+	g_assert_cmpint(mk_ext_in(&lib, sizeof(lib), &u, EXT_V0_SIZE), ==, -EINVAL);
+	u.v0.size = 0;
+	g_assert_cmpint(mk_ext_in(&lib, sizeof(lib), &u, EXT_V0_SIZE), ==, -EINVAL);
+	g_assert_cmpint(mk_ext_in(&lib, sizeof(lib), NULL, EXT_V0_SIZE), ==, -EINVAL);
+	/* a newer caller meets the older library: zero tail fine, else -E2BIG */
+	u.v1 = (struct ext_v1){ .size = sizeof(struct ext_v1), .a = 7 };
+	struct ext_v0 old;
+	g_assert_cmpint(mk_ext_in(&old, sizeof(old), &u, EXT_V0_SIZE), ==, 0);
+	g_assert_cmpuint(old.a, ==, 7);
+	u.v1.e = 1;
+	g_assert_cmpint(mk_ext_in(&old, sizeof(old), &u, EXT_V0_SIZE), ==, -E2BIG);
+	u.v1.e = 0;
+	u.v1.d = 1ull << 63;
+	g_assert_cmpint(mk_ext_in(&old, sizeof(old), &u, EXT_V0_SIZE), ==, -E2BIG);
+}
+
+static void test_ext_out(void)
+{
+	struct ext_v1 lib = { .size = 999, .a = 1, .b = 2, .c = 3, .d = 4, .e = 5 };
+	union { struct ext_v1 v1; struct ext_v0 v0; unsigned char b[64]; } u;
+	int64_t n;
+
+	/* an older caller: its fields filled, nothing written past its size */
+	memset(&u, 0xa5, sizeof(u));
+	u.v0.size = sizeof(struct ext_v0);
+	n = mk_ext_size(&u, EXT_V0_SIZE);
+	g_assert_cmpint(n, ==, sizeof(struct ext_v0));
+	mk_ext_out(&u, &lib, sizeof(lib), (size_t)n);
+	g_assert_cmpuint(u.v0.size, ==, sizeof(struct ext_v0));
+	g_assert_cmpuint(u.v0.a, ==, 1);
+	g_assert_cmpuint(u.v0.b, ==, 2);
+	g_assert_cmpuint(u.v0.c, ==, 3);
+	for (size_t i = sizeof(struct ext_v0); i < sizeof(u); i++)
+		g_assert_cmphex(u.b[i], ==, 0xa5);
+	/* too small */
+	u.v0.size = EXT_V0_SIZE - 1;
+	g_assert_cmpint(mk_ext_size(&u, EXT_V0_SIZE), ==, -EINVAL);
+	g_assert_cmpint(mk_ext_size(NULL, EXT_V0_SIZE), ==, -EINVAL);
+	/* a newer caller, the older library: the tail zeroed, size = filled */
+	struct ext_v0 old = { .size = 1, .a = 9, .b = 8, .c = 7 };
+	memset(&u, 0xa5, sizeof(u));
+	u.v1.size = sizeof(struct ext_v1);
+	n = mk_ext_size(&u, EXT_V0_SIZE);
+	mk_ext_out(&u, &old, sizeof(old), (size_t)n);
+	g_assert_cmpuint(u.v1.size, ==, sizeof(struct ext_v0));
+	g_assert_cmpuint(u.v1.a, ==, 9);
+	g_assert_cmpuint(u.v1.c, ==, 7);
+	g_assert_cmpuint(u.v1.d, ==, 0);
+	g_assert_cmpuint(u.v1.e, ==, 0);
+	for (size_t i = sizeof(struct ext_v1); i < sizeof(u); i++)
+		g_assert_cmphex(u.b[i], ==, 0xa5);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -673,6 +753,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/common/nanosleep", test_nanosleep);
 	g_test_add_func("/common/alloc/fail-injection", test_alloc_fail_injection);
 	g_test_add_func("/common/log/priority-names", test_log_priority_names);
+	g_test_add_func("/common/ext/in", test_ext_in);
+	g_test_add_func("/common/ext/out", test_ext_out);
 	g_test_add_func("/common/log/callback", test_log_callback);
 	g_test_add_func("/common/log/env", test_log_env);
 	g_test_add_func("/common/log/fn-change-race", test_log_fn_change_race);

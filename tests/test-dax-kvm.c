@@ -113,8 +113,9 @@ static guint events(struct kfx *f, uint32_t kind, struct dax_event *last)
 static void kfx_session(struct kfx *f, unsigned mapper, uint32_t flags)
 {
 	struct dax_config cfg = {
+		.size = sizeof(cfg),
 		.base_gpa = WBASE, .window_len = WLEN, .align_log2 = 21,
-		.mapper = mapper, .slot = 1, .nslots = 16, .flags = flags,
+		.mapper = mapper, .memslot = 1, .nmemslots = 16, .flags = flags,
 		.vm_fd = f->vm.vm_fd,
 	};
 	struct dax_backend be = { dax_table_open, NULL, f->table };
@@ -153,7 +154,7 @@ static bool kfx_open(struct kfx *f, unsigned mapper, const char *path)
 
 static struct dax_fault_stats fstats(struct kfx *f)
 {
-	struct dax_fault_stats fs;
+	struct dax_fault_stats fs = { .size = sizeof(fs) };
 
 	g_assert_cmpint(dax_session_fault_stats(f->s, &fs), ==, 0);
 	return fs;
@@ -368,7 +369,7 @@ static void test_restore_rebind(gconstpointer mapper)
 	g_autofree void *blob = NULL;
 	g_autofree char *path = NULL;
 	size_t len;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 	uint32_t v;
 	bool window;
 	int fail, fd;
@@ -409,7 +410,7 @@ static void test_restore_rebind(gconstpointer mapper)
 	g_assert_cmpint(dax_session_stats(g.s, &st), ==, 0);
 	g_assert_cmpuint(st.faults, ==, 2);
 	g_assert_cmpuint(st.mmio_completed, ==, window ? 0 : 2);
-	g_assert_cmpuint(st.bound_slots, ==, 2);
+	g_assert_cmpuint(st.bound_mappings, ==, 2);
 	if (window) {
 		struct dax_fault_stats fs = fstats(&g);
 		g_assert_cmpuint(fs.mode == DAX_FAULT_USERFAULT ? fs.uffd_binds : fs.eager_binds, ==, 2);
@@ -474,7 +475,7 @@ static void test_restore_stale(void)
 	struct code c = { 0 };
 	struct kvm_regs rg;
 	struct dax_event ev;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 	g_autofree void *blob = NULL;
 	g_autofree char *path = NULL;
 	size_t len;
@@ -505,7 +506,7 @@ static void test_restore_stale(void)
 	g_assert_cmphex(ev.moffset, ==, 0);
 	g_assert_cmpuint(ev.nodeid, ==, 1);
 	g_assert_cmpuint(dax_session_stats(g.s, &st), ==, 0);
-	g_assert_cmpuint(st.bound_slots, ==, 0);
+	g_assert_cmpuint(st.bound_mappings, ==, 0);
 	kfx_close(&g, false);
 }
 
@@ -658,7 +659,7 @@ static void test_concurrent_faults(void)
 	struct code c0 = { 0 }, c1 = { 0 };
 	struct walker w[2];
 	struct kvm_regs rg;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 	g_autofree void *blob = NULL;
 	size_t len;
 	uint32_t want = 0;
@@ -690,7 +691,7 @@ static void test_concurrent_faults(void)
 	g_assert_cmphex(rg.rbx, ==, want);
 	g_assert_cmpint(dax_session_stats(f.s, &st), ==, 0);
 	g_assert_cmpuint(st.faults, ==, N);             /* each slot bound once */
-	g_assert_cmpuint(st.bound_slots, ==, N);
+	g_assert_cmpuint(st.bound_mappings, ==, N);
 	/* the window needs no exit: the vCPUs block in KVM_RUN until the slot is bound */
 	g_assert_cmpuint(w[0].exits + w[1].exits, ==, 0);
 	if (lazy_by_userfault(&f)) {
@@ -743,7 +744,7 @@ static bool thread_named(const char *name)
 static void test_modes(void)
 {
 	struct kfx f;
-	struct dax_fault_stats fs;
+	struct dax_fault_stats fs = { .size = sizeof(fs) };
 	bool uffd = userfault_allowed();
 
 	if (!kfx_open(&f, DAX_MAPPER_KVM_WINDOW, NULL))
@@ -785,8 +786,8 @@ static void restore_and_run(uint32_t flags, bool drop_privileges)
 	struct kfx f, g;
 	struct code c = { 0 };
 	struct kvm_regs rg;
-	struct dax_stats st;
-	struct dax_fault_stats fs;
+	struct dax_stats st = { .size = sizeof(st) };
+	struct dax_fault_stats fs = { .size = sizeof(fs) };
 	struct dax_event ev;
 	struct dax_range gone = { 10 * M2, M2 };
 	g_autofree void *blob = NULL;
@@ -838,7 +839,7 @@ static void restore_and_run(uint32_t flags, bool drop_privileges)
 	fs = fstats(&g);
 	if (fs.mode == DAX_FAULT_EAGER) {
 		/* every slot bound before restore returned; the stale one reported then */
-		g_assert_cmpuint(st.bound_slots, ==, 3);
+		g_assert_cmpuint(st.bound_mappings, ==, 3);
 		g_assert_cmpuint(fs.eager_binds, ==, 3);
 		g_assert_cmpuint(events(&g, DAX_EVENT_UNBOUND, &ev), ==, 1);
 		g_assert_cmpint(ev.err, ==, -ESTALE);
@@ -846,7 +847,7 @@ static void restore_and_run(uint32_t flags, bool drop_privileges)
 		g_test_message("eager restore: %" G_GUINT64_FORMAT " slots bound in %" G_GUINT64_FORMAT " ns",
 			       fs.eager_binds, fs.eager_ns);
 	} else {
-		g_assert_cmpuint(st.bound_slots, ==, 0);
+		g_assert_cmpuint(st.bound_mappings, ==, 0);
 	}
 	g_assert_cmpint(dax_session_remove(g.s, &gone, 1), ==, 0);
 	load_eax(&c, WBASE + 0x10);                     /* restored slot, read */
@@ -929,7 +930,7 @@ static void test_poll_loop(void)
 	struct code c = { 0 };
 	struct kvm_regs rg;
 	struct poll_vcpu v = { &f, 0, 0 };
-	struct dax_fault_stats fs;
+	struct dax_fault_stats fs = { .size = sizeof(fs) };
 	g_autofree void *blob = NULL;
 	size_t len;
 	uint32_t want = 0;
@@ -1157,7 +1158,7 @@ static void test_race(void)
 	struct race rc = { &f, NULL, 0, 0, 0, 0 };
 	GThread *th[2];
 	struct kvm_regs rg;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 	uint8_t code[64];
 	unsigned walks;
 	size_t n;
@@ -1216,7 +1217,7 @@ static void test_race(void)
 static void test_map_count_guard(void)
 {
 	struct kfx f;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 	g_autofree char *s = NULL;
 
 	if (!kfx_open(&f, DAX_MAPPER_KVM_WINDOW, NULL))

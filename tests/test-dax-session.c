@@ -24,6 +24,7 @@
 #include "common/uapi.h"
 #include "daxP.h"
 #include "test-dax-util.h"
+#include "tests/ext-check.h"
 #include "tests/alloc-fail.h"
 
 /* The seed's geometry: window at 0x80_0000_0000, 16 GiB, 16 KiB alignment. */
@@ -45,6 +46,7 @@ struct fx {
 static void fx_open_path(struct fx *f, uint64_t cap, uint64_t max_mappings, const char *path)
 {
 	struct dax_config cfg = {
+		.size = sizeof(cfg),
 		.base_gpa = BASE, .window_len = WLEN, .cap = cap, .align_log2 = 14,
 		.max_mappings = max_mappings, .mapper = DAX_MAPPER_CUSTOM,
 	};
@@ -95,7 +97,7 @@ static struct dax_setup_req req(uint64_t moff, uint64_t foff, uint64_t len, uint
 
 static uint64_t mapped(struct fx *f)
 {
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 
 	g_assert_cmpint(dax_session_stats(f->s, &st), ==, 0);
 	return st.mapped_bytes;
@@ -103,10 +105,10 @@ static uint64_t mapped(struct fx *f)
 
 static uint64_t live(struct fx *f)
 {
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 
 	g_assert_cmpint(dax_session_stats(f->s, &st), ==, 0);
-	return st.live_slots;
+	return st.live_mappings;
 }
 
 /* The session's observable state, to compare before/after a failed call. */
@@ -166,6 +168,61 @@ static void test_remove_undoes_setup(void)
 	fx_close(&f);
 }
 
+/*
+ * The extensible-struct convention (libdax(3)) on dax_config (input),
+ * dax_stats and dax_fault_stats (outputs); libdax 3.0's layouts are the
+ * first, so an older caller is only a too-small one (common/ext.h's
+ * two-layout case is in test-common). A SETUPMAPPING the session refuses
+ * still counts, per errno (dax_session_rejects) and in the total.
+ */
+static void test_ext_structs(void)
+{
+	struct rec_mapper rec;
+	struct dax_mapper_ops ops;
+	struct dax_backend be = { dax_table_open, NULL, NULL };
+	struct dax_session *s = NULL;
+	union { struct dax_config c; unsigned char b[sizeof(struct dax_config) + 16]; } in;
+	struct fx f;
+
+	rec_init(&rec);
+	ops = rec_ops_template;
+	ops.data = &rec;
+	memset(&in, 0, sizeof(in));
+	in.c = (struct dax_config){ .size = sizeof(in), .base_gpa = BASE, .window_len = WLEN,
+				    .mapper = DAX_MAPPER_CUSTOM, .ops = &ops };
+	in.b[sizeof(struct dax_config) + 3] = 1;
+	g_assert_cmpint(dax_session_new(&in.c, &be, &s), ==, -E2BIG);
+	g_assert_null(s);
+	in.b[sizeof(struct dax_config) + 3] = 0;
+	in.c.size = sizeof(struct dax_config) - 1;
+	g_assert_cmpint(dax_session_new(&in.c, &be, &s), ==, -EINVAL);
+	g_assert_null(s);
+	in.c.size = sizeof(in);         /* a newer caller's zero tail: fine */
+	g_assert_cmpint(dax_session_new(&in.c, &be, &s), ==, 0);
+	dax_session_free(s);
+
+	fx_open(&f, 0, 0);
+	g_assert_cmpint(dax_session_setup(f.s, 7, &(struct dax_setup_req){ 1, 0, A, R, 0 }), ==, 0);
+	g_assert_cmpint(dax_session_setup(f.s, 7, &(struct dax_setup_req){ 1, 0, A, R, 0x100 }), ==, -EINVAL);
+	g_assert_cmpint(dax_session_setup(f.s, 7, &(struct dax_setup_req){ 1, 0, 2 * A, R, 0 }), ==, -EEXIST);
+	EXT_CHECK_OUT(struct dax_stats, dax_session_stats(f.s, x));
+	EXT_CHECK_OUT(struct dax_fault_stats, dax_session_fault_stats(f.s, x));
+	{
+		struct dax_stats st = { .size = sizeof(st) };
+		g_assert_cmpint(dax_session_stats(f.s, &st), ==, 0);
+		g_assert_cmpuint(st.live_mappings, ==, 1);
+		g_assert_cmpuint(st.bound_mappings, ==, 1);
+		g_assert_cmpuint(st.setups, ==, 1);
+		g_assert_cmpuint(st.rejects, ==, 2);
+	}
+	g_assert_cmpint(dax_session_rejects(f.s, -EINVAL), ==, 1);
+	g_assert_cmpint(dax_session_rejects(f.s, -EEXIST), ==, 1);
+	g_assert_cmpint(dax_session_rejects(f.s, -ENOSPC), ==, 0);
+	g_assert_cmpint(dax_session_rejects(f.s, 0), ==, 2);
+	/* the bad calls of EXT_CHECK_OUT above are refused before the session: not counted */
+	fx_close(&f);
+}
+
 static void test_setup_rejects(void)
 {
 	static const struct { struct dax_setup_req q; int err; const char *what; } cases[] = {
@@ -183,7 +240,7 @@ static void test_setup_rejects(void)
 	};
 	struct fx f;
 	g_autofree char *before = NULL;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 
 	fx_open(&f, 0, 0);
 	g_assert_cmpint(dax_session_setup(f.s, 7, &(struct dax_setup_req){ 1, 0, 0x4000, R, 0x40000 }), ==, 0);
@@ -197,7 +254,8 @@ static void test_setup_rejects(void)
 	}
 	g_assert_cmpuint(rec_count(&f.rec), ==, 1);
 	g_assert_cmpint(dax_session_stats(f.s, &st), ==, 0);
-	g_assert_cmpuint(st.rejects[DAX_ERR_EINVAL], ==, G_N_ELEMENTS(cases));
+	g_assert_cmpint(dax_session_rejects(f.s, -EINVAL), ==, G_N_ELEMENTS(cases));
+	g_assert_cmpuint(st.rejects, ==, G_N_ELEMENTS(cases));
 	/* NULL arguments */
 	g_assert_cmpint(dax_session_setup(NULL, 7, &cases[0].q), ==, -EINVAL);
 	g_assert_cmpint(dax_session_setup(f.s, 7, NULL), ==, -EINVAL);
@@ -210,7 +268,7 @@ static void test_overlap_and_upgrade(void)
 	g_autofree char *before = NULL, *after = NULL;
 	g_autofree struct dax_mapping *v = NULL;
 	size_t n;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 
 	fx_open(&f, 0, 0);
 	g_assert_cmpint(dax_session_setup(f.s, 7, &(struct dax_setup_req){ 1, 0, 0x8000, R, 0x8000 }), ==, 0);
@@ -237,7 +295,7 @@ static void test_overlap_and_upgrade(void)
 	g_assert_cmphex(mapped(&f), ==, 0x10000);
 	g_assert_cmpint(dax_session_stats(f.s, &st), ==, 0);
 	g_assert_cmpuint(st.upgrades, ==, 1);
-	g_assert_cmpuint(st.rejects[DAX_ERR_EEXIST], ==, 4);
+	g_assert_cmpint(dax_session_rejects(f.s, -EEXIST), ==, 4);
 	fx_close(&f);
 }
 
@@ -388,7 +446,7 @@ static void test_mapper_and_backend_failures(void)
 	struct fx f;
 	g_autofree char *before = NULL, *after = NULL;
 	g_autofree char *after2 = NULL;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 	int fd;
 
 	fx_open(&f, 0, 0);
@@ -424,16 +482,17 @@ static void test_mapper_and_backend_failures(void)
 	after2 = state(&f);
 	g_assert_cmpstr(before, ==, after2);
 	g_assert_cmpint(dax_session_stats(f.s, &st), ==, 0);
-	g_assert_cmpuint(st.rejects[DAX_ERR_ENOMEM], ==, 1);
-	g_assert_cmpuint(st.rejects[DAX_ERR_ENOENT], ==, 1);
-	g_assert_cmpuint(st.rejects[DAX_ERR_OTHER], ==, 2);
+	g_assert_cmpint(dax_session_rejects(f.s, -ENOMEM), ==, 1);
+	g_assert_cmpint(dax_session_rejects(f.s, -ENOENT), ==, 1);
+	g_assert_cmpint(dax_session_rejects(f.s, -EIO), ==, 2);
+	g_assert_cmpint(dax_session_rejects(f.s, 0), ==, st.rejects);
 	fx_close(&f);
 }
 
 static void test_reset(void)
 {
 	struct fx f;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 
 	fx_open(&f, 0, 0);
 	for (unsigned i = 0; i < 5; i++)
@@ -441,7 +500,7 @@ static void test_reset(void)
 	g_assert_cmpint(dax_session_reset(f.s), ==, 0);
 	g_assert_cmpuint(rec_count(&f.rec), ==, 10);
 	g_assert_cmpint(dax_session_stats(f.s, &st), ==, 0);
-	g_assert_cmpuint(st.live_slots, ==, 0);
+	g_assert_cmpuint(st.live_mappings, ==, 0);
 	g_assert_cmpuint(st.mapped_bytes, ==, 0);
 	g_assert_cmpuint(st.resets, ==, 1);
 	g_assert_cmpuint(st.removes, ==, 5);
@@ -455,7 +514,7 @@ static void test_new_invalid(void)
 	struct dax_mapper_ops ops;
 	struct dax_backend be = { dax_table_open, NULL, NULL };
 	struct dax_session *s = NULL;
-	struct dax_config good = { .base_gpa = BASE, .window_len = WLEN, .mapper = DAX_MAPPER_CUSTOM };
+	struct dax_config good = { .size = sizeof(good), .base_gpa = BASE, .window_len = WLEN, .mapper = DAX_MAPPER_CUSTOM };
 	struct dax_config c;
 
 	rec_init(&rec);
@@ -475,8 +534,8 @@ static void test_new_invalid(void)
 	BAD(cap, WLEN + 1);
 	BAD(align_log2, 3);
 	BAD(align_log2, 63);
-	BAD(reserved[2], 1);
-	BAD(reserved32, 1);
+	BAD(size, 0);                   /* below the first layout (libdax(3)) */
+	BAD(size, sizeof(good) - 1);
 	BAD(flags, 4);                  /* unknown DAX_SESSION_* bit */
 	BAD(mapper, 9);
 	BAD(ops, NULL);
@@ -491,7 +550,7 @@ static void test_new_invalid(void)
 	g_assert_cmpint(dax_session_new(&good, &be, &s), ==, 0);
 	{
 		/* a custom mapper binds through exits/dax_session_fault: no fault service */
-		struct dax_fault_stats fs;
+		struct dax_fault_stats fs = { .size = sizeof(fs) };
 		g_assert_cmpint(dax_session_fault_stats(s, &fs), ==, 0);
 		g_assert_cmpuint(fs.mode, ==, DAX_FAULT_EXIT);
 		g_assert_cmpuint(fs.thread, ==, 0);
@@ -529,7 +588,7 @@ static void test_snapshot_v1_bytes(void)
 	g_autoptr(GByteArray) want = g_byte_array_new();
 	g_autofree struct dax_mapping *v = NULL;
 	size_t len, n;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 
 	fx_open(&f, 0, 0);
 	/* seed: snapshot_restore_round_trip_preserves_entries (note the WRITE-only slot) */
@@ -556,8 +615,8 @@ static void test_snapshot_v1_bytes(void)
 	g_assert_cmpint(dax_session_restore(g.s, b, len), ==, 0);
 	g_assert_cmpuint(rec_count(&g.rec), ==, 0);
 	g_assert_cmpint(dax_session_stats(g.s, &st), ==, 0);
-	g_assert_cmpuint(st.live_slots, ==, 3);
-	g_assert_cmpuint(st.bound_slots, ==, 0);
+	g_assert_cmpuint(st.live_mappings, ==, 3);
+	g_assert_cmpuint(st.bound_mappings, ==, 0);
 	g_assert_cmphex(st.mapped_bytes, ==, 0x10000);
 	g_assert_cmpint(dax_session_list(g.s, &v, &n), ==, 3);
 	for (size_t i = 0; i < n; i++)
@@ -802,7 +861,7 @@ static void test_fault(void)
 	g_autofree uint8_t *b = NULL;
 	size_t len;
 	struct rec_call c;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 
 	fx_open(&f, 0, 0);
 	g_assert_cmpint(dax_session_setup(f.s, 99, &(struct dax_setup_req){ 1, 0x5000, 0x4000, R | W, 0x40000 }), ==, 0);
@@ -834,7 +893,7 @@ static void test_fault(void)
 	g_assert_cmpuint(rec_count(&g.rec), ==, 1);
 	g_assert_cmpint(dax_session_stats(g.s, &st), ==, 0);
 	g_assert_cmpuint(st.faults, ==, 1);
-	g_assert_cmpuint(st.bound_slots, ==, 1);
+	g_assert_cmpuint(st.bound_mappings, ==, 1);
 	/* mapper failure: slot stays unbound, a later fault retries */
 	g.rec.fail_map = ENOMEM;
 	g_assert_cmpint(dax_session_fault(g.s, BASE + 0x4000), ==, -ENOMEM);
@@ -896,10 +955,10 @@ static void test_fault_stale(void)
 	g_assert_cmpint(dax_session_fault(g.s, BASE), ==, -ESTALE);
 	g_assert_cmpint(dax_session_fault(g.s, BASE), ==, -ESTALE);
 	{
-		struct dax_stats st;
+		struct dax_stats st = { .size = sizeof(st) };
 		g_assert_cmpint(dax_session_stats(g.s, &st), ==, 0);
-		g_assert_cmpuint(st.rejects[DAX_ERR_ESTALE], ==, 3);
-		g_assert_cmpuint(st.bound_slots, ==, 0);
+		g_assert_cmpint(dax_session_rejects(g.s, -ESTALE), ==, 3);
+		g_assert_cmpuint(st.bound_mappings, ==, 0);
 	}
 	/* once a node is verified, the guest's own writes do not make its other slots stale */
 	g_assert_cmpint(dax_session_reset(g.s), ==, 0);
@@ -1048,7 +1107,7 @@ static void test_translate(void)
 static void test_stats_histograms(void)
 {
 	struct fx f;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 	uint64_t n = 0;
 
 	fx_open(&f, 0, 0);
@@ -1060,8 +1119,8 @@ static void test_stats_histograms(void)
 	g_assert_cmpint(dax_session_stats(f.s, &st), ==, 0);
 	g_assert_cmpuint(st.setups, ==, 10);
 	g_assert_cmpuint(st.removes, ==, 4);
-	g_assert_cmpuint(st.live_slots, ==, 6);
-	g_assert_cmpuint(st.bound_slots, ==, 6);
+	g_assert_cmpuint(st.live_mappings, ==, 6);
+	g_assert_cmpuint(st.bound_mappings, ==, 6);
 	g_assert_cmpuint(st.cap, ==, WLEN);
 	for (unsigned i = 0; i < DAX_HIST_BUCKETS; i++)
 		n += st.setup_ns[i];
@@ -1070,8 +1129,14 @@ static void test_stats_histograms(void)
 	for (unsigned i = 0; i < DAX_HIST_BUCKETS; i++)
 		n += st.remove_ns[i];
 	g_assert_cmpuint(n, ==, 4);
-	g_assert_cmpint(dax_err_index(-EEXIST), ==, DAX_ERR_EEXIST);
-	g_assert_cmpint(dax_err_index(-EPERM), ==, DAX_ERR_OTHER);
+	/* one failed call, counted under its errno and in the total */
+	g_assert_cmpuint(st.rejects, ==, 1);
+	g_assert_cmpint(dax_session_rejects(f.s, -EINVAL), ==, 1);
+	g_assert_cmpint(dax_session_rejects(f.s, -EPERM), ==, 0);
+	g_assert_cmpint(dax_session_rejects(f.s, 0), ==, 1);
+	g_assert_cmpint(dax_session_rejects(f.s, EINVAL), ==, -EINVAL);
+	g_assert_cmpint(dax_session_rejects(f.s, -4096), ==, -EINVAL);
+	g_assert_cmpint(dax_session_rejects(NULL, 0), ==, -EINVAL);
 	g_assert_cmpint(dax_session_stats(f.s, NULL), ==, -EINVAL);
 	fx_close(&f);
 }
@@ -1114,7 +1179,7 @@ static void test_threads(void)
 	struct fx f;
 	struct thr t[4];
 	GThread *th[4];
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 
 	fx_open(&f, 0, 0);
 	for (unsigned i = 0; i < 4; i++) {
@@ -1126,7 +1191,7 @@ static void test_threads(void)
 		g_assert_cmpint(t[i].fails, ==, 0);
 	}
 	g_assert_cmpint(dax_session_stats(f.s, &st), ==, 0);
-	g_assert_cmpuint(st.live_slots, ==, 0);
+	g_assert_cmpuint(st.live_mappings, ==, 0);
 	g_assert_cmpuint(st.mapped_bytes, ==, 0);
 	/* every map has its unmap: the recording mapper saw balanced calls */
 	{
@@ -1406,7 +1471,7 @@ static char *full_state(struct fx *f)
 {
 	g_autofree char *list = state(f);
 	g_autofree char *b64 = NULL;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 	size_t len;
 	void *b = snap(f, 2, &len);
 
@@ -1417,7 +1482,7 @@ static char *full_state(struct fx *f)
 			       " setups=%" G_GUINT64_FORMAT " upgrades=%" G_GUINT64_FORMAT
 			       " removes=%" G_GUINT64_FORMAT " faults=%" G_GUINT64_FORMAT
 			       " restores=%" G_GUINT64_FORMAT " resets=%" G_GUINT64_FORMAT " blob=%s",
-			       list, st.live_slots, st.bound_slots, st.setups, st.upgrades, st.removes,
+			       list, st.live_mappings, st.bound_mappings, st.setups, st.upgrades, st.removes,
 			       st.faults, st.restores, st.resets, b64);
 }
 
@@ -1573,7 +1638,7 @@ static void test_alloc_failures_objects(void)
 	struct dax_mapper_ops ops;
 	struct dax_table *t = NULL;
 	struct dax_session *s = NULL;
-	struct dax_config cfg = { .base_gpa = BASE, .window_len = WLEN, .mapper = DAX_MAPPER_CUSTOM };
+	struct dax_config cfg = { .size = sizeof(cfg), .base_gpa = BASE, .window_len = WLEN, .mapper = DAX_MAPPER_CUSTOM };
 	g_autofree char *path = dax_test_file(A);
 	struct dax_mapping m[3] = {
 		{ .moffset = 2 * A, .len = A, .nodeid = 7, .prot = DAX_PROT_READ },
@@ -1621,7 +1686,7 @@ static void test_alloc_failures_objects(void)
 	s = NULL;
 	/* the window mapper (host-only: no VM): a failed new leaves no fd and no mapping behind */
 	{
-		struct dax_config wc = { .base_gpa = BASE, .window_len = 64 * A, .align_log2 = 14 };
+		struct dax_config wc = { .size = sizeof(wc), .base_gpa = BASE, .window_len = 64 * A, .align_log2 = 14 };
 
 		fds = mk_test_open_fds();
 		maps = count_lines("/proc/self/maps");
@@ -1726,6 +1791,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/dax/session/setup-records", test_setup_records);
 	g_test_add_func("/dax/session/remove-undoes-setup", test_remove_undoes_setup);
 	g_test_add_func("/dax/session/setup-rejects", test_setup_rejects);
+	g_test_add_func("/dax/session/ext-structs", test_ext_structs);
 	g_test_add_func("/dax/session/setup-raw", test_setup_raw);
 	g_test_add_func("/dax/session/overlap-and-upgrade", test_overlap_and_upgrade);
 	g_test_add_func("/dax/session/cap", test_cap);

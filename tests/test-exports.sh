@@ -4,8 +4,12 @@
 # (nm -D --defined-only shows name@@NODE).
 # Every name is listed: a glob (shma_*) would let the next new function
 # slip into an old, released node, so a glob entry is an error.
+# The version script names the soname its nodes belong to ("soname:
+# libshm.so.3" in its header comment): an ABI break changes the soname
+# (libtool current, age 0) and starts the nodes afresh, and this keeps the
+# two in step.
 . "$top_srcdir/tests/tap.sh"
-plan 6
+plan 9
 for spec in libshm:shma_ libdax:dax_ libsandbox:sbx_; do
 	lib=${spec%%:*}
 	prefix=${spec#*:}
@@ -14,7 +18,15 @@ for spec in libshm:shma_ libdax:dax_ libsandbox:sbx_; do
 	if [ ! -f "$so" ]; then
 		fail "$lib: $so not built"
 		fail "$lib: $so not built"
+		fail "$lib: $so not built"
 		continue
+	fi
+	soname=$(readelf -d "$so" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
+	symso=$(sed -n 's/^ \* soname: *\([^ ]*\) *$/\1/p' "$sym")
+	if [ -n "$soname" ] && [ "$soname" = "$symso" ]; then
+		ok "$lib: soname $soname is the one $lib.sym names"
+	else
+		fail "$lib: soname '$soname' but $lib.sym names '$symso'"
 	fi
 	# Defined dynamic symbols, less the version-node symbols (absolute, ABS).
 	syms=$(nm -D --defined-only "$so" | awk '$2 != "A" { print $3 }' | sed 's/@.*//')

@@ -286,7 +286,7 @@ static void test_dirty_log(void)
 {
 	static const unsigned pages[] = { 0, 5, 6, 63, 64, 99 };
 	struct guest g;
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 	uint64_t bm[2];
 	uint64_t small[1];
 
@@ -531,7 +531,7 @@ static void lazy_unbind(struct guest *g, struct lazy_bound *lb)
 
 static struct sbx_lazy_stats lstats(struct sbx_snapshot *s)
 {
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 
 	g_assert_cmpint(sbx_snapshot_lazy_stats(s, &st), ==, 0);
 	return st;
@@ -596,7 +596,7 @@ static void test_lazy_bad_chunk(void)
 {
 	struct guest g;
 	struct lazy_bound lb;
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 	uint8_t b;
 	int r;
 
@@ -804,7 +804,7 @@ static ssize_t proc_mem_read(const void *addr, void *buf)
 static void gmem_host(enum kind kind)
 {
 	struct sbx_snapshot *s, *s2, *lz;
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 	struct sbx_vm *vm;
 	struct sbx_mem *m;
 	uint8_t buf[64], big[3 * PG], raw[8];

@@ -30,6 +30,7 @@
 #include "common/sys.h"
 #include "common/uffd.h"
 #include "sandboxP.h"
+#include "tests/ext-check.h"
 #include "tests/log-seen.h"
 #include "tests/test-sbx-util.h"
 
@@ -137,7 +138,7 @@ static const volatile uint8_t *lazy_region(const struct file *t, unsigned flags,
 
 static struct sbx_lazy_stats stats(struct sbx_snapshot *s)
 {
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 
 	g_assert_cmpint(sbx_snapshot_lazy_stats(s, &st), ==, 0);
 	return st;
@@ -172,13 +173,37 @@ static unsigned count_maps(uint64_t size)
 
 /* ---- opening ------------------------------------------------------------- */
 
+/*
+ * struct sbx_lazy_stats follows the extensible-struct convention
+ * (libsandbox(3)); libsandbox 4.0's layout is the first (the two-layout
+ * case of common/ext.h is in test-common).
+ */
+static void test_ext_stats(void)
+{
+	struct file t;
+	struct sbx_snapshot *s;
+	struct sbx_lazy_stats st;
+
+	file_make(&t, NCH, 3);
+	s = open_lazy(t.fd, 0);
+	EXT_CHECK_OUT(struct sbx_lazy_stats, sbx_snapshot_lazy_stats(s, x));
+	st = stats(s);
+	g_assert_cmpuint(st.size, ==, sizeof(st));
+	g_assert_cmpuint(st.data_size, ==, t.size);
+	g_assert_cmpuint(st.chunks, ==, NCH);
+	g_assert_cmpint(sbx_snapshot_lazy_stats(s, NULL), ==, -EINVAL);
+	sbx_snapshot_unref(s);
+	file_free(&t);
+}
+
+
 /* Open and map read nothing but header and table; the bytes come in as touched. */
 static void test_open(void)
 {
 	struct file t;
 	struct sbx_snapshot *s;
 	struct sbx_mem *m;
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 	uint8_t *buf;
 
 	file_make(&t, NCH, 1);
@@ -223,7 +248,7 @@ static void test_raw_pointer(void)
 	struct file t;
 	struct sbx_snapshot *s;
 	struct sbx_mem *m;
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 	const volatile uint8_t *p;
 
 	file_make(&t, NCH, 2);
@@ -327,7 +352,7 @@ static void test_bad_chunk(void)
 	struct file t;
 	struct sbx_snapshot *s;
 	struct sbx_mem *m;
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 	g_autofree char *want = NULL;
 	char last[512];
 	uint8_t *buf;
@@ -561,7 +586,7 @@ static void test_bad_table_block(void)
 	struct file t;
 	struct sbx_snapshot *s, *l = NULL;
 	struct sbx_mem *m;
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 	char last[512];
 	uint8_t *buf = g_malloc(CH);
 
@@ -632,7 +657,7 @@ static void test_restore(void)
 	struct file t;
 	struct sbx_snapshot *s;
 	struct sbx_mem *m;
-	struct sbx_mem_stats ms;
+	struct sbx_mem_stats ms = { .size = sizeof(ms) };
 
 	file_make(&t, NCH, 8);
 	s = open_lazy(t.fd, 0);
@@ -747,7 +772,7 @@ static void test_working_set(void)
 	struct file t;
 	struct sbx_snapshot *s;
 	struct sbx_mem *m;
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 	const volatile uint8_t *p;
 
 	file_make(&t, NCH, 10);
@@ -1115,6 +1140,7 @@ int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/sbx/lazy/open", test_open);
+	g_test_add_func("/sbx/lazy/ext-stats", test_ext_stats);
 	g_test_add_func("/sbx/lazy/raw-pointer", test_raw_pointer);
 	g_test_add_func("/sbx/lazy/caller-loop", test_caller_loop);
 	g_test_add_func("/sbx/lazy/bad-chunk", test_bad_chunk);

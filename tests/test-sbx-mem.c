@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/kvm.h"
+#include "tests/ext-check.h"
 #include "tests/kvmtest.h"
 #include "tests/log-seen.h"
 #include "tests/test-sbx-util.h"
@@ -423,10 +424,32 @@ static void check_guards(struct sbx_mem *m)
 	expect_segv(p, (ptrdiff_t)size);
 }
 
+/*
+ * struct sbx_mem_stats follows the extensible-struct convention
+ * (libsandbox(3)): size first, checked, filled up to the caller's size and
+ * no further. libsandbox 4.0's layout is the first, so an older caller is
+ * only a too-small one (common/ext.h's two-layout case is in test-common).
+ */
+static void test_ext_stats(void)
+{
+	struct sbx_mem *m;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
+
+	g_assert_cmpint(sbx_mem_new(3 * PG, &m), ==, 0);
+	fill_pattern(m, 0, PG, 0);
+	EXT_CHECK_OUT(struct sbx_mem_stats, sbx_mem_stats(m, x));
+	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
+	g_assert_cmpuint(st.size, ==, sizeof(st));
+	g_assert_cmpuint(st.mem_size, ==, 3 * PG);
+	g_assert_cmpuint(st.dirty_pages, ==, 1);
+	g_assert_cmpint(sbx_mem_stats(m, NULL), ==, -EINVAL);
+	sbx_mem_free(m);
+}
+
 static void test_resize(void)
 {
 	struct sbx_mem *m;
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 
 	g_assert_cmpint(sbx_mem_new(4 * PG, &m), ==, 0);
 	fill_pattern(m, 0, 4 * PG, 0);
@@ -442,7 +465,7 @@ static void test_resize(void)
 	fill_pattern(m, 4 * PG, 9 * PG, 0);
 	check_pattern(m, 0, 9 * PG, 0);
 	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
-	g_assert_cmpuint(st.size, ==, 9 * PG);
+	g_assert_cmpuint(st.mem_size, ==, 9 * PG);
 
 	/* Shrink: the head is kept, the rest is out of bounds. */
 	g_assert_cmpint(sbx_mem_resize(m, 2 * PG), ==, 0);
@@ -452,7 +475,7 @@ static void test_resize(void)
 	g_assert_cmpint(sbx_mem_mark_dirty(m, 2 * PG, 1), ==, -EINVAL);
 	check_guards(m);
 	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
-	g_assert_cmpuint(st.size, ==, 2 * PG);
+	g_assert_cmpuint(st.mem_size, ==, 2 * PG);
 	g_assert_cmpuint(st.dirty_pages, ==, 2);
 
 	/* Grow again: what was cut off does not come back. */
@@ -473,7 +496,7 @@ static void test_resize(void)
 /* Region m must still be 4 pages of pattern salt 0 with the given host pointer and dirty count. */
 static void check_unchanged(struct sbx_mem *m, void *ptr, uint64_t dirty)
 {
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 
 	g_assert_cmpuint(sbx_mem_size(m), ==, 4 * PG);
 	g_assert_true(sbx_mem_host_ptr(m, true) == ptr);
@@ -678,7 +701,7 @@ static void test_resize_roundtrip(void)
 {
 	struct sbx_mem *m;
 	struct sbx_snapshot *s, *s2;
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 
 	g_assert_cmpint(sbx_mem_new(4 * PG, &m), ==, 0);
 	fill_pattern(m, 0, 4 * PG, 0);
@@ -723,7 +746,7 @@ static void test_resize_roundtrip(void)
 static gpointer stats_reader(gpointer data)
 {
 	struct worker *w = data;
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 
 	while (!*w->stop) {
 		uint64_t size = sbx_mem_size(w->m);
@@ -732,7 +755,7 @@ static gpointer stats_reader(gpointer data)
 		g_assert_true(size == 8 * PG || size == 16 * PG);
 		g_assert_true(r == 0 || r == -EBUSY);
 		g_assert_cmpint(sbx_mem_stats(w->m, &st), ==, 0);
-		g_assert_true(st.size == 8 * PG || st.size == 16 * PG);
+		g_assert_true(st.mem_size == 8 * PG || st.mem_size == 16 * PG);
 		__atomic_fetch_add(&w->ok, 1, __ATOMIC_RELAXED);
 		if (__atomic_load_n(w->rest_us, __ATOMIC_RELAXED))
 			rest(w, 0);
@@ -937,6 +960,7 @@ int main(int argc, char **argv)
 	self_path = argv[0];
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/sbx/mem/sizes", test_sizes);
+	g_test_add_func("/sbx/mem/ext-stats", test_ext_stats);
 	g_test_add_func("/sbx/mem/alloc-failures", test_alloc_failures);
 	g_test_add_func("/sbx/mem/log", test_log);
 	g_test_add_func("/sbx/mem/log/env", test_log_env);

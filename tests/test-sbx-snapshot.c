@@ -168,7 +168,7 @@ static void test_restore_strategies(void)
 	const unsigned n = 256;
 	struct sbx_snapshot *s;
 	struct sbx_mem *m = patterned(n, &s);
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 
 	assert_equals_snapshot(m, s);
 	for (unsigned k = 0; k < G_N_ELEMENTS(modes); k++) {
@@ -260,7 +260,7 @@ static void test_shared_cow(void)
 	const unsigned n = 1024, count = 4;
 	struct sbx_snapshot *s;
 	struct sbx_mem *base = patterned(n, &s), *ms[4];
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 	uint64_t priv = 0;
 
 	sbx_mem_free(base);

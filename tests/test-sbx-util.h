@@ -27,12 +27,13 @@ static inline void sbx_mem_image_take(struct sbx_mem *m, struct sbx_mem_image *i
 	im->size = sbx_mem_size(m);
 	im->bytes = g_malloc(im->size);
 	g_assert_cmpint(sbx_mem_read(m, 0, im->bytes, im->size), ==, 0);
+	im->st = (struct sbx_mem_stats){ .size = sizeof(im->st) };
 	g_assert_cmpint(sbx_mem_stats(m, &im->st), ==, 0);
 }
 
 static inline void sbx_mem_image_check(struct sbx_mem *m, const struct sbx_mem_image *im)
 {
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 	uint8_t *now;
 
 	g_assert_cmpuint(sbx_mem_size(m), ==, im->size);
@@ -41,7 +42,7 @@ static inline void sbx_mem_image_check(struct sbx_mem *m, const struct sbx_mem_i
 	g_assert_cmpmem(now, im->size, im->bytes, im->size);
 	g_free(now);
 	g_assert_cmpint(sbx_mem_stats(m, &st), ==, 0);
-	g_assert_cmpuint(st.size, ==, im->st.size);
+	g_assert_cmpuint(st.mem_size, ==, im->st.mem_size);
 	g_assert_cmpuint(st.dirty_pages, ==, im->st.dirty_pages);
 	g_assert_cmpuint(st.private_bytes, ==, im->st.private_bytes);
 	g_assert_cmpuint(st.shared_bytes, ==, im->st.shared_bytes);

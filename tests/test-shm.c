@@ -28,6 +28,7 @@
 #include "shm.h"
 #include "common/sys.h"
 #include "libshm/shmP.h"
+#include "tests/ext-check.h"
 #include "tests/log-seen.h"
 #include "tests/test-shm-util.h"
 
@@ -63,11 +64,69 @@ static bool file_exists(const char *dir, const char *fname)
 
 /* ---- pools ---------------------------------------------------------------------- */
 
+/*
+ * Every struct libshm reads or fills follows the extensible-struct
+ * convention (libshm(3)): size first, checked; outputs filled up to the
+ * caller's size and no further; inputs larger than libshm's must be zero
+ * past it. libshm 3.0's layouts are the first, so an older caller is only
+ * a too-small one (-EINVAL); common/ext.h's two-layout case is in
+ * test-common.
+ */
+static void test_ext_structs(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, "ext", 64u << 10);
+	struct shma_pool *q = NULL;
+	struct shma_handle h;
+	void *ptr;
+	union { struct shma_pool_opts o; unsigned char b[sizeof(struct shma_pool_opts) + 16]; } in;
+
+	g_assert_cmpint(shma_alloc(p, 100, 0, &h, &ptr), ==, 0);
+	EXT_CHECK_OUT(struct shma_pool_stat, shma_pool_stat(p, x));
+	EXT_CHECK_OUT(struct shma_chunk_stat, shma_pool_chunk_stat(p, h.chunk & 0xffff, x));
+	EXT_CHECK_OUT(struct shma_chunk_info, shma_block_chunk(p, &h, x));
+	{
+		/* the values behind the checks: the block's chunk, counted once */
+		struct shma_pool_stat st = { .size = sizeof(st) };
+		struct shma_chunk_info ci = { .size = sizeof(ci) };
+		struct shma_chunk_stat cs = { .size = sizeof(cs) };
+		g_assert_cmpint(shma_pool_stat(p, &st), ==, 0);
+		g_assert_cmpuint(st.blocks_used, ==, 1);
+		g_assert_cmpuint(st.chunk_size, ==, 64u << 10);
+		g_assert_cmpint(shma_block_chunk(p, &h, &ci), ==, 0);
+		g_assert_true((char *)ci.base + ci.offset == ptr);
+		g_assert_cmpint(shma_pool_chunk_stat(p, ci.index, &cs), ==, 0);
+		g_assert_cmpuint(cs.len, ==, ci.len);
+		g_assert_cmpuint(cs.used, >, 0);
+	}
+	/* an input: too small, larger with a zero or a non-zero tail */
+	memset(&in, 0, sizeof(in));
+	in.o = (struct shma_pool_opts){ .size = sizeof(in.o) - 1, .chunk_size = 64u << 10 };
+	g_assert_cmpint(shma_pool_create(&in.o, &q), ==, -EINVAL);
+	g_assert_null(q);
+	in.o.size = 0;
+	g_assert_cmpint(shma_pool_create(&in.o, &q), ==, -EINVAL);
+	in.o.size = sizeof(in);
+	in.b[sizeof(in) - 1] = 1;
+	g_assert_cmpint(shma_pool_create(&in.o, &q), ==, -E2BIG);
+	g_assert_null(q);
+	in.b[sizeof(in) - 1] = 0;
+	g_assert_cmpint(shma_pool_create(&in.o, &q), ==, 0);
+	{
+		struct shma_pool_stat st = { .size = sizeof(st) };
+		g_assert_cmpint(shma_pool_stat(q, &st), ==, 0);
+		g_assert_cmpuint(st.chunk_size, ==, 64u << 10);   /* the known fields were read */
+	}
+	shma_pool_free(q);
+	g_assert_cmpint(shma_free(p, ptr), ==, 0);
+	shma_pool_free(p);
+}
+
+
 static void test_pool_memfd_basic(void)
 {
 	struct shma_pool *p = NULL;
 	struct shma_handle h;
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	void *d, *r;
 
 	g_assert_cmpint(shma_pool_create(NULL, &p), ==, 0);
@@ -285,7 +344,7 @@ static void test_pool_file_mode(void)
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20), *q = NULL;
 	g_autofree char *root = pool_path(p, -1);
 	g_autofree char *chunk = NULL;
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	struct shma_handle h;
 	struct stat sb;
 	mode_t old = umask(0277);
@@ -338,7 +397,7 @@ static void test_pool_chunk_symlink(void)
 	g_autofree char *name = unique_name("lnk");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20), *q = NULL;
 	g_autofree char *chunk = NULL, *moved = NULL;
-	struct shma_pool_stat st, before;
+	struct shma_pool_stat st = { .size = sizeof(st) }, before = { .size = sizeof(before) };
 	struct shma_handle h;
 	void *d, *x;
 
@@ -378,7 +437,7 @@ static void test_pool_users_full(void)
 {
 	g_autofree char *name = unique_name("full");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20), *q = NULL;
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	bool mine[SHMA_MAX_USERS] = { false };
 	uint64_t start = 0;
 	int status;
@@ -427,7 +486,7 @@ static void test_alloc_sizes_aligns(void)
 	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 0);
 	static const size_t aligns[] = { 0, 1, 8, 16, 32, 64, 256, 1024, 4096 };
 	GPtrArray *ptrs = g_ptr_array_new();
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 
 	for (size_t len = 1; len <= 70000; len = len < 300 ? len + 1 : len * 5 / 4) {
 		for (size_t a = 0; a < G_N_ELEMENTS(aligns); a++) {
@@ -515,8 +574,8 @@ static void test_alloc_large(void)
 {
 	g_autofree char *name = unique_name("large");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20), *q = NULL;
-	struct shma_chunk_info ci;
-	struct shma_chunk_stat cs;
+	struct shma_chunk_info ci = { .size = sizeof(ci) };
+	struct shma_chunk_stat cs = { .size = sizeof(cs) };
 	struct shma_handle h;
 	size_t len = 3u << 20;
 	uint8_t *d, *m;
@@ -556,7 +615,7 @@ static void test_alloc_growth(void)
 {
 	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);
 	struct shma_handle *hs = g_new(struct shma_handle, 3000);
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 
 	for (int i = 0; i < 3000; i++) {
 		void *d;
@@ -635,7 +694,7 @@ static void test_alloc_trim(void)
 	g_autofree char *name = unique_name("trim");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 64u << 10), *q = NULL;
 	struct shma_handle *hs = g_new(struct shma_handle, 3000), keep;
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	int released;
 	void *d;
 
@@ -688,8 +747,8 @@ static void test_alloc_closed_chunk_walk(void)
 	g_autofree char *name = unique_name("closed");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 64u << 10);
 	char *argv[] = { CHILD, "leak", "/dev/shm", name, "30", NULL };
-	struct shma_pool_stat before, after;
-	struct shma_chunk_stat cs;
+	struct shma_pool_stat before = { .size = sizeof(before) }, after = { .size = sizeof(after) };
+	struct shma_chunk_stat cs = { .size = sizeof(cs) };
 	struct shma_handle h[40];
 	struct shma_rec rec;
 	uint64_t b;
@@ -782,7 +841,7 @@ static bool caches_on(void)
 static void test_free_double(void)
 {
 	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 0);
-	struct shma_pool_stat a, b;
+	struct shma_pool_stat a = { .size = sizeof(a) }, b = { .size = sizeof(b) };
 	struct shma_handle h;
 	void *d;
 
@@ -808,7 +867,7 @@ static void test_free_foreign(void)
 {
 	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 0);
 	struct shma_pool *q = new_pool(SHMA_BACKEND_MEMFD, NULL, 0);
-	struct shma_pool_stat a, b;
+	struct shma_pool_stat a = { .size = sizeof(a) }, b = { .size = sizeof(b) };
 	struct shma_handle h;
 	char stackbuf[64];
 	char *heap = g_malloc(64);
@@ -837,7 +896,7 @@ static void test_free_foreign(void)
 static void test_free_corrupt(void)
 {
 	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 0);
-	struct shma_pool_stat a, b;
+	struct shma_pool_stat a = { .size = sizeof(a) }, b = { .size = sizeof(b) };
 	struct shma_handle h;
 	uint8_t *d, saved[16];
 	void *r;
@@ -913,7 +972,7 @@ static void test_handle_hostile(void)
 static void test_handle_block_chunk(void)
 {
 	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 0);
-	struct shma_chunk_info ci;
+	struct shma_chunk_info ci = { .size = sizeof(ci) };
 	struct shma_handle h;
 	uint8_t *d, *m;
 
@@ -989,7 +1048,7 @@ static void test_threads(void)
 	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 1u << 20);
 	struct churn c[2] = { { p, 1, 200000, 0 }, { p, 2, 200000, 0 } };
 	pthread_t t[2];
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 
 	for (int i = 0; i < 2; i++)
 		pthread_create(&t[i], NULL, churn_thread, &c[i]);
@@ -1031,7 +1090,7 @@ static void test_trim_race(void)
 	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);
 	struct churn c[2] = { { p, 1, 100000, 0 }, { p, 2, 100000, 0 } };
 	pthread_t t[4];
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	void *released, *burst;
 
 	for (int i = 0; i < 2; i++)
@@ -1081,7 +1140,7 @@ static void *walk_race_stat(void *arg)
 	struct walk_race *w = arg;
 
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
-		struct shma_pool_stat st;
+		struct shma_pool_stat st = { .size = sizeof(st) };
 		int r = shma_pool_stat(w->p, &st);
 
 		if (r < 0) {
@@ -1096,7 +1155,7 @@ static void test_trim_walk_race(void)
 {
 	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);
 	struct walk_race w = { p, 0, 0 };
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	pthread_t t[4];
 	void *burst[2];
 
@@ -1159,7 +1218,7 @@ static void test_stat_dedicated_race(void)
 {
 	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);
 	struct large_churn c = { { p, 0, 0 }, 0 };
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	uint64_t t0 = g_get_monotonic_time();
 	pthread_t t[4];
 
@@ -1185,7 +1244,7 @@ static void test_signal_safety(void)
 	struct itimerval it = { { 0, 50 }, { 0, 50 } };
 	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
 	struct churn c = { 0 };
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	uint64_t t0 = g_get_monotonic_time();
 
 	sig_pool = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);  /* small: growth in handlers too */
@@ -1346,7 +1405,7 @@ static void test_xproc_concurrent(void)
 	int outs[2];
 	GString *text[2] = { g_string_new(NULL), g_string_new(NULL) };
 	GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	unsigned total = 0;
 
 	for (int i = 0; i < 2; i++) {
@@ -1396,7 +1455,7 @@ static void test_xproc_kill9(void)
 	g_autofree char *name = unique_name("kill");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
 	struct churn c = { p, 5, 20000, 0 };
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	GError *err = NULL;
 	GPid pid;
 	int out, status, reclaimed;
@@ -1445,7 +1504,7 @@ static void test_reclaim_leak(void)
 	g_autofree char *name = unique_name("leak");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
 	char *argv[] = { CHILD, "leak", "/dev/shm", name, "150", NULL };
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	struct shma_handle mine;
 
 	g_assert_cmpint(shma_alloc(p, 77, 0, &mine, NULL), ==, 0);
@@ -1468,7 +1527,7 @@ static void test_reclaim_detached(void)
 	g_autofree char *name = unique_name("det");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
 	char *argv[] = { CHILD, "churn", "/dev/shm", name, "3", "1000", "50", NULL };
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	g_autofree char *out = NULL;
 
 	g_assert_cmpint(run_child(argv, &out), ==, 0);
@@ -1509,7 +1568,7 @@ static void test_reclaim_crash_loop(void)
 {
 	g_autofree char *name = unique_name("loop");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	struct shma_handle h;
 	int reclaimed, status;
 
@@ -1561,7 +1620,7 @@ static void test_reclaim_dead_slot_owners(void)
 	g_autofree char *name = unique_name("slot");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
 	struct shma_root *rt = p->root;
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	struct shma_handle h;
 	pid_t dead = dead_pid();
 	uint32_t a = 40, b = 41, idx;
@@ -1657,7 +1716,7 @@ static unsigned closed_chunks(struct shma_pool *p)
 /* Free blocks on no list (every free block must be on one: nobody else is alive). */
 static uint64_t unlisted(struct shma_pool *p)
 {
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	uint64_t listed = 0;
 
 	stat_of(p, &st);
@@ -1739,7 +1798,7 @@ static void test_reclaim_trim_kill(void)
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 64u << 10);
 	struct shma_handle *hs = g_new(struct shma_handle, 2000);
 	unsigned held_rounds = 0, closed_rounds = 0;
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 
 	for (int round = 0; round < 50; round++) {
 		uint64_t left;
@@ -1800,7 +1859,7 @@ static void test_reclaim_repair_kill(void)
 	shma_pool_free(p);      /* detached: the pool stays, unregistered */
 	g_assert_cmpint(shma_pool_attach(NULL, name, SHMA_ATTACH_RDONLY, &ro), ==, 0);
 	for (int round = 0; round < 30; round++) {
-		struct shma_pool_stat st;
+		struct shma_pool_stat st = { .size = sizeof(st) };
 
 		kill_when_ready(repair_forever, name);
 		held_rounds += unlisted(ro) > 0;
@@ -1918,7 +1977,7 @@ static void test_reclaim_chain_kill(void)
 	shma_flush_cache(p);
 	g_assert_cmpuint(list_len(p, c), ==, 24);
 	for (int stop = 0; stop <= 7; stop++) {
-		struct shma_pool_stat st;
+		struct shma_pool_stat st = { .size = sizeof(st) };
 		int status;
 		pid_t pid = fork();
 
@@ -1948,7 +2007,7 @@ static void test_reclaim_dead_shifted_free(void)
 {
 	g_autofree char *name = unique_name("shf");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	int status;
 	void *d;
 	pid_t pid;
@@ -1997,7 +2056,7 @@ static void test_reclaim_repair(void)
 	g_autofree char *name = unique_name("rep");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
 	char *hold[] = { CHILD, "hold", "/dev/shm", name, "30", NULL };
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	GError *err = NULL;
 	void *d = NULL, *x, *y;
 	int status;
@@ -2131,7 +2190,7 @@ static void test_generations_wrap(void)
 {
 	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);
 	struct shma_handle h_old, h_new, stale;
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	uint32_t idx;
 	uint64_t s;
 	void *d, *d2;
@@ -2289,7 +2348,7 @@ static void test_adopt_kill(void)
 	char *sargv[] = { CHILD, "handover", "/dev/shm", name, "40", "0", NULL };
 	g_autoptr(GPtrArray) handles = NULL, done = NULL;
 	g_autoptr(GPtrArray) rargv = g_ptr_array_new();
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	int sout, rout, n;
 	GPid sender, receiver;
 
@@ -2348,7 +2407,7 @@ static void test_adopt_race_kill(void)
 {
 	g_autofree char *name = unique_name("adopt-race");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	uint64_t rng = 0xad09 ^ (uint64_t)getpid();
 	unsigned stale_rounds = 0, killed_early = 0;
 
@@ -2409,7 +2468,7 @@ static void test_fork_attach(void)
 {
 	g_autofree char *name = unique_name("fork");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	struct shma_handle h;
 	int up, down;
 	uint8_t *d;
@@ -2449,7 +2508,7 @@ static void test_fork_inherited(void)
 	g_autofree char *name = unique_name("inh");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
 	unsigned self = shma_own_slot(p);
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	struct shma_handle mine, h;
 	int up, down, status;
 	uint8_t *d;
@@ -2569,7 +2628,7 @@ static void test_cache_thread_exit(void)
 	g_autofree char *name = unique_name("tce");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 64u << 10);
 	struct cached_thread t = { .p = p, .n = 3000 };
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	uint64_t held;
 	GThread *th;
 	int released;
@@ -2619,7 +2678,7 @@ static void test_cache_pool_free(void)
 	g_autofree char *name = unique_name("tcf");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 64u << 10), *q = NULL;
 	struct cached_thread t = { .n = 2000 };
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	GThread *th;
 
 	g_assert_cmpint(shma_pool_attach(NULL, name, 0, &q), ==, 0);
@@ -2664,7 +2723,7 @@ static void test_cache_threads_handles(void)
 {
 	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 256u << 10);
 	struct churn c[2] = { { p, 11, 100000, 0 }, { p, 12, 100000, 0 } };
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	pthread_t t[2];
 
 	for (int i = 0; i < 2; i++)
@@ -2742,7 +2801,7 @@ static void test_cache_thread_churn(void)
 {
 	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 64u << 10);
 	unsigned made = shma_tc_made();
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 
 	for (int i = 0; i < 5000; i++) {
 		pthread_t t;
@@ -2812,7 +2871,7 @@ static void test_cache_many_pools(void)
 	g_assert_cmpint(pthread_join(t, &r), ==, 0);
 	g_assert_null(r);
 	for (int k = 0; k < 6; k++) {
-		struct shma_pool_stat st;
+		struct shma_pool_stat st = { .size = sizeof(st) };
 		g_assert_cmpint(shma_flush_cache(ps[k]), >=, 0);
 		g_assert_cmpuint(held_free(ps[k]), ==, 0);
 		stat_of(ps[k], &st);
@@ -2887,7 +2946,7 @@ static void test_cache_kill(void)
 {
 	g_autofree char *name = unique_name("tck");
 	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 64u << 10);
-	struct shma_pool_stat st;
+	struct shma_pool_stat st = { .size = sizeof(st) };
 	uint64_t held_total = 0;
 
 	for (int round = 0; round < 8; round++) {
@@ -3014,6 +3073,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/shm/pool/memfd-basic", test_pool_memfd_basic);
 	g_test_add_func("/shm/pool/bad-opts", test_pool_bad_opts);
+	g_test_add_func("/shm/pool/ext-structs", test_ext_structs);
 	g_test_add_func("/shm/pool/named", test_pool_named);
 	g_test_add_func("/shm/pool/generated-name", test_pool_generated_name);
 	g_test_add_func("/shm/pool/attach-errors", test_pool_attach_errors);

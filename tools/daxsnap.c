@@ -926,7 +926,7 @@ static int cmd_create(int argc, char **argv)
 		{ "len", 0, 0, G_OPTION_ARG_STRING, &len, "Window length", "BYTES" },
 		{ "cap", 0, 0, G_OPTION_ARG_STRING, &cap, "Cap on mapped bytes (default: the window)", "BYTES" },
 		{ "align", 0, 0, G_OPTION_ARG_STRING, &align_s, "log2 of the alignment (v2, default 12)", "LOG2" },
-		{ "entry", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &entries, "A slot", "MOFF:LEN:NODE:FOFF:PROT" },
+		{ "entry", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &entries, "A mapping", "MOFF:LEN:NODE:FOFF:PROT" },
 		{ "json", 'J', 0, G_OPTION_ARG_NONE, &json, "Read the blob as JSON from stdin", NULL },
 		{ "map", 'm', 0, G_OPTION_ARG_FILENAME_ARRAY, &maps, "Record this node's file identity (v2)", "NODEID=PATH" },
 		{ "output", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write here (see OUTPUT FILES in daxsnap(1)), else stdout", "FILE" },
@@ -1246,7 +1246,7 @@ static int cmd_replay(int argc, char **argv)
 	struct dax_blob_header h;
 	struct dax_table *table = NULL;
 	struct dax_session *s = NULL;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 	struct vmm_vm tv = { .kvm_fd = -1, .vm_fd = -1, .vcpu_fd = -1 };
 	GHashTableIter it;
 	gpointer k, p;
@@ -1258,7 +1258,7 @@ static int cmd_replay(int argc, char **argv)
 	uint64_t t0, t1;
 
 	if ((r = parse_opts("replay", "FILE|- --map NODEID=PATH...",
-			    "Restore into a real KVM VM (window mapper) and touch every slot.",
+			    "Restore into a real KVM VM (window mapper) and touch every mapping.",
 			    opts, &argc, &argv)) || (r = want_args("replay", argc, 1, 1)) ||
 	    (r = parse_maps("replay", maps, paths)) || (r = read_input(argv[1], &data, &dlen)))
 		return r;
@@ -1301,9 +1301,10 @@ static int cmd_replay(int argc, char **argv)
 	}
 	{
 		struct dax_config cfg = {
+			.size = sizeof(cfg),
 			.base_gpa = h.base_gpa, .window_len = h.window_len, .cap = h.cap,
 			.align_log2 = h.version == 2 ? h.align_log2 : 12,
-			.mapper = DAX_MAPPER_KVM_WINDOW, .vm_fd = tv.vm_fd, .slot = 1,
+			.mapper = DAX_MAPPER_KVM_WINDOW, .vm_fd = tv.vm_fd, .memslot = 1,
 		};
 		struct dax_backend be = { dax_table_open, NULL, table };
 		if (cfg.cap > cfg.window_len)
@@ -1342,11 +1343,11 @@ static int cmd_replay(int argc, char **argv)
 		goto kvm_fail;
 	dax_session_stats(s, &st);
 	if (!quiet)
-		printf("replayed %" PRIu64 " slots: %" PRIu64 " rebound, %u failed, %u exits, %.1f us per slot\n",
+		printf("replayed %" PRIu64 " mappings: %" PRIu64 " rebound, %u failed, %u exits, %.1f us per mapping\n",
 		       h.count, st.faults, rp.failed, rp.exits,
 		       h.count ? (double)(t1 - t0) / 1e3 / (double)h.count : 0.0);
 	if (rp.outside || st.faults + rp.failed != h.count) {
-		fprintf(stderr, "%s: replay: %" PRIu64 " slots bound for %" PRIu64 "\n", prog, st.faults,
+		fprintf(stderr, "%s: replay: %" PRIu64 " mappings bound for %" PRIu64 "\n", prog, st.faults,
 			h.count);
 		goto out;
 	}
@@ -1377,7 +1378,7 @@ static const struct {
 	{ "convert", cmd_convert, "rewrite as --to v1|v2" },
 	{ "rebase", cmd_rebase, "move the window to --base GPA" },
 	{ "check-files", cmd_check_files, "list entries whose file changed (--map NODEID=PATH) [--json]" },
-	{ "replay", cmd_replay, "restore into a KVM VM and touch every slot (--map NODEID=PATH)" },
+	{ "replay", cmd_replay, "restore into a KVM VM and touch every mapping (--map NODEID=PATH)" },
 };
 
 static void help(void)

@@ -418,7 +418,7 @@ static void judge(struct entry *en, bool want_chunks)
 	struct shma_pool *p = NULL;
 	bool became;
 
-	memset(&en->st, 0, sizeof(en->st));
+	en->st = (struct shma_pool_stat){ .size = sizeof(en->st) };
 	en->r = 0;
 	en->state = !en->valid_name ? "bad-name" : !en->has_root ? "orphan" :
 		    en->uid != geteuid() && geteuid() != 0 ? "foreign" : NULL;
@@ -433,7 +433,7 @@ static void judge(struct entry *en, bool want_chunks)
 	if (en->r == 0 && want_chunks) {
 		en->chunks = g_array_new(FALSE, TRUE, sizeof(struct shma_chunk_stat));
 		for (uint32_t idx = 0;; idx++) {
-			struct shma_chunk_stat cs;
+			struct shma_chunk_stat cs = { .size = sizeof(cs) };
 			int c = shma_pool_chunk_stat(p, idx, &cs);
 			if (c == -ENOENT)
 				break;
@@ -623,7 +623,7 @@ static struct val chunk_val(const struct shma_chunk_stat *cs, const char *label,
 	switch (c) {
 	case COL_POOL: v.str = label; break;
 	case COL_STATE: v.str = cs->owner_alive ? "alive" : "dead"; break;
-	case COL_SIZE: v.num = cs->size; break;
+	case COL_SIZE: v.num = cs->len; break;
 	case COL_USED: v.num = cs->used; break;
 	case COL_KIND: v.str = cs->dedicated ? "dedicated" : "regular"; break;
 	case COL_PID: v.num = (uint64_t)(int64_t)cs->owner_pid; break;
@@ -713,7 +713,7 @@ static void list_json_pool(struct jw *w, const struct entry *en, const char *own
 			jw_string(w, "kind", cs->dedicated ? "dedicated" : "regular");
 			jw_i64(w, "owner_pid", cs->owner_pid);
 			jw_bool(w, "owner_alive", cs->owner_alive);
-			jw_u64(w, "size_bytes", cs->size);
+			jw_u64(w, "size_bytes", cs->len);
 			jw_u64(w, "used_bytes", cs->used);
 			jw_object_end(w);
 		}
@@ -1062,7 +1062,7 @@ static void gc_remove(struct entry *en, struct gc_act *a)
 static void gc_reclaim(struct entry *en, struct gc_act *a)
 {
 	struct shma_pool *p = NULL;
-	struct shma_pool_stat before = { 0 }, after = { 0 };
+	struct shma_pool_stat before = { .size = sizeof(before) }, after = { .size = sizeof(after) };
 	bool became;
 	int r = attach_entry(en, 0, &p);
 

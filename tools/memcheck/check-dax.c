@@ -139,8 +139,9 @@ static bool make_want(struct dax_run *d)
 static bool map_file(struct dax_run *d)
 {
 	struct dax_config cfg = {
+		.size = sizeof(cfg),
 		.base_gpa = MC_GPA_DAX, .window_len = WINDOW_LEN, .align_log2 = 21,
-		.mapper = DAX_MAPPER_KVM_WINDOW, .slot = MC_SLOT_DAX, .vm_fd = d->vm.tv.vm_fd,
+		.mapper = DAX_MAPPER_KVM_WINDOW, .memslot = MC_SLOT_DAX, .vm_fd = d->vm.tv.vm_fd,
 	};
 	struct dax_backend be;
 	int r;
@@ -160,6 +161,7 @@ static bool map_file(struct dax_run *d)
 	}
 	d->vm.exit_fn = dax_exit;
 	d->vm.exit_data = d->s;
+	d->fs = (struct dax_fault_stats){ .size = sizeof(d->fs) };
 	r = dax_session_fault_stats(d->s, &d->fs);
 	if (r < 0) {
 		mc_fail(d->res, "libdax: dax_session_fault_stats: %s", strerror(-r));
@@ -219,13 +221,13 @@ static bool restore(struct dax_run *d)
 	}
 	r = dax_session_list(d->s, &list, &nlist);
 	if (r < 0 || nlist != NMAP) {
-		mc_fail(d->res, "libdax: after restore: %s", r < 0 ? strerror(-r) : "wrong slot count");
+		mc_fail(d->res, "libdax: after restore: %s", r < 0 ? strerror(-r) : "wrong mapping count");
 		ok = false;
 	}
 	for (size_t i = 0; ok && i < nlist; i++) {
 		/* lazy unless the session runs in eager mode (no userfaultfd for KVM here) */
 		if (!(list[i].flags & DAX_MAPPING_BOUND) != (d->fs.mode != DAX_FAULT_EAGER)) {
-			mc_fail(d->res, "libdax: slot +0x%llx is %s right after restore (%s mode)",
+			mc_fail(d->res, "libdax: mapping +0x%llx is %s right after restore (%s mode)",
 				(unsigned long long)list[i].moffset,
 				d->fs.mode == DAX_FAULT_EAGER ? "unbound" : "bound",
 				d->fs.mode == DAX_FAULT_EAGER ? "eager" : "lazy");
@@ -234,7 +236,7 @@ static bool restore(struct dax_run *d)
 	}
 	free(list);
 	if (ok)
-		mc_note(d->o, "dax: snapshot of %zu bytes restored; %zu slots unbound", d->blob_len,
+		mc_note(d->o, "dax: snapshot of %zu bytes restored; %zu mappings unbound", d->blob_len,
 			nlist);
 	return ok;
 }
@@ -243,7 +245,7 @@ static bool restore(struct dax_run *d)
 static void rebind(struct dax_run *d)
 {
 	uint64_t t, faults0, rebind_ns, rebound;
-	struct dax_stats st;
+	struct dax_stats st = { .size = sizeof(st) };
 	int r;
 
 	r = dax_session_stats(d->s, &st);
@@ -258,20 +260,21 @@ static void rebind(struct dax_run *d)
 		return;
 	rebind_ns = mk_now_ns() - t;
 	r = dax_session_stats(d->s, &st);
+	d->fs = (struct dax_fault_stats){ .size = sizeof(d->fs) };
 	if (r >= 0)
 		r = dax_session_fault_stats(d->s, &d->fs);
-	/* eager mode bound the slots inside dax_session_restore(), before faults0 */
+	/* eager mode bound the mappings inside dax_session_restore(), before faults0 */
 	rebound = r < 0 ? 0 : d->fs.mode == DAX_FAULT_EAGER ? d->fs.eager_binds : st.faults - faults0;
 	if (r < 0 || rebound != NMAP || d->vm.handled_exits ||
 	    (d->fs.mode == DAX_FAULT_USERFAULT && d->fs.uffd_binds != NMAP)) {
-		mc_fail(d->res, "libdax: %llu slots rebound after restore (%u exits), expected %u and none",
+		mc_fail(d->res, "libdax: %llu mappings rebound after restore (%u exits), expected %u and none",
 			(unsigned long long)rebound, d->vm.handled_exits, NMAP);
 		return;
 	}
 	mc_metric(d->res, "rebind_exits", d->vm.handled_exits, "exits");
 	mc_metric(d->res, "checksum_after_restore_us", (double)rebind_ns / 1e3, "us");
 	mc_metric(d->res, "snapshot_bytes", (double)d->blob_len, "bytes");
-	mc_pass(d->res, "%u x 2 MiB file slots match; after restore %u rebinds (%s, no exit; "
+	mc_pass(d->res, "%u x 2 MiB file mappings match; after restore %u rebinds (%s, no exit; "
 		"%.0f us incl. checksums)", NMAP, NMAP,
 		d->fs.mode == DAX_FAULT_USERFAULT ? "userfaultfd on first touch" : "eager at restore",
 		(double)rebind_ns / 1e3);

@@ -235,7 +235,7 @@ static bool guest_verify(struct lazy_vm *v, uint64_t off, uint64_t len, struct m
 static bool phase_boot(const struct mc_opts *o, int test_fd, struct mc_result *res)
 {
 	struct lazy_region low = { 0 }, test = { 0 };
-	struct sbx_lazy_stats st_low, st_test;
+	struct sbx_lazy_stats st_low = { .size = sizeof(st_low) }, st_test = { .size = sizeof(st_test) };
 	struct lazy_vm v;
 	const char *why = "";
 	uint64_t t0, ready_ns;
@@ -386,7 +386,7 @@ static bool phase_bad_chunk(const struct mc_opts *o, int test_fd, struct mc_resu
 {
 	struct lazy_log log = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	uint64_t bad = o->size / CHUNK / 2, b8;
-	struct sbx_lazy_stats st;
+	struct sbx_lazy_stats st = { .size = sizeof(st) };
 	struct lazy_region lr;
 	g_autofree char *want = NULL;
 	const char *why = "";

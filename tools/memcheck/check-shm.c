@@ -67,7 +67,7 @@ void mc_check_shm(const struct mc_opts *o, struct mc_result *res)
 	};
 	uint64_t seed = o->seed ^ 0x73686d, t;
 	struct shma_pool *pool = NULL;
-	struct shma_chunk_info ci;
+	struct shma_chunk_info ci = { .size = sizeof(ci) };
 	struct shma_handle h;
 	void *ptr = NULL;
 	struct mc_vm vm;

@@ -70,8 +70,8 @@ int lx_dax_open(struct lx_dax *d, struct vmm_machine *m, struct vmm_fuse *fuse, 
 	memset(d, 0, sizeof(*d));
 	d->fuse = fuse;
 	d->cfg = (struct dax_config){
-		.base_gpa = LX_GPA_DAX, .window_len = LX_WINDOW_LEN, .align_log2 = 12,
-		.mapper = DAX_MAPPER_KVM_WINDOW, .slot = LX_SLOT_DAX, .vm_fd = m->vm.vm_fd,
+		.size = sizeof(d->cfg), .base_gpa = LX_GPA_DAX, .window_len = LX_WINDOW_LEN, .align_log2 = 12,
+		.mapper = DAX_MAPPER_KVM_WINDOW, .memslot = LX_SLOT_DAX, .vm_fd = m->vm.vm_fd,
 	};
 	d->be = (struct dax_backend){ vmm_fuse_dax_open, NULL, fuse };
 	if (drop_writes) {
@@ -153,6 +153,7 @@ void lx_dax_restart(struct lx_dax *d)
 	r = dax_session_snapshot(d->s, DAX_BLOB_V2, &blob, &len);
 	if (r < 0)
 		goto fail;
+	d->before = (struct dax_stats){ .size = sizeof(d->before) };
 	dax_session_stats(d->s, &d->before);   /* its counters die with it */
 	dax_session_free(d->s);     /* its memslot and reservation go with it */
 	d->s = NULL;

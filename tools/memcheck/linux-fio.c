@@ -232,8 +232,9 @@ int lx_fio_dev_open(struct lx_fio_dev *d, struct vmm_machine *m, const struct lx
 		    struct vmm_err *e)
 {
 	struct dax_config cfg = {
+		.size = sizeof(cfg),
 		.base_gpa = LX_GPA_DAX_FIO, .window_len = LX_FIO_WINDOW, .align_log2 = 12,
-		.mapper = DAX_MAPPER_KVM_WINDOW, .slot = LX_SLOT_DAX_FIO, .vm_fd = m->vm.vm_fd,
+		.mapper = DAX_MAPPER_KVM_WINDOW, .memslot = LX_SLOT_DAX_FIO, .vm_fd = m->vm.vm_fd,
 	};
 	struct dax_backend be = { vmm_fuse_dax_open, NULL, &d->fuse };
 	int r;

@@ -217,7 +217,7 @@ static bool on_line(void *data, const char *line)
 	} else if (!strcmp(line, "pause")) {
 		if (st->dax && !st->dax->restarted) {
 			lx_dax_restart(st->dax);
-			mc_note(st->o, "linux: DAX backend restarted: %s, %llu slots, %zu-byte blob, %.3f ms",
+			mc_note(st->o, "linux: DAX backend restarted: %s, %llu mappings, %zu-byte blob, %.3f ms",
 				st->dax->err ? strerror(-st->dax->err) : "ok",
 				(unsigned long long)st->dax->slots, st->dax->blob_len,
 				(double)st->dax->restore_ns / 1e6);
@@ -745,6 +745,7 @@ static bool verify_devices(struct lx_run *r)
 		mc_fail(r->res, "DAX backend restart: %s", strerror(-r->dax.err));
 		return false;
 	}
+	r->fs = (struct dax_fault_stats){ .size = sizeof(r->fs) };
 	x = dax_session_fault_stats(r->dax.s, &r->fs);
 	if (x < 0) {
 		mc_fail(r->res, "libdax: dax_session_fault_stats: %s", strerror(-x));
@@ -752,10 +753,11 @@ static bool verify_devices(struct lx_run *r)
 	}
 	/* A touch of the window where no slot could be bound read zeros: the guest saw wrong data. */
 	if (r->fs.holes || r->fs.unbound) {
-		mc_fail(r->res, "libdax: %llu window touches without a slot, %llu slots it could not bind",
+		mc_fail(r->res, "libdax: %llu window touches without a mapping, %llu mappings it could not bind",
 			(unsigned long long)r->fs.holes, (unsigned long long)r->fs.unbound);
 		return false;
 	}
+	r->ds = (struct dax_stats){ .size = sizeof(r->ds) };
 	x = dax_session_stats(r->dax.s, &r->ds);
 	if (x < 0) {
 		mc_fail(r->res, "libdax: dax_session_stats: %s", strerror(-x));
@@ -993,7 +995,7 @@ static void report(struct lx_run *r)
 	mc_metric(res, "fuse_write_bytes", (double)fst->bytes_written, "bytes");
 	fio_metrics(res, &r->fio, &r->fiodev, &r->st);
 	mc_pass(res, "guest %s, -o %s: %llu setupmapping (%llu writable, %llu upgrades), "
-		"%llu removemapping (%llu ranges, batches up to %llu); restart: %llu slots in "
+		"%llu removemapping (%llu ranges, batches up to %llu); restart: %llu mappings in "
 		"%.1f ms, %llu rebound; %s; sums match",
 		r->k.release, dax_option(r->k.release), (unsigned long long)fst->ops[FUSE_SETUPMAPPING],
 		(unsigned long long)fst->setup_write, (unsigned long long)r->upgrades,

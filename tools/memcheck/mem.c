@@ -190,7 +190,7 @@ int64_t mc_mem_restore(struct mc_mem *m, const char **why)
 
 int mc_mem_restore_counts(struct mc_mem *m, uint64_t *copy, uint64_t *remap, uint64_t *trim)
 {
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 	int r = sbx_mem_stats(m->m, &st);
 
 	if (r < 0)
