@@ -254,7 +254,8 @@ static int take_block(struct shma_pool *p, struct shma_tcache *tc, unsigned c, u
 	int r, bad = 0;
 	uint64_t w;
 
-	if (tc && (*bp = cache_pop(p, tc, c, refp, &w)) != NULL) {
+	if (tc && ((*bp = cache_pop(p, tc, c, refp, &w)) != NULL ||
+		   (shma_pc_refill(p, tc, c) && (*bp = cache_pop(p, tc, c, refp, &w)) != NULL))) {
 		*genp = shma_w_gen(w) + 1;
 		return 0;
 	}
@@ -640,15 +641,24 @@ static int header_of(struct shma_pool *p, const void *ptr, uint32_t *idx, uint64
 static __attribute__((noinline)) bool cache_flush(struct shma_pool *p, struct shma_tcache *tc,
 						  unsigned c)
 {
-	unsigned n = tc->n[c], k = n / 2;
+	unsigned n = tc->n[c], k = n / 2, m, given = 0, kept;
 	struct shma_rec rec;
 
-	if (shma_rec_claim(p, tc->owner, &rec) < 0)
+	/* The pool cache takes what it can (the newer end of the half), the list the rest. */
+	m = shma_pc_put(p, c, tc->ref[c], k);
+	if (m < k && shma_rec_claim(p, tc->owner, &rec) == 0) {
+		/* Entries whose header was scribbled on are dropped, as given. */
+		shma_tc_give(p, &rec, tc->owner, c, tc->ref[c], k - m);
+		shma_rec_release(&rec);
+		given = k - m;
+	}
+	if (!m && !given)
 		return false;
-	shma_tc_give(p, &rec, tc->owner, c, tc->ref[c], k);
-	shma_rec_release(&rec);
-	memmove(tc->ref[c], tc->ref[c] + k, (n - k) * sizeof(tc->ref[c][0]));
-	tc->n[c] = (uint8_t)(n - k);
+	/* Left: refs[given, k - m) (when no record could be had), then refs[k, n). */
+	kept = k - m - given;
+	memmove(tc->ref[c], tc->ref[c] + given, kept * sizeof(tc->ref[c][0]));
+	memmove(tc->ref[c] + kept, tc->ref[c] + k, (n - k) * sizeof(tc->ref[c][0]));
+	tc->n[c] = (uint8_t)(kept + n - k);
 	return true;
 }
 

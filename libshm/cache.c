@@ -68,12 +68,123 @@ static inline unsigned cur_gen(void) { return __atomic_load_n(&shma_fork_gen, __
 
 void shma_tc_pool_init(struct shma_pool *p)
 {
+	uint64_t len;
+	void *m;
+
 	p->serial = __atomic_add_fetch(&pool_serial, 1, __ATOMIC_RELAXED);
 	memset(p->tc_cap, 0, sizeof(p->tc_cap));
+	memset(p->pc_cap, 0, sizeof(p->pc_cap));
+	p->pc = NULL;
+	p->pc_len = 0;
 	if (!tc_on || p->rdonly)
 		return;
 	for (unsigned c = 0; c < p->nclasses && c < SHMA_NCLASSES; c++)
 		p->tc_cap[c] = (uint8_t)MK_MIN(SHMA_TC_CAP, SHMA_TC_BYTES / shma_class_bytes(c));
+	/* Without its pool cache (no memory for it) a pool object still caches per thread. */
+	if (mk_align_up(sizeof(struct shma_pcache), mk_page_size(), &len) < 0 ||
+	    mk_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &m) < 0)
+		return;
+	p->pc = m;
+	p->pc_len = len;
+	for (unsigned c = 0; c < p->nclasses && c < SHMA_NCLASSES; c++)
+		p->pc_cap[c] = (uint16_t)MK_MIN(SHMA_PC_CAP, SHMA_PC_BYTES / shma_class_bytes(c));
+}
+
+/* ---- the pool cache ---------------------------------------------------------------------- */
+
+/*
+ * Take class c of p's pool cache: false if it has none, or another thread
+ * of this fork generation (or the thread a signal handler interrupted)
+ * holds it. Entries of an earlier generation are a parent's: dropped.
+ */
+static bool pc_lock(struct shma_pool *p, unsigned c)
+{
+	struct shma_pcache *pc = p->pc;
+	uint32_t g = cur_gen(), v;
+
+	if (!pc || !p->pc_cap[c])
+		return false;
+	v = __atomic_load_n(&pc->lock[c], __ATOMIC_RELAXED);
+	if ((v & 1) && v >> 1 == (g & 0x7fffffffu))
+		return false;
+	if (!__atomic_compare_exchange_n(&pc->lock[c], &v, (g & 0x7fffffffu) << 1 | 1, false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return false;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (pc->gen[c] != g) {
+		pc->n[c] = 0;
+		pc->gen[c] = g;
+	}
+	return true;
+}
+
+static void pc_unlock(struct shma_pool *p, unsigned c)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&p->pc->lock[c], 0, __ATOMIC_RELEASE);
+}
+
+unsigned shma_pc_put(struct shma_pool *p, unsigned c, const uint32_t *refs, unsigned k)
+{
+	struct shma_pcache *pc = p->pc;
+	unsigned m;
+
+	if (!k || !pc_lock(p, c))
+		return 0;
+	m = MK_MIN(k, (unsigned)(p->pc_cap[c] - pc->n[c]));
+	memcpy(&pc->ref[c][pc->n[c]], refs + (k - m), m * sizeof(refs[0]));
+	pc->n[c] = (uint16_t)(pc->n[c] + m);
+	pc_unlock(p, c);
+	return m;
+}
+
+unsigned shma_pc_refill(struct shma_pool *p, struct shma_tcache *tc, unsigned c)
+{
+	struct shma_pcache *pc = p->pc;
+	unsigned m;
+
+	if (!pc_lock(p, c))
+		return 0;
+	/* Half a thread cache and one more (the caller's), the most recently cached. */
+	m = MK_MIN((unsigned)pc->n[c], p->tc_cap[c] / 2u + 1);
+	m = MK_MIN(m, (unsigned)(p->tc_cap[c] - tc->n[c]));
+	memcpy(&tc->ref[c][tc->n[c]], &pc->ref[c][pc->n[c] - m], m * sizeof(tc->ref[c][0]));
+	pc->n[c] = (uint16_t)(pc->n[c] - m);
+	tc->n[c] = (uint8_t)(tc->n[c] + m);
+	pc_unlock(p, c);
+	return m;
+}
+
+/*
+ * Give every block in p's pool cache back to the free lists, cached by
+ * owner (this process's registration), under rec; classes another thread
+ * holds stay. How many went.
+ */
+static unsigned pc_drain(struct shma_pool *p, struct shma_rec *rec, unsigned owner)
+{
+	unsigned n = 0;
+
+	for (unsigned c = 0; c < SHMA_NCLASSES; c++) {
+		if (!p->pc || !pc_lock(p, c))
+			continue;
+		n += shma_tc_give(p, rec, owner, c, p->pc->ref[c], p->pc->n[c]);
+		p->pc->n[c] = 0;
+		pc_unlock(p, c);
+	}
+	return n;
+}
+
+/* pc_drain under a record of its own; how many went. */
+static unsigned pc_flush(struct shma_pool *p)
+{
+	unsigned owner = shma_own_slot(p), n;
+	struct shma_rec rec;
+
+	if (!p->pc || owner == SHMA_OWNER_NONE || shma_rec_claim(p, owner, &rec) < 0)
+		return 0;       /* the blocks stay marked ours: reclaim's once we are gone */
+	n = pc_drain(p, &rec, owner);
+	shma_rec_release(&rec);
+	return n;
 }
 
 unsigned shma_tc_give(struct shma_pool *p, struct shma_rec *rec, unsigned owner, unsigned c,
@@ -292,11 +403,15 @@ unsigned shma_tc_flush_self(struct shma_pool *p)
 		if ((tc->pool == p || __atomic_load_n(&tc->pool->root->pool_id, __ATOMIC_RELAXED) == id) &&
 		    shma_tc_enter(tc)) {
 			n += tc_drain(tc);
+			/* And that attachment's pool cache (p's: below). */
+			if (tc->pool != p)
+				n += pc_flush(tc->pool);
 			shma_tc_leave(tc);
 		}
 		__atomic_store_n(&tc->st, st, __ATOMIC_RELEASE);
 	}
-	return n;
+	/* This pool object's cache; another attachment's stays with it. */
+	return n + pc_flush(p);
 }
 
 MK_EXPORT int shma_flush_cache(struct shma_pool *p)
@@ -341,6 +456,7 @@ void shma_tc_close(struct shma_pool *p)
 			}
 		}
 	}
+	pc_flush(p);
 }
 
 /* A thread exits: its caches' blocks go back to their pools, the caches to anyone. */

@@ -85,6 +85,8 @@ static void pool_unmap_all(struct shma_pool *p)
 		}
 		mk_munmap(p->loc, p->loc_len);
 	}
+	if (p->pc)
+		mk_munmap(p->pc, p->pc_len);
 	if (p->resv)
 		mk_munmap(p->resv, p->resv_len);
 	if (p->root)

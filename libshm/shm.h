@@ -214,13 +214,18 @@ int shma_free_handle(struct shma_pool *pool, const struct shma_handle *handle);
  * blocks in other live threads' caches stay there, and trim cannot
  * release their chunks. A thread with a cache carves fresh blocks from a
  * chunk of its own (the pool's current chunk at first, then new chunks as
- * each fills), so its blocks share pages with no other thread's. The
- * environment variable LIBSHM_TCACHE=0 (read at load) turns caches off.
+ * each fills), so its blocks share pages with no other thread's. Behind
+ * the thread caches, each pool object keeps a pool cache that all threads
+ * of the process share (at most 1024 blocks and 512 KiB a class, libshm
+ * 3.0.0): a full thread cache moves half its blocks there and an empty one
+ * refills from there, so a process's freed blocks stay in its own pages.
+ * Its blocks are marked cached by the process, as a thread cache's are.
+ * The environment variable LIBSHM_TCACHE=0 (read at load) turns both off.
  *
  * shma_flush_cache puts the calling thread's cached blocks of this pool
- * (every attachment of it in this process) back on the shared lists, e.g.
- * before the thread goes idle for long. Returns how many; 0 on a
- * read-only attachment. MT-Safe (it changes only the calling thread's
+ * (every attachment of it in this process) and those attachments' pool
+ * caches back on the shared lists, e.g. before the thread goes idle for
+ * long. Returns how many; 0 on a read-only attachment. MT-Safe (it changes only the calling thread's
  * caches), AS-Safe (a handler interrupting its thread's own cache use
  * flushes nothing).
  */

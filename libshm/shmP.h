@@ -371,6 +371,9 @@ struct shma_pool {
 	uint64_t defer_len;
 	uint64_t serial;                /* this object's number in the process (never 0; cache.c) */
 	uint8_t tc_cap[SHMA_NCLASSES];  /* thread caches: blocks per class (0: not cached) */
+	struct shma_pcache *pc;         /* the pool cache (cache.c); NULL: none */
+	uint64_t pc_len;
+	uint16_t pc_cap[SHMA_NCLASSES]; /* pool cache: blocks per class */
 	char name[SHMA_NAME_MAX];
 };
 
@@ -526,6 +529,41 @@ static inline bool shma_tc_is_cached(const struct shma_blk *b, uint32_t ref, uns
 	return w == shma_blk_word(*gen, c, owner) && !(*gen & 1) && owner < SHMA_MAX_USERS &&
 	       __atomic_load_n(&b->self, __ATOMIC_RELAXED) == ref;
 }
+/*
+ * The pool cache: a second level behind the thread caches, one per pool
+ * object (so per process and attachment), holding blocks marked cached by
+ * this process's user slot exactly as a thread cache's are (its header is
+ * the whole record, here too). A full thread cache moves its older half
+ * here, an empty one refills from here before it goes to the shared
+ * lists: moving entries touches no block header and no shared line, and
+ * the blocks a process frees stay in pages it has mapped and touched.
+ * (bench-shm, 2 processes at 100k live: refills from the shared lists
+ * had handed each process the other's blocks, and the first touch of
+ * each of their pages in a process is a page fault.)
+ * Each class has a try-lock naming the fork generation of its holder: a
+ * thread or signal handler finding it taken goes to the shared lists
+ * instead, so nothing waits; a lock or entries left from before a fork()
+ * belong to the parent and are forgotten.
+ */
+#define SHMA_PC_CAP 1024u               /* blocks per class at most ... */
+#define SHMA_PC_BYTES (512u << 10)      /* ... and bytes per class at most */
+
+struct shma_pcache {
+	uint32_t lock[SHMA_NCLASSES];   /* 0, or the holder's fork generation << 1 | 1 */
+	uint32_t gen[SHMA_NCLASSES];    /* the fork generation the entries belong to */
+	uint16_t n[SHMA_NCLASSES];
+	uint32_t ref[SHMA_NCLASSES][SHMA_PC_CAP];
+};
+
+/*
+ * Move refs[] (k entries of class c, cached by this process: a thread
+ * cache's) into p's pool cache, the last ones first: how many it took,
+ * from the end of refs[] (0: no pool cache, its class busy or full).
+ */
+unsigned shma_pc_put(struct shma_pool *p, unsigned c, const uint32_t *refs, unsigned k);
+/* Refill tc's class c (empty, tc entered) from p's pool cache: how many. */
+unsigned shma_pc_refill(struct shma_pool *p, struct shma_tcache *tc, unsigned c);
+
 /* A pool object's serial and cache sizes (at attach; caching off: tc_cap all 0). */
 void shma_tc_pool_init(struct shma_pool *p);
 /* Give every block in this thread's caches for p's pool back to the free lists; how many. */

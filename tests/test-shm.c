@@ -828,6 +828,19 @@ struct churn;
 static void *churn_thread(void *arg);
 static uint64_t held_free(struct shma_pool *p);
 
+/*
+ * Every block still held cached is in pool's pool cache (the exits of the
+ * threads that used it emptied their own caches): one flush, from any
+ * thread, gives back exactly those.
+ */
+static void assert_only_pool_cache(struct shma_pool *pool, struct shma_pool *reader)
+{
+	uint64_t held = held_free(reader);
+
+	g_assert_cmpuint((uint64_t)shma_flush_cache(pool), ==, held);
+	g_assert_cmpuint(held_free(reader), ==, 0);
+}
+
 /* Thread caches on? tests/test-shm-nocache.sh runs everything again with LIBSHM_TCACHE=0. */
 static bool caches_on(void)
 {
@@ -2642,14 +2655,21 @@ static void test_cache_thread_exit(void)
 	g_assert_cmpuint(st.blocks_used, ==, 0);
 	g_assert_cmpuint(st.chunks, >, 20);
 	held = held_free(p);
-	g_test_message("%" G_GUINT64_FORMAT " blocks in the idle thread's cache", held);
+	g_test_message("%" G_GUINT64_FORMAT " blocks in the idle thread's cache and the pool cache", held);
 	if (caches_on()) {
+		/* 150 blocks in each of 20 classes: what the thread cache could not hold went to
+		 * the pool cache, which any thread's flush gives back... */
+		uint64_t flushed = (uint64_t)shma_flush_cache(p);
+
+		g_assert_cmpuint(flushed, >, 0);
+		g_assert_cmpuint(held_free(p), ==, held - flushed);
+		held -= flushed;
 		g_assert_cmpuint(held, >, 100);
 		g_assert_cmpuint(held, <=, 20 * SHMA_TC_CAP);
 	} else {
 		g_assert_cmpuint(held, ==, 0);
 	}
-	/* Another thread's trim and flush leave them alone: their chunks stay. */
+	/* ... but another thread's trim and flush leave its own cache alone: those chunks stay. */
 	g_assert_cmpint(shma_flush_cache(p), ==, 0);
 	released = shma_pool_trim(p);
 	g_assert_cmpint(released, >, 0);
@@ -2710,10 +2730,135 @@ static void test_cache_pool_free(void)
 	g_assert_cmpint(held_free(p) > 0, ==, caches_on());
 	cached_set(&t, 2);
 	g_thread_join(th);
-	g_assert_cmpuint(held_free(p), ==, 0);
+	assert_only_pool_cache(q, p);
 	pthread_mutex_destroy(&t.lock);
 	pthread_cond_destroy(&t.cond);
 	shma_pool_free(q);
+	shma_pool_unlink(p);
+	shma_pool_free(p);
+}
+
+/*
+ * A full thread cache moves its overflow to the pool cache, not to the
+ * shared list; an empty one refills from there (nothing carved, nothing
+ * popped). A class of the pool cache that is taken (as a signal handler
+ * finds it when it interrupts the holder) sends both to the list instead.
+ */
+static void test_cache_pool_level(void)
+{
+	struct shma_pool *p = new_pool(SHMA_BACKEND_MEMFD, NULL, 256u << 10);
+	unsigned c = shma_size_class(200 + sizeof(struct shma_blk)), n;
+	g_autoptr(GHashTable) mine = g_hash_table_new(NULL, NULL);
+	struct shma_tcache *tc;
+	struct shma_pool_stat a, b;
+	uint64_t held;
+	uint16_t pcn;
+	void **d;
+
+	if (!caches_on()) {
+		g_assert_null(p->pc);
+		shma_pool_free(p);
+		return;
+	}
+	g_assert_nonnull(p->pc);
+	n = 3u * p->tc_cap[c];
+	g_assert_cmpuint(n, <=, p->tc_cap[c] + p->pc_cap[c]);
+	d = g_new(void *, n);
+	for (unsigned i = 0; i < n; i++)
+		g_assert_cmpint(shma_alloc(p, 200, 0, NULL, &d[i]), ==, 0);
+	for (unsigned i = 0; i < n; i++) {
+		g_assert_cmpint(shma_free(p, d[i]), ==, 0);
+		g_hash_table_add(mine, d[i]);
+	}
+	tc = shma_tc_get(p);
+	g_assert_nonnull(tc);
+	g_assert_cmpuint(held_free(p), ==, n);
+	g_assert_cmpuint(p->pc->n[c], >, 0);
+	g_assert_cmpuint(p->pc->n[c] + tc->n[c], ==, n);
+	g_assert_cmpuint(shma_list_first(p, c), ==, 0);
+	/* All of them again: the same blocks, the list untouched, nothing carved. */
+	stat_of(p, &a);
+	for (unsigned i = 0; i < n; i++) {
+		g_assert_cmpint(shma_alloc(p, 200, 0, NULL, &d[i]), ==, 0);
+		g_assert_true(g_hash_table_contains(mine, d[i]));
+	}
+	stat_of(p, &b);
+	g_assert_cmpuint(b.chunks, ==, a.chunks);
+	g_assert_cmpuint(held_free(p), ==, 0);
+	g_assert_cmpuint(p->pc->n[c], ==, 0);
+	/* The class taken: the overflow goes to the list, the pool cache stays as it was. */
+	g_assert_cmpuint(p->pc->lock[c], ==, 0);
+	p->pc->lock[c] = (shma_fork_gen & 0x7fffffffu) << 1 | 1;
+	pcn = p->pc->n[c];
+	for (unsigned i = 0; i < n; i++)
+		g_assert_cmpint(shma_free(p, d[i]), ==, 0);
+	g_assert_cmpuint(p->pc->n[c], ==, pcn);
+	g_assert_cmpuint(shma_list_first(p, c), !=, 0);
+	held = held_free(p);
+	g_assert_cmpuint(held, <=, p->tc_cap[c]);
+	g_assert_cmpint(shma_flush_cache(p), ==, (int)held);
+	p->pc->lock[c] = 0;
+	g_assert_cmpuint(held_free(p), ==, 0);
+	g_assert_cmpint(shma_pool_repair(p), ==, 0);
+	g_free(d);
+	shma_pool_free(p);
+}
+
+/* A fork()ed child never gets what its parent's pool cache holds: those blocks stay the parent's. */
+static void test_cache_pool_fork(void)
+{
+	g_autofree char *name = unique_name("pcfork");
+	struct shma_pool *p = new_pool(SHMA_BACKEND_SHM, name, 1u << 20);
+	unsigned c = shma_size_class(100 + sizeof(struct shma_blk)), n = 400;
+	void **old = g_new(void *, n), *e;
+	uint64_t held;
+	int status;
+	pid_t pid;
+
+	for (unsigned i = 0; i < n; i++)
+		g_assert_cmpint(shma_alloc(p, 100, 0, NULL, &old[i]), ==, 0);
+	for (unsigned i = 0; i < n; i++)
+		g_assert_cmpint(shma_free(p, old[i]), ==, 0);
+	held = held_free(p);
+	g_assert_cmpint(held == n, ==, caches_on());
+	if (caches_on())
+		g_assert_cmpuint(p->pc->n[c], >, 0);
+	pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		/* Twice as many as the parent holds, freed and taken again through our caches. */
+		for (int round = 0; round < 2; round++) {
+			void **mine = calloc(2 * n, sizeof(void *));
+
+			if (!mine)
+				_exit(9);
+			for (unsigned i = 0; i < 2 * n; i++) {
+				if (shma_alloc(p, 100, 0, NULL, &mine[i]) < 0)
+					_exit(10);
+				/* (Without caches the parent's frees went to the list: anyone's.) */
+				for (unsigned k = 0; k < n && caches_on(); k++)
+					if (mine[i] == old[k])
+						_exit(11);
+			}
+			for (unsigned i = 0; i < 2 * n; i++)
+				if (shma_free(p, mine[i]) < 0)
+					_exit(12);
+			free(mine);
+		}
+		shma_pool_free(p);
+		_exit(0);
+	}
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFEXITED(status));
+	g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+	g_assert_cmpuint(held_free(p), ==, held);
+	g_assert_cmpint(shma_flush_cache(p), ==, (int)held);
+	for (unsigned i = 0; i < n; i++) {
+		g_assert_cmpint(shma_alloc(p, 100, 0, NULL, &e), ==, 0);
+		g_assert_cmpint(shma_free(p, e), ==, 0);
+	}
+	g_assert_cmpint(shma_pool_repair(p), ==, 0);
+	g_free(old);
 	shma_pool_unlink(p);
 	shma_pool_free(p);
 }
@@ -2734,7 +2879,7 @@ static void test_cache_threads_handles(void)
 	g_assert_cmpint(c[1].err, ==, 0);
 	stat_of(p, &st);
 	g_assert_cmpuint(st.blocks_used, ==, 0);
-	g_assert_cmpuint(held_free(p), ==, 0);     /* both exits emptied their caches */
+	assert_only_pool_cache(p, p);     /* both exits emptied their caches */
 	g_assert_cmpint(shma_pool_repair(p), ==, 0);
 	shma_pool_free(p);
 }
@@ -3128,6 +3273,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/shm/cache/thread-churn", test_cache_thread_churn);
 	g_test_add_func("/shm/cache/many-pools", test_cache_many_pools);
 	g_test_add_func("/shm/cache/fork", test_cache_fork);
+	g_test_add_func("/shm/cache/pool-level", test_cache_pool_level);
+	g_test_add_func("/shm/cache/pool-fork", test_cache_pool_fork);
 	g_test_add_func("/shm/cache/kill", test_cache_kill);
 	g_test_add_func("/shm/fdpass/errors", test_fdpass_errors);
 	g_test_add_func("/shm/log/refusal", test_log_refusal);
