@@ -29,10 +29,16 @@
  *           Debian's libmimalloc preloaded (LD_PRELOAD=libmimalloc.so.2;
  *           n/a when it is not installed): the best private-memory
  *           allocator at hand, the reference beside glibc
+ *   mi+rd   the floor of a validating free: the mimalloc column again, the
+ *           workload reading the first 8 bytes of each block it frees just
+ *           before the free (BENCH_SHM_READ=1), as a free that checks the
+ *           block's header must. At large live sets the freed block is a
+ *           cache and TLB miss; mimalloc's free only stores into it (a
+ *           store miss does not stall), a check has to wait for it.
  *
  * Ratios of the times: nc/shm (above 1: what the thread caches buy),
  * shm/mall and shm/mi (libshm over the private-memory allocators: below 1,
- * libshm is faster), seed/shm and boost/shm (the shared-memory
+ * libshm is faster), shm/rd (libshm over that floor), seed/shm and boost/shm (the shared-memory
  * alternatives over libshm: above 1, libshm is faster).
  *
  * Rows "2p": two processes (fork) on one pool, one thread each, each with
@@ -75,6 +81,7 @@
 
 static long seed_free_max_seen, seed_free_min_seen; /* seed free-list lengths at the end of runs */
 static int use_cpu;     /* --cpu: workers time their own CPU time */
+static int read_before_free;    /* the mi+rd column's subprocess (BENCH_SHM_READ=1) */
 
 /* The workers' clock: wall, or (--cpu) this thread's CPU time. */
 static uint64_t work_clock(void)
@@ -317,6 +324,9 @@ static void *work(void *arg)
 	t0 = work_clock();
 	for (long i = 0; i < w->ops; i++) {
 		size_t k = (size_t)(xs(&s) % w->live);
+		/* What a validating free waits for (the fill wrote 1s or 2s there: never 0). */
+		if (read_before_free && *(volatile uint64_t *)payload(c, w->slots[k]) == 0)
+			abort();
 		do_free(c, w->slots[k]);
 		w->slots[k] = do_alloc(c, rand_size(&s));
 		memset(payload(c, w->slots[k]), 2, 8);
@@ -557,6 +567,12 @@ static double mimalloc_ns(size_t live, int mode)
 	return sub_ns("LD_PRELOAD=libmimalloc.so.2", "--malloc-only", live, mode);
 }
 
+/* The same, the workload reading each block before it frees it: a validating free's floor. */
+static double mimalloc_rd_ns(size_t live, int mode)
+{
+	return sub_ns("BENCH_SHM_READ=1 LD_PRELOAD=libmimalloc.so.2", "--malloc-only", live, mode);
+}
+
 /* The libshm workload again with the thread caches off (LIBSHM_TCACHE=0 at load). */
 static double shm_nc_ns(size_t live, int mode)
 {
@@ -614,7 +630,7 @@ enum seed_rows { SEED_1K, SEED_NONE, SEED_ALL };
 static void run_row(const char *self, size_t live, int mode, enum seed_rows seed, double *shm,
 		    double *mi)
 {
-	double m[K_N], b, nc;
+	double m[K_N], b, nc, rd;
 
 	for (int k = 0; k < K_N; k++) {
 		/* The seed is not multi-process safe; by default only at 1k (see above). */
@@ -626,18 +642,21 @@ static void run_row(const char *self, size_t live, int mode, enum seed_rows seed
 	}
 	b = mode == 3 || use_cpu ? -1 : boost_ns(self, live, mode);
 	*mi = mimalloc_ns(live, mode);
+	rd = mimalloc_rd_ns(live, mode);
 	nc = shm_nc_ns(live, mode);
 	*shm = m[K_SHM];
 	printf("%-9zu %3s %9.1f ", live, mode == 1 ? "1" : mode == 2 ? "2" : "2p", m[K_SHM]);
 	print_cell(nc);
 	print_cell(m[K_MALLOC]);
 	print_cell(*mi);
+	print_cell(rd);
 	print_cell(m[K_SEED]);
 	print_cell(b);
 	printf("  ");
 	print_ratio(nc, m[K_SHM], 8, 2);
 	print_ratio(m[K_SHM], m[K_MALLOC], 8, 2);
 	print_ratio(m[K_SHM], *mi, 8, 2);
+	print_ratio(m[K_SHM], rd, 8, 2);
 	print_ratio(m[K_SEED], m[K_SHM], 9, 1);
 	print_ratio(b, m[K_SHM], 9, 1);
 	printf("\n");
@@ -685,6 +704,7 @@ static int sub_main(int argc, char **argv)
 	if ((argc != 4 && argc != 5) || (argc == 5 && strcmp(argv[4], "cpu")))
 		return -1;
 	use_cpu = argc == 5;
+	read_before_free = getenv("BENCH_SHM_READ") && !strcmp(getenv("BENCH_SHM_READ"), "1");
 	if (!strcmp(argv[1], "--malloc-only")) {
 		/* Only if the preload took. */
 		if (!dlsym(RTLD_DEFAULT, "mi_version"))
@@ -742,9 +762,9 @@ int main(int argc, char **argv)
 	printf("seed column: %s\n", seed == SEED_NONE ? "off (--no-seed)" :
 	       seed == SEED_ALL ? "every thread row (--seed-all)" :
 	       "1k rows only (~1 ms a pair: minutes a row at 100k and 1M; --seed-all runs them)");
-	printf("\n%-9s %3s %9s %9s %9s %9s %9s %9s   %8s %8s %8s %9s %9s\n", "live", "thr", "libshm",
-	       "shm-nc", "malloc", "mimalloc", "seed", "boost", "nc/shm", "shm/mall", "shm/mi",
-	       "seed/shm", "boost/shm");
+	printf("\n%-9s %3s %9s %9s %9s %9s %9s %9s %9s   %8s %8s %8s %8s %9s %9s\n", "live", "thr",
+	       "libshm", "shm-nc", "malloc", "mimalloc", "mi+rd", "seed", "boost", "nc/shm",
+	       "shm/mall", "shm/mi", "shm/rd", "seed/shm", "boost/shm");
 	for (int li = 0; li < (quick ? 1 : 3); li++)
 		for (int mode = 1; mode <= 3; mode++)
 			run_row(argv[0], lives[li], mode, seed, &shm[li][mode - 1], &mi[li][mode - 1]);
