@@ -470,21 +470,21 @@ int sbx_vm_kvm_fd(const struct sbx_vm *vm);
 #define SBX_BIND_READONLY  1u   /* KVM_MEM_READONLY: guest writes exit as MMIO */
 #define SBX_BIND_DIRTY_LOG 2u   /* KVM_MEM_LOG_DIRTY_PAGES: O(dirty) restore of guest writes */
 /*
- * Bind the whole region as memslot slot at guest physical address gpa
+ * Bind the whole region as memslot memslot at guest physical address gpa
  * (page aligned). The binding holds a reference on the region. -EEXIST if
- * the slot is in use through vm; KVM's errors otherwise. MT-Unsafe: one
+ * the memslot is in use through vm; KVM's errors otherwise. MT-Unsafe: one
  * thread at a time on vm, not beside an exclusive operation or free of m.
  * AS-Unsafe.
  */
-int sbx_vm_bind(struct sbx_vm *vm, struct sbx_mem *m, uint32_t slot, uint64_t gpa,
+int sbx_vm_bind(struct sbx_vm *vm, struct sbx_mem *m, uint32_t memslot, uint64_t gpa,
 		unsigned flags);
 /* Bind a snapshot's bytes read-only (KVM_MEM_READONLY over a PROT_READ
  * mapping). MT-Unsafe: one thread at a time on vm. AS-Unsafe. */
-int sbx_vm_bind_snapshot(struct sbx_vm *vm, struct sbx_snapshot *s, uint32_t slot,
+int sbx_vm_bind_snapshot(struct sbx_vm *vm, struct sbx_snapshot *s, uint32_t memslot,
 			 uint64_t gpa);
-/* Delete the memslot; -ENOENT if slot was not bound through vm. MT-Unsafe
+/* Delete the memslot; -ENOENT if memslot was not bound through vm. MT-Unsafe
  * as sbx_vm_bind, AS-Unsafe. */
-int sbx_vm_unbind(struct sbx_vm *vm, uint32_t slot);
+int sbx_vm_unbind(struct sbx_vm *vm, uint32_t memslot);
 /*
  * The pages the guest wrote through a SBX_BIND_DIRTY_LOG binding since the
  * last call (or restore): one bit per page, bit i of word i / 64, into
@@ -492,7 +492,7 @@ int sbx_vm_unbind(struct sbx_vm *vm, uint32_t slot);
  * kept in the region's record for the next restore. Returns the number of
  * dirty pages. MT-Unsafe as sbx_vm_bind, AS-Unsafe.
  */
-int64_t sbx_vm_dirty_log(struct sbx_vm *vm, uint32_t slot, uint64_t *bitmap, size_t nwords);
+int64_t sbx_vm_dirty_log(struct sbx_vm *vm, uint32_t memslot, uint64_t *bitmap, size_t nwords);
 
 /* ------------------------------------------------------------------ */
 /* Regions in guest_memfd (sbx_vm_mem_new_gmem(3)); since 0.4          */
