@@ -641,7 +641,7 @@ static void test_sbx_ram(void)
 	struct vring_avail *avail;
 	struct vring_used *used;
 	struct sbx_snapshot *snap;
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 	struct sbx_mem *mem;
 	struct vring_desc *d;
 	struct guest g;

@@ -956,7 +956,7 @@ static void test_gmem_guest_unmapped(void)
 static void test_vmm_ram(void)
 {
 	struct vmm_err err = { 0 };
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 	struct sbx_snapshot *s;
 	struct sbx_guest *gv;
 	struct sbx_mem *m;

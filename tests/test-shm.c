@@ -53,6 +53,7 @@ static struct shma_pool *new_pool(unsigned backend, const char *name, uint64_t c
 
 static void stat_of(struct shma_pool *p, struct shma_pool_stat *st)
 {
+	st->size = sizeof(*st);
 	g_assert_cmpint(shma_pool_stat(p, st), ==, 0);
 }
 

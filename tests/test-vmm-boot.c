@@ -457,7 +457,7 @@ static void test_sbx_ram(void)
 	g_autofree uint8_t *bz = bzimage(2 * MIB, &len), *rd = initramfs(ilen);
 	g_autofree uint8_t *elf = elf_image(0x40, 20 * MIB, &elen);
 	uint64_t want[RAM_SIZE / 4096 / 64] = { 0 };
-	struct sbx_mem_stats st;
+	struct sbx_mem_stats st = { .size = sizeof(st) };
 	struct sbx_snapshot *snap;
 	struct vmm_err e = { 0 };
 	struct sbx_mem *mem;
