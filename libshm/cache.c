@@ -87,7 +87,7 @@ void shma_tc_pool_init(struct shma_pool *p)
 	p->pc = m;
 	p->pc_len = len;
 	for (unsigned c = 0; c < p->nclasses && c < SHMA_NCLASSES; c++)
-		p->pc_cap[c] = (uint16_t)MK_MIN(SHMA_PC_CAP, SHMA_PC_BYTES / shma_class_bytes(c));
+		p->pc_cap[c] = (uint16_t)SHMA_PC_CAP;
 }
 
 /* ---- the pool cache ---------------------------------------------------------------------- */
@@ -112,6 +112,9 @@ static bool pc_lock(struct shma_pool *p, unsigned c)
 		return false;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (pc->gen[c] != g) {
+		/* The byte count is the parent's too: each class resets its share once. */
+		__atomic_fetch_sub(&pc->bytes, MK_MIN(__atomic_load_n(&pc->bytes, __ATOMIC_RELAXED),
+						      pc->n[c] * shma_class_bytes(c)), __ATOMIC_RELAXED);
 		pc->n[c] = 0;
 		pc->gen[c] = g;
 	}
@@ -129,11 +132,17 @@ unsigned shma_pc_put(struct shma_pool *p, unsigned c, const uint32_t *refs, unsi
 	struct shma_pcache *pc = p->pc;
 	unsigned m;
 
+	uint64_t held, bytes = shma_class_bytes(c);
+
 	if (!k || !pc_lock(p, c))
 		return 0;
 	m = MK_MIN(k, (unsigned)(p->pc_cap[c] - pc->n[c]));
+	/* Within the byte budget of all classes (a racing put elsewhere may overshoot it by one batch). */
+	held = __atomic_load_n(&pc->bytes, __ATOMIC_RELAXED);
+	m = held >= SHMA_PC_BYTES ? 0 : (unsigned)MK_MIN((uint64_t)m, (SHMA_PC_BYTES - held) / bytes);
 	memcpy(&pc->ref[c][pc->n[c]], refs + (k - m), m * sizeof(refs[0]));
 	pc->n[c] = (uint16_t)(pc->n[c] + m);
+	__atomic_fetch_add(&pc->bytes, m * bytes, __ATOMIC_RELAXED);
 	pc_unlock(p, c);
 	return m;
 }
@@ -150,6 +159,7 @@ unsigned shma_pc_refill(struct shma_pool *p, struct shma_tcache *tc, unsigned c)
 	m = MK_MIN(m, (unsigned)(p->tc_cap[c] - tc->n[c]));
 	memcpy(&tc->ref[c][tc->n[c]], &pc->ref[c][pc->n[c] - m], m * sizeof(tc->ref[c][0]));
 	pc->n[c] = (uint16_t)(pc->n[c] - m);
+	__atomic_fetch_sub(&pc->bytes, m * shma_class_bytes(c), __ATOMIC_RELAXED);
 	tc->n[c] = (uint8_t)(tc->n[c] + m);
 	pc_unlock(p, c);
 	return m;
@@ -168,6 +178,7 @@ static unsigned pc_drain(struct shma_pool *p, struct shma_rec *rec, unsigned own
 		if (!p->pc || !pc_lock(p, c))
 			continue;
 		n += shma_tc_give(p, rec, owner, c, p->pc->ref[c], p->pc->n[c]);
+		__atomic_fetch_sub(&p->pc->bytes, p->pc->n[c] * shma_class_bytes(c), __ATOMIC_RELAXED);
 		p->pc->n[c] = 0;
 		pc_unlock(p, c);
 	}

@@ -216,7 +216,7 @@ int shma_free_handle(struct shma_pool *pool, const struct shma_handle *handle);
  * chunk of its own (the pool's current chunk at first, then new chunks as
  * each fills), so its blocks share pages with no other thread's. Behind
  * the thread caches, each pool object keeps a pool cache that all threads
- * of the process share (at most 1024 blocks and 512 KiB a class, libshm
+ * of the process share (at most 4096 blocks a class and 32 MiB in all, libshm
  * 3.0.0): a full thread cache moves half its blocks there and an empty one
  * refills from there, so a process's freed blocks stay in its own pages.
  * Its blocks are marked cached by the process, as a thread cache's are.

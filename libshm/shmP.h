@@ -373,7 +373,7 @@ struct shma_pool {
 	uint8_t tc_cap[SHMA_NCLASSES];  /* thread caches: blocks per class (0: not cached) */
 	struct shma_pcache *pc;         /* the pool cache (cache.c); NULL: none */
 	uint64_t pc_len;
-	uint16_t pc_cap[SHMA_NCLASSES]; /* pool cache: blocks per class */
+	uint16_t pc_cap[SHMA_NCLASSES]; /* pool cache: blocks per class (0: none) */
 	char name[SHMA_NAME_MAX];
 };
 
@@ -545,10 +545,11 @@ static inline bool shma_tc_is_cached(const struct shma_blk *b, uint32_t ref, uns
  * instead, so nothing waits; a lock or entries left from before a fork()
  * belong to the parent and are forgotten.
  */
-#define SHMA_PC_CAP 1024u               /* blocks per class at most ... */
-#define SHMA_PC_BYTES (512u << 10)      /* ... and bytes per class at most */
+#define SHMA_PC_CAP 4096u               /* blocks per class at most ... */
+#define SHMA_PC_BYTES (32ull << 20)     /* ... and bytes in all classes at most */
 
 struct shma_pcache {
+	uint64_t bytes;                 /* held in all classes (atomic: classes lock apart) */
 	uint32_t lock[SHMA_NCLASSES];   /* 0, or the holder's fork generation << 1 | 1 */
 	uint32_t gen[SHMA_NCLASSES];    /* the fork generation the entries belong to */
 	uint16_t n[SHMA_NCLASSES];
