@@ -249,9 +249,6 @@ struct sbx_snapshot *sbx_snapshot_ref(struct sbx_snapshot *s);
 /* Drop a reference (the last one frees); NULL is a no-op.
  * MT-Safe, AS-Unsafe (the last reference munmaps and frees). */
 void sbx_snapshot_unref(struct sbx_snapshot *s);
-/* The same as sbx_snapshot_unref, kept for compatibility (libsandbox 0.1).
- * MT-Safe, AS-Unsafe. */
-void sbx_snapshot_free(struct sbx_snapshot *s);
 /* The snapshot's size, fd, data and origin: MT-Safe, AS-Safe. */
 uint64_t sbx_snapshot_size(const struct sbx_snapshot *s);
 /* The snapshot's fd (borrowed; immutable contents). MT-Safe, AS-Safe. */

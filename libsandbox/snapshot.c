@@ -203,12 +203,6 @@ MK_EXPORT void sbx_snapshot_unref(struct sbx_snapshot *s)
 	free(s);
 }
 
-/* libsandbox 0.1's name for sbx_snapshot_unref, kept for its callers. */
-MK_EXPORT void sbx_snapshot_free(struct sbx_snapshot *s)
-{
-	sbx_snapshot_unref(s);
-}
-
 int sbx_snapshot_wrap_lazy(struct sbx_lazy *z, struct sbx_snapshot **out)
 {
 	struct sbx_snapshot *s = mk_calloc(1, sizeof(*s));

@@ -151,16 +151,6 @@ static void test_ref_unref(void)
 	g_assert_null(sbx_snapshot_ref(NULL));
 }
 
-/* sbx_snapshot_free, libsandbox 0.1's name, is the same operation; mixed with unref. */
-static void test_ref_free_compat(void)
-{
-	static void (*const drop[3])(struct sbx_snapshot *) = {
-		sbx_snapshot_free, sbx_snapshot_unref, sbx_snapshot_free
-	};
-
-	ref_twice_drop_thrice(drop);
-}
-
 static void test_restore_strategies(void)
 {
 	static const unsigned modes[] = { SBX_RESTORE_AUTO, SBX_RESTORE_COPY, SBX_RESTORE_REMAP,
@@ -1107,7 +1097,6 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/sbx/snapshot/immutable", test_immutable);
 	g_test_add_func("/sbx/snapshot/ref-unref", test_ref_unref);
-	g_test_add_func("/sbx/snapshot/ref-free-compat", test_ref_free_compat);
 	g_test_add_func("/sbx/snapshot/restore-strategies", test_restore_strategies);
 	g_test_add_func("/sbx/snapshot/restore-raw-pointer", test_restore_raw_pointer);
 	g_test_add_func("/sbx/snapshot/restore-other", test_restore_other);
