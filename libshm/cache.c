@@ -73,7 +73,6 @@ void shma_tc_pool_init(struct shma_pool *p)
 
 	p->serial = __atomic_add_fetch(&pool_serial, 1, __ATOMIC_RELAXED);
 	memset(p->tc_cap, 0, sizeof(p->tc_cap));
-	memset(p->pc_cap, 0, sizeof(p->pc_cap));
 	p->pc = NULL;
 	p->pc_len = 0;
 	if (!tc_on || p->rdonly)
@@ -86,8 +85,6 @@ void shma_tc_pool_init(struct shma_pool *p)
 		return;
 	p->pc = m;
 	p->pc_len = len;
-	for (unsigned c = 0; c < p->nclasses && c < SHMA_NCLASSES; c++)
-		p->pc_cap[c] = (uint16_t)SHMA_PC_CAP;
 }
 
 /* ---- the pool cache ---------------------------------------------------------------------- */
@@ -102,7 +99,7 @@ static bool pc_lock(struct shma_pool *p, unsigned c)
 	struct shma_pcache *pc = p->pc;
 	uint32_t g = cur_gen(), v;
 
-	if (!pc || !p->pc_cap[c])
+	if (!pc || c >= p->nclasses)
 		return false;
 	v = __atomic_load_n(&pc->lock[c], __ATOMIC_RELAXED);
 	if ((v & 1) && v >> 1 == (g & 0x7fffffffu))
@@ -130,13 +127,12 @@ static void pc_unlock(struct shma_pool *p, unsigned c)
 unsigned shma_pc_put(struct shma_pool *p, unsigned c, const uint32_t *refs, unsigned k)
 {
 	struct shma_pcache *pc = p->pc;
-	unsigned m;
-
 	uint64_t held, bytes = shma_class_bytes(c);
+	unsigned m;
 
 	if (!k || !pc_lock(p, c))
 		return 0;
-	m = MK_MIN(k, (unsigned)(p->pc_cap[c] - pc->n[c]));
+	m = MK_MIN(k, SHMA_PC_CAP - pc->n[c]);
 	/* Within the byte budget of all classes (a racing put elsewhere may overshoot it by one batch). */
 	held = __atomic_load_n(&pc->bytes, __ATOMIC_RELAXED);
 	m = held >= SHMA_PC_BYTES ? 0 : (unsigned)MK_MIN((uint64_t)m, (SHMA_PC_BYTES - held) / bytes);
@@ -174,8 +170,8 @@ static unsigned pc_drain(struct shma_pool *p, struct shma_rec *rec, unsigned own
 {
 	unsigned n = 0;
 
-	for (unsigned c = 0; c < SHMA_NCLASSES; c++) {
-		if (!p->pc || !pc_lock(p, c))
+	for (unsigned c = 0; c < p->nclasses; c++) {
+		if (!pc_lock(p, c))
 			continue;
 		n += shma_tc_give(p, rec, owner, c, p->pc->ref[c], p->pc->n[c]);
 		__atomic_fetch_sub(&p->pc->bytes, p->pc->n[c] * shma_class_bytes(c), __ATOMIC_RELAXED);

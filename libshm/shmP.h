@@ -373,7 +373,6 @@ struct shma_pool {
 	uint8_t tc_cap[SHMA_NCLASSES];  /* thread caches: blocks per class (0: not cached) */
 	struct shma_pcache *pc;         /* the pool cache (cache.c); NULL: none */
 	uint64_t pc_len;
-	uint16_t pc_cap[SHMA_NCLASSES]; /* pool cache: blocks per class (0: none) */
 	char name[SHMA_NAME_MAX];
 };
 
